@@ -1,0 +1,112 @@
+# evrec — build, test, run and benchmark.
+#   make            library (static + shared), CLI, examples
+#   make test       unit + integration tests (cmocka summaries)
+#   make run        demo against the bundled local endpoint
+#   make bench      benchmarks, printed as ratios against in-run baselines
+
+CC       ?= cc
+CROSS    ?=
+ifneq ($(CROSS),)
+CC       := $(CROSS)gcc
+AR       := $(CROSS)ar
+endif
+AR       ?= ar
+BUILD    ?= build
+OPT      ?= -O2
+PKGS     := lmdb libcjson libcurl
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llmdb -lcjson -lcurl)
+# Debian's libmbedtls-dev 2.x ships no pkg-config file.
+MBED_LIBS  := $(shell pkg-config --libs mbedcrypto 2>/dev/null || echo -lmbedcrypto)
+CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+
+WARN     := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
+CFLAGS   ?= $(OPT) -g
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -DEVREC_BUILDING \
+              -Iinclude -Iagent -Iport $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   := $(PKG_LIBS) $(MBED_LIBS) -lpthread -lm
+SANFLAGS ?=
+
+LIB_SRC  := $(sort $(wildcard agent/*.c) $(wildcard port/*.c) $(wildcard port/posix/*.c))
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_SRC  := $(sort $(wildcard tools/evrec/*.c))
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+SUP_SRC  := $(sort $(wildcard tests/support/*.c))
+SUP_OBJ  := $(SUP_SRC:%.c=$(BUILD)/obj/%.o)
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
+INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
+INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
+BENCH_SRC := $(sort $(wildcard tools/bench/*.c))
+BENCH_BIN := $(BENCH_SRC:tools/bench/%.c=$(BUILD)/bench/%)
+EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
+EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
+
+STATIC   := $(BUILD)/libevrec.a
+SHARED   := $(BUILD)/libevrec.so
+CLI      := $(BUILD)/evrec
+
+# The local endpoint needs a Python 3 that has botocore (Debian: python3-botocore).
+PYTHON   ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import botocore' >/dev/null 2>&1 && { echo $$p; break; }; done)
+export EVREC_PYTHON := $(PYTHON)
+export EVREC_ROOT := $(CURDIR)
+export EVREC_CLI := $(CURDIR)/$(CLI)
+
+.SECONDARY:
+.PHONY: all lib test unit integration run bench clean check-all asan
+all: lib $(CLI) $(EXAMPLE_BIN)
+lib: $(STATIC) $(SHARED)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -MMD -MP -c $< -o $@
+
+$(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(SHARED): $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libevrec.so.$(shell sed -n 's/^#define EVREC_ABI_VERSION \([0-9]*\).*/\1/p' include/evrec.h) \
+	    $(SANFLAGS) -o $@ $^ $(LDLIBS)
+
+$(CLI): $(CLI_OBJ) $(STATIC)
+	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(SUP_OBJ) $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -Itests/support -o $@ $< $(SUP_OBJ) $(STATIC) $(LDLIBS) $(CMOCKA_LIBS)
+
+$(BUILD)/bench/%: tools/bench/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -O2 -o $@ $< $(STATIC) $(LDLIBS) -lsqlite3
+
+$(BUILD)/examples/%: examples/%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+
+# Each test binary prints cmocka's summary; a failing binary fails the target at the end.
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+integration: all $(INTEG_BIN)
+	@fail=0; for t in $(INTEG_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+
+test: all
+	@$(MAKE) --no-print-directory unit integration
+
+run: all
+	@if [ -f tools/run_demo.py ]; then $(PYTHON) tools/run_demo.py; \
+	 else ./$(CLI) --version; echo "(delivery is not built yet: the demo arrives with it)"; fi
+
+bench: all $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do echo "== $$b"; $$b || exit 1; done
+
+asan:
+	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" OPT=-O1 test
+
+check-all: test asan
+
+clean:
+	rm -rf build build-*
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,137 @@
+/*
+ * The durable queue: an LMDB environment per store directory.
+ *
+ * Named databases:
+ *   events    key: big-endian u64 sequence; value: a record (record.h)
+ *   endpoints key: endpoint id; value: u32 LE version + PublicEndpoint JSON
+ *   meta      key: short ASCII name; value: bytes (see QUEUE_META_* and counters)
+ *
+ * Every function is safe to call from several threads and several processes at once
+ * (LMDB serialises writers). No function here touches the network.
+ */
+#ifndef EVREC_QUEUE_H
+#define EVREC_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evrec.h"
+
+typedef struct evrec_queue evrec_queue_t;
+
+typedef struct queue_config {
+    evrec_durability_t durability;
+    uint32_t sync_interval_ms;
+    uint32_t commit_interval_ms;
+    uint32_t commit_max_events;
+    uint64_t max_store_bytes;
+    evrec_full_policy_t full_policy;
+    uint64_t map_size_bytes; /* 0: derived from max_store_bytes */
+    int quarantine_corrupt;
+} queue_config_t;
+
+/* Persisted counters (u64 each, in `meta`, updated in the same transaction as the change
+ * they count, so they are exact across processes and crashes). */
+typedef enum queue_counter {
+    QC_RECORDED = 0,
+    QC_EVICTED,
+    QC_EXPIRED,
+    QC_REJECTED,
+    QC_POISON,
+    QC_REFUSED,
+    QC_TRUNCATED,
+    QC_DELIVERED,
+    QC_COUNT
+} queue_counter_t;
+
+typedef struct queue_stats {
+    uint64_t events;
+    uint64_t bytes;     /* sum of stored record sizes */
+    uint64_t endpoints;
+    int64_t oldest_ms;  /* min created_ms over queued events; 0 if empty */
+    uint64_t counters[QC_COUNT];
+} queue_stats_t;
+
+/** Open or create the store in `dir` (created 0700; files 0600). On failure returns a code
+ *  (EVREC_E_CORRUPT / EVREC_E_FOREIGN / EVREC_E_FORMAT_VERSION / EVREC_E_IO ...) and writes
+ *  a message naming the problem to err. */
+int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, char *err,
+               size_t errlen);
+
+/** Commit anything staged, fsync, and close. */
+void queue_close(evrec_queue_t *q);
+
+/**
+ * Append one encoded record (record.h). Enforces max_store_bytes by the full policy
+ * (evicting oldest and counting QC_EVICTED, or failing EVREC_E_FULL and counting
+ * QC_REFUSED); handles MDB_MAP_FULL; honours the durability mode. `counted_truncated`
+ * adds one to QC_TRUNCATED in the same transaction. On EVREC_OK the record is stored as
+ * promised by the durability mode and *seq_out (if not NULL) holds its sequence number.
+ */
+int queue_append(evrec_queue_t *q, const void *record, size_t len, int counted_truncated,
+                 uint64_t *seq_out);
+
+/** Commit staged records (batched mode) and fsync. */
+int queue_sync(evrec_queue_t *q);
+
+/** Periodic work: commit staged records whose interval passed, fsync if the sync interval
+ *  passed. Cheap when there is nothing to do. Returns ms until it wants to run again. */
+uint32_t queue_tick(evrec_queue_t *q);
+
+/**
+ * Visit queued records in sequence order starting at `from_seq`, inside one read transaction.
+ * The value pointer is valid only during the call. Return 0 from fn to go on, 1 to stop,
+ * negative to abort with that code (returned by queue_scan).
+ */
+typedef int (*queue_visit_fn)(void *user, uint64_t seq, const void *value, size_t len);
+int queue_scan(evrec_queue_t *q, uint64_t from_seq, queue_visit_fn fn, void *user);
+
+/** A counter change applied together with a deletion. */
+typedef struct queue_count {
+    queue_counter_t counter;
+    uint64_t delta;
+} queue_count_t;
+
+/** Delete these sequences (missing ones are ignored: another process may have deleted them)
+ *  and add the counts, in one write transaction. */
+int queue_delete(evrec_queue_t *q, const uint64_t *seqs, size_t n, const queue_count_t *counts,
+                 size_t ncounts);
+
+/** Delete every queued record whose created_ms < cutoff_ms, counting QC_EXPIRED.
+ *  *removed (if not NULL) gets how many. */
+int queue_expire(evrec_queue_t *q, int64_t cutoff_ms, uint64_t *removed);
+
+/** Queue size and counters. */
+int queue_stats(evrec_queue_t *q, queue_stats_t *out);
+
+/** Number of queued events (cheap: from LMDB's own statistics). */
+uint64_t queue_count(evrec_queue_t *q);
+
+/* -- endpoint profiles ------------------------------------------------------------------- */
+
+/** The stored profile JSON of an endpoint (port_malloc'ed, NUL-terminated) and its version.
+ *  EVREC_E_NOT_FOUND if none. */
+int queue_endpoint_get(evrec_queue_t *q, const char *id, char **json, uint32_t *version);
+/** Store a profile (version incremented). */
+int queue_endpoint_put(evrec_queue_t *q, const char *id, const char *json, size_t len);
+
+/* -- meta -------------------------------------------------------------------------------- */
+
+#define QUEUE_META_ENDPOINT_ID "endpoint_id"   /* the default endpoint id (UUID text) */
+#define QUEUE_META_SESSION "session"           /* persisted session state (session.c) */
+#define QUEUE_META_CLOCK_OFFSET "clock_offset" /* i64 ms: service time minus device time */
+#define QUEUE_META_STATUS "status"             /* JSON: last upload, last error, backoff */
+#define QUEUE_META_COGNITO_ID "cognito_identity_id"
+
+/** Read a meta value into a port_malloc'ed buffer (NUL-terminated for convenience). */
+int queue_meta_get(evrec_queue_t *q, const char *key, char **value, size_t *len);
+int queue_meta_put(evrec_queue_t *q, const char *key, const void *value, size_t len);
+/** Put `value` only if the key is absent; either way *stored gets the value now stored
+ *  (port_malloc'ed). Used so that processes sharing a store agree on one endpoint id. */
+int queue_meta_put_if_absent(evrec_queue_t *q, const char *key, const char *value,
+                             char **stored);
+
+/** The directory of the store (owned by the queue). */
+const char *queue_dir(const evrec_queue_t *q);
+
+#endif /* EVREC_QUEUE_H */

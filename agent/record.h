@@ -1,0 +1,64 @@
+/*
+ * The stored record: what one queued event looks like inside the LMDB `events` database.
+ *
+ * Key: the event's sequence number, a big-endian uint64 (so LMDB's byte order is queue order
+ * and appends can use MDB_APPEND).
+ *
+ * Value (all integers little-endian, packed, no padding):
+ *   offset size  field
+ *   0      1     format      EVREC_RECORD_FORMAT (readers accept every version ≤ theirs)
+ *   1      1     service     evrec_service_t the fragment was encoded for
+ *   2      2     flags       EVREC_RECORD_F_*
+ *   4      8     created_ms  the event's timestamp, Unix ms (for ordering, expiry, stats)
+ *   12     1     event_id_len
+ *   13     1     endpoint_id_len
+ *   14     1     session_id_len   (Personalize sessionId; may be 0)
+ *   15     1     user_id_len      (Personalize userId override; may be 0)
+ *   16     4     fragment_len
+ *   20     ...   event_id, endpoint_id, session_id, user_id (no NULs), then the fragment:
+ *                the event's JSON object exactly as it goes on the wire for `service`
+ *                (a Pinpoint `Event`, or a Personalize `Event` without userId/sessionId).
+ *
+ * The header is fixed-size so that the batcher can read ids and lengths without parsing JSON.
+ */
+#ifndef EVREC_RECORD_H
+#define EVREC_RECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evrec.h"
+
+#define EVREC_RECORD_FORMAT 1
+#define EVREC_RECORD_HEADER_SIZE 20
+
+#define EVREC_RECORD_F_TRUNCATED 0x0001u /* some field was truncated at record time */
+
+typedef struct evrec_record_view {
+    uint8_t format;
+    uint8_t service;
+    uint16_t flags;
+    int64_t created_ms;
+    const char *event_id;
+    size_t event_id_len;
+    const char *endpoint_id;
+    size_t endpoint_id_len;
+    const char *session_id;
+    size_t session_id_len;
+    const char *user_id;
+    size_t user_id_len;
+    const char *fragment;
+    size_t fragment_len;
+} evrec_record_view_t;
+
+/** Bytes needed to encode a record with these parts. */
+size_t evrec_record_size(const evrec_record_view_t *v);
+
+/** Encode v into buf (which has evrec_record_size(v) bytes). Returns bytes written. */
+size_t evrec_record_encode(const evrec_record_view_t *v, uint8_t *buf);
+
+/** Decode a stored value into a view that points into `data` (no copies). Returns 0, or
+ *  EVREC_E_CORRUPT if lengths do not add up, or EVREC_E_FORMAT_VERSION for a newer format. */
+int evrec_record_decode(const void *data, size_t len, evrec_record_view_t *out);
+
+#endif /* EVREC_RECORD_H */

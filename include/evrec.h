@@ -1,0 +1,476 @@
+/*
+ * evrec — an on-device event recorder for Amazon Pinpoint and Amazon Personalize Events.
+ *
+ * This header is the whole public API. Everything else in the source tree is private.
+ *
+ * The shape of the agent:
+ *   evrec_record() validates an event, encodes it to JSON once and appends it to a durable
+ *   LMDB-backed queue on the caller's thread. It never touches the network.
+ *   A flusher (a thread, or evrec_poll() for firmware without threads) batches queued events
+ *   per endpoint, signs each request with SigV4 and uploads it, retrying with capped
+ *   exponential backoff and full jitter. Events are deleted only once the service has answered
+ *   for them (accepted, or permanently rejected).
+ *
+ * Conventions:
+ *   - Every fallible call returns int: EVREC_OK (0) or a negative EVREC_E_* code.
+ *     evrec_strerror() names a code; evrec_last_error() gives the detail of the last failure
+ *     on an agent (per calling thread).
+ *   - Strings passed in are copied; the caller keeps ownership of what it passes.
+ *     Ownership of anything returned is written next to the function.
+ *   - Any thread may call any function on an agent, except evrec_close() which must be the
+ *     last call. Callbacks are called from the flusher thread (or from inside evrec_poll()).
+ *   - Never use an agent across fork(): open a new one in the child.
+ */
+#ifndef EVREC_H
+#define EVREC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(EVREC_BUILDING) && defined(__GNUC__)
+#define EVREC_API __attribute__((visibility("default")))
+#else
+#define EVREC_API
+#endif
+
+/* ---------------------------------------------------------------------------------------- */
+/* Version                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+#define EVREC_VERSION_MAJOR 0
+#define EVREC_VERSION_MINOR 1
+#define EVREC_VERSION_PATCH 0
+#define EVREC_VERSION_STRING "0.1.0"
+/** Bumped whenever a change breaks binary compatibility; it is the shared library's soname. */
+#define EVREC_ABI_VERSION 0
+
+/** The library's version string, e.g. "0.1.0" (static storage). */
+EVREC_API const char *evrec_version(void);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Errors                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef enum evrec_error {
+    EVREC_OK = 0,
+
+    /* general */
+    EVREC_E_INVALID = -1,        /**< an argument is NULL, empty or out of range */
+    EVREC_E_NOMEM = -2,          /**< an allocation failed */
+    EVREC_E_IO = -3,             /**< the operating system refused a file operation */
+    EVREC_E_FULL = -4,           /**< the store is full (refuse-new policy, or the disk is full) */
+    EVREC_E_CORRUPT = -5,        /**< the store's files are damaged */
+    EVREC_E_FOREIGN = -6,        /**< the directory holds something that is not an evrec store */
+    EVREC_E_FORMAT_VERSION = -7, /**< the store was written by a newer, unknown format */
+    EVREC_E_TIMEOUT = -8,        /**< the operation did not finish in the time given */
+    EVREC_E_CLOSED = -9,         /**< the agent is closing or closed */
+    EVREC_E_NOT_FOUND = -10,     /**< no such item */
+    EVREC_E_BUSY = -11,          /**< another process holds the role asked for (e.g. flusher) */
+    EVREC_E_STATE = -12,         /**< the call does not fit the current state (e.g. no session) */
+    EVREC_E_CONFIG = -13,        /**< the options are inconsistent or incomplete */
+
+    /* validation of events and endpoint profiles (the services' documented quotas) */
+    EVREC_E_EVENT_TYPE = -20,     /**< event type missing, or longer than 50 characters */
+    EVREC_E_TOO_MANY_FIELDS = -21,/**< more than 40 attributes + metrics, or 250 endpoint attributes */
+    EVREC_E_NAME_LENGTH = -22,    /**< an attribute or metric name is empty or too long */
+    EVREC_E_VALUE_LENGTH = -23,   /**< an attribute value is too long */
+    EVREC_E_METRIC_VALUE = -24,   /**< a metric is not a finite number */
+    EVREC_E_UTF8 = -25,           /**< a string is not valid UTF-8 */
+    EVREC_E_EVENT_SIZE = -26,     /**< the encoded event or profile is larger than allowed */
+    EVREC_E_TIMESTAMP = -27,      /**< a timestamp is not valid ISO 8601 or is out of range */
+    EVREC_E_ID = -28,             /**< an event, endpoint, user or session id is not acceptable */
+    EVREC_E_ENUM = -29,           /**< a value is not one of the service's enumerated values */
+    EVREC_E_JSON = -30,           /**< input JSON does not parse or has the wrong shape */
+    EVREC_E_TOO_MANY_VALUES = -31,/**< an endpoint attribute has more than 50 values */
+
+    /* signing, credentials, network, service */
+    EVREC_E_CREDENTIALS = -40, /**< no provider in the chain gave usable credentials */
+    EVREC_E_DNS = -41,         /**< host name did not resolve (retryable) */
+    EVREC_E_CONNECT = -42,     /**< connection refused or unreachable (retryable) */
+    EVREC_E_NET_TIMEOUT = -43, /**< connect or transfer timed out (retryable) */
+    EVREC_E_TLS = -44,         /**< TLS handshake or certificate verification failed */
+    EVREC_E_NET = -45,         /**< connection reset, or another transfer failure (retryable) */
+    EVREC_E_RESPONSE = -46,    /**< the response is too large or malformed */
+    EVREC_E_THROTTLED = -47,   /**< the service answered 429 TooManyRequests (retryable) */
+    EVREC_E_SERVICE = -48,     /**< the service answered 5xx (retryable) */
+    EVREC_E_AUTH = -49,        /**< the service refused the signature or the credentials (403) */
+    EVREC_E_REJECTED = -50,    /**< the service refused the request as bad (4xx, not retryable) */
+    EVREC_E_CLOCK_SKEW = -51,  /**< the device clock is too far from the service's */
+} evrec_error_t;
+
+/** A short, static description of an error code ("event type missing or too long"). */
+EVREC_API const char *evrec_strerror(int code);
+
+/** 1 if an operation that failed with this code may succeed when retried later, else 0. */
+EVREC_API int evrec_error_is_retryable(int code);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Allocation                                                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef void *(*evrec_malloc_fn)(size_t size);
+typedef void *(*evrec_realloc_fn)(void *ptr, size_t size);
+typedef void (*evrec_free_fn)(void *ptr);
+
+/**
+ * Route every allocation evrec makes (and the ones cJSON makes on its behalf) through these
+ * functions. Call it once, before anything else; all three must be non-NULL (EVREC_E_INVALID
+ * otherwise). Passing NULLs for all three restores the C library's allocator.
+ * Not thread-safe: call it before any agent exists.
+ */
+EVREC_API int evrec_set_allocator(evrec_malloc_fn m, evrec_realloc_fn r, evrec_free_fn f);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Options                                                                                   */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct evrec evrec_t;             /**< an agent: one store, one flusher */
+typedef struct evrec_event evrec_event_t; /**< an event being built */
+
+typedef enum evrec_service {
+    EVREC_SERVICE_PINPOINT = 0,   /**< Amazon Pinpoint PutEvents (signing name mobiletargeting) */
+    EVREC_SERVICE_PERSONALIZE = 1 /**< Amazon Personalize Events PutEvents (signing name personalize) */
+} evrec_service_t;
+
+typedef enum evrec_durability {
+    /** One LMDB transaction per record, no fsync: survives the process being killed at any
+     *  instant; an fsync every sync_interval_ms bounds what a power loss can take. Default. */
+    EVREC_DURABLE_PROCESS = 0,
+    /** fsync before evrec_record() returns: survives power loss; slowest, most flash wear. */
+    EVREC_DURABLE_POWER = 1,
+    /** Records are staged in memory and committed every commit_interval_ms or
+     *  commit_max_events: fastest, least wear; a crash loses at most that window. */
+    EVREC_DURABLE_BATCHED = 2
+} evrec_durability_t;
+
+typedef enum evrec_full_policy {
+    EVREC_FULL_DROP_OLDEST = 0, /**< evict the oldest events to make room (counted) — default */
+    EVREC_FULL_REFUSE_NEW = 1   /**< evrec_record() fails with EVREC_E_FULL */
+} evrec_full_policy_t;
+
+typedef enum evrec_log_level {
+    EVREC_LOG_ERROR = 0,
+    EVREC_LOG_WARN = 1,
+    EVREC_LOG_INFO = 2,
+    EVREC_LOG_DEBUG = 3
+} evrec_log_level_t;
+
+/** Log sink. `message` is NUL-terminated and already redacted of secrets. */
+typedef void (*evrec_log_fn)(void *user, evrec_log_level_t level, const char *message);
+
+/** Credentials given by a caller callback. */
+typedef struct evrec_credentials {
+    char access_key_id[128];
+    char secret_access_key[128];
+    char session_token[4096]; /**< empty for long-term keys */
+    int64_t expiration_ms;    /**< Unix ms when they expire; 0 = never */
+} evrec_credentials_t;
+
+/** Fill *out and return EVREC_OK, or return a negative code. Called from the flusher. */
+typedef int (*evrec_credentials_fn)(void *user, evrec_credentials_t *out);
+
+typedef enum evrec_outcome {
+    EVREC_OUTCOME_ACCEPTED = 0, /**< the service accepted the event (202 / 200) */
+    EVREC_OUTCOME_REJECTED = 1, /**< the service permanently rejected it (per-event 400) */
+    EVREC_OUTCOME_DROPPED = 2   /**< evrec dropped it (evicted, expired, poison) */
+} evrec_outcome_t;
+
+typedef struct evrec_delivery {
+    const char *event_id;
+    const char *endpoint_id;
+    evrec_outcome_t outcome;
+    int status_code;     /**< the service's per-event status code, or 0 */
+    const char *reason;  /**< the service's message, or evrec's reason for a drop; may be "" */
+} evrec_delivery_t;
+
+/** Told of each event's fate. Called from the flusher thread; must not call evrec_close(). */
+typedef void (*evrec_delivery_fn)(void *user, const evrec_delivery_t *delivery);
+
+/**
+ * Options for evrec_open(). Always start from evrec_options_init(), then set what you need.
+ * Strings are copied by evrec_open(). New fields are only ever added at the end.
+ */
+typedef struct evrec_options {
+    size_t struct_size; /**< set by evrec_options_init(); lets old binaries keep working */
+
+    /* -- service ----------------------------------------------------------------------- */
+    evrec_service_t service;
+    const char *application_id; /**< Pinpoint project (application) id */
+    const char *tracking_id;    /**< Personalize event tracker id */
+    const char *region;         /**< else AWS_REGION, AWS_DEFAULT_REGION, the profile */
+    const char *endpoint_url;   /**< override, e.g. "http://127.0.0.1:8080"; else AWS_ENDPOINT_URL */
+
+    /* -- credentials (first provider that answers wins) ---------------------------------- */
+    const char *access_key_id;      /**< 1. static keys */
+    const char *secret_access_key;
+    const char *session_token;
+    evrec_credentials_fn credentials_cb; /**< 2. caller callback */
+    void *credentials_user;
+    int no_environment_credentials; /**< 3. set to 1 to skip AWS_ACCESS_KEY_ID & co */
+    const char *profile;            /**< 4. shared files profile; else AWS_PROFILE, "default" */
+    const char *iot_credentials_endpoint; /**< 5. AWS IoT credentials provider host or URL */
+    const char *iot_role_alias;
+    const char *iot_thing_name;
+    const char *iot_cert_file;  /**< device certificate (PEM) */
+    const char *iot_key_file;   /**< device private key (PEM) */
+    const char *cognito_identity_pool_id; /**< 6. Cognito unauthenticated identity */
+    const char *cognito_endpoint_url;     /**< override for the Cognito endpoint */
+
+    /* -- transport ----------------------------------------------------------------------- */
+    const char *ca_bundle;      /**< PEM bundle; else AWS_CA_BUNDLE, else the system's */
+    int no_verify_tls;          /**< 1 disables certificate verification (tests only!) */
+    uint32_t connect_timeout_ms;/**< default 10,000 */
+    uint32_t request_timeout_ms;/**< default 60,000 */
+    size_t max_response_bytes;  /**< default 1 MiB */
+
+    /* -- store --------------------------------------------------------------------------- */
+    evrec_durability_t durability;
+    uint32_t sync_interval_ms;   /**< process mode: fsync period; default 1,000 */
+    uint32_t commit_interval_ms; /**< batched mode: commit period; default 1,000 */
+    uint32_t commit_max_events;  /**< batched mode: commit when this many are staged; default 100 */
+    uint64_t max_store_bytes;    /**< bound on queued event bytes; default 64 MiB */
+    evrec_full_policy_t full_policy;
+    uint64_t max_event_age_ms;   /**< older events are dropped and counted; default 30 days */
+    uint64_t map_size_bytes;     /**< LMDB map size; 0 = derived from max_store_bytes */
+    int quarantine_corrupt;      /**< 1: move a corrupt store aside and start a new one */
+    int truncate_oversize;       /**< 1: truncate over-long names/values (counted) instead of refusing */
+
+    /* -- sessions and endpoint ----------------------------------------------------------- */
+    uint32_t session_timeout_ms; /**< a pause longer than this ends the session; default 5,000 */
+    const char *endpoint_id;     /**< override the persisted default endpoint id */
+
+    /* -- delivery ------------------------------------------------------------------------ */
+    int manual_flush;             /**< 1: start no flusher thread; drive it with evrec_poll() */
+    int no_flusher;               /**< 1: record only; never upload from this agent */
+    uint32_t flush_interval_ms;   /**< default 30,000 */
+    uint32_t flush_threshold_events; /**< wake the flusher at this many queued; default 100 */
+    uint32_t max_batch_events;    /**< per request, ≤ the service's limit (100 / 10) */
+    size_t max_request_bytes;     /**< per request body; default 4 MB (Pinpoint's limit) */
+    uint32_t backoff_base_ms;     /**< default 1,000 */
+    uint32_t backoff_cap_ms;      /**< default 300,000 */
+    evrec_delivery_fn on_delivery;
+    void *delivery_user;
+
+    /* -- logging ------------------------------------------------------------------------- */
+    evrec_log_fn log_fn;          /**< NULL: no logging */
+    void *log_user;
+    evrec_log_level_t log_level;  /**< default EVREC_LOG_WARN */
+} evrec_options_t;
+
+/** Fill *opts with the defaults documented on each field. */
+EVREC_API void evrec_options_init(evrec_options_t *opts);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Lifecycle                                                                                 */
+/* ---------------------------------------------------------------------------------------- */
+
+/**
+ * Open (or create) the store in `store_dir` and start the agent.
+ * The directory is created 0700 and the store files 0600. Stale LMDB readers left by killed
+ * processes are cleared. A damaged store gives EVREC_E_CORRUPT, a directory holding something
+ * else EVREC_E_FOREIGN, a store from a newer evrec EVREC_E_FORMAT_VERSION — unless
+ * opts->quarantine_corrupt, which renames a damaged store aside (`<dir>.corrupt-<time>`) and
+ * starts an empty one. Several processes may open the same store; only one of them runs the
+ * flusher at a time (the others record only).
+ * On success *out owns the agent (free with evrec_close()). `opts` may be NULL for defaults.
+ * On failure *out is NULL and, if `error_message` is not NULL, up to `error_message_len`
+ * bytes of detail are written there.
+ */
+EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_options_t *opts,
+                         char *error_message, size_t error_message_len);
+
+/**
+ * Stop the agent: ends nothing (sessions stay open for the next start), drains the queue for up
+ * to `timeout_ms` if this agent runs a flusher, commits staged records, and frees everything.
+ * Returns EVREC_OK, or EVREC_E_TIMEOUT if events were left queued (they are kept on disk).
+ * `agent` may be NULL.
+ */
+EVREC_API int evrec_close(evrec_t *agent, uint32_t timeout_ms);
+
+/** The detail of the last error on `agent` in this thread ("" if none). Valid until the
+ *  thread's next call on the agent. */
+EVREC_API const char *evrec_last_error(const evrec_t *agent);
+
+/** Force everything recorded so far to disk (commit staged records and fsync). */
+EVREC_API int evrec_sync(evrec_t *agent);
+
+/**
+ * Ask the flusher to upload now and wait until the queue is empty or `timeout_ms` passed.
+ * Returns EVREC_OK when empty, EVREC_E_TIMEOUT otherwise. With manual_flush, this runs the
+ * flushing work itself on the calling thread.
+ */
+EVREC_API int evrec_flush(evrec_t *agent, uint32_t timeout_ms);
+
+/**
+ * For firmware without threads (options.manual_flush = 1): do one bounded step of flushing
+ * work (at most one request) and store in *next_ms how long until it wants to be called again.
+ */
+EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Events                                                                                    */
+/* ---------------------------------------------------------------------------------------- */
+
+#define EVREC_ID_MAX 128 /**< the longest id evrec accepts, plus room for the NUL */
+
+/** Start an event of `event_type` (required, ≤ 50 characters, UTF-8). Free with
+ *  evrec_event_free(). */
+EVREC_API int evrec_event_new(evrec_event_t **out, const char *event_type);
+
+/** Free an event (NULL is fine). */
+EVREC_API void evrec_event_free(evrec_event_t *event);
+
+/** Add or replace a string attribute (name ≤ 50, value ≤ 200 characters). */
+EVREC_API int evrec_event_set_attribute(evrec_event_t *event, const char *name,
+                                        const char *value);
+
+/** Add or replace a numeric metric (name ≤ 50 characters, finite value). */
+EVREC_API int evrec_event_set_metric(evrec_event_t *event, const char *name, double value);
+
+/** When the event happened, Unix milliseconds. Default: the time evrec_record() is called. */
+EVREC_API int evrec_event_set_timestamp(evrec_event_t *event, int64_t unix_ms);
+
+/** Set the timestamp from an ISO 8601 string ("2026-11-22T10:00:00Z", offsets accepted). */
+EVREC_API int evrec_event_set_timestamp_iso(evrec_event_t *event, const char *iso8601);
+
+/** Use this event id instead of a random UUID v4 (1..EVREC_ID_MAX-1 printable characters). */
+EVREC_API int evrec_event_set_id(evrec_event_t *event, const char *event_id);
+
+/** Record the event for another endpoint than the agent's own (gateways). */
+EVREC_API int evrec_event_set_endpoint_id(evrec_event_t *event, const char *endpoint_id);
+
+/** Application fields of the Pinpoint Event: AppPackageName, AppTitle, AppVersionCode,
+ *  ClientSdkVersion, SdkName. `field` is the Pinpoint member name. */
+EVREC_API int evrec_event_set_field(evrec_event_t *event, const char *field, const char *value);
+
+/* Personalize-only fields (ignored for Pinpoint). */
+EVREC_API int evrec_event_set_user_id(evrec_event_t *event, const char *user_id);
+EVREC_API int evrec_event_set_session_id(evrec_event_t *event, const char *session_id);
+EVREC_API int evrec_event_set_item_id(evrec_event_t *event, const char *item_id);
+EVREC_API int evrec_event_set_value(evrec_event_t *event, double event_value);
+/** `properties_json`: a JSON object as a string, ≤ 1,024 characters. */
+EVREC_API int evrec_event_set_properties(evrec_event_t *event, const char *properties_json);
+EVREC_API int evrec_event_set_recommendation_id(evrec_event_t *event, const char *id);
+EVREC_API int evrec_event_add_impression(evrec_event_t *event, const char *item_id);
+EVREC_API int evrec_event_set_metric_attribution(evrec_event_t *event, const char *source);
+
+/**
+ * Build an event from one JSON object in the Pinpoint `Event` shape (EventType, Attributes,
+ * Metrics, Timestamp, Session, AppPackageName, ...) or the Personalize `Event` shape
+ * (eventType, sentAt, itemId, properties, ...), plus optional "EventId" and "EndpointId"
+ * (and "userId"/"sessionId" for Personalize). `len` may be 0 for a NUL-terminated string.
+ */
+EVREC_API int evrec_event_from_json(evrec_event_t **out, const char *json, size_t len);
+
+/** The event's id (assigned by evrec_record() if not set). Owned by the event. */
+EVREC_API const char *evrec_event_id(const evrec_event_t *event);
+
+/**
+ * Validate the event, encode it and append it to the durable queue. Returns in microseconds;
+ * never touches the network. On EVREC_OK the event is stored (per the durability mode) and
+ * its id is readable with evrec_event_id(). The caller still owns `event`. Recording the same
+ * event object twice stores two events with the same id unless a new id is set between.
+ */
+EVREC_API int evrec_record(evrec_t *agent, evrec_event_t *event);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Sessions                                                                                  */
+/* ---------------------------------------------------------------------------------------- */
+
+/** Start a session (stopping any open one first); records `_session.start`. */
+EVREC_API int evrec_session_start(evrec_t *agent);
+/** Stop the open session; records `_session.stop` with its duration. */
+EVREC_API int evrec_session_stop(evrec_t *agent);
+/** Pause the open session (app to background); records `_session.pause`. */
+EVREC_API int evrec_session_pause(evrec_t *agent);
+/** Resume a paused session; if it was paused longer than session_timeout_ms it is stopped and
+ *  a new one started instead. Records `_session.resume` (or stop + start). */
+EVREC_API int evrec_session_resume(evrec_t *agent);
+/** Copy the open session's id into buf ("" and EVREC_E_STATE if none). */
+EVREC_API int evrec_session_id(evrec_t *agent, char *buf, size_t len);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Endpoint profile (Pinpoint PublicEndpoint)                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+/** The agent's default endpoint id (a persisted UUID v4 unless overridden). Owned by the agent. */
+EVREC_API const char *evrec_endpoint_id(const evrec_t *agent);
+
+/**
+ * Set a string member of an endpoint's profile. `endpoint_id` NULL means the agent's own.
+ * `field` is the PublicEndpoint path: "Address", "ChannelType", "EffectiveDate",
+ * "EndpointStatus", "OptOut", "RequestId", "Demographic.AppVersion", "Demographic.Locale",
+ * "Demographic.Make", "Demographic.Model", "Demographic.ModelVersion", "Demographic.Platform",
+ * "Demographic.PlatformVersion", "Demographic.Timezone", "Location.City", "Location.Country",
+ * "Location.PostalCode", "Location.Region", "User.UserId". `value` NULL removes the member.
+ * The profile is persisted at once and sent with the endpoint's next events.
+ */
+EVREC_API int evrec_endpoint_set(evrec_t *agent, const char *endpoint_id, const char *field,
+                                 const char *value);
+
+/** Set Location.Latitude and Location.Longitude (degrees). */
+EVREC_API int evrec_endpoint_set_location(evrec_t *agent, const char *endpoint_id,
+                                          double latitude, double longitude);
+
+/** Set an endpoint attribute (a list of ≤ 50 strings of ≤ 100 characters); n = 0 removes it. */
+EVREC_API int evrec_endpoint_set_attribute(evrec_t *agent, const char *endpoint_id,
+                                           const char *name, const char *const *values, size_t n);
+
+/** Set a User.UserAttributes entry (same limits as attributes); n = 0 removes it. */
+EVREC_API int evrec_endpoint_set_user_attribute(evrec_t *agent, const char *endpoint_id,
+                                                const char *name, const char *const *values,
+                                                size_t n);
+
+/** Set an endpoint metric (finite). */
+EVREC_API int evrec_endpoint_set_metric(evrec_t *agent, const char *endpoint_id,
+                                        const char *name, double value);
+
+/** Replace the whole profile with a PublicEndpoint JSON object (validated). */
+EVREC_API int evrec_endpoint_set_json(evrec_t *agent, const char *endpoint_id, const char *json);
+
+/** The endpoint's profile as PublicEndpoint JSON. *out is malloc'ed (evrec's allocator);
+ *  free it with evrec_free(). */
+EVREC_API int evrec_endpoint_get_json(evrec_t *agent, const char *endpoint_id, char **out);
+
+/** Free memory that evrec returned to the caller. */
+EVREC_API void evrec_free(void *ptr);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Statistics                                                                                */
+/* ---------------------------------------------------------------------------------------- */
+
+typedef struct evrec_stats {
+    uint64_t queued_events;  /**< events in the store now */
+    uint64_t queued_bytes;   /**< their stored size */
+    uint64_t endpoints;      /**< endpoint profiles in the store */
+    int64_t oldest_ms;       /**< timestamp of the oldest queued event, 0 if empty */
+    uint64_t recorded;       /**< events ever recorded into this store */
+    /* drops, by reason (persisted in the store, shared across processes) */
+    uint64_t dropped_evicted;  /**< evicted to stay within max_store_bytes */
+    uint64_t dropped_expired;  /**< older than max_event_age_ms */
+    uint64_t dropped_rejected; /**< permanently rejected by the service (per-event 400) */
+    uint64_t dropped_poison;   /**< isolated as the cause of a whole-request 400 */
+    uint64_t dropped_refused;  /**< refused at record time because the store was full */
+    uint64_t truncated;        /**< events whose fields were truncated (truncate_oversize) */
+    /* delivery */
+    uint64_t delivered;        /**< accepted by the service */
+    uint64_t requests;         /**< requests sent */
+    uint64_t retries;          /**< requests that will be retried (throttled, 5xx, network) */
+    int64_t last_upload_ms;    /**< Unix ms of the last accepted request, 0 if none */
+    int64_t backoff_until_ms;  /**< Unix ms until which the flusher waits, 0 if not */
+    int last_error;            /**< last delivery error code, 0 if none */
+    char last_error_message[256];
+} evrec_stats_t;
+
+/** Fill *out with the store's and this agent's counters. */
+EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* EVREC_H */

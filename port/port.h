@@ -1,0 +1,119 @@
+/*
+ * The port layer: every call evrec makes to the operating system goes through here.
+ *
+ * port/posix/ is the reference implementation. An RTOS port (FreeRTOS, Zephyr, ...) is a new
+ * folder beside it implementing these functions; nothing under agent/ changes.
+ *
+ * Conventions: functions that can fail return 0 on success or a negative errno-style value
+ * (-ENOENT, -EEXIST, -ENOSPC, -EACCES, ...; a port without errno maps to these constants).
+ * Nothing here allocates with malloc directly: allocation goes through port_alloc.c, which
+ * honours evrec_set_allocator().
+ */
+#ifndef EVREC_PORT_H
+#define EVREC_PORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <errno.h>
+
+/* -- memory (port/alloc.c, shared by all ports) -------------------------------------------- */
+
+void *port_malloc(size_t size);
+void *port_calloc(size_t n, size_t size);
+void *port_realloc(void *ptr, size_t size);
+void port_free(void *ptr);
+/** Duplicate a NUL-terminated string (NULL in, NULL out). */
+char *port_strdup(const char *s);
+/** Duplicate `len` bytes and NUL-terminate. */
+char *port_strndup(const char *s, size_t len);
+
+/* -- clocks -------------------------------------------------------------------------------- */
+
+/** Monotonic time in microseconds from an arbitrary origin; never goes backwards. */
+uint64_t port_monotonic_us(void);
+/** Monotonic time in milliseconds. */
+uint64_t port_monotonic_ms(void);
+/** Wall-clock time, Unix epoch milliseconds (may jump when the clock is set). */
+int64_t port_wall_ms(void);
+/** Sleep the calling thread for at least `ms` milliseconds. */
+void port_sleep_ms(uint32_t ms);
+
+/* -- randomness ---------------------------------------------------------------------------- */
+
+/** Fill buf with cryptographically secure random bytes. */
+int port_random(void *buf, size_t len);
+
+/* -- threads ------------------------------------------------------------------------------- */
+
+typedef struct port_mutex port_mutex_t;
+typedef struct port_cond port_cond_t;
+typedef struct port_thread port_thread_t;
+
+int port_mutex_new(port_mutex_t **out);
+void port_mutex_free(port_mutex_t *m);
+void port_mutex_lock(port_mutex_t *m);
+void port_mutex_unlock(port_mutex_t *m);
+
+int port_cond_new(port_cond_t **out);
+void port_cond_free(port_cond_t *c);
+/** Wait on c (m held) for at most timeout_ms; returns 0 when signalled (or spuriously woken),
+ *  -ETIMEDOUT when the time passed. */
+int port_cond_timedwait(port_cond_t *c, port_mutex_t *m, uint32_t timeout_ms);
+void port_cond_broadcast(port_cond_t *c);
+
+/** Start a thread running fn(arg). */
+int port_thread_start(port_thread_t **out, void (*fn)(void *arg), void *arg);
+/** Wait for the thread to end and free it. */
+void port_thread_join(port_thread_t *t);
+
+/** A small per-thread slot for one pointer (used for per-thread error messages). */
+typedef struct port_tls port_tls_t;
+int port_tls_new(port_tls_t **out, void (*destructor)(void *));
+void port_tls_free(port_tls_t *k);
+void *port_tls_get(port_tls_t *k);
+int port_tls_set(port_tls_t *k, void *value);
+
+/* -- files --------------------------------------------------------------------------------- */
+
+/** Create directory `path` with owner-only permissions (0700) if it does not exist; parents
+ *  are created as needed. An existing directory is accepted as it is. */
+int port_mkdir_private(const char *path);
+/** 1 if path exists (any type), 0 if not. */
+int port_path_exists(const char *path);
+/** 1 if path is a directory. */
+int port_is_dir(const char *path);
+/** Size of a regular file in bytes, or a negative errno. */
+int64_t port_file_size(const char *path);
+/** Read a whole file (at most max_len bytes; -EFBIG if larger); *out is NUL-terminated and
+ *  must be freed with port_free. */
+int port_read_file(const char *path, char **out, size_t *len, size_t max_len);
+/** Write a whole file atomically (temp file, fsync, rename) with permissions 0600. */
+int port_write_file_private(const char *path, const void *data, size_t len);
+/** Rename (move) a file or directory. */
+int port_rename(const char *from, const char *to);
+/** Remove a file (not a directory). */
+int port_remove(const char *path);
+/** Set a file's permissions to owner read/write only (0600). */
+int port_chmod_private(const char *path);
+
+/** An advisory, process-wide exclusive lock on a file (created 0600 if missing). Released
+ *  when the holder closes it or dies. Returns -EWOULDBLOCK (== -EAGAIN) if another process
+ *  holds it. */
+typedef struct port_filelock port_filelock_t;
+int port_filelock_try(const char *path, port_filelock_t **out);
+void port_filelock_release(port_filelock_t *l);
+
+/** Bytes this process has caused to be written to storage so far (for benchmarks); -1 if
+ *  the platform cannot tell. */
+int64_t port_io_write_bytes(void);
+
+/* -- environment --------------------------------------------------------------------------- */
+
+/** An environment variable, or NULL (never ""-as-unset: "" is returned as ""). */
+const char *port_getenv(const char *name);
+/** The user's home directory, or NULL. */
+const char *port_home_dir(void);
+/** The current process id (for lock diagnostics and log lines). */
+long port_pid(void);
+
+#endif /* EVREC_PORT_H */

@@ -1,0 +1,444 @@
+/* The POSIX (Linux first) implementation of port/port.h. */
+#define _GNU_SOURCE
+#include "../port.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/random.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+/* -- clocks -------------------------------------------------------------------------------- */
+
+uint64_t port_monotonic_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+uint64_t port_monotonic_ms(void)
+{
+    return port_monotonic_us() / 1000u;
+}
+
+int64_t port_wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void port_sleep_ms(uint32_t ms)
+{
+    struct timespec ts = { .tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* -- randomness ---------------------------------------------------------------------------- */
+
+int port_random(void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+/* -- threads ------------------------------------------------------------------------------- */
+
+struct port_mutex {
+    pthread_mutex_t m;
+};
+struct port_cond {
+    pthread_cond_t c;
+};
+struct port_thread {
+    pthread_t t;
+    void (*fn)(void *);
+    void *arg;
+};
+struct port_tls {
+    pthread_key_t key;
+};
+
+int port_mutex_new(port_mutex_t **out)
+{
+    port_mutex_t *m = port_malloc(sizeof *m);
+    if (!m)
+        return -ENOMEM;
+    int rc = pthread_mutex_init(&m->m, NULL);
+    if (rc) {
+        port_free(m);
+        return -rc;
+    }
+    *out = m;
+    return 0;
+}
+
+void port_mutex_free(port_mutex_t *m)
+{
+    if (m) {
+        pthread_mutex_destroy(&m->m);
+        port_free(m);
+    }
+}
+
+void port_mutex_lock(port_mutex_t *m)
+{
+    pthread_mutex_lock(&m->m);
+}
+
+void port_mutex_unlock(port_mutex_t *m)
+{
+    pthread_mutex_unlock(&m->m);
+}
+
+int port_cond_new(port_cond_t **out)
+{
+    port_cond_t *c = port_malloc(sizeof *c);
+    if (!c)
+        return -ENOMEM;
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    /* Waits are measured on the monotonic clock so that setting the wall clock cannot stretch
+     * or cut short a backoff. */
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int rc = pthread_cond_init(&c->c, &attr);
+    pthread_condattr_destroy(&attr);
+    if (rc) {
+        port_free(c);
+        return -rc;
+    }
+    *out = c;
+    return 0;
+}
+
+void port_cond_free(port_cond_t *c)
+{
+    if (c) {
+        pthread_cond_destroy(&c->c);
+        port_free(c);
+    }
+}
+
+int port_cond_timedwait(port_cond_t *c, port_mutex_t *m, uint32_t timeout_ms)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    ts.tv_sec += timeout_ms / 1000;
+    ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) {
+        ts.tv_sec++;
+        ts.tv_nsec -= 1000000000L;
+    }
+    int rc = pthread_cond_timedwait(&c->c, &m->m, &ts);
+    return rc == ETIMEDOUT ? -ETIMEDOUT : 0;
+}
+
+void port_cond_broadcast(port_cond_t *c)
+{
+    pthread_cond_broadcast(&c->c);
+}
+
+static void *thread_trampoline(void *p)
+{
+    port_thread_t *t = p;
+    t->fn(t->arg);
+    return NULL;
+}
+
+int port_thread_start(port_thread_t **out, void (*fn)(void *arg), void *arg)
+{
+    port_thread_t *t = port_malloc(sizeof *t);
+    if (!t)
+        return -ENOMEM;
+    t->fn = fn;
+    t->arg = arg;
+    int rc = pthread_create(&t->t, NULL, thread_trampoline, t);
+    if (rc) {
+        port_free(t);
+        return -rc;
+    }
+    *out = t;
+    return 0;
+}
+
+void port_thread_join(port_thread_t *t)
+{
+    if (t) {
+        pthread_join(t->t, NULL);
+        port_free(t);
+    }
+}
+
+int port_tls_new(port_tls_t **out, void (*destructor)(void *))
+{
+    port_tls_t *k = port_malloc(sizeof *k);
+    if (!k)
+        return -ENOMEM;
+    int rc = pthread_key_create(&k->key, destructor);
+    if (rc) {
+        port_free(k);
+        return -rc;
+    }
+    *out = k;
+    return 0;
+}
+
+void port_tls_free(port_tls_t *k)
+{
+    if (k) {
+        pthread_key_delete(k->key);
+        port_free(k);
+    }
+}
+
+void *port_tls_get(port_tls_t *k)
+{
+    return pthread_getspecific(k->key);
+}
+
+int port_tls_set(port_tls_t *k, void *value)
+{
+    return -pthread_setspecific(k->key, value);
+}
+
+/* -- files --------------------------------------------------------------------------------- */
+
+int port_mkdir_private(const char *path)
+{
+    if (path == NULL || *path == '\0')
+        return -EINVAL;
+    char *tmp = port_strdup(path);
+    if (!tmp)
+        return -ENOMEM;
+    int rc = 0;
+    for (char *p = tmp + 1;; p++) {
+        if (*p == '/' || *p == '\0') {
+            char saved = *p;
+            *p = '\0';
+            if (mkdir(tmp, 0700) != 0 && errno != EEXIST) {
+                rc = -errno;
+                break;
+            }
+            *p = saved;
+            if (saved == '\0')
+                break;
+        }
+    }
+    port_free(tmp);
+    if (rc == 0 && !port_is_dir(path))
+        rc = -ENOTDIR;
+    return rc;
+}
+
+int port_path_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+int port_is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int64_t port_file_size(const char *path)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -errno;
+    return (int64_t)st.st_size;
+}
+
+int port_read_file(const char *path, char **out, size_t *len, size_t max_len)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = -errno;
+        close(fd);
+        return e;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        close(fd);
+        return -EINVAL;
+    }
+    if ((uint64_t)st.st_size > max_len) {
+        close(fd);
+        return -EFBIG;
+    }
+    size_t cap = (size_t)st.st_size;
+    char *buf = port_malloc(cap + 1);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
+    size_t got = 0;
+    while (got < cap) {
+        ssize_t n = read(fd, buf + got, cap - got);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            int e = -errno;
+            port_free(buf);
+            close(fd);
+            return e;
+        }
+        if (n == 0)
+            break; /* shrank while reading: take what is there */
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    *out = buf;
+    if (len)
+        *len = got;
+    return 0;
+}
+
+int port_write_file_private(const char *path, const void *data, size_t len)
+{
+    size_t plen = strlen(path);
+    char *tmp = port_malloc(plen + 16);
+    if (!tmp)
+        return -ENOMEM;
+    snprintf(tmp, plen + 16, "%s.tmp%ld", path, (long)getpid());
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0) {
+        int e = -errno;
+        port_free(tmp);
+        return e;
+    }
+    const char *p = data;
+    size_t left = len;
+    int rc = 0;
+    while (left > 0) {
+        ssize_t n = write(fd, p, left);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            break;
+        }
+        p += n;
+        left -= (size_t)n;
+    }
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -errno;
+    if (close(fd) != 0 && rc == 0)
+        rc = -errno;
+    if (rc == 0 && rename(tmp, path) != 0)
+        rc = -errno;
+    if (rc != 0)
+        unlink(tmp);
+    port_free(tmp);
+    return rc;
+}
+
+int port_rename(const char *from, const char *to)
+{
+    return rename(from, to) == 0 ? 0 : -errno;
+}
+
+int port_remove(const char *path)
+{
+    return unlink(path) == 0 ? 0 : -errno;
+}
+
+int port_chmod_private(const char *path)
+{
+    return chmod(path, 0600) == 0 ? 0 : -errno;
+}
+
+struct port_filelock {
+    int fd;
+};
+
+int port_filelock_try(const char *path, port_filelock_t **out)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    /* flock locks belong to the open file description, so two agents in one process exclude
+     * each other as two processes do. */
+    if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno == EWOULDBLOCK ? -EWOULDBLOCK : -errno;
+        close(fd);
+        return e;
+    }
+    port_filelock_t *l = port_malloc(sizeof *l);
+    if (!l) {
+        close(fd);
+        return -ENOMEM;
+    }
+    l->fd = fd;
+    *out = l;
+    return 0;
+}
+
+void port_filelock_release(port_filelock_t *l)
+{
+    if (l) {
+        flock(l->fd, LOCK_UN);
+        close(l->fd);
+        port_free(l);
+    }
+}
+
+int64_t port_io_write_bytes(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    if (!f)
+        return -1;
+    char line[128];
+    long long v = -1;
+    while (fgets(line, sizeof line, f)) {
+        if (sscanf(line, "write_bytes: %lld", &v) == 1)
+            break;
+    }
+    fclose(f);
+    return v;
+}
+
+/* -- environment --------------------------------------------------------------------------- */
+
+const char *port_getenv(const char *name)
+{
+    return getenv(name);
+}
+
+const char *port_home_dir(void)
+{
+    const char *h = getenv("HOME");
+    if (h && *h)
+        return h;
+    struct passwd *pw = getpwuid(getuid());
+    return pw ? pw->pw_dir : NULL;
+}
+
+long port_pid(void)
+{
+    return (long)getpid();
+}

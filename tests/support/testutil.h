@@ -1,0 +1,36 @@
+/* Helpers shared by the test programs (not part of the library). */
+#ifndef EVREC_TESTUTIL_H
+#define EVREC_TESTUTIL_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+/** Make a fresh private temporary directory; returns a malloc'ed path. */
+char *tu_tempdir(const char *tag);
+/** Remove a directory tree (best effort). */
+void tu_rmtree(const char *path);
+/** Path of a file under the source tree ($EVREC_ROOT, or "."); malloc'ed. */
+char *tu_root_path(const char *rel);
+
+/** A running local endpoint (tools/fake_endpoint.py). */
+typedef struct tu_endpoint {
+    pid_t pid;
+    int port;
+    char url[64];      /* "http://127.0.0.1:PORT" (or https) */
+    char *dir;         /* its working directory (port file, logs) */
+} tu_endpoint_t;
+
+/** Start tools/fake_endpoint.py with extra argv (NULL-terminated); waits until it listens.
+ *  Returns 0 on success. */
+int tu_endpoint_start(tu_endpoint_t *ep, const char *const *extra_args);
+/** Stop it (SIGTERM, then SIGKILL) and remove its directory. */
+void tu_endpoint_stop(tu_endpoint_t *ep);
+
+/** HTTP GET/POST to the endpoint's control API (path like "/_fake/log"); returns the body
+ *  (malloc'ed) or NULL. Uses libcurl. */
+char *tu_http(const char *method, const char *url, const char *body, long *status);
+
+/** Run a command (argv, no shell) and capture stdout (malloc'ed) and exit status. */
+int tu_run(const char *const *argv, const char *stdin_data, char **out, char **err);
+
+#endif

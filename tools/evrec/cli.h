@@ -1,0 +1,18 @@
+/* The CLI's command table. Each command is a cmd_<name>.c file defining cli_cmd_<name>. */
+#ifndef EVREC_CLI_H
+#define EVREC_CLI_H
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} cli_command_t;
+
+/* Add a command here and in its own cmd_<name>.c. */
+#define CLI_COMMANDS CLI_CMD(version)
+
+#define CLI_CMD(name) extern const cli_command_t cli_cmd_##name;
+CLI_COMMANDS
+#undef CLI_CMD
+
+#endif

@@ -1,0 +1,49 @@
+/* evrec — the command-line tool. Subcommands live in their own files (cmd_*.c). */
+#include <stdio.h>
+#include <string.h>
+
+#include "evrec.h"
+#include "cli.h"
+
+static const cli_command_t *const commands[] = {
+#define CLI_CMD(name) &cli_cmd_##name,
+    CLI_COMMANDS
+#undef CLI_CMD
+};
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: evrec [--help] [--version] <command> [options]\n"
+            "\n"
+            "An on-device event recorder for Amazon Pinpoint and Amazon Personalize Events.\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(out, "  %-20s %s\n", commands[i]->name, commands[i]->summary);
+    fprintf(out, "\nRun 'evrec <command> --help' for a command's options.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("evrec %s\n", evrec_version());
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(argv[1], commands[i]->name) == 0)
+            return commands[i]->run(argc - 1, argv + 1);
+    }
+    fprintf(stderr, "evrec: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}
