@@ -53,7 +53,10 @@ export EVREC_ROOT := $(CURDIR)
 export EVREC_CLI := $(CURDIR)/$(CLI)
 
 .SECONDARY:
-.PHONY: all lib test unit integration run bench clean check-all asan
+.PHONY: all lib test unit integration run demo bench clean check-all asan deps
+# `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
+deps:
+	@[ -n "$(EVREC_NO_DEPS)" ] || bash tools/install-deps.sh
 all: lib $(CLI) $(EXAMPLE_BIN)
 lib: $(STATIC) $(SHARED)
 
@@ -91,10 +94,14 @@ unit: $(UNIT_BIN)
 integration: all $(INTEG_BIN)
 	@fail=0; for t in $(INTEG_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
 
-test: all
+test: deps
+	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory unit integration
 
-run: all
+run: deps
+	@$(MAKE) --no-print-directory demo
+
+demo: all
 	@if [ -f tools/run_demo.py ]; then $(PYTHON) tools/run_demo.py; \
 	 else ./$(CLI) --version; echo "(delivery is not built yet: the demo arrives with it)"; fi
 
