@@ -80,7 +80,8 @@ uint32_t queue_tick(evrec_queue_t *q);
 
 /**
  * Visit queued records in sequence order starting at `from_seq`, inside one read transaction.
- * The value pointer is valid only during the call. Return 0 from fn to go on, 1 to stop,
+ * The value pointer is valid only during the call. The environment is opened with MDB_NOTLS,
+ * so fn may call other read functions of the queue (queue_endpoint_get, queue_meta_get). Return 0 from fn to go on, 1 to stop,
  * negative to abort with that code (returned by queue_scan).
  */
 typedef int (*queue_visit_fn)(void *user, uint64_t seq, const void *value, size_t len);
@@ -115,6 +116,16 @@ int queue_endpoint_get(evrec_queue_t *q, const char *id, char **json, uint32_t *
 /** Store a profile (version incremented). */
 int queue_endpoint_put(evrec_queue_t *q, const char *id, const char *json, size_t len);
 
+/**
+ * Read-modify-write a profile inside one write transaction. fn gets the current JSON (NULL,0
+ * if none) and sets *new_json (port_malloc'ed; the queue frees it) and *new_len; returning
+ * non-zero aborts the transaction with that code and nothing changes.
+ */
+typedef int (*queue_endpoint_edit_fn)(void *user, const char *old_json, size_t old_len,
+                                      char **new_json, size_t *new_len);
+int queue_endpoint_update(evrec_queue_t *q, const char *id, queue_endpoint_edit_fn fn,
+                          void *user);
+
 /* -- meta -------------------------------------------------------------------------------- */
 
 #define QUEUE_META_ENDPOINT_ID "endpoint_id"   /* the default endpoint id (UUID text) */
@@ -130,6 +141,12 @@ int queue_meta_put(evrec_queue_t *q, const char *key, const void *value, size_t 
  *  (port_malloc'ed). Used so that processes sharing a store agree on one endpoint id. */
 int queue_meta_put_if_absent(evrec_queue_t *q, const char *key, const char *value,
                              char **stored);
+
+/** Take the store's flusher role (an advisory lock file in the store directory). EVREC_OK if
+ *  this process now holds it, EVREC_E_BUSY if another process does. Released by queue_close
+ *  or queue_flusher_release. */
+int queue_flusher_acquire(evrec_queue_t *q);
+void queue_flusher_release(evrec_queue_t *q);
 
 /** The directory of the store (owned by the queue). */
 const char *queue_dir(const evrec_queue_t *q);

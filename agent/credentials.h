@@ -1,0 +1,65 @@
+/*
+ * The credentials provider chain, first hit wins:
+ *   1 static keys, 2 caller callback, 3 environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+ *   AWS_SESSION_TOKEN), 4 shared files (~/.aws/credentials, ~/.aws/config; AWS_PROFILE,
+ *   AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), 5 AWS IoT credentials provider (mutual TLS),
+ *   6 Amazon Cognito identity pool, unauthenticated (GetId + GetCredentialsForIdentity).
+ * Temporary credentials are cached and refreshed ahead of expiry; never used after it.
+ * Errors name the provider that failed and why, never a secret.
+ */
+#ifndef EVREC_CREDENTIALS_H
+#define EVREC_CREDENTIALS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evrec.h"
+#include "queue.h"
+
+typedef struct creds creds_t;
+
+typedef struct creds_config {
+    const char *access_key_id, *secret_access_key, *session_token; /* 1 */
+    evrec_credentials_fn callback;                                  /* 2 */
+    void *callback_user;
+    int no_environment;                                             /* 3 skipped if 1 */
+    const char *profile;        /* 4: NULL: AWS_PROFILE, else "default" */
+    const char *iot_endpoint;   /* 5: host or https URL of the credentials endpoint */
+    const char *iot_role_alias, *iot_thing_name, *iot_cert_file, *iot_key_file;
+    const char *cognito_pool_id;       /* 6 */
+    const char *cognito_endpoint_url;  /* NULL: https://cognito-identity.<region>.amazonaws.com */
+    const char *region;                /* for Cognito */
+    evrec_queue_t *queue;              /* persists the Cognito identity id (may be NULL) */
+    /* transport for 5 and 6 */
+    const char *ca_bundle;
+    int no_verify_tls;
+    uint32_t connect_timeout_ms, request_timeout_ms;
+    int64_t (*now_ms)(void *user);     /* NULL: port_wall_ms */
+    void *now_user;
+} creds_config_t;
+
+int creds_new(creds_t **out, const creds_config_t *cfg);
+void creds_free(creds_t *c);
+
+/** Usable credentials now (refreshing ahead of expiry). On failure EVREC_E_CREDENTIALS (or a
+ *  network code from providers 5/6) with a message naming each provider tried. */
+int creds_get(creds_t *c, evrec_credentials_t *out, char *err, size_t errlen);
+
+/** Forget cached temporary credentials (after the service said they expired). */
+void creds_invalidate(creds_t *c);
+
+/** Region: `explicit_region` if set, else AWS_REGION, AWS_DEFAULT_REGION, then the profile's
+ *  `region` in the config file. EVREC_E_CONFIG if none. */
+int creds_resolve_region(const char *explicit_region, const char *profile, char *out,
+                         size_t outlen);
+
+/* -- shared config/credentials files (exposed for tests and the CLI) ------------------------ */
+
+/** Look up `key` of `profile` in an INI text parsed as the AWS CLI does: `[name]` sections in
+ *  the credentials file, `[profile name]` (and `[default]`) in the config file
+ *  (is_config = 1); comments (# ;), whitespace, case-insensitive keys, nested sub-sections
+ *  ignored. Copies the value into out. EVREC_E_NOT_FOUND if absent. */
+int creds_ini_get(const char *text, int is_config, const char *profile, const char *key,
+                  char *out, size_t outlen);
+
+#endif /* EVREC_CREDENTIALS_H */

@@ -1,0 +1,66 @@
+/*
+ * The event being built (evrec_event_t) and its one-time encoding into a stored record.
+ *
+ * Setters (evrec_event_set_*) validate their argument at once against the services' quotas and
+ * return a distinct EVREC_E_* code; the message naming the field is kept on the event
+ * (event_last_error()). Whole-event checks (field count, encoded size, service-specific required
+ * members) run again in event_encode_record(), which is what evrec_record() calls.
+ */
+#ifndef EVREC_EVENT_H
+#define EVREC_EVENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "evrec.h"
+
+/* The services' documented quotas (Pinpoint Event, Personalize Event). */
+#define EVENT_TYPE_MAX 50
+#define EVENT_FIELDS_MAX 40          /* attributes + metrics */
+#define EVENT_NAME_MAX 50
+#define EVENT_ATTR_VALUE_MAX 200
+#define EVENT_MAX_BYTES (1000 * 1000) /* one encoded event */
+#define EVENT_PROPERTIES_MAX 1024    /* Personalize properties JSON string */
+
+/** What evrec_record() knows that the event does not: the agent's state at record time. */
+typedef struct event_context {
+    evrec_service_t service;
+    int64_t now_ms;              /**< timestamp used when the event has none */
+    const char *endpoint_id;     /**< the agent's default endpoint id */
+    /* The open session, carried into Pinpoint's Event.Session and Personalize's sessionId.
+     * session_id NULL: no session. */
+    const char *session_id;
+    int64_t session_start_ms;
+    int64_t session_stop_ms;     /**< > 0 only for `_session.stop` */
+    int64_t session_duration_ms; /**< >= 0 only for `_session.stop` */
+    const char *user_id;         /**< Personalize userId when the event sets none (may be NULL) */
+    int truncate_oversize;       /**< truncate over-long names/values instead of refusing */
+} event_context_t;
+
+/**
+ * Validate `ev` for ctx->service and encode it into a record (record.h) ready for
+ * queue_append(). Assigns a random UUID v4 id if the event has none (then visible through
+ * evrec_event_id()). *out is port_malloc'ed (caller frees with port_free). *truncated is set to
+ * 1 if any field was truncated (only with ctx->truncate_oversize), else 0.
+ * Errors: the EVREC_E_* validation codes, with a message naming the field written to err.
+ */
+int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t **out,
+                        size_t *len, int *truncated, char *err, size_t errlen);
+
+/** The message of the last failed setter on this event ("" if none). */
+const char *event_last_error(const evrec_event_t *ev);
+
+/** Write a random UUID v4 (lower-case, 36 characters + NUL) from the port's secure random. */
+int event_uuid_v4(char out[37]);
+
+/** Check UTF-8 validity and count code points (the services' "characters").
+ *  Returns the number of characters, or -1 if `s` (len bytes) is not valid UTF-8. */
+long event_utf8_chars(const char *s, size_t len);
+
+/** Format Unix ms as ISO 8601 UTC with milliseconds: "2026-11-22T10:00:00.123Z" (25 bytes). */
+void event_format_iso8601(int64_t unix_ms, char out[32]);
+
+/** Parse an ISO 8601 date-time (Z or ±hh:mm offset, optional fraction) to Unix ms. */
+int event_parse_iso8601(const char *s, int64_t *unix_ms);
+
+#endif /* EVREC_EVENT_H */

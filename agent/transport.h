@@ -1,0 +1,59 @@
+/*
+ * HTTP(S) transport: one reused libcurl easy handle (connection keep-alive) per owner.
+ * Not thread-safe: one transport per thread (the flusher owns one; the CLI owns one).
+ */
+#ifndef EVREC_TRANSPORT_H
+#define EVREC_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct transport transport_t;
+
+typedef struct transport_config {
+    const char *ca_bundle;          /**< PEM bundle; NULL: AWS_CA_BUNDLE, else the system's */
+    int no_verify_tls;              /**< 1 disables peer and host verification */
+    uint32_t connect_timeout_ms;    /**< 0: 10,000 */
+    uint32_t request_timeout_ms;    /**< 0: 60,000 */
+    size_t max_response_bytes;      /**< 0: 1 MiB; a larger body fails with EVREC_E_RESPONSE */
+    const char *client_cert_file;   /**< mutual TLS (AWS IoT credentials provider), PEM */
+    const char *client_key_file;
+    int verbose;                    /**< 1: log the exchange through log_fn (redacted) */
+    void (*log_fn)(void *user, const char *line);
+    void *log_user;
+} transport_config_t;
+
+typedef struct transport_response {
+    long status;                    /**< HTTP status code */
+    char *body;                     /**< port_malloc'ed, NUL-terminated (may be "") */
+    size_t body_len;
+    int64_t date_ms;                /**< the Date header as Unix ms, 0 if absent */
+    int64_t retry_after_ms;         /**< Retry-After (seconds or HTTP date) in ms, -1 if absent,
+                                         capped at 24 hours */
+    char error_type[128];           /**< x-amzn-ErrorType up to ':' ("" if absent) */
+    char request_id[128];           /**< x-amzn-RequestId / x-amz-request-id ("" if absent) */
+    char content_type[128];
+} transport_response_t;
+
+int transport_new(transport_t **out, const transport_config_t *cfg);
+void transport_free(transport_t *t);
+
+/**
+ * Send one request. `headers` is a NULL-terminated array of "Name: value" lines (Host is taken
+ * from the URL; User-Agent evrec/<version> is added unless given). Returns EVREC_OK when any
+ * HTTP response arrived (look at resp->status), else a network code: EVREC_E_DNS,
+ * EVREC_E_CONNECT, EVREC_E_NET_TIMEOUT, EVREC_E_TLS, EVREC_E_NET, EVREC_E_RESPONSE — with the
+ * detail in err. Proxies come from the environment as libcurl reads them.
+ */
+int transport_send(transport_t *t, const char *method, const char *url,
+                   const char *const *headers, const void *body, size_t body_len,
+                   transport_response_t *resp, char *err, size_t errlen);
+
+/** Free what a response holds and reset it. */
+void transport_response_clear(transport_response_t *resp);
+
+/** Split a URL into scheme://host[:port] and path; host_header gets "host[:port]" as the Host
+ *  header must read (default ports omitted). */
+int transport_url_host(const char *url, char *host_header, size_t len);
+
+#endif /* EVREC_TRANSPORT_H */

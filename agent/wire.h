@@ -1,0 +1,64 @@
+/*
+ * Wire formats of the two PutEvents operations: request bodies built from a batch (stored
+ * fragments spliced in as cJSON raw items, never re-parsed) and the service's answer turned
+ * into one verdict per event plus a request-level outcome.
+ */
+#ifndef EVREC_WIRE_H
+#define EVREC_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "batch.h"
+
+/** Look up an endpoint's profile JSON (port_malloc'ed, or NULL for none => "{}"). */
+typedef int (*wire_profile_fn)(void *user, const char *endpoint_id, char **json);
+
+/** Pinpoint EventsRequest: {"BatchItem":{epid:{"Endpoint":profile,"Events":{id:fragment}}}}. */
+int wire_pinpoint_encode(const batch_t *b, wire_profile_fn profile, void *user, char **body,
+                         size_t *len);
+/** Personalize PutEvents: {"trackingId","userId"?,"sessionId","eventList":[...]}; the batch
+ *  holds one (user, session). */
+int wire_personalize_encode(const batch_t *b, const char *tracking_id, char **body,
+                            size_t *len);
+
+/** The HTTP path of the operation: "/v1/apps/{ApplicationId}/events" (id URI-encoded) or
+ *  "/events". *out port_malloc'ed. */
+int wire_path(evrec_service_t svc, const char *application_id, char **out);
+
+typedef enum wire_outcome {
+    WIRE_OK = 0,          /* answered per event: look at verdicts */
+    WIRE_THROTTLED,       /* 429 / TooManyRequestsException / ThrottlingException */
+    WIRE_RETRY,           /* 5xx, or an answer that says nothing per event: keep, back off */
+    WIRE_TOO_LARGE,       /* 413 / PayloadTooLargeException: split */
+    WIRE_BAD_REQUEST,     /* 400 for the whole request: bisect to the poison event */
+    WIRE_CLOCK_SKEW,      /* 403 with a skew message: fix the clock offset, retry at once */
+    WIRE_EXPIRED_TOKEN,   /* 403 ExpiredToken*: refresh credentials, retry */
+    WIRE_AUTH,            /* other 403 / 404: keep data, long backoff */
+} wire_outcome_t;
+
+typedef enum wire_verdict {
+    WIRE_ACCEPTED = 0,    /* 202 (Pinpoint) / 200 (Personalize) */
+    WIRE_REJECTED,        /* per-event 400: drop, count, report the message */
+    WIRE_KEEP,            /* anything else: retry later */
+} wire_verdict_t;
+
+typedef struct wire_result {
+    wire_outcome_t outcome;
+    size_t n;                 /* == batch n */
+    wire_verdict_t *verdicts; /* per batch event, in batch order */
+    int *status;              /* per-event status code (0 unknown) */
+    char **messages;          /* per-event message (NULL or port_malloc'ed) */
+    char error_type[128];     /* request-level error type (header or body __type/code) */
+    char message[512];        /* request-level message */
+} wire_result_t;
+
+/**
+ * Judge the answer to a request for batch b. `error_type_header` is x-amzn-ErrorType (may be
+ * NULL). A malformed 2xx body gives WIRE_RETRY with every verdict WIRE_KEEP (never a drop).
+ */
+int wire_decode(const batch_t *b, long http_status, const char *error_type_header,
+                const char *body, size_t len, wire_result_t *out);
+void wire_result_free(wire_result_t *r);
+
+#endif /* EVREC_WIRE_H */
