@@ -1,0 +1,68 @@
+/*
+ * The flusher: takes batches from the queue, encodes, signs and uploads them, and applies the
+ * service's verdicts (DESIGN §4). Runs on its own thread, or step by step from flusher_poll()
+ * for firmware without threads. Never holds a write transaction while it waits on the network.
+ */
+#ifndef EVREC_FLUSHER_H
+#define EVREC_FLUSHER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "backoff.h"
+#include "credentials.h"
+#include "evrec.h"
+#include "log.h"
+#include "queue.h"
+#include "transport.h"
+
+typedef struct flusher flusher_t;
+
+typedef struct flusher_config {
+    evrec_service_t service;
+    const char *application_id;   /* Pinpoint */
+    const char *tracking_id;      /* Personalize */
+    const char *region;           /* resolved */
+    const char *endpoint_url;     /* resolved: override or https://<service host>.<region>... */
+    creds_config_t creds;
+    transport_config_t transport;
+    uint32_t max_batch_events;
+    size_t max_request_bytes;
+    backoff_config_t backoff;
+    uint32_t flush_interval_ms;
+    uint32_t flush_threshold_events;
+    uint64_t max_event_age_ms;
+    evrec_delivery_fn on_delivery;
+    void *delivery_user;
+    log_sink_t log;
+    int manual;                   /* 1: no thread; the caller drives flusher_poll() */
+    /* Tests: randomness for backoff (NULL: port_random) and a clock (NULL: port_wall_ms). */
+    uint32_t (*rand_fn)(void *user);
+    void *rand_user;
+} flusher_config_t;
+
+/** Start a flusher over q (which must outlive it). Takes the store's flusher role first:
+ *  EVREC_E_BUSY if another process holds it (the caller then records only). */
+int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, char *err,
+                size_t errlen);
+
+/** Tell the flusher that events were recorded (wakes it at the threshold). Cheap, never blocks
+ *  on the network. */
+void flusher_notify(flusher_t *f);
+
+/** Upload now and wait until the queue is empty or timeout_ms passed (EVREC_E_TIMEOUT).
+ *  In manual mode the work runs on the calling thread. */
+int flusher_flush(flusher_t *f, uint32_t timeout_ms);
+
+/** Manual mode: one bounded step (at most one request); *next_ms: when to call again. */
+int flusher_poll(flusher_t *f, uint32_t *next_ms);
+
+/** Drain for up to timeout_ms, stop the thread, release the flusher role and free f.
+ *  EVREC_E_TIMEOUT if events were left queued. */
+int flusher_stop(flusher_t *f, uint32_t timeout_ms);
+
+/** Fill the delivery fields of *st (requests, retries, delivered via queue counters is the
+ *  caller's, last_upload_ms, backoff_until_ms, last_error, last_error_message). */
+void flusher_stats(flusher_t *f, evrec_stats_t *st);
+
+#endif /* EVREC_FLUSHER_H */
