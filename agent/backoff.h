@@ -17,7 +17,7 @@ typedef struct backoff_config {
 /**
  * delay = floor(rand / 2^32 * min(cap, base * 2^attempt)), attempt counted from 0; then
  * Retry-After (ms, < 0 when absent; capped at BACKOFF_RETRY_AFTER_MAX_MS) is a floor.
- * Never overflows for any attempt.
+ * Never overflows for any attempt. `c` NULL means the defaults (1 s base, 5 min cap).
  */
 uint64_t backoff_delay_ms(const backoff_config_t *c, uint32_t attempt, int64_t retry_after_ms,
                           uint32_t rand_u32);
