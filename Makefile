@@ -77,7 +77,7 @@ $(CLI): $(CLI_OBJ) $(STATIC)
 
 $(BUILD)/tests/%: tests/%.c $(SUP_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -Itests/support -o $@ $< $(SUP_OBJ) $(STATIC) $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -Itests/support -MMD -MP -MF $@.d -o $@ $< $(SUP_OBJ) $(STATIC) $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/bench/%: tools/bench/%.c $(STATIC)
 	@mkdir -p $(dir $@)
@@ -116,4 +116,4 @@ check-all: test asan
 clean:
 	rm -rf build build-*
 
--include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

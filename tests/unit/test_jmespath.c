@@ -1,0 +1,194 @@
+/*
+ * JMESPath: every case is evaluated by our implementation and by the Python reference
+ * implementation (the one the AWS CLI uses, via tests/support/jmespath_oracle.py); results
+ * must be equal as JSON values, and an expression must fail in both or in neither.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "../../tools/evrec/jmespath.c"
+#include "testutil.h"
+
+static const char *const doc_people =
+    "{\"people\":[{\"name\":\"a\",\"age\":30,\"tags\":[\"x\",\"y\"]},"
+    "{\"name\":\"b\",\"age\":25,\"tags\":[]},{\"name\":\"c\",\"age\":40,\"tags\":[\"z\"]},"
+    "{\"name\":\"d\",\"age\":null}],"
+    "\"foo\":{\"bar\":{\"baz\":[1,2,3]},\"qux\":\"v\",\"n\":-3.5},"
+    "\"matrix\":[[1,2],[3,[4,5]],6],\"empty\":[],\"s\":\"h\\u00e9llo\",\"t\":true,"
+    "\"odd key\":{\"with\\\"quote\":1}}";
+
+static const char *const doc_results =
+    "{\"Results\":{\"ep-1\":{\"EndpointItemResponse\":{\"Message\":\"Accepted\","
+    "\"StatusCode\":202},\"EventsItemResponse\":{\"e1\":{\"Message\":\"Accepted\","
+    "\"StatusCode\":202},\"e2\":{\"Message\":\"bad\",\"StatusCode\":400}}},"
+    "\"ep-2\":{\"EndpointItemResponse\":{\"Message\":\"Accepted\",\"StatusCode\":202},"
+    "\"EventsItemResponse\":{\"e3\":{\"Message\":\"Accepted\",\"StatusCode\":202}}}}}";
+
+static const char *const exprs[] = {
+    /* identifiers, sub-expressions, quoting */
+    "foo", "foo.bar", "foo.bar.baz", "foo.nope.deeper", "\"odd key\".\"with\\\"quote\"",
+    "\"foo\".\"qux\"", "@", "@.foo.qux", "s", "t",
+    /* index and slice */
+    "foo.bar.baz[0]", "foo.bar.baz[-1]", "foo.bar.baz[5]", "foo.bar.baz[-4]",
+    "foo.bar.baz[::-1]", "foo.bar.baz[1:]", "foo.bar.baz[:2]", "foo.bar.baz[::2]",
+    "foo.bar.baz[-2:]", "foo.bar.baz[5:1:-1]", "foo.bar.baz[10:]", "foo.bar.baz[0:0]",
+    "people[1:3].name", "people[::2].age", "foo.qux[0]",
+    /* projections */
+    "people[*].name", "people[*].tags[0]", "people[].name", "matrix[]", "matrix[][]",
+    "matrix[*][0]", "foo.*", "foo.*.baz", "*.bar", "Results.*.EventsItemResponse.*.StatusCode",
+    "Results.*.EventsItemResponse.*.StatusCode[]", "Results.\"ep-1\".EventsItemResponse.e2",
+    "people[*].tags[]", "people[*]", "empty[*].x", "foo.bar.*", "foo[*]",
+    /* filters and comparisons */
+    "people[?age > `26`].name", "people[?age >= `30`].name", "people[?age < `30`]",
+    "people[?age <= `30`].name", "people[?age == `25`].name", "people[?age != `25`].name",
+    "people[?name == 'a'].age", "people[?tags].name", "people[?!tags].name",
+    "people[?age > `26` && name != 'c'].name", "people[?age < `26` || name == 'c'].name",
+    "people[?age == null].name", "people[?tags[0] == 'x'] | [0].name",
+    "people[?contains(tags, 'z')].name", "Results.*.EventsItemResponse.*[?StatusCode==`400`][]",
+    "people[?name > 'a']", "foo.bar.baz[?@ > `1`]",
+    /* and / or / not / pipes / paren */
+    "foo.nope || foo.qux", "foo.qux && foo.n", "empty && foo.qux", "!empty", "!t",
+    "people | [0]", "people[*].name | [1]", "people[*].name | length(@)", "(foo).qux",
+    "foo.bar.baz | [1:]", "people[0] | name",
+    /* multi-select */
+    "[foo.qux, foo.n]", "{q: foo.qux, n: foo.n}", "people[*].[name, age]",
+    "people[*].{N: name, A: age}", "nope.[a, b]", "nope.{a: a}", "foo.[qux, bar.baz[0]]",
+    "{\"quoted key\": foo.qux}",
+    /* literals */
+    "`\"lit\"`", "'raw'", "`[1, 2, {\"a\": 3}]`", "`true`", "`null`", "'it\\'s'",
+    "`foo`",
+    /* functions */
+    "length(people)", "length(s)", "length(foo)", "keys(foo)", "values(foo.bar)",
+    "sort(foo.bar.baz)", "sort(people[*].name)", "sort_by(people[?age], &age)[*].name",
+    "max_by(people[?age], &age).name", "min_by(people[?age], &age).name",
+    "max(people[?age].age)", "min(people[*].name)", "sum(foo.bar.baz)", "avg(foo.bar.baz)",
+    "avg(empty)", "abs(foo.n)", "ceil(foo.n)", "floor(foo.n)", "contains(s, 'll')",
+    "starts_with(s, 'h')", "ends_with(s, 'lo')", "join(', ', people[*].name)",
+    "reverse(foo.bar.baz)", "reverse(s)", "to_array(foo.qux)", "to_array(foo.bar.baz)",
+    "to_string(foo.bar)", "to_string(foo.qux)", "to_number('12.5')", "to_number('x')",
+    "to_number(foo.n)", "type(foo)", "type(people)", "type(t)", "type(nope)",
+    "not_null(nope, foo.qux)", "merge(foo, `{\"qux\": 1, \"new\": 2}`)",
+    "map(&name, people)", "map(&tags[0], people)", "length(Results)",
+    "keys(Results) | sort(@)", "sort_by(people[?age], &name) | [-1].name",
+    /* errors (must fail in both) */
+    "foo.", "foo[", "[?", "foo.bar[", "foo ==", "length()", "length(foo, foo)", "nosuch(foo)",
+    "length(`1`)", "sort(people)", "foo.bar.baz[::0]", "abs('x')", "sum(people)", "`{bad`",
+    "\"foo\"(foo)", "foo]", "&foo", "a.{b}", "foo[1:2:3:4]", "= 1", "foo | ", "{a: b,}",
+    "max_by(people, &tags)", "sort_by(people, &age)",
+};
+
+static char *case_line(const char *expr, const char *doc)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "expr", expr);
+    cJSON_AddItemToObject(o, "data", cJSON_Parse(doc));
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return s;
+}
+
+static void matches_reference(void **state)
+{
+    (void)state;
+    const char *docs[] = { doc_people, doc_results };
+    size_t nexpr = sizeof exprs / sizeof exprs[0];
+    size_t total = nexpr * 2, used = 0, cap = 1 << 16;
+    char *input = malloc(cap);
+    input[0] = '\0';
+    for (size_t d = 0; d < 2; d++)
+        for (size_t i = 0; i < nexpr; i++) {
+            char *line = case_line(exprs[i], docs[d]);
+            size_t l = strlen(line);
+            while (used + l + 2 > cap)
+                input = realloc(input, cap *= 2);
+            memcpy(input + used, line, l);
+            used += l;
+            input[used++] = '\n';
+            input[used] = '\0';
+            free(line);
+        }
+    const char *py = getenv("EVREC_PYTHON");
+    char *oracle = tu_root_path("tests/support/jmespath_oracle.py");
+    const char *argv[] = { py && *py ? py : "python3", oracle, NULL };
+    char *out = NULL, *err = NULL;
+    int rc = tu_run(argv, input, &out, &err);
+    if (rc != 0)
+        print_error("oracle failed (%d): %s\n", rc, err ? err : "");
+    assert_int_equal(rc, 0);
+    size_t checked = 0, failures = 0, errors_both = 0;
+    char *save = NULL;
+    char *line = strtok_r(out, "\n", &save);
+    for (size_t c = 0; c < total; c++) {
+        assert_non_null(line);
+        const char *expr = exprs[c % nexpr];
+        const char *doc = docs[c / nexpr];
+        cJSON *want = cJSON_Parse(line);
+        assert_non_null(want);
+        cJSON *data = cJSON_Parse(doc);
+        cJSON *got = NULL;
+        char msg[512];
+        int ours = jp_search(expr, data, &got, msg, sizeof msg);
+        int ref_ok = cJSON_IsTrue(cJSON_GetObjectItem(want, "ok"));
+        if (ref_ok != (ours == 0)) {
+            print_error("expr %s: reference %s, ours %s (%s)\n", expr, ref_ok ? "ok" : "error",
+                        ours == 0 ? "ok" : "error", ours == 0 ? "" : msg);
+            failures++;
+        } else if (ref_ok) {
+            cJSON *ref = cJSON_GetObjectItem(want, "result");
+            if (!cJSON_Compare(ref, got, 1)) {
+                char *a = cJSON_PrintUnformatted(ref), *b = cJSON_PrintUnformatted(got);
+                print_error("expr %s: reference %s, ours %s\n", expr, a, b);
+                free(a);
+                free(b);
+                failures++;
+            }
+        } else {
+            assert_true(strlen(msg) > 0);
+            errors_both++;
+        }
+        checked++;
+        cJSON_Delete(got);
+        cJSON_Delete(data);
+        cJSON_Delete(want);
+        line = strtok_r(NULL, "\n", &save);
+    }
+    assert_int_equal(checked, total);
+    assert_true(errors_both > 20); /* the error cases really were errors in both */
+    assert_int_equal(failures, 0);
+    free(input);
+    free(out);
+    free(err);
+    free(oracle);
+}
+
+static void syntax_error_message(void **state)
+{
+    (void)state;
+    cJSON *data = cJSON_Parse("{}"), *r = (cJSON *)1;
+    char msg[512];
+    assert_int_equal(jp_search("foo[", data, &r, msg, sizeof msg), -1);
+    assert_null(r);
+    assert_non_null(strstr(msg, "Bad jmespath expression"));
+    assert_int_equal(jp_search("length(`1`)", data, &r, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "In function length(), invalid type for value: 1"));
+    assert_int_equal(jp_search("foo", data, &r, NULL, 0), 0);
+    assert_true(cJSON_IsNull(r));
+    cJSON_Delete(r);
+    cJSON_Delete(data);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(matches_reference),
+        cmocka_unit_test(syntax_error_message),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
