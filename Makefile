@@ -53,7 +53,8 @@ export EVREC_ROOT := $(CURDIR)
 export EVREC_CLI := $(CURDIR)/$(CLI)
 
 .SECONDARY:
-.PHONY: all lib test unit integration run demo bench clean check-all asan deps
+.PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \
+        install install-check uninstall size
 # `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
 deps:
 	@[ -n "$(EVREC_NO_DEPS)" ] || bash tools/install-deps.sh
@@ -96,7 +97,12 @@ integration: all $(INTEG_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory check-port
 	@$(MAKE) --no-print-directory unit integration
+
+# Nothing under agent/ reaches the OS except through port/port.h.
+check-port: lib
+	@bash tools/check_port.sh $(BUILD)/obj
 
 run: deps
 	@$(MAKE) --no-print-directory demo
@@ -115,5 +121,45 @@ check-all: test asan
 
 clean:
 	rm -rf build build-*
+
+# -- install ---------------------------------------------------------------------------------
+PREFIX   ?= /usr/local
+DESTDIR  ?=
+LIBDIR   ?= $(PREFIX)/lib
+INCDIR   ?= $(PREFIX)/include
+BINDIR   ?= $(PREFIX)/bin
+MANDIR   ?= $(PREFIX)/share/man
+VERSION  := $(shell sed -n 's/^#define EVREC_VERSION_STRING "\(.*\)"/\1/p' include/evrec.h)
+ABI      := $(shell sed -n 's/^#define EVREC_ABI_VERSION \([0-9]*\).*/\1/p' include/evrec.h)
+
+$(BUILD)/evrec.pc: tools/evrec.pc.in include/evrec.h
+	@mkdir -p $(dir $@)
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+
+install: all $(BUILD)/evrec.pc
+	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
+	    $(DESTDIR)$(MANDIR)/man1
+	install -m 0644 include/evrec.h $(DESTDIR)$(INCDIR)/evrec.h
+	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/libevrec.a
+	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/libevrec.so.$(VERSION)
+	ln -sf libevrec.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libevrec.so.$(ABI)
+	ln -sf libevrec.so.$(ABI) $(DESTDIR)$(LIBDIR)/libevrec.so
+	install -m 0644 $(BUILD)/evrec.pc $(DESTDIR)$(LIBDIR)/pkgconfig/evrec.pc
+	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/evrec
+	install -m 0644 tools/evrec/evrec.1 $(DESTDIR)$(MANDIR)/man1/evrec.1
+
+# Install into a temporary DESTDIR and build an out-of-tree program with pkg-config.
+install-check: all
+	@bash tests/install/run.sh
+
+uninstall:
+	rm -f $(DESTDIR)$(INCDIR)/evrec.h $(DESTDIR)$(LIBDIR)/libevrec.a \
+	    $(DESTDIR)$(LIBDIR)/libevrec.so* $(DESTDIR)$(LIBDIR)/pkgconfig/evrec.pc \
+	    $(DESTDIR)$(BINDIR)/evrec $(DESTDIR)$(MANDIR)/man1/evrec.1
+
+# -- footprint (reported, not asserted) --------------------------------------------------------
+size:
+	@bash tools/size_report.sh
 
 -include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)

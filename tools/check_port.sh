@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `make check-port`: nothing under agent/ may reach the operating system except through
+# port/port.h, so that an RTOS port is a folder of its own.
+#   1. no OS headers are included under agent/;
+#   2. every symbol the agent objects import is either port_*, a fixed dependency
+#      (LMDB, cJSON, libcurl, mbedTLS), or a pure ISO C library function (string, math,
+#      number formatting and parsing) — no allocation, files, clocks, threads or randomness.
+# Usage: tools/check_port.sh OBJDIR (the directory holding the compiled agent/*.o)
+set -euo pipefail
+objdir=${1:?usage: check_port.sh OBJDIR}
+cd "$(dirname "$0")/.."
+fail=0
+
+bad_includes=$(grep -nE '^\s*#\s*include\s*<(pthread\.h|unistd\.h|fcntl\.h|sys/[^>]*|dirent\.h|signal\.h|sched\.h|semaphore\.h|dlfcn\.h|netdb\.h|arpa/[^>]*|netinet/[^>]*|syslog\.h|poll\.h|termios\.h)>' agent/*.c agent/*.h || true)
+if [ -n "$bad_includes" ]; then
+  echo "check-port: agent/ includes operating-system headers (use port/port.h):"
+  echo "$bad_includes"
+  fail=1
+fi
+
+allowed='^(port_|mdb_|cJSON_|curl_|mbedtls_|evrec_)'
+# Pure ISO C functions (and the names glibc gives some of them).
+iso='^(mem(cpy|move|set|cmp|chr)|str(len|nlen|cmp|ncmp|chr|rchr|str|spn|cspn|pbrk|coll|ncpy|cpy|cat|ncat|tod|tof|tol|toul|toll|toull|toimax|toumax|error)|v?s?n?printf|sscanf|__isoc99_sscanf|__isoc23_strto.*|q?sort|bsearch|l?l?abs|div|ldiv|floor|ceil|fabs|fmod|modf|frexp|ldexp|pow|sqrt|log|log10|exp|round|lround|llround|trunc|nan|isnan|isinf|__isnan|__isinf|__finite|__fpclassify|to(lower|upper)|is(alpha|digit|space|xdigit|alnum|upper|lower|print|punct|cntrl|graph)|__ctype_(b|tolower|toupper)_loc|__errno_location|__stack_chk_fail|__assert_fail|abort|__.*_chk|_GLOBAL_OFFSET_TABLE_|__tls_get_addr)$'
+
+objs=$(ls "$objdir"/agent/*.o 2>/dev/null || true)
+if [ -z "$objs" ]; then
+  echo "check-port: no objects under $objdir/agent (build first)"
+  exit 1
+fi
+for o in $objs; do
+  for sym in $(nm -u "$o" | awk '{print $2}' | sed 's/@.*//'); do
+    if [[ "$sym" =~ $allowed ]] || [[ "$sym" =~ $iso ]]; then
+      continue
+    fi
+    echo "check-port: $(basename "$o" .o).c calls '$sym' directly (go through port/port.h)"
+    fail=1
+  done
+done
+if [ "$fail" -eq 0 ]; then
+  echo "check-port: agent/ reaches the OS only through port/ ($(echo "$objs" | wc -w) objects checked)"
+fi
+exit "$fail"

@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make size`: the footprint, reported (not asserted).
+#   - text/data/bss of the static library built at -Os, without its dependencies
+#   - the CLI's size
+#   - peak heap (valgrind massif) of build-os/bench/footprint recording and flushing 10,000
+#     events against the local endpoint, when that program exists
+set -euo pipefail
+cd "$(dirname "$0")/.."
+make -s BUILD=build-os OPT=-Os lib build-os/evrec >/dev/null
+echo "== static library at -Os (agent + port, no dependencies)"
+size -t build-os/libevrec.a | awk 'NR==1 || /TOTALS/'
+text=$(size -t build-os/libevrec.a | awk '/TOTALS/ {print $1}')
+echo "library text: $text bytes ($(( text / 1024 )) KiB; target <= 150 KiB)"
+echo "== CLI at -Os"
+size build-os/evrec | tail -1
+echo "CLI file size: $(stat -c %s build-os/evrec) bytes"
+if [ -f tools/bench/footprint.c ]; then
+  make -s BUILD=build-os OPT=-Os build-os/bench/footprint >/dev/null
+  out=$(mktemp -d)
+  valgrind --tool=massif --massif-out-file="$out/massif.out" build-os/bench/footprint \
+      --events 10000 > "$out/run.txt" 2>"$out/valgrind.txt" || { cat "$out/valgrind.txt"; exit 1; }
+  cat "$out/run.txt"
+  peak=$(grep -E '^mem_heap_B=' "$out/massif.out" | cut -d= -f2 | sort -n | tail -1)
+  body=$(sed -n 's/^max_request_body_bytes=//p' "$out/run.txt" | tail -1)
+  echo "peak heap while recording and flushing 10,000 events: $peak bytes ($(( peak / 1024 )) KiB)"
+  [ -n "$body" ] && echo "largest request body: $body bytes; target peak <= 256 KiB + one body = $(( 262144 + body )) bytes"
+  rm -rf "$out"
+fi
