@@ -47,6 +47,11 @@ typedef struct event_context {
 int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t **out,
                         size_t *len, int *truncated, char *err, size_t errlen);
 
+/** evrec_event_from_json() with the detail: on failure a message naming the member (or the
+ *  setter's message) is written to err. Used by the CLI to report bad input lines. */
+int event_from_json(evrec_event_t **out, const char *json, size_t len, char *err,
+                    size_t errlen);
+
 /** The message of the last failed setter on this event ("" if none). */
 const char *event_last_error(const evrec_event_t *ev);
 

@@ -317,8 +317,16 @@ EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms);
 
 #define EVREC_ID_MAX 128 /**< the longest id evrec accepts, plus room for the NUL */
 
-/** Start an event of `event_type` (required, ≤ 50 characters, UTF-8). Free with
- *  evrec_event_free(). */
+/** Start an event of `event_type` (required, UTF-8, ≤ 256 characters — Personalize's limit;
+ *  Pinpoint's 50 is enforced when the event is recorded for Pinpoint). Free with
+ *  evrec_event_free().
+ *
+ *  Over-long values that the AWS SDKs would silently truncate (the event type for Pinpoint,
+ *  attribute and metric names, attribute values) are kept on the event while the setter returns
+ *  EVREC_E_NAME_LENGTH / EVREC_E_VALUE_LENGTH: evrec_record() then refuses the event with the
+ *  same code, or, if the agent was opened with truncate_oversize, truncates them at a code-point
+ *  boundary and counts the event as truncated. Every other violation is refused and not stored.
+ *  "Characters" are Unicode code points. */
 EVREC_API int evrec_event_new(evrec_event_t **out, const char *event_type);
 
 /** Free an event (NULL is fine). */
@@ -347,7 +355,11 @@ EVREC_API int evrec_event_set_endpoint_id(evrec_event_t *event, const char *endp
  *  ClientSdkVersion, SdkName. `field` is the Pinpoint member name. */
 EVREC_API int evrec_event_set_field(evrec_event_t *event, const char *field, const char *value);
 
-/* Personalize-only fields (ignored for Pinpoint). */
+/* Personalize-only fields (ignored for Pinpoint), with the lengths of the service model: user,
+ * session and item ids 1..256 characters (user and session ids also ≤ 255 bytes), recommendation
+ * id ≤ 40, ≤ 25 impressions. For Personalize, attributes and metrics are sent as the
+ * `properties` JSON object (one value per name) unless properties are set; setting both is
+ * refused at record time. */
 EVREC_API int evrec_event_set_user_id(evrec_event_t *event, const char *user_id);
 EVREC_API int evrec_event_set_session_id(evrec_event_t *event, const char *session_id);
 EVREC_API int evrec_event_set_item_id(evrec_event_t *event, const char *item_id);
