@@ -6,25 +6,41 @@
 
 CC       ?= cc
 CROSS    ?=
+RUNNER   ?=
 ifneq ($(CROSS),)
+# Cross build (e.g. CROSS=aarch64-linux-gnu- or CROSS=arm-linux-gnueabihf-): Debian's cross
+# toolchain, and the dependencies' arm64/armhf packages unpacked into a sysroot (made on first
+# use by tools/cross/sysroot.sh). Test binaries run under qemu-user.
+TRIPLET  := $(patsubst %-,%,$(CROSS))
+CROSS_ARCH := $(if $(findstring aarch64,$(TRIPLET)),arm64,$(if $(findstring arm-linux-gnueabihf,$(TRIPLET)),armhf,unknown))
+QEMU_ARCH  := $(if $(findstring aarch64,$(TRIPLET)),aarch64,arm)
 CC       := $(CROSS)gcc
 AR       := $(CROSS)ar
+BUILD    ?= build-cross-$(CROSS_ARCH)
+SYSROOT  ?= $(CURDIR)/$(BUILD)/sysroot
+$(if $(wildcard $(SYSROOT)/.complete),,$(shell bash tools/cross/sysroot.sh $(CROSS_ARCH) $(SYSROOT) >&2))
+PKG_CONFIG := PKG_CONFIG_SYSROOT_DIR=$(SYSROOT) PKG_CONFIG_LIBDIR=$(SYSROOT)/usr/lib/$(TRIPLET)/pkgconfig:$(SYSROOT)/usr/share/pkgconfig pkg-config
+EXTRA_CFLAGS += -I$(SYSROOT)/usr/include -I$(SYSROOT)/usr/include/$(TRIPLET)
+SYSLIBS  := $(SYSROOT)/usr/lib/$(TRIPLET):$(SYSROOT)/lib/$(TRIPLET)
+EXTRA_LDFLAGS += -L$(SYSROOT)/usr/lib/$(TRIPLET) -Wl,-rpath-link,$(SYSLIBS)
+RUNNER   := qemu-$(QEMU_ARCH) -L /usr/$(TRIPLET) -E LD_LIBRARY_PATH=$(SYSLIBS)
 endif
 AR       ?= ar
 BUILD    ?= build
+PKG_CONFIG ?= pkg-config
 OPT      ?= -O2
 PKGS     := lmdb libcjson libcurl
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null || echo -llmdb -lcjson -lcurl)
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -llmdb -lcjson -lcurl)
 # Debian's libmbedtls-dev 2.x ships no pkg-config file.
-MBED_LIBS  := $(shell pkg-config --libs mbedcrypto 2>/dev/null || echo -lmbedcrypto)
-CMOCKA_LIBS := $(shell pkg-config --libs cmocka 2>/dev/null || echo -lcmocka)
+MBED_LIBS  := $(shell $(PKG_CONFIG) --libs mbedcrypto 2>/dev/null || echo -lmbedcrypto)
+CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
 CFLAGS   ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -DEVREC_BUILDING \
               -Iinclude -Iagent -Iport $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS   := $(PKG_LIBS) $(MBED_LIBS) -lpthread -lm
+LDLIBS   := $(EXTRA_LDFLAGS) $(PKG_LIBS) $(MBED_LIBS) -lpthread -lm
 SANFLAGS ?=
 
 LIB_SRC  := $(sort $(wildcard agent/*.c) $(wildcard port/*.c) $(wildcard port/posix/*.c))
@@ -54,7 +70,7 @@ export EVREC_CLI := $(CURDIR)/$(CLI)
 
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \
-        install install-check uninstall size
+        install install-check uninstall size cross-check
 # `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
 deps:
 	@[ -n "$(EVREC_NO_DEPS)" ] || bash tools/install-deps.sh
@@ -90,7 +106,7 @@ $(BUILD)/examples/%: examples/%.c $(STATIC)
 
 # Each test binary prints cmocka's summary; a failing binary fails the target at the end.
 unit: $(UNIT_BIN)
-	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $(RUNNER) $$t || fail=1; done; exit $$fail
 
 integration: all $(INTEG_BIN)
 	@fail=0; for t in $(INTEG_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
@@ -116,6 +132,11 @@ bench: all $(BENCH_BIN)
 
 asan:
 	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" OPT=-O1 test
+
+# Cross builds for arm64 and armhf: library, CLI and unit tests, the tests run under qemu-user.
+cross-check:
+	$(MAKE) --no-print-directory CROSS=aarch64-linux-gnu- all unit
+	$(MAKE) --no-print-directory CROSS=arm-linux-gnueabihf- all unit
 
 check-all: test asan
 
