@@ -61,4 +61,25 @@ int wire_decode(const batch_t *b, long http_status, const char *error_type_heade
                 const char *body, size_t len, wire_result_t *out);
 void wire_result_free(wire_result_t *r);
 
+/* -- body size estimates: the batcher keeps requests under max_bytes with these, and the
+ *    encoders size their output buffers with them (both are upper bounds of cJSON's output). */
+
+/** Bytes `s` takes as a JSON string literal as cJSON prints it (quotes and escapes included). */
+size_t wire_json_string_bytes(const char *s);
+
+/** Pinpoint: the fixed part of a body, {"BatchItem":{}}. */
+#define WIRE_PINPOINT_BODY_BYTES 16
+/** Pinpoint: what one endpoint adds (its key, Endpoint profile, Events wrapper, separator). */
+size_t wire_pinpoint_endpoint_bytes(const char *endpoint_id, size_t profile_len);
+/** Pinpoint: what one event adds (its key, fragment, separator). */
+size_t wire_pinpoint_event_bytes(const char *event_id, size_t fragment_len);
+
+/** Personalize: what the batcher assumes a trackingId takes in the body (quotes included);
+ *  tracking ids are short ASCII (a UUID), the service allows at most 256 characters. */
+#define WIRE_TRACKING_ID_BYTES 258
+/** Personalize: the body without its events, for this user ("" = none), session and a
+ *  trackingId taking tracking_id_bytes as a JSON string. Each event adds fragment_len + 1. */
+size_t wire_personalize_base_bytes(const char *user_id, const char *session_id,
+                                   size_t tracking_id_bytes);
+
 #endif /* EVREC_WIRE_H */

@@ -1,0 +1,334 @@
+/*
+ * What both PutEvents wire formats share: the request path, printing a body, and judging an
+ * answer. AWS error answers look the same for both services (a JSON body with a message and
+ * maybe a __type, plus x-amzn-ErrorType), so the request-level classification lives here once;
+ * only the 2xx bodies differ (wire_pinpoint.c, wire_personalize.c).
+ */
+#include "wire_internal.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "evrec.h"
+#include "port.h"
+
+/* -- request path -------------------------------------------------------------------------- */
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+int wire_path(evrec_service_t svc, const char *application_id, char **out)
+{
+    if (out == NULL)
+        return EVREC_E_INVALID;
+    *out = NULL;
+    if (svc == EVREC_SERVICE_PERSONALIZE) {
+        *out = port_strdup("/events");
+        return *out ? EVREC_OK : EVREC_E_NOMEM;
+    }
+    if (svc != EVREC_SERVICE_PINPOINT || application_id == NULL || application_id[0] == '\0')
+        return EVREC_E_INVALID;
+    static const char prefix[] = "/v1/apps/", suffix[] = "/events", hex[] = "0123456789ABCDEF";
+    size_t idlen = strlen(application_id);
+    char *p = port_malloc(sizeof prefix + 3 * idlen + sizeof suffix);
+    if (p == NULL)
+        return EVREC_E_NOMEM;
+    char *w = p + sizeof prefix - 1;
+    memcpy(p, prefix, sizeof prefix - 1);
+    for (size_t i = 0; i < idlen; i++) {
+        unsigned char c = (unsigned char)application_id[i];
+        if (is_unreserved(c)) {
+            *w++ = (char)c;
+        } else {
+            *w++ = '%';
+            *w++ = hex[c >> 4];
+            *w++ = hex[c & 15];
+        }
+    }
+    memcpy(w, suffix, sizeof suffix); /* with its NUL */
+    *out = p;
+    return EVREC_OK;
+}
+
+/* -- size estimates ------------------------------------------------------------------------ */
+
+size_t wire_json_string_bytes(const char *s)
+{
+    size_t n = 2; /* the quotes */
+    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p != '\0'; p++) {
+        switch (*p) {
+        case '"': case '\\': case '\b': case '\f': case '\n': case '\r': case '\t':
+            n += 2;
+            break;
+        default:
+            n += *p < 0x20 ? 6 : 1; /* \u00XX */
+        }
+    }
+    return n;
+}
+
+/* -- printing ------------------------------------------------------------------------------ */
+
+int wire_print(cJSON *root, size_t bound, char **body, size_t *len)
+{
+    *body = NULL;
+    *len = 0;
+    /* cJSON asks for a little headroom beyond the exact output when printing in place. */
+    bound += 64;
+    char *buf = bound < (size_t)INT32_MAX ? port_malloc(bound) : NULL;
+    if (buf != NULL && cJSON_PrintPreallocated(root, buf, (int)bound, 0)) {
+        *body = buf;
+    } else {
+        port_free(buf);
+        /* cJSON's allocator is evrec's (evrec_set_allocator sets its hooks), so its output can
+         * be handed out as port_malloc'ed memory. */
+        *body = cJSON_PrintUnformatted(root);
+    }
+    cJSON_Delete(root);
+    if (*body == NULL)
+        return EVREC_E_NOMEM;
+    *len = strlen(*body);
+    return EVREC_OK;
+}
+
+/* -- reading answers ----------------------------------------------------------------------- */
+
+void wire_copy_member(const cJSON *obj, const char *const *names, char *dst, size_t dstlen)
+{
+    for (; *names != NULL; names++) {
+        const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, *names);
+        if (cJSON_IsString(it) && it->valuestring != NULL) {
+            snprintf(dst, dstlen, "%s", it->valuestring);
+            return;
+        }
+    }
+}
+
+int wire_set_event(wire_result_t *r, size_t i, int status, int accept_status,
+                   const char *message)
+{
+    r->status[i] = status;
+    r->verdicts[i] = status == accept_status ? WIRE_ACCEPTED
+                     : status == 400         ? WIRE_REJECTED
+                                             : WIRE_KEEP;
+    port_free(r->messages[i]);
+    r->messages[i] = NULL;
+    if (message != NULL && (r->messages[i] = port_strdup(message)) == NULL)
+        return EVREC_E_NOMEM;
+    return EVREC_OK;
+}
+
+/* Copy [s, s+n) up to the first stop character, trimmed of spaces. */
+static void copy_token(char *dst, size_t dstlen, const char *s, size_t n, const char *stops)
+{
+    while (n > 0 && *s == ' ') {
+        s++;
+        n--;
+    }
+    size_t k = 0;
+    while (k < n && s[k] != '\0' && strchr(stops, s[k]) == NULL)
+        k++;
+    while (k > 0 && s[k - 1] == ' ')
+        k--;
+    if (k >= dstlen)
+        k = dstlen - 1;
+    memcpy(dst, s, k);
+    dst[k] = '\0';
+}
+
+/* A printable, single-line excerpt of a body that is not a JSON error (an HTML page from a
+ * proxy, say), so that the log says something useful. */
+static void body_excerpt(char *dst, size_t dstlen, const char *body, size_t len)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < len && k + 1 < dstlen && k < 200; i++) {
+        unsigned char c = (unsigned char)body[i];
+        if (c == '\r' || c == '\n' || c == '\t')
+            c = ' ';
+        if (c >= 0x20 && c < 0x7f && !(c == ' ' && k > 0 && dst[k - 1] == ' '))
+            dst[k++] = (char)c;
+    }
+    while (k > 0 && dst[k - 1] == ' ')
+        k--;
+    dst[k] = '\0';
+}
+
+/* The error type: x-amzn-ErrorType ("ThrottlingException:http://internal..."), else the
+ * body's __type ("com.amazonaws.personalize#InvalidInputException") or code; and the
+ * message: {"message"} (Personalize, API Gateway) or {"Message"} (Pinpoint). */
+static void read_error(const cJSON *json, const char *header, const char *body, size_t len,
+                       wire_result_t *r)
+{
+    static const char *const type_names[] = { "__type", "code", "Code", NULL };
+    static const char *const message_names[] = { "message", "Message", "errorMessage", NULL };
+    if (header != NULL && header[0] != '\0')
+        copy_token(r->error_type, sizeof r->error_type, header, strlen(header), ":");
+    if (cJSON_IsObject(json)) {
+        if (r->error_type[0] == '\0') {
+            char raw[sizeof r->error_type] = "";
+            wire_copy_member(json, type_names, raw, sizeof raw);
+            const char *hash = strrchr(raw, '#');
+            const char *t = hash ? hash + 1 : raw;
+            copy_token(r->error_type, sizeof r->error_type, t, strlen(t), ":");
+        }
+        wire_copy_member(json, message_names, r->message, sizeof r->message);
+    } else if (body != NULL) {
+        body_excerpt(r->message, sizeof r->message, body, len);
+    }
+}
+
+static int type_in(const char *type, const char *const *names)
+{
+    for (; *names != NULL; names++)
+        if (strcmp(type, *names) == 0)
+            return 1;
+    return 0;
+}
+
+/* Case-insensitive substring test (ASCII). */
+static int contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay != '\0'; hay++) {
+        size_t k = 0;
+        while (k < n && hay[k] != '\0') {
+            char a = hay[k], b = needle[k];
+            if (a >= 'A' && a <= 'Z')
+                a = (char)(a - 'A' + 'a');
+            if (b >= 'A' && b <= 'Z')
+                b = (char)(b - 'A' + 'a');
+            if (a != b)
+                break;
+            k++;
+        }
+        if (k == n)
+            return 1;
+    }
+    return 0;
+}
+
+static int any_in_message(const char *message, const char *const *phrases)
+{
+    for (; *phrases != NULL; phrases++)
+        if (contains_ci(message, *phrases))
+            return 1;
+    return 0;
+}
+
+static wire_outcome_t classify(long status, const char *type, const char *message)
+{
+    static const char *const throttled[] = { "TooManyRequestsException", "ThrottlingException",
+                                             "ThrottledException", "Throttling",
+                                             "RequestLimitExceeded", "SlowDown", NULL };
+    static const char *const too_large[] = { "PayloadTooLargeException",
+                                             "RequestEntityTooLargeException",
+                                             "RequestEntityTooLarge", NULL };
+    static const char *const skew_types[] = { "RequestTimeTooSkewed", "RequestExpired", NULL };
+    static const char *const skew_phrases[] = {
+        "Signature expired", "Signature not yet current", "RequestTimeTooSkewed",
+        "request time and the current time is too large", NULL
+    };
+    static const char *const expired_types[] = { "ExpiredToken", "ExpiredTokenException",
+                                                 NULL };
+    static const char *const expired_phrases[] = {
+        "security token included in the request is expired", NULL
+    };
+    /* Signing and permission errors some front ends send as 400: bisecting them would drop
+     * good events one by one, so they are auth failures whatever the status. */
+    static const char *const auth_types[] = {
+        "UnrecognizedClientException", "InvalidSignatureException", "IncompleteSignature",
+        "IncompleteSignatureException", "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException", "InvalidClientTokenId", "SignatureDoesNotMatch",
+        "AccessDeniedException", "ForbiddenException", "NotFoundException",
+        "ResourceNotFoundException", "UnauthorizedException", NULL
+    };
+
+    if (status == 429 || type_in(type, throttled))
+        return WIRE_THROTTLED;
+    if (status == 413 || type_in(type, too_large))
+        return WIRE_TOO_LARGE;
+    if (status >= 500 && status <= 599)
+        return WIRE_RETRY;
+    if (status >= 400 && status <= 499) {
+        if (type_in(type, skew_types) || any_in_message(message, skew_phrases))
+            return WIRE_CLOCK_SKEW;
+        if (type_in(type, expired_types) || any_in_message(message, expired_phrases))
+            return WIRE_EXPIRED_TOKEN;
+        if (status == 408)
+            return WIRE_RETRY;
+        if (status == 400 && !type_in(type, auth_types))
+            return WIRE_BAD_REQUEST;
+        /* 401/403/404 and the rest of 4xx: nothing about the events is wrong that we know of. */
+        return WIRE_AUTH;
+    }
+    /* No HTTP answer worth the name (0, 1xx, 3xx): try again later. */
+    return WIRE_RETRY;
+}
+
+static int is_blank(const char *body, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if (body[i] != ' ' && body[i] != '\t' && body[i] != '\r' && body[i] != '\n')
+            return 0;
+    return 1;
+}
+
+int wire_decode(const batch_t *b, long http_status, const char *error_type_header,
+                const char *body, size_t len, wire_result_t *out)
+{
+    if (out == NULL)
+        return EVREC_E_INVALID;
+    memset(out, 0, sizeof *out);
+    if (b == NULL || (body == NULL && len > 0))
+        return EVREC_E_INVALID;
+    out->n = b->n;
+    out->outcome = WIRE_RETRY;
+    out->verdicts = port_calloc(b->n, sizeof *out->verdicts);
+    out->status = port_calloc(b->n, sizeof *out->status);
+    out->messages = port_calloc(b->n, sizeof *out->messages);
+    if (out->verdicts == NULL || out->status == NULL || out->messages == NULL) {
+        wire_result_free(out);
+        return EVREC_E_NOMEM;
+    }
+    for (size_t i = 0; i < b->n; i++)
+        out->verdicts[i] = WIRE_KEEP;
+
+    cJSON *json = len > 0 ? cJSON_ParseWithLength(body, len) : NULL;
+    int rc = EVREC_OK;
+    if (http_status >= 200 && http_status <= 299) {
+        if (json == NULL && !is_blank(body, len)) {
+            snprintf(out->message, sizeof out->message, "HTTP %ld answer is not JSON", http_status);
+        } else {
+            rc = b->service == EVREC_SERVICE_PERSONALIZE
+                     ? wire_personalize_decode_2xx(b, http_status, json, out)
+                     : wire_pinpoint_decode_2xx(b, http_status, json, out);
+            if (rc >= 0) {
+                out->outcome = (wire_outcome_t)rc;
+                rc = EVREC_OK;
+            }
+        }
+    } else {
+        read_error(json, error_type_header, body, len, out);
+        out->outcome = classify(http_status, out->error_type, out->message);
+    }
+    cJSON_Delete(json);
+    if (rc != EVREC_OK)
+        wire_result_free(out);
+    return rc;
+}
+
+void wire_result_free(wire_result_t *r)
+{
+    if (r == NULL)
+        return;
+    if (r->messages != NULL)
+        for (size_t i = 0; i < r->n; i++)
+            port_free(r->messages[i]);
+    port_free(r->messages);
+    port_free(r->verdicts);
+    port_free(r->status);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,34 @@
+/*
+ * Private to the wire module (wire.c, wire_pinpoint.c, wire_personalize.c): the pieces both
+ * services share, and the per-service halves of wire_decode.
+ */
+#ifndef EVREC_WIRE_INTERNAL_H
+#define EVREC_WIRE_INTERNAL_H
+
+#include <stddef.h>
+
+#include <cjson/cJSON.h>
+
+#include "wire.h"
+
+/** Print `root` unformatted into a port_malloc'ed buffer of `bound` bytes (an upper bound of
+ *  the output from the wire_*_bytes estimates), falling back to cJSON's own growing buffer
+ *  if the bound was short. Frees root. */
+int wire_print(cJSON *root, size_t bound, char **body, size_t *len);
+
+/** Copy a JSON string member's value (first of the names given that is a string) into dst. */
+void wire_copy_member(const cJSON *obj, const char *const *names, char *dst, size_t dstlen);
+
+/** Store a per-event answer: status, message (copied) and verdict (202/200 accepted, 400
+ *  rejected, else keep). */
+int wire_set_event(wire_result_t *r, size_t i, int status, int accept_status,
+                   const char *message);
+
+/** Pinpoint 2xx: per-event verdicts from EventsResponse.Results; returns the outcome. */
+int wire_pinpoint_decode_2xx(const batch_t *b, long http_status, const cJSON *json,
+                             wire_result_t *r);
+/** Personalize 2xx: the operation answers with an empty body; returns the outcome. */
+int wire_personalize_decode_2xx(const batch_t *b, long http_status, const cJSON *json,
+                                wire_result_t *r);
+
+#endif /* EVREC_WIRE_INTERNAL_H */
