@@ -56,6 +56,11 @@ static const char *python(void)
 
 int tu_endpoint_start(tu_endpoint_t *ep, const char *const *extra)
 {
+    return tu_server_start(ep, "tools/fake_endpoint.py", extra);
+}
+
+int tu_server_start(tu_endpoint_t *ep, const char *script_rel, const char *const *extra)
+{
     memset(ep, 0, sizeof *ep);
     ep->dir = tu_tempdir("endpoint");
     if (!ep->dir)
@@ -63,7 +68,7 @@ int tu_endpoint_start(tu_endpoint_t *ep, const char *const *extra)
     char portfile[600], logfile[600];
     snprintf(portfile, sizeof portfile, "%s/port", ep->dir);
     snprintf(logfile, sizeof logfile, "%s/events.jsonl", ep->dir);
-    char *script = tu_root_path("tools/fake_endpoint.py");
+    char *script = tu_root_path(script_rel);
     const char *argv[64];
     int n = 0;
     argv[n++] = python();

@@ -23,6 +23,9 @@ typedef struct tu_endpoint {
 /** Start tools/fake_endpoint.py with extra argv (NULL-terminated); waits until it listens.
  *  Returns 0 on success. */
 int tu_endpoint_start(tu_endpoint_t *ep, const char *const *extra_args);
+/** The same for another server script of the tree (e.g. "tools/fake_credentials.py") that
+ *  takes --port-file and --log and writes "PORT SCHEME" to the port file. */
+int tu_server_start(tu_endpoint_t *ep, const char *script_rel, const char *const *extra_args);
 /** Stop it (SIGTERM, then SIGKILL) and remove its directory. */
 void tu_endpoint_stop(tu_endpoint_t *ep);
 
