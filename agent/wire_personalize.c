@@ -75,7 +75,7 @@ int wire_personalize_decode_2xx(const batch_t *b, long http_status, const cJSON 
      * error-shaped or non-object body is not what the service sends, so nothing is
      * assumed delivered. */
     if (json != NULL) {
-        char said[sizeof r->message] = "";
+        char said[256] = ""; /* leaves room for the prefix in r->message */
         wire_copy_member(json, error_names, said, sizeof said);
         if (!cJSON_IsObject(json) || said[0] != '\0') {
             snprintf(r->message, sizeof r->message, "unexpected HTTP %ld answer%s%s",
