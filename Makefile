@@ -58,6 +58,12 @@ BENCH_BIN := $(BENCH_SRC:tools/bench/%.c=$(BUILD)/bench/%)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
 EXAMPLE_BIN := $(EXAMPLE_SRC:examples/%.c=$(BUILD)/examples/%)
 
+FUZZ_SRC := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+REPLAY_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz-replay/fuzz_%)
+FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
+FUZZ_SECONDS ?= 20
+
 STATIC   := $(BUILD)/libevrec.a
 SHARED   := $(BUILD)/libevrec.so
 CLI      := $(BUILD)/evrec
@@ -70,7 +76,7 @@ export EVREC_CLI := $(CURDIR)/$(CLI)
 
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \
-        install install-check uninstall size cross-check
+        install install-check uninstall size cross-check fuzz fuzz-run fuzz-replay
 # `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
 deps:
 	@[ -n "$(EVREC_NO_DEPS)" ] || bash tools/install-deps.sh
@@ -104,6 +110,34 @@ $(BUILD)/examples/%: examples/%.c $(STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
+# Fuzz targets, built two ways: with a replay driver (every seed and regression input once;
+# part of `make test`), and with libFuzzer under clang (`make fuzz`, FUZZ_SECONDS each).
+$(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -MMD -MP -MF $@.d -o $@ $< tests/fuzz/replay_main.c $(STATIC) $(LDLIBS)
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(STATIC)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(STATIC) $(LDLIBS)
+
+fuzz-replay: $(REPLAY_BIN)
+	@fail=0; for n in $(FUZZ_NAMES); do $(RUNNER) $(BUILD)/fuzz-replay/fuzz_$$n tests/fuzz/corpus/$$n tests/fuzz/regressions/$$n || fail=1; done; exit $$fail
+
+fuzz:
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang OPT=-O1 \
+	    SANFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=all" fuzz-run
+
+# Each target runs for FUZZ_SECONDS on a scratch copy of its seeds; a crash is left as
+# build-fuzz/crash-<target>-* (add it to tests/fuzz/regressions/<target>/ once fixed).
+fuzz-run: $(FUZZ_BIN)
+	@fail=0; for n in $(FUZZ_NAMES); do \
+	  echo "== fuzz $$n ($(FUZZ_SECONDS) s)"; mkdir -p $(BUILD)/corpus/$$n; \
+	  $(BUILD)/fuzz/fuzz_$$n -max_total_time=$(FUZZ_SECONDS) -timeout=10 -rss_limit_mb=2048 \
+	    -artifact_prefix=$(BUILD)/crash-$$n- $(BUILD)/corpus/$$n tests/fuzz/corpus/$$n \
+	    2>$(BUILD)/fuzz-$$n.log || { fail=1; tail -40 $(BUILD)/fuzz-$$n.log; }; \
+	  grep -E '^Done|#[0-9]+.*DONE' $(BUILD)/fuzz-$$n.log | tail -1; \
+	done; exit $$fail
+
 # Each test binary prints cmocka's summary; a failing binary fails the target at the end.
 unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $(RUNNER) $$t || fail=1; done; exit $$fail
@@ -114,7 +148,7 @@ integration: all $(INTEG_BIN)
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-port
-	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory unit integration fuzz-replay
 
 # Nothing under agent/ reaches the OS except through port/port.h.
 check-port: lib

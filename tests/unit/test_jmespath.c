@@ -184,10 +184,38 @@ static void syntax_error_message(void **state)
     cJSON_Delete(data);
 }
 
+/* Hostile nesting is refused with a message instead of exhausting the stack; evaluation depth
+ * follows parse depth, so it is bounded too. */
+static void deep_nesting_refused(void **state)
+{
+    (void)state;
+    size_t n = 100000;
+    char *expr = malloc(2 * n + 2);
+    memset(expr, '(', n);
+    expr[n] = 'a';
+    memset(expr + n + 1, ')', n);
+    expr[2 * n + 1] = '\0';
+    cJSON *data = cJSON_Parse("{\"a\":1}"), *r = NULL;
+    char msg[256];
+    assert_int_equal(jp_search(expr, data, &r, msg, sizeof msg), -1);
+    assert_non_null(strstr(msg, "nested"));
+    /* 200 levels are fine. */
+    memset(expr, '(', 200);
+    expr[200] = 'a';
+    memset(expr + 201, ')', 200);
+    expr[401] = '\0';
+    assert_int_equal(jp_search(expr, data, &r, msg, sizeof msg), 0);
+    assert_true(cJSON_IsNumber(r));
+    cJSON_Delete(r);
+    cJSON_Delete(data);
+    free(expr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(matches_reference),
+        cmocka_unit_test(deep_nesting_refused),
         cmocka_unit_test(syntax_error_message),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

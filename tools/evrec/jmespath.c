@@ -48,11 +48,19 @@ typedef struct parser {
     const char *expr;
     token_t *toks;
     size_t ntoks, cap, at;
+    int depth;     /* nesting of expression(): bounded so hostile input cannot exhaust the stack */
     char *err;
     size_t errlen;
     int failed;
 } parser_t;
 
+#if defined(__GNUC__)
+#define JP_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define JP_PRINTF(a, b)
+#endif
+
+static void p_fail(parser_t *p, const char *fmt, ...) JP_PRINTF(2, 3);
 static void p_fail(parser_t *p, const char *fmt, ...)
 {
     if (p->failed)
@@ -391,6 +399,7 @@ static int match(parser_t *p, tok_type_t t)
 }
 
 static node_t *expression(parser_t *p, int bp);
+static node_t *expression_at_depth(parser_t *p, int bp);
 
 static node_t *projection_rhs(parser_t *p, int bp);
 
@@ -768,10 +777,24 @@ static node_t *led(parser_t *p, token_t *t, node_t *left)
     }
 }
 
+#define JP_MAX_DEPTH 256
+
 static node_t *expression(parser_t *p, int bp)
 {
     if (p->failed)
         return NULL;
+    if (p->depth >= JP_MAX_DEPTH) {
+        p_fail(p, "Bad jmespath expression: nested more than %d levels deep", JP_MAX_DEPTH);
+        return NULL;
+    }
+    p->depth++;
+    node_t *n = expression_at_depth(p, bp);
+    p->depth--;
+    return n;
+}
+
+static node_t *expression_at_depth(parser_t *p, int bp)
+{
     token_t *t = cur(p);
     if (t->type == T_EOF) {
         parse_error(p, "an expression");
@@ -801,6 +824,7 @@ typedef struct eval {
     int failed;
 } eval_t;
 
+static void eval_fail(eval_t *e, const char *fmt, ...) JP_PRINTF(2, 3);
 static void eval_fail(eval_t *e, const char *fmt, ...)
 {
     if (e->failed)
