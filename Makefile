@@ -76,7 +76,7 @@ export EVREC_CLI := $(CURDIR)/$(CLI)
 
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \
-        install install-check uninstall size cross-check fuzz fuzz-run fuzz-replay
+        install install-check uninstall size cross-check tsan valgrind fuzz fuzz-run fuzz-replay
 # `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
 deps:
 	@[ -n "$(EVREC_NO_DEPS)" ] || bash tools/install-deps.sh
@@ -143,7 +143,7 @@ unit: $(UNIT_BIN)
 	@fail=0; for t in $(UNIT_BIN); do echo "== $$t"; $(RUNNER) $$t || fail=1; done; exit $$fail
 
 integration: all $(INTEG_BIN)
-	@fail=0; for t in $(INTEG_BIN); do echo "== $$t"; $$t || fail=1; done; exit $$fail
+	@fail=0; for t in $(INTEG_BIN); do echo "== $$t"; $(RUNNER) $$t || fail=1; done; exit $$fail
 
 test: deps
 	@$(MAKE) --no-print-directory all
@@ -167,12 +167,23 @@ bench: all $(BENCH_BIN)
 asan:
 	$(MAKE) BUILD=build-asan SANFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" OPT=-O1 test
 
+# ThreadSanitizer over the unit and integration tests (the multithreaded ones matter most).
+tsan:
+	$(MAKE) --no-print-directory BUILD=build-tsan SANFLAGS="-fsanitize=thread" OPT=-O1 \
+	    EVREC_NO_DEPS=1 all unit integration
+
+# valgrind memcheck over every unit and integration test: no errors, no definite leaks.
+VALGRIND := valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99
+valgrind:
+	$(MAKE) --no-print-directory BUILD=build-valgrind OPT=-O1 EVREC_NO_DEPS=1 \
+	    RUNNER="$(VALGRIND)" all unit integration
+
 # Cross builds for arm64 and armhf: library, CLI and unit tests, the tests run under qemu-user.
 cross-check:
 	$(MAKE) --no-print-directory CROSS=aarch64-linux-gnu- all unit
 	$(MAKE) --no-print-directory CROSS=arm-linux-gnueabihf- all unit
 
-check-all: test asan
+check-all: test asan tsan valgrind
 
 clean:
 	rm -rf build build-*
