@@ -7,7 +7,9 @@
  *   meta      key: short ASCII name; value: bytes (see QUEUE_META_* and counters)
  *
  * Every function is safe to call from several threads and several processes at once
- * (LMDB serialises writers). No function here touches the network.
+ * (LMDB serialises writers). No function here touches the network. A process must open a
+ * given store directory only once at a time (LMDB's rule: its locks are per process), and
+ * must not use a queue across fork(). On failure, queue_last_error() tells the detail.
  */
 #ifndef EVREC_QUEUE_H
 #define EVREC_QUEUE_H
@@ -19,6 +21,7 @@
 
 typedef struct evrec_queue evrec_queue_t;
 
+/* Fields left 0 take the evrec_options defaults (1,000 ms, 1,000 ms, 100, 64 MiB). */
 typedef struct queue_config {
     evrec_durability_t durability;
     uint32_t sync_interval_ms;
@@ -54,7 +57,10 @@ typedef struct queue_stats {
 
 /** Open or create the store in `dir` (created 0700; files 0600). On failure returns a code
  *  (EVREC_E_CORRUPT / EVREC_E_FOREIGN / EVREC_E_FORMAT_VERSION / EVREC_E_IO ...) and writes
- *  a message naming the problem to err. */
+ *  a message naming the problem to err. With cfg->quarantine_corrupt, a corrupt store is
+ *  renamed to `<dir>.corrupt-<unix ms>` and an empty one created: the call then succeeds and
+ *  err (if given) holds a non-empty message saying so, worth logging as a warning; on a plain
+ *  success err is "". cfg may be NULL for the defaults. */
 int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, char *err,
                size_t errlen);
 
@@ -67,6 +73,12 @@ void queue_close(evrec_queue_t *q);
  * QC_REFUSED); handles MDB_MAP_FULL; honours the durability mode. `counted_truncated`
  * adds one to QC_TRUNCATED in the same transaction. On EVREC_OK the record is stored as
  * promised by the durability mode and *seq_out (if not NULL) holds its sequence number.
+ * In EVREC_DURABLE_BATCHED mode the record is only staged: sequence numbers are assigned
+ * when the batch commits (so they stay unique and increasing across processes), *seq_out is
+ * 0, and the full policy is applied at commit too (a refuse-new store that another process
+ * filled meanwhile refuses the record then, counted in QC_REFUSED). A record larger than
+ * max_store_bytes fails EVREC_E_EVENT_SIZE and evicts nothing. A full disk gives
+ * EVREC_E_FULL ("disk full"); other OS errors EVREC_E_IO.
  */
 int queue_append(evrec_queue_t *q, const void *record, size_t len, int counted_truncated,
                  uint64_t *seq_out);
@@ -102,7 +114,9 @@ int queue_delete(evrec_queue_t *q, const uint64_t *seqs, size_t n, const queue_c
  *  *removed (if not NULL) gets how many. */
 int queue_expire(evrec_queue_t *q, int64_t cutoff_ms, uint64_t *removed);
 
-/** Queue size and counters. */
+/** Queue size and counters, exact as of one read transaction. Records staged by batched
+ *  mode and not yet committed are not included. Cost: O(queued events), because oldest_ms
+ *  needs every record's header (timestamps are the caller's, not queue order). */
 int queue_stats(evrec_queue_t *q, queue_stats_t *out);
 
 /** Number of queued events (cheap: from LMDB's own statistics). */
@@ -136,6 +150,8 @@ int queue_endpoint_update(evrec_queue_t *q, const char *id, queue_endpoint_edit_
 
 /** Read a meta value into a port_malloc'ed buffer (NUL-terminated for convenience). */
 int queue_meta_get(evrec_queue_t *q, const char *key, char **value, size_t *len);
+/** Store a meta value. The store's own keys ("format", "next_seq", "bytes", "count.*") are
+ *  refused with EVREC_E_INVALID. */
 int queue_meta_put(evrec_queue_t *q, const char *key, const void *value, size_t len);
 /** Put `value` only if the key is absent; either way *stored gets the value now stored
  *  (port_malloc'ed). Used so that processes sharing a store agree on one endpoint id. */
@@ -150,5 +166,9 @@ void queue_flusher_release(evrec_queue_t *q);
 
 /** The directory of the store (owned by the queue). */
 const char *queue_dir(const evrec_queue_t *q);
+
+/** The message of the last failure of a queue function in the calling thread ("" if none).
+ *  Owned by the queue; valid until the thread's next failing call or queue_close. */
+const char *queue_last_error(evrec_queue_t *q);
 
 #endif /* EVREC_QUEUE_H */

@@ -103,9 +103,25 @@ typedef struct port_filelock port_filelock_t;
 int port_filelock_try(const char *path, port_filelock_t **out);
 void port_filelock_release(port_filelock_t *l);
 
+/** Call fn(user, name) for each entry of directory `path` except "." and "..", in no
+ *  particular order. Stops at the first non-zero return of fn and returns that value;
+ *  otherwise 0, or a negative errno if the directory cannot be read. */
+int port_dir_list(const char *path, int (*fn)(void *user, const char *name), void *user);
+
 /** Bytes this process has caused to be written to storage so far (for benchmarks); -1 if
  *  the platform cannot tell. */
 int64_t port_io_write_bytes(void);
+
+/* -- fault injection (port/fault.c, shared by all ports; for tests) ----------------------- */
+
+/** Make the next `count` calls of port_fault_take(site) return `err` (a negative errno such
+ *  as -ENOSPC), so tests can drive error paths that the OS rarely produces on demand (a full
+ *  disk). `site` must be a string with static lifetime; at most 8 sites are armed at once.
+ *  count 0 disarms the site. Not for production use; costs one atomic load when unarmed. */
+void port_fault_set(const char *site, int err, unsigned count);
+/** The injected error for `site` (consuming one count), or 0. Sites used by evrec:
+ *  "queue.commit" (a store write transaction's commit), "queue.sync" (the store's fsync). */
+int port_fault_take(const char *site);
 
 /* -- environment --------------------------------------------------------------------------- */
 

@@ -3,6 +3,7 @@
 #include "../port.h"
 
 #include <errno.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <pwd.h>
@@ -405,6 +406,24 @@ void port_filelock_release(port_filelock_t *l)
         close(l->fd);
         port_free(l);
     }
+}
+
+int port_dir_list(const char *path, int (*fn)(void *user, const char *name), void *user)
+{
+    DIR *d = opendir(path);
+    if (!d)
+        return -errno;
+    int rc = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        rc = fn(user, e->d_name);
+        if (rc != 0)
+            break;
+    }
+    closedir(d);
+    return rc;
 }
 
 int64_t port_io_write_bytes(void)

@@ -1,0 +1,1718 @@
+/*
+ * The durable queue over LMDB. The contract is in queue.h; the costs are in README.md
+ * ("Storage, durability and limits").
+ *
+ * Layout of `meta` (keys are ASCII, integers little-endian):
+ *   format          "evrec-store" + u32 format version: the marker that this is our store
+ *   next_seq        u64: the next sequence number to hand out (never reused, never reset)
+ *   bytes           u64: sum of the sizes of the values in `events`
+ *   count.<name>    u64 per queue_counter_t
+ * Every one of them changes in the same write transaction as the records it describes.
+ */
+#include "queue.h"
+
+#include <lmdb.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "port.h"
+
+#define QUEUE_FORMAT_VERSION 1u
+#define FORMAT_MAGIC "evrec-store"
+#define FORMAT_MAGIC_LEN (sizeof FORMAT_MAGIC - 1)
+
+#define K_FORMAT "format"
+#define K_NEXT_SEQ "next_seq"
+#define K_BYTES "bytes"
+#define COUNTER_PREFIX "count."
+
+static const char *const counter_keys[QC_COUNT] = {
+    [QC_RECORDED] = COUNTER_PREFIX "recorded",   [QC_EVICTED] = COUNTER_PREFIX "evicted",
+    [QC_EXPIRED] = COUNTER_PREFIX "expired",     [QC_REJECTED] = COUNTER_PREFIX "rejected",
+    [QC_POISON] = COUNTER_PREFIX "poison",       [QC_REFUSED] = COUNTER_PREFIX "refused",
+    [QC_TRUNCATED] = COUNTER_PREFIX "truncated", [QC_DELIVERED] = COUNTER_PREFIX "delivered",
+};
+
+/* Defaults when a config field is 0 (the documented evrec_options defaults). */
+#define DEF_SYNC_INTERVAL_MS 1000u
+#define DEF_COMMIT_INTERVAL_MS 1000u
+#define DEF_COMMIT_MAX_EVENTS 100u
+#define DEF_MAX_STORE_BYTES (64ull << 20)
+
+/* Map size: the bound plus LMDB's overhead. With 200-byte records a leaf page holds 18 of
+ * them (node header and key add 18 bytes each), so the B-tree is ~1.15x the bytes it holds;
+ * deletions at the head are recycled through LMDB's free list, but only two transactions
+ * later, and never while a reader (a flusher in queue_scan) still sees the old pages, so every
+ * write transaction during a scan allocates ~5 fresh pages. The default map is therefore
+ * generous: 4x the bound plus 8 MiB. On 64-bit it only costs address space: the file grows
+ * with what is used. The byte bound in force is at most a third of the map (QUEUE_MAP_SHARE),
+ * so that a store whose map was set small still keeps room for the pages an eviction needs;
+ * MAP_FULL (a reader pinning pages for too long) is handled below as the last resort. */
+#define MAP_SLACK_BYTES (8ull << 20)
+#define MAP_FACTOR 4u
+#define MAP_SHARE 3u
+#define MAP_MIN_BYTES (1ull << 20)
+/* 32-bit address spaces: the whole map is mmap'ed, so keep it well inside 3 GiB of user space
+ * shared with the heap, libraries and stacks. */
+#define MAP_MAX_32BIT (1ull << 30)
+
+/* A batched-mode commit that keeps failing (disk full) leaves records staged; beyond this many
+ * times commit_max_events the appender is told so instead of growing memory forever. */
+#define STAGE_HARD_FACTOR 16u
+
+#define EXPIRE_CHUNK 512u
+#define ERR_LEN 256
+
+typedef struct qerr {
+    struct qerr *next;
+    char msg[ERR_LEN];
+} qerr_t;
+
+typedef struct staged {
+    uint8_t *data;
+    size_t len;
+    int truncated;
+} staged_t;
+
+struct evrec_queue {
+    MDB_env *env;
+    MDB_dbi events, endpoints, meta;
+    char *dir;
+    char *lock_path;
+    queue_config_t cfg;
+    uint64_t map_size;
+    uint64_t bound; /* the byte bound in force: max_store_bytes, at most map_size / MAP_SHARE */
+
+    port_mutex_t *mu;        /* guards everything below */
+    port_mutex_t *commit_mu; /* serialises batched commits so batches land in staging order */
+    staged_t *staged;
+    size_t nstaged, capstaged;
+    uint64_t staged_bytes;
+    uint64_t staged_since_ms;
+    int last_commit_rc;
+    uint64_t last_sync_ms;
+    int dirty;            /* committed since the last fsync */
+    uint64_t known_bytes; /* `bytes` as of this process's last transaction */
+    uint64_t pending_refused; /* refusals whose own counter commit failed (map full) */
+    port_filelock_t *flusher;
+
+    port_tls_t *tls; /* per-thread qerr_t */
+    qerr_t *errs;    /* every qerr_t handed out, freed at close */
+};
+
+/* -- small helpers ----------------------------------------------------------------------- */
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint64_t get_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (56 - 8 * i));
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+static int is_power(const evrec_queue_t *q)
+{
+    return q->cfg.durability == EVREC_DURABLE_POWER;
+}
+
+static int is_batched(const evrec_queue_t *q)
+{
+    return q->cfg.durability == EVREC_DURABLE_BATCHED;
+}
+
+/* -- per-thread error messages ----------------------------------------------------------- */
+
+static char *errbuf(evrec_queue_t *q)
+{
+    qerr_t *e = port_tls_get(q->tls);
+    if (!e) {
+        e = port_calloc(1, sizeof *e);
+        if (!e)
+            return NULL;
+        port_mutex_lock(q->mu);
+        e->next = q->errs;
+        q->errs = e;
+        port_mutex_unlock(q->mu);
+        port_tls_set(q->tls, e);
+    }
+    return e->msg;
+}
+
+__attribute__((format(printf, 3, 4))) static int qfail(evrec_queue_t *q, int code,
+                                                       const char *fmt, ...)
+{
+    char *b = errbuf(q);
+    if (b) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b, ERR_LEN, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+const char *queue_last_error(evrec_queue_t *q)
+{
+    if (!q)
+        return "";
+    qerr_t *e = port_tls_get(q->tls);
+    return e ? e->msg : "";
+}
+
+/* LMDB and OS codes → evrec codes. `what` names the operation for the message. */
+static int mdb_code(int rc)
+{
+    switch (rc) {
+    case 0: return EVREC_OK;
+    case MDB_MAP_FULL:
+    case ENOSPC:
+#ifdef EDQUOT
+    case EDQUOT:
+#endif
+    case EFBIG: return EVREC_E_FULL;
+    case ENOMEM: return EVREC_E_NOMEM;
+    case MDB_INVALID:
+    case MDB_CORRUPTED:
+    case MDB_PAGE_NOTFOUND:
+    case MDB_VERSION_MISMATCH:
+    case MDB_PANIC:
+    case MDB_BAD_TXN: return EVREC_E_CORRUPT;
+    case MDB_INCOMPATIBLE: return EVREC_E_FOREIGN;
+    default: return EVREC_E_IO;
+    }
+}
+
+static void describe_mdb(char *buf, size_t len, int rc, const char *what, const char *dir,
+                         uint64_t map_size)
+{
+    if (rc == ENOSPC
+#ifdef EDQUOT
+        || rc == EDQUOT
+#endif
+    )
+        snprintf(buf, len, "%s: disk full in %s (%s)", what, dir, mdb_strerror(rc));
+    else if (rc == MDB_MAP_FULL)
+        snprintf(buf, len, "%s: the store's map (%llu bytes) is full in %s; raise map_size_bytes",
+                 what, (unsigned long long)map_size, dir);
+    else if (mdb_code(rc) == EVREC_E_CORRUPT)
+        snprintf(buf, len, "%s: store %s is corrupt: %s", what, dir, mdb_strerror(rc));
+    else
+        snprintf(buf, len, "%s in %s: %s", what, dir, mdb_strerror(rc));
+}
+
+static int mdb_fail(evrec_queue_t *q, int rc, const char *what)
+{
+    char *b = errbuf(q);
+    if (b)
+        describe_mdb(b, ERR_LEN, rc, what, q->dir, q->map_size);
+    return mdb_code(rc);
+}
+
+/* Commit a write transaction, honouring the test hook that simulates a full disk. */
+static int txn_commit(MDB_txn *txn)
+{
+    int inj = port_fault_take("queue.commit");
+    if (inj) {
+        mdb_txn_abort(txn);
+        return -inj;
+    }
+    return mdb_txn_commit(txn);
+}
+
+/* -- meta values ------------------------------------------------------------------------- */
+
+static MDB_val str_val(const char *s)
+{
+    MDB_val v = { strlen(s), (void *)s };
+    return v;
+}
+
+static int meta_get_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_t *out)
+{
+    MDB_val k = str_val(key), d;
+    int rc = mdb_get(txn, q->meta, &k, &d);
+    if (rc == MDB_NOTFOUND) {
+        *out = 0;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    if (d.mv_size != 8)
+        return MDB_CORRUPTED;
+    *out = get_le64(d.mv_data);
+    return 0;
+}
+
+static int meta_put_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_t v)
+{
+    uint8_t b[8];
+    put_le64(b, v);
+    MDB_val k = str_val(key), d = { 8, b };
+    return mdb_put(txn, q->meta, &k, &d, 0);
+}
+
+static int meta_add_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_t delta)
+{
+    if (delta == 0)
+        return 0;
+    uint64_t v;
+    int rc = meta_get_u64(q, txn, key, &v);
+    return rc ? rc : meta_put_u64(q, txn, key, v + delta);
+}
+
+static int is_reserved_meta(const char *key)
+{
+    return strcmp(key, K_FORMAT) == 0 || strcmp(key, K_NEXT_SEQ) == 0 ||
+           strcmp(key, K_BYTES) == 0 ||
+           strncmp(key, COUNTER_PREFIX, sizeof COUNTER_PREFIX - 1) == 0;
+}
+
+/* -- write transactions with the store's running state ----------------------------------- */
+
+typedef struct wstate {
+    MDB_txn *txn;
+    uint64_t next_seq;
+    uint64_t bytes;
+    uint64_t add[QC_COUNT];
+    int seq_dirty, bytes_dirty;
+} wstate_t;
+
+static int ws_begin(evrec_queue_t *q, wstate_t *ws)
+{
+    memset(ws, 0, sizeof *ws);
+    int rc = mdb_txn_begin(q->env, NULL, 0, &ws->txn);
+    if (rc)
+        return rc;
+    rc = meta_get_u64(q, ws->txn, K_NEXT_SEQ, &ws->next_seq);
+    if (!rc)
+        rc = meta_get_u64(q, ws->txn, K_BYTES, &ws->bytes);
+    if (!rc && ws->next_seq == 0)
+        ws->next_seq = 1;
+    if (rc) {
+        mdb_txn_abort(ws->txn);
+        ws->txn = NULL;
+    }
+    return rc;
+}
+
+static void ws_abort(wstate_t *ws)
+{
+    if (ws->txn)
+        mdb_txn_abort(ws->txn);
+    ws->txn = NULL;
+}
+
+static void note_commit(evrec_queue_t *q, uint64_t bytes)
+{
+    port_mutex_lock(q->mu);
+    q->known_bytes = bytes;
+    if (!is_power(q))
+        q->dirty = 1;
+    port_mutex_unlock(q->mu);
+}
+
+static int ws_commit(evrec_queue_t *q, wstate_t *ws)
+{
+    port_mutex_lock(q->mu);
+    uint64_t pending = q->pending_refused;
+    q->pending_refused = 0;
+    port_mutex_unlock(q->mu);
+    ws->add[QC_REFUSED] += pending;
+    int rc = 0;
+    if (ws->seq_dirty)
+        rc = meta_put_u64(q, ws->txn, K_NEXT_SEQ, ws->next_seq);
+    if (!rc && ws->bytes_dirty)
+        rc = meta_put_u64(q, ws->txn, K_BYTES, ws->bytes);
+    for (int i = 0; !rc && i < QC_COUNT; i++)
+        rc = meta_add_u64(q, ws->txn, counter_keys[i], ws->add[i]);
+    if (!rc) {
+        rc = txn_commit(ws->txn);
+        ws->txn = NULL;
+    } else {
+        ws_abort(ws);
+    }
+    if (!rc) {
+        note_commit(q, ws->bytes);
+    } else if (pending) {
+        port_mutex_lock(q->mu);
+        q->pending_refused += pending;
+        port_mutex_unlock(q->mu);
+    }
+    return rc;
+}
+
+/* Delete the record under the cursor, keeping `bytes` in step. */
+static int ws_del_current(wstate_t *ws, MDB_cursor *cur, size_t size)
+{
+    int rc = mdb_cursor_del(cur, 0);
+    if (rc)
+        return rc;
+    ws->bytes = ws->bytes >= size ? ws->bytes - size : 0;
+    ws->bytes_dirty = 1;
+    return 0;
+}
+
+/* Evict oldest records until at most `keep` bytes remain (or the queue is empty). */
+static int ws_evict_to(evrec_queue_t *q, wstate_t *ws, uint64_t keep)
+{
+    if (ws->bytes <= keep)
+        return 0;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(ws->txn, q->events, &cur);
+    if (rc)
+        return rc;
+    while (ws->bytes > keep) {
+        MDB_val k, d;
+        rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+        if (rc == MDB_NOTFOUND) { /* empty: whatever `bytes` said, nothing is stored */
+            ws->bytes = 0;
+            ws->bytes_dirty = 1;
+            rc = 0;
+            break;
+        }
+        if (rc)
+            break;
+        rc = ws_del_current(ws, cur, d.mv_size);
+        if (rc)
+            break;
+        ws->add[QC_EVICTED]++;
+    }
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+/* The last key of `events` (0 if empty). */
+static int last_seq(evrec_queue_t *q, MDB_txn *txn, uint64_t *out)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, q->events, &cur);
+    if (rc)
+        return rc;
+    MDB_val k, d;
+    rc = mdb_cursor_get(cur, &k, &d, MDB_LAST);
+    *out = 0;
+    if (rc == MDB_NOTFOUND)
+        rc = 0;
+    else if (!rc && k.mv_size != 8)
+        rc = MDB_CORRUPTED;
+    else if (!rc)
+        *out = get_be64(k.mv_data);
+    mdb_cursor_close(cur);
+    return rc;
+}
+
+static int ws_put_record(evrec_queue_t *q, wstate_t *ws, const staged_t *r, uint64_t *seq)
+{
+    uint8_t kb[8];
+    for (int tries = 0;; tries++) {
+        put_be64(kb, ws->next_seq);
+        MDB_val k = { 8, kb }, d = { r->len, r->data };
+        int rc = mdb_put(ws->txn, q->events, &k, &d, MDB_APPEND);
+        if (rc == MDB_KEYEXIST && tries == 0) {
+            /* next_seq fell behind the keys (a damaged meta value): move past them. */
+            uint64_t last;
+            rc = last_seq(q, ws->txn, &last);
+            if (rc)
+                return rc;
+            ws->next_seq = last + 1;
+            continue;
+        }
+        if (rc)
+            return rc;
+        break;
+    }
+    *seq = ws->next_seq++;
+    ws->seq_dirty = 1;
+    ws->bytes += r->len;
+    ws->bytes_dirty = 1;
+    ws->add[QC_RECORDED]++;
+    if (r->truncated)
+        ws->add[QC_TRUNCATED]++;
+    return 0;
+}
+
+/* Count refusals in a transaction of their own. When even that cannot commit (the map is
+ * full while a reader pins its pages) the count is kept and lands with the next commit, so
+ * the counter ends up exact unless the process dies first. */
+static void count_refused(evrec_queue_t *q, uint64_t n)
+{
+    wstate_t ws;
+    int rc = ws_begin(q, &ws);
+    if (!rc) {
+        ws.add[QC_REFUSED] = n;
+        rc = ws_commit(q, &ws);
+    }
+    if (rc) {
+        port_mutex_lock(q->mu);
+        q->pending_refused += n;
+        port_mutex_unlock(q->mu);
+    }
+}
+
+/* MAP_FULL recovery: commit an eviction of a growing share of the queue, so that the freed
+ * pages are reusable by the next transaction. Returns MDB_NOTFOUND if there was nothing left
+ * to evict. */
+static int evict_for_space(evrec_queue_t *q, int attempt, uint64_t want)
+{
+    wstate_t ws;
+    int rc = ws_begin(q, &ws);
+    if (rc)
+        return rc;
+    if (ws.bytes == 0) {
+        uint64_t last;
+        rc = last_seq(q, ws.txn, &last);
+        ws_abort(&ws);
+        return rc ? rc : MDB_NOTFOUND;
+    }
+    uint64_t share = ws.bytes >> (4 - (attempt > 3 ? 3 : attempt)); /* 1/16 .. 1/2 */
+    if (share < want)
+        share = want;
+    /* Pages freed by transaction N are reusable from N+2 on (the previous snapshot still
+     * refers to them), so evict in two commits: the first one's pages serve the append. */
+    uint64_t keep = ws.bytes > share ? ws.bytes - share : 0;
+    for (int half = 0; half < 2; half++) {
+        if (half) {
+            rc = ws_begin(q, &ws);
+            if (rc)
+                return rc;
+        }
+        uint64_t target = half ? keep : ws.bytes - (ws.bytes - keep) / 2;
+        rc = ws_evict_to(q, &ws, target);
+        if (!rc && ws.add[QC_EVICTED] == 0) {
+            ws_abort(&ws);
+            continue;
+        }
+        rc = rc ? (ws_abort(&ws), rc) : ws_commit(q, &ws);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/*
+ * Store recs[0..n) in one transaction, enforcing the bound by the full policy. seqs (may be
+ * NULL) gets each record's sequence (0 when refused); *refused how many were refused.
+ * *consumed is set when every record was either stored or counted as refused (so the caller
+ * must not keep it staged); on other failures (disk full, I/O) nothing changed.
+ */
+static int store_records(evrec_queue_t *q, const staged_t *recs, size_t n, uint64_t *seqs,
+                         size_t *refused, int *consumed)
+{
+    uint64_t max = q->bound;
+    uint64_t total = 0;
+    for (size_t i = 0; i < n; i++)
+        total += recs[i].len;
+    *refused = 0;
+    *consumed = 0;
+    for (int attempt = 0;; attempt++) {
+        wstate_t ws;
+        int rc = ws_begin(q, &ws);
+        if (rc)
+            return mdb_fail(q, rc, "appending to the store");
+        size_t nref = 0;
+        for (size_t i = 0; !rc && i < n; i++) {
+            uint64_t seq = 0;
+            if (ws.bytes + recs[i].len > max) {
+                if (q->cfg.full_policy == EVREC_FULL_REFUSE_NEW) {
+                    nref++;
+                    if (seqs)
+                        seqs[i] = 0;
+                    continue;
+                }
+                rc = ws_evict_to(q, &ws, max - recs[i].len);
+                if (rc)
+                    break;
+            }
+            rc = ws_put_record(q, &ws, &recs[i], &seq);
+            if (seqs)
+                seqs[i] = seq;
+        }
+        if (!rc) {
+            ws.add[QC_REFUSED] += nref;
+            rc = ws_commit(q, &ws);
+        } else {
+            ws_abort(&ws);
+        }
+        if (!rc) {
+            *refused = nref;
+            *consumed = 1;
+            return EVREC_OK;
+        }
+        if (rc != MDB_MAP_FULL)
+            return mdb_fail(q, rc, "appending to the store");
+        int dead = 0;
+        mdb_reader_check(q->env, &dead); /* a killed process's reader pins pages: clear it */
+        if (dead > 0 && attempt == 0)
+            continue;
+        /* The map is full before the byte bound is: LMDB's own pages (free list, a reader
+         * pinning old pages) took the room. Make room by policy, never by crashing. */
+        if (q->cfg.full_policy == EVREC_FULL_REFUSE_NEW || attempt >= 4) {
+            count_refused(q, n);
+            *refused = n;
+            *consumed = 1;
+            return qfail(q, EVREC_E_FULL,
+                         "store %s is full: its map of %llu bytes has no room left for %zu "
+                         "record(s) (%s)",
+                         q->dir, (unsigned long long)q->map_size, n,
+                         q->cfg.full_policy == EVREC_FULL_REFUSE_NEW ? "full_policy refuse-new"
+                                                                     : "eviction did not help");
+        }
+        rc = evict_for_space(q, attempt, total);
+        if (rc == MDB_MAP_FULL) {
+            /* Not even an eviction fits: a reader pins the free pages. The room comes back
+             * once the reader ends: staged records wait for it, a direct append is refused. */
+            if (!is_batched(q)) {
+                count_refused(q, n);
+                *refused = n;
+                *consumed = 1;
+            }
+            return qfail(q, EVREC_E_FULL,
+                         "store %s is full: its map of %llu bytes has no room left for %zu "
+                         "record(s) while a reader holds old pages",
+                         q->dir, (unsigned long long)q->map_size, n);
+        }
+        if (rc == MDB_NOTFOUND)
+            return qfail(q, EVREC_E_FULL,
+                         "store %s: the map of %llu bytes is too small to hold %llu bytes of "
+                         "records even when empty; raise map_size_bytes",
+                         q->dir, (unsigned long long)q->map_size, (unsigned long long)total);
+        if (rc)
+            return mdb_fail(q, rc, "making room in a full store map");
+    }
+}
+
+/* -- sync -------------------------------------------------------------------------------- */
+
+static int env_sync(evrec_queue_t *q)
+{
+    port_mutex_lock(q->mu);
+    int was_dirty = q->dirty;
+    q->dirty = 0; /* cleared first: a commit racing with this fsync marks it again */
+    q->last_sync_ms = port_monotonic_ms();
+    port_mutex_unlock(q->mu);
+    int rc = port_fault_take("queue.sync");
+    rc = rc ? -rc : mdb_env_sync(q->env, 1);
+    if (rc) {
+        port_mutex_lock(q->mu);
+        q->dirty |= was_dirty;
+        port_mutex_unlock(q->mu);
+        return mdb_fail(q, rc, "syncing the store to disk");
+    }
+    return EVREC_OK;
+}
+
+static void maybe_sync(evrec_queue_t *q)
+{
+    if (is_power(q))
+        return;
+    uint64_t now = port_monotonic_ms();
+    port_mutex_lock(q->mu);
+    int due = q->dirty && now - q->last_sync_ms >= q->cfg.sync_interval_ms;
+    port_mutex_unlock(q->mu);
+    if (due)
+        env_sync(q); /* a failure is remembered as dirty and retried at the next interval */
+}
+
+/* -- batched staging --------------------------------------------------------------------- */
+
+static void free_staged(staged_t *s, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        port_free(s[i].data);
+    port_free(s);
+}
+
+/* Put records whose commit failed back in front of what was staged since. */
+static void restage(evrec_queue_t *q, staged_t *arr, size_t n)
+{
+    port_mutex_lock(q->mu);
+    size_t total = n + q->nstaged;
+    staged_t *merged = port_malloc(total * sizeof *merged);
+    if (!merged) {
+        port_mutex_unlock(q->mu);
+        free_staged(arr, n); /* cannot even keep them: they are lost like a crash would */
+        return;
+    }
+    memcpy(merged, arr, n * sizeof *arr);
+    if (q->nstaged)
+        memcpy(merged + n, q->staged, q->nstaged * sizeof *merged);
+    for (size_t i = 0; i < n; i++)
+        q->staged_bytes += arr[i].len;
+    port_free(q->staged);
+    port_free(arr);
+    q->staged = merged;
+    q->nstaged = q->capstaged = total;
+    q->staged_since_ms = port_monotonic_ms();
+    port_mutex_unlock(q->mu);
+}
+
+static int flush_staged(evrec_queue_t *q)
+{
+    port_mutex_lock(q->commit_mu);
+    port_mutex_lock(q->mu);
+    staged_t *arr = q->staged;
+    size_t n = q->nstaged;
+    q->staged = NULL;
+    q->nstaged = q->capstaged = 0;
+    q->staged_bytes = 0;
+    port_mutex_unlock(q->mu);
+    int rc = EVREC_OK;
+    if (n > 0) {
+        size_t refused;
+        int consumed;
+        rc = store_records(q, arr, n, NULL, &refused, &consumed);
+        if (consumed)
+            free_staged(arr, n);
+        else
+            restage(q, arr, n);
+        port_mutex_lock(q->mu);
+        q->last_commit_rc = rc;
+        port_mutex_unlock(q->mu);
+    }
+    port_mutex_unlock(q->commit_mu);
+    return rc;
+}
+
+static int stage_record(evrec_queue_t *q, const void *record, size_t len, int truncated)
+{
+    uint64_t max = q->bound;
+    port_mutex_lock(q->mu);
+    if (q->nstaged >= (size_t)q->cfg.commit_max_events * STAGE_HARD_FACTOR) {
+        int rc = q->last_commit_rc ? q->last_commit_rc : EVREC_E_FULL;
+        size_t n = q->nstaged;
+        port_mutex_unlock(q->mu);
+        return qfail(q, rc, "%zu records are staged and their commit keeps failing in %s", n,
+                     q->dir);
+    }
+    if (q->cfg.full_policy == EVREC_FULL_REFUSE_NEW &&
+        q->known_bytes + q->staged_bytes + len > max) {
+        uint64_t used = q->known_bytes + q->staged_bytes;
+        port_mutex_unlock(q->mu);
+        count_refused(q, 1);
+        return qfail(q, EVREC_E_FULL,
+                     "store %s is full: %llu of max_store_bytes %llu used; record of %zu bytes "
+                     "refused (full_policy refuse-new)",
+                     q->dir, (unsigned long long)used, (unsigned long long)max, len);
+    }
+    if (q->nstaged == q->capstaged) {
+        size_t cap = q->capstaged ? q->capstaged * 2 : 16;
+        staged_t *ns = port_realloc(q->staged, cap * sizeof *ns);
+        if (!ns) {
+            port_mutex_unlock(q->mu);
+            return qfail(q, EVREC_E_NOMEM, "no memory to stage a record");
+        }
+        q->staged = ns;
+        q->capstaged = cap;
+    }
+    uint8_t *copy = port_malloc(len);
+    if (!copy) {
+        port_mutex_unlock(q->mu);
+        return qfail(q, EVREC_E_NOMEM, "no memory to stage a record");
+    }
+    memcpy(copy, record, len);
+    uint64_t now = port_monotonic_ms();
+    if (q->nstaged == 0)
+        q->staged_since_ms = now;
+    q->staged[q->nstaged++] = (staged_t){ copy, len, truncated };
+    q->staged_bytes += len;
+    int due = q->nstaged >= q->cfg.commit_max_events ||
+              now - q->staged_since_ms >= q->cfg.commit_interval_ms;
+    port_mutex_unlock(q->mu);
+    if (due)
+        flush_staged(q); /* a failure keeps the records staged for the next try */
+    return EVREC_OK;
+}
+
+/* -- open -------------------------------------------------------------------------------- */
+
+__attribute__((format(printf, 4, 5))) static int open_fail(char *err, size_t errlen, int code,
+                                                           const char *fmt, ...)
+{
+    if (err && errlen) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, errlen, fmt, ap);
+        va_end(ap);
+    }
+    return code;
+}
+
+static int open_fail_mdb(const evrec_queue_t *q, char *err, size_t errlen, int rc,
+                         const char *what)
+{
+    if (err && errlen)
+        describe_mdb(err, errlen, rc, what, q->dir, q->map_size);
+    return mdb_code(rc);
+}
+
+typedef struct foreign_scan {
+    char name[128];
+} foreign_scan_t;
+
+static int find_foreign(void *user, const char *name)
+{
+    if (name[0] == '.' || strcmp(name, "data.mdb") == 0 || strcmp(name, "lock.mdb") == 0 ||
+        strcmp(name, "flusher.lock") == 0)
+        return 0;
+    foreign_scan_t *fs = user;
+    snprintf(fs->name, sizeof fs->name, "%s", name);
+    return 1;
+}
+
+static uint64_t derive_map_size(const queue_config_t *cfg)
+{
+    uint64_t m = cfg->map_size_bytes;
+    if (m == 0) {
+        uint64_t b = cfg->max_store_bytes;
+        m = b > (UINT64_MAX - MAP_SLACK_BYTES) / MAP_FACTOR ? UINT64_MAX
+                                                             : b * MAP_FACTOR + MAP_SLACK_BYTES;
+        if (sizeof(size_t) < 8 && m > MAP_MAX_32BIT)
+            m = MAP_MAX_32BIT;
+    }
+    if (sizeof(size_t) < 8 && m > MAP_MAX_32BIT)
+        m = MAP_MAX_32BIT;
+    if (m < MAP_MIN_BYTES && cfg->map_size_bytes == 0)
+        m = MAP_MIN_BYTES;
+    m = (m + 65535) & ~(uint64_t)65535;
+    if (m > (uint64_t)SIZE_MAX)
+        m = (uint64_t)SIZE_MAX & ~(uint64_t)65535;
+    return m;
+}
+
+static int check_marker(evrec_queue_t *q, MDB_txn *txn, char *err, size_t errlen)
+{
+    MDB_val k = str_val(K_FORMAT), d;
+    int rc = mdb_get(txn, q->meta, &k, &d);
+    if (rc == MDB_NOTFOUND)
+        return open_fail(err, errlen, EVREC_E_FOREIGN,
+                         "%s holds an LMDB environment without evrec's format marker: not an "
+                         "evrec store",
+                         q->dir);
+    if (rc)
+        return open_fail_mdb(q, err, errlen, rc, "reading the store's format marker");
+    if (d.mv_size != FORMAT_MAGIC_LEN + 4 || memcmp(d.mv_data, FORMAT_MAGIC, FORMAT_MAGIC_LEN))
+        return open_fail(err, errlen, EVREC_E_FOREIGN,
+                         "%s holds an LMDB environment whose format marker is not evrec's",
+                         q->dir);
+    const uint8_t *p = (const uint8_t *)d.mv_data + FORMAT_MAGIC_LEN;
+    uint32_t ver = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                   (uint32_t)p[3] << 24;
+    if (ver == 0)
+        return open_fail(err, errlen, EVREC_E_CORRUPT,
+                         "store %s is corrupt: format version 0", q->dir);
+    if (ver > QUEUE_FORMAT_VERSION)
+        return open_fail(err, errlen, EVREC_E_FORMAT_VERSION,
+                         "store %s has format version %u; this evrec reads up to version %u",
+                         q->dir, ver, QUEUE_FORMAT_VERSION);
+    return EVREC_OK;
+}
+
+static int create_store(evrec_queue_t *q, MDB_txn *txn)
+{
+    int rc = mdb_dbi_open(txn, "meta", MDB_CREATE, &q->meta);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "events", MDB_CREATE, &q->events);
+    if (!rc)
+        rc = mdb_dbi_open(txn, "endpoints", MDB_CREATE, &q->endpoints);
+    if (rc)
+        return rc;
+    uint8_t mark[FORMAT_MAGIC_LEN + 4];
+    memcpy(mark, FORMAT_MAGIC, FORMAT_MAGIC_LEN);
+    for (int i = 0; i < 4; i++)
+        mark[FORMAT_MAGIC_LEN + i] = (uint8_t)(QUEUE_FORMAT_VERSION >> (8 * i));
+    MDB_val k = str_val(K_FORMAT), d = { sizeof mark, mark };
+    rc = mdb_put(txn, q->meta, &k, &d, 0);
+    if (!rc)
+        rc = meta_put_u64(q, txn, K_NEXT_SEQ, 1);
+    if (!rc)
+        rc = meta_put_u64(q, txn, K_BYTES, 0);
+    return rc;
+}
+
+/* Open the named databases (creating them in an empty environment), check the marker and
+ * the running state, all in one write transaction so that concurrent first opens agree. */
+static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, 0, &txn);
+    if (rc)
+        return open_fail_mdb(q, err, errlen, rc, "opening the store");
+    rc = mdb_dbi_open(txn, "meta", 0, &q->meta);
+    if (rc == MDB_NOTFOUND) {
+        MDB_dbi main_dbi;
+        MDB_stat st;
+        rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
+        if (!rc)
+            rc = mdb_stat(txn, main_dbi, &st);
+        if (!rc && st.ms_entries != 0) {
+            mdb_txn_abort(txn);
+            return open_fail(err, errlen, EVREC_E_FOREIGN,
+                             "%s holds an LMDB environment that is not an evrec store (no "
+                             "format marker)",
+                             q->dir);
+        }
+        if (!rc)
+            rc = create_store(q, txn);
+        if (rc) {
+            mdb_txn_abort(txn);
+            return open_fail_mdb(q, err, errlen, rc, "creating the store");
+        }
+    } else if (rc == MDB_INCOMPATIBLE) {
+        mdb_txn_abort(txn);
+        return open_fail(err, errlen, EVREC_E_FOREIGN,
+                         "%s holds an LMDB environment that is not an evrec store", q->dir);
+    } else if (rc) {
+        mdb_txn_abort(txn);
+        return open_fail_mdb(q, err, errlen, rc, "opening the store");
+    } else {
+        int code = check_marker(q, txn, err, errlen);
+        if (code) {
+            mdb_txn_abort(txn);
+            return code;
+        }
+        rc = mdb_dbi_open(txn, "events", 0, &q->events);
+        if (!rc)
+            rc = mdb_dbi_open(txn, "endpoints", MDB_CREATE, &q->endpoints);
+        if (rc) {
+            mdb_txn_abort(txn);
+            if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
+                return open_fail(err, errlen, EVREC_E_CORRUPT,
+                                 "store %s is corrupt: its events database is missing", q->dir);
+            return open_fail_mdb(q, err, errlen, rc, "opening the store's databases");
+        }
+    }
+    /* Probe the running state and both ends of the queue: damage there shows up now, as an
+     * open error, rather than in the middle of recording. */
+    uint64_t next = 0, bytes = 0, last = 0;
+    rc = meta_get_u64(q, txn, K_NEXT_SEQ, &next);
+    if (!rc)
+        rc = meta_get_u64(q, txn, K_BYTES, &bytes);
+    if (!rc)
+        rc = last_seq(q, txn, &last);
+    if (!rc) {
+        MDB_cursor *cur;
+        rc = mdb_cursor_open(txn, q->events, &cur);
+        if (!rc) {
+            MDB_val k, d;
+            int r2 = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
+            if (r2 && r2 != MDB_NOTFOUND)
+                rc = r2;
+            mdb_cursor_close(cur);
+        }
+    }
+    if (!rc && next <= last)
+        rc = meta_put_u64(q, txn, K_NEXT_SEQ, last + 1);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return open_fail_mdb(q, err, errlen, rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc,
+                             "checking the store");
+    }
+    q->known_bytes = bytes;
+    rc = txn_commit(txn);
+    if (rc)
+        return open_fail_mdb(q, err, errlen, rc, "opening the store");
+    return EVREC_OK;
+}
+
+static int open_env(evrec_queue_t *q, char *err, size_t errlen)
+{
+    int prc = port_mkdir_private(q->dir);
+    if (prc == -ENOTDIR || prc == -EEXIST)
+        return open_fail(err, errlen, EVREC_E_FOREIGN,
+                         "%s exists and is not a directory: not an evrec store", q->dir);
+    if (prc)
+        return open_fail(err, errlen, EVREC_E_IO, "cannot create store directory %s: %s",
+                         q->dir, mdb_strerror(-prc));
+    size_t dlen = strlen(q->dir);
+    char *data_path = port_malloc(dlen + 16);
+    if (!data_path)
+        return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+    snprintf(data_path, dlen + 16, "%s/data.mdb", q->dir);
+    int code = EVREC_OK;
+    if (port_is_dir(data_path)) {
+        code = open_fail(err, errlen, EVREC_E_FOREIGN,
+                         "%s/data.mdb is a directory: not an evrec store", q->dir);
+    } else if (!port_path_exists(data_path)) {
+        foreign_scan_t fs = { { 0 } };
+        int lrc = port_dir_list(q->dir, find_foreign, &fs);
+        if (lrc == 1)
+            code = open_fail(err, errlen, EVREC_E_FOREIGN,
+                             "%s holds files that are not an evrec store (e.g. '%s')", q->dir,
+                             fs.name);
+        else if (lrc < 0)
+            code = open_fail(err, errlen, EVREC_E_IO, "cannot list store directory %s: %s",
+                             q->dir, mdb_strerror(-lrc));
+    }
+    if (code) {
+        port_free(data_path);
+        return code;
+    }
+
+    int rc = mdb_env_create(&q->env);
+    if (!rc)
+        rc = mdb_env_set_maxdbs(q->env, 4);
+    if (!rc)
+        rc = mdb_env_set_mapsize(q->env, (size_t)q->map_size);
+    unsigned flags = MDB_NOTLS | (is_power(q) ? 0u : MDB_NOSYNC);
+    if (!rc)
+        rc = mdb_env_open(q->env, q->dir, flags, 0600);
+    if (rc) {
+        port_free(data_path);
+        if (rc == EACCES || rc == EROFS || rc == ENOENT)
+            return open_fail_mdb(q, err, errlen, rc, "opening the store");
+        if (mdb_code(rc) == EVREC_E_IO && rc != ENOMEM && rc != ENOSPC)
+            rc = MDB_INVALID; /* LMDB refused the files themselves */
+        return open_fail_mdb(q, err, errlen, rc, "opening the store's data or lock file");
+    }
+    port_chmod_private(data_path);
+    snprintf(data_path, dlen + 16, "%s/lock.mdb", q->dir);
+    port_chmod_private(data_path);
+    snprintf(data_path, dlen + 16, "%s/data.mdb", q->dir);
+
+    int dead = 0;
+    mdb_reader_check(q->env, &dead);
+
+    /* A data file shorter than its own last page would make LMDB touch unmapped file space
+     * (SIGBUS): check before the first read. */
+    MDB_envinfo info;
+    MDB_stat st;
+    rc = mdb_env_info(q->env, &info);
+    if (!rc)
+        rc = mdb_env_stat(q->env, &st);
+    int64_t fsize = port_file_size(data_path);
+    port_free(data_path);
+    if (rc)
+        return open_fail_mdb(q, err, errlen, rc, "reading the store's header");
+    uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
+    if (fsize >= 0 && (uint64_t)fsize < need)
+        return open_fail(err, errlen, EVREC_E_CORRUPT,
+                         "store %s is corrupt: data.mdb is truncated (%lld bytes, its pages "
+                         "need %llu)",
+                         q->dir, (long long)fsize, (unsigned long long)need);
+    if (info.me_mapsize > q->map_size)
+        q->map_size = info.me_mapsize;
+    q->bound = q->cfg.max_store_bytes;
+    if (q->bound > q->map_size / MAP_SHARE)
+        q->bound = q->map_size / MAP_SHARE;
+    return open_dbs(q, err, errlen);
+}
+
+static void close_env(evrec_queue_t *q)
+{
+    if (q->env) {
+        mdb_env_close(q->env);
+        q->env = NULL;
+    }
+}
+
+/* Rename the damaged store aside; returns the new name in `moved`. */
+static int quarantine(evrec_queue_t *q, char *moved, size_t movedlen)
+{
+    snprintf(moved, movedlen, "%s.corrupt-%lld", q->dir, (long long)port_wall_ms());
+    int rc = port_rename(q->dir, moved);
+    return rc ? rc : 0;
+}
+
+static void normalise_config(queue_config_t *c)
+{
+    if (c->sync_interval_ms == 0)
+        c->sync_interval_ms = DEF_SYNC_INTERVAL_MS;
+    if (c->commit_interval_ms == 0)
+        c->commit_interval_ms = DEF_COMMIT_INTERVAL_MS;
+    if (c->commit_max_events == 0)
+        c->commit_max_events = DEF_COMMIT_MAX_EVENTS;
+    if (c->max_store_bytes == 0)
+        c->max_store_bytes = DEF_MAX_STORE_BYTES;
+}
+
+static void free_queue(evrec_queue_t *q)
+{
+    if (!q)
+        return;
+    close_env(q);
+    port_filelock_release(q->flusher);
+    free_staged(q->staged, q->nstaged);
+    for (qerr_t *e = q->errs; e;) {
+        qerr_t *n = e->next;
+        port_free(e);
+        e = n;
+    }
+    port_tls_free(q->tls);
+    port_mutex_free(q->mu);
+    port_mutex_free(q->commit_mu);
+    port_free(q->dir);
+    port_free(q->lock_path);
+    port_free(q);
+}
+
+int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, char *err,
+               size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!out)
+        return open_fail(err, errlen, EVREC_E_INVALID, "queue_open: out is NULL");
+    *out = NULL;
+    if (!dir || !*dir)
+        return open_fail(err, errlen, EVREC_E_INVALID, "store directory is empty");
+    if (cfg && (unsigned)cfg->durability > EVREC_DURABLE_BATCHED)
+        return open_fail(err, errlen, EVREC_E_CONFIG, "durability %d is not a known mode",
+                         (int)cfg->durability);
+    if (cfg && (unsigned)cfg->full_policy > EVREC_FULL_REFUSE_NEW)
+        return open_fail(err, errlen, EVREC_E_CONFIG, "full_policy %d is not a known policy",
+                         (int)cfg->full_policy);
+    evrec_queue_t *q = port_calloc(1, sizeof *q);
+    if (!q)
+        return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+    if (cfg)
+        q->cfg = *cfg;
+    normalise_config(&q->cfg);
+    q->map_size = derive_map_size(&q->cfg);
+    size_t dlen = strlen(dir);
+    while (dlen > 1 && dir[dlen - 1] == '/')
+        dlen--;
+    q->dir = port_strndup(dir, dlen);
+    q->lock_path = port_malloc(dlen + 16);
+    if (!q->dir || !q->lock_path || port_mutex_new(&q->mu) || port_mutex_new(&q->commit_mu) ||
+        port_tls_new(&q->tls, NULL)) {
+        free_queue(q);
+        return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+    }
+    snprintf(q->lock_path, dlen + 16, "%s/flusher.lock", q->dir);
+    int rc = open_env(q, err, errlen);
+    if (rc == EVREC_E_CORRUPT && q->cfg.quarantine_corrupt) {
+        char why[256], moved[1024];
+        snprintf(why, sizeof why, "%s", err && errlen ? err : "corrupt");
+        close_env(q);
+        int mrc = quarantine(q, moved, sizeof moved);
+        if (mrc) {
+            free_queue(q);
+            return open_fail(err, errlen, EVREC_E_IO,
+                             "%s; moving it aside to %s failed: %s", why, moved,
+                             mdb_strerror(-mrc));
+        }
+        rc = open_env(q, err, errlen);
+        if (rc == EVREC_OK)
+            open_fail(err, errlen, EVREC_OK,
+                      "%s; the damaged store was moved to %s and an empty store created", why,
+                      moved);
+    }
+    if (rc) {
+        free_queue(q);
+        return rc;
+    }
+    q->last_sync_ms = port_monotonic_ms();
+    *out = q;
+    return EVREC_OK;
+}
+
+void queue_close(evrec_queue_t *q)
+{
+    if (!q)
+        return;
+    if (is_batched(q))
+        flush_staged(q);
+    port_mutex_lock(q->mu);
+    int dirty = q->dirty;
+    port_mutex_unlock(q->mu);
+    if (dirty)
+        env_sync(q);
+    free_queue(q);
+}
+
+/* -- append / sync / tick ---------------------------------------------------------------- */
+
+int queue_append(evrec_queue_t *q, const void *record, size_t len, int counted_truncated,
+                 uint64_t *seq_out)
+{
+    if (seq_out)
+        *seq_out = 0;
+    if (!q)
+        return EVREC_E_INVALID;
+    if (!record || len == 0)
+        return qfail(q, EVREC_E_INVALID, "queue_append: record is empty");
+    if (len > q->bound || len > 0xffffffffu)
+        return qfail(q, EVREC_E_EVENT_SIZE,
+                     "record of %zu bytes is larger than the whole store (max_store_bytes "
+                     "%llu, of which the map of %llu bytes allows %llu)",
+                     len, (unsigned long long)q->cfg.max_store_bytes,
+                     (unsigned long long)q->map_size, (unsigned long long)q->bound);
+    if (is_batched(q))
+        return stage_record(q, record, len, counted_truncated != 0);
+
+    staged_t one = { (uint8_t *)record, len, counted_truncated != 0 };
+    uint64_t seq = 0;
+    size_t refused;
+    int consumed;
+    int rc = store_records(q, &one, 1, &seq, &refused, &consumed);
+    if (rc)
+        return rc;
+    if (refused) {
+        uint64_t used;
+        port_mutex_lock(q->mu);
+        used = q->known_bytes;
+        port_mutex_unlock(q->mu);
+        return qfail(q, EVREC_E_FULL,
+                     "store %s is full: %llu of max_store_bytes %llu used; record of %zu bytes "
+                     "refused (full_policy refuse-new)",
+                     q->dir, (unsigned long long)used, (unsigned long long)q->bound, len);
+    }
+    if (seq_out)
+        *seq_out = seq;
+    maybe_sync(q);
+    return EVREC_OK;
+}
+
+int queue_sync(evrec_queue_t *q)
+{
+    if (!q)
+        return EVREC_E_INVALID;
+    int rc = is_batched(q) ? flush_staged(q) : EVREC_OK;
+    int src = env_sync(q);
+    return rc ? rc : src;
+}
+
+uint32_t queue_tick(evrec_queue_t *q)
+{
+    if (!q)
+        return 1000;
+    uint64_t now = port_monotonic_ms();
+    port_mutex_lock(q->mu);
+    int commit_due = q->nstaged > 0 && now - q->staged_since_ms >= q->cfg.commit_interval_ms;
+    port_mutex_unlock(q->mu);
+    if (commit_due)
+        flush_staged(q);
+    maybe_sync(q);
+
+    now = port_monotonic_ms();
+    uint64_t wait = q->cfg.sync_interval_ms;
+    port_mutex_lock(q->mu);
+    if (q->nstaged > 0) {
+        uint64_t age = now - q->staged_since_ms;
+        uint64_t left = age >= q->cfg.commit_interval_ms ? 0 : q->cfg.commit_interval_ms - age;
+        if (left < wait)
+            wait = left;
+    }
+    if (q->dirty) {
+        uint64_t age = now - q->last_sync_ms;
+        uint64_t left = age >= q->cfg.sync_interval_ms ? 0 : q->cfg.sync_interval_ms - age;
+        if (left < wait)
+            wait = left;
+    }
+    port_mutex_unlock(q->mu);
+    return (uint32_t)wait;
+}
+
+/* -- scan / delete / expire / stats ------------------------------------------------------ */
+
+static int begin_read(evrec_queue_t *q, MDB_txn **txn)
+{
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, txn);
+    return rc ? mdb_fail(q, rc, "reading the store") : EVREC_OK;
+}
+
+int queue_scan(evrec_queue_t *q, uint64_t from_seq, queue_visit_fn fn, void *user)
+{
+    if (!q || !fn)
+        return EVREC_E_INVALID;
+    MDB_txn *txn;
+    int code = begin_read(q, &txn);
+    if (code)
+        return code;
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, q->events, &cur);
+    if (rc) {
+        mdb_txn_abort(txn);
+        return mdb_fail(q, rc, "reading the store");
+    }
+    uint8_t kb[8];
+    put_be64(kb, from_seq);
+    MDB_val k = { 8, kb }, d;
+    code = EVREC_OK;
+    for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+        if (k.mv_size != 8) {
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        int v = fn(user, get_be64(k.mv_data), d.mv_data, d.mv_size);
+        if (v < 0)
+            code = v;
+        if (v != 0)
+            break;
+    }
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
+    if (rc && rc != MDB_NOTFOUND)
+        return mdb_fail(q, rc, "scanning the queue");
+    return code;
+}
+
+int queue_delete(evrec_queue_t *q, const uint64_t *seqs, size_t n, const queue_count_t *counts,
+                 size_t ncounts)
+{
+    if (!q || (n && !seqs) || (ncounts && !counts))
+        return EVREC_E_INVALID;
+    for (size_t i = 0; i < ncounts; i++)
+        if ((unsigned)counts[i].counter >= QC_COUNT)
+            return qfail(q, EVREC_E_INVALID, "queue_delete: counter %d is not a counter",
+                         (int)counts[i].counter);
+    wstate_t ws;
+    int rc = ws_begin(q, &ws);
+    if (rc)
+        return mdb_fail(q, rc, "deleting from the queue");
+    MDB_cursor *cur = NULL;
+    rc = mdb_cursor_open(ws.txn, q->events, &cur);
+    for (size_t i = 0; !rc && i < n; i++) {
+        uint8_t kb[8];
+        put_be64(kb, seqs[i]);
+        MDB_val k = { 8, kb }, d;
+        rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
+        if (rc == MDB_NOTFOUND) {
+            rc = 0; /* already gone: another process deleted or evicted it */
+            continue;
+        }
+        if (!rc)
+            rc = ws_del_current(&ws, cur, d.mv_size);
+    }
+    if (cur)
+        mdb_cursor_close(cur);
+    for (size_t i = 0; !rc && i < ncounts; i++)
+        ws.add[counts[i].counter] += counts[i].delta;
+    rc = rc ? (ws_abort(&ws), rc) : ws_commit(q, &ws);
+    if (rc)
+        return mdb_fail(q, rc, "deleting from the queue");
+    maybe_sync(q);
+    return EVREC_OK;
+}
+
+static int64_t record_created_ms(const MDB_val *d, int *ok)
+{
+    *ok = d->mv_size >= 12;
+    if (!*ok)
+        return 0;
+    return (int64_t)get_le64((const uint8_t *)d->mv_data + 4);
+}
+
+int queue_expire(evrec_queue_t *q, int64_t cutoff_ms, uint64_t *removed)
+{
+    if (removed)
+        *removed = 0;
+    if (!q)
+        return EVREC_E_INVALID;
+    uint64_t from = 0, total = 0;
+    for (int more = 1; more;) {
+        /* At most EXPIRE_CHUNK deletions per transaction keep each write short. */
+        more = 0;
+        wstate_t ws;
+        int rc = ws_begin(q, &ws);
+        if (rc)
+            return mdb_fail(q, rc, "expiring old events");
+        MDB_cursor *cur;
+        rc = mdb_cursor_open(ws.txn, q->events, &cur);
+        if (rc) {
+            ws_abort(&ws);
+            return mdb_fail(q, rc, "expiring old events");
+        }
+        uint8_t kb[8];
+        put_be64(kb, from);
+        MDB_val k = { 8, kb }, d;
+        /* After mdb_cursor_del the cursor rests on the following record, which MDB_NEXT
+         * then returns without stepping over it. */
+        for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+            int ok;
+            int64_t created = record_created_ms(&d, &ok);
+            if (!ok || created >= cutoff_ms)
+                continue;
+            if (ws.add[QC_EXPIRED] >= EXPIRE_CHUNK) {
+                from = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+                more = 1;
+                break;
+            }
+            rc = ws_del_current(&ws, cur, d.mv_size);
+            if (rc)
+                break;
+            ws.add[QC_EXPIRED]++;
+        }
+        mdb_cursor_close(cur);
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+        uint64_t got = ws.add[QC_EXPIRED];
+        rc = rc ? (ws_abort(&ws), rc) : ws_commit(q, &ws);
+        if (rc)
+            return mdb_fail(q, rc, "expiring old events");
+        total += got;
+        if (removed)
+            *removed = total;
+    }
+    maybe_sync(q);
+    return EVREC_OK;
+}
+
+static int read_counters(evrec_queue_t *q, MDB_txn *txn, queue_stats_t *out)
+{
+    int rc = meta_get_u64(q, txn, K_BYTES, &out->bytes);
+    for (int i = 0; !rc && i < QC_COUNT; i++)
+        rc = meta_get_u64(q, txn, counter_keys[i], &out->counters[i]);
+    return rc;
+}
+
+int queue_stats(evrec_queue_t *q, queue_stats_t *out)
+{
+    if (!q || !out)
+        return EVREC_E_INVALID;
+    memset(out, 0, sizeof *out);
+    MDB_txn *txn;
+    int code = begin_read(q, &txn);
+    if (code)
+        return code;
+    MDB_stat st;
+    int rc = mdb_stat(txn, q->events, &st);
+    if (!rc) {
+        out->events = st.ms_entries;
+        rc = mdb_stat(txn, q->endpoints, &st);
+    }
+    if (!rc) {
+        out->endpoints = st.ms_entries;
+        rc = read_counters(q, txn, out);
+    }
+    MDB_cursor *cur = NULL;
+    if (!rc)
+        rc = mdb_cursor_open(txn, q->events, &cur);
+    if (!rc) {
+        /* created_ms is the caller's timestamp, not queue order: the minimum needs a pass
+         * over every record's header. */
+        MDB_val k, d;
+        int first = 1;
+        for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+             rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+            int ok;
+            int64_t c = record_created_ms(&d, &ok);
+            if (ok && (first || c < out->oldest_ms)) {
+                out->oldest_ms = c;
+                first = 0;
+            }
+        }
+        if (rc == MDB_NOTFOUND)
+            rc = 0;
+        mdb_cursor_close(cur);
+    }
+    mdb_txn_abort(txn);
+    return rc ? mdb_fail(q, rc, "reading store statistics") : EVREC_OK;
+}
+
+uint64_t queue_count(evrec_queue_t *q)
+{
+    if (!q)
+        return 0;
+    MDB_txn *txn;
+    if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn))
+        return 0;
+    MDB_stat st;
+    uint64_t n = mdb_stat(txn, q->events, &st) ? 0 : st.ms_entries;
+    mdb_txn_abort(txn);
+    return n;
+}
+
+/* -- endpoints --------------------------------------------------------------------------- */
+
+static int check_key(evrec_queue_t *q, const char *key, const char *what)
+{
+    if (!key || !*key)
+        return qfail(q, EVREC_E_INVALID, "%s is empty", what);
+    size_t n = strlen(key);
+    if (n > (size_t)mdb_env_get_maxkeysize(q->env))
+        return qfail(q, EVREC_E_INVALID, "%s is %zu bytes; the store takes at most %d", what, n,
+                     mdb_env_get_maxkeysize(q->env));
+    return EVREC_OK;
+}
+
+static uint32_t get_le32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+/* Write profile `json` under `k` with the version after the one stored now. */
+static int put_profile(evrec_queue_t *q, MDB_txn *txn, MDB_val *k, uint32_t old_version,
+                       const char *json, size_t len)
+{
+    MDB_val d = { len + 4, NULL };
+    int rc = mdb_put(txn, q->endpoints, k, &d, MDB_RESERVE);
+    if (rc)
+        return rc;
+    uint8_t *p = d.mv_data;
+    uint32_t v = old_version + 1;
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+    memcpy(p + 4, json, len);
+    return 0;
+}
+
+static int get_profile(MDB_txn *txn, MDB_dbi dbi, MDB_val *k, const char **json, size_t *len,
+                       uint32_t *version)
+{
+    MDB_val d;
+    int rc = mdb_get(txn, dbi, k, &d);
+    if (rc)
+        return rc;
+    if (d.mv_size < 4)
+        return MDB_CORRUPTED;
+    *version = get_le32(d.mv_data);
+    *json = (const char *)d.mv_data + 4;
+    *len = d.mv_size - 4;
+    return 0;
+}
+
+/* Copy the value of `key` out of one read transaction (NUL-terminated). Values of versioned
+ * databases (endpoints) start with a u32 LE version, returned in *version. `what` names the
+ * item for the not-found message. */
+static int read_value(evrec_queue_t *q, MDB_dbi dbi, const char *key, int versioned, char **out,
+                      size_t *len, uint32_t *version, const char *what)
+{
+    MDB_txn *txn;
+    int code = begin_read(q, &txn);
+    if (code)
+        return code;
+    MDB_val k = str_val(key), d;
+    int rc = mdb_get(txn, dbi, &k, &d);
+    if (!rc && versioned && d.mv_size < 4)
+        rc = MDB_CORRUPTED;
+    if (!rc) {
+        size_t skip = versioned ? 4 : 0;
+        *out = port_strndup((const char *)d.mv_data + skip, d.mv_size - skip);
+        if (!*out)
+            code = qfail(q, EVREC_E_NOMEM, "out of memory reading %s '%s'", what, key);
+        if (len)
+            *len = d.mv_size - skip;
+        if (version && versioned)
+            *version = get_le32(d.mv_data);
+    }
+    mdb_txn_abort(txn);
+    if (rc == MDB_NOTFOUND)
+        return qfail(q, EVREC_E_NOT_FOUND, "no %s '%s'", what, key);
+    if (rc)
+        return mdb_fail(q, rc, "reading the store");
+    return code;
+}
+
+int queue_endpoint_get(evrec_queue_t *q, const char *id, char **json, uint32_t *version)
+{
+    if (json)
+        *json = NULL;
+    if (!q || !json)
+        return EVREC_E_INVALID;
+    int code = check_key(q, id, "endpoint id");
+    if (code)
+        return code;
+    return read_value(q, q->endpoints, id, 1, json, NULL, version,
+                      "stored profile for endpoint");
+}
+
+int queue_endpoint_update(evrec_queue_t *q, const char *id, queue_endpoint_edit_fn fn,
+                          void *user)
+{
+    if (!q || !fn)
+        return EVREC_E_INVALID;
+    int code = check_key(q, id, "endpoint id");
+    if (code)
+        return code;
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, 0, &txn);
+    if (rc)
+        return mdb_fail(q, rc, "updating an endpoint profile");
+    MDB_val k = str_val(id);
+    const char *old = NULL;
+    size_t olen = 0;
+    uint32_t ver = 0;
+    rc = get_profile(txn, q->endpoints, &k, &old, &olen, &ver);
+    if (rc == MDB_NOTFOUND) {
+        old = NULL;
+        olen = 0;
+        ver = 0;
+        rc = 0;
+    }
+    if (rc) {
+        mdb_txn_abort(txn);
+        return mdb_fail(q, rc, "updating an endpoint profile");
+    }
+    /* The old value lives in the map; copy it so the callback sees a NUL-terminated string
+     * that stays valid while we write. */
+    char *copy = old ? port_strndup(old, olen) : NULL;
+    if (old && !copy) {
+        mdb_txn_abort(txn);
+        return qfail(q, EVREC_E_NOMEM, "no memory to update an endpoint profile");
+    }
+    char *nj = NULL;
+    size_t nlen = 0;
+    int urc = fn(user, copy, copy ? olen : 0, &nj, &nlen);
+    port_free(copy);
+    if (urc) {
+        mdb_txn_abort(txn);
+        port_free(nj);
+        return urc;
+    }
+    if (!nj) {
+        mdb_txn_abort(txn);
+        return qfail(q, EVREC_E_INVALID, "endpoint update for '%s' produced no profile", id);
+    }
+    rc = put_profile(q, txn, &k, ver, nj, nlen);
+    port_free(nj);
+    rc = rc ? (mdb_txn_abort(txn), rc) : txn_commit(txn);
+    if (rc)
+        return mdb_fail(q, rc, "updating an endpoint profile");
+    note_commit(q, q->known_bytes);
+    maybe_sync(q);
+    return EVREC_OK;
+}
+
+typedef struct replace_arg {
+    const char *json;
+    size_t len;
+} replace_arg_t;
+
+static int replace_profile(void *user, const char *old_json, size_t old_len, char **new_json,
+                           size_t *new_len)
+{
+    (void)old_json;
+    (void)old_len;
+    const replace_arg_t *a = user;
+    *new_json = port_strndup(a->json, a->len);
+    *new_len = a->len;
+    return *new_json ? 0 : EVREC_E_NOMEM;
+}
+
+int queue_endpoint_put(evrec_queue_t *q, const char *id, const char *json, size_t len)
+{
+    if (!q || (!json && len))
+        return EVREC_E_INVALID;
+    replace_arg_t a = { json ? json : "", len };
+    return queue_endpoint_update(q, id, replace_profile, &a);
+}
+
+/* -- meta -------------------------------------------------------------------------------- */
+
+int queue_meta_get(evrec_queue_t *q, const char *key, char **value, size_t *len)
+{
+    if (value)
+        *value = NULL;
+    if (len)
+        *len = 0;
+    if (!q || !value)
+        return EVREC_E_INVALID;
+    int code = check_key(q, key, "meta key");
+    if (code)
+        return code;
+    return read_value(q, q->meta, key, 0, value, len, NULL, "meta value");
+}
+
+static int meta_write(evrec_queue_t *q, const char *key, const void *value, size_t len,
+                      char **stored)
+{
+    int code = check_key(q, key, "meta key");
+    if (code)
+        return code;
+    if (is_reserved_meta(key))
+        return qfail(q, EVREC_E_INVALID, "meta key '%s' is reserved for the store itself", key);
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, 0, &txn);
+    if (rc)
+        return mdb_fail(q, rc, "writing a meta value");
+    MDB_val k = str_val(key), d = { len, (void *)value };
+    rc = mdb_put(txn, q->meta, &k, &d, stored ? MDB_NOOVERWRITE : 0);
+    int existed = rc == MDB_KEYEXIST;
+    if (existed) {
+        /* d now points at the value another writer stored first: that one wins. */
+        *stored = port_strndup(d.mv_data, d.mv_size);
+        mdb_txn_abort(txn);
+        return *stored ? EVREC_OK : qfail(q, EVREC_E_NOMEM, "out of memory");
+    }
+    rc = rc ? (mdb_txn_abort(txn), rc) : txn_commit(txn);
+    if (rc)
+        return mdb_fail(q, rc, "writing a meta value");
+    note_commit(q, q->known_bytes);
+    maybe_sync(q);
+    if (stored) {
+        *stored = port_strndup(value, len);
+        if (!*stored)
+            return qfail(q, EVREC_E_NOMEM, "out of memory");
+    }
+    return EVREC_OK;
+}
+
+int queue_meta_put(evrec_queue_t *q, const char *key, const void *value, size_t len)
+{
+    if (!q || (!value && len))
+        return EVREC_E_INVALID;
+    return meta_write(q, key, value ? value : "", len, NULL);
+}
+
+int queue_meta_put_if_absent(evrec_queue_t *q, const char *key, const char *value,
+                             char **stored)
+{
+    if (stored)
+        *stored = NULL;
+    if (!q || !value || !stored)
+        return EVREC_E_INVALID;
+    return meta_write(q, key, value, strlen(value), stored);
+}
+
+/* -- flusher role ------------------------------------------------------------------------ */
+
+int queue_flusher_acquire(evrec_queue_t *q)
+{
+    if (!q)
+        return EVREC_E_INVALID;
+    port_mutex_lock(q->mu);
+    if (q->flusher) {
+        port_mutex_unlock(q->mu);
+        return EVREC_OK;
+    }
+    port_filelock_t *l = NULL;
+    int rc = port_filelock_try(q->lock_path, &l);
+    if (rc == 0)
+        q->flusher = l;
+    port_mutex_unlock(q->mu);
+    if (rc == -EWOULDBLOCK || rc == -EAGAIN)
+        return qfail(q, EVREC_E_BUSY, "another process runs the flusher of %s", q->dir);
+    if (rc)
+        return qfail(q, EVREC_E_IO, "cannot lock %s: %s", q->lock_path, mdb_strerror(-rc));
+    return EVREC_OK;
+}
+
+void queue_flusher_release(evrec_queue_t *q)
+{
+    if (!q)
+        return;
+    port_mutex_lock(q->mu);
+    port_filelock_t *l = q->flusher;
+    q->flusher = NULL;
+    port_mutex_unlock(q->mu);
+    port_filelock_release(l);
+}
+
+const char *queue_dir(const evrec_queue_t *q)
+{
+    return q ? q->dir : NULL;
+}

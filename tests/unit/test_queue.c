@@ -1,0 +1,1359 @@
+/* The LMDB-backed queue: round trips, counters, bounds, durability modes, damaged stores,
+ * several processes sharing one store, and kill -9 at random moments. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <lmdb.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "port.h"
+#include "queue.h"
+#include "record.h"
+#include "testutil.h"
+
+/* -- helpers ----------------------------------------------------------------------------- */
+
+/* Encode a record of exactly `size` bytes (≥ 64) with this timestamp and event id. */
+static size_t make_rec(uint8_t *buf, size_t size, int64_t created, const char *event_id)
+{
+    char frag[8192];
+    evrec_record_view_t v = { 0 };
+    v.created_ms = created;
+    v.event_id = event_id;
+    v.event_id_len = strlen(event_id);
+    v.endpoint_id = "ep-1";
+    v.endpoint_id_len = 4;
+    size_t fixed = EVREC_RECORD_HEADER_SIZE + v.event_id_len + v.endpoint_id_len;
+    size_t flen = size - fixed;
+    assert_true(size > fixed + 24 && flen < sizeof frag);
+    int n = snprintf(frag, sizeof frag, "{\"EventType\":\"t\",\"p\":\"");
+    memset(frag + n, 'x', flen - (size_t)n - 2);
+    memcpy(frag + flen - 2, "\"}", 2);
+    v.fragment = frag;
+    v.fragment_len = flen;
+    size_t got = evrec_record_encode(&v, buf);
+    assert_int_equal(got, size);
+    return got;
+}
+
+static queue_config_t config(evrec_durability_t d)
+{
+    queue_config_t c;
+    memset(&c, 0, sizeof c);
+    c.durability = d;
+    c.sync_interval_ms = 1000;
+    c.commit_interval_ms = 60000;
+    c.commit_max_events = 1000;
+    c.max_store_bytes = 1 << 20;
+    c.full_policy = EVREC_FULL_DROP_OLDEST;
+    return c;
+}
+
+static evrec_queue_t *open_ok(const char *dir, const queue_config_t *c)
+{
+    evrec_queue_t *q = NULL;
+    char err[512];
+    int rc = queue_open(&q, dir, c, err, sizeof err);
+    if (rc != EVREC_OK)
+        fprintf(stderr, "queue_open(%s): %d %s\n", dir, rc, err);
+    assert_int_equal(rc, EVREC_OK);
+    assert_non_null(q);
+    assert_string_equal(err, "");
+    return q;
+}
+
+static uint64_t append_one(evrec_queue_t *q, size_t size, int64_t created, const char *id)
+{
+    uint8_t buf[8192];
+    size_t n = make_rec(buf, size, created, id);
+    uint64_t seq = 0;
+    int rc = queue_append(q, buf, n, 0, &seq);
+    if (rc)
+        fprintf(stderr, "append: %d %s\n", rc, queue_last_error(q));
+    assert_int_equal(rc, EVREC_OK);
+    return seq;
+}
+
+typedef struct seen {
+    uint64_t seqs[20000];
+    size_t lens[20000];
+    char ids[20000][24];
+    size_t n;
+} seen_t;
+
+static int collect(void *user, uint64_t seq, const void *value, size_t len)
+{
+    seen_t *s = user;
+    if (s->n >= 20000)
+        return -99;
+    evrec_record_view_t v;
+    if (evrec_record_decode(value, len, &v) != 0)
+        return -98;
+    s->seqs[s->n] = seq;
+    s->lens[s->n] = len;
+    snprintf(s->ids[s->n], sizeof s->ids[0], "%.*s", (int)v.event_id_len, v.event_id);
+    s->n++;
+    return 0;
+}
+
+static seen_t *scan_all(evrec_queue_t *q, uint64_t from)
+{
+    seen_t *s = calloc(1, sizeof *s);
+    assert_non_null(s);
+    assert_int_equal(queue_scan(q, from, collect, s), EVREC_OK);
+    return s;
+}
+
+static char *path_in(const char *dir, const char *name)
+{
+    char *p = NULL;
+    assert_true(asprintf(&p, "%s/%s", dir, name) > 0);
+    return p;
+}
+
+static char *fresh_store(void)
+{
+    char *base = tu_tempdir("queue");
+    assert_non_null(base);
+    return base;
+}
+
+static void drop_store(char *dir)
+{
+    tu_rmtree(dir);
+    free(dir);
+}
+
+/* -- round trips and counters ------------------------------------------------------------ */
+
+static void round_trip(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    evrec_queue_t *q = open_ok(dir, &c);
+    assert_string_equal(queue_dir(q), dir);
+    uint64_t seqs[5];
+    char id[16];
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "ev-%d", i);
+        seqs[i] = append_one(q, 100 + (size_t)i, 1000 + i, id);
+        if (i)
+            assert_true(seqs[i] > seqs[i - 1]);
+    }
+    seen_t *s = scan_all(q, 0);
+    assert_int_equal(s->n, 5);
+    for (int i = 0; i < 5; i++) {
+        snprintf(id, sizeof id, "ev-%d", i);
+        assert_true(s->seqs[i] == seqs[i]);
+        assert_int_equal(s->lens[i], 100 + i);
+        assert_string_equal(s->ids[i], id);
+    }
+    free(s);
+    s = scan_all(q, seqs[3]);
+    assert_int_equal(s->n, 2);
+    assert_true(s->seqs[0] == seqs[3]);
+    free(s);
+
+    uint64_t del[3] = { seqs[1], seqs[3], 999999 }; /* the missing one is ignored */
+    queue_count_t cnt[1] = { { QC_DELIVERED, 2 } };
+    assert_int_equal(queue_delete(q, del, 3, cnt, 1), EVREC_OK);
+    s = scan_all(q, 0);
+    assert_int_equal(s->n, 3);
+    assert_true(s->seqs[0] == seqs[0] && s->seqs[1] == seqs[2] && s->seqs[2] == seqs[4]);
+    free(s);
+    assert_int_equal(queue_count(q), 3);
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.events, 3);
+    assert_int_equal(st.bytes, 100 + 102 + 104);
+    assert_int_equal(st.counters[QC_RECORDED], 5);
+    assert_int_equal(st.counters[QC_DELIVERED], 2);
+    queue_close(q);
+    drop_store(dir);
+}
+
+static int stop_at_two(void *user, uint64_t seq, const void *value, size_t len)
+{
+    (void)seq;
+    (void)value;
+    (void)len;
+    int *n = user;
+    return ++*n == 2 ? 1 : 0;
+}
+
+static int abort_scan(void *user, uint64_t seq, const void *value, size_t len)
+{
+    (void)user;
+    (void)seq;
+    (void)value;
+    (void)len;
+    return EVREC_E_STATE;
+}
+
+typedef struct nested {
+    evrec_queue_t *q;
+    int found;
+} nested_t;
+
+/* Reads from inside a scan callback: possible because the environment uses MDB_NOTLS. */
+static int nested_read(void *user, uint64_t seq, const void *value, size_t len)
+{
+    (void)seq;
+    (void)value;
+    (void)len;
+    nested_t *n = user;
+    char *json = NULL;
+    uint32_t ver = 0;
+    if (queue_endpoint_get(n->q, "ep-1", &json, &ver) == EVREC_OK && strcmp(json, "{}") == 0)
+        n->found++;
+    port_free(json);
+    char *v = NULL;
+    if (queue_meta_get(n->q, QUEUE_META_ENDPOINT_ID, &v, NULL) == EVREC_OK &&
+        strcmp(v, "abc") == 0)
+        n->found++;
+    port_free(v);
+    return 0;
+}
+
+static void scan_control(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    evrec_queue_t *q = open_ok(dir, &c);
+    for (int i = 0; i < 4; i++)
+        append_one(q, 80, i, "e");
+    int n = 0;
+    assert_int_equal(queue_scan(q, 0, stop_at_two, &n), EVREC_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(queue_scan(q, 0, abort_scan, NULL), EVREC_E_STATE);
+    assert_int_equal(queue_endpoint_put(q, "ep-1", "{}", 2), EVREC_OK);
+    assert_int_equal(queue_meta_put(q, QUEUE_META_ENDPOINT_ID, "abc", 3), EVREC_OK);
+    nested_t nest = { q, 0 };
+    assert_int_equal(queue_scan(q, 0, nested_read, &nest), EVREC_OK);
+    assert_int_equal(nest.found, 8);
+    queue_close(q);
+    drop_store(dir);
+}
+
+static void counters_exact(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    evrec_queue_t *q = open_ok(dir, &c);
+    uint8_t buf[256];
+    int64_t created[6] = { 5000, 3000, 9000, 1000, 7000, 2000 };
+    uint64_t total = 0;
+    for (int i = 0; i < 6; i++) {
+        size_t n = make_rec(buf, 90 + (size_t)i * 3, created[i], "id");
+        total += n;
+        assert_int_equal(queue_append(q, buf, n, i % 2, NULL), EVREC_OK);
+    }
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.events, 6);
+    assert_int_equal(st.bytes, total);
+    assert_true(st.oldest_ms == 1000);
+    assert_int_equal(st.counters[QC_RECORDED], 6);
+    assert_int_equal(st.counters[QC_TRUNCATED], 3);
+    assert_int_equal(st.counters[QC_EVICTED], 0);
+    queue_count_t cnt[3] = { { QC_REJECTED, 1 }, { QC_POISON, 2 }, { QC_DELIVERED, 3 } };
+    assert_int_equal(queue_delete(q, NULL, 0, cnt, 3), EVREC_OK);
+    queue_count_t bad = { QC_COUNT, 1 };
+    assert_int_equal(queue_delete(q, NULL, 0, &bad, 1), EVREC_E_INVALID);
+
+    /* expiry: everything created before 5000 goes (3000, 1000, 2000) */
+    uint64_t removed = 0;
+    assert_int_equal(queue_expire(q, 5000, &removed), EVREC_OK);
+    assert_int_equal(removed, 3);
+    queue_close(q);
+
+    q = open_ok(dir, &c); /* counters are persisted */
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.events, 3);
+    assert_true(st.oldest_ms == 5000);
+    assert_int_equal(st.counters[QC_EXPIRED], 3);
+    assert_int_equal(st.counters[QC_REJECTED], 1);
+    assert_int_equal(st.counters[QC_POISON], 2);
+    assert_int_equal(st.counters[QC_DELIVERED], 3);
+    assert_int_equal(st.counters[QC_RECORDED], 6);
+    uint64_t left = 0;
+    seen_t *s = scan_all(q, 0);
+    for (size_t i = 0; i < s->n; i++)
+        left += s->lens[i];
+    assert_int_equal(st.bytes, left);
+    free(s);
+    queue_close(q);
+    drop_store(dir);
+}
+
+static void expire_in_chunks(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_BATCHED);
+    c.commit_max_events = 5000;
+    evrec_queue_t *q = open_ok(dir, &c);
+    /* 1,300 records, alternating old and new, so that deletions are not contiguous, plus a
+     * run of 700 old ones: more than one expiry transaction. */
+    for (int i = 0; i < 2000; i++) {
+        int64_t created = i < 1300 ? (i % 2 ? 10 : 100000) : 20;
+        append_one(q, 70, created, "x");
+    }
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    uint64_t removed = 0;
+    assert_int_equal(queue_expire(q, 50000, &removed), EVREC_OK);
+    assert_int_equal(removed, 650 + 700);
+    assert_int_equal(queue_count(q), 650);
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.counters[QC_EXPIRED], 1350);
+    assert_int_equal(st.bytes, 650 * 70);
+    assert_true(st.oldest_ms == 100000);
+    queue_close(q);
+    drop_store(dir);
+}
+
+static void next_seq_monotonic(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    evrec_queue_t *q = open_ok(dir, &c);
+    uint64_t a = append_one(q, 80, 1, "a");
+    uint64_t b = append_one(q, 80, 1, "b");
+    uint64_t del[2] = { a, b };
+    assert_int_equal(queue_delete(q, del, 2, NULL, 0), EVREC_OK);
+    assert_int_equal(queue_count(q), 0);
+    uint64_t c3 = append_one(q, 80, 1, "c");
+    assert_true(c3 > b);
+    del[0] = c3;
+    assert_int_equal(queue_delete(q, del, 1, NULL, 0), EVREC_OK);
+    queue_close(q);
+    q = open_ok(dir, &c);
+    uint64_t d = append_one(q, 80, 1, "d");
+    assert_true(d > c3);
+    queue_close(q);
+    drop_store(dir);
+}
+
+static void invalid_arguments(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    char err[256];
+    evrec_queue_t *q = NULL;
+    assert_int_equal(queue_open(&q, "", NULL, err, sizeof err), EVREC_E_INVALID);
+    assert_true(strlen(err) > 0);
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    c.durability = (evrec_durability_t)7;
+    assert_int_equal(queue_open(&q, dir, &c, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "durability"));
+    assert_null(q);
+    q = open_ok(dir, NULL);
+    assert_int_equal(queue_append(q, NULL, 5, 0, NULL), EVREC_E_INVALID);
+    assert_int_equal(queue_append(q, "x", 0, 0, NULL), EVREC_E_INVALID);
+    assert_true(strlen(queue_last_error(q)) > 0);
+    assert_int_equal(queue_scan(q, 0, NULL, NULL), EVREC_E_INVALID);
+    char *v = NULL;
+    assert_int_equal(queue_meta_get(q, "", &v, NULL), EVREC_E_INVALID);
+    assert_int_equal(queue_meta_get(q, "nothing", &v, NULL), EVREC_E_NOT_FOUND);
+    assert_null(v);
+    assert_int_equal(queue_meta_put(q, "next_seq", "1", 1), EVREC_E_INVALID);
+    assert_non_null(strstr(queue_last_error(q), "reserved"));
+    assert_int_equal(queue_meta_put(q, "count.recorded", "1", 1), EVREC_E_INVALID);
+    char longkey[600];
+    memset(longkey, 'k', sizeof longkey - 1);
+    longkey[sizeof longkey - 1] = '\0';
+    assert_int_equal(queue_endpoint_put(q, longkey, "{}", 2), EVREC_E_INVALID);
+    assert_int_equal(queue_endpoint_get(q, "nobody", &v, NULL), EVREC_E_NOT_FOUND);
+    assert_int_equal(queue_stats(q, NULL), EVREC_E_INVALID);
+    queue_close(q);
+    queue_close(NULL);
+    drop_store(dir);
+}
+
+/* -- meta and endpoints ------------------------------------------------------------------ */
+
+static int edit_append(void *user, const char *old, size_t old_len, char **nj, size_t *nlen)
+{
+    const char *add = user;
+    size_t alen = strlen(add);
+    *nj = port_malloc(old_len + alen + 1);
+    if (!*nj)
+        return EVREC_E_NOMEM;
+    if (old)
+        memcpy(*nj, old, old_len);
+    memcpy(*nj + old_len, add, alen + 1);
+    *nlen = old_len + alen;
+    return 0;
+}
+
+static int edit_refuse(void *user, const char *old, size_t old_len, char **nj, size_t *nlen)
+{
+    (void)user;
+    (void)old;
+    (void)old_len;
+    *nj = port_strdup("{\"never\":1}");
+    *nlen = strlen(*nj);
+    return EVREC_E_JSON;
+}
+
+static void endpoint_profiles(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    evrec_queue_t *q = open_ok(dir, NULL);
+    char *json = NULL;
+    uint32_t ver = 0;
+    assert_int_equal(queue_endpoint_put(q, "ep-A", "{\"a\":1}", 7), EVREC_OK);
+    assert_int_equal(queue_endpoint_get(q, "ep-A", &json, &ver), EVREC_OK);
+    assert_string_equal(json, "{\"a\":1}");
+    assert_int_equal(ver, 1);
+    port_free(json);
+    assert_int_equal(queue_endpoint_put(q, "ep-A", "{\"a\":2}", 7), EVREC_OK);
+    assert_int_equal(queue_endpoint_get(q, "ep-A", &json, &ver), EVREC_OK);
+    assert_int_equal(ver, 2);
+    port_free(json);
+
+    assert_int_equal(queue_endpoint_update(q, "ep-A", edit_append, "+x"), EVREC_OK);
+    assert_int_equal(queue_endpoint_get(q, "ep-A", &json, &ver), EVREC_OK);
+    assert_string_equal(json, "{\"a\":2}+x");
+    assert_int_equal(ver, 3);
+    port_free(json);
+    /* a failing edit changes nothing and returns the callback's code */
+    assert_int_equal(queue_endpoint_update(q, "ep-A", edit_refuse, NULL), EVREC_E_JSON);
+    assert_int_equal(queue_endpoint_get(q, "ep-A", &json, &ver), EVREC_OK);
+    assert_string_equal(json, "{\"a\":2}+x");
+    assert_int_equal(ver, 3);
+    port_free(json);
+    /* update of a missing profile starts from nothing */
+    assert_int_equal(queue_endpoint_update(q, "ep-B", edit_append, "{}"), EVREC_OK);
+    assert_int_equal(queue_endpoint_get(q, "ep-B", &json, &ver), EVREC_OK);
+    assert_string_equal(json, "{}");
+    assert_int_equal(ver, 1);
+    port_free(json);
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.endpoints, 2);
+
+    char *v = NULL, *stored = NULL;
+    size_t len = 0;
+    assert_int_equal(queue_meta_put(q, QUEUE_META_CLOCK_OFFSET, "\x01\x00\x02", 3), EVREC_OK);
+    assert_int_equal(queue_meta_get(q, QUEUE_META_CLOCK_OFFSET, &v, &len), EVREC_OK);
+    assert_int_equal(len, 3);
+    assert_memory_equal(v, "\x01\x00\x02", 3);
+    port_free(v);
+    assert_int_equal(queue_meta_put_if_absent(q, "k", "first", &stored), EVREC_OK);
+    assert_string_equal(stored, "first");
+    port_free(stored);
+    assert_int_equal(queue_meta_put_if_absent(q, "k", "second", &stored), EVREC_OK);
+    assert_string_equal(stored, "first");
+    port_free(stored);
+    queue_close(q);
+    drop_store(dir);
+}
+
+/* -- durability modes -------------------------------------------------------------------- */
+
+static void durability_process_and_power(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        char *dir = fresh_store();
+        queue_config_t c = config(mode ? EVREC_DURABLE_POWER : EVREC_DURABLE_PROCESS);
+        c.sync_interval_ms = 1;
+        evrec_queue_t *q = open_ok(dir, &c);
+        uint64_t s1 = append_one(q, 90, 1, "a");
+        assert_true(s1 > 0);
+        assert_int_equal(queue_count(q), 1); /* visible at once */
+        port_sleep_ms(2);
+        append_one(q, 90, 1, "b"); /* the sync interval passed: this append fsyncs */
+        assert_true(queue_tick(q) <= 1000);
+        assert_int_equal(queue_sync(q), EVREC_OK);
+        queue_close(q);
+        q = open_ok(dir, &c);
+        assert_int_equal(queue_count(q), 2);
+        queue_close(q);
+        drop_store(dir);
+    }
+}
+
+static void durability_batched(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_BATCHED);
+    c.commit_max_events = 4;
+    c.commit_interval_ms = 60000;
+    evrec_queue_t *q = open_ok(dir, &c);
+    uint64_t seq = 77;
+    uint8_t buf[256];
+    size_t n = make_rec(buf, 100, 1, "b0");
+    assert_int_equal(queue_append(q, buf, n, 1, &seq), EVREC_OK);
+    assert_true(seq == 0); /* assigned at commit */
+    append_one(q, 100, 1, "b1");
+    append_one(q, 100, 1, "b2");
+    assert_int_equal(queue_count(q), 0); /* staged, not committed */
+    seen_t *s = scan_all(q, 0);
+    assert_int_equal(s->n, 0);
+    free(s);
+    append_one(q, 100, 1, "b3"); /* commit_max_events reached */
+    assert_int_equal(queue_count(q), 4);
+    append_one(q, 100, 1, "b4");
+    assert_int_equal(queue_count(q), 4);
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    assert_int_equal(queue_count(q), 5);
+    s = scan_all(q, 0);
+    assert_int_equal(s->n, 5);
+    for (int i = 0; i < 5; i++) {
+        char id[8];
+        snprintf(id, sizeof id, "b%d", i);
+        assert_string_equal(s->ids[i], id);
+        if (i)
+            assert_true(s->seqs[i] > s->seqs[i - 1]);
+    }
+    free(s);
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.counters[QC_RECORDED], 5);
+    assert_int_equal(st.counters[QC_TRUNCATED], 1);
+    append_one(q, 100, 1, "b5");
+    append_one(q, 100, 1, "b6");
+    queue_close(q); /* staged records are committed on close */
+    q = open_ok(dir, &c);
+    assert_int_equal(queue_count(q), 7);
+    queue_close(q);
+
+    /* the commit interval, driven by queue_tick */
+    c.commit_interval_ms = 5;
+    c.commit_max_events = 1000;
+    q = open_ok(dir, &c);
+    append_one(q, 100, 1, "t");
+    assert_int_equal(queue_count(q), 7);
+    uint32_t wait = queue_tick(q);
+    assert_true(wait <= 5);
+    port_sleep_ms(10);
+    queue_tick(q);
+    assert_int_equal(queue_count(q), 8);
+    queue_close(q);
+    drop_store(dir);
+}
+
+/* A simulated full disk: the failing append changes nothing, the next one works; staged
+ * records survive a failed commit and land on the next. */
+static void disk_full(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    evrec_queue_t *q = open_ok(dir, &c);
+    uint64_t s1 = append_one(q, 90, 1, "a");
+    uint8_t buf[256];
+    size_t n = make_rec(buf, 90, 1, "b");
+    port_fault_set("queue.commit", -ENOSPC, 1);
+    assert_int_equal(queue_append(q, buf, n, 0, NULL), EVREC_E_FULL);
+    assert_non_null(strstr(queue_last_error(q), "disk full"));
+    assert_int_equal(queue_count(q), 1);
+    uint64_t s2 = append_one(q, 90, 1, "c");
+    assert_true(s2 == s1 + 1); /* the failed append consumed nothing */
+    port_fault_set("queue.commit", -EIO, 1);
+    assert_int_equal(queue_append(q, buf, n, 0, NULL), EVREC_E_IO);
+    assert_true(strlen(queue_last_error(q)) > 0);
+    port_fault_set("queue.sync", -EIO, 1);
+    assert_int_equal(queue_sync(q), EVREC_E_IO);
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    queue_close(q);
+    drop_store(dir);
+
+    dir = fresh_store();
+    c = config(EVREC_DURABLE_BATCHED);
+    q = open_ok(dir, &c);
+    append_one(q, 90, 1, "x");
+    append_one(q, 90, 1, "y");
+    port_fault_set("queue.commit", -ENOSPC, 1);
+    assert_int_equal(queue_sync(q), EVREC_E_FULL);
+    assert_int_equal(queue_count(q), 0);
+    append_one(q, 90, 1, "z");
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    seen_t *s = scan_all(q, 0);
+    assert_int_equal(s->n, 3);
+    assert_string_equal(s->ids[0], "x");
+    assert_string_equal(s->ids[2], "z");
+    free(s);
+    queue_close(q);
+    drop_store(dir);
+}
+
+/* -- bounds ------------------------------------------------------------------------------ */
+
+static void evict_at_bound(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    c.max_store_bytes = 1000;
+    evrec_queue_t *q = open_ok(dir, &c);
+    uint64_t first = 0;
+    for (int i = 0; i < 15; i++) {
+        uint64_t s = append_one(q, 100, i, "e");
+        if (i == 0)
+            first = s;
+    }
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.events, 10);
+    assert_int_equal(st.bytes, 1000);
+    assert_int_equal(st.counters[QC_EVICTED], 5);
+    assert_int_equal(st.counters[QC_RECORDED], 15);
+    seen_t *s = scan_all(q, 0);
+    assert_true(s->seqs[0] == first + 5); /* the oldest went */
+    free(s);
+    /* a bigger record evicts as many as it needs */
+    append_one(q, 250, 99, "big");
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.events, 8);
+    assert_int_equal(st.bytes, 950);
+    assert_int_equal(st.counters[QC_EVICTED], 8);
+    /* a record larger than the whole bound is refused and evicts nothing */
+    uint8_t buf[2048];
+    size_t n = make_rec(buf, 1001, 1, "huge");
+    assert_int_equal(queue_append(q, buf, n, 0, NULL), EVREC_E_EVENT_SIZE);
+    assert_non_null(strstr(queue_last_error(q), "max_store_bytes"));
+    assert_int_equal(queue_count(q), 8);
+    queue_close(q);
+    drop_store(dir);
+}
+
+static void refuse_new(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        char *dir = fresh_store();
+        queue_config_t c = config(mode ? EVREC_DURABLE_BATCHED : EVREC_DURABLE_PROCESS);
+        c.max_store_bytes = 1000;
+        c.full_policy = EVREC_FULL_REFUSE_NEW;
+        evrec_queue_t *q = open_ok(dir, &c);
+        for (int i = 0; i < 10; i++)
+            append_one(q, 100, i, "r");
+        uint8_t buf[256];
+        size_t n = make_rec(buf, 100, 1, "no");
+        assert_int_equal(queue_append(q, buf, n, 0, NULL), EVREC_E_FULL);
+        assert_non_null(strstr(queue_last_error(q), "refuse"));
+        assert_int_equal(queue_append(q, buf, n, 0, NULL), EVREC_E_FULL);
+        assert_int_equal(queue_sync(q), EVREC_OK);
+        queue_stats_t st;
+        assert_int_equal(queue_stats(q, &st), EVREC_OK);
+        assert_int_equal(st.events, 10);
+        assert_int_equal(st.counters[QC_REFUSED], 2);
+        assert_int_equal(st.counters[QC_EVICTED], 0);
+        seen_t *s = scan_all(q, 0);
+        uint64_t del = s->seqs[0];
+        free(s);
+        assert_int_equal(queue_delete(q, &del, 1, NULL, 0), EVREC_OK);
+        assert_int_equal(queue_append(q, buf, n, 0, NULL), EVREC_OK); /* room again */
+        queue_close(q);
+        drop_store(dir);
+    }
+}
+
+/* The derived map size leaves room for LMDB's own pages: filling a store to its bound with
+ * 200-byte records stops at the byte bound, not at MAP_FULL, even while a reader pins old
+ * pages for a while (a flusher scanning while others record). */
+typedef struct pin {
+    evrec_queue_t *q;
+    int appends;
+    int ok;
+    int failures;
+    int bad_code;
+} pin_t;
+
+static int append_while_reading(void *user, uint64_t seq, const void *value, size_t len)
+{
+    (void)seq;
+    (void)value;
+    (void)len;
+    pin_t *p = user;
+    uint8_t buf[256];
+    size_t n = make_rec(buf, 200, 1, "p");
+    for (int i = 0; i < p->appends; i++) {
+        int rc = queue_append(p->q, buf, n, 0, NULL);
+        if (rc == EVREC_OK)
+            p->ok++;
+        else if (rc == EVREC_E_FULL && strstr(queue_last_error(p->q), "map"))
+            p->failures++;
+        else
+            p->bad_code = rc;
+    }
+    return 1;
+}
+
+static void map_headroom_suffices(void **state)
+{
+    (void)state;
+    const int per_bound = (1 << 20) / 200;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    c.max_store_bytes = 1 << 20;
+    c.full_policy = EVREC_FULL_REFUSE_NEW;
+    evrec_queue_t *q = open_ok(dir, &c);
+    uint8_t buf[256];
+    size_t n = make_rec(buf, 200, 1, "h");
+    int rc, count = 0;
+    while ((rc = queue_append(q, buf, n, 0, NULL)) == EVREC_OK)
+        count++;
+    assert_int_equal(rc, EVREC_E_FULL);
+    assert_non_null(strstr(queue_last_error(q), "max_store_bytes")); /* the bound, not the map */
+    assert_int_equal(count, per_bound);
+    queue_close(q);
+    drop_store(dir);
+
+    dir = fresh_store();
+    c.full_policy = EVREC_FULL_DROP_OLDEST;
+    q = open_ok(dir, &c);
+    int total = 3 * per_bound;
+    for (int i = 0; i < total; i++)
+        assert_int_equal(queue_append(q, buf, n, 0, NULL), EVREC_OK);
+    pin_t p = { q, 150, 0, 0, 0 };
+    assert_int_equal(queue_scan(q, 0, append_while_reading, &p), EVREC_OK);
+    assert_int_equal(p.failures, 0);
+    assert_int_equal(p.bad_code, 0);
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.events, per_bound);
+    /* exactly what the byte bound demands: no extra evictions from a full map */
+    assert_int_equal(st.counters[QC_EVICTED], (uint64_t)(total + 150) - st.events);
+    queue_close(q);
+    drop_store(dir);
+}
+
+/* A map far smaller than the byte bound: the bound in force shrinks to a third of the map,
+ * so drop-oldest keeps working; a reader pinning pages meanwhile makes LMDB report MAP_FULL,
+ * which is answered with EVREC_E_FULL (counted as refused), never a crash, and the store
+ * works again once the reader is gone. */
+static void tiny_map_full(void **state)
+{
+    (void)state;
+    for (int policy = 0; policy < 2; policy++) {
+        char *dir = fresh_store();
+        queue_config_t c = config(EVREC_DURABLE_PROCESS);
+        c.max_store_bytes = 64 << 20;
+        c.map_size_bytes = 256 << 10;
+        c.full_policy = policy ? EVREC_FULL_REFUSE_NEW : EVREC_FULL_DROP_OLDEST;
+        evrec_queue_t *q = open_ok(dir, &c);
+        uint8_t buf[256];
+        size_t n = make_rec(buf, 200, 1, "m");
+        int ok = 0, full = 0;
+        for (int i = 0; i < 3000; i++) {
+            int rc = queue_append(q, buf, n, 0, NULL);
+            if (rc == EVREC_OK) {
+                ok++;
+                continue;
+            }
+            assert_int_equal(rc, EVREC_E_FULL);
+            full++;
+        }
+        queue_stats_t st;
+        assert_int_equal(queue_stats(q, &st), EVREC_OK);
+        assert_true(st.bytes <= (256 << 10) / 3);
+        assert_int_equal(st.bytes, st.events * 200);
+        if (policy == 0) {
+            assert_int_equal(full, 0);
+            assert_int_equal(st.events + st.counters[QC_EVICTED], 3000);
+        } else {
+            assert_int_equal(st.events, ok);
+            assert_int_equal(st.counters[QC_REFUSED], full);
+            seen_t *s = scan_all(q, 0);
+            /* keep one record so that the scan below has something to visit */
+            assert_int_equal(queue_delete(q, s->seqs, s->n - 1, NULL, 0), EVREC_OK);
+            free(s);
+        }
+        /* now pin the old pages with a scan and keep appending: MAP_FULL */
+        pin_t p = { q, 2000, 0, 0, 0 };
+        assert_int_equal(queue_scan(q, 0, append_while_reading, &p), EVREC_OK);
+        assert_int_equal(p.bad_code, 0);
+        assert_true(p.failures > 0);
+        assert_true(p.ok > 0);
+        assert_int_equal(queue_stats(q, &st), EVREC_OK);
+        assert_int_equal(st.bytes, st.events * 200);
+        if (policy == 0) {
+            for (int i = 0; i < 100; i++) /* the reader is gone: appends work again */
+                assert_int_equal(queue_append(q, buf, n, 0, NULL), EVREC_OK);
+            assert_int_equal(queue_stats(q, &st), EVREC_OK);
+            /* every append is accounted for: stored, evicted since, or refused */
+            assert_int_equal(st.events + st.counters[QC_EVICTED] + st.counters[QC_REFUSED],
+                             5100);
+        }
+        queue_close(q);
+        drop_store(dir);
+    }
+}
+
+/* -- damaged, foreign and future stores -------------------------------------------------- */
+
+static void fill_store(const char *dir, int n)
+{
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    c.max_store_bytes = 64 << 20;
+    evrec_queue_t *q = open_ok(dir, &c);
+    for (int i = 0; i < n; i++)
+        append_one(q, 300, i, "f");
+    queue_close(q);
+}
+
+static void overwrite(const char *path, long off, const void *data, size_t len)
+{
+    int fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, data, len, off), (ssize_t)len);
+    close(fd);
+}
+
+static int expect_open_error(const char *dir, int code, const char *needle)
+{
+    evrec_queue_t *q = NULL;
+    char err[512];
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    int rc = queue_open(&q, dir, &c, err, sizeof err);
+    if (rc != code || (needle && !strstr(err, needle)))
+        fprintf(stderr, "open %s: got %d '%s', want %d '%s'\n", dir, rc, err, code,
+                needle ? needle : "");
+    assert_int_equal(rc, code);
+    assert_null(q);
+    assert_true(strlen(err) > 0);
+    if (needle)
+        assert_non_null(strstr(err, needle));
+    return rc;
+}
+
+static void corrupt_garbage(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    fill_store(dir, 50);
+    char *data = path_in(dir, "data.mdb");
+    uint8_t junk[8192];
+    for (size_t i = 0; i < sizeof junk; i++)
+        junk[i] = (uint8_t)(i * 131 + 7);
+    overwrite(data, 0, junk, sizeof junk); /* both meta pages */
+    expect_open_error(dir, EVREC_E_CORRUPT, "corrupt");
+    free(data);
+    drop_store(dir);
+
+    /* a file of garbage from the start that was never LMDB */
+    dir = fresh_store();
+    data = path_in(dir, "data.mdb");
+    int fd = open(data, O_WRONLY | O_CREAT, 0600);
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(write(fd, junk, sizeof junk), (ssize_t)sizeof junk);
+    close(fd);
+    expect_open_error(dir, EVREC_E_CORRUPT, "corrupt");
+    free(data);
+    drop_store(dir);
+}
+
+static void corrupt_truncated(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    fill_store(dir, 400); /* many pages */
+    char *data = path_in(dir, "data.mdb");
+    int64_t size = port_file_size(data);
+    assert_true(size > 40000);
+    assert_int_equal(truncate(data, size / 2), 0);
+    expect_open_error(dir, EVREC_E_CORRUPT, "truncated");
+    assert_int_equal(truncate(data, 100), 0);
+    expect_open_error(dir, EVREC_E_CORRUPT, "corrupt");
+    free(data);
+    drop_store(dir);
+}
+
+static void foreign_directory(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    char *f = path_in(dir, "notes.txt");
+    assert_int_equal(port_write_file_private(f, "hello", 5), 0);
+    expect_open_error(dir, EVREC_E_FOREIGN, "notes.txt");
+    free(f);
+    drop_store(dir);
+
+    /* a plain file where the directory should be */
+    dir = fresh_store();
+    f = path_in(dir, "file");
+    assert_int_equal(port_write_file_private(f, "x", 1), 0);
+    expect_open_error(f, EVREC_E_FOREIGN, "not a directory");
+    free(f);
+    drop_store(dir);
+}
+
+/* Write an LMDB environment by hand: `named` NULL puts key/value in the main DB. */
+static void raw_lmdb_put(const char *dir, const char *named, const char *key, const void *val,
+                         size_t vlen)
+{
+    MDB_env *env;
+    MDB_txn *txn;
+    MDB_dbi dbi;
+    assert_int_equal(mdb_env_create(&env), 0);
+    mdb_env_set_maxdbs(env, 4);
+    assert_int_equal(mdb_env_open(env, dir, 0, 0600), 0);
+    assert_int_equal(mdb_txn_begin(env, NULL, 0, &txn), 0);
+    assert_int_equal(mdb_dbi_open(txn, named, named ? MDB_CREATE : 0, &dbi), 0);
+    MDB_val k = { strlen(key), (void *)key }, d = { vlen, (void *)val };
+    assert_int_equal(mdb_put(txn, dbi, &k, &d, 0), 0);
+    assert_int_equal(mdb_txn_commit(txn), 0);
+    mdb_env_close(env);
+}
+
+static void foreign_lmdb(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    raw_lmdb_put(dir, NULL, "hello", "world", 5);
+    expect_open_error(dir, EVREC_E_FOREIGN, "not an evrec store");
+    drop_store(dir);
+
+    dir = fresh_store();
+    raw_lmdb_put(dir, "meta", "other", "thing", 5); /* a `meta` database, no marker */
+    expect_open_error(dir, EVREC_E_FOREIGN, "marker");
+    drop_store(dir);
+
+    dir = fresh_store();
+    raw_lmdb_put(dir, NULL, "meta", "plain", 5); /* `meta` as a plain key */
+    expect_open_error(dir, EVREC_E_FOREIGN, "not an evrec store");
+    drop_store(dir);
+}
+
+static void future_format(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    fill_store(dir, 3);
+    uint8_t mark[15];
+    memcpy(mark, "evrec-store", 11);
+    mark[11] = 99;
+    mark[12] = mark[13] = mark[14] = 0;
+    raw_lmdb_put(dir, "meta", "format", mark, sizeof mark);
+    expect_open_error(dir, EVREC_E_FORMAT_VERSION, "99");
+    drop_store(dir);
+}
+
+static void quarantine_corrupt(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    fill_store(dir, 20);
+    char *data = path_in(dir, "data.mdb");
+    uint8_t junk[8192];
+    memset(junk, 0xA5, sizeof junk);
+    overwrite(data, 0, junk, sizeof junk);
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    c.quarantine_corrupt = 1;
+    evrec_queue_t *q = NULL;
+    char err[1024];
+    assert_int_equal(queue_open(&q, dir, &c, err, sizeof err), EVREC_OK);
+    assert_non_null(strstr(err, ".corrupt-"));
+    assert_non_null(strstr(err, "moved"));
+    assert_int_equal(queue_count(q), 0);
+    append_one(q, 90, 1, "fresh");
+    queue_close(q);
+    /* the damaged files are kept aside, untouched */
+    const char *to = strstr(err, "moved to ");
+    assert_non_null(to);
+    to += strlen("moved to ");
+    const char *end = strstr(to, " and ");
+    assert_non_null(end);
+    char aside[1024];
+    snprintf(aside, sizeof aside, "%.*s", (int)(end - to), to);
+    assert_true(strncmp(aside, dir, strlen(dir)) == 0);
+    assert_non_null(strstr(aside, ".corrupt-"));
+    char *aside_data = path_in(aside, "data.mdb");
+    char *content = NULL;
+    size_t len = 0;
+    assert_int_equal(port_read_file(aside_data, &content, &len, 1 << 24), 0);
+    assert_memory_equal(content, junk, 64);
+    port_free(content);
+    tu_rmtree(aside);
+    free(aside_data);
+
+    /* a foreign directory is never moved */
+    drop_store(dir);
+    dir = fresh_store();
+    char *notes = path_in(dir, "notes.txt");
+    assert_int_equal(port_write_file_private(notes, "x", 1), 0);
+    q = NULL;
+    assert_int_equal(queue_open(&q, dir, &c, err, sizeof err), EVREC_E_FOREIGN);
+    assert_true(port_path_exists(notes));
+    free(notes);
+    free(data);
+    drop_store(dir);
+}
+
+/* -- several processes ------------------------------------------------------------------- */
+
+#define CHILDREN 4
+#define PER_CHILD 150
+
+static int child_appender(const char *dir, int child, evrec_durability_t mode)
+{
+    queue_config_t c = config(mode);
+    c.commit_max_events = 7;
+    c.max_store_bytes = 64 << 20;
+    evrec_queue_t *q = NULL;
+    char err[256];
+    if (queue_open(&q, dir, &c, err, sizeof err) != EVREC_OK)
+        return 10;
+    uint8_t buf[256];
+    for (int i = 0; i < PER_CHILD; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "c%d-%04d", child, i);
+        size_t n = make_rec(buf, 120, i, id);
+        if (queue_append(q, buf, n, 0, NULL) != EVREC_OK)
+            return 11;
+    }
+    queue_close(q);
+    return 0;
+}
+
+static void wait_children(pid_t *pids, int n)
+{
+    for (int i = 0; i < n; i++) {
+        int status = 0;
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 0);
+    }
+}
+
+static void processes_append_concurrently(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 2; mode++) {
+        evrec_durability_t d = mode ? EVREC_DURABLE_BATCHED : EVREC_DURABLE_PROCESS;
+        char *dir = fresh_store();
+        pid_t pids[CHILDREN];
+        for (int i = 0; i < CHILDREN; i++) {
+            pids[i] = fork();
+            assert_true(pids[i] >= 0);
+            if (pids[i] == 0)
+                _exit(child_appender(dir, i, d));
+        }
+        wait_children(pids, CHILDREN);
+        queue_config_t c = config(d);
+        c.max_store_bytes = 64 << 20;
+        evrec_queue_t *q = open_ok(dir, &c);
+        seen_t *s = scan_all(q, 0);
+        assert_int_equal(s->n, CHILDREN * PER_CHILD);
+        int next[CHILDREN] = { 0 };
+        for (size_t i = 0; i < s->n; i++) {
+            if (i)
+                assert_true(s->seqs[i] > s->seqs[i - 1]);
+            int child = -1, idx = -1;
+            assert_int_equal(sscanf(s->ids[i], "c%d-%d", &child, &idx), 2);
+            assert_true(child >= 0 && child < CHILDREN);
+            assert_int_equal(idx, next[child]); /* each process's records in its order */
+            next[child]++;
+        }
+        free(s);
+        queue_stats_t st;
+        assert_int_equal(queue_stats(q, &st), EVREC_OK);
+        assert_int_equal(st.counters[QC_RECORDED], CHILDREN * PER_CHILD);
+        assert_int_equal(st.bytes, CHILDREN * PER_CHILD * 120);
+        queue_close(q);
+        drop_store(dir);
+    }
+}
+
+typedef struct thread_arg {
+    evrec_queue_t *q;
+    int id;
+    int failures;
+} thread_arg_t;
+
+static void thread_appender(void *p)
+{
+    thread_arg_t *a = p;
+    uint8_t buf[256];
+    for (int i = 0; i < 200; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "t%d-%04d", a->id, i);
+        evrec_record_view_t v = { 0 };
+        v.created_ms = i;
+        v.event_id = id;
+        v.event_id_len = strlen(id);
+        v.endpoint_id = "e";
+        v.endpoint_id_len = 1;
+        v.fragment = "{\"EventType\":\"t\"}";
+        v.fragment_len = strlen(v.fragment);
+        size_t n = evrec_record_encode(&v, buf);
+        if (queue_append(a->q, buf, n, 0, NULL) != EVREC_OK)
+            a->failures++;
+    }
+}
+
+static void threads_append_concurrently(void **state)
+{
+    (void)state;
+    for (int mode = 0; mode < 3; mode++) {
+        char *dir = fresh_store();
+        queue_config_t c = config((evrec_durability_t)mode);
+        c.commit_max_events = 13;
+        evrec_queue_t *q = open_ok(dir, &c);
+        port_thread_t *t[4];
+        thread_arg_t args[4];
+        for (int i = 0; i < 4; i++) {
+            args[i] = (thread_arg_t){ q, i, 0 };
+            assert_int_equal(port_thread_start(&t[i], thread_appender, &args[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            port_thread_join(t[i]);
+            assert_int_equal(args[i].failures, 0);
+        }
+        assert_int_equal(queue_sync(q), EVREC_OK);
+        assert_int_equal(queue_count(q), 800);
+        queue_close(q);
+        drop_store(dir);
+    }
+}
+
+static void flusher_role_exclusive(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    fill_store(dir, 1);
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        evrec_queue_t *q = NULL;
+        char err[256];
+        if (queue_open(&q, dir, NULL, err, sizeof err) != EVREC_OK)
+            _exit(10);
+        char r = queue_flusher_acquire(q) == EVREC_OK ? 'Y' : 'N';
+        if (write(pfd[1], &r, 1) != 1)
+            _exit(11);
+        for (;;)
+            pause(); /* holds the role until killed */
+    }
+    close(pfd[1]);
+    char r = 0;
+    assert_int_equal(read(pfd[0], &r, 1), 1);
+    assert_int_equal(r, 'Y');
+    evrec_queue_t *q = open_ok(dir, NULL);
+    assert_int_equal(queue_flusher_acquire(q), EVREC_E_BUSY);
+    assert_non_null(strstr(queue_last_error(q), "flusher"));
+    kill(pid, SIGKILL);
+    assert_int_equal(waitpid(pid, NULL, 0), pid);
+    assert_int_equal(queue_flusher_acquire(q), EVREC_OK); /* released by the holder's death */
+    assert_int_equal(queue_flusher_acquire(q), EVREC_OK); /* idempotent for the holder */
+    /* while we hold it, another process cannot take it */
+    pid = fork();
+    if (pid == 0) {
+        evrec_queue_t *q2 = NULL;
+        char err[256];
+        if (queue_open(&q2, dir, NULL, err, sizeof err) != EVREC_OK)
+            _exit(10);
+        int rc = queue_flusher_acquire(q2);
+        queue_close(q2);
+        _exit(rc == EVREC_E_BUSY ? 0 : 12);
+    }
+    wait_children(&pid, 1);
+    queue_flusher_release(q);
+    pid = fork();
+    if (pid == 0) {
+        evrec_queue_t *q2 = NULL;
+        char err[256];
+        if (queue_open(&q2, dir, NULL, err, sizeof err) != EVREC_OK)
+            _exit(10);
+        int rc = queue_flusher_acquire(q2);
+        queue_close(q2);
+        _exit(rc == EVREC_OK ? 0 : 13);
+    }
+    wait_children(&pid, 1);
+    close(pfd[0]);
+    queue_close(q);
+    drop_store(dir);
+}
+
+static void put_if_absent_race(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pids[6];
+    for (int i = 0; i < 6; i++) {
+        pids[i] = fork();
+        assert_true(pids[i] >= 0);
+        if (pids[i] == 0) {
+            close(pfd[0]);
+            evrec_queue_t *q = NULL;
+            char err[256];
+            if (queue_open(&q, dir, NULL, err, sizeof err) != EVREC_OK)
+                _exit(10);
+            char mine[32], *stored = NULL, line[64];
+            snprintf(mine, sizeof mine, "id-of-child-%d", i);
+            if (queue_meta_put_if_absent(q, QUEUE_META_ENDPOINT_ID, mine, &stored) != EVREC_OK)
+                _exit(11);
+            int n = snprintf(line, sizeof line, "%-40s", stored);
+            if (write(pfd[1], line, (size_t)n) != n)
+                _exit(12);
+            port_free(stored);
+            queue_close(q);
+            _exit(0);
+        }
+    }
+    close(pfd[1]);
+    wait_children(pids, 6);
+    char all[6 * 40 + 1] = { 0 };
+    size_t got = 0;
+    ssize_t r;
+    while ((r = read(pfd[0], all + got, sizeof all - 1 - got)) > 0)
+        got += (size_t)r;
+    close(pfd[0]);
+    assert_int_equal(got, 6 * 40);
+    for (int i = 1; i < 6; i++)
+        assert_memory_equal(all, all + 40 * i, 40); /* everyone agrees on one value */
+    evrec_queue_t *q = open_ok(dir, NULL);
+    char *v = NULL;
+    assert_int_equal(queue_meta_get(q, QUEUE_META_ENDPOINT_ID, &v, NULL), EVREC_OK);
+    assert_memory_equal(all, v, strlen(v));
+    assert_non_null(strstr(v, "id-of-child-"));
+    port_free(v);
+    queue_close(q);
+    drop_store(dir);
+}
+
+/* A child appends in a loop, reporting each acknowledged seq; SIGKILL at a random moment;
+ * every acknowledged seq must be in the store after reopening. */
+static void kill_round(evrec_durability_t mode, unsigned wait_acks)
+{
+    char *dir = fresh_store();
+    int pfd[2];
+    assert_int_equal(pipe(pfd), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(pfd[0]);
+        queue_config_t c = config(mode);
+        c.max_store_bytes = 64 << 20;
+        evrec_queue_t *q = NULL;
+        char err[256];
+        if (queue_open(&q, dir, &c, err, sizeof err) != EVREC_OK)
+            _exit(10);
+        uint8_t buf[512];
+        for (unsigned i = 0;; i++) {
+            char id[24];
+            snprintf(id, sizeof id, "k%u", i);
+            size_t n = make_rec(buf, 150 + i % 200, i, id);
+            uint64_t seq = 0;
+            if (queue_append(q, buf, n, 0, &seq) != EVREC_OK)
+                _exit(11);
+            if (write(pfd[1], &seq, sizeof seq) != sizeof seq)
+                _exit(12);
+        }
+    }
+    close(pfd[1]);
+    uint64_t *acked = malloc(sizeof(uint64_t) * 200000);
+    size_t nacked = 0;
+    while (nacked < wait_acks) {
+        ssize_t r = read(pfd[0], &acked[nacked], sizeof acked[0]);
+        assert_int_equal(r, (ssize_t)sizeof acked[0]);
+        nacked++;
+    }
+    kill(pid, SIGKILL);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status));
+    ssize_t r;
+    while (nacked < 200000 && (r = read(pfd[0], &acked[nacked], sizeof acked[0])) > 0) {
+        assert_int_equal(r, (ssize_t)sizeof acked[0]); /* 8-byte writes to a pipe are atomic */
+        nacked++;
+    }
+    close(pfd[0]);
+    queue_config_t c = config(mode);
+    c.max_store_bytes = 64 << 20;
+    evrec_queue_t *q = open_ok(dir, &c); /* also clears the dead child's reader slot */
+    seen_t *s = scan_all(q, 0);
+    assert_true(s->n >= nacked);
+    size_t j = 0;
+    for (size_t i = 0; i < nacked; i++) {
+        while (j < s->n && s->seqs[j] < acked[i])
+            j++;
+        if (j >= s->n || s->seqs[j] != acked[i])
+            fail_msg("acknowledged seq %llu is missing after kill -9",
+                     (unsigned long long)acked[i]);
+    }
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.events, s->n);
+    assert_int_equal(st.counters[QC_RECORDED], s->n);
+    uint64_t sum = 0;
+    for (size_t i = 0; i < s->n; i++)
+        sum += s->lens[i];
+    assert_int_equal(st.bytes, sum);
+    free(s);
+    free(acked);
+    queue_close(q);
+    drop_store(dir);
+}
+
+static void kill9_loses_nothing_acknowledged(void **state)
+{
+    (void)state;
+    for (int round = 0; round < 4; round++) {
+        unsigned char rnd[2];
+        port_random(rnd, sizeof rnd);
+        unsigned wait = 20 + ((unsigned)rnd[0] << 8 | rnd[1]) % 1500;
+        kill_round(round == 3 ? EVREC_DURABLE_POWER : EVREC_DURABLE_PROCESS,
+                   round == 3 ? wait % 40 + 5 : wait);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(round_trip),
+        cmocka_unit_test(scan_control),
+        cmocka_unit_test(counters_exact),
+        cmocka_unit_test(expire_in_chunks),
+        cmocka_unit_test(next_seq_monotonic),
+        cmocka_unit_test(invalid_arguments),
+        cmocka_unit_test(endpoint_profiles),
+        cmocka_unit_test(durability_process_and_power),
+        cmocka_unit_test(durability_batched),
+        cmocka_unit_test(disk_full),
+        cmocka_unit_test(evict_at_bound),
+        cmocka_unit_test(refuse_new),
+        cmocka_unit_test(tiny_map_full),
+        cmocka_unit_test(map_headroom_suffices),
+        cmocka_unit_test(corrupt_garbage),
+        cmocka_unit_test(corrupt_truncated),
+        cmocka_unit_test(foreign_directory),
+        cmocka_unit_test(foreign_lmdb),
+        cmocka_unit_test(future_format),
+        cmocka_unit_test(quarantine_corrupt),
+        cmocka_unit_test(processes_append_concurrently),
+        cmocka_unit_test(threads_append_concurrently),
+        cmocka_unit_test(flusher_role_exclusive),
+        cmocka_unit_test(put_if_absent_race),
+        cmocka_unit_test(kill9_loses_nothing_acknowledged),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
