@@ -146,7 +146,7 @@ static void round_trip(void **state)
     evrec_queue_t *q = open_ok(dir, &c);
     assert_string_equal(queue_dir(q), dir);
     uint64_t seqs[5];
-    char id[16];
+    char id[32];
     for (int i = 0; i < 5; i++) {
         snprintf(id, sizeof id, "ev-%d", i);
         seqs[i] = append_one(q, 100 + (size_t)i, 1000 + i, id);
@@ -521,7 +521,7 @@ static void durability_batched(void **state)
     s = scan_all(q, 0);
     assert_int_equal(s->n, 5);
     for (int i = 0; i < 5; i++) {
-        char id[8];
+        char id[32];
         snprintf(id, sizeof id, "b%d", i);
         assert_string_equal(s->ids[i], id);
         if (i)
@@ -1019,7 +1019,7 @@ static int child_appender(const char *dir, int child, evrec_durability_t mode)
         return 10;
     uint8_t buf[256];
     for (int i = 0; i < PER_CHILD; i++) {
-        char id[24];
+        char id[32];
         snprintf(id, sizeof id, "c%d-%04d", child, i);
         size_t n = make_rec(buf, 120, i, id);
         if (queue_append(q, buf, n, 0, NULL) != EVREC_OK)
@@ -1089,7 +1089,7 @@ static void thread_appender(void *p)
     thread_arg_t *a = p;
     uint8_t buf[256];
     for (int i = 0; i < 200; i++) {
-        char id[24];
+        char id[32];
         snprintf(id, sizeof id, "t%d-%04d", a->id, i);
         evrec_record_view_t v = { 0 };
         v.created_ms = i;
@@ -1259,7 +1259,7 @@ static void kill_round(evrec_durability_t mode, unsigned wait_acks)
             _exit(10);
         uint8_t buf[512];
         for (unsigned i = 0;; i++) {
-            char id[24];
+            char id[32];
             snprintf(id, sizeof id, "k%u", i);
             size_t n = make_rec(buf, 150 + i % 200, i, id);
             uint64_t seq = 0;
