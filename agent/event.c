@@ -80,10 +80,7 @@ struct evrec_event {
 /* Small helpers                                                                             */
 /* ---------------------------------------------------------------------------------------- */
 
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
+int event_errorf(char *err, size_t errlen, int code, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -94,7 +91,7 @@ static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
     return code;
 }
 
-#define EV_FAIL(ev, code, ...) fail((ev)->err, sizeof (ev)->err, (code), __VA_ARGS__)
+#define EV_FAIL(ev, code, ...) event_errorf((ev)->err, sizeof (ev)->err, (code), __VA_ARGS__)
 
 long event_utf8_chars(const char *s, size_t len)
 {
@@ -169,11 +166,11 @@ static long check_text(char *err, size_t errlen, const char *what, const char *s
     size_t len = strlen(s);
     long n = event_utf8_chars(s, len);
     if (n < 0)
-        return fail(err, errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
+        return event_errorf(err, errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
     if (n < min)
-        return fail(err, errlen, too_long_code, "%s is empty", what);
+        return event_errorf(err, errlen, too_long_code, "%s is empty", what);
     if (max > 0 && n > max)
-        return fail(err, errlen, too_long_code, "%s is %ld characters, more than %ld", what, n,
+        return event_errorf(err, errlen, too_long_code, "%s is %ld characters, more than %ld", what, n,
                     max);
     return n;
 }
@@ -186,20 +183,20 @@ static int check_id(char *err, size_t errlen, const char *what, const char *s, l
 {
     size_t len = strlen(s);
     if (len == 0)
-        return fail(err, errlen, EVREC_E_ID, "%s is empty", what);
+        return event_errorf(err, errlen, EVREC_E_ID, "%s is empty", what);
     long n = event_utf8_chars(s, len);
     if (n < 0)
-        return fail(err, errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
+        return event_errorf(err, errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
     if (n > max_chars)
-        return fail(err, errlen, EVREC_E_ID, "%s is %ld characters, more than %ld", what, n,
+        return event_errorf(err, errlen, EVREC_E_ID, "%s is %ld characters, more than %ld", what, n,
                     max_chars);
     if (in_header && len > RECORD_ID_BYTES_MAX)
-        return fail(err, errlen, EVREC_E_ID, "%s is %zu bytes, more than the %d evrec stores",
+        return event_errorf(err, errlen, EVREC_E_ID, "%s is %zu bytes, more than the %d evrec stores",
                     what, len, RECORD_ID_BYTES_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7F || (visible_ascii && (c <= 0x20 || c >= 0x7F)))
-            return fail(err, errlen, EVREC_E_ID, "%s has a character that is not %s at byte %zu",
+            return event_errorf(err, errlen, EVREC_E_ID, "%s has a character that is not %s at byte %zu",
                         what, visible_ascii ? "printable ASCII" : "printable", i);
     }
     return EVREC_OK;
@@ -360,7 +357,7 @@ const char *event_last_error(const evrec_event_t *ev)
 static int check_type(char *err, size_t errlen, const char *type)
 {
     if (!type || !*type)
-        return fail(err, errlen, EVREC_E_EVENT_TYPE, "event type is required");
+        return event_errorf(err, errlen, EVREC_E_EVENT_TYPE, "event type is required");
     long n = check_text(err, errlen, "event type", type, 1, PZ_STRING_MAX, EVREC_E_EVENT_TYPE);
     return n < 0 ? (int)n : EVREC_OK;
 }
@@ -531,11 +528,18 @@ EVREC_API int evrec_event_set_timestamp_iso(evrec_event_t *ev, const char *iso86
     return evrec_event_set_timestamp(ev, t);
 }
 
+int event_check_id(const char *what, const char *id, char *err, size_t errlen)
+{
+    if (!id)
+        return event_errorf(err, errlen, EVREC_E_ID, "%s is missing", what);
+    return check_id(err, errlen, what, id, EVREC_ID_MAX - 1, 1, 1);
+}
+
 EVREC_API int evrec_event_set_id(evrec_event_t *ev, const char *event_id)
 {
     if (!ev || !event_id)
         return EVREC_E_INVALID;
-    int rc = check_id(ev->err, sizeof ev->err, "event id", event_id, EVREC_ID_MAX - 1, 1, 1);
+    int rc = event_check_id("event id", event_id, ev->err, sizeof ev->err);
     if (rc)
         return rc;
     memcpy(ev->id, event_id, strlen(event_id) + 1);
@@ -546,7 +550,7 @@ EVREC_API int evrec_event_set_endpoint_id(evrec_event_t *ev, const char *endpoin
 {
     if (!ev || !endpoint_id)
         return EVREC_E_INVALID;
-    int rc = check_id(ev->err, sizeof ev->err, "endpoint id", endpoint_id, EVREC_ID_MAX - 1, 1, 1);
+    int rc = event_check_id("endpoint id", endpoint_id, ev->err, sizeof ev->err);
     return rc ? rc : set_str(&ev->endpoint_id, endpoint_id);
 }
 
@@ -687,7 +691,7 @@ typedef struct json_in {
 
 static int jfail(json_in_t *in, const char *member, const char *expected)
 {
-    return fail(in->err, sizeof in->err, EVREC_E_JSON, "member \"%s\" must be %s", member,
+    return event_errorf(in->err, sizeof in->err, EVREC_E_JSON, "member \"%s\" must be %s", member,
                 expected);
 }
 
@@ -718,12 +722,12 @@ static int json_map(json_in_t *in, const cJSON *obj, int metrics)
         int rc;
         if (metrics) {
             if (!cJSON_IsNumber(it))
-                return fail(in->err, sizeof in->err, EVREC_E_JSON,
+                return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
                             "member \"Metrics.%s\" must be a number", it->string);
             rc = evrec_event_set_metric(in->ev, it->string, it->valuedouble);
         } else {
             if (!cJSON_IsString(it))
-                return fail(in->err, sizeof in->err, EVREC_E_JSON,
+                return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
                             "member \"Attributes.%s\" must be a string", it->string);
             rc = evrec_event_set_attribute(in->ev, it->string, it->valuestring);
         }
@@ -740,7 +744,7 @@ static int json_iso(json_in_t *in, const cJSON *item, int64_t *ms)
     if (rc)
         return rc;
     if (event_parse_iso8601(s, ms))
-        return fail(in->err, sizeof in->err, EVREC_E_TIMESTAMP,
+        return event_errorf(in->err, sizeof in->err, EVREC_E_TIMESTAMP,
                     "member \"%s\" is not an ISO 8601 date-time in 1970..9999", item->string);
     return EVREC_OK;
 }
@@ -777,12 +781,12 @@ static int json_session(json_in_t *in, const cJSON *obj)
             ev->session_duration_ms = (int64_t)d;
             ev->has_duration = 1;
         } else {
-            return fail(in->err, sizeof in->err, EVREC_E_JSON,
+            return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
                         "unknown member \"Session.%s\"", it->string);
         }
     }
     if (!have_id || !have_start)
-        return fail(in->err, sizeof in->err, EVREC_E_JSON,
+        return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
                     "member \"Session\" needs \"Id\" and \"StartTimestamp\"");
     ev->has_session = 1;
     return EVREC_OK;
@@ -833,7 +837,7 @@ static int json_pinpoint(json_in_t *in, const cJSON *root)
                 if (strcmp(k, app_field_names[i]) == 0)
                     app = i;
             if (app < 0)
-                return fail(in->err, sizeof in->err, EVREC_E_JSON,
+                return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
                             "unknown member \"%s\" in a Pinpoint Event", k);
             rc = jstring(in, it, &s);
             if (!rc)
@@ -856,7 +860,7 @@ static int json_personalize_member(json_in_t *in, const cJSON *it)
         if (cJSON_IsNumber(it)) {
             double ms = it->valuedouble * 1000.0;
             if (!(ms >= (double)TS_MIN_MS && ms <= (double)TS_MAX_MS))
-                return fail(in->err, sizeof in->err, EVREC_E_TIMESTAMP,
+                return event_errorf(in->err, sizeof in->err, EVREC_E_TIMESTAMP,
                             "member \"sentAt\" is outside 1970..9999");
             return jset(in, evrec_event_set_timestamp(ev, (int64_t)llround(ms)));
         }
@@ -921,7 +925,7 @@ static int json_personalize_member(json_in_t *in, const cJSON *it)
     }
     if (!json_common(in, it, &rc))
         return rc;
-    return fail(in->err, sizeof in->err, EVREC_E_JSON,
+    return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
                 "unknown member \"%s\" in a Personalize Event", k);
 }
 
@@ -929,7 +933,7 @@ int event_from_json(evrec_event_t **out, const char *json, size_t len, char *err
                     size_t errlen)
 {
     if (!out || !json)
-        return fail(err, errlen, EVREC_E_INVALID, "no JSON given");
+        return event_errorf(err, errlen, EVREC_E_INVALID, "no JSON given");
     *out = NULL;
     if (len == 0)
         len = strlen(json);
@@ -984,7 +988,7 @@ done:
     cJSON_Delete(root);
     evrec_event_free(in.ev);
     if (rc)
-        fail(err, errlen, rc, "%s", in.err);
+        event_errorf(err, errlen, rc, "%s", in.err);
     return rc;
 }
 
@@ -1012,13 +1016,13 @@ static cJSON *limited_string(enc_t *e, const char *what, const char *name, const
     size_t len = strlen(s);
     long n = event_utf8_chars(s, len);
     if (n < 0) {
-        *rc = fail(e->err, e->errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
+        *rc = event_errorf(e->err, e->errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
         return NULL;
     }
     cJSON *item;
     if (n > max) {
         if (!e->ctx->truncate_oversize) {
-            *rc = fail(e->err, e->errlen, code, "%s%s%s%s is %ld characters, more than %ld", what,
+            *rc = event_errorf(e->err, e->errlen, code, "%s%s%s%s is %ld characters, more than %ld", what,
                        name ? " \"" : "", name ? name : "", name ? "\"" : "", n, max);
             return NULL;
         }
@@ -1040,10 +1044,10 @@ static int limited_name(enc_t *e, const char *kind, const char *name, char *buf,
     size_t len = strlen(name);
     long n = event_utf8_chars(name, len);
     if (n < 0)
-        return fail(e->err, e->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", kind);
+        return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", kind);
     if (n > EVENT_NAME_MAX) {
         if (!e->ctx->truncate_oversize)
-            return fail(e->err, e->errlen, EVREC_E_NAME_LENGTH,
+            return event_errorf(e->err, e->errlen, EVREC_E_NAME_LENGTH,
                         "%s name \"%.50s...\" is %ld characters, more than %d", kind, name, n,
                         EVENT_NAME_MAX);
         len = utf8_prefix(name, len, EVENT_NAME_MAX);
@@ -1085,7 +1089,7 @@ static int encode_fields(enc_t *e, const evrec_event_t *ev, cJSON *attrs, cJSON 
             return rc;
         cJSON *target = f->is_metric ? metrics : attrs;
         if (attrs == metrics && cJSON_GetObjectItemCaseSensitive(target, name))
-            return fail(e->err, e->errlen, EVREC_E_INVALID,
+            return event_errorf(e->err, e->errlen, EVREC_E_INVALID,
                         "attribute and metric both named \"%s\": Personalize properties has one "
                         "value per name", name);
         cJSON *item = f->is_metric ? cJSON_CreateNumber(f->number)
@@ -1172,7 +1176,7 @@ static int encode_personalize(enc_t *e, const evrec_event_t *ev, int64_t ts, cJS
     if (ev->item_id && (rc = put(o, "itemId", cJSON_CreateString(ev->item_id))))
         return rc;
     if (ev->properties && ev->nfields)
-        return fail(e->err, e->errlen, EVREC_E_INVALID,
+        return event_errorf(e->err, e->errlen, EVREC_E_INVALID,
                     "the event sets both properties and attributes/metrics: for Personalize "
                     "use one of them");
     if (ev->properties) {
@@ -1188,7 +1192,7 @@ static int encode_personalize(enc_t *e, const evrec_event_t *ev, int64_t ts, cJS
         cJSON_Delete(props);
         long n = txt ? event_utf8_chars(txt, strlen(txt)) : 0;
         if (!rc && n > EVENT_PROPERTIES_MAX)
-            rc = fail(e->err, e->errlen, EVREC_E_VALUE_LENGTH,
+            rc = event_errorf(e->err, e->errlen, EVREC_E_VALUE_LENGTH,
                       "attributes and metrics make properties of %ld characters, more than %d",
                       n, EVENT_PROPERTIES_MAX);
         if (!rc)
@@ -1219,7 +1223,7 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
                         size_t *len, int *truncated, char *err, size_t errlen)
 {
     if (!ev || !ctx || !out || !len)
-        return fail(err, errlen, EVREC_E_INVALID, "event_encode_record: NULL argument");
+        return event_errorf(err, errlen, EVREC_E_INVALID, "event_encode_record: NULL argument");
     *out = NULL;
     *len = 0;
     if (truncated)
@@ -1230,18 +1234,18 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
     int pz = ctx->service == EVREC_SERVICE_PERSONALIZE;
     int64_t ts = ev->has_timestamp ? ev->timestamp_ms : ctx->now_ms;
     if (ts < TS_MIN_MS || ts > TS_MAX_MS)
-        return fail(err, errlen, EVREC_E_TIMESTAMP, "timestamp %lld ms is out of range",
+        return event_errorf(err, errlen, EVREC_E_TIMESTAMP, "timestamp %lld ms is out of range",
                     (long long)ts);
     const char *endpoint = ev->endpoint_id ? ev->endpoint_id : ctx->endpoint_id;
     const char *session = NULL, *user = NULL;
     if (endpoint && strlen(endpoint) > RECORD_ID_BYTES_MAX)
-        return fail(err, errlen, EVREC_E_ID, "endpoint id is longer than %d bytes",
+        return event_errorf(err, errlen, EVREC_E_ID, "endpoint id is longer than %d bytes",
                     RECORD_ID_BYTES_MAX);
     if (pz) {
         session = ev->session_id ? ev->session_id : ctx->session_id;
         user = ev->user_id ? ev->user_id : ctx->user_id;
         if (!session || !*session)
-            return fail(err, errlen, EVREC_E_ID,
+            return event_errorf(err, errlen, EVREC_E_ID,
                         "a Personalize event needs a sessionId: set one on the event or start "
                         "a session");
         int rc = check_id(err, errlen, "sessionId", session, PZ_STRING_MAX, 1, 0);
@@ -1252,7 +1256,7 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
     }
     int rc;
     if (!ev->id[0] && (rc = event_uuid_v4(ev->id)))
-        return fail(err, errlen, rc, "no secure random bytes for the event id");
+        return event_errorf(err, errlen, rc, "no secure random bytes for the event id");
 
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -1267,7 +1271,7 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
     size_t flen = strlen(frag);
     if (flen > EVENT_MAX_BYTES) {
         cJSON_free(frag);
-        return fail(err, errlen, EVREC_E_EVENT_SIZE, "the encoded event is %zu bytes, more than %d",
+        return event_errorf(err, errlen, EVREC_E_EVENT_SIZE, "the encoded event is %zu bytes, more than %d",
                     flen, EVENT_MAX_BYTES);
     }
     evrec_record_view_t v = { 0 };

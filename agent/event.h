@@ -52,6 +52,15 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
 int event_from_json(evrec_event_t **out, const char *json, size_t len, char *err,
                     size_t errlen);
 
+/** Format a message into err (when err is not NULL and errlen > 0) and return `code`: the one
+ *  way event and endpoint validation report what they refused. */
+int event_errorf(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/** Check an event or endpoint id: 1..EVREC_ID_MAX-1 printable ASCII characters (0x21..0x7E).
+ *  `what` names it in the message. EVREC_OK, EVREC_E_ID or EVREC_E_UTF8. */
+int event_check_id(const char *what, const char *id, char *err, size_t errlen);
+
 /** The message of the last failed setter on this event ("" if none). */
 const char *event_last_error(const evrec_event_t *ev);
 

@@ -256,3 +256,30 @@ int tu_run(const char *const *argv, const char *stdin_data, char **out, char **e
         free(eb.data);
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
+
+int tu_validate_shape(const char *service, const char *shape, const char *json, char **report)
+{
+    char *script = tu_root_path("tests/support/validate_shape.py");
+    const char *argv[] = { python(), script, service, shape, NULL };
+    char *out = NULL, *err = NULL;
+    int rc = tu_run(argv, json, &out, &err);
+    free(out);
+    free(script);
+    if (report)
+        *report = err;
+    else
+        free(err);
+    return rc;
+}
+
+char *tu_repeat(const char *unit, size_t n)
+{
+    size_t u = strlen(unit);
+    char *s = malloc(u * n + 1);
+    if (!s)
+        return NULL;
+    for (size_t i = 0; i < n; i++)
+        memcpy(s + i * u, unit, u);
+    s[u * n] = '\0';
+    return s;
+}

@@ -36,4 +36,13 @@ char *tu_http(const char *method, const char *url, const char *body, long *statu
 /** Run a command (argv, no shell) and capture stdout (malloc'ed) and exit status. */
 int tu_run(const char *const *argv, const char *stdin_data, char **out, char **err);
 
+/** Validate a JSON document against a shape of botocore's model of `service` ("pinpoint",
+ *  "personalize-events") with tests/support/validate_shape.py run by $EVREC_PYTHON. Returns its
+ *  exit status (0 valid, 1 invalid, 2 usage); *report (if not NULL) gets its stderr
+ *  (malloc'ed). */
+int tu_validate_shape(const char *service, const char *shape, const char *json, char **report);
+
+/** `n` copies of the string `unit` (e.g. a multi-byte UTF-8 character); malloc'ed. */
+char *tu_repeat(const char *unit, size_t n);
+
 #endif

@@ -21,17 +21,6 @@
 
 /* -- helpers ----------------------------------------------------------------------------- */
 
-/* n copies of the UTF-8 sequence `unit` (malloc'ed). */
-static char *rep(const char *unit, size_t n)
-{
-    size_t u = strlen(unit);
-    char *s = malloc(u * n + 1);
-    for (size_t i = 0; i < n; i++)
-        memcpy(s + i * u, unit, u);
-    s[u * n] = '\0';
-    return s;
-}
-
 static event_context_t pinpoint_ctx(void)
 {
     event_context_t c = { 0 };
@@ -100,27 +89,10 @@ static double jnum(const cJSON *o, const char *a, const char *b)
     return cur->valuedouble;
 }
 
-/* Run tests/support/validate_shape.py; returns its exit status (stderr kept in *report). */
-static int validate_shape(const char *service, const char *shape, const char *json, char **report)
-{
-    const char *py = getenv("EVREC_PYTHON");
-    char *script = tu_root_path("tests/support/validate_shape.py");
-    const char *argv[] = { py && *py ? py : "python3", script, service, shape, NULL };
-    char *out = NULL, *err = NULL;
-    int rc = tu_run(argv, json, &out, &err);
-    free(out);
-    free(script);
-    if (report)
-        *report = err;
-    else
-        free(err);
-    return rc;
-}
-
 static void assert_valid_shape(const char *service, const char *shape, const char *json)
 {
     char *report = NULL;
-    int rc = validate_shape(service, shape, json, &report);
+    int rc = tu_validate_shape(service, shape, json, &report);
     if (rc != 0)
         fprintf(stderr, "shape %s/%s refused %s:\n%s\n", service, shape, json, report);
     free(report);
@@ -185,7 +157,7 @@ static void event_type_limits(void **state)
     assert_int_equal(evrec_event_new(&ev, NULL), EVREC_E_EVENT_TYPE);
     assert_null(ev);
     assert_int_equal(evrec_event_new(&ev, ""), EVREC_E_EVENT_TYPE);
-    char *t256 = rep("\xc3\xa9", 256), *t257 = rep("a", 257);
+    char *t256 = tu_repeat("\xc3\xa9", 256), *t257 = tu_repeat("a", 257);
     assert_int_equal(evrec_event_new(&ev, t257), EVREC_E_EVENT_TYPE);
     assert_int_equal(evrec_event_new(&ev, t256), EVREC_OK); /* 256 characters, 512 bytes */
     /* Pinpoint takes at most 50 characters: refused at record time... */
@@ -201,7 +173,7 @@ static void event_type_limits(void **state)
     encoded_free(&e);
     evrec_event_free(ev);
 
-    char *t50 = rep("\xe2\x82\xac", 50), *t51 = rep("a", 51);
+    char *t50 = tu_repeat("\xe2\x82\xac", 50), *t51 = tu_repeat("a", 51);
     assert_int_equal(evrec_event_new(&ev, t50), EVREC_OK);
     assert_int_equal(encode(ev, &pp, &e, err, sizeof err), EVREC_OK);
     assert_string_equal(jstr(e.json, "EventType"), t50);
@@ -223,8 +195,8 @@ static void name_and_value_limits(void **state)
     (void)state;
     evrec_event_t *ev;
     assert_int_equal(evrec_event_new(&ev, "t"), EVREC_OK);
-    char *n50 = rep("\xf0\x9f\x98\x80", 50), *n51 = rep("n", 51);
-    char *v200 = rep("\xc3\xa9", 200), *v201 = rep("v", 201);
+    char *n50 = tu_repeat("\xf0\x9f\x98\x80", 50), *n51 = tu_repeat("n", 51);
+    char *v200 = tu_repeat("\xc3\xa9", 200), *v201 = tu_repeat("v", 201);
     assert_int_equal(evrec_event_set_attribute(ev, n50, v200), EVREC_OK);
     assert_int_equal(evrec_event_set_attribute(ev, "", "v"), EVREC_E_NAME_LENGTH);
     assert_int_equal(evrec_event_set_attribute(ev, NULL, "v"), EVREC_E_NAME_LENGTH);
@@ -315,9 +287,9 @@ static void forty_fields_and_replacement(void **state)
 static void truncation_mode_cuts_at_code_points(void **state)
 {
     (void)state;
-    char *type = rep("\xc3\xa9", 60);                /* 60 é */
-    char *name = rep("\xf0\x9f\x98\x80", 55);        /* 55 😀 */
-    char *value = rep("\xe2\x82\xac", 250);          /* 250 € */
+    char *type = tu_repeat("\xc3\xa9", 60);                /* 60 é */
+    char *name = tu_repeat("\xf0\x9f\x98\x80", 55);        /* 55 😀 */
+    char *value = tu_repeat("\xe2\x82\xac", 250);          /* 250 € */
     evrec_event_t *ev;
     assert_int_equal(evrec_event_new(&ev, type), EVREC_OK);
     assert_int_equal(evrec_event_set_attribute(ev, name, value), EVREC_E_NAME_LENGTH);
@@ -368,19 +340,19 @@ static void encoded_size_limit(void **state)
     assert_int_equal(encode(ev, &pp, &e, NULL, 0), EVREC_OK);
     size_t base = e.v.fragment_len;
     encoded_free(&e);
-    char *fill = rep("x", EVENT_MAX_BYTES - base);
+    char *fill = tu_repeat("x", EVENT_MAX_BYTES - base);
     assert_int_equal(evrec_event_set_field(ev, "AppTitle", fill), EVREC_OK);
     assert_int_equal(encode(ev, &pp, &e, NULL, 0), EVREC_OK);
     assert_int_equal(e.v.fragment_len, EVENT_MAX_BYTES);
     encoded_free(&e);
     free(fill);
-    fill = rep("x", EVENT_MAX_BYTES - base + 1);
+    fill = tu_repeat("x", EVENT_MAX_BYTES - base + 1);
     assert_int_equal(evrec_event_set_field(ev, "AppTitle", fill), EVREC_OK);
     char err[256];
     assert_int_equal(encode(ev, &pp, &e, err, sizeof err), EVREC_E_EVENT_SIZE);
     assert_non_null(strstr(err, "1000001"));
     free(fill);
-    fill = rep("x", EVENT_MAX_BYTES + 1);
+    fill = tu_repeat("x", EVENT_MAX_BYTES + 1);
     assert_int_equal(evrec_event_set_field(ev, "AppTitle", fill), EVREC_E_EVENT_SIZE);
     free(fill);
     assert_int_equal(evrec_event_set_field(ev, "Bogus", "x"), EVREC_E_INVALID);
@@ -410,7 +382,7 @@ static void event_ids(void **state)
     evrec_event_t *ev;
     assert_int_equal(evrec_event_new(&ev, "t"), EVREC_OK);
     assert_string_equal(evrec_event_id(ev), "");
-    char *id127 = rep("i", 127), *id128 = rep("i", 128);
+    char *id127 = tu_repeat("i", 127), *id128 = tu_repeat("i", 128);
     assert_int_equal(evrec_event_set_id(ev, id128), EVREC_E_ID);
     assert_int_equal(evrec_event_set_id(ev, ""), EVREC_E_ID);
     assert_int_equal(evrec_event_set_id(ev, "has space"), EVREC_E_ID);
@@ -593,12 +565,12 @@ static void shape_checker_refuses_bad_documents(void **state)
 {
     (void)state;
     char *report = NULL;
-    assert_int_equal(validate_shape("pinpoint", "Event",
+    assert_int_equal(tu_validate_shape("pinpoint", "Event",
                                     "{\"EventType\":\"x\",\"Timestamp\":\"t\","
                                     "\"Session\":{\"Id\":\"s\"}}", &report), 1);
     assert_non_null(strstr(report, "StartTimestamp"));
     free(report);
-    assert_int_equal(validate_shape("personalize-events", "Event",
+    assert_int_equal(tu_validate_shape("personalize-events", "Event",
                                     "{\"eventType\":\"x\",\"sentAt\":1,\"recommendationId\":\""
                                     "0123456789012345678901234567890123456789x\"}", &report), 1);
     assert_non_null(strstr(report, "recommendationId"));
@@ -695,7 +667,7 @@ static void personalize_attributes_map_to_properties(void **state)
 
     /* Attributes that make properties longer than 1,024 characters. */
     assert_int_equal(evrec_event_new(&ev, "watch"), EVREC_OK);
-    char *v = rep("x", 200), name[16];
+    char *v = tu_repeat("x", 200), name[16];
     for (int i = 0; i < 6; i++) {
         snprintf(name, sizeof name, "a%d", i);
         assert_int_equal(evrec_event_set_attribute(ev, name, v), 0);
@@ -714,14 +686,14 @@ static void personalize_field_limits(void **state)
     /* properties: a JSON object string of 1..1,024 characters. */
     const size_t fixed = strlen("{\"k\":\"\"}");
     char *pad;
-    pad = rep("\xc3\xa9", 1024 - fixed);
+    pad = tu_repeat("\xc3\xa9", 1024 - fixed);
     char *ok = malloc(strlen(pad) + 16);
     sprintf(ok, "{\"k\":\"%s\"}", pad);
     assert_int_equal(event_utf8_chars(ok, strlen(ok)), 1024);
     assert_int_equal(evrec_event_set_properties(ev, ok), EVREC_OK);
     free(pad);
     free(ok);
-    pad = rep("x", 1024 - fixed + 1);
+    pad = tu_repeat("x", 1024 - fixed + 1);
     char *over = malloc(strlen(pad) + 16);
     sprintf(over, "{\"k\":\"%s\"}", pad);
     assert_int_equal(evrec_event_set_properties(ev, over), EVREC_E_VALUE_LENGTH);
@@ -734,7 +706,7 @@ static void personalize_field_limits(void **state)
     assert_int_equal(evrec_event_set_properties(ev, "\"str\""), EVREC_E_JSON);
 
     /* ids: 1..256 characters (and 255 bytes for what goes in the record header). */
-    char *s256 = rep("i", 256), *s255 = rep("i", 255), *s257 = rep("i", 257);
+    char *s256 = tu_repeat("i", 256), *s255 = tu_repeat("i", 255), *s257 = tu_repeat("i", 257);
     assert_int_equal(evrec_event_set_item_id(ev, s256), EVREC_OK);
     assert_int_equal(evrec_event_set_item_id(ev, s257), EVREC_E_ID);
     assert_int_equal(evrec_event_set_item_id(ev, ""), EVREC_E_ID);
@@ -744,7 +716,7 @@ static void personalize_field_limits(void **state)
     assert_int_equal(evrec_event_set_session_id(ev, s255), EVREC_OK);
     assert_int_equal(evrec_event_set_session_id(ev, s256), EVREC_E_ID);
     assert_non_null(strstr(event_last_error(ev), "sessionId"));
-    char *r40 = rep("r", 40), *r41 = rep("r", 41);
+    char *r40 = tu_repeat("r", 40), *r41 = tu_repeat("r", 41);
     assert_int_equal(evrec_event_set_recommendation_id(ev, r40), EVREC_OK);
     assert_int_equal(evrec_event_set_recommendation_id(ev, r41), EVREC_E_ID);
     assert_non_null(strstr(event_last_error(ev), "recommendationId"));
@@ -756,7 +728,7 @@ static void personalize_field_limits(void **state)
     assert_int_equal(evrec_event_add_impression(ev, "it"), EVREC_E_TOO_MANY_VALUES);
     assert_non_null(strstr(event_last_error(ev), "impression"));
     /* metricAttribution.eventAttributionSource: printable ASCII, a non-space, <= 1,024. */
-    char *a1024 = rep("a", 1024), *a1025 = rep("a", 1025);
+    char *a1024 = tu_repeat("a", 1024), *a1025 = tu_repeat("a", 1025);
     assert_int_equal(evrec_event_set_metric_attribution(ev, a1024), EVREC_OK);
     assert_int_equal(evrec_event_set_metric_attribution(ev, a1025), EVREC_E_VALUE_LENGTH);
     assert_int_equal(evrec_event_set_metric_attribution(ev, "   "), EVREC_E_INVALID);
