@@ -1,0 +1,949 @@
+/*
+ * The credentials provider chain (credentials.h).
+ *
+ * Each provider answers HIT (credentials), SKIP (not configured) or FAIL (configured, but it
+ * could not give credentials; the reason is kept for the error message) and the chain moves
+ * on. A half-configured provider (a key id without its secret, an IoT endpoint without a
+ * role alias) stops the chain instead: falling through to another identity would hide the
+ * mistake.
+ *
+ * Caching: every hit except static keys is cached. Credentials that expire are refreshed
+ * ahead of time (5 minutes before, or half their lifetime for short-lived ones); if the
+ * refresh fails the cached ones are used until, and never after, their expiration.
+ */
+#include "credentials.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <mbedtls/platform_util.h>
+
+#include "event.h"
+#include "log.h"
+#include "port.h"
+#include "transport.h"
+
+#define REFRESH_AHEAD_MS (5 * 60 * 1000)
+#define MAX_SHARED_FILE (1024 * 1024)
+#define JSON11 "application/x-amz-json-1.1"
+
+typedef enum { P_STATIC, P_CALLBACK, P_ENV, P_FILES, P_IOT, P_COGNITO, P_COUNT } provider_t;
+
+static const char *const provider_names[P_COUNT] = {
+    "static keys", "callback", "environment", "shared files", "iot", "cognito",
+};
+
+typedef enum { R_HIT, R_SKIP, R_FAIL, R_STOP } result_t;
+
+struct creds {
+    creds_config_t cfg; /* strings point into `strings` copies below */
+    char *owned[16];
+    size_t nowned;
+    evrec_credentials_t cache;
+    int cache_valid;
+    provider_t cache_from;
+    int64_t cache_fetched_ms;
+    transport_t *iot_tx, *cognito_tx;
+    char cognito_id[256];
+};
+
+/* What one pass over the chain learnt, for the error message. */
+typedef struct attempt {
+    char msg[1024];
+    size_t len;
+    int net_code; /* a retryable network code from providers 5/6, else 0 */
+} attempt_t;
+
+static void note(attempt_t *a, provider_t p, const char *fmt, ...) LOG_PRINTF(3, 4);
+static void note(attempt_t *a, provider_t p, const char *fmt, ...)
+{
+    if (a->len + 4 >= sizeof a->msg)
+        return;
+    int n = snprintf(a->msg + a->len, sizeof a->msg - a->len, "%s%s: ", a->len ? "; " : "",
+                     provider_names[p]);
+    if (n < 0)
+        return;
+    a->len = a->len + (size_t)n < sizeof a->msg ? a->len + (size_t)n : sizeof a->msg - 1;
+    va_list ap;
+    va_start(ap, fmt);
+    n = vsnprintf(a->msg + a->len, sizeof a->msg - a->len, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        a->len = a->len + (size_t)n < sizeof a->msg ? a->len + (size_t)n : sizeof a->msg - 1;
+}
+
+static int set(const char *s)
+{
+    return s && *s;
+}
+
+/* -- lifecycle ------------------------------------------------------------------------- */
+
+static int own(creds_t *c, const char **field)
+{
+    if (!*field)
+        return EVREC_OK;
+    if (c->nowned == sizeof c->owned / sizeof c->owned[0])
+        return EVREC_E_NOMEM;
+    char *copy = port_strdup(*field);
+    if (!copy)
+        return EVREC_E_NOMEM;
+    c->owned[c->nowned++] = copy;
+    *field = copy;
+    return EVREC_OK;
+}
+
+int creds_new(creds_t **out, const creds_config_t *cfg)
+{
+    if (!out || !cfg)
+        return EVREC_E_INVALID;
+    *out = NULL;
+    creds_t *c = port_calloc(1, sizeof *c);
+    if (!c)
+        return EVREC_E_NOMEM;
+    c->cfg = *cfg;
+    const char **fields[] = {
+        &c->cfg.access_key_id,  &c->cfg.secret_access_key, &c->cfg.session_token,
+        &c->cfg.profile,        &c->cfg.iot_endpoint,      &c->cfg.iot_role_alias,
+        &c->cfg.iot_thing_name, &c->cfg.iot_cert_file,     &c->cfg.iot_key_file,
+        &c->cfg.cognito_pool_id, &c->cfg.cognito_endpoint_url, &c->cfg.region,
+        &c->cfg.ca_bundle,
+    };
+    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
+        if (own(c, fields[i]) != EVREC_OK) {
+            creds_free(c);
+            return EVREC_E_NOMEM;
+        }
+    }
+    *out = c;
+    return EVREC_OK;
+}
+
+void creds_free(creds_t *c)
+{
+    if (!c)
+        return;
+    transport_free(c->iot_tx);
+    transport_free(c->cognito_tx);
+    for (size_t i = 0; i < c->nowned; i++) {
+        mbedtls_platform_zeroize(c->owned[i], strlen(c->owned[i]));
+        port_free(c->owned[i]);
+    }
+    mbedtls_platform_zeroize(c, sizeof *c);
+    port_free(c);
+}
+
+void creds_invalidate(creds_t *c)
+{
+    if (!c)
+        return;
+    mbedtls_platform_zeroize(&c->cache, sizeof c->cache);
+    c->cache_valid = 0;
+}
+
+static int64_t now_ms(const creds_t *c)
+{
+    return c->cfg.now_ms ? c->cfg.now_ms(c->cfg.now_user) : port_wall_ms();
+}
+
+/* Copy one credential field; over-long values are refused rather than cut. */
+static int put_field(char *dst, size_t cap, const char *src)
+{
+    size_t n = src ? strlen(src) : 0;
+    if (n >= cap)
+        return -1;
+    memcpy(dst, src ? src : "", n);
+    dst[n] = '\0';
+    return 0;
+}
+
+static int fill(evrec_credentials_t *out, const char *id, const char *secret, const char *token,
+                int64_t expiration_ms)
+{
+    memset(out, 0, sizeof *out);
+    if (put_field(out->access_key_id, sizeof out->access_key_id, id) ||
+        put_field(out->secret_access_key, sizeof out->secret_access_key, secret) ||
+        put_field(out->session_token, sizeof out->session_token, token))
+        return -1;
+    out->expiration_ms = expiration_ms;
+    return 0;
+}
+
+/* -- 1, 2, 3: static keys, callback, environment ----------------------------------------- */
+
+static result_t from_static(creds_t *c, evrec_credentials_t *out, attempt_t *a)
+{
+    const creds_config_t *g = &c->cfg;
+    if (!set(g->access_key_id) && !set(g->secret_access_key))
+        return R_SKIP;
+    if (!set(g->access_key_id) || !set(g->secret_access_key)) {
+        note(a, P_STATIC, "%s is set but %s is not",
+             set(g->access_key_id) ? "access_key_id" : "secret_access_key",
+             set(g->access_key_id) ? "secret_access_key" : "access_key_id");
+        return R_STOP;
+    }
+    if (fill(out, g->access_key_id, g->secret_access_key, g->session_token, 0)) {
+        note(a, P_STATIC, "a key or token is too long");
+        return R_STOP;
+    }
+    return R_HIT;
+}
+
+static result_t from_callback(creds_t *c, evrec_credentials_t *out, attempt_t *a)
+{
+    if (!c->cfg.callback)
+        return R_SKIP;
+    memset(out, 0, sizeof *out);
+    int rc = c->cfg.callback(c->cfg.callback_user, out);
+    if (rc != EVREC_OK) {
+        note(a, P_CALLBACK, "returned %d (%s)", rc, evrec_strerror(rc));
+        return R_FAIL;
+    }
+    /* The caller's struct may not be terminated: make it so before looking. */
+    out->access_key_id[sizeof out->access_key_id - 1] = '\0';
+    out->secret_access_key[sizeof out->secret_access_key - 1] = '\0';
+    out->session_token[sizeof out->session_token - 1] = '\0';
+    if (!out->access_key_id[0] || !out->secret_access_key[0]) {
+        note(a, P_CALLBACK, "returned an empty access key id or secret");
+        return R_FAIL;
+    }
+    if (out->expiration_ms != 0 && out->expiration_ms <= now_ms(c)) {
+        note(a, P_CALLBACK, "returned credentials that have already expired");
+        return R_FAIL;
+    }
+    return R_HIT;
+}
+
+static result_t from_env(creds_t *c, evrec_credentials_t *out, attempt_t *a)
+{
+    if (c->cfg.no_environment)
+        return R_SKIP;
+    const char *id = port_getenv("AWS_ACCESS_KEY_ID");
+    const char *secret = port_getenv("AWS_SECRET_ACCESS_KEY");
+    if (!set(id) && !set(secret))
+        return R_SKIP;
+    if (!set(id) || !set(secret)) {
+        note(a, P_ENV, "%s is set but %s is not",
+             set(id) ? "AWS_ACCESS_KEY_ID" : "AWS_SECRET_ACCESS_KEY",
+             set(id) ? "AWS_SECRET_ACCESS_KEY" : "AWS_ACCESS_KEY_ID");
+        return R_FAIL;
+    }
+    if (fill(out, id, secret, port_getenv("AWS_SESSION_TOKEN"), 0)) {
+        note(a, P_ENV, "a key or token is too long");
+        return R_FAIL;
+    }
+    return R_HIT;
+}
+
+/* -- 4: shared files --------------------------------------------------------------------- */
+
+static int is_ws(char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\f' || ch == '\v';
+}
+
+static int lower_eq(const char *a, size_t n, const char *b)
+{
+    if (strlen(b) != n)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char x = a[i];
+        if (x >= 'A' && x <= 'Z')
+            x = (char)(x - 'A' + 'a');
+        if (x != b[i])
+            return 0;
+    }
+    return 1;
+}
+
+/* Does the section header text s[0..n) name `profile`? In the config file non-default
+ * profiles are "[profile NAME]" ("default" may be written either way); in the credentials
+ * file the section is the profile name itself. */
+static int section_is(const char *s, size_t n, int is_config, const char *profile)
+{
+    while (n > 0 && is_ws(*s))
+        s++, n--;
+    while (n > 0 && is_ws(s[n - 1]))
+        n--;
+    size_t pl = strlen(profile);
+    if (!is_config || strcmp(profile, "default") == 0)
+        if (n == pl && memcmp(s, profile, pl) == 0)
+            return 1;
+    if (!is_config || n < 8 || memcmp(s, "profile", 7) != 0 || !is_ws(s[7]))
+        return 0;
+    s += 7, n -= 7;
+    while (n > 0 && is_ws(*s))
+        s++, n--;
+    return n == pl && memcmp(s, profile, pl) == 0;
+}
+
+/* The ']' closing a section header that starts at s: the last one on the line, as
+ * configparser's greedy pattern takes it (so "[default] ; note" is the default section). */
+static const char *section_close(const char *s, const char *e)
+{
+    for (const char *q = e - 1; q > s; q--)
+        if (*q == ']')
+            return q;
+    return NULL;
+}
+
+/*
+ * The parser: configparser's rules as botocore uses them. Full-line comments start with '#'
+ * or ';' (after optional whitespace); there are no inline comments in values. "key = value"
+ * or "key: value", keys case-insensitive, values trimmed. An indented line continues the
+ * previous value (that is how nested sections such as "s3 =" are written), so a key inside
+ * one is never found at the top level. Malformed files (a line that is neither section,
+ * key, comment, nor continuation; a key before any section; a repeated section or key) are
+ * an error, as they are for the AWS CLI. *bad_line gets the 1-based line of the problem.
+ */
+static int ini_lookup(const char *text, int is_config, const char *profile, const char *key,
+                      char *out, size_t outlen, int *bad_line)
+{
+    int in_section = 0, seen_section = 0, any_section = 0, found = 0, line_no = 0;
+    int can_continue = 0;
+    const char *p = text;
+    *bad_line = 0;
+    while (*p) {
+        line_no++;
+        const char *eol = strchr(p, '\n');
+        const char *end = eol ? eol : p + strlen(p);
+        const char *s = p, *e = end;
+        int indented = s < e && is_ws(*s);
+        while (s < e && is_ws(*s))
+            s++;
+        while (e > s && is_ws(e[-1]))
+            e--;
+        p = eol ? eol + 1 : end;
+        if (s == e) {
+            can_continue = 0;
+            continue;
+        }
+        if (*s == '#' || *s == ';')
+            continue;
+        if (indented && can_continue)
+            continue; /* continuation of the previous value, or a nested sub-section */
+        if (*s == '[') {
+            const char *close = section_close(s, e);
+            if (!close) {
+                *bad_line = line_no;
+                return EVREC_E_CONFIG;
+            }
+            int match = section_is(s + 1, (size_t)(close - s - 1), is_config, profile);
+            if (match && seen_section) {
+                *bad_line = line_no; /* a duplicate section */
+                return EVREC_E_CONFIG;
+            }
+            in_section = match;
+            seen_section |= match;
+            any_section = 1;
+            can_continue = 0;
+            continue;
+        }
+        const char *d = s;
+        while (d < e && *d != '=' && *d != ':')
+            d++;
+        if (d == e || d == s || !any_section) {
+            *bad_line = line_no;
+            return EVREC_E_CONFIG;
+        }
+        can_continue = 1;
+        if (!in_section)
+            continue;
+        const char *ke = d;
+        while (ke > s && is_ws(ke[-1]))
+            ke--;
+        if (!lower_eq(s, (size_t)(ke - s), key))
+            continue;
+        if (found) {
+            *bad_line = line_no; /* a duplicate key */
+            return EVREC_E_CONFIG;
+        }
+        const char *v = d + 1;
+        while (v < e && is_ws(*v))
+            v++;
+        size_t vl = (size_t)(e - v);
+        if (vl >= outlen)
+            vl = outlen - 1;
+        memcpy(out, v, vl);
+        out[vl] = '\0';
+        found = 1;
+    }
+    return found ? EVREC_OK : EVREC_E_NOT_FOUND;
+}
+
+int creds_ini_get(const char *text, int is_config, const char *profile, const char *key,
+                  char *out, size_t outlen)
+{
+    if (!text || !profile || !*profile || !key || !*key || !out || outlen == 0)
+        return EVREC_E_INVALID;
+    out[0] = '\0';
+    int bad;
+    return ini_lookup(text, is_config, profile, key, out, outlen, &bad);
+}
+
+/* 1 if the file text has the profile's section at all. */
+static int ini_has_profile(const char *text, int is_config, const char *profile)
+{
+    for (const char *p = text; p && *p;) {
+        const char *eol = strchr(p, '\n');
+        const char *end = eol ? eol : p + strlen(p);
+        const char *s = p;
+        while (s < end && is_ws(*s))
+            s++;
+        const char *close = s < end && *s == '[' ? section_close(s, end) : NULL;
+        if (close && section_is(s + 1, (size_t)(close - s - 1), is_config, profile))
+            return 1;
+        p = eol ? eol + 1 : end;
+    }
+    return 0;
+}
+
+static const char *profile_name(const char *configured)
+{
+    if (set(configured))
+        return configured;
+    const char *env = port_getenv("AWS_PROFILE");
+    return set(env) ? env : "default";
+}
+
+/* The path of a shared file: the environment override, else ~/.aws/<name>. */
+static int shared_path(const char *env_name, const char *file, char *out, size_t len)
+{
+    const char *env = port_getenv(env_name);
+    if (set(env)) {
+        snprintf(out, len, "%s", env);
+        return 0;
+    }
+    const char *home = port_home_dir();
+    if (!set(home))
+        return -1;
+    int n = snprintf(out, len, "%s/.aws/%s", home, file);
+    return n < 0 || (size_t)n >= len ? -1 : 0;
+}
+
+typedef struct shared_file {
+    char path[512];
+    char *text; /* NULL if absent */
+    int is_config;
+} shared_file_t;
+
+static int load_shared(shared_file_t *f, const char *env, const char *name, int is_config)
+{
+    memset(f, 0, sizeof *f);
+    f->is_config = is_config;
+    if (shared_path(env, name, f->path, sizeof f->path) != 0)
+        return 0;
+    size_t len;
+    int rc = port_read_file(f->path, &f->text, &len, MAX_SHARED_FILE);
+    if (rc == -ENOENT || rc == -ENOTDIR) {
+        f->text = NULL;
+        return 0;
+    }
+    return rc;
+}
+
+static void free_shared(shared_file_t *f)
+{
+    if (f->text) {
+        mbedtls_platform_zeroize(f->text, strlen(f->text));
+        port_free(f->text);
+    }
+    f->text = NULL;
+}
+
+/* Look a key up in the profile: credentials file first, then config (as the CLI does). */
+static int shared_get(shared_file_t *files, size_t nfiles, const char *profile, const char *key,
+                      char *out, size_t outlen, attempt_t *a, int *malformed)
+{
+    for (size_t i = 0; i < nfiles; i++) {
+        if (!files[i].text)
+            continue;
+        int bad;
+        int rc = ini_lookup(files[i].text, files[i].is_config, profile, key, out, outlen, &bad);
+        if (rc == EVREC_E_CONFIG) {
+            note(a, P_FILES, "%s line %d is malformed", files[i].path, bad);
+            *malformed = 1;
+            return rc;
+        }
+        if (rc == EVREC_OK && out[0])
+            return EVREC_OK;
+    }
+    out[0] = '\0';
+    return EVREC_E_NOT_FOUND;
+}
+
+static result_t from_files(creds_t *c, evrec_credentials_t *out, attempt_t *a)
+{
+    const char *profile = profile_name(c->cfg.profile);
+    int explicit_profile = strcmp(profile, "default") != 0 || set(c->cfg.profile);
+    shared_file_t files[2];
+    int r1 = load_shared(&files[0], "AWS_SHARED_CREDENTIALS_FILE", "credentials", 0);
+    int r2 = load_shared(&files[1], "AWS_CONFIG_FILE", "config", 1);
+    result_t res = R_FAIL;
+    if (r1 != 0 || r2 != 0) {
+        note(a, P_FILES, "cannot read %s (%s)", r1 != 0 ? files[0].path : files[1].path,
+             r1 == -EFBIG || r2 == -EFBIG ? "larger than 1 MiB" : "permission or I/O error");
+        goto done;
+    }
+    if (!files[0].text && !files[1].text) {
+        if (explicit_profile)
+            note(a, P_FILES, "profile '%s' asked for, but neither %s nor %s exists", profile,
+                 files[0].path, files[1].path);
+        res = explicit_profile ? R_FAIL : R_SKIP;
+        goto done;
+    }
+    int has = (files[0].text && ini_has_profile(files[0].text, 0, profile)) ||
+              (files[1].text && ini_has_profile(files[1].text, 1, profile));
+    if (!has) {
+        if (explicit_profile)
+            note(a, P_FILES, "profile '%s' not found in %s or %s", profile, files[0].path,
+                 files[1].path);
+        res = explicit_profile ? R_FAIL : R_SKIP;
+        goto done;
+    }
+    char id[128], secret[128], token[4096], other[16];
+    int malformed = 0;
+    int have_id = shared_get(files, 2, profile, "aws_access_key_id", id, sizeof id, a,
+                             &malformed) == EVREC_OK;
+    int have_secret = !malformed && shared_get(files, 2, profile, "aws_secret_access_key",
+                                               secret, sizeof secret, a, &malformed) == EVREC_OK;
+    if (!malformed && !have_secret)
+        secret[0] = '\0';
+    if (!malformed && shared_get(files, 2, profile, "aws_session_token", token, sizeof token, a,
+                                 &malformed) != EVREC_OK)
+        token[0] = '\0';
+    if (malformed)
+        goto done;
+    if (have_id && have_secret) {
+        if (fill(out, id, secret, token, 0) == 0)
+            res = R_HIT;
+        else
+            note(a, P_FILES, "profile '%s' has an over-long key or token", profile);
+    } else if (have_id || have_secret) {
+        note(a, P_FILES, "profile '%s' has %s but no %s", profile,
+             have_id ? "aws_access_key_id" : "aws_secret_access_key",
+             have_id ? "aws_secret_access_key" : "aws_access_key_id");
+    } else {
+        static const char *const unsupported[] = { "role_arn", "sso_start_url", "sso_session",
+                                                   "credential_process", "web_identity_token_file" };
+        const char *what = NULL;
+        for (size_t i = 0; !what && i < sizeof unsupported / sizeof unsupported[0]; i++)
+            if (shared_get(files, 2, profile, unsupported[i], other, sizeof other, a,
+                           &malformed) == EVREC_OK)
+                what = unsupported[i];
+        if (what)
+            note(a, P_FILES, "profile '%s' uses %s, which evrec does not support", profile,
+                 what);
+        else
+            note(a, P_FILES, "profile '%s' has no aws_access_key_id", profile);
+    }
+    mbedtls_platform_zeroize(secret, sizeof secret);
+    mbedtls_platform_zeroize(token, sizeof token);
+done:
+    free_shared(&files[0]);
+    free_shared(&files[1]);
+    return res;
+}
+
+/* -- region ---------------------------------------------------------------------------- */
+
+int creds_resolve_region(const char *explicit_region, const char *profile, char *out,
+                         size_t outlen)
+{
+    if (!out || outlen == 0)
+        return EVREC_E_INVALID;
+    out[0] = '\0';
+    const char *r = set(explicit_region) ? explicit_region : port_getenv("AWS_REGION");
+    if (!set(r))
+        r = port_getenv("AWS_DEFAULT_REGION");
+    if (set(r)) {
+        if (strlen(r) >= outlen)
+            return EVREC_E_CONFIG;
+        snprintf(out, outlen, "%s", r);
+        return EVREC_OK;
+    }
+    shared_file_t f;
+    if (load_shared(&f, "AWS_CONFIG_FILE", "config", 1) != 0 || !f.text) {
+        free_shared(&f);
+        return EVREC_E_CONFIG;
+    }
+    int rc = creds_ini_get(f.text, 1, profile_name(profile), "region", out, outlen);
+    free_shared(&f);
+    return rc == EVREC_OK && out[0] ? EVREC_OK : EVREC_E_CONFIG;
+}
+
+/* -- 5, 6: the remote providers ---------------------------------------------------------- */
+
+static int no_control_chars(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return 0;
+    return 1;
+}
+
+static int remote_transport(creds_t *c, transport_t **tx, int mutual)
+{
+    if (*tx)
+        return EVREC_OK;
+    transport_config_t tc = {
+        .ca_bundle = c->cfg.ca_bundle,
+        .no_verify_tls = c->cfg.no_verify_tls,
+        .connect_timeout_ms = c->cfg.connect_timeout_ms,
+        .request_timeout_ms = c->cfg.request_timeout_ms,
+        .max_response_bytes = 64 * 1024,
+        .client_cert_file = mutual ? c->cfg.iot_cert_file : NULL,
+        .client_key_file = mutual ? c->cfg.iot_key_file : NULL,
+    };
+    return transport_new(tx, &tc);
+}
+
+/* The service's own words for a refusal: "message" / "Message" and "__type". */
+static void service_reason(const transport_response_t *r, char *out, size_t len)
+{
+    cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+    const cJSON *type = cJSON_GetObjectItemCaseSensitive(j, "__type");
+    const cJSON *msg = cJSON_GetObjectItem(j, "message");
+    const char *t = cJSON_IsString(type) ? type->valuestring : r->error_type;
+    const char *m = cJSON_IsString(msg) ? msg->valuestring : "";
+    const char *hash = strchr(t, '#'); /* "com.amazonaws...#NotAuthorizedException" */
+    if (hash)
+        t = hash + 1;
+    snprintf(out, len, "HTTP %ld%s%s%s%s", r->status, *t ? " " : "", t, *m ? ": " : "", m);
+    cJSON_Delete(j);
+}
+
+static const char *json_str(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(v) && v->valuestring[0] ? v->valuestring : NULL;
+}
+
+static result_t fail_net(attempt_t *a, provider_t p, int rc, const char *what, const char *err)
+{
+    note(a, p, "%s failed: %s", what, err[0] ? err : evrec_strerror(rc));
+    if (evrec_error_is_retryable(rc) || rc == EVREC_E_TLS)
+        a->net_code = a->net_code ? a->net_code : rc;
+    return R_FAIL;
+}
+
+static result_t from_iot(creds_t *c, evrec_credentials_t *out, attempt_t *a)
+{
+    const creds_config_t *g = &c->cfg;
+    if (!set(g->iot_endpoint))
+        return R_SKIP;
+    const char *missing = !set(g->iot_role_alias)   ? "iot_role_alias"
+                          : !set(g->iot_thing_name) ? "iot_thing_name"
+                          : !set(g->iot_cert_file)  ? "iot_cert_file"
+                          : !set(g->iot_key_file)   ? "iot_key_file"
+                                                    : NULL;
+    if (missing) {
+        note(a, P_IOT, "the credentials endpoint is set but %s is not", missing);
+        return R_STOP;
+    }
+    if (!no_control_chars(g->iot_thing_name) || !no_control_chars(g->iot_role_alias) ||
+        strchr(g->iot_role_alias, '/') || strchr(g->iot_role_alias, '?')) {
+        note(a, P_IOT, "iot_role_alias or iot_thing_name holds characters it cannot have");
+        return R_STOP;
+    }
+    int has_scheme = strncmp(g->iot_endpoint, "https://", 8) == 0 ||
+                     strncmp(g->iot_endpoint, "http://", 7) == 0;
+    size_t elen = strlen(g->iot_endpoint);
+    while (elen > 0 && g->iot_endpoint[elen - 1] == '/')
+        elen--;
+    char url[1024], thing[512];
+    int n = snprintf(url, sizeof url, "%s%.*s/role-aliases/%s/credentials",
+                     has_scheme ? "" : "https://", (int)elen, g->iot_endpoint, g->iot_role_alias);
+    if (n < 0 || (size_t)n >= sizeof url ||
+        (size_t)snprintf(thing, sizeof thing, "x-amzn-iot-thingname: %s", g->iot_thing_name) >=
+            sizeof thing) {
+        note(a, P_IOT, "the endpoint, role alias or thing name is too long");
+        return R_STOP;
+    }
+    int rc = remote_transport(c, &c->iot_tx, 1);
+    if (rc != EVREC_OK) {
+        note(a, P_IOT, "cannot set up the TLS client (%s)", evrec_strerror(rc));
+        return rc == EVREC_E_CONFIG ? R_STOP : R_FAIL;
+    }
+    const char *const headers[] = { thing, "Accept: application/json", NULL };
+    transport_response_t r;
+    char err[384];
+    rc = transport_send(c->iot_tx, "GET", url, headers, NULL, 0, &r, err, sizeof err);
+    if (rc != EVREC_OK)
+        return fail_net(a, P_IOT, rc, "GET /role-aliases/.../credentials", err);
+    result_t res = R_FAIL;
+    if (r.status != 200) {
+        char why[256];
+        service_reason(&r, why, sizeof why);
+        note(a, P_IOT, "role alias '%s' for thing '%s': %s", g->iot_role_alias,
+             g->iot_thing_name, why);
+        if (r.status >= 500 || r.status == 429)
+            a->net_code = a->net_code ? a->net_code
+                                      : r.status == 429 ? EVREC_E_THROTTLED : EVREC_E_SERVICE;
+        transport_response_clear(&r);
+        return R_FAIL;
+    }
+    cJSON *j = cJSON_ParseWithLength(r.body, r.body_len);
+    const cJSON *cr = cJSON_GetObjectItemCaseSensitive(j, "credentials");
+    const char *id = json_str(cr, "accessKeyId"), *secret = json_str(cr, "secretAccessKey");
+    const char *token = json_str(cr, "sessionToken"), *exp = json_str(cr, "expiration");
+    int64_t exp_ms = 0;
+    if (!id || !secret || !token || !exp)
+        note(a, P_IOT, "the answer lacks credentials.accessKeyId, secretAccessKey, "
+                       "sessionToken or expiration");
+    else if (event_parse_iso8601(exp, &exp_ms) != EVREC_OK)
+        note(a, P_IOT, "the answer's expiration is not an ISO 8601 time");
+    else if (exp_ms <= now_ms(c))
+        note(a, P_IOT, "the answer's credentials have already expired");
+    else if (fill(out, id, secret, token, exp_ms) != 0)
+        note(a, P_IOT, "the answer holds an over-long key or token");
+    else
+        res = R_HIT;
+    cJSON_Delete(j);
+    mbedtls_platform_zeroize(r.body, r.body_len);
+    transport_response_clear(&r);
+    return res;
+}
+
+/* One JSON 1.1 call to Cognito Identity; *answer is the parsed body on HTTP 200. */
+static int cognito_call(creds_t *c, const char *url, const char *op, cJSON *req,
+                        cJSON **answer, char *why, size_t whylen, attempt_t *a)
+{
+    *answer = NULL;
+    char *body = cJSON_PrintUnformatted(req);
+    if (!body) {
+        snprintf(why, whylen, "out of memory");
+        return EVREC_E_NOMEM;
+    }
+    char target[96];
+    snprintf(target, sizeof target, "X-Amz-Target: AWSCognitoIdentityService.%s", op);
+    const char *const headers[] = { "Content-Type: " JSON11, target, NULL };
+    transport_response_t r;
+    char err[384];
+    int rc = transport_send(c->cognito_tx, "POST", url, headers, body, strlen(body), &r, err,
+                            sizeof err);
+    cJSON_free(body);
+    if (rc != EVREC_OK) {
+        snprintf(why, whylen, "%s failed: %s", op, err[0] ? err : evrec_strerror(rc));
+        if (evrec_error_is_retryable(rc) || rc == EVREC_E_TLS)
+            a->net_code = a->net_code ? a->net_code : rc;
+        return rc;
+    }
+    if (r.status != 200) {
+        char reason[256];
+        service_reason(&r, reason, sizeof reason);
+        snprintf(why, whylen, "%s: %s", op, reason);
+        if (r.status >= 500 || r.status == 429)
+            a->net_code = a->net_code ? a->net_code
+                                      : r.status == 429 ? EVREC_E_THROTTLED : EVREC_E_SERVICE;
+        rc = strstr(reason, "ResourceNotFound") || strstr(reason, "NotAuthorized")
+                 ? EVREC_E_NOT_FOUND
+                 : EVREC_E_CREDENTIALS;
+        transport_response_clear(&r);
+        return rc;
+    }
+    *answer = cJSON_ParseWithLength(r.body, r.body_len);
+    mbedtls_platform_zeroize(r.body, r.body_len);
+    transport_response_clear(&r);
+    if (!*answer) {
+        snprintf(why, whylen, "%s: the answer is not JSON", op);
+        return EVREC_E_RESPONSE;
+    }
+    return EVREC_OK;
+}
+
+static int cognito_get_id(creds_t *c, const char *url, char *why, size_t whylen, attempt_t *a)
+{
+    cJSON *req = cJSON_CreateObject();
+    if (!req || !cJSON_AddStringToObject(req, "IdentityPoolId", c->cfg.cognito_pool_id)) {
+        cJSON_Delete(req);
+        snprintf(why, whylen, "out of memory");
+        return EVREC_E_NOMEM;
+    }
+    cJSON *ans;
+    int rc = cognito_call(c, url, "GetId", req, &ans, why, whylen, a);
+    cJSON_Delete(req);
+    if (rc != EVREC_OK)
+        return rc == EVREC_E_NOT_FOUND ? EVREC_E_CREDENTIALS : rc;
+    const char *id = json_str(ans, "IdentityId");
+    if (!id || strlen(id) >= sizeof c->cognito_id || !no_control_chars(id)) {
+        snprintf(why, whylen, "GetId: the answer has no usable IdentityId");
+        rc = EVREC_E_RESPONSE;
+    } else {
+        snprintf(c->cognito_id, sizeof c->cognito_id, "%s", id);
+        /* Persist it so the device keeps its identity across restarts. A store that cannot
+         * write it costs a new identity next time, not this upload. */
+        if (c->cfg.queue)
+            queue_meta_put(c->cfg.queue, QUEUE_META_COGNITO_ID, id, strlen(id));
+    }
+    cJSON_Delete(ans);
+    return rc;
+}
+
+static int cognito_credentials(creds_t *c, const char *url, evrec_credentials_t *out,
+                               char *why, size_t whylen, attempt_t *a)
+{
+    cJSON *req = cJSON_CreateObject();
+    if (!req || !cJSON_AddStringToObject(req, "IdentityId", c->cognito_id)) {
+        cJSON_Delete(req);
+        snprintf(why, whylen, "out of memory");
+        return EVREC_E_NOMEM;
+    }
+    cJSON *ans;
+    int rc = cognito_call(c, url, "GetCredentialsForIdentity", req, &ans, why, whylen, a);
+    cJSON_Delete(req);
+    if (rc != EVREC_OK)
+        return rc;
+    const cJSON *cr = cJSON_GetObjectItemCaseSensitive(ans, "Credentials");
+    const char *id = json_str(cr, "AccessKeyId"), *secret = json_str(cr, "SecretKey");
+    const char *token = json_str(cr, "SessionToken");
+    const cJSON *exp = cJSON_GetObjectItemCaseSensitive(cr, "Expiration");
+    rc = EVREC_E_RESPONSE;
+    if (!id || !secret || !token || !cJSON_IsNumber(exp))
+        snprintf(why, whylen, "GetCredentialsForIdentity: the answer lacks Credentials."
+                              "AccessKeyId, SecretKey, SessionToken or Expiration");
+    else if ((int64_t)(exp->valuedouble * 1000.0) <= now_ms(c))
+        snprintf(why, whylen, "GetCredentialsForIdentity: the credentials have already expired");
+    else if (fill(out, id, secret, token, (int64_t)(exp->valuedouble * 1000.0)) != 0)
+        snprintf(why, whylen, "GetCredentialsForIdentity: an over-long key or token");
+    else
+        rc = EVREC_OK;
+    cJSON_Delete(ans);
+    return rc;
+}
+
+static result_t from_cognito(creds_t *c, evrec_credentials_t *out, attempt_t *a)
+{
+    const creds_config_t *g = &c->cfg;
+    if (!set(g->cognito_pool_id))
+        return R_SKIP;
+    /* The pool id is "<region>:<uuid>"; its region is the service's. */
+    const char *colon = strchr(g->cognito_pool_id, ':');
+    char region[64];
+    if (set(g->region))
+        snprintf(region, sizeof region, "%s", g->region);
+    else if (colon && (size_t)(colon - g->cognito_pool_id) < sizeof region)
+        snprintf(region, sizeof region, "%.*s", (int)(colon - g->cognito_pool_id),
+                 g->cognito_pool_id);
+    else
+        region[0] = '\0';
+    if (!colon || !region[0] || !no_control_chars(g->cognito_pool_id)) {
+        note(a, P_COGNITO, "cognito_identity_pool_id '%s' is not <region>:<id>",
+             g->cognito_pool_id);
+        return R_STOP;
+    }
+    char url[512];
+    if (set(g->cognito_endpoint_url))
+        snprintf(url, sizeof url, "%s", g->cognito_endpoint_url);
+    else
+        snprintf(url, sizeof url, "https://cognito-identity.%s.amazonaws.com/", region);
+    int rc = remote_transport(c, &c->cognito_tx, 0);
+    if (rc != EVREC_OK) {
+        note(a, P_COGNITO, "cannot set up the HTTPS client (%s)", evrec_strerror(rc));
+        return R_FAIL;
+    }
+    if (!c->cognito_id[0] && g->queue) {
+        char *stored = NULL;
+        size_t len = 0;
+        if (queue_meta_get(g->queue, QUEUE_META_COGNITO_ID, &stored, &len) == EVREC_OK &&
+            stored && len > 0 && len < sizeof c->cognito_id) {
+            memcpy(c->cognito_id, stored, len);
+            c->cognito_id[len] = '\0';
+        }
+        port_free(stored);
+    }
+    char why[512] = "";
+    int fresh = 0;
+    if (!c->cognito_id[0]) {
+        rc = cognito_get_id(c, url, why, sizeof why, a);
+        fresh = 1;
+    }
+    if (rc == EVREC_OK) {
+        rc = cognito_credentials(c, url, out, why, sizeof why, a);
+        if (rc == EVREC_E_NOT_FOUND && !fresh) {
+            /* The remembered identity is gone (deleted, or of another pool): start again. */
+            c->cognito_id[0] = '\0';
+            rc = cognito_get_id(c, url, why, sizeof why, a);
+            if (rc == EVREC_OK)
+                rc = cognito_credentials(c, url, out, why, sizeof why, a);
+        }
+    }
+    if (rc == EVREC_OK)
+        return R_HIT;
+    note(a, P_COGNITO, "pool '%s': %s", g->cognito_pool_id, why);
+    return R_FAIL;
+}
+
+/* -- the chain ------------------------------------------------------------------------- */
+
+typedef result_t (*provider_fn)(creds_t *c, evrec_credentials_t *out, attempt_t *a);
+static const provider_fn providers[P_COUNT] = {
+    from_static, from_callback, from_env, from_files, from_iot, from_cognito,
+};
+
+/* Is a cached set still good without a refresh? */
+static int fresh_enough(const creds_t *c, int64_t now)
+{
+    int64_t exp = c->cache.expiration_ms;
+    if (exp == 0)
+        return 1;
+    int64_t ahead = (exp - c->cache_fetched_ms) / 2;
+    if (ahead > REFRESH_AHEAD_MS)
+        ahead = REFRESH_AHEAD_MS;
+    return now < exp - ahead;
+}
+
+int creds_get(creds_t *c, evrec_credentials_t *out, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!c || !out)
+        return EVREC_E_INVALID;
+    int64_t now = now_ms(c);
+    if (c->cache_valid && fresh_enough(c, now)) {
+        *out = c->cache;
+        return EVREC_OK;
+    }
+    attempt_t a;
+    memset(&a, 0, sizeof a);
+    evrec_credentials_t got;
+    char skipped[128] = "";
+    for (int p = 0; p < P_COUNT; p++) {
+        result_t r = providers[p](c, &got, &a);
+        if (r == R_HIT) {
+            *out = got;
+            if (p != P_STATIC && (p != P_CALLBACK || got.expiration_ms != 0)) {
+                c->cache = got;
+                c->cache_valid = 1;
+                c->cache_from = (provider_t)p;
+                c->cache_fetched_ms = now;
+            }
+            mbedtls_platform_zeroize(&got, sizeof got);
+            return EVREC_OK;
+        }
+        if (r == R_STOP) {
+            if (err && errlen)
+                snprintf(err, errlen, "credentials: %s", a.msg);
+            mbedtls_platform_zeroize(&got, sizeof got);
+            return EVREC_E_CONFIG;
+        }
+        if (r == R_SKIP) {
+            size_t l = strlen(skipped);
+            snprintf(skipped + l, sizeof skipped - l, "%s%s", l ? ", " : "", provider_names[p]);
+        }
+    }
+    mbedtls_platform_zeroize(&got, sizeof got);
+    /* Nothing new: the cached set is still usable until (never after) it expires. */
+    if (c->cache_valid && (c->cache.expiration_ms == 0 || now < c->cache.expiration_ms)) {
+        *out = c->cache;
+        return EVREC_OK;
+    }
+    creds_invalidate(c);
+    if (err && errlen)
+        snprintf(err, errlen, "no credentials: %s%s%s%s", a.msg, a.len && skipped[0] ? "; " : "",
+                 skipped[0] ? "not configured: " : "", skipped);
+    return a.net_code ? a.net_code : EVREC_E_CREDENTIALS;
+}

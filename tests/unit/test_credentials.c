@@ -1,0 +1,474 @@
+/*
+ * The credentials chain without a network: shared-file parsing (good and malformed files),
+ * provider order (environment and temp files), caching, refresh ahead of expiry and never
+ * after it (with an injected clock), region resolution, and error messages that name the
+ * providers and never carry a secret.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "credentials.h"
+#include "evrec.h"
+#include "testutil.h"
+
+/* -- INI parsing -------------------------------------------------------------------------- */
+
+static const char credentials_text[] =
+    "# a comment\n"
+    "; another comment\n"
+    "[default]\n"
+    "aws_access_key_id = AKIDDEFAULT\n"
+    "AWS_Secret_Access_Key=secret/with+signs==\n"
+    "\n"
+    "  [dev]  \n"
+    "aws_access_key_id: AKIDDEV   \n"
+    "aws_secret_access_key =   dev secret with spaces  \n"
+    "   # an indented comment\n"
+    "empty =\n"
+    "s3 =\n"
+    "    region = nested-not-top-level\n"
+    "\tmax_concurrent_requests = 10\n"
+    "[profile dev]\n"
+    "aws_access_key_id = NOT-THE-DEV-PROFILE\n"
+    "[default-ish]\r\n"
+    "aws_access_key_id = AKIDCRLF\r\n";
+
+static const char config_text[] =
+    "[default]\n"
+    "region = us-west-2\n"
+    "[profile dev]\n"
+    "region=eu-central-1\n"
+    "[dev]\n"
+    "region = not-a-config-profile\n"
+    "[profile   spaced  ] ; trailing words after the header\n"
+    "region = ap-south-1\n";
+
+static void ini_good(void **state)
+{
+    (void)state;
+    char v[128];
+    assert_int_equal(creds_ini_get(credentials_text, 0, "default", "aws_access_key_id", v,
+                                   sizeof v),
+                     EVREC_OK);
+    assert_string_equal(v, "AKIDDEFAULT");
+    /* keys are case-insensitive; '=' inside a value is kept */
+    assert_int_equal(creds_ini_get(credentials_text, 0, "default", "aws_secret_access_key", v,
+                                   sizeof v),
+                     EVREC_OK);
+    assert_string_equal(v, "secret/with+signs==");
+    assert_int_equal(creds_ini_get(credentials_text, 0, "dev", "aws_access_key_id", v, sizeof v),
+                     EVREC_OK);
+    assert_string_equal(v, "AKIDDEV");
+    assert_int_equal(creds_ini_get(credentials_text, 0, "dev", "aws_secret_access_key", v,
+                                   sizeof v),
+                     EVREC_OK);
+    assert_string_equal(v, "dev secret with spaces");
+    assert_int_equal(creds_ini_get(credentials_text, 0, "dev", "empty", v, sizeof v), EVREC_OK);
+    assert_string_equal(v, "");
+    /* a key inside a nested sub-section is not a top-level key */
+    assert_int_equal(creds_ini_get(credentials_text, 0, "dev", "region", v, sizeof v),
+                     EVREC_E_NOT_FOUND);
+    /* in the credentials file "[profile dev]" is a profile named "profile dev" */
+    assert_int_equal(creds_ini_get(credentials_text, 0, "profile dev", "aws_access_key_id", v,
+                                   sizeof v),
+                     EVREC_OK);
+    assert_string_equal(v, "NOT-THE-DEV-PROFILE");
+    assert_int_equal(creds_ini_get(credentials_text, 0, "default-ish", "aws_access_key_id", v,
+                                   sizeof v),
+                     EVREC_OK);
+    assert_string_equal(v, "AKIDCRLF");
+    assert_int_equal(creds_ini_get(credentials_text, 0, "nope", "aws_access_key_id", v, sizeof v),
+                     EVREC_E_NOT_FOUND);
+
+    /* config file: "[profile NAME]", and "[default]" */
+    assert_int_equal(creds_ini_get(config_text, 1, "default", "region", v, sizeof v), EVREC_OK);
+    assert_string_equal(v, "us-west-2");
+    assert_int_equal(creds_ini_get(config_text, 1, "dev", "region", v, sizeof v), EVREC_OK);
+    assert_string_equal(v, "eu-central-1");
+    assert_int_equal(creds_ini_get(config_text, 1, "spaced", "region", v, sizeof v), EVREC_OK);
+    assert_string_equal(v, "ap-south-1");
+    assert_int_equal(creds_ini_get("[profile default]\nregion = r1\n", 1, "default", "region", v,
+                                   sizeof v),
+                     EVREC_OK);
+    assert_string_equal(v, "r1");
+    /* a value longer than the buffer is cut to fit, not overflowed */
+    char small[4];
+    assert_int_equal(creds_ini_get(config_text, 1, "default", "region", small, sizeof small),
+                     EVREC_OK);
+    assert_string_equal(small, "us-");
+}
+
+static void ini_malformed(void **state)
+{
+    (void)state;
+    static const char *const bad[] = {
+        "aws_access_key_id = before any section\n[default]\n",
+        "[default]\nthis line has no delimiter\n",
+        "[default\naws_access_key_id = x\n",
+        "[default]\naws_access_key_id = a\n[default]\naws_access_key_id = b\n",
+        "[default]\naws_access_key_id = a\nAWS_ACCESS_KEY_ID = b\n",
+        "[default]\n= value without a key\n",
+    };
+    char v[64];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        assert_int_equal(creds_ini_get(bad[i], 0, "default", "aws_access_key_id", v, sizeof v),
+                         EVREC_E_CONFIG);
+    assert_int_equal(creds_ini_get("", 0, "default", "k", v, sizeof v), EVREC_E_NOT_FOUND);
+    assert_int_equal(creds_ini_get("[default]\n", 0, "", "k", v, sizeof v), EVREC_E_INVALID);
+    assert_int_equal(creds_ini_get(NULL, 0, "default", "k", v, sizeof v), EVREC_E_INVALID);
+}
+
+/* -- the chain ---------------------------------------------------------------------------- */
+
+static char *g_dir; /* HOME and the shared files of these tests */
+
+static void clean_env(void)
+{
+    static const char *const vars[] = {
+        "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
+        "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+    };
+    for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
+        unsetenv(vars[i]);
+    setenv("HOME", g_dir, 1); /* never the real ~/.aws */
+}
+
+static char *write_file(const char *name, const char *text)
+{
+    char *p = NULL;
+    assert_true(asprintf(&p, "%s/%s", g_dir, name) > 0);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+static int group_setup(void **state)
+{
+    (void)state;
+    g_dir = tu_tempdir("creds");
+    return g_dir ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    tu_rmtree(g_dir);
+    free(g_dir);
+    return 0;
+}
+
+static int each_setup(void **state)
+{
+    (void)state;
+    clean_env();
+    return 0;
+}
+
+typedef struct cb_state {
+    int calls;
+    int fail;
+    int64_t lifetime_ms; /* 0: long-term */
+    int64_t *clock;
+} cb_state_t;
+
+static int callback(void *user, evrec_credentials_t *out)
+{
+    cb_state_t *s = user;
+    s->calls++;
+    if (s->fail)
+        return EVREC_E_CONNECT;
+    snprintf(out->access_key_id, sizeof out->access_key_id, "AKIDCALLBACK%d", s->calls);
+    snprintf(out->secret_access_key, sizeof out->secret_access_key, "cbsecret%d", s->calls);
+    snprintf(out->session_token, sizeof out->session_token, "cbtoken%d", s->calls);
+    out->expiration_ms = s->lifetime_ms ? *s->clock + s->lifetime_ms : 0;
+    return EVREC_OK;
+}
+
+static int64_t fake_clock(void *user)
+{
+    return *(int64_t *)user;
+}
+
+/* creds_get with a fresh chain; returns the code, fills *out and err. */
+static int get_once(const creds_config_t *cfg, evrec_credentials_t *out, char *err, size_t len)
+{
+    creds_t *c;
+    assert_int_equal(creds_new(&c, cfg), EVREC_OK);
+    int rc = creds_get(c, out, err, len);
+    creds_free(c);
+    return rc;
+}
+
+static void provider_order(void **state)
+{
+    (void)state;
+    char *cred_path = write_file("credentials", "[default]\naws_access_key_id = AKIDFILE\n"
+                                                "aws_secret_access_key = filesecret\n");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", cred_path, 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
+    setenv("AWS_SESSION_TOKEN", "envtoken", 1);
+    int64_t now = 1764000000000LL;
+    cb_state_t cb = { .clock = &now };
+    creds_config_t cfg = { .access_key_id = "AKIDSTATIC", .secret_access_key = "staticsecret",
+                           .callback = callback, .callback_user = &cb };
+    evrec_credentials_t out;
+    char err[1024];
+
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDSTATIC");
+    assert_string_equal(out.session_token, "");
+    assert_int_equal(cb.calls, 0);
+
+    cfg.access_key_id = cfg.secret_access_key = NULL;
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDCALLBACK1");
+
+    cfg.callback = NULL;
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDENV");
+    assert_string_equal(out.secret_access_key, "envsecret");
+    assert_string_equal(out.session_token, "envtoken");
+
+    cfg.no_environment = 1;
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDFILE");
+    assert_string_equal(out.secret_access_key, "filesecret");
+
+    /* A failing callback does not stop the chain; its failure is named. */
+    cb.fail = 1;
+    cfg.callback = callback;
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDFILE");
+    free(cred_path);
+}
+
+static void shared_profiles(void **state)
+{
+    (void)state;
+    char *cred_path = write_file("credentials2",
+                                 "[default]\naws_access_key_id = AKIDDEF\n"
+                                 "aws_secret_access_key = defsecret\n"
+                                 "[team]\naws_access_key_id = AKIDTEAM\n"
+                                 "aws_secret_access_key = teamsecret\n"
+                                 "aws_session_token = teamtoken\n");
+    char *conf_path = write_file("config2", "[profile cfgonly]\naws_access_key_id = AKIDCFG\n"
+                                            "aws_secret_access_key = cfgsecret\n"
+                                            "region = eu-west-3\n"
+                                            "[profile assume]\nrole_arn = arn:aws:iam::1:role/x\n"
+                                            "[profile half]\naws_access_key_id = AKIDHALF\n");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", cred_path, 1);
+    setenv("AWS_CONFIG_FILE", conf_path, 1);
+    creds_config_t cfg = { 0 };
+    evrec_credentials_t out;
+    char err[1024];
+
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDDEF");
+
+    setenv("AWS_PROFILE", "team", 1);
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDTEAM");
+    assert_string_equal(out.session_token, "teamtoken");
+
+    cfg.profile = "cfgonly"; /* the option beats AWS_PROFILE; keys may live in config */
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDCFG");
+    char region[32];
+    assert_int_equal(creds_resolve_region(NULL, "cfgonly", region, sizeof region), EVREC_OK);
+    assert_string_equal(region, "eu-west-3");
+
+    cfg.profile = "assume";
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "shared files: profile 'assume' uses role_arn"));
+
+    cfg.profile = "half";
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "has aws_access_key_id but no aws_secret_access_key"));
+
+    cfg.profile = "missing";
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "profile 'missing' not found in"));
+    assert_non_null(strstr(err, cred_path));
+
+    /* A malformed file is an error naming the file and line, as for the AWS CLI. */
+    char *broken = write_file("credentials3", "[default]\naws_access_key_id = AKIDX\n"
+                                              "garbage line\n");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", broken, 1);
+    cfg.profile = NULL;
+    unsetenv("AWS_PROFILE");
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "credentials3 line 3 is malformed"));
+
+    /* With no files at all and the default profile, the provider is simply not configured. */
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "not configured: static keys, callback, environment, "
+                                "shared files, iot, cognito"));
+    free(cred_path);
+    free(conf_path);
+    free(broken);
+}
+
+static void errors_name_providers_without_secrets(void **state)
+{
+    (void)state;
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    evrec_credentials_t out;
+    char err[1024];
+
+    /* Half of the static keys: the chain stops (falling through would hide the mistake). */
+    creds_config_t cfg = { .secret_access_key = "TopSecretValue123" };
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "EnvSecretValue456", 1);
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "static keys: secret_access_key is set but access_key_id is not"));
+    assert_null(strstr(err, "TopSecretValue123"));
+
+    /* Half of the environment: named, and the chain goes on. */
+    cfg.secret_access_key = NULL;
+    unsetenv("AWS_ACCESS_KEY_ID");
+    int64_t now = 1000;
+    cb_state_t cb = { .fail = 1, .clock = &now };
+    cfg.callback = callback;
+    cfg.callback_user = &cb;
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "callback: returned"));
+    assert_non_null(strstr(err, "environment: AWS_SECRET_ACCESS_KEY is set but "
+                                "AWS_ACCESS_KEY_ID is not"));
+    assert_null(strstr(err, "EnvSecretValue456"));
+
+    /* Half-configured remote providers stop the chain and name the missing option. */
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    creds_config_t iot = { .iot_endpoint = "https://example.invalid", .iot_role_alias = "r",
+                           .iot_thing_name = "t", .iot_cert_file = "c.pem" };
+    assert_int_equal(get_once(&iot, &out, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "iot: the credentials endpoint is set but iot_key_file is not"));
+    creds_config_t cog = { .cognito_pool_id = "no-region-here" };
+    assert_int_equal(get_once(&cog, &out, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "cognito: cognito_identity_pool_id 'no-region-here'"));
+    iot.iot_key_file = "k.pem";
+    iot.iot_thing_name = "bad\r\nX-Injected: 1";
+    assert_int_equal(get_once(&iot, &out, err, sizeof err), EVREC_E_CONFIG);
+}
+
+static void expiry_and_refresh(void **state)
+{
+    (void)state;
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    const int64_t hour = 3600000, minute = 60000;
+    int64_t now = 1764000000000LL;
+    cb_state_t cb = { .lifetime_ms = hour, .clock = &now };
+    creds_config_t cfg = { .callback = callback, .callback_user = &cb, .now_ms = fake_clock,
+                           .now_user = &now };
+    creds_t *c;
+    assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
+    evrec_credentials_t out;
+    char err[512];
+    const int64_t t0 = now;
+
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDCALLBACK1");
+    assert_true(out.expiration_ms == t0 + hour);
+
+    now = t0 + 30 * minute; /* cached */
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDCALLBACK1");
+    assert_int_equal(cb.calls, 1);
+
+    now = t0 + hour - 4 * minute; /* inside the 5-minute window: refreshed */
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDCALLBACK2");
+    assert_int_equal(cb.calls, 2);
+    const int64_t t1 = now;
+
+    /* The refresh fails, but the cached set has not expired: it is still used... */
+    cb.fail = 1;
+    now = t1 + hour - minute;
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDCALLBACK2");
+    assert_int_equal(cb.calls, 3);
+    /* ...and never after its expiration. */
+    now = t1 + hour;
+    memset(&out, 0, sizeof out);
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_string_equal(out.access_key_id, "");
+    assert_non_null(strstr(err, "callback"));
+    assert_null(strstr(err, "cbsecret"));
+
+    /* Short-lived credentials refresh at half their lifetime. */
+    cb.fail = 0;
+    cb.lifetime_ms = 60000;
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    int calls = cb.calls;
+    now += 29000;
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_int_equal(cb.calls, calls);
+    now += 2000;
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_int_equal(cb.calls, calls + 1);
+
+    /* creds_invalidate forgets the cache at once. */
+    creds_invalidate(c);
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_int_equal(cb.calls, calls + 2);
+
+    /* Long-term callback credentials are asked for every time (the caller holds them). */
+    cb.lifetime_ms = 0;
+    creds_invalidate(c);
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_int_equal(cb.calls, calls + 4);
+    creds_free(c);
+}
+
+static void region_resolution(void **state)
+{
+    (void)state;
+    char *conf = write_file("config-region", "[default]\nregion = from-default-profile\n"
+                                             "[profile p]\nregion = from-p\n");
+    setenv("AWS_CONFIG_FILE", conf, 1);
+    char r[64];
+    assert_int_equal(creds_resolve_region(NULL, NULL, r, sizeof r), EVREC_OK);
+    assert_string_equal(r, "from-default-profile");
+    setenv("AWS_PROFILE", "p", 1);
+    assert_int_equal(creds_resolve_region(NULL, NULL, r, sizeof r), EVREC_OK);
+    assert_string_equal(r, "from-p");
+    setenv("AWS_DEFAULT_REGION", "from-default-env", 1);
+    assert_int_equal(creds_resolve_region(NULL, NULL, r, sizeof r), EVREC_OK);
+    assert_string_equal(r, "from-default-env");
+    setenv("AWS_REGION", "from-env", 1);
+    assert_int_equal(creds_resolve_region(NULL, NULL, r, sizeof r), EVREC_OK);
+    assert_string_equal(r, "from-env");
+    assert_int_equal(creds_resolve_region("explicit-1", NULL, r, sizeof r), EVREC_OK);
+    assert_string_equal(r, "explicit-1");
+    clean_env();
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    assert_int_equal(creds_resolve_region(NULL, NULL, r, sizeof r), EVREC_E_CONFIG);
+    free(conf);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(ini_good),
+        cmocka_unit_test(ini_malformed),
+        cmocka_unit_test_setup(provider_order, each_setup),
+        cmocka_unit_test_setup(shared_profiles, each_setup),
+        cmocka_unit_test_setup(errors_name_providers_without_secrets, each_setup),
+        cmocka_unit_test_setup(expiry_and_refresh, each_setup),
+        cmocka_unit_test_setup(region_resolution, each_setup),
+    };
+    return cmocka_run_group_tests_name("credentials", tests, group_setup, group_teardown);
+}
