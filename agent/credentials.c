@@ -708,12 +708,18 @@ static result_t from_iot(creds_t *c, evrec_credentials_t *out, attempt_t *a)
     return res;
 }
 
-/* One JSON 1.1 call to Cognito Identity; *answer is the parsed body on HTTP 200. */
-static int cognito_call(creds_t *c, const char *url, const char *op, cJSON *req,
-                        cJSON **answer, char *why, size_t whylen, attempt_t *a)
+/* One JSON 1.1 call to Cognito Identity with a one-member request {member: value};
+ * *answer is the parsed body on HTTP 200. */
+static int cognito_call(creds_t *c, const char *url, const char *op, const char *member,
+                        const char *value, cJSON **answer, char *why, size_t whylen,
+                        attempt_t *a)
 {
     *answer = NULL;
-    char *body = cJSON_PrintUnformatted(req);
+    cJSON *req = cJSON_CreateObject();
+    char *body = req && cJSON_AddStringToObject(req, member, value)
+                     ? cJSON_PrintUnformatted(req)
+                     : NULL;
+    cJSON_Delete(req);
     if (!body) {
         snprintf(why, whylen, "out of memory");
         return EVREC_E_NOMEM;
@@ -757,15 +763,9 @@ static int cognito_call(creds_t *c, const char *url, const char *op, cJSON *req,
 
 static int cognito_get_id(creds_t *c, const char *url, char *why, size_t whylen, attempt_t *a)
 {
-    cJSON *req = cJSON_CreateObject();
-    if (!req || !cJSON_AddStringToObject(req, "IdentityPoolId", c->cfg.cognito_pool_id)) {
-        cJSON_Delete(req);
-        snprintf(why, whylen, "out of memory");
-        return EVREC_E_NOMEM;
-    }
     cJSON *ans;
-    int rc = cognito_call(c, url, "GetId", req, &ans, why, whylen, a);
-    cJSON_Delete(req);
+    int rc = cognito_call(c, url, "GetId", "IdentityPoolId", c->cfg.cognito_pool_id, &ans, why,
+                          whylen, a);
     if (rc != EVREC_OK)
         return rc == EVREC_E_NOT_FOUND ? EVREC_E_CREDENTIALS : rc;
     const char *id = json_str(ans, "IdentityId");
@@ -786,15 +786,9 @@ static int cognito_get_id(creds_t *c, const char *url, char *why, size_t whylen,
 static int cognito_credentials(creds_t *c, const char *url, evrec_credentials_t *out,
                                char *why, size_t whylen, attempt_t *a)
 {
-    cJSON *req = cJSON_CreateObject();
-    if (!req || !cJSON_AddStringToObject(req, "IdentityId", c->cognito_id)) {
-        cJSON_Delete(req);
-        snprintf(why, whylen, "out of memory");
-        return EVREC_E_NOMEM;
-    }
     cJSON *ans;
-    int rc = cognito_call(c, url, "GetCredentialsForIdentity", req, &ans, why, whylen, a);
-    cJSON_Delete(req);
+    int rc = cognito_call(c, url, "GetCredentialsForIdentity", "IdentityId", c->cognito_id, &ans,
+                          why, whylen, a);
     if (rc != EVREC_OK)
         return rc;
     const cJSON *cr = cJSON_GetObjectItemCaseSensitive(ans, "Credentials");

@@ -13,10 +13,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include "credentials.h"
@@ -170,17 +166,6 @@ static void iot_refusals(void **state)
     assert_null(strstr(err, "PRIVATE KEY"));
 }
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    close(s);
-    return ntohs(a.sin_port);
-}
-
 static evrec_queue_t *open_queue(const char *dir)
 {
     queue_config_t qc = { .max_store_bytes = 1 << 20 };
@@ -303,7 +288,7 @@ static void cognito_refresh_and_errors(void **state)
 
     /* Nothing listening: a retryable connect error, naming the provider and call. */
     char dead[64];
-    snprintf(dead, sizeof dead, "https://127.0.0.1:%d/", free_port());
+    snprintf(dead, sizeof dead, "https://127.0.0.1:%d/", fc_free_port());
     cfg.cognito_pool_id = POOL;
     cfg.cognito_endpoint_url = dead;
     assert_int_equal(creds_new(&c, &cfg), EVREC_OK);

@@ -12,10 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
@@ -239,17 +235,6 @@ static void timeouts(void **state)
     transport_free(t);
 }
 
-static int free_port(void)
-{
-    int s = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-    socklen_t len = sizeof a;
-    assert_int_equal(bind(s, (struct sockaddr *)&a, sizeof a), 0);
-    assert_int_equal(getsockname(s, (struct sockaddr *)&a, &len), 0);
-    close(s); /* nothing listens there now */
-    return ntohs(a.sin_port);
-}
-
 static void refused_and_reset(void **state)
 {
     fixture_t *f = *state;
@@ -257,7 +242,7 @@ static void refused_and_reset(void **state)
     assert_int_equal(transport_new(&t, NULL), EVREC_OK);
     transport_response_t r;
     char err[256], u[64];
-    snprintf(u, sizeof u, "http://127.0.0.1:%d/", free_port());
+    snprintf(u, sizeof u, "http://127.0.0.1:%d/", fc_free_port());
     assert_int_equal(transport_send(t, "POST", u, NULL, "x", 1, &r, err, sizeof err),
                      EVREC_E_CONNECT);
     assert_non_null(strstr(err, "127.0.0.1"));

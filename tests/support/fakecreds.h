@@ -19,6 +19,9 @@ long fc_stat(const tu_endpoint_t *ep, const char *tls_dir, const char *name);
 /** POST /_fake/config?<query> (e.g. "expiry=1"). Returns 0 on success. */
 int fc_config(const tu_endpoint_t *ep, const char *tls_dir, const char *query);
 
+/** A 127.0.0.1 TCP port nothing listens on (bound, then released). */
+int fc_free_port(void);
+
 /** Path of a PKI file ("ca.pem", ...) in dir; malloc'ed. */
 char *fc_file(const char *dir, const char *name);
 
