@@ -2,7 +2,7 @@
 # `make size`: the footprint, reported (not asserted).
 #   - text/data/bss of the static library built at -Os, without its dependencies
 #   - the CLI's size
-#   - peak heap (valgrind massif) of build-os/bench/footprint recording and flushing 10,000
+#   - peak heap (valgrind massif) of build-os/footprint (tools/footprint.c) recording and flushing 10,000
 #     events against the local endpoint, when that program exists
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,15 +14,20 @@ echo "library text: $text bytes ($(( text / 1024 )) KiB; target <= 150 KiB)"
 echo "== CLI at -Os"
 size build-os/evrec | tail -1
 echo "CLI file size: $(stat -c %s build-os/evrec) bytes"
-if [ -f tools/bench/footprint.c ]; then
-  make -s BUILD=build-os OPT=-Os build-os/bench/footprint >/dev/null
+if [ -f tools/footprint.c ]; then
+  make -s BUILD=build-os OPT=-Os build-os/footprint >/dev/null
   out=$(mktemp -d)
-  valgrind --tool=massif --massif-out-file="$out/massif.out" build-os/bench/footprint \
-      --events 10000 > "$out/run.txt" 2>"$out/valgrind.txt" || { cat "$out/valgrind.txt"; exit 1; }
+  python3 tools/fake_endpoint.py --port-file "$out/port" --log "$out/events.jsonl" >/dev/null 2>&1 &
+  fake=$!
+  trap 'kill $fake 2>/dev/null; rm -rf "$out"' EXIT
+  for _ in $(seq 100); do [ -s "$out/port" ] && break; sleep 0.1; done
+  export EVREC_FOOTPRINT_URL="http://127.0.0.1:$(cut -d' ' -f1 "$out/port")"
+  valgrind --tool=massif --massif-out-file="$out/massif.out" build-os/footprint \
+      --events 10000 --store "$out/store" > "$out/run.txt" 2>"$out/valgrind.txt" \
+      || { cat "$out/valgrind.txt" "$out/run.txt"; exit 1; }
   cat "$out/run.txt"
   peak=$(grep -E '^mem_heap_B=' "$out/massif.out" | cut -d= -f2 | sort -n | tail -1)
   body=$(sed -n 's/^max_request_body_bytes=//p' "$out/run.txt" | tail -1)
   echo "peak heap while recording and flushing 10,000 events: $peak bytes ($(( peak / 1024 )) KiB)"
   [ -n "$body" ] && echo "largest request body: $body bytes; target peak <= 256 KiB + one body = $(( 262144 + body )) bytes"
-  rm -rf "$out"
 fi
