@@ -28,6 +28,7 @@ typedef struct batch_event {
     char *user_id;     /* "" if none */
     char *fragment;    /* the stored JSON fragment, NUL-terminated */
     size_t fragment_len;
+    size_t profile_len; /* Pinpoint: length of the endpoint's profile when batched (estimates) */
 } batch_event_t;
 
 typedef struct batch {
@@ -55,6 +56,7 @@ int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out);
 /** Move events [at, n) of b into a new batch *tail (for 413 splitting and 400 bisection). */
 int batch_split(batch_t *b, size_t at, batch_t *tail);
 
+/** Free what the batch holds (b itself is the caller's) and leave it empty. NULL is fine. */
 void batch_free(batch_t *b);
 
 #endif /* EVREC_BATCH_H */

@@ -1,0 +1,499 @@
+/* The batcher over a real store in a temp directory: limits, grouping, order, expiry, split. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "batch.h"
+#include "evrec.h"
+#include "port.h"
+#include "queue.h"
+#include "record.h"
+#include "testutil.h"
+#include "wire.h"
+
+typedef struct fixture {
+    char *dir;
+    evrec_queue_t *q;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    f->dir = tu_tempdir("batch");
+    char err[256] = "";
+    if (f->dir == NULL || queue_open(&f->q, f->dir, NULL, err, sizeof err) != EVREC_OK) {
+        fprintf(stderr, "queue_open: %s\n", err);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    queue_close(f->q);
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+typedef struct rec {
+    evrec_service_t svc;
+    int64_t created_ms;
+    const char *event_id;
+    const char *endpoint_id;
+    const char *session_id;
+    const char *user_id;
+    const char *fragment;
+} rec_t;
+
+static uint64_t append(evrec_queue_t *q, const rec_t *r)
+{
+    evrec_record_view_t v = { 0 };
+    v.service = (uint8_t)r->svc;
+    v.created_ms = r->created_ms;
+    v.event_id = r->event_id;
+    v.event_id_len = strlen(r->event_id);
+    v.endpoint_id = r->endpoint_id;
+    v.endpoint_id_len = strlen(r->endpoint_id);
+    v.session_id = r->session_id ? r->session_id : "";
+    v.session_id_len = strlen(v.session_id);
+    v.user_id = r->user_id ? r->user_id : "";
+    v.user_id_len = strlen(v.user_id);
+    v.fragment = r->fragment;
+    v.fragment_len = strlen(r->fragment);
+    uint8_t *buf = malloc(evrec_record_size(&v));
+    size_t n = evrec_record_encode(&v, buf);
+    uint64_t seq = 0;
+    assert_int_equal(queue_append(q, buf, n, 0, &seq), EVREC_OK);
+    free(buf);
+    return seq;
+}
+
+/* A Pinpoint fragment of about `size` bytes. */
+static char *pp_fragment(int i, size_t size)
+{
+    char head[128];
+    int h = snprintf(head, sizeof head,
+                     "{\"EventType\":\"e%d\",\"Timestamp\":\"2026-11-22T10:00:00.000Z\","
+                     "\"Attributes\":{\"pad\":\"",
+                     i);
+    size_t pad = size > (size_t)h + 3 ? size - (size_t)h - 3 : 0;
+    char *f = malloc((size_t)h + pad + 5);
+    memcpy(f, head, (size_t)h);
+    memset(f + h, 'x', pad);
+    memcpy(f + h + pad, "\"}}", 4);
+    return f;
+}
+
+static uint64_t append_pp(evrec_queue_t *q, int i, const char *endpoint, size_t size)
+{
+    char id[32];
+    snprintf(id, sizeof id, "ev-%04d", i);
+    char *frag = pp_fragment(i, size);
+    rec_t r = { EVREC_SERVICE_PINPOINT, 1763800000000LL + i, id, endpoint, NULL, NULL, frag };
+    uint64_t seq = append(q, &r);
+    free(frag);
+    return seq;
+}
+
+static batch_limits_t pp_limits(uint32_t max_events, size_t max_bytes)
+{
+    batch_limits_t l = { 0 };
+    l.service = EVREC_SERVICE_PINPOINT;
+    l.max_events = max_events;
+    l.max_bytes = max_bytes;
+    return l;
+}
+
+static void assert_consecutive(const batch_t *b, uint64_t first_seq)
+{
+    for (size_t i = 0; i < b->n; i++)
+        assert_int_equal(b->events[i].seq, first_seq + i);
+}
+
+static int store_profile(void *user, const char *endpoint_id, char **json)
+{
+    uint32_t version;
+    return queue_endpoint_get(user, endpoint_id, json, &version);
+}
+
+/* The batch's estimate is an upper bound of the body the encoder makes from it. */
+static size_t encoded_len(evrec_queue_t *q, const batch_t *b)
+{
+    char *body = NULL;
+    size_t len = 0;
+    assert_int_equal(wire_pinpoint_encode(b, store_profile, q, &body, &len), EVREC_OK);
+    port_free(body);
+    return len;
+}
+
+static void empty_queue(void **state)
+{
+    fixture_t *f = *state;
+    batch_limits_t l = pp_limits(100, 0);
+    l.from_seq = 7;
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 0);
+    assert_int_equal(b.next_seq, 7);
+    assert_int_equal(b.body_bytes, 0);
+    batch_free(&b);
+    assert_int_equal(batch_next(NULL, &l, &b), EVREC_E_INVALID);
+    assert_int_equal(batch_next(f->q, NULL, &b), EVREC_E_INVALID);
+    assert_int_equal(batch_next(f->q, &l, NULL), EVREC_E_INVALID);
+    l.service = (evrec_service_t)9;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_E_INVALID);
+}
+
+static void count_limit_and_clamp(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t first = 0;
+    for (int i = 0; i < 150; i++) {
+        uint64_t s = append_pp(f->q, i, "ep-a", 120);
+        if (i == 0)
+            first = s;
+    }
+    batch_limits_t l = pp_limits(500, 0); /* above the service's 100: clamped */
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 100);
+    assert_int_equal(b.service, EVREC_SERVICE_PINPOINT);
+    assert_consecutive(&b, first);
+    assert_string_equal(b.events[0].event_id, "ev-0000");
+    assert_string_equal(b.events[99].event_id, "ev-0099");
+    assert_int_equal(b.next_seq, first + 100);
+    assert_true(b.body_bytes >= encoded_len(f->q, &b));
+
+    /* from next_seq: the rest */
+    l.from_seq = b.next_seq;
+    batch_t rest;
+    assert_int_equal(batch_next(f->q, &l, &rest), EVREC_OK);
+    assert_int_equal(rest.n, 50);
+    assert_consecutive(&rest, first + 100);
+    batch_free(&rest);
+    batch_free(&b);
+
+    /* a smaller count, and 0 meaning the service's limit */
+    l = pp_limits(7, 0);
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 7);
+    batch_free(&b);
+    l = pp_limits(0, 0);
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 100);
+    batch_free(&b);
+    assert_int_equal(b.n, 0);
+    assert_null(b.events);
+}
+
+static void size_limit_counts_profiles_once(void **state)
+{
+    fixture_t *f = *state;
+    char profile[1200];
+    snprintf(profile, sizeof profile, "{\"Attributes\":{\"blob\":[\"%01100d\"]}}", 0);
+    size_t plen = strlen(profile);
+    assert_int_equal(queue_endpoint_put(f->q, "ep-a", profile, plen), EVREC_OK);
+    assert_int_equal(queue_endpoint_put(f->q, "ep-b", profile, plen), EVREC_OK);
+    uint64_t first = append_pp(f->q, 0, "ep-a", 200);
+    for (int i = 1; i < 40; i++)
+        append_pp(f->q, i, i % 2 ? "ep-b" : "ep-a", 200);
+
+    /* room for both profiles and 20.5 events: counting the profile with every event would
+     * stop after 4 */
+    size_t ev_bytes = wire_pinpoint_event_bytes("ev-0000", 200);
+    size_t max = WIRE_PINPOINT_BODY_BYTES + 2 * wire_pinpoint_endpoint_bytes("ep-a", plen) +
+                 20 * ev_bytes + ev_bytes / 2;
+    batch_limits_t l = pp_limits(100, max);
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 20);
+    assert_consecutive(&b, first);
+    assert_true(b.body_bytes <= max);
+    assert_true(b.body_bytes + ev_bytes > max); /* the next one would not fit */
+    assert_int_equal(b.next_seq, first + 20);
+    for (size_t i = 0; i < b.n; i++)
+        assert_int_equal(b.events[i].profile_len, plen);
+    size_t len = encoded_len(f->q, &b);
+    assert_true(len <= b.body_bytes);
+    assert_true(b.body_bytes - len <= 3); /* one separator too many per map */
+    batch_free(&b);
+
+    /* an endpoint without a stored profile is sent with {} */
+    append_pp(f->q, 99, "ep-none", 200);
+    l = pp_limits(100, 0);
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 41);
+    assert_string_equal(b.events[40].endpoint_id, "ep-none");
+    assert_int_equal(b.events[40].profile_len, 2);
+    len = encoded_len(f->q, &b);
+    assert_true(len <= b.body_bytes && b.body_bytes - len <= 4);
+    batch_free(&b);
+}
+
+static void several_endpoints_in_order(void **state)
+{
+    fixture_t *f = *state;
+    const char *eps[] = { "ep-a", "ep-b", "ep-a", "ep-c", "ep-b", "ep-d", "ep-a" };
+    uint64_t seqs[7];
+    for (int i = 0; i < 7; i++)
+        seqs[i] = append_pp(f->q, i, eps[i], 100);
+    batch_limits_t l = pp_limits(100, 0);
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 7);
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(b.events[i].seq, seqs[i]);
+        assert_string_equal(b.events[i].endpoint_id, eps[i]);
+        assert_int_equal(b.events[i].created_ms, 1763800000000LL + i);
+        assert_int_equal(b.events[i].fragment_len, strlen(b.events[i].fragment));
+        assert_string_equal(b.events[i].session_id, "");
+    }
+    /* the fragments are byte-for-byte what was stored */
+    char *want = pp_fragment(3, 100);
+    assert_string_equal(b.events[3].fragment, want);
+    free(want);
+    assert_true(b.body_bytes >= encoded_len(f->q, &b));
+    batch_free(&b);
+}
+
+static void duplicate_id_waits(void **state)
+{
+    fixture_t *f = *state;
+    rec_t r = { EVREC_SERVICE_PINPOINT, 1, "same", "ep-a", NULL, NULL,
+                "{\"EventType\":\"a\",\"Timestamp\":\"2026-11-22T10:00:00Z\"}" };
+    uint64_t s1 = append(f->q, &r);
+    r.endpoint_id = "ep-b"; /* same id, other endpoint: fine */
+    append(f->q, &r);
+    r.endpoint_id = "ep-a"; /* same pair: next request */
+    uint64_t s3 = append(f->q, &r);
+    batch_limits_t l = pp_limits(100, 0);
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.events[0].seq, s1);
+    assert_int_equal(b.next_seq, s3);
+    batch_free(&b);
+}
+
+static void oversize_event_alone(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t s1 = append_pp(f->q, 1, "ep-a", 5000);
+    uint64_t s2 = append_pp(f->q, 2, "ep-a", 5000);
+    batch_limits_t l = pp_limits(100, 1000);
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.events[0].seq, s1);
+    assert_true(b.body_bytes > 1000);
+    assert_int_equal(b.next_seq, s2);
+    l.from_seq = b.next_seq;
+    batch_free(&b);
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 1);
+    assert_int_equal(b.events[0].seq, s2);
+    batch_free(&b);
+}
+
+static void expired_and_foreign_skipped(void **state)
+{
+    fixture_t *f = *state;
+    const char *frag = "{\"EventType\":\"a\",\"Timestamp\":\"2026-11-22T10:00:00Z\"}";
+    rec_t r = { EVREC_SERVICE_PINPOINT, 1000, "old-1", "ep-a", NULL, NULL, frag };
+    append(f->q, &r);
+    r.created_ms = 2000;
+    r.event_id = "old-2";
+    append(f->q, &r);
+    rec_t pz = { EVREC_SERVICE_PERSONALIZE, 5000, "pz", "ep-a", "s", "u",
+                 "{\"eventType\":\"click\",\"sentAt\":1}" };
+    uint64_t pz_seq = append(f->q, &pz);
+    r.created_ms = 3000;
+    r.event_id = "new-1";
+    uint64_t s3 = append(f->q, &r);
+    r.created_ms = 2500; /* exactly at the cutoff: kept */
+    r.event_id = "new-2";
+    append(f->q, &r);
+    batch_limits_t l = pp_limits(100, 0);
+    l.expire_before_ms = 2500;
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.events[0].seq, s3);
+    assert_string_equal(b.events[0].event_id, "new-1");
+    assert_string_equal(b.events[1].event_id, "new-2");
+    batch_free(&b);
+    /* without a cutoff everything Pinpoint is taken, still not the Personalize record */
+    l.expire_before_ms = 0;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 4);
+    for (size_t i = 0; i < b.n; i++)
+        assert_true(b.events[i].seq != pz_seq);
+    batch_free(&b);
+}
+
+static uint64_t append_pz(evrec_queue_t *q, int i, const char *user, const char *session)
+{
+    char id[32], frag[128];
+    snprintf(id, sizeof id, "pz-%03d", i);
+    snprintf(frag, sizeof frag, "{\"eventId\":\"%s\",\"eventType\":\"click\",\"sentAt\":%d}", id,
+             1763800000 + i);
+    rec_t r = { EVREC_SERVICE_PERSONALIZE, 1763800000000LL + i, id, "ep-a", session, user, frag };
+    return append(q, &r);
+}
+
+typedef struct stream {
+    const char *user, *session;
+    uint64_t seqs[30];
+    size_t n;
+} stream_t;
+
+/* The next Personalize batch is exactly `want` (its first n, from its index `from`), in
+ * order; then it is deleted as delivered. */
+static void take(evrec_queue_t *q, const stream_t *want, size_t from, size_t n)
+{
+    batch_limits_t l = { 0 };
+    l.service = EVREC_SERVICE_PERSONALIZE;
+    l.max_events = 50; /* clamped to 10 */
+    batch_t b;
+    assert_int_equal(batch_next(q, &l, &b), EVREC_OK);
+    assert_int_equal(b.service, EVREC_SERVICE_PERSONALIZE);
+    assert_int_equal(b.n, n);
+    uint64_t seqs[10];
+    for (size_t i = 0; i < n; i++) {
+        assert_int_equal(b.events[i].seq, want->seqs[from + i]);
+        assert_string_equal(b.events[i].user_id, want->user);
+        assert_string_equal(b.events[i].session_id, want->session);
+        seqs[i] = b.events[i].seq;
+    }
+    /* the body it makes is within the estimate */
+    char *body = NULL;
+    size_t len = 0;
+    assert_int_equal(wire_personalize_encode(&b, "tracking-1", &body, &len), EVREC_OK);
+    assert_true(len <= b.body_bytes);
+    port_free(body);
+    batch_free(&b);
+    assert_int_equal(queue_delete(q, seqs, n, NULL, 0), EVREC_OK);
+}
+
+static void personalize_one_stream(void **state)
+{
+    fixture_t *f = *state;
+    stream_t st[4] = { { "u1", "s1", { 0 }, 0 },
+                       { "u1", "s2", { 0 }, 0 },  /* same user, other session */
+                       { "", "s1", { 0 }, 0 },    /* same session, no user */
+                       { "u2", "s9", { 0 }, 0 } };
+    for (int i = 0; i < 30; i++) {
+        int w = i % 2 == 0 && st[0].n < 14 ? 0 : i % 3 == 0 ? 1 : i % 5 == 0 ? 2 : 3;
+        st[w].seqs[st[w].n++] = append_pz(f->q, i, st[w].user, st[w].session);
+    }
+    assert_int_equal(st[0].n, 14);
+    /* the oldest event's stream first, at most 10, skipping the others in between */
+    take(f->q, &st[0], 0, 10);
+    /* then whichever stream holds the oldest remaining event: i = 1, 3, 5 */
+    take(f->q, &st[3], 0, st[3].n);
+    take(f->q, &st[1], 0, st[1].n);
+    take(f->q, &st[2], 0, st[2].n);
+    take(f->q, &st[0], 10, 4);
+    assert_int_equal(queue_count(f->q), 0);
+}
+
+static void split_moves_the_tail(void **state)
+{
+    fixture_t *f = *state;
+    assert_int_equal(queue_endpoint_put(f->q, "ep-b", "{\"OptOut\":\"NONE\"}", 17), EVREC_OK);
+    uint64_t first = append_pp(f->q, 0, "ep-a", 150);
+    for (int i = 1; i < 10; i++)
+        append_pp(f->q, i, i < 6 ? "ep-a" : "ep-b", 150);
+    batch_limits_t l = pp_limits(100, 0);
+    batch_t b, tail;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 10);
+    uint64_t after = b.next_seq;
+    assert_int_equal(batch_split(&b, 4, &tail), EVREC_OK);
+    assert_int_equal(b.n, 4);
+    assert_int_equal(tail.n, 6);
+    assert_int_equal(tail.service, EVREC_SERVICE_PINPOINT);
+    assert_consecutive(&b, first);
+    assert_consecutive(&tail, first + 4);
+    assert_string_equal(tail.events[0].event_id, "ev-0004");
+    assert_int_equal(tail.next_seq, after);
+    assert_int_equal(b.next_seq, first + 4);
+
+    /* each half's estimate is what batching exactly those events gives */
+    batch_t fresh;
+    l = pp_limits(4, 0);
+    assert_int_equal(batch_next(f->q, &l, &fresh), EVREC_OK);
+    assert_int_equal(b.body_bytes, fresh.body_bytes);
+    batch_free(&fresh);
+    l = pp_limits(6, 0);
+    l.from_seq = first + 4;
+    assert_int_equal(batch_next(f->q, &l, &fresh), EVREC_OK);
+    assert_int_equal(tail.body_bytes, fresh.body_bytes);
+    batch_free(&fresh);
+
+    /* split again (bisection), down to one event */
+    batch_t t2;
+    assert_int_equal(batch_split(&tail, 5, &t2), EVREC_OK);
+    assert_int_equal(t2.n, 1);
+    assert_int_equal(t2.events[0].seq, first + 9);
+    assert_true(t2.body_bytes >= encoded_len(f->q, &t2));
+    batch_free(&t2);
+    /* at == n leaves an empty tail; beyond n is refused */
+    assert_int_equal(batch_split(&tail, tail.n, &t2), EVREC_OK);
+    assert_int_equal(t2.n, 0);
+    assert_int_equal(t2.body_bytes, 0);
+    batch_free(&t2);
+    assert_int_equal(batch_split(&tail, tail.n + 1, &t2), EVREC_E_INVALID);
+    assert_int_equal(batch_split(NULL, 0, &t2), EVREC_E_INVALID);
+    assert_int_equal(batch_split(&tail, 0, NULL), EVREC_E_INVALID);
+    batch_free(&tail);
+    batch_free(&b);
+    batch_free(NULL);
+}
+
+static void from_seq_starts_there(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t seqs[6];
+    for (int i = 0; i < 6; i++)
+        seqs[i] = append_pp(f->q, i, "ep-a", 80);
+    batch_limits_t l = pp_limits(2, 0);
+    l.from_seq = seqs[3];
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 2);
+    assert_int_equal(b.events[0].seq, seqs[3]);
+    assert_int_equal(b.events[1].seq, seqs[4]);
+    assert_int_equal(b.next_seq, seqs[5]);
+    batch_free(&b);
+    l.from_seq = seqs[5] + 1;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 0);
+    batch_free(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(empty_queue, setup, teardown),
+        cmocka_unit_test_setup_teardown(count_limit_and_clamp, setup, teardown),
+        cmocka_unit_test_setup_teardown(size_limit_counts_profiles_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(several_endpoints_in_order, setup, teardown),
+        cmocka_unit_test_setup_teardown(duplicate_id_waits, setup, teardown),
+        cmocka_unit_test_setup_teardown(oversize_event_alone, setup, teardown),
+        cmocka_unit_test_setup_teardown(expired_and_foreign_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(personalize_one_stream, setup, teardown),
+        cmocka_unit_test_setup_teardown(split_moves_the_tail, setup, teardown),
+        cmocka_unit_test_setup_teardown(from_seq_starts_there, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
