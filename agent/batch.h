@@ -50,7 +50,13 @@ typedef struct batch_limits {
 } batch_limits_t;
 
 /** Fill *out with the next batch (out->n == 0 when nothing is queued). An event too large to
- *  fit a request even alone is still returned alone (the service will judge it). */
+ *  fit a request even alone is still returned alone (the service will judge it).
+ *  max_events 0 or above the service's limit means that limit; max_bytes 0 means 4,000,000.
+ *  The scan stops at the first event that does not fit, so order is kept. Records this batch
+ *  cannot carry (damaged, encoded for the other service, created before expire_before_ms) are
+ *  passed over and left to queue_expire / eviction. Pinpoint: a second event with the same
+ *  (endpoint id, event id) ends the batch (the map would hold only one). Personalize: records
+ *  of other streams are looked past, at most 1,000 of them. On error *out is empty. */
 int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out);
 
 /** Move events [at, n) of b into a new batch *tail (for 413 splitting and 400 bisection). */
