@@ -76,7 +76,8 @@ export EVREC_CLI := $(CURDIR)/$(CLI)
 
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \
-        install install-check uninstall size cross-check tsan valgrind fuzz fuzz-run fuzz-replay
+        install install-check uninstall size cross-check tsan valgrind fuzz fuzz-run fuzz-replay \
+        fake-selftest
 # `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
 deps:
 	@[ -n "$(EVREC_NO_DEPS)" ] || bash tools/install-deps.sh
@@ -151,7 +152,13 @@ integration: all $(INTEG_BIN)
 test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-port
-	@$(MAKE) --no-print-directory unit integration fuzz-replay
+	@$(MAKE) --no-print-directory unit integration fuzz-replay fake-selftest
+
+# The local endpoint's own checks (Python, independent of the C code); last line is its summary.
+fake-selftest:
+	@echo "== tests/fake/test_fake_endpoint.py"
+	@[ -n "$(PYTHON)" ] || { echo "fake endpoint: no python3 with botocore (python3-botocore)"; exit 1; }
+	@$(PYTHON) tests/fake/test_fake_endpoint.py -q
 
 # Nothing under agent/ reaches the OS except through port/port.h.
 check-port: lib

@@ -1,0 +1,565 @@
+#!/usr/bin/env python3
+"""Checks of tools/fake_endpoint.py itself, independent of evrec's C code.
+
+Requests are signed with botocore's own SigV4 signer (and, for the round trips, sent by
+botocore's own clients), so a pass here means the local endpoint agrees with AWS's reference
+implementation. Run directly: prints "fake endpoint: N passed, N failed" last.
+"""
+
+import datetime
+import http.client
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+import botocore.session
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from botocore.exceptions import ClientError
+
+ROOT = os.environ.get("EVREC_ROOT") or os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__))))
+SCRIPT = os.path.join(ROOT, "tools", "fake_endpoint.py")
+AK = "AKIDEXAMPLE"
+SK = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+PINPOINT = "mobiletargeting"
+PERSONALIZE = "personalize"
+
+
+class Endpoint:
+    """One running fake endpoint in a private directory."""
+
+    def __init__(self, *extra):
+        self.dir = tempfile.mkdtemp(prefix="evrec-fake-test-")
+        self.port_file = os.path.join(self.dir, "port")
+        self.log = os.path.join(self.dir, "events.jsonl")
+        self.proc = subprocess.Popen([sys.executable, SCRIPT, "--port-file", self.port_file,
+                                      "--log", self.log, *extra])
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            if os.path.exists(self.port_file):
+                with open(self.port_file) as f:
+                    port, self.scheme = f.read().split()
+                self.port = int(port)
+                return
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"fake endpoint exited with {self.proc.returncode}")
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("fake endpoint did not start")
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def control(self, method, path, body=None):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+        data = None if body is None else json.dumps(body).encode()
+        conn.request(method, path, body=data)
+        resp = conn.getresponse()
+        raw = resp.read()
+        conn.close()
+        return resp.status, (json.loads(raw) if raw else None)
+
+
+def sign(url, body, service, region="us-east-1", key=AK, secret=SK, token=None, headers=None):
+    """Headers of a POST signed by botocore's SigV4Auth (which stamps the current time)."""
+    req = AWSRequest(method="POST", url=url, data=body,
+                     headers={"Content-Type": "application/json", **(headers or {})})
+    SigV4Auth(Credentials(key, secret, token), service, region).add_auth(req)
+    return dict(req.headers.items())
+
+
+def post(ep, path, doc, service, conn=None, raw=None, **kw):
+    """Signed POST; returns (status, headers dict lower-cased, body bytes)."""
+    body = raw if raw is not None else json.dumps(doc).encode()
+    headers = sign(ep.url + path, body, service, **kw)
+    own = conn is None
+    conn = conn or http.client.HTTPConnection("127.0.0.1", ep.port, timeout=10)
+    conn.request("POST", path, body=body, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    if own:
+        conn.close()
+    return resp.status, {k.lower(): v for k, v in resp.getheaders()}, data
+
+
+def pinpoint_doc(events=None, endpoint_id="ep-1", user="user-1"):
+    events = events if events is not None else {"ev-1": pinpoint_event("click")}
+    return {"BatchItem": {endpoint_id: {"Endpoint": {"User": {"UserId": user},
+                                                     "Attributes": {"plan": ["free"]}},
+                                        "Events": events}}}
+
+
+def pinpoint_event(etype, attrs=None):
+    ev = {"EventType": etype, "Timestamp": "2026-12-01T08:00:00.000Z",
+          "Session": {"Id": "sess-1", "StartTimestamp": "2026-12-01T07:59:00.000Z"}}
+    if attrs:
+        ev["Attributes"] = attrs
+    return ev
+
+
+def personalize_doc(n=1, etype="click", props=None):
+    ev = [{"eventId": f"p-{i}", "eventType": etype, "sentAt": time.time(), "itemId": "item-1"}
+          for i in range(n)]
+    if props is not None:
+        ev[0]["properties"] = props
+    return {"trackingId": "track-1", "userId": "user-1", "sessionId": "sess-1", "eventList": ev}
+
+
+PP_PATH = "/v1/apps/app-1/events"
+
+
+class FakeEndpointTest(unittest.TestCase):
+    ep = None
+
+    @classmethod
+    def setUpClass(cls):
+        cls.ep = Endpoint("--seed", "7")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ep.stop()
+
+    def setUp(self):
+        status, _ = self.ep.control("POST", "/_fake/reset")
+        self.assertEqual(status, 200)
+
+    def config(self, **kw):
+        status, cfg = self.ep.control("POST", "/_fake/config", kw)
+        self.assertEqual(status, 200, cfg)
+        return cfg
+
+    def log(self):
+        return self.ep.control("GET", "/_fake/log")[1]
+
+    def requests(self):
+        return self.ep.control("GET", "/_fake/requests")[1]
+
+    def error_of(self, headers, body):
+        return headers.get("x-amzn-errortype", "").split(":")[0], json.loads(body)
+
+    # --- accept paths -------------------------------------------------------------------------
+
+    def test_pinpoint_accepts_and_logs(self):
+        events = {"ev-1": pinpoint_event("click"), "ev-2": pinpoint_event("view")}
+        status, h, body = post(self.ep, PP_PATH, pinpoint_doc(events), PINPOINT)
+        self.assertEqual(status, 202, body)
+        self.assertEqual(h["content-type"], "application/json")
+        self.assertTrue(h["x-amzn-requestid"])
+        self.assertIn("GMT", h["date"])
+        res = json.loads(body)["Results"]["ep-1"]
+        self.assertEqual(res["EndpointItemResponse"], {"Message": "Accepted", "StatusCode": 202})
+        self.assertEqual(res["EventsItemResponse"]["ev-2"], {"Message": "Accepted",
+                                                              "StatusCode": 202})
+        log = self.log()
+        self.assertEqual(sorted(e["event_id"] for e in log), ["ev-1", "ev-2"])
+        first = log[0]
+        self.assertEqual((first["service"], first["application_id"], first["endpoint_id"],
+                          first["user_id"], first["session_id"]),
+                         ("pinpoint", "app-1", "ep-1", "user-1", "sess-1"))
+        self.assertEqual(first["endpoint"]["Attributes"], {"plan": ["free"]})
+        with open(self.ep.log) as f:
+            lines = [json.loads(line) for line in f]
+        self.assertEqual(sorted(e["event_id"] for e in lines), ["ev-1", "ev-2"])
+        req = self.requests()[0]
+        self.assertEqual((req["status"], req["outcome"], req["signature_ok"], req["event_count"]),
+                         (202, "accepted", True, 2))
+        self.assertIsNone(req["validation_error"])
+
+    def test_personalize_accepts_and_logs(self):
+        status, h, body = post(self.ep, "/events", personalize_doc(3, props='{"k": "v"}'),
+                               PERSONALIZE)
+        self.assertEqual(status, 200, body)
+        self.assertEqual(body, b"")
+        self.assertTrue(h["x-amzn-requestid"])
+        log = self.log()
+        self.assertEqual([e["event_id"] for e in log], ["p-0", "p-1", "p-2"])
+        self.assertEqual((log[0]["tracking_id"], log[0]["user_id"], log[0]["session_id"]),
+                         ("track-1", "user-1", "sess-1"))
+        self.assertEqual(log[0]["event"]["properties"], '{"k": "v"}')
+
+    def test_botocore_clients_round_trip(self):
+        s = botocore.session.get_session()
+        kw = dict(region_name="us-east-1", aws_access_key_id=AK, aws_secret_access_key=SK,
+                  endpoint_url=self.ep.url)
+        pp = s.create_client("pinpoint", **kw)
+        r = pp.put_events(ApplicationId="app-9", EventsRequest=pinpoint_doc())
+        self.assertEqual(r["EventsResponse"]["Results"]["ep-1"]["EventsItemResponse"]["ev-1"]
+                         ["StatusCode"], 202)
+        pe = s.create_client("personalize-events", **kw)
+        r = pe.put_events(trackingId="t", sessionId="s", eventList=[
+            {"eventType": "buy", "sentAt": datetime.datetime.now(datetime.timezone.utc)}])
+        self.assertEqual(r["ResponseMetadata"]["HTTPStatusCode"], 200)
+        self.config(throttle_rate=1.0)
+        with self.assertRaises(ClientError) as cm:
+            s.create_client("pinpoint", config=botocore.config.Config(
+                retries={"max_attempts": 1}), **kw).put_events(
+                ApplicationId="a", EventsRequest=pinpoint_doc())
+        self.assertEqual(cm.exception.response["Error"]["Code"], "TooManyRequestsException")
+        self.assertEqual(len(self.log()), 2)
+
+    def test_keep_alive_and_chunked_body(self):
+        conn = http.client.HTTPConnection("127.0.0.1", self.ep.port, timeout=10)
+        for _ in range(2):
+            status, _, _ = post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT, conn=conn)
+            self.assertEqual(status, 202)
+        body = json.dumps(pinpoint_doc()).encode()
+        headers = sign(self.ep.url + PP_PATH, body, PINPOINT)
+        conn.request("POST", PP_PATH, body=iter([body[:10], body[10:]]), headers=headers,
+                     encode_chunked=True)
+        resp = conn.getresponse()
+        resp.read()
+        self.assertEqual(resp.status, 202)
+        conn.close()
+        reqs = self.requests()
+        self.assertEqual({r["connection"] for r in reqs}, {reqs[0]["connection"]})
+        self.assertEqual([r["request_on_connection"] for r in reqs], [1, 2, 3])
+
+    # --- signatures ---------------------------------------------------------------------------
+
+    def test_wrong_secret_is_403_in_each_shape(self):
+        status, h, body = post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT, secret="wrong")
+        self.assertEqual(status, 403)
+        etype, err = self.error_of(h, body)
+        self.assertEqual(etype, "InvalidSignatureException")
+        self.assertIn("does not match the signature you provided", err["Message"])
+        self.assertIn("RequestID", err)
+        status, h, body = post(self.ep, "/events", personalize_doc(), PERSONALIZE, secret="x")
+        etype, err = self.error_of(h, body)
+        self.assertEqual((status, etype), (403, "InvalidSignatureException"))
+        self.assertIn("does not match", err["message"])
+        self.assertEqual(self.log(), [])
+        self.assertEqual([r["signature_ok"] for r in self.requests()], [False, False])
+
+    def test_tampered_body_is_403(self):
+        body = json.dumps(pinpoint_doc()).encode()
+        headers = sign(self.ep.url + PP_PATH, body, PINPOINT)
+        tampered = body.replace(b"click", b"clack")
+        conn = http.client.HTTPConnection("127.0.0.1", self.ep.port, timeout=10)
+        conn.request("POST", PP_PATH, body=tampered, headers=headers)
+        resp = conn.getresponse()
+        resp.read()
+        self.assertEqual(resp.status, 403)
+
+    def test_wrong_scope_access_key_and_missing_auth(self):
+        status, _, body = post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT, region="eu-west-1")
+        self.assertEqual(status, 403)
+        self.assertIn("valid region, not 'eu-west-1'", json.loads(body)["Message"])
+        status, _, body = post(self.ep, PP_PATH, pinpoint_doc(), PERSONALIZE)
+        self.assertEqual(status, 403)
+        self.assertIn("correct service: 'mobiletargeting'", json.loads(body)["Message"])
+        status, h, _ = post(self.ep, "/events", personalize_doc(), PERSONALIZE, key="AKIDOTHER")
+        self.assertEqual((status, h["x-amzn-errortype"].split(":")[0]),
+                         (403, "UnrecognizedClientException"))
+        conn = http.client.HTTPConnection("127.0.0.1", self.ep.port, timeout=10)
+        conn.request("POST", PP_PATH, body=json.dumps(pinpoint_doc()))
+        resp = conn.getresponse()
+        resp.read()
+        self.assertEqual((resp.status, resp.getheader("x-amzn-ErrorType").split(":")[0]),
+                         (403, "MissingAuthenticationTokenException"))
+
+    def test_clock_skew(self):
+        self.config(clock_skew_ms=600000)
+        status, h, body = post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT)
+        self.assertEqual(status, 403)
+        self.assertRegex(json.loads(body)["Message"],
+                         r"^Signature expired: \d{8}T\d{6}Z is now earlier than \d{8}T\d{6}Z "
+                         r"\(\d{8}T\d{6}Z - 5 min\.\)$")
+        server_time = datetime.datetime.strptime(h["date"], "%a, %d %b %Y %H:%M:%S GMT")
+        offset = (server_time.replace(tzinfo=datetime.timezone.utc).timestamp() - time.time())
+        self.assertGreater(offset, 590)
+        self.assertLess(offset, 610)
+        self.config(clock_skew_ms=-600000)
+        status, _, body = post(self.ep, "/events", personalize_doc(), PERSONALIZE)
+        self.assertEqual(status, 403)
+        self.assertIn("Signature not yet current", json.loads(body)["message"])
+        self.assertIn("+ 5 min.)", json.loads(body)["message"])
+        self.config(clock_skew_ms=-240000)  # within the 5 minutes: accepted
+        status, _, _ = post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT)
+        self.assertEqual(status, 202)
+
+    def test_session_token(self):
+        ep = Endpoint("--session-token", "TOKEN123", "--access-key", "AKIDTOKEN")
+        try:
+            ok = dict(key="AKIDTOKEN", token="TOKEN123")
+            self.assertEqual(post(ep, PP_PATH, pinpoint_doc(), PINPOINT, **ok)[0], 202)
+            self.assertEqual(post(ep, PP_PATH, pinpoint_doc(), PINPOINT, key="AKIDTOKEN")[0],
+                             403)
+            status, _, body = post(ep, PP_PATH, pinpoint_doc(), PINPOINT, key="AKIDTOKEN",
+                                   token="OTHER")
+            self.assertEqual(status, 403)
+            self.assertIn("security token included in the request is invalid",
+                          json.loads(body)["Message"])
+            status, reqs = ep.control("GET", "/_fake/requests")
+            self.assertEqual(reqs[0]["headers"]["x-amz-security-token"], "(present)")
+        finally:
+            ep.stop()
+
+    # --- bodies -------------------------------------------------------------------------------
+
+    def assert_bad(self, path, doc, service, needle, raw=None):
+        status, h, body = post(self.ep, path, doc, service, raw=raw)
+        self.assertEqual(status, 400, body)
+        etype, err = self.error_of(h, body)
+        if service == PINPOINT:
+            self.assertEqual(etype, "BadRequestException")
+            self.assertIn(needle, err["Message"])
+            self.assertIn("RequestID", err)
+        else:
+            self.assertEqual(etype, "InvalidInputException")
+            self.assertIn(needle, err["message"])
+        return err
+
+    def test_invalid_pinpoint_bodies(self):
+        ev = pinpoint_event("click")
+        del ev["EventType"]
+        self.assert_bad(PP_PATH, pinpoint_doc({"e": ev}), PINPOINT, "EventType")
+        self.assert_bad(PP_PATH, {"BatchItem": {"ep": {"Events": {}}}}, PINPOINT, "Endpoint")
+        self.assert_bad(PP_PATH, {"Items": {}}, PINPOINT, "Items")
+        bad_channel = pinpoint_doc()
+        bad_channel["BatchItem"]["ep-1"]["Endpoint"]["ChannelType"] = "PIGEON"
+        self.assert_bad(PP_PATH, bad_channel, PINPOINT, "PIGEON")
+        many = {f"e{i}": pinpoint_event("x") for i in range(101)}
+        self.assert_bad(PP_PATH, pinpoint_doc(many), PINPOINT, "101")
+        self.assert_bad(PP_PATH, None, PINPOINT, "json", raw=b"{not json")
+        self.assertEqual(post(self.ep, PP_PATH, pinpoint_doc(
+            {f"e{i}": pinpoint_event("x") for i in range(100)}), PINPOINT)[0], 202)
+        self.assertEqual(len(self.log()), 100)
+        reqs = self.requests()
+        self.assertTrue(all(r["validation_error"] for r in reqs[:-1]))
+        self.assertEqual(reqs[4]["event_count"], 101)
+
+    def test_invalid_personalize_bodies(self):
+        doc = personalize_doc()
+        del doc["eventList"][0]["sentAt"]
+        self.assert_bad("/events", doc, PERSONALIZE, "sentAt")
+        doc = personalize_doc()
+        doc["eventList"][0]["sentAt"] = "yesterday"
+        self.assert_bad("/events", doc, PERSONALIZE, "sentAt")
+        self.assert_bad("/events", personalize_doc(11), PERSONALIZE, "eventList")
+        self.assert_bad("/events", personalize_doc(0), PERSONALIZE, "eventList")
+        self.assert_bad("/events", personalize_doc(props=json.dumps({"k": "v" * 1100})),
+                        PERSONALIZE, "properties")
+        self.assert_bad("/events", personalize_doc(props="not json"), PERSONALIZE, "properties")
+        doc = personalize_doc()
+        del doc["sessionId"]
+        self.assert_bad("/events", doc, PERSONALIZE, "sessionId")
+        self.assertEqual(post(self.ep, "/events", personalize_doc(10), PERSONALIZE)[0], 200)
+        self.assertEqual(self.ep.control("GET", "/_fake/stats")[1]["validation_failures"], 7)
+
+    # --- faults -------------------------------------------------------------------------------
+
+    def test_throttle_with_and_without_retry_after(self):
+        self.config(throttle_rate=1.0, retry_after=2)
+        status, h, body = post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT)
+        self.assertEqual((status, h.get("retry-after")), (429, "2"))
+        self.assertEqual(self.error_of(h, body)[0], "TooManyRequestsException")
+        self.config(retry_after=None)
+        status, h, _ = post(self.ep, "/events", personalize_doc(), PERSONALIZE)
+        self.assertEqual(status, 429)
+        self.assertNotIn("retry-after", h)
+        self.assertEqual(self.log(), [])
+        self.assertEqual([r["fault"]["source"] for r in self.requests()],
+                         ["throttle_rate", "throttle_rate"])
+
+    def test_fail_rate(self):
+        self.config(fail_rate=1.0, fail_codes=[503], retry_after=1)
+        status, h, _ = post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT)
+        self.assertEqual((status, h.get("retry-after")), (503, "1"))
+        self.config(fail_codes="500")
+        status, h, body = post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT)
+        self.assertEqual(status, 500)
+        self.assertNotIn("retry-after", h)
+        self.assertEqual(self.error_of(h, body)[0], "InternalServerErrorException")
+        self.assertEqual(self.log(), [])
+
+    def test_drop_closes_without_answer(self):
+        self.config(drop_rate=1.0)
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT)
+        reqs = self.requests()
+        self.assertEqual((reqs[0]["outcome"], reqs[0]["signature_ok"]), ("drop", True))
+        self.assertEqual(self.log(), [])
+
+    def test_slow_answers(self):
+        self.config(slow_ms=300)
+        t0 = time.monotonic()
+        status, _, _ = post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT)
+        self.assertEqual(status, 202)
+        self.assertGreaterEqual(time.monotonic() - t0, 0.3)
+
+    def test_reject_event_type_per_event(self):
+        self.config(reject_event_type=["bad.type"])
+        events = {"ok-1": pinpoint_event("click"), "no-1": pinpoint_event("bad.type")}
+        status, _, body = post(self.ep, PP_PATH, pinpoint_doc(events), PINPOINT)
+        self.assertEqual(status, 202)
+        per = json.loads(body)["Results"]["ep-1"]["EventsItemResponse"]
+        self.assertEqual(per["ok-1"]["StatusCode"], 202)
+        self.assertEqual(per["no-1"]["StatusCode"], 400)
+        self.assertIn("bad.type", per["no-1"]["Message"])
+        self.assertEqual([e["event_id"] for e in self.log()], ["ok-1"])
+        self.assertEqual(self.ep.control("GET", "/_fake/stats")[1]["events_rejected"], 1)
+        status, _, _ = post(self.ep, "/events", personalize_doc(etype="bad.type"), PERSONALIZE)
+        self.assertEqual(status, 400)
+
+    def test_poison_attribute_rejects_whole_request(self):
+        self.config(poison_attribute="poison")
+        events = {"a": pinpoint_event("click"), "b": pinpoint_event("click", {"poison": "1"})}
+        self.assert_bad(PP_PATH, pinpoint_doc(events), PINPOINT, "'b'")
+        self.assert_bad("/events", personalize_doc(props='{"poison": 1}'), PERSONALIZE, "poison")
+        self.assertEqual(self.log(), [])
+        del events["b"]
+        self.assertEqual(post(self.ep, PP_PATH, pinpoint_doc(events), PINPOINT)[0], 202)
+
+    def test_max_body_bytes(self):
+        self.config(max_body_bytes=200)
+        big = {f"e{i}": pinpoint_event("click") for i in range(5)}
+        status, h, body = post(self.ep, PP_PATH, pinpoint_doc(big), PINPOINT)
+        self.assertEqual(status, 413)
+        self.assertEqual(self.error_of(h, body)[0], "PayloadTooLargeException")
+        self.config(max_body_bytes=100000)
+        self.assertEqual(post(self.ep, PP_PATH, pinpoint_doc(big), PINPOINT)[0], 202)
+
+    def test_script_then_normal(self):
+        self.config(script="429,503,drop,lost,ok", retry_after=0)
+        got = []
+        for i in range(6):
+            try:
+                got.append(post(self.ep, PP_PATH, pinpoint_doc({f"e{i}": pinpoint_event("x")}),
+                                PINPOINT)[0])
+            except (http.client.RemoteDisconnected, ConnectionError):
+                got.append("closed")
+        self.assertEqual(got, [429, 503, "closed", "closed", 202, 202])
+        self.assertEqual([r["fault"]["source"] for r in self.requests()],
+                         ["script"] * 5 + [None])
+        # "lost": accepted and logged, but the answer never reaches the client.
+        self.assertEqual([e["event_id"] for e in self.log()], ["e3", "e4", "e5"])
+        self.assertEqual(self.config()["script"], [])
+
+    def test_seed_makes_rates_repeatable(self):
+        def run():
+            self.config(seed=42, throttle_rate=0.5)
+            return [post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT)[0] for _ in range(12)]
+        first, second = run(), run()
+        self.assertEqual(first, second)
+        self.assertIn(429, first)
+        self.assertIn(202, first)
+
+    # --- control API --------------------------------------------------------------------------
+
+    def test_control_api(self):
+        status, err = self.ep.control("POST", "/_fake/config", {"throttle_rat": 1})
+        self.assertEqual(status, 400)
+        self.assertIn("throttle_rat", err["message"])
+        status, err = self.ep.control("POST", "/_fake/config", {"drop_rate": 2})
+        self.assertEqual(status, 400)
+        status, cfg = self.ep.control("POST", "/_fake/config?retry_after=2&fail_codes=502")
+        self.assertEqual((status, cfg["retry_after"], cfg["fail_codes"]), (200, 2.0, [502]))
+        status, cfg = self.ep.control("POST", "/_fake/config?retry_after=")
+        self.assertIsNone(cfg["retry_after"])
+        cfg = self.config(slow_ms=5, reject_event_type="a,b")
+        self.assertEqual((cfg["slow_ms"], cfg["reject_event_type"]), (5, ["a", "b"]))
+        self.assertEqual(self.ep.control("GET", "/_fake/config")[1]["slow_ms"], 5)
+        post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT)
+        post(self.ep, PP_PATH, pinpoint_doc(), PINPOINT)
+        stats = self.ep.control("GET", "/_fake/stats")[1]
+        self.assertEqual((stats["requests"], stats["events_accepted"], stats["duplicates"],
+                          stats["distinct_events"], stats["by_status"]),
+                         (2, 2, 1, 1, {"202": 2}))
+        req = self.requests()[0]
+        for key in ("time", "path", "service", "status", "outcome", "signature_ok",
+                    "validation_error", "body_bytes", "event_count", "headers", "fault"):
+            self.assertIn(key, req)
+        self.assertEqual(req["headers"]["content-type"], "application/json")
+        self.assertEqual(self.ep.control("POST", "/_fake/reset")[0], 200)
+        self.assertEqual(self.log(), [])
+        self.assertEqual(self.requests(), [])
+        self.assertEqual(self.ep.control("GET", "/_fake/config")[1]["slow_ms"], 0)
+        with open(self.ep.log) as f:
+            self.assertEqual(f.read(), "")
+        self.assertEqual(self.ep.control("GET", "/_fake/nothing")[0], 404)
+
+
+class LifecycleTest(unittest.TestCase):
+    def test_flags_tls_and_sigterm(self):
+        if not shutil.which("openssl"):
+            self.skipTest("openssl not installed")
+        d = tempfile.mkdtemp(prefix="evrec-fake-tls-")
+        try:
+            cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                            "ec_paramgen_curve:prime256v1", "-nodes", "-keyout", key,
+                            "-out", cert, "-days", "1", "-subj", "/CN=127.0.0.1",
+                            "-addext", "subjectAltName=IP:127.0.0.1"],
+                           check=True, capture_output=True)
+            ep = Endpoint("--tls", cert, key, "--throttle-rate", "1", "--retry-after", "3")
+            try:
+                self.assertEqual(ep.scheme, "https")
+                import ssl
+                ctx = ssl.create_default_context(cafile=cert)
+                body = json.dumps(pinpoint_doc()).encode()
+                url = f"https://127.0.0.1:{ep.port}{PP_PATH}"
+                conn = http.client.HTTPSConnection("127.0.0.1", ep.port, context=ctx, timeout=10)
+                conn.request("POST", PP_PATH, body=body, headers=sign(url, body, PINPOINT))
+                resp = conn.getresponse()
+                resp.read()
+                self.assertEqual((resp.status, resp.getheader("Retry-After")), (429, "3"))
+                conn.close()
+                t0 = time.monotonic()
+                ep.proc.send_signal(signal.SIGTERM)
+                self.assertEqual(ep.proc.wait(10), 0)
+                self.assertLess(time.monotonic() - t0, 5)
+            finally:
+                ep.stop()
+        finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_binds_loopback_only(self):
+        ep = Endpoint("--script", "drop")
+        try:
+            with socket.create_connection(("127.0.0.1", ep.port), timeout=5):
+                pass
+            out = subprocess.run(["ss", "-ltnH", f"sport = :{ep.port}"], capture_output=True,
+                                 text=True) if shutil.which("ss") else None
+            if out and out.returncode == 0:
+                self.assertIn(f"127.0.0.1:{ep.port}", out.stdout)
+        finally:
+            ep.stop()
+
+    def test_bad_flag_is_refused(self):
+        r = subprocess.run([sys.executable, SCRIPT, "--throttle-rate", "3"], capture_output=True,
+                           text=True, timeout=20)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("--throttle-rate", r.stderr)
+
+
+def main():
+    suite = unittest.defaultTestLoader.loadTestsFromModule(sys.modules[__name__])
+    result = unittest.TextTestRunner(verbosity=1 if "-q" in sys.argv else 2).run(suite)
+    failed = len(result.failures) + len(result.errors)
+    passed = result.testsRun - failed - len(result.skipped)
+    print(f"fake endpoint: {passed} passed, {failed} failed")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
