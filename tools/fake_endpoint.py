@@ -406,6 +406,9 @@ class State:
 
 class Handler(http.server.BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body leave in separate writes; with Nagle on, each answer on a kept-alive
+    # connection would wait for the client's delayed ACK (about 40 ms).
+    disable_nagle_algorithm = True
 
     def setup(self):
         if isinstance(self.request, ssl.SSLSocket):
@@ -957,6 +960,8 @@ def main(argv=None):
         pass
     finally:
         server.server_close()
+        # Held to the end: a request being recorded finishes its log lines, no new one starts.
+        state.lock.acquire(timeout=5)
     return 0
 
 
