@@ -389,8 +389,9 @@ class State:
                     for ev in accepted:
                         f.write(json.dumps(ev, sort_keys=True) + "\n")
             if self.request_log_path:
+                lean = {k: v for k, v in rec.items() if k != "body"}
                 with open(self.request_log_path, "a") as f:
-                    f.write(json.dumps(rec, sort_keys=True) + "\n")
+                    f.write(json.dumps(lean, sort_keys=True) + "\n")
         if self.verbose:
             print(f"fake endpoint: {rec['service']} {rec['path']} -> {rec['status']} "
                   f"{rec['outcome']} events={rec.get('event_count')}", file=sys.stderr, flush=True)
@@ -463,6 +464,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 self.rfile.readline(16)
             return b"".join(chunks)
         n = int(self.headers.get("Content-Length") or 0)
+        if n < 0:
+            raise ValueError(f"Content-Length {n}")
         if n > HARD_BODY_LIMIT:
             return None
         return self.rfile.read(n) if n > 0 else b""
@@ -478,8 +481,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 data = json.dumps(st.events).encode()
             return self._send(200, data)
         if path == "/_fake/requests":
+            # Bodies only on request (?bodies=1): they make the answer large.
+            bodies = dict(parse_qsl(urlsplit(self.path).query)).get("bodies") in ("1", "true")
             with st.lock:
-                data = json.dumps(st.requests).encode()
+                recs = st.requests if bodies else [
+                    {k: v for k, v in r.items() if k != "body"} for r in st.requests]
+                data = json.dumps(recs).encode()
             return self._send(200, data)
         if path == "/_fake/stats":
             return self._send(200, st.stats())
@@ -493,7 +500,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.conn_requests += 1
         path = urlsplit(self.path).path
         st = self.server.state
-        body = self._read_body()
+        try:
+            body = self._read_body()
+        except ValueError as e:  # a bad Content-Length or chunk size: the stream is lost
+            self.close_connection = True
+            return self._send(400, {"message": f"malformed request body framing: {e}"},
+                              {"x-amzn-ErrorType": "SerializationException"})
         if path.startswith("/_fake/"):
             return self._control(path, body)
         m = PINPOINT_RE.match(path)
@@ -536,6 +548,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             "headers": {h: self.headers.get(h) for h in RECORDED_HEADERS if h in self.headers},
             "signature_ok": None, "signature_error": None, "validation_error": None,
             "event_count": None, "events_rejected": 0, "fault": None,
+            "body": None if body is None else body.decode("utf-8", "replace"),
         }
         if "x-amz-security-token" in self.headers:
             rec["headers"]["x-amz-security-token"] = "(present)"

@@ -234,6 +234,14 @@ class FakeEndpointTest(unittest.TestCase):
         self.assertEqual({r["connection"] for r in reqs}, {reqs[0]["connection"]})
         self.assertEqual([r["request_on_connection"] for r in reqs], [1, 2, 3])
 
+    def test_malformed_framing_is_400(self):
+        with socket.create_connection(("127.0.0.1", self.ep.port), timeout=10) as s:
+            s.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"zz\r\n")
+            self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 400"))
+        status, _ = self.ep.control("GET", "/_fake/stats")
+        self.assertEqual(status, 200)
+
     # --- signatures ---------------------------------------------------------------------------
 
     def test_wrong_secret_is_403_in_each_shape(self):
@@ -490,6 +498,9 @@ class FakeEndpointTest(unittest.TestCase):
                     "validation_error", "body_bytes", "event_count", "headers", "fault"):
             self.assertIn(key, req)
         self.assertEqual(req["headers"]["content-type"], "application/json")
+        self.assertNotIn("body", req)
+        full = self.ep.control("GET", "/_fake/requests?bodies=1")[1][0]
+        self.assertEqual(json.loads(full["body"]), pinpoint_doc())
         self.assertEqual(self.ep.control("POST", "/_fake/reset")[0], 200)
         self.assertEqual(self.log(), [])
         self.assertEqual(self.requests(), [])
@@ -544,6 +555,21 @@ class LifecycleTest(unittest.TestCase):
                 self.assertIn(f"127.0.0.1:{ep.port}", out.stdout)
         finally:
             ep.stop()
+
+    def test_request_log_file_has_every_decision(self):
+        d = tempfile.mkdtemp(prefix="evrec-fake-rlog-")
+        path = os.path.join(d, "requests.jsonl")
+        ep = Endpoint("--request-log", path, "--script", "503,ok")
+        try:
+            self.assertEqual(post(ep, PP_PATH, pinpoint_doc(), PINPOINT)[0], 503)
+            self.assertEqual(post(ep, PP_PATH, pinpoint_doc(), PINPOINT)[0], 202)
+            with open(path) as f:
+                recs = [json.loads(line) for line in f]
+            self.assertEqual([(r["status"], r["fault"]["action"]) for r in recs],
+                             [(503, "503"), (202, "ok")])
+        finally:
+            ep.stop()
+            shutil.rmtree(d, ignore_errors=True)
 
     def test_bad_flag_is_refused(self):
         r = subprocess.run([sys.executable, SCRIPT, "--throttle-rate", "3"], capture_output=True,
