@@ -829,9 +829,14 @@ static result_t from_cognito(creds_t *c, evrec_credentials_t *out, attempt_t *a)
              g->cognito_pool_id);
         return R_STOP;
     }
+    /* The service-specific override of the SDKs; not the global AWS_ENDPOINT_URL, which
+     * names the PutEvents endpoint and would send these calls there. */
+    const char *env_url = port_getenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY");
     char url[512];
     if (set(g->cognito_endpoint_url))
         snprintf(url, sizeof url, "%s", g->cognito_endpoint_url);
+    else if (set(env_url))
+        snprintf(url, sizeof url, "%s", env_url);
     else
         snprintf(url, sizeof url, "https://cognito-identity.%s.amazonaws.com/", region);
     int rc = remote_transport(c, &c->cognito_tx, 0);

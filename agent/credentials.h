@@ -27,7 +27,8 @@ typedef struct creds_config {
     const char *iot_endpoint;   /* 5: host or https URL of the credentials endpoint */
     const char *iot_role_alias, *iot_thing_name, *iot_cert_file, *iot_key_file;
     const char *cognito_pool_id;       /* 6 */
-    const char *cognito_endpoint_url;  /* NULL: https://cognito-identity.<region>.amazonaws.com */
+    const char *cognito_endpoint_url;  /* NULL: AWS_ENDPOINT_URL_COGNITO_IDENTITY, else
+                                          https://cognito-identity.<region>.amazonaws.com */
     const char *region;                /* for Cognito */
     evrec_queue_t *queue;              /* persists the Cognito identity id (may be NULL) */
     /* transport for 5 and 6 */

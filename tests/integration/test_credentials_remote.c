@@ -278,6 +278,16 @@ static void cognito_refresh_and_errors(void **state)
     assert_int_equal(fc_stat(&f->ep, f->pki, "getid"), getid0 + 1);
     creds_free(c);
 
+    /* The endpoint may also come from AWS_ENDPOINT_URL_COGNITO_IDENTITY. */
+    cfg.cognito_endpoint_url = NULL;
+    setenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY", url, 1);
+    assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_memory_equal(out.access_key_id, "ASIACOGNITO", 11);
+    creds_free(c);
+    unsetenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY");
+    cfg.cognito_endpoint_url = url;
+
     /* An unknown pool: the service's error is named, with the pool, not a secret. */
     cfg.cognito_pool_id = "us-east-1:99999999-0000-4000-8000-000000000000";
     assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
