@@ -117,6 +117,21 @@ CONFIG_KEYS = {
 }
 
 
+ISO8601_RE = re.compile(r"^(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:?\d{2})$")
+
+
+def valid_iso8601(value):
+    """An extended-format ISO 8601 date-time with a zone, as Pinpoint's timestamps are."""
+    m = ISO8601_RE.match(value) if isinstance(value, str) else None
+    if not m:
+        return False
+    try:
+        datetime.datetime.strptime(m.group(1), "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return False
+    return True
+
+
 def iso_basic(t):
     return datetime.datetime.fromtimestamp(t, datetime.timezone.utc).strftime(SIGV4_TIMESTAMP)
 
@@ -854,6 +869,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                f"Event '{event_id}' has attribute '{sorted(hit)[0]}', which this "
                                "endpoint does not accept")
 
+    @staticmethod
+    def _pinpoint_event_problem(event):
+        """Why Pinpoint would refuse this event on its own (the model types dates as strings)."""
+        stamps = [("Timestamp", event.get("Timestamp"))]
+        session = event.get("Session") or {}
+        for name in ("StartTimestamp", "StopTimestamp"):
+            if name in session:
+                stamps.append((f"Session.{name}", session[name]))
+        for name, value in stamps:
+            if not valid_iso8601(value):
+                return f"{name} '{value}' is not an ISO 8601 date-time"
+        return None
+
     def _accept(self, svc, app_id, params, events, cfg):
         """The success answer, the accepted log records and the count of rejected events."""
         rejected_types = set(cfg["reject_event_type"])
@@ -876,11 +904,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             endpoint = item["Endpoint"]
             per_event = {}
             for event_id, event in item["Events"].items():
-                if event["EventType"] in rejected_types:
+                problem = self._pinpoint_event_problem(event)
+                if problem is None and event["EventType"] in rejected_types:
+                    problem = f"Event type '{event['EventType']}' is rejected by this endpoint"
+                if problem is not None:
                     rejected += 1
-                    per_event[event_id] = {
-                        "Message": f"Event type '{event['EventType']}' is rejected by this "
-                                   "endpoint", "StatusCode": 400}
+                    per_event[event_id] = {"Message": problem, "StatusCode": 400}
                     continue
                 per_event[event_id] = {"Message": "Accepted", "StatusCode": 202}
                 accepted.append({"service": svc.name, "application_id": app_id,

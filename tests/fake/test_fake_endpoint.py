@@ -429,6 +429,22 @@ class FakeEndpointTest(unittest.TestCase):
         status, _, _ = post(self.ep, "/events", personalize_doc(etype="bad.type"), PERSONALIZE)
         self.assertEqual(status, 400)
 
+    def test_pinpoint_bad_timestamp_is_a_per_event_400(self):
+        bad = pinpoint_event("click")
+        bad["Timestamp"] = "2026-13-01T00:00:00Z"
+        bad_session = pinpoint_event("click")
+        bad_session["Session"]["StartTimestamp"] = "yesterday"
+        good = pinpoint_event("click")
+        good["Timestamp"] = "2026-12-01T08:00:00.123456+01:00"
+        status, _, body = post(self.ep, PP_PATH, pinpoint_doc(
+            {"bad": bad, "bad-s": bad_session, "good": good}), PINPOINT)
+        self.assertEqual(status, 202)
+        per = json.loads(body)["Results"]["ep-1"]["EventsItemResponse"]
+        self.assertEqual({k: v["StatusCode"] for k, v in per.items()},
+                         {"bad": 400, "bad-s": 400, "good": 202})
+        self.assertIn("Session.StartTimestamp", per["bad-s"]["Message"])
+        self.assertEqual([e["event_id"] for e in self.log()], ["good"])
+
     def test_poison_attribute_rejects_whole_request(self):
         self.config(poison_attribute="poison")
         events = {"a": pinpoint_event("click"), "b": pinpoint_event("click", {"poison": "1"})}
