@@ -253,6 +253,27 @@ static void refused_and_reset(void **state)
     transport_free(t);
 }
 
+static void proxy_from_environment(void **state)
+{
+    fixture_t *f = *state;
+    /* A host that does not resolve, reached through the fake acting as the proxy: the
+     * request can only arrive if libcurl took http_proxy from the environment. */
+    setenv("http_proxy", f->http.url, 1);
+    transport_t *t;
+    assert_int_equal(transport_new(&t, NULL), EVREC_OK);
+    transport_response_t r;
+    assert_int_equal(send_ok(t, "GET", "http://evrec-proxy-test.invalid/_t/echo", NULL, NULL, &r),
+                     200);
+    cJSON *echo = cJSON_Parse(r.body);
+    assert_string_equal(cJSON_GetObjectItem(echo, "path")->valuestring,
+                        "http://evrec-proxy-test.invalid/_t/echo");
+    assert_string_equal(echoed_header(echo, "host"), "evrec-proxy-test.invalid");
+    cJSON_Delete(echo);
+    transport_response_clear(&r);
+    transport_free(t);
+    unsetenv("http_proxy");
+}
+
 static int try_tls(const tu_endpoint_t *ep, const transport_config_t *cfg, const char *path,
                    const char *const *h, long *status, char *err, size_t errlen)
 {
@@ -398,6 +419,7 @@ int main(void)
         cmocka_unit_test(headers_and_body),  cmocka_unit_test(keep_alive),
         cmocka_unit_test(retry_after_and_date), cmocka_unit_test(response_cap),
         cmocka_unit_test(timeouts),          cmocka_unit_test(refused_and_reset),
+        cmocka_unit_test(proxy_from_environment),
         cmocka_unit_test(tls_verification),  cmocka_unit_test(mutual_tls),
         cmocka_unit_test(verbose_is_redacted),
     };
