@@ -242,6 +242,22 @@ class FakeEndpointTest(unittest.TestCase):
         status, _ = self.ep.control("GET", "/_fake/stats")
         self.assertEqual(status, 200)
 
+    def test_concurrent_clients_all_logged_once(self):
+        import concurrent.futures
+
+        def client(n):
+            conn = http.client.HTTPConnection("127.0.0.1", self.ep.port, timeout=20)
+            out = [post(self.ep, PP_PATH, pinpoint_doc({f"c{n}-{i}": pinpoint_event("x")}),
+                        PINPOINT, conn=conn)[0] for i in range(3)]
+            conn.close()
+            return out
+        with concurrent.futures.ThreadPoolExecutor(24) as pool:
+            statuses = [s for r in pool.map(client, range(24)) for s in r]
+        self.assertEqual(statuses, [202] * 72)
+        stats = self.ep.control("GET", "/_fake/stats")[1]
+        self.assertEqual((stats["events_accepted"], stats["distinct_events"],
+                          stats["duplicates"]), (72, 72, 0))
+
     # --- signatures ---------------------------------------------------------------------------
 
     def test_wrong_secret_is_403_in_each_shape(self):
