@@ -35,6 +35,8 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -llmdb -l
 # Debian's libmbedtls-dev 2.x ships no pkg-config file.
 MBED_LIBS  := $(shell $(PKG_CONFIG) --libs mbedcrypto 2>/dev/null || echo -lmbedcrypto)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+# libyaml: the CLI's --cli-input-yaml.
+YAML_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
 CFLAGS   ?= $(OPT) -g
@@ -97,7 +99,7 @@ $(SHARED): $(LIB_OBJ)
 	    $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
 $(CLI): $(CLI_OBJ) $(STATIC)
-	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS)
+	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS) $(YAML_LIBS)
 
 $(BUILD)/tests/%: tests/%.c $(SUP_OBJ) $(STATIC)
 	@mkdir -p $(dir $@)

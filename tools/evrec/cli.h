@@ -9,10 +9,14 @@ typedef struct cli_command {
 } cli_command_t;
 
 /* Add a command here and in its own cmd_<name>.c. */
-#define CLI_COMMANDS CLI_CMD(version)
+#define CLI_COMMANDS CLI_CMD(version) CLI_CMD(pinpoint) CLI_CMD(personalize_events)
 
 #define CLI_CMD(name) extern const cli_command_t cli_cmd_##name;
 CLI_COMMANDS
 #undef CLI_CMD
+
+/** The AWS CLI-compatible commands, given the arguments after the program name: global
+ *  options may come before the service name (`evrec --region r pinpoint put-events ...`). */
+int cli_aws_main(int argc, char **argv);
 
 #endif

@@ -39,6 +39,9 @@ int main(int argc, char **argv)
         printf("evrec %s\n", evrec_version());
         return 0;
     }
+    /* AWS CLI global options may precede the service name */
+    if (argv[1][0] == '-' && argv[1][1] == '-' && argv[1][2])
+        return cli_aws_main(argc - 1, argv + 1);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(argv[1], commands[i]->name) == 0)
             return commands[i]->run(argc - 1, argv + 1);

@@ -1,0 +1,322 @@
+/* rest-json request serialisation and response parsing (see aws_wire.h). */
+#define _GNU_SOURCE
+#include "aws_wire.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "validate.h"
+
+static const model_member_t *find_member(const model_shape_t *s, const char *name)
+{
+    for (size_t i = 0; i < s->nmembers; i++)
+        if (strcmp(s->members[i].name, name) == 0)
+            return &s->members[i];
+    return NULL;
+}
+
+/* botocore's percent_encode: everything but unreserved characters. */
+static void percent_encode(sbuf_t *b, const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+            *p == '-' || *p == '.' || *p == '_' || *p == '~')
+            sb_putc(b, (char)*p);
+        else
+            sb_printf(b, "%%%02X", *p);
+    }
+}
+
+static cJSON *serialize_value(const cJSON *v, int shape);
+
+static cJSON *serialize_structure(const cJSON *v, const model_shape_t *s)
+{
+    cJSON *out = cJSON_CreateObject();
+    for (const cJSON *c = v->child; c; c = c->next) {
+        const model_member_t *m = find_member(s, c->string);
+        if (!m || cJSON_IsNull(c) || m->location)
+            continue;
+        cJSON_AddItemToObject(out, m->location_name ? m->location_name : m->name,
+                              serialize_value(c, m->shape));
+    }
+    return out;
+}
+
+static cJSON *serialize_value(const cJSON *v, int shape)
+{
+    const model_shape_t *s = &model_shapes[shape];
+    switch (s->type) {
+    case MT_STRUCTURE:
+        return serialize_structure(v, s);
+    case MT_LIST: {
+        cJSON *out = cJSON_CreateArray();
+        for (const cJSON *c = v->child; c; c = c->next)
+            cJSON_AddItemToArray(out, serialize_value(c, s->member));
+        return out;
+    }
+    case MT_MAP: {
+        cJSON *out = cJSON_CreateObject();
+        for (const cJSON *c = v->child; c; c = c->next)
+            cJSON_AddItemToObject(out, c->string, serialize_value(c, s->value));
+        return out;
+    }
+    case MT_TIMESTAMP: {
+        double t = 0;
+        timestamp_parse(v, &t);
+        if (s->timestamp_format && strcmp(s->timestamp_format, "iso8601") == 0) {
+            time_t secs = (time_t)floor(t);
+            struct tm tm;
+            gmtime_r(&secs, &tm);
+            char buf[40];
+            strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+            return cJSON_CreateString(buf);
+        }
+        /* int(calendar.timegm(value.timetuple())): whole seconds, rounded down */
+        return pyjson_int((long long)floor(t));
+    }
+    default:
+        return pyjson_dup(v);
+    }
+}
+
+int wire_serialize(const model_operation_t *op, const cJSON *params, sbuf_t *path, sbuf_t *body,
+                   char *err, size_t errlen)
+{
+    const model_shape_t *in = &model_shapes[op->input];
+    for (const char *p = op->request_uri; *p; p++) {
+        if (*p != '{') {
+            sb_putc(path, *p);
+            continue;
+        }
+        const char *end = strchr(p, '}');
+        if (!end)
+            break;
+        char label[128];
+        snprintf(label, sizeof label, "%.*s", (int)(end - p - 1), p + 1);
+        const cJSON *v = NULL;
+        for (size_t i = 0; i < in->nmembers; i++)
+            if (in->members[i].location && strcmp(in->members[i].location, "uri") == 0 &&
+                strcmp(in->members[i].location_name, label) == 0)
+                v = cJSON_GetObjectItemCaseSensitive(params, in->members[i].name);
+        if (!cJSON_IsString(v)) {
+            snprintf(err, errlen, "missing URI label %s", label);
+            return -1;
+        }
+        percent_encode(path, v->valuestring);
+        p = end;
+    }
+    const model_member_t *payload = NULL;
+    for (size_t i = 0; i < in->nmembers; i++)
+        if (in->members[i].payload)
+            payload = &in->members[i];
+    cJSON *doc;
+    if (payload) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(params, payload->name);
+        doc = v ? serialize_value(v, payload->shape) : cJSON_CreateObject();
+    } else {
+        doc = serialize_structure(params, in);
+    }
+    pyjson_dump(body, doc, -1);
+    cJSON_Delete(doc);
+    return 0;
+}
+
+/* -- responses ------------------------------------------------------------------------------- */
+
+static cJSON *body_json(const char *body, size_t len)
+{
+    cJSON *v = NULL;
+    char err[256];
+    if (!body || len == 0)
+        return cJSON_CreateObject();
+    if (pyjson_parse(body, len, &v, err, sizeof err) != 0) {
+        /* botocore: {'message': <the text>} */
+        v = cJSON_CreateObject();
+        char *t = strndup(body, len);
+        cJSON_AddStringToObject(v, "message", t ? t : "");
+        free(t);
+    }
+    return v;
+}
+
+static cJSON *parse_shape(const cJSON *v, int shape)
+{
+    const model_shape_t *s = &model_shapes[shape];
+    switch (s->type) {
+    case MT_STRUCTURE: {
+        if (!cJSON_IsObject(v))
+            return cJSON_CreateObject();
+        cJSON *out = cJSON_CreateObject();
+        for (size_t i = 0; i < s->nmembers; i++) {
+            const model_member_t *m = &s->members[i];
+            if (m->location)
+                continue;
+            const cJSON *raw =
+                cJSON_GetObjectItemCaseSensitive(v, m->location_name ? m->location_name : m->name);
+            if (raw && !cJSON_IsNull(raw))
+                cJSON_AddItemToObject(out, m->name, parse_shape(raw, m->shape));
+        }
+        return out;
+    }
+    case MT_LIST: {
+        cJSON *out = cJSON_CreateArray();
+        if (cJSON_IsArray(v))
+            for (const cJSON *c = v->child; c; c = c->next)
+                cJSON_AddItemToArray(out, parse_shape(c, s->member));
+        return out;
+    }
+    case MT_MAP: {
+        cJSON *out = cJSON_CreateObject();
+        if (cJSON_IsObject(v))
+            for (const cJSON *c = v->child; c; c = c->next)
+                cJSON_AddItemToObject(out, c->string, parse_shape(c, s->value));
+        return out;
+    }
+    default:
+        return pyjson_dup(v);
+    }
+}
+
+cJSON *wire_parse_output(const model_operation_t *op, const char *body, size_t len)
+{
+    if (op->output < 0)
+        return cJSON_CreateObject();
+    const model_shape_t *out = &model_shapes[op->output];
+    cJSON *doc = body_json(body, len);
+    cJSON *res = cJSON_CreateObject();
+    const model_member_t *payload = NULL;
+    for (size_t i = 0; i < out->nmembers; i++)
+        if (out->members[i].payload)
+            payload = &out->members[i];
+    if (payload) {
+        cJSON_AddItemToObject(res, payload->name, parse_shape(doc, payload->shape));
+    } else {
+        cJSON *p = parse_shape(doc, op->output);
+        cJSON_Delete(res);
+        res = p;
+    }
+    cJSON_Delete(doc);
+    return res;
+}
+
+static const char *reason_phrase(long status)
+{
+    static const struct { long code; const char *text; } r[] = {
+        { 500, "Internal Server Error" }, { 501, "Not Implemented" }, { 502, "Bad Gateway" },
+        { 503, "Service Unavailable" }, { 504, "Gateway Timeout" },
+        { 505, "HTTP Version Not Supported" }, { 507, "Insufficient Storage" },
+        { 508, "Loop Detected" }, { 510, "Not Extended" },
+        { 511, "Network Authentication Required" },
+    };
+    for (size_t i = 0; i < sizeof r / sizeof r[0]; i++)
+        if (r[i].code == status)
+            return r[i].text;
+    return "";
+}
+
+void wire_parse_error(long status, const char *error_type_header, const char *body, size_t len,
+                      char *code, size_t codelen, sbuf_t *message)
+{
+    /* a 5xx with an empty or HTML body is a "generic" error: the status and its reason */
+    size_t k = 0;
+    while (body && k < len && strchr(" \t\r\n", body[k]))
+        k++;
+    if (status >= 500 && (!body || k == len || (len - k >= 6 && strncmp(body + k, "<html>", 6) == 0))) {
+        snprintf(code, codelen, "%ld", status);
+        sb_puts(message, reason_phrase(status));
+        return;
+    }
+    cJSON *doc = body_json(body, len);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(doc, "message");
+    if (!m)
+        m = cJSON_GetObjectItemCaseSensitive(doc, "Message");
+    if (m)
+        pyjson_str(message, m);
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(doc, "__type");
+    sbuf_t c = { 0 };
+    if (t)
+        pyjson_str(&c, t);
+    else
+        sb_printf(&c, "%ld", status);
+    const char *cs = sb_str(&c);
+    const char *hash = strrchr(cs, '#');
+    snprintf(code, codelen, "%s", hash ? hash + 1 : cs);
+    if (error_type_header && *error_type_header) {
+        snprintf(code, codelen, "%s", error_type_header);
+        char *colon = strchr(code, ':');
+        if (colon)
+            *colon = '\0';
+    } else {
+        const cJSON *bc = cJSON_GetObjectItemCaseSensitive(doc, "code");
+        if (!bc)
+            bc = cJSON_GetObjectItemCaseSensitive(doc, "Code");
+        if (bc) {
+            sbuf_t x = { 0 };
+            pyjson_str(&x, bc);
+            snprintf(code, codelen, "%s", sb_str(&x));
+            sb_free(&x);
+        }
+    }
+    sb_free(&c);
+    cJSON_Delete(doc);
+}
+
+/* -- skeletons ------------------------------------------------------------------------------- */
+
+static cJSON *skeleton(int shape, int *stack, int depth)
+{
+    const model_shape_t *s = &model_shapes[shape];
+    switch (s->type) {
+    case MT_STRUCTURE: {
+        int seen = 0;
+        for (int i = 0; i < depth; i++)
+            seen += stack[i] == shape;
+        if (seen > 1 || depth >= 63)
+            return cJSON_CreateObject();
+        cJSON *o = cJSON_CreateObject();
+        for (size_t i = 0; i < s->nmembers; i++) {
+            stack[depth] = s->members[i].shape;
+            cJSON_AddItemToObject(o, s->members[i].name,
+                                  skeleton(s->members[i].shape, stack, depth + 1));
+        }
+        return o;
+    }
+    case MT_LIST: {
+        cJSON *a = cJSON_CreateArray();
+        stack[depth] = s->member;
+        cJSON_AddItemToArray(a, skeleton(s->member, stack, depth + 1));
+        return a;
+    }
+    case MT_MAP: {
+        cJSON *o = cJSON_CreateObject();
+        stack[depth] = s->value;
+        cJSON_AddItemToObject(o, "KeyName", skeleton(s->value, stack, depth + 1));
+        return o;
+    }
+    case MT_STRING:
+        return cJSON_CreateString(s->nenums ? s->enums[0] : "");
+    case MT_INTEGER:
+    case MT_LONG:
+        return pyjson_int(0);
+    case MT_DOUBLE:
+    case MT_FLOAT:
+        return pyjson_float(0.0);
+    case MT_BOOLEAN:
+        return cJSON_CreateTrue();
+    case MT_TIMESTAMP:
+        return cJSON_CreateString("1970-01-01T00:00:00");
+    case MT_BLOB:
+        return cJSON_CreateString("");
+    }
+    return cJSON_CreateNull();
+}
+
+cJSON *wire_skeleton(int shape)
+{
+    int stack[64];
+    stack[0] = shape;
+    return skeleton(shape, stack, 1);
+}

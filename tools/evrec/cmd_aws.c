@@ -1,0 +1,1367 @@
+/*
+ * `evrec pinpoint put-events` and `evrec personalize-events put-events`: the AWS CLI's commands
+ * of the same name. Same parameters and global options, same parameter processing (file://,
+ * shorthand, JSON), botocore's validation, the same request, the standard retry mode, and the
+ * AWS CLI v2's output formats, error messages and exit codes.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "aws_output.h"
+#include "aws_wire.h"
+#include "aws_yaml.h"
+#include "cli.h"
+#include "credentials.h"
+#include "evrec.h"
+#include "jmespath.h"
+#include "model.h"
+#include "pyjson.h"
+#include "shorthand.h"
+#include "sigv4.h"
+#include "transport.h"
+#include "validate.h"
+
+enum { RC_OK = 0, RC_PARAM = 252, RC_CONFIG = 253, RC_CLIENT = 254, RC_GENERAL = 255 };
+
+/* -- global options ------------------------------------------------------------------------- */
+
+typedef struct gopts {
+    const char *endpoint_url, *region, *profile, *output, *query, *ca_bundle, *color;
+    const char *binary_format, *read_timeout, *connect_timeout;
+    int debug, no_verify_ssl, no_sign_request, no_paginate, no_cli_pager;
+} gopts_t;
+
+typedef struct gopt_def {
+    const char *name;
+    int takes_value;
+    size_t offset; /* of the const char * or int field */
+    const char *const *choices;
+} gopt_def_t;
+
+static const char *const output_choices[] = { "json", "text", "table", "yaml", "yaml-stream", NULL };
+static const char *const color_choices[] = { "on", "off", "auto", NULL };
+static const char *const binfmt_choices[] = { "base64", "raw-in-base64-out", NULL };
+
+#define GOPT_S(n, f, ch) { n, 1, offsetof(gopts_t, f), ch }
+#define GOPT_F(n, f) { n, 0, offsetof(gopts_t, f), NULL }
+static const gopt_def_t gopt_defs[] = {
+    GOPT_F("debug", debug),
+    GOPT_S("endpoint-url", endpoint_url, NULL),
+    GOPT_F("no-verify-ssl", no_verify_ssl),
+    GOPT_F("no-paginate", no_paginate),
+    GOPT_S("output", output, output_choices),
+    GOPT_S("query", query, NULL),
+    GOPT_S("profile", profile, NULL),
+    GOPT_S("region", region, NULL),
+    GOPT_S("color", color, color_choices),
+    GOPT_F("no-sign-request", no_sign_request),
+    GOPT_S("ca-bundle", ca_bundle, NULL),
+    GOPT_S("cli-read-timeout", read_timeout, NULL),
+    GOPT_S("cli-connect-timeout", connect_timeout, NULL),
+    GOPT_S("cli-binary-format", binary_format, binfmt_choices),
+    GOPT_F("no-cli-pager", no_cli_pager),
+    GOPT_F("cli-auto-prompt", no_cli_pager),
+    GOPT_F("no-cli-auto-prompt", no_cli_pager),
+};
+
+static const gopt_def_t *find_gopt(const char *name, size_t len)
+{
+    for (size_t i = 0; i < sizeof gopt_defs / sizeof gopt_defs[0]; i++)
+        if (strlen(gopt_defs[i].name) == len && strncmp(gopt_defs[i].name, name, len) == 0)
+            return &gopt_defs[i];
+    return NULL;
+}
+
+/* -- errors as the AWS CLI prints them ------------------------------------------------------- */
+
+static void usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static const char USAGE[] =
+    "usage: evrec [options] <command> <subcommand> [<subcommand> ...] [parameters]\n"
+    "To see help text, you can run:\n"
+    "\n"
+    "  evrec help\n"
+    "  evrec <command> help\n"
+    "  evrec <command> <subcommand> help\n";
+
+/* argparse's error(): usage, then "evrec: error: ..." */
+static void usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("\n", stderr);
+    fputs(USAGE, stderr);
+    fputs("\nevrec: error: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n\n", stderr);
+}
+
+static void invalid_choice(const char *opt, const char *const *choices)
+{
+    /* awscli's argparser lists the choices in two columns of 40 */
+    sbuf_t b = { 0 };
+    sb_printf(&b, "argument --%s: Invalid choice, valid choices are:\n\n", opt);
+    int i;
+    for (i = 0; choices[i]; i++) {
+        if (i % 2 == 0)
+            sb_printf(&b, "%-40s", choices[i]);
+        else
+            sb_printf(&b, " | %-40s%s", choices[i], choices[i + 1] ? "\n" : "");
+    }
+    usage_error("%s", sb_str(&b));
+    sb_free(&b);
+}
+
+/* FilteredExceptionHandler: "\n<message>\n" */
+static int fail(int rc, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int fail(int rc, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("\n", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\n", stderr);
+    return rc;
+}
+
+/* -- debug log (secrets never printed) ------------------------------------------------------- */
+
+typedef struct ctx {
+    gopts_t g;
+    const model_operation_t *op;
+    int debug;
+} ctx_t;
+
+static void debug(const ctx_t *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void debug(const ctx_t *c, const char *fmt, ...)
+{
+    if (!c->debug)
+        return;
+    va_list ap;
+    char when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+    fprintf(stderr, "%s - evrec - DEBUG - ", when);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void debug_transport(void *user, const char *line)
+{
+    const ctx_t *c = user;
+    debug(c, "http: %s", line);
+}
+
+/* -- parameter values: file://, shorthand, JSON --------------------------------------------- */
+
+typedef struct arg_value {
+    const model_member_t *member;
+    char **values; /* borrowed argv strings */
+    size_t nvalues;
+} arg_value_t;
+
+static char *expand_path(const char *path)
+{
+    /* os.path.expandvars(os.path.expanduser(p)), for $VAR, ${VAR} and a leading ~ */
+    sbuf_t b = { 0 };
+    const char *p = path;
+    if (p[0] == '~' && (p[1] == '/' || p[1] == '\0')) {
+        const char *home = getenv("HOME");
+        sb_puts(&b, home ? home : "");
+        p++;
+    }
+    while (*p) {
+        if (*p == '$') {
+            const char *s = p + 1;
+            int brace = *s == '{';
+            if (brace)
+                s++;
+            size_t n = 0;
+            while (s[n] && (s[n] == '_' || (s[n] >= 'a' && s[n] <= 'z') || (s[n] >= 'A' && s[n] <= 'Z') ||
+                            (s[n] >= '0' && s[n] <= '9')))
+                n++;
+            if (n && (!brace || s[n] == '}')) {
+                char name[256];
+                snprintf(name, sizeof name, "%.*s", (int)n, s);
+                const char *v = getenv(name);
+                if (v) {
+                    sb_puts(&b, v);
+                    p = s + n + (brace ? 1 : 0);
+                    continue;
+                }
+            }
+        }
+        sb_putc(&b, *p++);
+    }
+    char *r = strdup(sb_str(&b));
+    sb_free(&b);
+    return r;
+}
+
+/* get_paramfile: 1 and *data (malloc'ed) if value names a file; 0 if not a file:// value;
+ * -1 with the message on a read error. */
+static int load_paramfile(const char *value, char **data, size_t *len, sbuf_t *msg)
+{
+    const char *prefix = NULL;
+    if (strncmp(value, "file://", 7) == 0)
+        prefix = "file://";
+    else if (strncmp(value, "fileb://", 8) == 0)
+        prefix = "fileb://";
+    if (!prefix)
+        return 0;
+    char *path = expand_path(value + strlen(prefix));
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        int e = errno;
+        sbuf_t r = { 0 };
+        cJSON *ps = cJSON_CreateString(path);
+        pyjson_repr(&r, ps);
+        cJSON_Delete(ps);
+        sb_printf(msg, "Unable to load paramfile %s: [Errno %d] %s: %s", value, e, strerror(e),
+                  sb_str(&r));
+        sb_free(&r);
+        free(path);
+        return -1;
+    }
+    sbuf_t b = { 0 };
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sb_putn(&b, buf, n);
+    fclose(f);
+    free(path);
+    sb_str(&b);
+    *data = b.data;
+    *len = b.len;
+    return 1;
+}
+
+static const char *lstrip(const char *s)
+{
+    while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+        s++;
+    return s;
+}
+
+static int param_error(const char *cli_name, const char *msg)
+{
+    return fail(RC_PARAM, "Error parsing parameter '--%s': %s", cli_name, msg);
+}
+
+static int json_arg(const char *cli_name, const char *text, size_t len, cJSON **out)
+{
+    char err[512];
+    if (pyjson_parse(text, len, out, err, sizeof err) == 0)
+        return 0;
+    sbuf_t m = { 0 };
+    sb_printf(&m, "Invalid JSON: %s\nJSON received: ", err);
+    sb_putn(&m, text, len);
+    int rc = param_error(cli_name, sb_str(&m));
+    sb_free(&m);
+    return rc;
+}
+
+static int is_complex(int shape)
+{
+    const model_shape_t *s = &model_shapes[shape];
+    if (s->type == MT_STRUCTURE || s->type == MT_MAP)
+        return 1;
+    if (s->type == MT_LIST) {
+        model_type_t t = model_shapes[s->member].type;
+        return t == MT_STRUCTURE || t == MT_LIST || t == MT_MAP;
+    }
+    return 0;
+}
+
+static int shorthand_arg(const char *cli_name, const char *text, cJSON **out)
+{
+    char err[2048];
+    if (shorthand_parse(text, out, err, sizeof err) != 0)
+        return param_error(cli_name, err);
+    return 0;
+}
+
+/* _unpack_cli_arg for a single string value of a shape. */
+static int unpack_one(const char *cli_name, int shape, const char *v, size_t len, cJSON **out)
+{
+    const model_shape_t *s = &model_shapes[shape];
+    switch (s->type) {
+    case MT_STRUCTURE:
+    case MT_MAP:
+        if (lstrip(v)[0] == '{')
+            return json_arg(cli_name, v, len, out);
+        if (!lstrip(v)[0])
+            return fail(RC_GENERAL, "string index out of range");
+        {
+            sbuf_t m = { 0 };
+            sb_puts(&m, "Invalid JSON:\n");
+            sb_putn(&m, v, len);
+            int rc = param_error(cli_name, sb_str(&m));
+            sb_free(&m);
+            return rc;
+        }
+    case MT_LIST:
+        if (lstrip(v)[0] == '[')
+            return json_arg(cli_name, v, len, out);
+        /* Python iterates the characters of the string */
+        *out = cJSON_CreateArray();
+        for (size_t i = 0; i < len; i++) {
+            char ch[2] = { v[i], 0 };
+            cJSON *e = NULL;
+            int rc = unpack_one(cli_name, s->member, ch, 1, &e);
+            if (rc) {
+                cJSON_Delete(*out);
+                *out = NULL;
+                return rc;
+            }
+            cJSON_AddItemToArray(*out, e);
+        }
+        return 0;
+    case MT_INTEGER:
+    case MT_LONG: {
+        char *end;
+        errno = 0;
+        long long n = strtoll(v, &end, 10);
+        if (end == v || *lstrip(end) || errno) {
+            cJSON *sv = cJSON_CreateString(v);
+            sbuf_t r = { 0 };
+            pyjson_repr(&r, sv);
+            cJSON_Delete(sv);
+            int rc = fail(RC_GENERAL, "invalid literal for int() with base 10: %s", sb_str(&r));
+            sb_free(&r);
+            return rc;
+        }
+        *out = pyjson_int(n);
+        return 0;
+    }
+    case MT_DOUBLE:
+    case MT_FLOAT: {
+        char *end;
+        double d = strtod(v, &end);
+        if (end == v || *lstrip(end))
+            return fail(RC_GENERAL, "could not convert string to float: '%s'", v);
+        *out = pyjson_float(d);
+        return 0;
+    }
+    case MT_BOOLEAN:
+        *out = strcasecmp(v, "false") == 0 ? cJSON_CreateFalse()
+                                            : (v[0] ? cJSON_CreateTrue() : cJSON_CreateFalse());
+        return 0;
+    default:
+        *out = cJSON_CreateString(v);
+        return 0;
+    }
+}
+
+/* unpack_argument (file://), ParamShorthandParser, then unpack_cli_arg. */
+static int unpack_arg(const arg_value_t *a, cJSON **out)
+{
+    const model_member_t *m = a->member;
+    const char *cli = m->cli_name;
+    int shape = m->shape;
+    const model_shape_t *s = &model_shapes[shape];
+    int is_list = s->type == MT_LIST;
+    char *file = NULL;
+    size_t flen = 0;
+    /* a list with one value is looked at as that value */
+    int single = !is_list || a->nvalues == 1;
+    if (single) {
+        sbuf_t msg = { 0 };
+        int r = load_paramfile(a->values[0], &file, &flen, &msg);
+        if (r < 0) {
+            int rc = param_error(cli, sb_str(&msg));
+            sb_free(&msg);
+            return rc;
+        }
+        sb_free(&msg);
+    }
+    int rc;
+    if (file || !is_list) {
+        const char *v = file ? file : a->values[0];
+        size_t len = file ? flen : strlen(v);
+        const char *st = lstrip(v);
+        if (is_complex(shape) && !(st[0] == '[' || st[0] == '{')) {
+            rc = shorthand_arg(cli, v, out);
+            if (rc == 0) {
+                char err[512];
+                if (shorthand_apply_model(out, shape, err, sizeof err) != 0)
+                    rc = fail(RC_GENERAL, "%s", err);
+            }
+        } else {
+            rc = unpack_one(cli, shape, v, len, out);
+        }
+        free(file);
+        return rc;
+    }
+    /* a list given as one or more command-line values */
+    const char *first = lstrip(a->values[0]);
+    if (is_complex(shape) && !(first[0] == '[' || first[0] == '{')) {
+        cJSON *list = cJSON_CreateArray();
+        for (size_t i = 0; i < a->nvalues; i++) {
+            cJSON *e = NULL;
+            rc = shorthand_arg(cli, a->values[i], &e);
+            if (rc) {
+                cJSON_Delete(list);
+                return rc;
+            }
+            cJSON_AddItemToArray(list, e);
+        }
+        char err[512];
+        if (shorthand_apply_model(&list, shape, err, sizeof err) != 0) {
+            cJSON_Delete(list);
+            return fail(RC_GENERAL, "%s", err);
+        }
+        *out = list;
+        return 0;
+    }
+    if (a->nvalues == 1 && first[0] == '[')
+        return json_arg(cli, a->values[0], strlen(a->values[0]), out);
+    cJSON *list = cJSON_CreateArray();
+    for (size_t i = 0; i < a->nvalues; i++) {
+        cJSON *e = NULL;
+        rc = unpack_one(cli, s->member, a->values[i], strlen(a->values[i]), &e);
+        if (rc) {
+            cJSON_Delete(list);
+            return rc;
+        }
+        cJSON_AddItemToArray(list, e);
+    }
+    *out = list;
+    return 0;
+}
+
+/* -- configuration --------------------------------------------------------------------------- */
+
+static char *read_text_file(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return NULL;
+    sbuf_t b = { 0 };
+    char buf[8192];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0)
+        sb_putn(&b, buf, n);
+    fclose(f);
+    sb_str(&b);
+    return b.data;
+}
+
+static char *config_path(const char *env, const char *rel)
+{
+    const char *p = getenv(env);
+    if (p && *p)
+        return expand_path(p);
+    const char *home = getenv("HOME");
+    char *r = NULL;
+    if (asprintf(&r, "%s/%s", home ? home : "", rel) < 0)
+        return NULL;
+    return r;
+}
+
+/* A profile's setting from the config file ("" when absent). */
+static void config_get(const char *profile, const char *key, char *out, size_t len)
+{
+    out[0] = '\0';
+    char *path = config_path("AWS_CONFIG_FILE", ".aws/config");
+    char *text = path ? read_text_file(path) : NULL;
+    if (text && creds_ini_get(text, 1, profile, key, out, len) != EVREC_OK)
+        out[0] = '\0';
+    free(text);
+    free(path);
+}
+
+static int section_exists(const char *text, const char *name, int is_config)
+{
+    for (const char *line = text; line && *line;) {
+        const char *nl = strchr(line, '\n');
+        size_t n = nl ? (size_t)(nl - line) : strlen(line);
+        const char *p = line;
+        while (p < line + n && (*p == ' ' || *p == '\t'))
+            p++;
+        if (p < line + n && *p == '[') {
+            const char *e = memchr(p, ']', (size_t)(line + n - p));
+            if (e) {
+                char sect[512];
+                snprintf(sect, sizeof sect, "%.*s", (int)(e - p - 1), p + 1);
+                char *s = sect;
+                while (*s == ' ')
+                    s++;
+                size_t l = strlen(s);
+                while (l && s[l - 1] == ' ')
+                    s[--l] = '\0';
+                if (is_config && strncmp(s, "profile ", 8) == 0) {
+                    s += 8;
+                    while (*s == ' ')
+                        s++;
+                }
+                if (strcmp(s, name) == 0)
+                    return 1;
+            }
+        }
+        line = nl ? nl + 1 : NULL;
+    }
+    return 0;
+}
+
+static int profile_exists(const char *profile)
+{
+    int found = 0;
+    char *paths[2] = { config_path("AWS_CONFIG_FILE", ".aws/config"),
+                       config_path("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials") };
+    for (int i = 0; i < 2; i++) {
+        char *text = paths[i] ? read_text_file(paths[i]) : NULL;
+        if (text && section_exists(text, profile, i == 0))
+            found = 1;
+        free(text);
+        free(paths[i]);
+    }
+    return found;
+}
+
+/* -- retries (botocore's standard and legacy modes) ------------------------------------------ */
+
+typedef enum { RETRY_LEGACY, RETRY_STANDARD, RETRY_ADAPTIVE } retry_mode_t;
+
+static const char *const throttle_codes[] = {
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
+    "TooManyRequestsException", "ProvisionedThroughputExceededException",
+    "TransactionInProgressException", "RequestLimitExceeded", "BandwidthLimitExceeded",
+    "LimitExceededException", "RequestThrottled", "SlowDown", "PriorRequestNotComplete",
+    "EC2ThrottledException", NULL,
+};
+static const char *const transient_codes[] = { "RequestTimeout", "RequestTimeoutException",
+                                               "PriorRequestNotComplete", NULL };
+
+static int in_list(const char *s, const char *const *list)
+{
+    for (int i = 0; list[i]; i++)
+        if (strcmp(s, list[i]) == 0)
+            return 1;
+    return 0;
+}
+
+static int is_retryable(retry_mode_t mode, long status, const char *code, int network_error)
+{
+    if (network_error)
+        return 1;
+    if (in_list(code, throttle_codes) || in_list(code, transient_codes))
+        return 1;
+    if (status == 500 || status == 502 || status == 503 || status == 504)
+        return 1;
+    if (mode == RETRY_LEGACY && status == 509)
+        return 1;
+    return 0;
+}
+
+static double rand_unit(void)
+{
+    unsigned int r = 0;
+    FILE *f = fopen("/dev/urandom", "rb");
+    if (f) {
+        if (fread(&r, sizeof r, 1, f) != 1)
+            r = (unsigned int)time(NULL);
+        fclose(f);
+    }
+    return (double)r / 4294967296.0;
+}
+
+static void sleep_seconds(double s)
+{
+    if (s <= 0)
+        return;
+    struct timespec ts = { (time_t)s, (long)((s - floor(s)) * 1e9) };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
+
+/* -- send ------------------------------------------------------------------------------------ */
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    /* InterruptExceptionHandler: a newline on stdout, exit 128 + SIGINT */
+    ssize_t w = write(STDOUT_FILENO, "\n", 1);
+    (void)w;
+    _exit(130);
+}
+
+static long parse_timeout(const char *v, long dflt)
+{
+    if (!v)
+        return dflt;
+    char *end;
+    double d = strtod(v, &end);
+    if (end == v || *end || d < 0)
+        return -1;
+    if (d == 0)
+        return 0; /* no timeout */
+    return (long)(d * 1000);
+}
+
+typedef struct send_result {
+    int network_error;        /* no HTTP response */
+    char net_msg[512];
+    transport_response_t resp;
+    int attempts;
+    int max_attempts_reached;
+} send_result_t;
+
+static void send_request(ctx_t *c, transport_t *t, const char *url, const char *host,
+                         const char *path, const char *body, size_t body_len, const char *region,
+                         const evrec_credentials_t *cr, retry_mode_t mode, int max_attempts,
+                         send_result_t *r)
+{
+    sigv4_key_cache_t cache;
+    memset(&cache, 0, sizeof cache);
+    for (int attempt = 1;; attempt++) {
+        transport_response_clear(&r->resp);
+        r->attempts = attempt;
+        r->network_error = 0;
+        const char *hdrs[8];
+        size_t nh = 0;
+        char date_h[64], auth_h[1100], tok_h[4200];
+        hdrs[nh++] = "Content-Type: application/json";
+        if (cr) {
+            sigv4_header_t sh[2] = { { "Host", host }, { "Content-Type", "application/json" } };
+            sigv4_request_t req = { c->op->method, path, "", sh, 2, body, body_len, NULL };
+            struct timespec now;
+            clock_gettime(CLOCK_REALTIME, &now);
+            sigv4_params_t sp = { region, c->op->signing_name,
+                                  (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000, 0, 0 };
+            sigv4_credentials_t sc = { cr->access_key_id, cr->secret_access_key,
+                                       cr->session_token[0] ? cr->session_token : NULL };
+            sigv4_signature_t sig;
+            if (sigv4_sign(&cache, &req, &sp, &sc, &sig) != EVREC_OK) {
+                r->network_error = 1;
+                snprintf(r->net_msg, sizeof r->net_msg, "could not sign the request");
+                return;
+            }
+            snprintf(date_h, sizeof date_h, "X-Amz-Date: %s", sig.amz_date);
+            snprintf(auth_h, sizeof auth_h, "Authorization: %s", sig.authorization);
+            hdrs[nh++] = date_h;
+            hdrs[nh++] = auth_h;
+            if (cr->session_token[0]) {
+                snprintf(tok_h, sizeof tok_h, "X-Amz-Security-Token: %s", cr->session_token);
+                hdrs[nh++] = tok_h;
+            }
+        }
+        hdrs[nh] = NULL;
+        debug(c, "Making request for PutEvents with params: method=%s url=%s", c->op->method, url);
+        debug(c, "Request headers: Content-Type: application/json%s%s", cr ? ", X-Amz-Date, " : "",
+              cr ? "Authorization: <redacted>" : "");
+        debug(c, "Request body: %s", body);
+        char err[512] = "";
+        int rc = transport_send(t, c->op->method, url, hdrs, body, body_len, &r->resp, err,
+                                sizeof err);
+        const char *code = "";
+        if (rc != EVREC_OK) {
+            r->network_error = 1;
+            snprintf(r->net_msg, sizeof r->net_msg, "%s", err);
+            r->net_msg[sizeof r->net_msg - 1] = '\0';
+            debug(c, "Request failed: %s (%s)", evrec_strerror(rc), err);
+            /* keep the code for the message */
+            r->resp.status = rc;
+        } else {
+            debug(c, "Response: status=%ld request-id=%s body=%s", r->resp.status,
+                  r->resp.request_id, r->resp.body ? r->resp.body : "");
+            if (r->resp.status < 300)
+                return;
+        }
+        char ecode[256] = "";
+        if (!r->network_error) {
+            sbuf_t msg = { 0 };
+            wire_parse_error(r->resp.status, r->resp.error_type, r->resp.body, r->resp.body_len,
+                             ecode, sizeof ecode, &msg);
+            sb_free(&msg);
+            code = ecode;
+        }
+        int under = attempt < max_attempts;
+        int retryable = is_retryable(mode, r->network_error ? 0 : r->resp.status, code,
+                                     r->network_error);
+        if (mode == RETRY_LEGACY) {
+            if (!retryable)
+                return;
+            if (!under) {
+                r->max_attempts_reached = 1;
+                return;
+            }
+        } else {
+            if (!under) {
+                r->max_attempts_reached = 1;
+                return;
+            }
+            if (!retryable)
+                return;
+        }
+        double delay = mode == RETRY_LEGACY ? rand_unit() * pow(2, attempt - 1)
+                                            : fmin(rand_unit() * pow(2, attempt - 1), 20.0);
+        debug(c, "Retry needed, retrying request after delay of: %.3f", delay);
+        sleep_seconds(delay);
+    }
+}
+
+/* -- argument parsing ------------------------------------------------------------------------ */
+
+typedef struct parsed {
+    gopts_t g;
+    const char *service, *operation;
+    arg_value_t args[16];
+    size_t nargs;
+    const char *cli_input_json, *cli_input_yaml;
+    const char *skeleton; /* NULL: not asked; "input" default */
+    sbuf_t unknown;       /* "--bogus, 1" */
+    int help;
+} parsed_t;
+
+static int is_option(const char *a) { return a[0] == '-' && a[1] == '-' && a[2]; }
+
+static void add_unknown(parsed_t *p, const char *a)
+{
+    if (p->unknown.len)
+        sb_puts(&p->unknown, ", ");
+    sb_puts(&p->unknown, a);
+}
+
+/* Returns -1 after printing an argparse error. */
+static int take_global(parsed_t *p, const gopt_def_t *d, const char *inline_val, int argc,
+                       char **argv, int *i)
+{
+    char *base = (char *)&p->g;
+    if (!d->takes_value) {
+        if (inline_val) {
+            usage_error("argument --%s: ignored explicit argument '%s'", d->name, inline_val);
+            return -1;
+        }
+        *(int *)(base + d->offset) = 1;
+        return 0;
+    }
+    const char *v = inline_val;
+    if (!v) {
+        if (*i + 1 >= argc || (argv[*i + 1][0] == '-' && argv[*i + 1][1] == '-')) {
+            usage_error("argument --%s: expected one argument", d->name);
+            return -1;
+        }
+        v = argv[++*i];
+    }
+    if (d->choices) {
+        int ok = 0;
+        for (int k = 0; d->choices[k]; k++)
+            ok |= strcmp(d->choices[k], v) == 0;
+        if (!ok) {
+            invalid_choice(d->name, d->choices);
+            return -1;
+        }
+    }
+    *(const char **)(base + d->offset) = v;
+    return 0;
+}
+
+static const model_member_t *find_cli_member(const model_operation_t *op, const char *name,
+                                             size_t len)
+{
+    const model_shape_t *in = &model_shapes[op->input];
+    for (size_t i = 0; i < in->nmembers; i++)
+        if (strlen(in->members[i].cli_name) == len &&
+            strncmp(in->members[i].cli_name, name, len) == 0)
+            return &in->members[i];
+    return NULL;
+}
+
+static const model_operation_t *find_operation(const char *service, const char *operation)
+{
+    for (size_t i = 0; i < model_noperations; i++)
+        if (strcmp(model_operations[i].service_cli, service) == 0 &&
+            (!operation || strcmp(model_operations[i].op_cli, operation) == 0))
+            return &model_operations[i];
+    return NULL;
+}
+
+static int parse_argv(int argc, char **argv, parsed_t *p, const model_operation_t **opp)
+{
+    const model_operation_t *op = NULL;
+    for (int i = 0; i < argc; i++) {
+        char *a = argv[i];
+        if (!is_option(a)) {
+            if (!p->service) {
+                p->service = a;
+            } else if (!p->operation) {
+                p->operation = a;
+                op = find_operation(p->service, a);
+            } else if (strcmp(a, "help") == 0 && op) {
+                p->help = 1;
+            } else {
+                add_unknown(p, a);
+            }
+            continue;
+        }
+        const char *name = a + 2, *eq = strchr(name, '=');
+        size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
+        const char *inline_val = eq ? eq + 1 : NULL;
+        const gopt_def_t *d = find_gopt(name, nlen);
+        if (d) {
+            if (take_global(p, d, inline_val, argc, argv, &i) != 0)
+                return RC_PARAM;
+            continue;
+        }
+        if (nlen == 4 && strncmp(name, "help", 4) == 0) {
+            p->help = 1;
+            continue;
+        }
+        if (!op) {
+            add_unknown(p, a);
+            continue;
+        }
+        /* operation arguments */
+        const char **special = NULL;
+        if (nlen == 14 && strncmp(name, "cli-input-json", nlen) == 0)
+            special = &p->cli_input_json;
+        else if (nlen == 14 && strncmp(name, "cli-input-yaml", nlen) == 0)
+            special = &p->cli_input_yaml;
+        if (special) {
+            if (!inline_val && (i + 1 >= argc || is_option(argv[i + 1]))) {
+                usage_error("argument --%.*s: expected one argument", (int)nlen, name);
+                return RC_PARAM;
+            }
+            *special = inline_val ? inline_val : argv[++i];
+            continue;
+        }
+        if (nlen == 21 && strncmp(name, "generate-cli-skeleton", nlen) == 0) {
+            const char *v = inline_val;
+            if (!v && i + 1 < argc && !is_option(argv[i + 1]))
+                v = argv[++i];
+            if (!v)
+                v = "input";
+            if (strcmp(v, "input") && strcmp(v, "yaml-input") && strcmp(v, "output")) {
+                usage_error("argument --generate-cli-skeleton: invalid choice: '%s' (choose from "
+                            "'input', 'output', 'yaml-input')", v);
+                return RC_PARAM;
+            }
+            p->skeleton = v;
+            continue;
+        }
+        const model_member_t *m = find_cli_member(op, name, nlen);
+        if (!m) {
+            add_unknown(p, a);
+            continue;
+        }
+        int is_list = model_shapes[m->shape].type == MT_LIST;
+        arg_value_t *slot = NULL;
+        for (size_t k = 0; k < p->nargs; k++)
+            if (p->args[k].member == m)
+                slot = &p->args[k];
+        if (!slot) {
+            if (p->nargs >= sizeof p->args / sizeof p->args[0])
+                return RC_PARAM;
+            slot = &p->args[p->nargs++];
+        }
+        free(slot->values);
+        slot->member = m;
+        slot->values = calloc((size_t)argc + 1, sizeof *slot->values);
+        slot->nvalues = 0;
+        if (inline_val) {
+            slot->values[slot->nvalues++] = (char *)inline_val;
+        }
+        if (!inline_val || is_list) {
+            while (i + 1 < argc && !(argv[i + 1][0] == '-' && argv[i + 1][1] == '-' &&
+                                     argv[i + 1][2])) {
+                /* argparse takes "-5" as a value only when it reads as a negative number */
+                slot->values[slot->nvalues++] = argv[++i];
+                if (!is_list)
+                    break;
+            }
+        }
+        if (slot->nvalues == 0) {
+            usage_error("argument --%s: expected %s", m->cli_name,
+                        is_list ? "at least one argument" : "one argument");
+            return RC_PARAM;
+        }
+    }
+    *opp = op;
+    return 0;
+}
+
+/* -- the command ----------------------------------------------------------------------------- */
+
+static int print_output(ctx_t *c, const cJSON *response)
+{
+    const cJSON *data = response;
+    cJSON *queried = NULL;
+    if (c->g.query) {
+        char err[512];
+        if (jp_search(c->g.query, response, &queried, err, sizeof err) != 0)
+            return fail(RC_GENERAL, "%s", err);
+        data = queried;
+    }
+    out_options_t o = { OUT_JSON, c->op->op_name, 0, 80 };
+    const char *fmt = c->g.output;
+    char cfg_out[64];
+    if (!fmt) {
+        const char *env = getenv("AWS_DEFAULT_OUTPUT");
+        if (env && *env) {
+            fmt = env;
+        } else {
+            config_get(c->g.profile ? c->g.profile : (getenv("AWS_PROFILE") ? getenv("AWS_PROFILE") : "default"),
+                       "output", cfg_out, sizeof cfg_out);
+            fmt = cfg_out[0] ? cfg_out : "json";
+        }
+    }
+    if (strcmp(fmt, "text") == 0)
+        o.format = OUT_TEXT;
+    else if (strcmp(fmt, "table") == 0)
+        o.format = OUT_TABLE;
+    else if (strcmp(fmt, "yaml") == 0)
+        o.format = OUT_YAML;
+    else if (strcmp(fmt, "yaml-stream") == 0)
+        o.format = OUT_YAML_STREAM;
+    else if (strcmp(fmt, "json") != 0) {
+        cJSON_Delete(queried);
+        return fail(RC_GENERAL, "Unknown output type: %s", fmt);
+    }
+    const char *color = c->g.color ? c->g.color : "auto";
+    int tty = isatty(STDOUT_FILENO);
+    o.color = strcmp(color, "on") == 0 || (strcmp(color, "auto") == 0 && tty);
+    struct winsize ws;
+    if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
+        o.terminal_width = ws.ws_col;
+    sbuf_t b = { 0 };
+    aws_format(&b, data, &o);
+    fwrite(sb_str(&b), 1, b.len, stdout);
+    fflush(stdout);
+    sb_free(&b);
+    cJSON_Delete(queried);
+    return RC_OK;
+}
+
+static void print_help(const model_operation_t *op)
+{
+    const model_shape_t *in = &model_shapes[op->input];
+    printf("usage: evrec %s %s", op->service_cli, op->op_cli);
+    for (size_t i = 0; i < in->nmembers; i++)
+        printf(in->members[i].required ? " --%s <value>" : " [--%s <value>]", in->members[i].cli_name);
+    printf(" [--cli-input-json | --cli-input-yaml] [--generate-cli-skeleton <value>]\n"
+           "\nGlobal options (before or after the command):\n"
+           "  --endpoint-url URL  --region R  --profile P  --output json|text|table|yaml|yaml-stream\n"
+           "  --query JMESPATH  --debug  --no-verify-ssl  --no-sign-request  --ca-bundle FILE\n"
+           "  --cli-read-timeout S  --cli-connect-timeout S  --color on|off|auto\n"
+           "  --no-paginate  --no-cli-pager  --cli-binary-format FORMAT\n"
+           "\nValues: inline JSON, file://path, or shorthand (Key=Value,Key2={K=V},Key3=[a,b]).\n");
+}
+
+static int load_cli_input(const char *cli_name, const char *value, int yaml, cJSON **out)
+{
+    char *file = NULL;
+    size_t len = 0;
+    sbuf_t msg = { 0 };
+    int r = load_paramfile(value, &file, &len, &msg);
+    if (r < 0) {
+        int rc = param_error(cli_name, sb_str(&msg));
+        sb_free(&msg);
+        return rc;
+    }
+    sb_free(&msg);
+    const char *text = file ? file : value;
+    if (!file)
+        len = strlen(value);
+    char err[512];
+    int rc = 0;
+    if (yaml) {
+        if (yaml_load(text, len, out, err, sizeof err) != 0)
+            rc = fail(RC_PARAM, "Error parsing parameter '--%s': Invalid YAML: %s", cli_name, err);
+    } else if (pyjson_parse(text, len, out, err, sizeof err) != 0) {
+        sbuf_t m = { 0 };
+        sb_printf(&m, "Invalid JSON: %s\nJSON received: ", err);
+        sb_putn(&m, text, len);
+        rc = param_error(cli_name, sb_str(&m));
+        sb_free(&m);
+    }
+    if (rc == 0 && !cJSON_IsObject(*out)) {
+        cJSON_Delete(*out);
+        *out = NULL;
+        rc = fail(RC_PARAM, "Invalid type for --%s: the input must be an object", cli_name);
+    }
+    free(file);
+    return rc;
+}
+
+static int build_params(parsed_t *p, const model_operation_t *op, cJSON **params)
+{
+    const model_shape_t *in = &model_shapes[op->input];
+    cJSON *out = cJSON_CreateObject();
+    /* arguments in the operation's member order */
+    for (size_t i = 0; i < in->nmembers; i++) {
+        for (size_t k = 0; k < p->nargs; k++) {
+            if (p->args[k].member != &in->members[i])
+                continue;
+            cJSON *v = NULL;
+            int rc = unpack_arg(&p->args[k], &v);
+            if (rc) {
+                cJSON_Delete(out);
+                return rc;
+            }
+            cJSON_AddItemToObject(out, in->members[i].name, v);
+        }
+    }
+    const char *inputs[2] = { p->cli_input_json, p->cli_input_yaml };
+    for (int y = 0; y < 2; y++) {
+        if (!inputs[y])
+            continue;
+        cJSON *doc = NULL;
+        int rc = load_cli_input(y ? "cli-input-yaml" : "cli-input-json", inputs[y], y, &doc);
+        if (rc) {
+            cJSON_Delete(out);
+            return rc;
+        }
+        /* the command line wins over the input document */
+        for (cJSON *c = doc->child; c; c = c->next)
+            if (!cJSON_GetObjectItemCaseSensitive(out, c->string))
+                cJSON_AddItemToObject(out, c->string, pyjson_dup(c));
+        cJSON_Delete(doc);
+    }
+    *params = out;
+    return 0;
+}
+
+static int skeleton(ctx_t *c, const char *kind)
+{
+    if (strcmp(kind, "output") == 0) {
+        cJSON *sk = c->op->output >= 0 ? wire_skeleton(c->op->output) : cJSON_CreateObject();
+        int rc = print_output(c, sk);
+        cJSON_Delete(sk);
+        return rc;
+    }
+    cJSON *sk = wire_skeleton(c->op->input);
+    sbuf_t b = { 0 };
+    if (strcmp(kind, "yaml-input") == 0) {
+        yaml_dump(&b, sk);
+    } else {
+        pyjson_dump(&b, sk, 4);
+        sb_putc(&b, '\n');
+    }
+    fwrite(sb_str(&b), 1, b.len, stdout);
+    sb_free(&b);
+    cJSON_Delete(sk);
+    return RC_OK;
+}
+
+static int endpoint_url_check(const char *u)
+{
+    if (!strstr(u, "://"))
+        return fail(RC_PARAM,
+                    "Bad value for --endpoint-url \"%s\": scheme is missing.  Must be of the form "
+                    "http://<hostname>/ or https://<hostname>/", u);
+    return 0;
+}
+
+static retry_mode_t retry_mode_of(const char *profile, int *max_attempts, int *bad, sbuf_t *msg)
+{
+    char cfg[64];
+    const char *m = getenv("AWS_RETRY_MODE");
+    if (!m || !*m) {
+        config_get(profile, "retry_mode", cfg, sizeof cfg);
+        m = cfg[0] ? cfg : "standard";
+    }
+    retry_mode_t mode = RETRY_STANDARD;
+    if (strcmp(m, "legacy") == 0)
+        mode = RETRY_LEGACY;
+    else if (strcmp(m, "adaptive") == 0)
+        mode = RETRY_ADAPTIVE;
+    else if (strcmp(m, "standard") != 0) {
+        *bad = 1;
+        sb_printf(msg, "Invalid value provided to config: retry_mode, valid values are: "
+                       "legacy, standard, adaptive (received: %s)", m);
+    }
+    const char *a = getenv("AWS_MAX_ATTEMPTS");
+    char acfg[64];
+    if (!a || !*a) {
+        config_get(profile, "max_attempts", acfg, sizeof acfg);
+        a = acfg[0] ? acfg : NULL;
+    }
+    *max_attempts = mode == RETRY_LEGACY ? 5 : 3;
+    if (a) {
+        char *end;
+        long n = strtol(a, &end, 10);
+        if (end == a || *end || n < 1) {
+            *bad = 1;
+            if (!msg->len)
+                sb_printf(msg, "Invalid value provided to config: max_attempts, must be an "
+                               "integer greater than 0 (received: %s)", a);
+        } else {
+            *max_attempts = (int)n;
+        }
+    }
+    return mode;
+}
+
+static void result_metadata(const ctx_t *c, const send_result_t *r)
+{
+    debug(c, "Attempts: %d%s", r->attempts, r->max_attempts_reached ? " (max reached)" : "");
+}
+
+static int run_operation(ctx_t *c, parsed_t *p)
+{
+    const model_operation_t *op = c->op;
+    if (p->skeleton && strcmp(p->skeleton, "output") != 0)
+        return skeleton(c, p->skeleton);
+
+    /* argparse's required arguments (relaxed by --cli-input-json/yaml) */
+    if (!p->cli_input_json && !p->cli_input_yaml) {
+        const model_shape_t *in = &model_shapes[op->input];
+        sbuf_t missing = { 0 };
+        for (size_t i = 0; i < in->nmembers; i++) {
+            if (!in->members[i].required)
+                continue;
+            int given = 0;
+            for (size_t k = 0; k < p->nargs; k++)
+                given |= p->args[k].member == &in->members[i];
+            if (!given)
+                sb_printf(&missing, "%s--%s", missing.len ? ", " : "", in->members[i].cli_name);
+        }
+        if (missing.len) {
+            usage_error("the following arguments are required: %s", sb_str(&missing));
+            sb_free(&missing);
+            return RC_PARAM;
+        }
+        sb_free(&missing);
+    }
+    if (p->unknown.len) {
+        fputs("\n", stderr);
+        fputs(USAGE, stderr);
+        fprintf(stderr, "\nUnknown options: %s\n\n", sb_str(&p->unknown));
+        return RC_PARAM;
+    }
+    if (p->skeleton)
+        return skeleton(c, p->skeleton);
+
+    const char *profile = c->g.profile;
+    if (!profile)
+        profile = getenv("AWS_PROFILE") && *getenv("AWS_PROFILE") ? getenv("AWS_PROFILE") : NULL;
+    if (profile && !profile_exists(profile))
+        return fail(RC_GENERAL, "The config profile (%s) could not be found", profile);
+    const char *prof = profile ? profile : "default";
+
+    if (c->g.endpoint_url && endpoint_url_check(c->g.endpoint_url) != 0)
+        return RC_PARAM;
+
+    cJSON *params = NULL;
+    int rc = build_params(p, op, &params);
+    if (rc)
+        return rc;
+    sbuf_t report = { 0 };
+    if (validate_params(params, op->input, &report) > 0) {
+        rc = fail(RC_PARAM, "Parameter validation failed:\n%s", sb_str(&report));
+        sb_free(&report);
+        cJSON_Delete(params);
+        return rc;
+    }
+    sb_free(&report);
+
+    char region[64];
+    if (creds_resolve_region(c->g.region, prof, region, sizeof region) != EVREC_OK) {
+        cJSON_Delete(params);
+        return fail(RC_CONFIG, "You must specify a region. You can also configure your region by "
+                               "running \"aws configure\".");
+    }
+    int bad = 0, max_attempts = 3;
+    sbuf_t rmsg = { 0 };
+    retry_mode_t mode = retry_mode_of(prof, &max_attempts, &bad, &rmsg);
+    if (bad) {
+        rc = fail(RC_GENERAL, "%s", sb_str(&rmsg));
+        sb_free(&rmsg);
+        cJSON_Delete(params);
+        return rc;
+    }
+    sb_free(&rmsg);
+
+    long read_ms = parse_timeout(c->g.read_timeout, 60000);
+    long connect_ms = parse_timeout(c->g.connect_timeout, 60000);
+    if (read_ms < 0 || connect_ms < 0) {
+        cJSON_Delete(params);
+        return fail(RC_GENERAL, "could not convert string to float: '%s'",
+                    read_ms < 0 ? c->g.read_timeout : c->g.connect_timeout);
+    }
+
+    sbuf_t path = { 0 }, body = { 0 };
+    char err[512];
+    if (wire_serialize(op, params, &path, &body, err, sizeof err) != 0) {
+        cJSON_Delete(params);
+        sb_free(&path);
+        sb_free(&body);
+        return fail(RC_GENERAL, "%s", err);
+    }
+    cJSON_Delete(params);
+
+    evrec_credentials_t cr;
+    memset(&cr, 0, sizeof cr);
+    creds_t *creds = NULL;
+    char ca_cfg[1024];
+    config_get(prof, "ca_bundle", ca_cfg, sizeof ca_cfg);
+    const char *ca = c->g.ca_bundle ? c->g.ca_bundle : (ca_cfg[0] ? ca_cfg : NULL);
+    if (!c->g.no_sign_request) {
+        creds_config_t cc;
+        memset(&cc, 0, sizeof cc);
+        cc.profile = profile;
+        cc.region = region;
+        cc.ca_bundle = ca;
+        cc.no_verify_tls = c->g.no_verify_ssl;
+        cc.connect_timeout_ms = (uint32_t)(connect_ms ? connect_ms : 600000);
+        cc.request_timeout_ms = (uint32_t)(read_ms ? read_ms : 600000);
+        char cerr[512] = "";
+        if (creds_new(&creds, &cc) != EVREC_OK || creds_get(creds, &cr, cerr, sizeof cerr) != EVREC_OK) {
+            debug(c, "credentials: %s", cerr);
+            creds_free(creds);
+            sb_free(&path);
+            sb_free(&body);
+            return fail(RC_CONFIG, "Unable to locate credentials. You can configure credentials by "
+                                   "running \"aws configure\".");
+        }
+        creds_free(creds);
+    }
+
+    char base[1024];
+    if (c->g.endpoint_url)
+        snprintf(base, sizeof base, "%s", c->g.endpoint_url);
+    else
+        snprintf(base, sizeof base, "https://%s.%s.amazonaws.com%s", op->endpoint_prefix, region,
+                 strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
+    size_t bl = strlen(base);
+    while (bl > 0 && base[bl - 1] == '/')
+        base[--bl] = '\0';
+    /* the endpoint's own path is kept in front of the operation's */
+    const char *scheme_end = strstr(base, "://");
+    const char *base_path = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
+    char url[2048], host[512];
+    snprintf(url, sizeof url, "%s%s", base, sb_str(&path));
+    if (transport_url_host(url, host, sizeof host) != EVREC_OK) {
+        sb_free(&path);
+        sb_free(&body);
+        return fail(RC_PARAM, "Bad value for --endpoint-url \"%s\"", base);
+    }
+    sbuf_t sign_path = { 0 };
+    if (base_path)
+        sb_puts(&sign_path, base_path);
+    sb_puts(&sign_path, sb_str(&path));
+
+    transport_config_t tc;
+    memset(&tc, 0, sizeof tc);
+    tc.ca_bundle = ca;
+    tc.no_verify_tls = c->g.no_verify_ssl;
+    tc.connect_timeout_ms = (uint32_t)(connect_ms ? connect_ms : 24L * 3600 * 1000);
+    tc.request_timeout_ms = (uint32_t)(read_ms ? read_ms : 24L * 3600 * 1000);
+    tc.max_response_bytes = 16u << 20;
+    tc.verbose = c->debug;
+    tc.log_fn = debug_transport;
+    tc.log_user = c;
+    transport_t *t = NULL;
+    if (transport_new(&t, &tc) != EVREC_OK) {
+        sb_free(&path);
+        sb_free(&body);
+        sb_free(&sign_path);
+        return fail(RC_GENERAL, "could not initialise the HTTP client");
+    }
+    send_result_t r;
+    memset(&r, 0, sizeof r);
+    send_request(c, t, url, host, sb_str(&sign_path), sb_str(&body), body.len, region,
+                 c->g.no_sign_request ? NULL : &cr, mode, max_attempts, &r);
+    transport_free(t);
+    result_metadata(c, &r);
+    memset(&cr, 0, sizeof cr);
+
+    if (r.network_error) {
+        long code = r.resp.status;
+        if (code == EVREC_E_NET_TIMEOUT)
+            rc = fail(RC_GENERAL, "%s timeout on endpoint URL: \"%s\"",
+                      strstr(r.net_msg, "onnect") ? "Connect" : "Read", url);
+        else if (code == EVREC_E_TLS)
+            rc = fail(RC_GENERAL, "SSL validation failed for %s %s", url, r.net_msg);
+        else
+            rc = fail(RC_GENERAL, "Could not connect to the endpoint URL: \"%s\"", url);
+    } else if (r.resp.status >= 300) {
+        char code[256];
+        sbuf_t msg = { 0 };
+        wire_parse_error(r.resp.status, r.resp.error_type, r.resp.body, r.resp.body_len, code,
+                         sizeof code, &msg);
+        char retry_info[64] = "";
+        if (r.max_attempts_reached)
+            snprintf(retry_info, sizeof retry_info, " (reached max retries: %d)", r.attempts - 1);
+        rc = fail(RC_CLIENT, "An error occurred (%s) when calling the %s operation%s: %s",
+                  code[0] ? code : "Unknown", op->op_name, retry_info, sb_str(&msg));
+        sb_free(&msg);
+    } else {
+        cJSON *out = wire_parse_output(op, r.resp.body, r.resp.body_len);
+        rc = print_output(c, out);
+        cJSON_Delete(out);
+    }
+    transport_response_clear(&r.resp);
+    sb_free(&path);
+    sb_free(&body);
+    sb_free(&sign_path);
+    return rc;
+}
+
+int cli_aws_main(int argc, char **argv)
+{
+    parsed_t p;
+    memset(&p, 0, sizeof p);
+    const model_operation_t *op = NULL;
+    signal(SIGINT, on_sigint);
+    int rc = parse_argv(argc, argv, &p, &op);
+    if (rc == 0) {
+        if (!p.service) {
+            usage_error("the following arguments are required: command");
+            rc = RC_PARAM;
+        } else if (!find_operation(p.service, NULL)) {
+            usage_error("argument command: Invalid choice: '%s'", p.service);
+            rc = RC_PARAM;
+        } else if (!p.operation) {
+            if (p.help) {
+                printf("usage: evrec %s put-events ...\n", p.service);
+                rc = RC_OK;
+            } else {
+                usage_error("the following arguments are required: operation");
+                rc = RC_PARAM;
+            }
+        } else if (!op) {
+            usage_error("argument operation: Invalid choice, valid choices are:\n\nput-events");
+            rc = RC_PARAM;
+        } else if (p.help) {
+            print_help(op);
+            rc = RC_OK;
+        } else {
+            ctx_t c;
+            memset(&c, 0, sizeof c);
+            c.g = p.g;
+            c.op = op;
+            c.debug = p.g.debug;
+            rc = run_operation(&c, &p);
+        }
+    }
+    for (size_t i = 0; i < p.nargs; i++)
+        free(p.args[i].values);
+    sb_free(&p.unknown);
+    return rc;
+}
+
+static int run(int argc, char **argv) { return cli_aws_main(argc, argv); }
+
+const cli_command_t cli_cmd_pinpoint = { "pinpoint", "Amazon Pinpoint put-events (AWS CLI compatible)", run };
+const cli_command_t cli_cmd_personalize_events = {
+    "personalize-events", "Amazon Personalize Events put-events (AWS CLI compatible)", run
+};

@@ -1,0 +1,730 @@
+/* JSON with Python's semantics (see pyjson.h). */
+#include "pyjson.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* -- growable string ----------------------------------------------------------------------- */
+
+static int sb_reserve(sbuf_t *b, size_t add)
+{
+    if (b->oom)
+        return -1;
+    if (b->len + add + 1 <= b->cap)
+        return 0;
+    size_t cap = b->cap ? b->cap : 256;
+    while (cap < b->len + add + 1)
+        cap *= 2;
+    char *nd = realloc(b->data, cap);
+    if (!nd) {
+        b->oom = 1;
+        return -1;
+    }
+    b->data = nd;
+    b->cap = cap;
+    return 0;
+}
+
+void sb_putn(sbuf_t *b, const char *s, size_t n)
+{
+    if (sb_reserve(b, n) != 0)
+        return;
+    memcpy(b->data + b->len, s, n);
+    b->len += n;
+    b->data[b->len] = '\0';
+}
+
+void sb_puts(sbuf_t *b, const char *s) { sb_putn(b, s, strlen(s)); }
+void sb_putc(sbuf_t *b, char c) { sb_putn(b, &c, 1); }
+
+void sb_printf(sbuf_t *b, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char tmp[256];
+    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if ((size_t)n < sizeof tmp) {
+        sb_putn(b, tmp, (size_t)n);
+        return;
+    }
+    if (sb_reserve(b, (size_t)n) != 0)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
+    va_end(ap);
+    b->len += (size_t)n;
+}
+
+const char *sb_str(sbuf_t *b)
+{
+    if (!b->data)
+        sb_reserve(b, 0);
+    if (!b->data)
+        return "";
+    b->data[b->len] = '\0';
+    return b->data;
+}
+
+void sb_free(sbuf_t *b)
+{
+    free(b->data);
+    memset(b, 0, sizeof *b);
+}
+
+/* -- numbers ------------------------------------------------------------------------------- */
+
+static char *dup_str(const char *s)
+{
+    size_t n = strlen(s);
+    char *d = cJSON_malloc(n + 1);
+    if (d)
+        memcpy(d, s, n + 1);
+    return d;
+}
+
+cJSON *pyjson_number_literal(const char *literal)
+{
+    double v;
+    if (strcmp(literal, "NaN") == 0)
+        v = NAN;
+    else if (strcmp(literal, "Infinity") == 0)
+        v = INFINITY;
+    else if (strcmp(literal, "-Infinity") == 0)
+        v = -INFINITY;
+    else
+        v = strtod(literal, NULL);
+    cJSON *n = cJSON_CreateNumber(v);
+    if (n)
+        n->valuestring = dup_str(literal);
+    return n;
+}
+
+cJSON *pyjson_int(long long v)
+{
+    char lit[32];
+    snprintf(lit, sizeof lit, "%lld", v);
+    return pyjson_number_literal(lit);
+}
+
+cJSON *pyjson_float(double v)
+{
+    cJSON *n = cJSON_CreateNumber(v);
+    if (n)
+        n->valuestring = dup_str(isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "Infinity" : "-Infinity")
+                                                             : "0.0");
+    /* the literal only marks the type; the value is valuedouble */
+    return n;
+}
+
+int pyjson_is_int(const cJSON *item)
+{
+    if (!cJSON_IsNumber(item))
+        return 0;
+    const char *lit = item->valuestring;
+    if (!lit) /* a number built by plain cJSON: integral values count as int */
+        return isfinite(item->valuedouble) && item->valuedouble == floor(item->valuedouble) &&
+               fabs(item->valuedouble) < 9007199254740992.0;
+    if (strpbrk(lit, ".eEIN"))
+        return 0;
+    return 1;
+}
+
+/* Python's float repr: shortest round-trip digits, exponent form when decpt <= -4 or > 16. */
+static void float_repr(sbuf_t *b, double v, int json)
+{
+    if (isnan(v)) {
+        sb_puts(b, json ? "NaN" : "nan");
+        return;
+    }
+    if (isinf(v)) {
+        sb_puts(b, v > 0 ? (json ? "Infinity" : "inf") : (json ? "-Infinity" : "-inf"));
+        return;
+    }
+    char tmp[64];
+    int prec;
+    for (prec = 1; prec <= 17; prec++) {
+        snprintf(tmp, sizeof tmp, "%.*e", prec - 1, v);
+        if (strtod(tmp, NULL) == v)
+            break;
+    }
+    /* tmp: [-]d[.ddd]e[+-]xx */
+    char digits[40];
+    size_t nd = 0;
+    const char *p = tmp;
+    int neg = 0;
+    if (*p == '-') {
+        neg = 1;
+        p++;
+    }
+    for (; *p && *p != 'e'; p++)
+        if (*p >= '0' && *p <= '9')
+            digits[nd++] = *p;
+    int exp10 = atoi(p + 1);
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
+    digits[nd] = '\0';
+    int decpt = exp10 + 1;
+    if (neg)
+        sb_putc(b, '-');
+    if (v == 0) {
+        sb_puts(b, "0.0");
+        return;
+    }
+    if (decpt <= -4 || decpt > 16) {
+        sb_putc(b, digits[0]);
+        if (nd > 1) {
+            sb_putc(b, '.');
+            sb_puts(b, digits + 1);
+        }
+        sb_printf(b, "e%c%02d", exp10 < 0 ? '-' : '+', abs(exp10));
+    } else if (decpt <= 0) {
+        sb_puts(b, "0.");
+        for (int i = 0; i < -decpt; i++)
+            sb_putc(b, '0');
+        sb_puts(b, digits);
+    } else if ((size_t)decpt >= nd) {
+        sb_puts(b, digits);
+        for (size_t i = nd; i < (size_t)decpt; i++)
+            sb_putc(b, '0');
+        sb_puts(b, ".0");
+    } else {
+        sb_putn(b, digits, (size_t)decpt);
+        sb_putc(b, '.');
+        sb_puts(b, digits + decpt);
+    }
+}
+
+static void int_repr(sbuf_t *b, const cJSON *num)
+{
+    const char *lit = num->valuestring;
+    if (!lit) {
+        sb_printf(b, "%.0f", num->valuedouble);
+        return;
+    }
+    if (lit[0] == '-' && strspn(lit + 1, "0") == strlen(lit + 1))
+        lit++; /* -0 is 0 */
+    sb_puts(b, lit);
+}
+
+static void number_out(sbuf_t *b, const cJSON *num, int json)
+{
+    if (pyjson_is_int(num))
+        int_repr(b, num);
+    else
+        float_repr(b, num->valuedouble, json);
+}
+
+void pyjson_number_repr(sbuf_t *b, const cJSON *num) { number_out(b, num, 0); }
+
+/* -- parser -------------------------------------------------------------------------------- */
+
+typedef struct parser {
+    const char *s;
+    size_t len, pos;
+    char *err;
+    size_t errlen;
+    int failed;
+} parser_t;
+
+static void fail(parser_t *p, const char *what, size_t at)
+{
+    if (p->failed)
+        return;
+    p->failed = 1;
+    /* Python counts characters, not bytes */
+    size_t line = 1, col = 1, ch = 0;
+    for (size_t i = 0; i < at && i < p->len; i++) {
+        unsigned char c = (unsigned char)p->s[i];
+        if ((c & 0xC0) == 0x80)
+            continue;
+        ch++;
+        if (c == '\n') {
+            line++;
+            col = 1;
+        } else {
+            col++;
+        }
+    }
+    snprintf(p->err, p->errlen, "%s: line %zu column %zu (char %zu)", what, line, col, ch);
+}
+
+static void skip_ws(parser_t *p)
+{
+    while (p->pos < p->len && strchr(" \t\n\r", p->s[p->pos]) && p->s[p->pos])
+        p->pos++;
+}
+
+static int peek_word(parser_t *p, const char *w)
+{
+    size_t n = strlen(w);
+    return p->len - p->pos >= n && memcmp(p->s + p->pos, w, n) == 0;
+}
+
+static void put_utf8(sbuf_t *b, unsigned long cp)
+{
+    char u[4];
+    if (cp < 0x80) {
+        sb_putc(b, (char)cp);
+    } else if (cp < 0x800) {
+        u[0] = (char)(0xC0 | (cp >> 6));
+        u[1] = (char)(0x80 | (cp & 0x3F));
+        sb_putn(b, u, 2);
+    } else if (cp < 0x10000) {
+        u[0] = (char)(0xE0 | (cp >> 12));
+        u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[2] = (char)(0x80 | (cp & 0x3F));
+        sb_putn(b, u, 3);
+    } else {
+        u[0] = (char)(0xF0 | (cp >> 18));
+        u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
+        u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
+        u[3] = (char)(0x80 | (cp & 0x3F));
+        sb_putn(b, u, 4);
+    }
+}
+
+static int hex4(const char *s, unsigned long *out)
+{
+    unsigned long v = 0;
+    for (int i = 0; i < 4; i++) {
+        char c = s[i];
+        v <<= 4;
+        if (c >= '0' && c <= '9')
+            v |= (unsigned long)(c - '0');
+        else if (c >= 'a' && c <= 'f')
+            v |= (unsigned long)(c - 'a' + 10);
+        else if (c >= 'A' && c <= 'F')
+            v |= (unsigned long)(c - 'A' + 10);
+        else
+            return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* At the opening quote. Returns the malloc'ed string or NULL (p->failed set). */
+static char *parse_string(parser_t *p)
+{
+    size_t begin = p->pos;
+    p->pos++;
+    sbuf_t b = { 0 };
+    sb_reserve(&b, 0);
+    for (;;) {
+        if (p->pos >= p->len) {
+            fail(p, "Unterminated string starting at", begin);
+            break;
+        }
+        unsigned char c = (unsigned char)p->s[p->pos];
+        if (c == '"') {
+            p->pos++;
+            return b.data;
+        }
+        if (c < 0x20) {
+            fail(p, "Invalid control character at", p->pos);
+            break;
+        }
+        if (c != '\\') {
+            sb_putc(&b, (char)c);
+            p->pos++;
+            continue;
+        }
+        if (p->pos + 1 >= p->len) {
+            fail(p, "Unterminated string starting at", begin);
+            break;
+        }
+        char e = p->s[p->pos + 1];
+        const char *map = strchr("\"\"\\\\//b\bf\fn\nr\rt\t", e);
+        if (e && map && ((map - "\"\"\\\\//b\bf\fn\nr\rt\t") % 2 == 0)) {
+            sb_putc(&b, map[1]);
+            p->pos += 2;
+            continue;
+        }
+        if (e != 'u') {
+            fail(p, "Invalid \\escape", p->pos);
+            break;
+        }
+        unsigned long cp;
+        if (p->len - p->pos < 6 || hex4(p->s + p->pos + 2, &cp) != 0) {
+            fail(p, "Invalid \\uXXXX escape", p->pos + 1);
+            break;
+        }
+        p->pos += 6;
+        if (cp >= 0xD800 && cp <= 0xDBFF && p->len - p->pos >= 6 && p->s[p->pos] == '\\' &&
+            p->s[p->pos + 1] == 'u') {
+            unsigned long lo;
+            if (hex4(p->s + p->pos + 2, &lo) == 0 && lo >= 0xDC00 && lo <= 0xDFFF) {
+                cp = 0x10000 + ((cp - 0xD800) << 10) + (lo - 0xDC00);
+                p->pos += 6;
+            }
+        }
+        put_utf8(&b, cp);
+    }
+    sb_free(&b);
+    return NULL;
+}
+
+static cJSON *parse_value(parser_t *p, int depth);
+
+static cJSON *parse_number(parser_t *p)
+{
+    size_t start = p->pos, i = p->pos;
+    if (i < p->len && p->s[i] == '-')
+        i++;
+    if (i < p->len && p->s[i] == '0') {
+        i++;
+    } else if (i < p->len && p->s[i] >= '1' && p->s[i] <= '9') {
+        while (i < p->len && p->s[i] >= '0' && p->s[i] <= '9')
+            i++;
+    } else {
+        return NULL;
+    }
+    if (i + 1 < p->len && p->s[i] == '.' && p->s[i + 1] >= '0' && p->s[i + 1] <= '9') {
+        i += 2;
+        while (i < p->len && p->s[i] >= '0' && p->s[i] <= '9')
+            i++;
+    }
+    if (i < p->len && (p->s[i] == 'e' || p->s[i] == 'E')) {
+        size_t j = i + 1;
+        if (j < p->len && (p->s[j] == '+' || p->s[j] == '-'))
+            j++;
+        if (j < p->len && p->s[j] >= '0' && p->s[j] <= '9') {
+            while (j < p->len && p->s[j] >= '0' && p->s[j] <= '9')
+                j++;
+            i = j;
+        }
+    }
+    char lit[400];
+    size_t n = i - start;
+    if (n >= sizeof lit)
+        n = sizeof lit - 1;
+    memcpy(lit, p->s + start, n);
+    lit[n] = '\0';
+    p->pos = i;
+    return pyjson_number_literal(lit);
+}
+
+static cJSON *parse_object(parser_t *p, int depth)
+{
+    cJSON *obj = cJSON_CreateObject();
+    p->pos++;
+    skip_ws(p);
+    if (p->pos < p->len && p->s[p->pos] == '}') {
+        p->pos++;
+        return obj;
+    }
+    for (;;) {
+        if (p->pos >= p->len || p->s[p->pos] != '"') {
+            fail(p, "Expecting property name enclosed in double quotes", p->pos);
+            break;
+        }
+        char *key = parse_string(p);
+        if (!key)
+            break;
+        skip_ws(p);
+        if (p->pos >= p->len || p->s[p->pos] != ':') {
+            fail(p, "Expecting ':' delimiter", p->pos);
+            free(key);
+            break;
+        }
+        p->pos++;
+        skip_ws(p);
+        cJSON *val = parse_value(p, depth + 1);
+        if (!val) {
+            free(key);
+            break;
+        }
+        if (cJSON_GetObjectItemCaseSensitive(obj, key))
+            cJSON_ReplaceItemInObjectCaseSensitive(obj, key, val);
+        else
+            cJSON_AddItemToObject(obj, key, val);
+        free(key);
+        skip_ws(p);
+        if (p->pos < p->len && p->s[p->pos] == '}') {
+            p->pos++;
+            return obj;
+        }
+        if (p->pos >= p->len || p->s[p->pos] != ',') {
+            fail(p, "Expecting ',' delimiter", p->pos);
+            break;
+        }
+        p->pos++;
+        skip_ws(p);
+    }
+    cJSON_Delete(obj);
+    return NULL;
+}
+
+static cJSON *parse_array(parser_t *p, int depth)
+{
+    cJSON *arr = cJSON_CreateArray();
+    p->pos++;
+    skip_ws(p);
+    if (p->pos < p->len && p->s[p->pos] == ']') {
+        p->pos++;
+        return arr;
+    }
+    for (;;) {
+        cJSON *val = parse_value(p, depth + 1);
+        if (!val)
+            break;
+        cJSON_AddItemToArray(arr, val);
+        skip_ws(p);
+        if (p->pos < p->len && p->s[p->pos] == ']') {
+            p->pos++;
+            return arr;
+        }
+        if (p->pos >= p->len || p->s[p->pos] != ',') {
+            fail(p, "Expecting ',' delimiter", p->pos);
+            break;
+        }
+        p->pos++;
+        skip_ws(p);
+    }
+    cJSON_Delete(arr);
+    return NULL;
+}
+
+static cJSON *parse_value(parser_t *p, int depth)
+{
+    if (depth > 500) {
+        fail(p, "maximum recursion depth exceeded", p->pos);
+        return NULL;
+    }
+    if (p->pos >= p->len) {
+        fail(p, "Expecting value", p->pos);
+        return NULL;
+    }
+    char c = p->s[p->pos];
+    if (c == '{')
+        return parse_object(p, depth);
+    if (c == '[')
+        return parse_array(p, depth);
+    if (c == '"') {
+        char *s = parse_string(p);
+        if (!s)
+            return NULL;
+        cJSON *v = cJSON_CreateString(s);
+        free(s);
+        return v;
+    }
+    static const struct { const char *w; int kind; } words[] = {
+        { "null", 0 }, { "true", 1 }, { "false", 2 }, { "NaN", 3 }, { "Infinity", 3 },
+        { "-Infinity", 3 },
+    };
+    for (size_t i = 0; i < sizeof words / sizeof words[0]; i++) {
+        if (peek_word(p, words[i].w)) {
+            p->pos += strlen(words[i].w);
+            switch (words[i].kind) {
+            case 0: return cJSON_CreateNull();
+            case 1: return cJSON_CreateTrue();
+            case 2: return cJSON_CreateFalse();
+            default: return pyjson_number_literal(words[i].w);
+            }
+        }
+    }
+    cJSON *n = parse_number(p);
+    if (!n)
+        fail(p, "Expecting value", p->pos);
+    return n;
+}
+
+int pyjson_parse(const char *text, size_t len, cJSON **out, char *err, size_t errlen)
+{
+    parser_t p = { text, len, 0, err, errlen, 0 };
+    *out = NULL;
+    skip_ws(&p);
+    cJSON *v = parse_value(&p, 0);
+    if (!v || p.failed) {
+        cJSON_Delete(v);
+        return -1;
+    }
+    skip_ws(&p);
+    if (p.pos < p.len) {
+        fail(&p, "Extra data", p.pos);
+        cJSON_Delete(v);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+/* -- printing ------------------------------------------------------------------------------ */
+
+static void json_string(sbuf_t *b, const char *s)
+{
+    sb_putc(b, '"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        switch (*p) {
+        case '"': sb_puts(b, "\\\""); break;
+        case '\\': sb_puts(b, "\\\\"); break;
+        case '\n': sb_puts(b, "\\n"); break;
+        case '\r': sb_puts(b, "\\r"); break;
+        case '\t': sb_puts(b, "\\t"); break;
+        case '\b': sb_puts(b, "\\b"); break;
+        case '\f': sb_puts(b, "\\f"); break;
+        default:
+            if (*p < 0x20)
+                sb_printf(b, "\\u%04x", *p);
+            else
+                sb_putc(b, (char)*p);
+        }
+    }
+    sb_putc(b, '"');
+}
+
+static void newline_indent(sbuf_t *b, int indent, int level)
+{
+    if (indent < 0)
+        return;
+    sb_putc(b, '\n');
+    for (int i = 0; i < indent * level; i++)
+        sb_putc(b, ' ');
+}
+
+static void dump(sbuf_t *b, const cJSON *v, int indent, int level)
+{
+    if (!v || cJSON_IsNull(v)) {
+        sb_puts(b, "null");
+    } else if (cJSON_IsTrue(v)) {
+        sb_puts(b, "true");
+    } else if (cJSON_IsFalse(v)) {
+        sb_puts(b, "false");
+    } else if (cJSON_IsNumber(v)) {
+        number_out(b, v, 1);
+    } else if (cJSON_IsString(v)) {
+        json_string(b, v->valuestring);
+    } else if (cJSON_IsRaw(v)) {
+        sb_puts(b, v->valuestring);
+    } else {
+        int obj = cJSON_IsObject(v);
+        if (!v->child) {
+            sb_puts(b, obj ? "{}" : "[]");
+            return;
+        }
+        sb_putc(b, obj ? '{' : '[');
+        for (const cJSON *c = v->child; c; c = c->next) {
+            newline_indent(b, indent, level + 1);
+            if (obj) {
+                json_string(b, c->string ? c->string : "");
+                sb_puts(b, ": ");
+            }
+            dump(b, c, indent, level + 1);
+            if (c->next)
+                sb_puts(b, indent < 0 ? ", " : ",");
+        }
+        newline_indent(b, indent, level);
+        sb_putc(b, obj ? '}' : ']');
+    }
+}
+
+void pyjson_dump(sbuf_t *b, const cJSON *v, int indent) { dump(b, v, indent, 0); }
+
+static void repr_string(sbuf_t *b, const char *s)
+{
+    char q = (strchr(s, '\'') && !strchr(s, '"')) ? '"' : '\'';
+    sb_putc(b, q);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == (unsigned char)q || *p == '\\') {
+            sb_putc(b, '\\');
+            sb_putc(b, (char)*p);
+        } else if (*p == '\n') {
+            sb_puts(b, "\\n");
+        } else if (*p == '\r') {
+            sb_puts(b, "\\r");
+        } else if (*p == '\t') {
+            sb_puts(b, "\\t");
+        } else if (*p < 0x20 || *p == 0x7f) {
+            sb_printf(b, "\\x%02x", *p);
+        } else {
+            sb_putc(b, (char)*p);
+        }
+    }
+    sb_putc(b, q);
+}
+
+void pyjson_repr(sbuf_t *b, const cJSON *v)
+{
+    if (!v || cJSON_IsNull(v)) {
+        sb_puts(b, "None");
+    } else if (cJSON_IsTrue(v)) {
+        sb_puts(b, "True");
+    } else if (cJSON_IsFalse(v)) {
+        sb_puts(b, "False");
+    } else if (cJSON_IsNumber(v)) {
+        number_out(b, v, 0);
+    } else if (cJSON_IsString(v)) {
+        repr_string(b, v->valuestring);
+    } else {
+        int obj = cJSON_IsObject(v);
+        sb_putc(b, obj ? '{' : '[');
+        for (const cJSON *c = v->child; c; c = c->next) {
+            if (obj) {
+                repr_string(b, c->string ? c->string : "");
+                sb_puts(b, ": ");
+            }
+            pyjson_repr(b, c);
+            if (c->next)
+                sb_puts(b, ", ");
+        }
+        sb_putc(b, obj ? '}' : ']');
+    }
+}
+
+void pyjson_str(sbuf_t *b, const cJSON *v)
+{
+    if (cJSON_IsString(v))
+        sb_puts(b, v->valuestring);
+    else
+        pyjson_repr(b, v);
+}
+
+const char *pyjson_type_name(const cJSON *v)
+{
+    if (!v || cJSON_IsNull(v))
+        return "<class 'NoneType'>";
+    if (cJSON_IsBool(v))
+        return "<class 'bool'>";
+    if (cJSON_IsNumber(v))
+        return pyjson_is_int(v) ? "<class 'int'>" : "<class 'float'>";
+    if (cJSON_IsString(v))
+        return "<class 'str'>";
+    if (cJSON_IsArray(v))
+        return "<class 'list'>";
+    return "<class 'dict'>";
+}
+
+cJSON *pyjson_dup(const cJSON *v) { return cJSON_Duplicate(v, 1); }
+
+int pyjson_equal(const cJSON *a, const cJSON *b)
+{
+    if (!a || !b)
+        return a == b;
+    if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
+        return a->valuedouble == b->valuedouble;
+    if ((a->type & 0xFF) != (b->type & 0xFF))
+        return 0;
+    if (cJSON_IsString(a))
+        return strcmp(a->valuestring, b->valuestring) == 0;
+    if (cJSON_IsArray(a)) {
+        const cJSON *x = a->child, *y = b->child;
+        for (; x && y; x = x->next, y = y->next)
+            if (!pyjson_equal(x, y))
+                return 0;
+        return !x && !y;
+    }
+    if (cJSON_IsObject(a)) {
+        if (cJSON_GetArraySize(a) != cJSON_GetArraySize(b))
+            return 0;
+        for (const cJSON *x = a->child; x; x = x->next)
+            if (!pyjson_equal(x, cJSON_GetObjectItemCaseSensitive(b, x->string)))
+                return 0;
+        return 1;
+    }
+    return 1;
+}

@@ -1,0 +1,57 @@
+/*
+ * JSON the way the AWS CLI's Python reads and writes it.
+ *
+ * Parsing keeps each number's literal (in the cJSON item's valuestring) so integers stay
+ * integers and floats stay floats, accepts NaN/Infinity, keeps the first position of a
+ * duplicated key with the last value, and reports errors with Python's json messages
+ * ("Expecting value: line 1 column 2 (char 1)"). Printing reproduces json.dumps(indent=4,
+ * ensure_ascii=False) and Python's str()/repr() of the same values.
+ */
+#ifndef EVREC_CLI_PYJSON_H
+#define EVREC_CLI_PYJSON_H
+
+#include <stddef.h>
+#include <cjson/cJSON.h>
+
+/** A growable string. */
+typedef struct sbuf {
+    char *data;
+    size_t len, cap;
+    int oom;
+} sbuf_t;
+
+void sb_putn(sbuf_t *b, const char *s, size_t n);
+void sb_puts(sbuf_t *b, const char *s);
+void sb_putc(sbuf_t *b, char c);
+void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/** The NUL-terminated contents (never NULL); ownership stays with b. */
+const char *sb_str(sbuf_t *b);
+void sb_free(sbuf_t *b);
+
+/** Parse text (len bytes) into *out. On failure returns -1 with Python's message in err. */
+int pyjson_parse(const char *text, size_t len, cJSON **out, char *err, size_t errlen);
+
+/** A number item that Python would hold as int (literal without '.', 'e', NaN, Infinity). */
+int pyjson_is_int(const cJSON *item);
+/** New number items carrying their Python type. */
+cJSON *pyjson_int(long long v);
+cJSON *pyjson_float(double v);
+cJSON *pyjson_number_literal(const char *literal);
+
+/** json.dumps(v, indent=indent, ensure_ascii=False); indent < 0: one line with ", " ": ". */
+void pyjson_dump(sbuf_t *b, const cJSON *v, int indent);
+/** Python's repr() of a number item ("1", "1.5", "1e+16", "nan", "inf"). */
+void pyjson_number_repr(sbuf_t *b, const cJSON *num);
+/** Python's str(v): strings raw, True/False/None, numbers as repr, containers as repr. */
+void pyjson_str(sbuf_t *b, const cJSON *v);
+/** Python's repr(v). */
+void pyjson_repr(sbuf_t *b, const cJSON *v);
+/** Python's type name of v as printed by str(type(v)): "<class 'dict'>". */
+const char *pyjson_type_name(const cJSON *v);
+
+/** Deep copy keeping number literals. */
+cJSON *pyjson_dup(const cJSON *v);
+/** Python ==: numbers by value, objects regardless of key order. */
+int pyjson_equal(const cJSON *a, const cJSON *b);
+
+#endif
