@@ -1,6 +1,7 @@
 /* AWS CLI v2 output formatters (see aws_output.h). */
 #define _GNU_SOURCE
 #include "aws_output.h"
+#include "widths.h"
 
 #include <math.h>
 #include <regex.h>
@@ -206,8 +207,8 @@ typedef struct table {
     section_t *cur;
 } table_t;
 
-/* Display width as Python's get_text_length: East Asian wide and fullwidth count 2. */
-static size_t text_width(const char *s)
+/* Display width as Python's get_text_length (see widths.h). */
+size_t text_width(const char *s)
 {
     size_t w = 0;
     const unsigned char *p = (const unsigned char *)s;
@@ -231,11 +232,19 @@ static size_t text_width(const char *s)
             cp = (cp << 6) | (p[i] & 0x3F);
         for (int i = 0; i < n && *p; i++)
             p++;
-        int wide = (cp >= 0x1100 && cp <= 0x115F) || (cp >= 0x2E80 && cp <= 0xA4CF) ||
-                   (cp >= 0xAC00 && cp <= 0xD7A3) || (cp >= 0xF900 && cp <= 0xFAFF) ||
-                   (cp >= 0xFE30 && cp <= 0xFE4F) || (cp >= 0xFF00 && cp <= 0xFF60) ||
-                   (cp >= 0xFFE0 && cp <= 0xFFE6) || (cp >= 0x1F300 && cp <= 0x1F64F) ||
-                   (cp >= 0x1F900 && cp <= 0x1F9FF) || (cp >= 0x20000 && cp <= 0x3FFFD);
+        size_t lo = 0, hi = text_nwide_ranges;
+        int wide = 0;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (cp < text_wide_ranges[mid].first) {
+                hi = mid;
+            } else if (cp > text_wide_ranges[mid].last) {
+                lo = mid + 1;
+            } else {
+                wide = 1;
+                break;
+            }
+        }
         w += wide ? 2 : 1;
     }
     return w;

@@ -538,7 +538,7 @@ static int profile_exists(const char *profile)
 
 /* -- retries (botocore's standard and legacy modes) ------------------------------------------ */
 
-typedef enum { RETRY_LEGACY, RETRY_STANDARD, RETRY_ADAPTIVE } retry_mode_t;
+typedef enum { RETRY_STANDARD, RETRY_ADAPTIVE } retry_mode_t;
 
 static const char *const throttle_codes[] = {
     "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException",
@@ -558,15 +558,15 @@ static int in_list(const char *s, const char *const *list)
     return 0;
 }
 
-static int is_retryable(retry_mode_t mode, long status, const char *code, int network_error)
+/* StandardRetryConditions: transient (connection errors, 500/502/503/504, timeout codes) or
+ * throttled (the union of throttling codes botocore knows). */
+static int is_retryable(long status, const char *code, int network_error)
 {
     if (network_error)
         return 1;
     if (in_list(code, throttle_codes) || in_list(code, transient_codes))
         return 1;
     if (status == 500 || status == 502 || status == 503 || status == 504)
-        return 1;
-    if (mode == RETRY_LEGACY && status == 509)
         return 1;
     return 0;
 }
@@ -694,25 +694,20 @@ static void send_request(ctx_t *c, transport_t *t, const char *url, const char *
             code = ecode;
         }
         int under = attempt < max_attempts;
-        int retryable = is_retryable(mode, r->network_error ? 0 : r->resp.status, code,
+        int retryable = is_retryable(r->network_error ? 0 : r->resp.status, code,
                                      r->network_error);
-        if (mode == RETRY_LEGACY) {
-            if (!retryable)
-                return;
-            if (!under) {
-                r->max_attempts_reached = 1;
-                return;
-            }
-        } else {
-            if (!under) {
-                r->max_attempts_reached = 1;
-                return;
-            }
-            if (!retryable)
-                return;
+        /* MaxAttemptsChecker runs first: reaching the limit is recorded even for an error that
+         * would not have been retried */
+        if (!under) {
+            r->max_attempts_reached = 1;
+            return;
         }
-        double delay = mode == RETRY_LEGACY ? rand_unit() * pow(2, attempt - 1)
-                                            : fmin(rand_unit() * pow(2, attempt - 1), 20.0);
+        if (!retryable)
+            return;
+        /* ExponentialBackoff: rand(0, 1) * 2^(attempt - 1), at most 20 s. The adaptive mode's
+         * client-side rate limiter only paces further requests; a CLI call makes one. */
+        (void)mode;
+        double delay = fmin(rand_unit() * pow(2, attempt - 1), 20.0);
         debug(c, "Retry needed, retrying request after delay of: %.3f", delay);
         sleep_seconds(delay);
     }
@@ -1070,6 +1065,8 @@ static int endpoint_url_check(const char *u)
     return 0;
 }
 
+/* The AWS CLI v2's retry configuration: "standard" (default) or "adaptive", and max_attempts,
+ * from the environment or the profile. v2 refuses botocore's "legacy" mode, and so do we. */
 static retry_mode_t retry_mode_of(const char *profile, int *max_attempts, int *bad, sbuf_t *msg)
 {
     char cfg[64];
@@ -1079,14 +1076,13 @@ static retry_mode_t retry_mode_of(const char *profile, int *max_attempts, int *b
         m = cfg[0] ? cfg : "standard";
     }
     retry_mode_t mode = RETRY_STANDARD;
-    if (strcmp(m, "legacy") == 0)
-        mode = RETRY_LEGACY;
-    else if (strcmp(m, "adaptive") == 0)
+    if (strcmp(m, "adaptive") == 0) {
         mode = RETRY_ADAPTIVE;
-    else if (strcmp(m, "standard") != 0) {
+    } else if (strcmp(m, "standard") != 0) {
         *bad = 1;
-        sb_printf(msg, "Invalid value provided to config: retry_mode, valid values are: "
-                       "legacy, standard, adaptive (received: %s)", m);
+        sb_printf(msg, "Invalid value provided to \"mode\": \"%s\" must be one of: \"standard\" "
+                       "or \"adaptive\"", m);
+        return mode;
     }
     const char *a = getenv("AWS_MAX_ATTEMPTS");
     char acfg[64];
@@ -1094,18 +1090,27 @@ static retry_mode_t retry_mode_of(const char *profile, int *max_attempts, int *b
         config_get(profile, "max_attempts", acfg, sizeof acfg);
         a = acfg[0] ? acfg : NULL;
     }
-    *max_attempts = mode == RETRY_LEGACY ? 5 : 3;
+    *max_attempts = 3;
     if (a) {
+        long long n;
+        cJSON *sv = cJSON_CreateString(a);
         char *end;
-        long n = strtol(a, &end, 10);
-        if (end == a || *end || n < 1) {
+        errno = 0;
+        n = strtoll(a, &end, 10);
+        if (end == a || *lstrip(end) || errno) {
             *bad = 1;
-            if (!msg->len)
-                sb_printf(msg, "Invalid value provided to config: max_attempts, must be an "
-                               "integer greater than 0 (received: %s)", a);
+            sbuf_t r = { 0 };
+            pyjson_repr(&r, sv);
+            sb_printf(msg, "invalid literal for int() with base 10: %s", sb_str(&r));
+            sb_free(&r);
+        } else if (n < 1) {
+            *bad = 1;
+            sb_printf(msg, "Value provided to \"max_attempts\": %lld must be an integer greater "
+                           "than or equal to one.", n);
         } else {
-            *max_attempts = (int)n;
+            *max_attempts = n > 1000 ? 1000 : (int)n;
         }
+        cJSON_Delete(sv);
     }
     return mode;
 }
@@ -1159,6 +1164,17 @@ static int run_operation(ctx_t *c, parsed_t *p)
 
     if (c->g.endpoint_url && endpoint_url_check(c->g.endpoint_url) != 0)
         return RC_PARAM;
+    if (c->g.query) {
+        /* the AWS CLI compiles --query while it parses the arguments: nothing is sent */
+        char qerr[1024];
+        cJSON *empty = cJSON_CreateObject(), *res = NULL;
+        int bad = jp_search(c->g.query, empty, &res, qerr, sizeof qerr) != 0 &&
+                  strncmp(qerr, "Bad jmespath", 12) == 0;
+        cJSON_Delete(empty);
+        cJSON_Delete(res);
+        if (bad)
+            return fail(RC_PARAM, "Bad value for --query %s: %s", c->g.query, qerr);
+    }
 
     cJSON *params = NULL;
     int rc = build_params(p, op, &params);
