@@ -27,6 +27,7 @@ typedef struct env {
     char *home;
     char *cli;
     int have_aws;
+    int no_endpoint;
 } env_t;
 
 typedef struct result {
@@ -232,6 +233,16 @@ static int setup(void **state)
     unsetenv("AWS_RETRY_MODE");
     unsetenv("AWS_CA_BUNDLE");
     const char *args[] = { "--reject-event-type", "rejected.type", NULL };
+    char *fake = tu_root_path("tools/fake_endpoint.py");
+    int have_fake = access(fake, R_OK) == 0;
+    free(fake);
+    if (!have_fake) {
+        fprintf(stderr, "test_cli_aws: tools/fake_endpoint.py is not in this tree\n");
+        e->have_aws = 0;
+        e->no_endpoint = 1;
+        *state = e;
+        return 0;
+    }
     if (tu_endpoint_start(&e->ep, args) != 0)
         return -1;
     /* relative file:// paths are read from here */
@@ -466,6 +477,8 @@ static void test_evrec_only(void **state)
 {
     env_t *e = *state;
     result_t r;
+    if (e->no_endpoint)
+        skip();
     /* an enum value and a maximum length from the model: refused before sending */
     const char *a1[] = { "personalize-events", "put-events", "--endpoint-url", e->ep.url,
                          "--tracking-id", "t", "--session-id", "s", "--event-list",
