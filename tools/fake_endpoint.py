@@ -55,9 +55,14 @@ CORAL_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.coral.service/"
 DEFAULT_ACCESS_KEY = "AKIDEXAMPLE"
 DEFAULT_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
-# Configuration keys settable by flag and by POST /_fake/config, with their coercions.
-def _opt_float(v):
-    return None if v is None else float(v)
+
+def _opt_seconds(v):
+    if v is None:
+        return None
+    f = float(v)
+    if f < 0:
+        raise ValueError("must not be negative")
+    return f
 
 
 def _str_list(v):
@@ -72,12 +77,13 @@ def _script(v):
     items = _str_list(v)
     for item in items:
         if not _script_item_ok(item):
-            raise ValueError(f"script: unknown outcome '{item}' (use ok, drop, lost, slow, or a status code)")
+            raise ValueError(f"unknown outcome '{item}' (use ok, drop, lost, slow, or a 4xx/5xx "
+                             "status code)")
     return items
 
 
 def _script_item_ok(item):
-    return item in ("ok", "drop", "lost", "slow") or (item.isdigit() and len(item) == 3)
+    return item in ("ok", "drop", "lost", "slow") or (item.isdigit() and 400 <= int(item) <= 599)
 
 
 def _rate(v):
@@ -101,9 +107,10 @@ def _codes(v):
     return codes
 
 
+# Configuration keys settable by flag and by POST /_fake/config, with their coercions.
 CONFIG_KEYS = {
     "throttle_rate": _rate,
-    "retry_after": _opt_float,
+    "retry_after": _opt_seconds,
     "fail_rate": _rate,
     "fail_codes": _codes,
     "drop_rate": _rate,
@@ -492,16 +499,23 @@ class Handler(http.server.BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         st = self.server.state
         # Encode under the lock (the lists grow concurrently), send after releasing it.
+        # ?since=N skips the first N entries (polling a long run); ?bodies=1 keeps the request
+        # bodies in /_fake/requests (left out by default: they make the answer large).
+        query = dict(parse_qsl(urlsplit(self.path).query))
+        try:
+            since = max(0, int(query.get("since", 0)))
+        except ValueError:
+            return self._send(400, {"message": f"since: not a number: {query['since']}"})
         if path == "/_fake/log":
             with st.lock:
-                data = json.dumps(st.events).encode()
+                data = json.dumps(st.events[since:]).encode()
             return self._send(200, data)
         if path == "/_fake/requests":
-            # Bodies only on request (?bodies=1): they make the answer large.
-            bodies = dict(parse_qsl(urlsplit(self.path).query)).get("bodies") in ("1", "true")
+            bodies = query.get("bodies") in ("1", "true")
             with st.lock:
-                recs = st.requests if bodies else [
-                    {k: v for k, v in r.items() if k != "body"} for r in st.requests]
+                recs = st.requests[since:]
+                if not bodies:
+                    recs = [{k: v for k, v in r.items() if k != "body"} for r in recs]
                 data = json.dumps(recs).encode()
             return self._send(200, data)
         if path == "/_fake/stats":
@@ -664,7 +678,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             etype = "InternalServerErrorException" if svc.name == "pinpoint" else "InternalFailure"
             return ApiError(code, etype, "Internal server error", headers)
         if code == 413:
-            return ApiError(413, "PayloadTooLargeException", "Request payload size exceeds the limit")
+            return ApiError(413, "PayloadTooLargeException",
+                            "Request payload size exceeds the limit")
         if code == 400:
             return ApiError(400, svc.bad_request, "Scripted bad request")
         if code == 403:

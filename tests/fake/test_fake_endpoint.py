@@ -531,6 +531,9 @@ class FakeEndpointTest(unittest.TestCase):
             self.assertIn(key, req)
         self.assertEqual(req["headers"]["content-type"], "application/json")
         self.assertNotIn("body", req)
+        self.assertEqual(len(self.ep.control("GET", "/_fake/requests?since=1")[1]), 1)
+        self.assertEqual(self.ep.control("GET", "/_fake/log?since=1")[1][0]["event_id"], "ev-1")
+        self.assertEqual(self.ep.control("GET", "/_fake/log?since=x")[0], 400)
         full = self.ep.control("GET", "/_fake/requests?bodies=1")[1][0]
         self.assertEqual(json.loads(full["body"]), pinpoint_doc())
         self.assertEqual(self.ep.control("POST", "/_fake/reset")[0], 200)
