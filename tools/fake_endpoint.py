@@ -161,6 +161,10 @@ class ApiError(Exception):
         self.coral = coral
 
 
+class IncompleteBody(Exception):
+    """The client went away before sending the whole body (killed, timed out)."""
+
+
 class Service:
     """What differs between the two services: route, signing name, model, answer shapes."""
 
@@ -475,6 +479,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             chunks, total = [], 0
             while True:
                 line = self.rfile.readline(1024)
+                if not line:
+                    raise IncompleteBody(f"{total} bytes, then end of stream")
                 size = int(line.split(b";")[0].strip() or b"0", 16)
                 if size == 0:
                     while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
@@ -483,7 +489,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 total += size
                 if total > HARD_BODY_LIMIT:
                     return None
-                chunks.append(self.rfile.read(size))
+                chunk = self.rfile.read(size)
+                if len(chunk) < size:
+                    raise IncompleteBody(f"{total - size + len(chunk)} bytes, then end of stream")
+                chunks.append(chunk)
                 self.rfile.readline(16)
             return b"".join(chunks)
         n = int(self.headers.get("Content-Length") or 0)
@@ -491,7 +500,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise ValueError(f"Content-Length {n}")
         if n > HARD_BODY_LIMIT:
             return None
-        return self.rfile.read(n) if n > 0 else b""
+        data = self.rfile.read(n) if n > 0 else b""
+        if len(data) < n:
+            raise IncompleteBody(f"{len(data)} of {n} bytes, then end of stream")
+        return data
 
     # --- routes -------------------------------------------------------------------------------
 
@@ -536,6 +548,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             return self._send(400, {"message": f"malformed request body framing: {e}"},
                               {"x-amzn-ErrorType": "SerializationException"})
+        except IncompleteBody as e:
+            # Nobody is left to answer; recorded apart from signature and body failures.
+            self.close_connection = True
+            if not path.startswith("/_fake/"):
+                st.record({"time": time.time(), "path": self.path, "service": None,
+                           "connection": self.conn_id, "status": 0, "outcome": "incomplete",
+                           "error_message": str(e)}, [])
+            return
         if path.startswith("/_fake/"):
             return self._control(path, body)
         m = PINPOINT_RE.match(path)

@@ -234,13 +234,18 @@ class FakeEndpointTest(unittest.TestCase):
         self.assertEqual({r["connection"] for r in reqs}, {reqs[0]["connection"]})
         self.assertEqual([r["request_on_connection"] for r in reqs], [1, 2, 3])
 
-    def test_malformed_framing_is_400(self):
+    def test_malformed_framing_and_vanished_clients(self):
         with socket.create_connection(("127.0.0.1", self.ep.port), timeout=10) as s:
             s.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                       b"zz\r\n")
             self.assertTrue(s.recv(4096).startswith(b"HTTP/1.1 400"))
-        status, _ = self.ep.control("GET", "/_fake/stats")
-        self.assertEqual(status, 200)
+        with socket.create_connection(("127.0.0.1", self.ep.port), timeout=10) as s:
+            s.sendall(b"POST /events HTTP/1.1\r\nHost: x\r\nContent-Length: 500\r\n\r\n{")
+            s.shutdown(socket.SHUT_WR)  # a client killed halfway through its body
+            self.assertEqual(s.recv(4096), b"")
+        stats = self.ep.control("GET", "/_fake/stats")[1]
+        self.assertEqual(stats["by_outcome"], {"incomplete": 1})
+        self.assertEqual(stats["signature_failures"], 0)
 
     def test_concurrent_clients_all_logged_once(self):
         import concurrent.futures
