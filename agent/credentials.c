@@ -814,12 +814,11 @@ static result_t from_cognito(creds_t *c, evrec_credentials_t *out, attempt_t *a)
     const creds_config_t *g = &c->cfg;
     if (!set(g->cognito_pool_id))
         return R_SKIP;
-    /* The pool id is "<region>:<uuid>"; its region is the service's. */
+    /* The pool id is "<region>:<uuid>"; the pool lives in that region, whatever region the
+     * events go to. */
     const char *colon = strchr(g->cognito_pool_id, ':');
     char region[64];
-    if (set(g->region))
-        snprintf(region, sizeof region, "%s", g->region);
-    else if (colon && (size_t)(colon - g->cognito_pool_id) < sizeof region)
+    if (colon && (size_t)(colon - g->cognito_pool_id) < sizeof region)
         snprintf(region, sizeof region, "%.*s", (int)(colon - g->cognito_pool_id),
                  g->cognito_pool_id);
     else

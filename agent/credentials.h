@@ -29,7 +29,7 @@ typedef struct creds_config {
     const char *cognito_pool_id;       /* 6 */
     const char *cognito_endpoint_url;  /* NULL: AWS_ENDPOINT_URL_COGNITO_IDENTITY, else
                                           https://cognito-identity.<region>.amazonaws.com */
-    const char *region;                /* for Cognito */
+    const char *region;                /* the service's region (Cognito uses its pool's) */
     evrec_queue_t *queue;              /* persists the Cognito identity id (may be NULL) */
     /* transport for 5 and 6 */
     const char *ca_bundle;
@@ -43,7 +43,9 @@ int creds_new(creds_t **out, const creds_config_t *cfg);
 void creds_free(creds_t *c);
 
 /** Usable credentials now (refreshing ahead of expiry). On failure EVREC_E_CREDENTIALS (or a
- *  network code from providers 5/6) with a message naming each provider tried. */
+ *  network code from providers 5/6) with a message naming each provider tried; EVREC_E_CONFIG
+ *  when a provider is half configured (the message names the missing option). A creds_t has
+ *  one owner at a time (the flusher, or the CLI): calls on it are not serialised. */
 int creds_get(creds_t *c, evrec_credentials_t *out, char *err, size_t errlen);
 
 /** Forget cached temporary credentials (after the service said they expired). */

@@ -307,6 +307,23 @@ static void cognito_refresh_and_errors(void **state)
     assert_non_null(strstr(err, "GetId failed"));
     creds_free(c);
 
+    /* Without an override the pool's own region names the endpoint, whatever region the
+     * events go to. (Reached through a proxy on 127.0.0.1 that refuses: nothing leaves the
+     * machine, and the error names the host that was asked for.) */
+    char proxy[64];
+    snprintf(proxy, sizeof proxy, "http://127.0.0.1:%d", fc_free_port());
+    setenv("https_proxy", proxy, 1);
+    cfg.cognito_endpoint_url = NULL;
+    cfg.region = "eu-west-1";
+    cfg.cognito_pool_id = "ap-southeast-2:00000000-0000-4000-8000-000000000009";
+    assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_E_CONNECT);
+    assert_non_null(strstr(err, "cognito-identity.ap-southeast-2.amazonaws.com"));
+    creds_free(c);
+    unsetenv("https_proxy");
+    cfg.region = NULL;
+    cfg.cognito_pool_id = POOL;
+
     /* A service that does not answer in time. */
     char slow[160];
     snprintf(slow, sizeof slow, "%s/_t/slow?ms=3000", f->ep.url);
