@@ -12,6 +12,8 @@ import json
 import os
 import re
 import sys
+import xml.dom.minidom
+import xml.parsers.expat
 
 SEARCH = [
     "/usr/lib/python3/dist-packages/awscli/botocore/data",
@@ -32,6 +34,39 @@ def xform_name(name):
     return s.lower()
 
 
+def strip_xml(doc):
+    """awscli.customizations.utils._strip_xml_from_documentation"""
+    try:
+        dom = xml.dom.minidom.parseString("<doc>%s</doc>" % doc)
+    except xml.parsers.expat.ExpatError:
+        return doc
+    out = []
+
+    def walk(node):
+        for child in node.childNodes:
+            if child.nodeType == node.TEXT_NODE:
+                out.append(child.data)
+            else:
+                walk(child)
+    walk(dom)
+    return "".join(out)
+
+
+def yaml_comment(model, member, shape_name, required):
+    """The end-of-line comment of a member in the AWS CLI's yaml-input skeleton."""
+    doc = member.get("documentation", model["shapes"][shape_name].get("documentation", ""))
+    overview = re.split(r"[.:]+", strip_xml(doc), maxsplit=1)[0]
+    if overview:
+        overview += "."
+    overview = overview.replace("\n", " ").replace("\u2028", " ")
+    parts = (["[REQUIRED]"] if required else []) + [overview]
+    enum = model["shapes"][shape_name].get("enum")
+    if enum:
+        parts.append("Valid values are: %s." % ", ".join(enum))
+    comment = " ".join(parts)
+    return comment if comment and not comment.isspace() else None
+
+
 def model_path(service):
     for base in SEARCH:
         found = sorted(glob.glob(os.path.join(base, service, "*", "service-2.json")))
@@ -43,7 +78,20 @@ def model_path(service):
 def c_str(s):
     if s is None:
         return "NULL"
-    return json.dumps(s, ensure_ascii=True)
+    # a C string literal: JSON's escapes are C's, except that \uXXXX becomes UTF-8 octets
+    out = []
+    for ch in s:
+        if ch == '"' or ch == "\\":
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ord(ch) < 0x20 or ord(ch) == 0x7f:
+            out.append("\\%03o" % ord(ch))
+        elif ord(ch) < 0x80:
+            out.append(ch)
+        else:
+            out.append("".join("\\%03o" % b for b in ch.encode("utf-8")))
+    return '"' + "".join(out) + '"'
 
 
 def main():
@@ -52,6 +100,7 @@ def main():
     out.append('#include "model.h"')
     out.append("")
     shapes = []          # (service, shape name, shape dict)
+    models = {}
     index = {}           # (service, name) -> index
     ops = []
 
@@ -76,6 +125,7 @@ def main():
     for svc, cli in SERVICES:
         path = model_path(svc)
         model = json.load(open(path))
+        models[svc] = model
         op = model["operations"]["PutEvents"]
         inp = visit(svc, model, op["input"]["shape"])
         outp = visit(svc, model, op["output"]["shape"]) if "output" in op else -1
@@ -87,11 +137,12 @@ def main():
             req = set(shape.get("required", []))
             out.append("static const model_member_t members_%d[] = {" % i)
             for mname, m in shape["members"].items():
-                out.append("    { %s, %s, %d, %d, %s, %s, %d, %d }," % (
+                out.append("    { %s, %s, %d, %d, %s, %s, %d, %d,\n      %s }," % (
                     c_str(mname), c_str(xform_name(mname)), index[(svc, m["shape"])],
                     1 if mname in req else 0, c_str(m.get("location")),
                     c_str(m.get("locationName")), 1 if m.get("jsonvalue") else 0,
-                    1 if shape.get("payload") == mname else 0))
+                    1 if shape.get("payload") == mname else 0,
+                    c_str(yaml_comment(models[svc], m, m["shape"], mname in req))))
             out.append("};")
         if shape.get("enum"):
             out.append("static const char *const enum_%d[] = { %s };" % (

@@ -266,7 +266,9 @@ void wire_parse_error(long status, const char *error_type_header, const char *bo
 
 /* -- skeletons ------------------------------------------------------------------------------- */
 
-static cJSON *skeleton(int shape, int *stack, int depth)
+/* botocore's ArgumentGenerator: placeholders by type; with member names (the output skeleton)
+ * strings hold their member's name and list elements their shape's name. */
+static cJSON *skeleton(int shape, int *stack, int depth, int names, const char *name)
 {
     const model_shape_t *s = &model_shapes[shape];
     switch (s->type) {
@@ -280,23 +282,27 @@ static cJSON *skeleton(int shape, int *stack, int depth)
         for (size_t i = 0; i < s->nmembers; i++) {
             stack[depth] = s->members[i].shape;
             cJSON_AddItemToObject(o, s->members[i].name,
-                                  skeleton(s->members[i].shape, stack, depth + 1));
+                                  skeleton(s->members[i].shape, stack, depth + 1, names,
+                                           s->members[i].name));
         }
         return o;
     }
     case MT_LIST: {
         cJSON *a = cJSON_CreateArray();
         stack[depth] = s->member;
-        cJSON_AddItemToArray(a, skeleton(s->member, stack, depth + 1));
+        cJSON_AddItemToArray(a, skeleton(s->member, stack, depth + 1, names,
+                                         names ? model_shapes[s->member].name : ""));
         return a;
     }
     case MT_MAP: {
         cJSON *o = cJSON_CreateObject();
         stack[depth] = s->value;
-        cJSON_AddItemToObject(o, "KeyName", skeleton(s->value, stack, depth + 1));
+        cJSON_AddItemToObject(o, "KeyName", skeleton(s->value, stack, depth + 1, names, ""));
         return o;
     }
     case MT_STRING:
+        if (names)
+            return cJSON_CreateString(name);
         return cJSON_CreateString(s->nenums ? s->enums[0] : "");
     case MT_INTEGER:
     case MT_LONG:
@@ -314,9 +320,101 @@ static cJSON *skeleton(int shape, int *stack, int depth)
     return cJSON_CreateNull();
 }
 
-cJSON *wire_skeleton(int shape)
+cJSON *wire_skeleton(int shape, int member_names)
 {
     int stack[64];
     stack[0] = shape;
-    return skeleton(shape, stack, 1);
+    return skeleton(shape, stack, 1, member_names, "");
+}
+
+/* ruamel's round-trip dumper as the AWS CLI uses it for yaml-input: model order, each member's
+ * comment at the end of its line (two spaces before the first of a mapping, one after). */
+static void y_skel(sbuf_t *b, int shape, int indent, int inline_first, int *stack, int depth);
+
+static void y_pad(sbuf_t *b, int n)
+{
+    for (int i = 0; i < n; i++)
+        sb_putc(b, ' ');
+}
+
+static void y_skel_scalar(sbuf_t *b, const model_shape_t *s)
+{
+    switch (s->type) {
+    case MT_INTEGER:
+    case MT_LONG: sb_puts(b, "0"); break;
+    case MT_DOUBLE:
+    case MT_FLOAT: sb_puts(b, "0.0"); break;
+    case MT_BOOLEAN: sb_puts(b, "true"); break;
+    case MT_TIMESTAMP: sb_puts(b, "1970-01-01 00:00:00"); break;
+    case MT_BLOB: sb_puts(b, "!!binary |-\n"); break;
+    default:
+        if (s->nenums)
+            sb_puts(b, s->enums[0]);
+        else
+            sb_puts(b, "''");
+    }
+}
+
+static int is_block(int shape)
+{
+    model_type_t t = model_shapes[shape].type;
+    return t == MT_STRUCTURE || t == MT_LIST || t == MT_MAP;
+}
+
+static void y_skel_entry(sbuf_t *b, const char *key, int vshape, const char *comment, int first,
+                         int indent, int inline_key, int *stack, int depth)
+{
+    if (!inline_key)
+        y_pad(b, indent);
+    sb_puts(b, key);
+    sb_putc(b, ':');
+    int block = is_block(vshape);
+    const model_shape_t *vs = &model_shapes[vshape];
+    int empty = vs->type == MT_STRUCTURE && vs->nmembers == 0;
+    if (!block || empty) {
+        sb_putc(b, ' ');
+        if (empty)
+            sb_puts(b, "{}");
+        else
+            y_skel_scalar(b, vs);
+    }
+    if (comment)
+        sb_printf(b, "%s# %s", first ? "  " : " ", comment);
+    sb_putc(b, '\n');
+    if (block && !empty)
+        y_skel(b, vshape, vs->type == MT_LIST ? indent : indent + 2, 0, stack, depth);
+}
+
+static void y_skel(sbuf_t *b, int shape, int indent, int inline_first, int *stack, int depth)
+{
+    const model_shape_t *s = &model_shapes[shape];
+    if (depth >= 63)
+        return;
+    stack[depth] = shape;
+    if (s->type == MT_STRUCTURE) {
+        int seen = 0;
+        for (int i = 0; i <= depth; i++)
+            seen += stack[i] == shape;
+        for (size_t i = 0; i < s->nmembers && seen <= 1; i++)
+            y_skel_entry(b, s->members[i].name, s->members[i].shape, s->members[i].yaml_comment,
+                         i == 0, indent, i == 0 && inline_first, stack, depth + 1);
+    } else if (s->type == MT_MAP) {
+        y_skel_entry(b, "KeyName", s->value, NULL, 1, indent, inline_first, stack, depth + 1);
+    } else if (s->type == MT_LIST) {
+        if (!inline_first)
+            y_pad(b, indent);
+        sb_puts(b, "- ");
+        if (is_block(s->member)) {
+            y_skel(b, s->member, indent + 2, 1, stack, depth + 1);
+        } else {
+            y_skel_scalar(b, &model_shapes[s->member]);
+            sb_putc(b, '\n');
+        }
+    }
+}
+
+void wire_yaml_skeleton(sbuf_t *b, int shape)
+{
+    int stack[64];
+    y_skel(b, shape, 0, 0, stack, 0);
 }

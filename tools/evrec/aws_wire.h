@@ -24,7 +24,12 @@ cJSON *wire_parse_output(const model_operation_t *op, const char *body, size_t l
 void wire_parse_error(long status, const char *error_type_header, const char *body, size_t len,
                       char *code, size_t codelen, sbuf_t *message);
 
-/** A skeleton value of a shape as --generate-cli-skeleton prints it. */
-cJSON *wire_skeleton(int shape);
+/** A skeleton value of a shape as --generate-cli-skeleton prints it: placeholders by type
+ *  ("" and the first enum value for strings), or with member_names (the output skeleton)
+ *  each string holds its member's name. */
+cJSON *wire_skeleton(int shape, int member_names);
+
+/** The yaml-input skeleton of a shape, as the AWS CLI prints it (model order, comments). */
+void wire_yaml_skeleton(sbuf_t *b, int shape);
 
 #endif

@@ -1037,22 +1037,22 @@ static int build_params(parsed_t *p, const model_operation_t *op, cJSON **params
 static int skeleton(ctx_t *c, const char *kind)
 {
     if (strcmp(kind, "output") == 0) {
-        cJSON *sk = c->op->output >= 0 ? wire_skeleton(c->op->output) : cJSON_CreateObject();
+        cJSON *sk = c->op->output >= 0 ? wire_skeleton(c->op->output, 1) : cJSON_CreateObject();
         int rc = print_output(c, sk);
         cJSON_Delete(sk);
         return rc;
     }
-    cJSON *sk = wire_skeleton(c->op->input);
     sbuf_t b = { 0 };
     if (strcmp(kind, "yaml-input") == 0) {
-        yaml_dump(&b, sk);
+        wire_yaml_skeleton(&b, c->op->input);
     } else {
+        cJSON *sk = wire_skeleton(c->op->input, 0);
         pyjson_dump(&b, sk, 4);
         sb_putc(&b, '\n');
+        cJSON_Delete(sk);
     }
     fwrite(sb_str(&b), 1, b.len, stdout);
     sb_free(&b);
-    cJSON_Delete(sk);
     return RC_OK;
 }
 
@@ -1152,9 +1152,6 @@ static int run_operation(ctx_t *c, parsed_t *p)
         fprintf(stderr, "\nUnknown options: %s\n\n", sb_str(&p->unknown));
         return RC_PARAM;
     }
-    if (p->skeleton)
-        return skeleton(c, p->skeleton);
-
     const char *profile = c->g.profile;
     if (!profile)
         profile = getenv("AWS_PROFILE") && *getenv("AWS_PROFILE") ? getenv("AWS_PROFILE") : NULL;
@@ -1188,6 +1185,11 @@ static int run_operation(ctx_t *c, parsed_t *p)
         return rc;
     }
     sb_free(&report);
+    if (p->skeleton) {
+        /* the output skeleton is the answer of a stubbed call: the input is checked first */
+        cJSON_Delete(params);
+        return skeleton(c, p->skeleton);
+    }
 
     char region[64];
     if (creds_resolve_region(c->g.region, prof, region, sizeof region) != EVREC_OK) {

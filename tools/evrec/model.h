@@ -22,6 +22,7 @@ typedef struct model_member {
     const char *location_name; /**< wire name for uri/header/querystring members */
     int jsonvalue;
     int payload;               /**< 1: this member is the whole body */
+    const char *yaml_comment;  /**< its comment in a yaml-input skeleton, or NULL */
 } model_member_t;
 
 typedef struct model_shape {
