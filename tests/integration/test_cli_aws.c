@@ -453,6 +453,11 @@ static void test_personalize(void **state)
                     "--tracking-id", "t-2", "--user-id", "u-2", "--session-id", "s-2",
                     "--event-list", "file://list.json", "--output", "text" },
           .rc = 0, .events = 2, .requests = 1 },
+        /* the YAML skeleton with the model's comments; nothing is sent */
+        { .args = { "personalize-events", "put-events", "--generate-cli-skeleton",
+                    "yaml-input" },
+          .rc = 0, .events = 0, .requests = 0,
+          .out_has = "trackingId: ''  # [REQUIRED] The tracking ID for the event.\n" },
     };
     same_all(e, cases, sizeof cases / sizeof cases[0]);
 }
@@ -543,7 +548,7 @@ static void test_evrec_only(void **state)
                     "--application-id", "from-cli", "--query", "EventsResponse" },
           .rc = 0, .events = 0, .requests = 1, .out_has = "\"Results\": {}" },
         /* skeletons need no service */
-        { .args = { "personalize-events", "put-events", "--generate-cli-skeleton" },
+        { .args = { "personalize-events", "put-events", "--generate-cli-skeleton", "input" },
           .rc = 0, .events = 0, .requests = 0, .out_has = "\"trackingId\": \"\"" },
         /* a --query that does not compile: nothing sent (evrec's JMESPath words its reasons) */
         { .args = { "pinpoint", "put-events", "--endpoint-url", "@URL@", "--application-id",
