@@ -19,6 +19,7 @@ import tempfile
 import time
 import unittest
 
+import botocore.config
 import botocore.session
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
