@@ -1,0 +1,1140 @@
+/*
+ * The flusher: one request at a time from the queue to the service (DESIGN §1, §4).
+ *
+ * Locking: `work` is held for one step (batch, encode, sign, send, apply), so at most one
+ * request is in flight per flusher and the transport (not thread-safe) has one user. `mu`
+ * guards the wake-up state and the statistics and is only ever held for a few instructions,
+ * so flusher_notify() and flusher_stats() never wait on the network. No queue write
+ * transaction is open while a request is in flight: batch_next copies what it takes, and the
+ * verdicts are applied afterwards in one queue_delete().
+ *
+ * Batches split for a 413 or bisected for a whole-request 400 wait on a small stack
+ * (`pending`) and are sent before anything new is taken from the queue; a batch that has to be
+ * retried later goes back on the stack, so a bisection survives a throttle in its middle.
+ */
+#include "flusher.h"
+
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "port.h"
+#include "record.h"
+#include "sigv4.h"
+#include "wire.h"
+
+#define FL_DEFAULT_INTERVAL_MS 30000u
+#define FL_DEFAULT_THRESHOLD 100u
+#define FL_DEFAULT_REQUEST_BYTES ((size_t)4 * 1000 * 1000)
+#define FL_DEFAULT_AGE_MS (30ull * 24 * 3600 * 1000)
+#define FL_DEFAULT_BACKOFF_BASE_MS 1000u
+#define FL_DEFAULT_BACKOFF_CAP_MS 300000u
+#define FL_PINPOINT_MAX_EVENTS 100u
+#define FL_PERSONALIZE_MAX_EVENTS 10u
+/* Immediate retries allowed in a row before the flusher falls back to a backoff: a service
+ * that keeps saying "skewed" after two corrections, or "expired" after a refresh, is not
+ * going to change its mind within milliseconds. */
+#define FL_MAX_SKEW_FIXES 2u
+#define FL_MAX_TOKEN_REFRESHES 1u
+/* Expired events are looked for at the start of each cycle and at least this often. */
+#define FL_EXPIRE_PERIOD_MS 60000u
+#define FL_EXPIRE_SCAN_MAX 1024u
+/* The status in meta is rewritten on any change of error or backoff, else at most this often. */
+#define FL_STATUS_PERIOD_MS 1000u
+#define FL_ATTEMPT_MAX 64u
+#define FL_OWNED_MAX 24
+
+typedef enum step_result {
+    STEP_EMPTY,   /* nothing left to send */
+    STEP_MORE,    /* sent (or split); go on at once */
+    STEP_BACKOFF, /* wait until backoff_until_mono */
+} step_result_t;
+
+struct flusher {
+    evrec_queue_t *q;
+    flusher_config_t cfg; /* its strings point into owned[] */
+    char *owned[FL_OWNED_MAX];
+    size_t nowned;
+    creds_t *creds;
+    transport_t *tp;
+    sigv4_key_cache_t keys;
+    const char *signing_name;
+    char *url;       /* endpoint URL + operation path */
+    char *sign_path; /* the path as it goes on the wire */
+    char host[256];
+    int64_t clock_offset_ms; /* service time minus device time */
+
+    /* Scratch kept off the stack (small-stack devices): wiped after each signing. */
+    evrec_credentials_t cred;
+    sigv4_signature_t sig;
+    char date_hdr[64];
+    char auth_hdr[1100];
+    char token_hdr[4200];
+    char err[512];
+
+    /* Work state (under `work`). */
+    batch_t *pending;
+    size_t npending, cap_pending;
+    uint32_t attempt;
+    uint32_t skew_fixes, token_refreshes;
+    uint64_t next_expire_mono;
+    int expire_due;
+
+    port_mutex_t *work;
+    port_mutex_t *mu;
+    port_cond_t *wake; /* signals the thread */
+    port_cond_t *idle; /* signals flush waiters */
+    port_thread_t *thread;
+
+    /* Wake-up state (under `mu`). */
+    int stopping;
+    int draining;
+    uint32_t notified;
+    uint64_t flush_gen; /* flushes asked for */
+    uint64_t empty_gen; /* the flush_gen seen at the start of a step that found nothing to do */
+    uint64_t next_interval_mono;
+    uint64_t backoff_until_mono; /* 0: not backing off */
+
+    /* Statistics (under `mu`). */
+    uint64_t requests, retries;
+    int64_t last_upload_ms;
+    int64_t backoff_until_wall;
+    int last_error;
+    char last_error_message[256];
+    int persisted_error;
+    int64_t persisted_backoff;
+    uint64_t persisted_mono;
+};
+
+/* -- small helpers ---------------------------------------------------------------------- */
+
+static int own(flusher_t *f, const char **slot)
+{
+    if (!*slot)
+        return EVREC_OK;
+    if (f->nowned == FL_OWNED_MAX)
+        return EVREC_E_NOMEM;
+    char *copy = port_strdup(*slot);
+    if (!copy)
+        return EVREC_E_NOMEM;
+    f->owned[f->nowned++] = copy;
+    *slot = copy;
+    return EVREC_OK;
+}
+
+static int copy_config(flusher_t *f, const flusher_config_t *in)
+{
+    f->cfg = *in;
+    flusher_config_t *c = &f->cfg;
+    const char **strings[] = {
+        &c->application_id,         &c->tracking_id,           &c->region,
+        &c->endpoint_url,           &c->creds.access_key_id,   &c->creds.secret_access_key,
+        &c->creds.session_token,    &c->creds.profile,         &c->creds.iot_endpoint,
+        &c->creds.iot_role_alias,   &c->creds.iot_thing_name,  &c->creds.iot_cert_file,
+        &c->creds.iot_key_file,     &c->creds.cognito_pool_id, &c->creds.cognito_endpoint_url,
+        &c->creds.region,           &c->creds.ca_bundle,       &c->transport.ca_bundle,
+        &c->transport.client_cert_file, &c->transport.client_key_file,
+    };
+    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
+        int rc = own(f, strings[i]);
+        if (rc)
+            return rc;
+    }
+    if (c->flush_interval_ms == 0)
+        c->flush_interval_ms = FL_DEFAULT_INTERVAL_MS;
+    if (c->flush_threshold_events == 0)
+        c->flush_threshold_events = FL_DEFAULT_THRESHOLD;
+    uint32_t service_max = c->service == EVREC_SERVICE_PERSONALIZE ? FL_PERSONALIZE_MAX_EVENTS
+                                                                   : FL_PINPOINT_MAX_EVENTS;
+    if (c->max_batch_events == 0 || c->max_batch_events > service_max)
+        c->max_batch_events = service_max;
+    if (c->max_request_bytes == 0)
+        c->max_request_bytes = FL_DEFAULT_REQUEST_BYTES;
+    if (c->max_event_age_ms == 0)
+        c->max_event_age_ms = FL_DEFAULT_AGE_MS;
+    if (c->backoff.base_ms == 0)
+        c->backoff.base_ms = FL_DEFAULT_BACKOFF_BASE_MS;
+    if (c->backoff.cap_ms == 0)
+        c->backoff.cap_ms = FL_DEFAULT_BACKOFF_CAP_MS;
+    if (!c->creds.region)
+        c->creds.region = c->region;
+    if (!c->creds.queue)
+        c->creds.queue = f->q;
+    return EVREC_OK;
+}
+
+/* Copy with truncation (messages are informative; a cut one is better than none). */
+static void copy_text(char *dst, size_t dstlen, const char *src)
+{
+    if (dstlen == 0)
+        return;
+    size_t n = src ? strlen(src) : 0;
+    if (n >= dstlen)
+        n = dstlen - 1;
+    if (n)
+        memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+static uint32_t next_random(flusher_t *f)
+{
+    if (f->cfg.rand_fn)
+        return f->cfg.rand_fn(f->cfg.rand_user);
+    uint32_t r = 0;
+    if (port_random(&r, sizeof r) != 0)
+        r = (uint32_t)port_monotonic_us();
+    return r;
+}
+
+static int64_t service_now_ms(const flusher_t *f)
+{
+    return port_wall_ms() + f->clock_offset_ms;
+}
+
+/* The clock offset is stored as 8 little-endian bytes; decimal text is accepted too so a
+ * hand-edited or older store still reads. */
+static void load_clock_offset(flusher_t *f)
+{
+    char *v = NULL;
+    size_t len = 0;
+    if (queue_meta_get(f->q, QUEUE_META_CLOCK_OFFSET, &v, &len) != EVREC_OK || !v)
+        return;
+    if (len == 8) {
+        uint64_t u = 0;
+        for (int i = 7; i >= 0; i--)
+            u = (u << 8) | (unsigned char)v[i];
+        f->clock_offset_ms = (int64_t)u;
+    } else {
+        f->clock_offset_ms = strtoll(v, NULL, 10);
+    }
+    port_free(v);
+}
+
+static int store_clock_offset(flusher_t *f)
+{
+    unsigned char b[8];
+    uint64_t u = (uint64_t)f->clock_offset_ms;
+    for (int i = 0; i < 8; i++)
+        b[i] = (unsigned char)(u >> (8 * i));
+    return queue_meta_put(f->q, QUEUE_META_CLOCK_OFFSET, b, sizeof b);
+}
+
+/* Split endpoint_url into the request URL and the path to sign (a base path in the URL, as
+ * some proxies need, is kept in front of the operation's path). */
+static int build_url(flusher_t *f)
+{
+    char *op = NULL;
+    int rc = wire_path(f->cfg.service, f->cfg.application_id, &op);
+    if (rc)
+        return rc;
+    const char *u = f->cfg.endpoint_url;
+    size_t ulen = strlen(u);
+    while (ulen > 0 && u[ulen - 1] == '/')
+        ulen--;
+    const char *scheme_end = strstr(u, "://");
+    const char *base = scheme_end ? strchr(scheme_end + 3, '/') : NULL;
+    if (base && (size_t)(base - u) > ulen)
+        base = NULL;
+    size_t base_len = base ? ulen - (size_t)(base - u) : 0;
+    size_t oplen = strlen(op);
+    f->url = port_malloc(ulen + oplen + 1);
+    f->sign_path = port_malloc(base_len + oplen + 1);
+    if (!f->url || !f->sign_path) {
+        port_free(op);
+        return EVREC_E_NOMEM;
+    }
+    memcpy(f->url, u, ulen);
+    memcpy(f->url + ulen, op, oplen + 1);
+    if (base_len)
+        memcpy(f->sign_path, base, base_len);
+    memcpy(f->sign_path + base_len, op, oplen + 1);
+    port_free(op);
+    return transport_url_host(f->url, f->host, sizeof f->host);
+}
+
+/* -- status and statistics -------------------------------------------------------------- */
+
+/* Record an error for flusher_stats() (call with mu held). */
+static void set_error_locked(flusher_t *f, int code, const char *msg)
+{
+    f->last_error = code;
+    copy_text(f->last_error_message, sizeof f->last_error_message, msg);
+}
+
+/* Write the status JSON to meta so that `evrec stats` in another process can show it:
+ * {"requests","retries","last_upload_ms","backoff_until_ms","last_error",
+ *  "last_error_message","pid"}. */
+static void persist_status(flusher_t *f, int force)
+{
+    port_mutex_lock(f->mu);
+    uint64_t now = port_monotonic_ms();
+    int changed = f->last_error != f->persisted_error ||
+                  f->backoff_until_wall != f->persisted_backoff;
+    if (!force && !changed && now - f->persisted_mono < FL_STATUS_PERIOD_MS) {
+        port_mutex_unlock(f->mu);
+        return;
+    }
+    cJSON *o = cJSON_CreateObject();
+    if (o) {
+        cJSON_AddNumberToObject(o, "requests", (double)f->requests);
+        cJSON_AddNumberToObject(o, "retries", (double)f->retries);
+        cJSON_AddNumberToObject(o, "last_upload_ms", (double)f->last_upload_ms);
+        cJSON_AddNumberToObject(o, "backoff_until_ms", (double)f->backoff_until_wall);
+        cJSON_AddNumberToObject(o, "last_error", f->last_error);
+        cJSON_AddStringToObject(o, "last_error_message", f->last_error_message);
+        cJSON_AddNumberToObject(o, "pid", (double)port_pid());
+    }
+    f->persisted_error = f->last_error;
+    f->persisted_backoff = f->backoff_until_wall;
+    f->persisted_mono = now;
+    port_mutex_unlock(f->mu);
+    char *s = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (s) {
+        int rc = queue_meta_put(f->q, QUEUE_META_STATUS, s, strlen(s));
+        if (rc)
+            log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: cannot persist status: %s",
+                    evrec_strerror(rc));
+        cJSON_free(s);
+    }
+}
+
+/* -- delivery callback ------------------------------------------------------------------ */
+
+static void report(flusher_t *f, const char *event_id, const char *endpoint_id,
+                   evrec_outcome_t outcome, int status, const char *reason)
+{
+    if (!f->cfg.on_delivery)
+        return;
+    evrec_delivery_t d = { event_id, endpoint_id, outcome, status, reason ? reason : "" };
+    f->cfg.on_delivery(f->cfg.delivery_user, &d);
+}
+
+/* -- expiry ----------------------------------------------------------------------------- */
+
+typedef struct expired {
+    uint64_t *seqs;
+    char **ids;  /* event id, endpoint id pairs */
+    size_t n, cap;
+    int64_t cutoff_ms;
+} expired_t;
+
+static int collect_expired(void *user, uint64_t seq, const void *value, size_t len)
+{
+    expired_t *e = user;
+    evrec_record_view_t v;
+    if (evrec_record_decode(value, len, &v) != EVREC_OK || v.created_ms >= e->cutoff_ms)
+        return 0;
+    e->seqs[e->n] = seq;
+    e->ids[2 * e->n] = port_strndup(v.event_id, v.event_id_len);
+    e->ids[2 * e->n + 1] = port_strndup(v.endpoint_id, v.endpoint_id_len);
+    e->n++;
+    return e->n == e->cap ? 1 : 0;
+}
+
+static void expired_free(expired_t *e)
+{
+    for (size_t i = 0; i < 2 * e->n; i++)
+        port_free(e->ids[i]);
+    port_free(e->ids);
+    port_free(e->seqs);
+}
+
+/* Drop events older than max_event_age_ms. With a delivery callback the ids are needed, so
+ * the queue is scanned and the expired ones deleted with their count; without one,
+ * queue_expire does it in one pass. */
+static void expire_old(flusher_t *f, int64_t cutoff_ms)
+{
+    if (cutoff_ms <= 0)
+        return;
+    uint64_t removed = 0;
+    if (!f->cfg.on_delivery) {
+        int rc = queue_expire(f->q, cutoff_ms, &removed);
+        if (rc)
+            log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: expiry failed: %s",
+                    evrec_strerror(rc));
+    } else {
+        expired_t e = { 0 };
+        e.cap = FL_EXPIRE_SCAN_MAX;
+        e.cutoff_ms = cutoff_ms;
+        e.seqs = port_calloc(e.cap, sizeof *e.seqs);
+        e.ids = port_calloc(2 * e.cap, sizeof *e.ids);
+        int rc = (e.seqs && e.ids) ? queue_scan(f->q, 0, collect_expired, &e) : EVREC_E_NOMEM;
+        if (rc == EVREC_OK && e.n > 0) {
+            queue_count_t c = { QC_EXPIRED, e.n };
+            rc = queue_delete(f->q, e.seqs, e.n, &c, 1);
+            if (rc == EVREC_OK) {
+                removed = e.n;
+                for (size_t i = 0; i < e.n; i++)
+                    report(f, e.ids[2 * i], e.ids[2 * i + 1], EVREC_OUTCOME_DROPPED, 0,
+                           "expired");
+            }
+        }
+        if (rc)
+            log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: expiry failed: %s",
+                    evrec_strerror(rc));
+        expired_free(&e);
+    }
+    if (removed)
+        log_msg(&f->cfg.log, EVREC_LOG_WARN,
+                "flusher: dropped %llu events older than %llu ms", (unsigned long long)removed,
+                (unsigned long long)f->cfg.max_event_age_ms);
+}
+
+static int64_t expiry_cutoff(const flusher_t *f)
+{
+    int64_t now = service_now_ms(f);
+    if ((uint64_t)now <= f->cfg.max_event_age_ms)
+        return 0;
+    return now - (int64_t)f->cfg.max_event_age_ms;
+}
+
+/* -- pending batches -------------------------------------------------------------------- */
+
+static int pending_push(flusher_t *f, batch_t *b)
+{
+    if (f->npending == f->cap_pending) {
+        size_t cap = f->cap_pending ? 2 * f->cap_pending : 8;
+        batch_t *p = port_realloc(f->pending, cap * sizeof *p);
+        if (!p) {
+            batch_free(b);
+            return EVREC_E_NOMEM;
+        }
+        f->pending = p;
+        f->cap_pending = cap;
+    }
+    f->pending[f->npending++] = *b;
+    memset(b, 0, sizeof *b);
+    return EVREC_OK;
+}
+
+/* Free a batch and leave it empty, so that a later back_off() does not keep it. */
+static void discard(batch_t *b)
+{
+    batch_free(b);
+    memset(b, 0, sizeof *b);
+}
+
+static void pending_clear(flusher_t *f)
+{
+    for (size_t i = 0; i < f->npending; i++)
+        batch_free(&f->pending[i]);
+    f->npending = 0;
+}
+
+/* -- one request ------------------------------------------------------------------------ */
+
+static int profile_lookup(void *user, const char *endpoint_id, char **json)
+{
+    flusher_t *f = user;
+    uint32_t version = 0;
+    *json = NULL;
+    int rc = queue_endpoint_get(f->q, endpoint_id, json, &version);
+    if (rc == EVREC_E_NOT_FOUND) {
+        *json = NULL;
+        return EVREC_OK;
+    }
+    return rc;
+}
+
+static int encode(flusher_t *f, const batch_t *b, char **body, size_t *len)
+{
+    if (f->cfg.service == EVREC_SERVICE_PERSONALIZE)
+        return wire_personalize_encode(b, f->cfg.tracking_id, body, len);
+    return wire_pinpoint_encode(b, profile_lookup, f, body, len);
+}
+
+static void wipe_secrets(flusher_t *f)
+{
+    memset(&f->cred, 0, sizeof f->cred);
+    memset(&f->sig, 0, sizeof f->sig);
+    memset(f->auth_hdr, 0, sizeof f->auth_hdr);
+    memset(f->token_hdr, 0, sizeof f->token_hdr);
+}
+
+/* Sign and send one body. EVREC_OK when an HTTP answer arrived (any status). */
+static int sign_and_send(flusher_t *f, const char *body, size_t len,
+                         transport_response_t *resp)
+{
+    f->err[0] = '\0';
+    int rc = creds_get(f->creds, &f->cred, f->err, sizeof f->err);
+    if (rc) {
+        wipe_secrets(f);
+        return rc;
+    }
+    const sigv4_header_t hs[] = { { "Host", f->host }, { "Content-Type", "application/json" } };
+    sigv4_request_t req = { 0 };
+    req.method = "POST";
+    req.path = f->sign_path;
+    req.headers = hs;
+    req.nheaders = sizeof hs / sizeof hs[0];
+    req.body = body;
+    req.body_len = len;
+    sigv4_params_t p = { 0 };
+    p.region = f->cfg.region;
+    p.service = f->signing_name;
+    p.unix_ms = service_now_ms(f);
+    const char *token = f->cred.session_token[0] ? f->cred.session_token : NULL;
+    sigv4_credentials_t sc = { f->cred.access_key_id, f->cred.secret_access_key, token };
+    rc = sigv4_sign(&f->keys, &req, &p, &sc, &f->sig);
+    if (rc) {
+        wipe_secrets(f);
+        snprintf(f->err, sizeof f->err, "signing the request failed: %s", evrec_strerror(rc));
+        return rc;
+    }
+    snprintf(f->date_hdr, sizeof f->date_hdr, "X-Amz-Date: %s", f->sig.amz_date);
+    snprintf(f->auth_hdr, sizeof f->auth_hdr, "Authorization: %s", f->sig.authorization);
+    const char *headers[5];
+    size_t nh = 0;
+    headers[nh++] = "Content-Type: application/json";
+    headers[nh++] = f->date_hdr;
+    headers[nh++] = f->auth_hdr;
+    if (token) {
+        snprintf(f->token_hdr, sizeof f->token_hdr, "X-Amz-Security-Token: %s", token);
+        headers[nh++] = f->token_hdr;
+    }
+    headers[nh] = NULL;
+    port_mutex_lock(f->mu);
+    f->requests++;
+    port_mutex_unlock(f->mu);
+    rc = transport_send(f->tp, "POST", f->url, headers, body, len, resp, f->err,
+                        sizeof f->err);
+    wipe_secrets(f);
+    return rc;
+}
+
+/* A failure that keeps the batch and waits: full-jitter backoff with Retry-After as a floor,
+ * or the cap at once for answers that will not change soon (403/404). */
+static step_result_t back_off(flusher_t *f, batch_t *b, int code, const char *msg,
+                              int64_t retry_after_ms, int long_wait)
+{
+    uint64_t delay;
+    if (long_wait) {
+        delay = f->cfg.backoff.cap_ms;
+        if (retry_after_ms > 0 && (uint64_t)retry_after_ms > delay)
+            delay = (uint64_t)retry_after_ms;
+    } else {
+        delay = backoff_delay_ms(&f->cfg.backoff, f->attempt, retry_after_ms, next_random(f));
+    }
+    if (f->attempt < FL_ATTEMPT_MAX)
+        f->attempt++;
+    f->skew_fixes = 0;
+    f->token_refreshes = 0;
+    if (b->n > 0 && pending_push(f, b) != EVREC_OK)
+        log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: out of memory keeping a batch");
+    port_mutex_lock(f->mu);
+    f->retries++;
+    f->backoff_until_mono = port_monotonic_ms() + delay;
+    if (f->backoff_until_mono == 0)
+        f->backoff_until_mono = 1;
+    f->backoff_until_wall = port_wall_ms() + (int64_t)delay;
+    set_error_locked(f, code, msg);
+    port_mutex_unlock(f->mu);
+    log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: %s (%s); retrying in %llu ms",
+            msg && *msg ? msg : evrec_strerror(code), evrec_strerror(code),
+            (unsigned long long)delay);
+    return STEP_BACKOFF;
+}
+
+static void clear_backoff(flusher_t *f)
+{
+    port_mutex_lock(f->mu);
+    f->backoff_until_mono = 0;
+    f->backoff_until_wall = 0;
+    port_mutex_unlock(f->mu);
+}
+
+/* Delete exactly the events the service answered for, with their counts, then tell the
+ * caller. Returns how many were kept for a later retry (or a negative code). */
+static long apply_verdicts(flusher_t *f, const batch_t *b, const wire_result_t *r,
+                           size_t *rejected)
+{
+    uint64_t *seqs = port_malloc((b->n ? b->n : 1) * sizeof *seqs);
+    if (!seqs)
+        return EVREC_E_NOMEM;
+    size_t m = 0, accepted = 0, kept = 0;
+    *rejected = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        wire_verdict_t v = i < r->n ? r->verdicts[i] : WIRE_KEEP;
+        if (v == WIRE_ACCEPTED)
+            accepted++;
+        else if (v == WIRE_REJECTED)
+            (*rejected)++;
+        else {
+            kept++;
+            continue;
+        }
+        seqs[m++] = b->events[i].seq;
+    }
+    int rc = EVREC_OK;
+    if (m > 0) {
+        queue_count_t counts[2] = { { QC_DELIVERED, accepted }, { QC_REJECTED, *rejected } };
+        rc = queue_delete(f->q, seqs, m, counts, 2);
+    }
+    port_free(seqs);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < b->n && i < r->n; i++) {
+        const batch_event_t *e = &b->events[i];
+        int status = r->status ? r->status[i] : 0;
+        const char *msg = r->messages && r->messages[i] ? r->messages[i] : "";
+        if (r->verdicts[i] == WIRE_ACCEPTED) {
+            report(f, e->event_id, e->endpoint_id, EVREC_OUTCOME_ACCEPTED, status, "");
+        } else if (r->verdicts[i] == WIRE_REJECTED) {
+            log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: event %s rejected (%d): %s",
+                    e->event_id, status, msg);
+            report(f, e->event_id, e->endpoint_id, EVREC_OUTCOME_REJECTED, status, msg);
+        }
+    }
+    return (long)kept;
+}
+
+/* A single event that the service refuses as a whole request: drop only it. */
+static step_result_t drop_poison(flusher_t *f, batch_t *b, int status, const char *message)
+{
+    const batch_event_t *e = &b->events[0];
+    queue_count_t c = { QC_POISON, 1 };
+    int rc = queue_delete(f->q, &e->seq, 1, &c, 1);
+    if (rc) {
+        snprintf(f->err, sizeof f->err, "cannot drop a poison event: %s", evrec_strerror(rc));
+        return back_off(f, b, rc, f->err, -1, 0);
+    }
+    char reason[600] = "poison: ";
+    copy_text(reason + 8, sizeof reason - 8, message && *message ? message : "rejected");
+    log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: event %s dropped (%d) %s", e->event_id,
+            status, reason);
+    report(f, e->event_id, e->endpoint_id, EVREC_OUTCOME_DROPPED, status, reason);
+    port_mutex_lock(f->mu);
+    set_error_locked(f, EVREC_E_REJECTED, reason);
+    port_mutex_unlock(f->mu);
+    discard(b);
+    return STEP_MORE;
+}
+
+/* 413 or a whole-request 400: send the halves separately (the head first). */
+static step_result_t split(flusher_t *f, batch_t *b, long status, const char *message)
+{
+    if (b->n <= 1)
+        return drop_poison(f, b, (int)status, message);
+    batch_t tail;
+    memset(&tail, 0, sizeof tail);
+    int rc = batch_split(b, b->n / 2, &tail);
+    if (rc == EVREC_OK) {
+        log_msg(&f->cfg.log, EVREC_LOG_INFO, "flusher: %ld for %zu events; splitting", status,
+                b->n + tail.n);
+        rc = pending_push(f, &tail);
+        if (rc == EVREC_OK)
+            rc = pending_push(f, b);
+    }
+    if (rc) {
+        batch_free(&tail);
+        snprintf(f->err, sizeof f->err, "cannot split a batch: %s", evrec_strerror(rc));
+        return back_off(f, b, rc, f->err, -1, 0);
+    }
+    return STEP_MORE;
+}
+
+static void request_error_message(flusher_t *f, const transport_response_t *resp,
+                                  const wire_result_t *r)
+{
+    int n = snprintf(f->err, sizeof f->err, "HTTP %ld%s%.127s", resp->status,
+                     r->error_type[0] ? " " : "", r->error_type);
+    if (n > 0 && r->message[0] && (size_t)n + 2 < sizeof f->err) {
+        memcpy(f->err + n, ": ", 3);
+        copy_text(f->err + n + 2, sizeof f->err - (size_t)n - 2, r->message);
+    }
+}
+
+static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t *resp,
+                           const wire_result_t *r)
+{
+    switch (r->outcome) {
+    case WIRE_OK: {
+        size_t rejected = 0;
+        long kept = apply_verdicts(f, b, r, &rejected);
+        if (kept < 0) {
+            snprintf(f->err, sizeof f->err, "cannot delete delivered events: %s",
+                     evrec_strerror((int)kept));
+            return back_off(f, b, (int)kept, f->err, -1, 0);
+        }
+        f->attempt = 0;
+        f->skew_fixes = 0;
+        f->token_refreshes = 0;
+        port_mutex_lock(f->mu);
+        f->last_upload_ms = port_wall_ms();
+        if (rejected)
+            snprintf(f->last_error_message, sizeof f->last_error_message,
+                     "%zu events rejected by the service", rejected);
+        else
+            f->last_error_message[0] = '\0';
+        f->last_error = rejected ? EVREC_E_REJECTED : EVREC_OK;
+        port_mutex_unlock(f->mu);
+        if (kept > 0) {
+            /* The kept events are still queued and are picked up again after the wait. */
+            snprintf(f->err, sizeof f->err, "%ld events not accepted yet; will retry", kept);
+            discard(b);
+            return back_off(f, b, EVREC_E_SERVICE, f->err, resp->retry_after_ms, 0);
+        }
+        clear_backoff(f);
+        discard(b);
+        return STEP_MORE;
+    }
+    case WIRE_THROTTLED:
+        request_error_message(f, resp, r);
+        return back_off(f, b, EVREC_E_THROTTLED, f->err, resp->retry_after_ms, 0);
+    case WIRE_RETRY:
+        request_error_message(f, resp, r);
+        return back_off(f, b, EVREC_E_SERVICE, f->err, resp->retry_after_ms, 0);
+    case WIRE_TOO_LARGE:
+    case WIRE_BAD_REQUEST:
+        request_error_message(f, resp, r);
+        return split(f, b, resp->status, r->message[0] ? r->message : f->err);
+    case WIRE_CLOCK_SKEW:
+        request_error_message(f, resp, r);
+        if (resp->date_ms > 0 && f->skew_fixes < FL_MAX_SKEW_FIXES) {
+            f->skew_fixes++;
+            int64_t before = f->clock_offset_ms;
+            f->clock_offset_ms = resp->date_ms - port_wall_ms();
+            int rc = store_clock_offset(f);
+            log_msg(&f->cfg.log, EVREC_LOG_WARN,
+                    "flusher: clock skew reported; offset %lld ms -> %lld ms%s",
+                    (long long)before, (long long)f->clock_offset_ms,
+                    rc ? " (not persisted)" : "");
+            (void)pending_push(f, b); /* on failure the events are still queued */
+            return STEP_MORE;
+        }
+        return back_off(f, b, EVREC_E_CLOCK_SKEW, f->err, resp->retry_after_ms, 0);
+    case WIRE_EXPIRED_TOKEN:
+        request_error_message(f, resp, r);
+        if (f->token_refreshes < FL_MAX_TOKEN_REFRESHES) {
+            f->token_refreshes++;
+            creds_invalidate(f->creds);
+            log_msg(&f->cfg.log, EVREC_LOG_INFO, "flusher: credentials expired; refreshing");
+            (void)pending_push(f, b);
+            return STEP_MORE;
+        }
+        return back_off(f, b, EVREC_E_AUTH, f->err, resp->retry_after_ms, 0);
+    case WIRE_AUTH:
+        request_error_message(f, resp, r);
+        return back_off(f, b, resp->status == 404 ? EVREC_E_REJECTED : EVREC_E_AUTH, f->err,
+                        resp->retry_after_ms, 1);
+    }
+    request_error_message(f, resp, r);
+    return back_off(f, b, EVREC_E_SERVICE, f->err, resp->retry_after_ms, 0);
+}
+
+static step_result_t send_batch(flusher_t *f, batch_t *b)
+{
+    char *body = NULL;
+    size_t len = 0;
+    int rc = encode(f, b, &body, &len);
+    if (rc) {
+        snprintf(f->err, sizeof f->err, "cannot encode a request: %s", evrec_strerror(rc));
+        return back_off(f, b, rc, f->err, -1, 0);
+    }
+    transport_response_t resp;
+    memset(&resp, 0, sizeof resp);
+    uint64_t t0 = port_monotonic_ms();
+    rc = sign_and_send(f, body, len, &resp);
+    port_free(body);
+    if (rc) {
+        char msg[sizeof f->err];
+        copy_text(msg, sizeof msg, f->err[0] ? f->err : evrec_strerror(rc));
+        transport_response_clear(&resp);
+        return back_off(f, b, rc, msg, -1, 0);
+    }
+    log_msg(&f->cfg.log, EVREC_LOG_DEBUG,
+            "flusher: POST %s: %zu events, %zu bytes -> %ld in %llu ms (request id %s)", f->url,
+            b->n, len, resp.status, (unsigned long long)(port_monotonic_ms() - t0),
+            resp.request_id[0] ? resp.request_id : "-");
+    wire_result_t r;
+    memset(&r, 0, sizeof r);
+    rc = wire_decode(b, resp.status, resp.error_type[0] ? resp.error_type : NULL, resp.body,
+                     resp.body_len, &r);
+    step_result_t s;
+    if (rc) {
+        snprintf(f->err, sizeof f->err, "cannot read the answer (HTTP %ld): %s", resp.status,
+                 evrec_strerror(rc));
+        s = back_off(f, b, EVREC_E_RESPONSE, f->err, resp.retry_after_ms, 0);
+    } else {
+        s = judge(f, b, &resp, &r);
+    }
+    wire_result_free(&r);
+    transport_response_clear(&resp);
+    return s;
+}
+
+/* One bounded step: at most one request. Called with `work` held. */
+static step_result_t step(flusher_t *f)
+{
+    port_mutex_lock(f->mu);
+    uint64_t gen = f->flush_gen;
+    port_mutex_unlock(f->mu);
+
+    int64_t cutoff = expiry_cutoff(f);
+    uint64_t now = port_monotonic_ms();
+    if (f->expire_due || now >= f->next_expire_mono) {
+        f->expire_due = 0;
+        f->next_expire_mono = now + FL_EXPIRE_PERIOD_MS;
+        expire_old(f, cutoff);
+    }
+
+    batch_t b;
+    memset(&b, 0, sizeof b);
+    if (f->npending > 0) {
+        b = f->pending[--f->npending];
+    } else {
+        batch_limits_t lim = { 0 };
+        lim.service = f->cfg.service;
+        lim.max_events = f->cfg.max_batch_events;
+        lim.max_bytes = f->cfg.max_request_bytes;
+        lim.expire_before_ms = cutoff;
+        int rc = batch_next(f->q, &lim, &b);
+        if (rc) {
+            discard(&b);
+            snprintf(f->err, sizeof f->err, "cannot read the queue: %s", evrec_strerror(rc));
+            return back_off(f, &b, rc, f->err, -1, 0);
+        }
+        if (b.n == 0) {
+            batch_free(&b);
+            port_mutex_lock(f->mu);
+            if (gen > f->empty_gen)
+                f->empty_gen = gen;
+            f->draining = 0;
+            port_mutex_unlock(f->mu);
+            port_cond_broadcast(f->idle);
+            return STEP_EMPTY;
+        }
+    }
+    step_result_t s = send_batch(f, &b);
+    persist_status(f, 0);
+    return s;
+}
+
+/* -- scheduling ------------------------------------------------------------------------- */
+
+/* Whether a step is due now (mu held); if not, *wait_ms says how long until one may be.
+ * Starting a cycle resets the threshold count and the interval and asks for an expiry pass. */
+static int due_locked(flusher_t *f, uint64_t now, uint32_t tick_ms, uint64_t *wait_ms)
+{
+    uint64_t wait;
+    int due = 0;
+    if (f->backoff_until_mono > now) {
+        wait = f->backoff_until_mono - now;
+    } else {
+        if (f->backoff_until_mono) {
+            f->backoff_until_mono = 0;
+            f->backoff_until_wall = 0;
+        }
+        if (f->draining || f->flush_gen > f->empty_gen ||
+            f->notified >= f->cfg.flush_threshold_events || now >= f->next_interval_mono) {
+            if (!f->draining) {
+                f->draining = 1;
+                f->notified = 0;
+                f->next_interval_mono = now + f->cfg.flush_interval_ms;
+                f->expire_due = 1;
+            }
+            due = 1;
+        }
+        wait = f->next_interval_mono > now ? f->next_interval_mono - now : 0;
+    }
+    if (wait > tick_ms)
+        wait = tick_ms;
+    if (wait == 0)
+        wait = 1;
+    *wait_ms = wait;
+    return due;
+}
+
+static step_result_t run_step(flusher_t *f)
+{
+    port_mutex_lock(f->work);
+    step_result_t s = step(f);
+    port_mutex_unlock(f->work);
+    return s;
+}
+
+static void thread_main(void *arg)
+{
+    flusher_t *f = arg;
+    for (;;) {
+        uint32_t tick = queue_tick(f->q);
+        port_mutex_lock(f->mu);
+        if (f->stopping) {
+            port_mutex_unlock(f->mu);
+            break;
+        }
+        uint64_t wait = 0;
+        int due = due_locked(f, port_monotonic_ms(), tick, &wait);
+        if (!due) {
+            port_cond_timedwait(f->wake, f->mu, (uint32_t)wait);
+            port_mutex_unlock(f->mu);
+            continue;
+        }
+        port_mutex_unlock(f->mu);
+        run_step(f);
+    }
+}
+
+/* Manual mode: drain on the calling thread until empty (EVREC_OK) or the deadline. */
+static int drain_here(flusher_t *f, uint64_t gen, uint32_t timeout_ms)
+{
+    uint64_t deadline = port_monotonic_ms() + timeout_ms;
+    for (;;) {
+        uint32_t tick = queue_tick(f->q);
+        port_mutex_lock(f->mu);
+        int done = f->empty_gen >= gen;
+        uint64_t now = port_monotonic_ms(), wait = 0;
+        int due = done ? 0 : due_locked(f, now, tick, &wait);
+        port_mutex_unlock(f->mu);
+        if (done)
+            return EVREC_OK;
+        if (now >= deadline)
+            return EVREC_E_TIMEOUT;
+        if (due) {
+            run_step(f);
+            continue;
+        }
+        uint64_t left = deadline - now;
+        port_sleep_ms((uint32_t)(wait < left ? wait : left));
+    }
+}
+
+/* -- public (internal) API -------------------------------------------------------------- */
+
+static void flusher_free(flusher_t *f)
+{
+    if (!f)
+        return;
+    pending_clear(f);
+    port_free(f->pending);
+    transport_free(f->tp);
+    creds_free(f->creds);
+    port_cond_free(f->wake);
+    port_cond_free(f->idle);
+    port_mutex_free(f->mu);
+    port_mutex_free(f->work);
+    port_free(f->url);
+    port_free(f->sign_path);
+    for (size_t i = 0; i < f->nowned; i++)
+        port_free(f->owned[i]);
+    wipe_secrets(f);
+    port_free(f);
+}
+
+static int check_config(const flusher_config_t *c, char *err, size_t errlen)
+{
+    if (c->service != EVREC_SERVICE_PINPOINT && c->service != EVREC_SERVICE_PERSONALIZE) {
+        snprintf(err, errlen, "service: unknown service %d", (int)c->service);
+        return EVREC_E_CONFIG;
+    }
+    if (c->service == EVREC_SERVICE_PINPOINT && (!c->application_id || !*c->application_id)) {
+        snprintf(err, errlen, "application_id: required for Pinpoint");
+        return EVREC_E_CONFIG;
+    }
+    if (c->service == EVREC_SERVICE_PERSONALIZE && (!c->tracking_id || !*c->tracking_id)) {
+        snprintf(err, errlen, "tracking_id: required for Personalize Events");
+        return EVREC_E_CONFIG;
+    }
+    if (!c->region || !*c->region) {
+        snprintf(err, errlen, "region: required");
+        return EVREC_E_CONFIG;
+    }
+    if (!c->endpoint_url || !strstr(c->endpoint_url, "://")) {
+        snprintf(err, errlen, "endpoint_url: missing or not a URL");
+        return EVREC_E_CONFIG;
+    }
+    return EVREC_OK;
+}
+
+int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, char *err,
+                size_t errlen)
+{
+    char dummy[8];
+    if (!err) {
+        err = dummy;
+        errlen = sizeof dummy;
+    }
+    if (errlen)
+        err[0] = '\0';
+    if (!out || !q || !cfg) {
+        snprintf(err, errlen, "flusher: out, queue and config are required");
+        return EVREC_E_INVALID;
+    }
+    *out = NULL;
+    int rc = check_config(cfg, err, errlen);
+    if (rc)
+        return rc;
+    rc = queue_flusher_acquire(q);
+    if (rc) {
+        if (rc == EVREC_E_BUSY)
+            snprintf(err, errlen, "another process runs the flusher of %s", queue_dir(q));
+        else
+            snprintf(err, errlen, "cannot take the flusher role: %s", evrec_strerror(rc));
+        return rc;
+    }
+    flusher_t *f = port_calloc(1, sizeof *f);
+    if (!f) {
+        queue_flusher_release(q);
+        return EVREC_E_NOMEM;
+    }
+    f->q = q;
+    f->signing_name = cfg->service == EVREC_SERVICE_PERSONALIZE ? "personalize"
+                                                                : "mobiletargeting";
+    rc = copy_config(f, cfg);
+    if (rc == EVREC_OK)
+        rc = build_url(f);
+    if (rc) {
+        snprintf(err, errlen, "endpoint_url: cannot build the request URL: %s",
+                 evrec_strerror(rc));
+        goto fail;
+    }
+    if (port_mutex_new(&f->work) || port_mutex_new(&f->mu) || port_cond_new(&f->wake) ||
+        port_cond_new(&f->idle)) {
+        rc = EVREC_E_NOMEM;
+        snprintf(err, errlen, "flusher: cannot create its locks");
+        goto fail;
+    }
+    rc = creds_new(&f->creds, &f->cfg.creds);
+    if (rc) {
+        snprintf(err, errlen, "credentials: %s", evrec_strerror(rc));
+        goto fail;
+    }
+    rc = transport_new(&f->tp, &f->cfg.transport);
+    if (rc) {
+        snprintf(err, errlen, "transport: %s", evrec_strerror(rc));
+        goto fail;
+    }
+    load_clock_offset(f);
+    f->next_interval_mono = port_monotonic_ms() + f->cfg.flush_interval_ms;
+    f->expire_due = 1;
+    if (!f->cfg.manual) {
+        if (port_thread_start(&f->thread, thread_main, f) != 0) {
+            rc = EVREC_E_NOMEM;
+            snprintf(err, errlen, "flusher: cannot start its thread");
+            goto fail;
+        }
+    }
+    log_msg(&f->cfg.log, EVREC_LOG_INFO, "flusher: delivering to %s (%s)", f->url,
+            f->cfg.manual ? "manual" : "thread");
+    *out = f;
+    return EVREC_OK;
+fail:
+    flusher_free(f);
+    queue_flusher_release(q);
+    return rc;
+}
+
+void flusher_notify(flusher_t *f)
+{
+    if (!f)
+        return;
+    port_mutex_lock(f->mu);
+    f->notified++;
+    int wake = f->notified == f->cfg.flush_threshold_events;
+    port_mutex_unlock(f->mu);
+    if (wake)
+        port_cond_broadcast(f->wake);
+}
+
+/* Ask for a drain and wait for the thread to report the queue empty. */
+static int wait_drained(flusher_t *f, uint32_t timeout_ms)
+{
+    uint64_t deadline = port_monotonic_ms() + timeout_ms;
+    port_mutex_lock(f->mu);
+    uint64_t gen = ++f->flush_gen;
+    port_cond_broadcast(f->wake);
+    while (f->empty_gen < gen) {
+        uint64_t now = port_monotonic_ms();
+        if (now >= deadline)
+            break;
+        port_cond_timedwait(f->idle, f->mu, (uint32_t)(deadline - now));
+    }
+    int ok = f->empty_gen >= gen;
+    port_mutex_unlock(f->mu);
+    return ok ? EVREC_OK : EVREC_E_TIMEOUT;
+}
+
+static int flush_manual(flusher_t *f, uint32_t timeout_ms)
+{
+    port_mutex_lock(f->mu);
+    uint64_t gen = ++f->flush_gen;
+    port_mutex_unlock(f->mu);
+    return drain_here(f, gen, timeout_ms);
+}
+
+int flusher_flush(flusher_t *f, uint32_t timeout_ms)
+{
+    if (!f)
+        return EVREC_E_INVALID;
+    /* Records staged in memory (batched durability) must reach the store to be sent. */
+    int rc = queue_sync(f->q);
+    if (rc)
+        log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: commit before flush failed: %s",
+                evrec_strerror(rc));
+    return f->cfg.manual ? flush_manual(f, timeout_ms) : wait_drained(f, timeout_ms);
+}
+
+int flusher_poll(flusher_t *f, uint32_t *next_ms)
+{
+    if (!f || !next_ms)
+        return EVREC_E_INVALID;
+    if (!f->cfg.manual)
+        return EVREC_E_STATE;
+    uint32_t tick = queue_tick(f->q);
+    uint64_t wait = 0;
+    port_mutex_lock(f->mu);
+    int due = due_locked(f, port_monotonic_ms(), tick, &wait);
+    port_mutex_unlock(f->mu);
+    if (due) {
+        step_result_t s = run_step(f);
+        port_mutex_lock(f->mu);
+        if (s == STEP_MORE)
+            wait = 0;
+        else
+            due_locked(f, port_monotonic_ms(), tick, &wait);
+        port_mutex_unlock(f->mu);
+    }
+    *next_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+    return EVREC_OK;
+}
+
+int flusher_stop(flusher_t *f, uint32_t timeout_ms)
+{
+    if (!f)
+        return EVREC_OK;
+    evrec_queue_t *q = f->q;
+    queue_sync(q);
+    if (timeout_ms > 0)
+        (void)(f->cfg.manual ? flush_manual(f, timeout_ms) : wait_drained(f, timeout_ms));
+    if (f->thread) {
+        port_mutex_lock(f->mu);
+        f->stopping = 1;
+        port_mutex_unlock(f->mu);
+        port_cond_broadcast(f->wake);
+        port_thread_join(f->thread);
+        f->thread = NULL;
+    }
+    persist_status(f, 1);
+    uint64_t left = queue_count(q);
+    flusher_free(f);
+    queue_flusher_release(q);
+    return left > 0 ? EVREC_E_TIMEOUT : EVREC_OK;
+}
+
+void flusher_stats(flusher_t *f, evrec_stats_t *st)
+{
+    if (!f || !st)
+        return;
+    port_mutex_lock(f->mu);
+    st->requests = f->requests;
+    st->retries = f->retries;
+    st->last_upload_ms = f->last_upload_ms;
+    st->backoff_until_ms = f->backoff_until_mono > port_monotonic_ms() ? f->backoff_until_wall
+                                                                        : 0;
+    st->last_error = f->last_error;
+    copy_text(st->last_error_message, sizeof st->last_error_message, f->last_error_message);
+    port_mutex_unlock(f->mu);
+}
