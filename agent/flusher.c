@@ -1138,3 +1138,38 @@ void flusher_stats(flusher_t *f, evrec_stats_t *st)
     copy_text(st->last_error_message, sizeof st->last_error_message, f->last_error_message);
     port_mutex_unlock(f->mu);
 }
+
+static double number_member(const cJSON *o, const char *name)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(v) ? v->valuedouble : 0;
+}
+
+int flusher_stats_from_store(evrec_queue_t *q, evrec_stats_t *st)
+{
+    if (!q || !st)
+        return EVREC_E_INVALID;
+    char *v = NULL;
+    size_t len = 0;
+    int rc = queue_meta_get(q, QUEUE_META_STATUS, &v, &len);
+    if (rc)
+        return rc;
+    cJSON *o = cJSON_ParseWithLength(v, len);
+    port_free(v);
+    if (!cJSON_IsObject(o)) {
+        cJSON_Delete(o);
+        return EVREC_E_CORRUPT;
+    }
+    st->requests = (uint64_t)number_member(o, "requests");
+    st->retries = (uint64_t)number_member(o, "retries");
+    st->last_upload_ms = (int64_t)number_member(o, "last_upload_ms");
+    st->backoff_until_ms = (int64_t)number_member(o, "backoff_until_ms");
+    if (st->backoff_until_ms <= port_wall_ms())
+        st->backoff_until_ms = 0;
+    st->last_error = (int)number_member(o, "last_error");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "last_error_message");
+    copy_text(st->last_error_message, sizeof st->last_error_message,
+              cJSON_IsString(m) ? m->valuestring : "");
+    cJSON_Delete(o);
+    return EVREC_OK;
+}

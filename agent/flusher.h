@@ -65,4 +65,10 @@ int flusher_stop(flusher_t *f, uint32_t timeout_ms);
  *  caller's, last_upload_ms, backoff_until_ms, last_error, last_error_message). */
 void flusher_stats(flusher_t *f, evrec_stats_t *st);
 
+/** The same delivery fields as last persisted in the store's QUEUE_META_STATUS by whichever
+ *  process runs (or last ran) the flusher: for an agent without the flusher role and for
+ *  `evrec stats`. backoff_until_ms is 0 once it has passed. EVREC_E_NOT_FOUND if no flusher
+ *  ever wrote a status; *st is left untouched on any error. */
+int flusher_stats_from_store(evrec_queue_t *q, evrec_stats_t *st);
+
 #endif /* EVREC_FLUSHER_H */

@@ -525,15 +525,14 @@ static void test_throttle_honours_retry_after(void **state)
     assert_int_equal(count_status(&g_ep, -1), 1);
 
     /* Another process sees the status through the store. */
-    char *status = NULL;
-    size_t len = 0;
-    assert_int_equal(queue_meta_get(x->q, QUEUE_META_STATUS, &status, &len), EVREC_OK);
-    cJSON *sj = cJSON_Parse(status);
-    assert_non_null(sj);
-    assert_int_equal(cJSON_GetObjectItem(sj, "last_error")->valueint, EVREC_E_THROTTLED);
-    assert_true(cJSON_GetObjectItem(sj, "backoff_until_ms")->valuedouble > 0);
-    cJSON_Delete(sj);
-    port_free(status);
+    evrec_stats_t other;
+    memset(&other, 0, sizeof other);
+    assert_int_equal(flusher_stats_from_store(x->q, &other), EVREC_OK);
+    assert_int_equal(other.last_error, EVREC_E_THROTTLED);
+    assert_non_null(strstr(other.last_error_message, "429"));
+    assert_int_equal(other.requests, 1);
+    assert_int_equal(other.retries, 1);
+    assert_true(other.backoff_until_ms > 0);
 
     assert_int_equal(flusher_flush(f, 10000), EVREC_OK);
     assert_int_equal(queue_count(x->q), 0);
@@ -551,6 +550,11 @@ static void test_throttle_honours_retry_after(void **state)
     assert_int_equal(st.last_error, 0);
     assert_int_equal(st.backoff_until_ms, 0);
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+    memset(&other, 0, sizeof other);
+    assert_int_equal(flusher_stats_from_store(x->q, &other), EVREC_OK);
+    assert_int_equal(other.last_error, 0);
+    assert_int_equal(other.requests, 2);
+    assert_true(other.last_upload_ms > 0);
 }
 
 static void test_server_errors_and_drops_retried(void **state)
