@@ -572,8 +572,11 @@ static void test_server_errors_and_drops_retried(void **state)
     evrec_stats_t st;
     memset(&st, 0, sizeof st);
     flusher_stats(f, &st);
-    assert_true(st.retries >= 4);
-    assert_true(st.requests >= 5);
+    /* libcurl itself resends once when a kept-alive connection dies before any answer, so
+     * the drop may not reach the flusher: three or four retries, never fewer. */
+    assert_true(st.retries >= 3);
+    assert_true(st.requests >= 4);
+    assert_true(st.requests <= (uint64_t)count_status(&g_ep, -1));
     assert_int_equal(st.last_error, 0);
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
 }
@@ -1004,5 +1007,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_one_flusher_per_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
     };
+    /* EVREC_TEST_FILTER=test_name (wildcards allowed) runs a subset. */
+    const char *filter = getenv("EVREC_TEST_FILTER");
+    if (filter && *filter)
+        cmocka_set_test_filter(filter);
     return cmocka_run_group_tests_name("delivery", tests, group_setup, group_teardown);
 }
