@@ -137,16 +137,8 @@ static cJSON *fake_get(const tu_endpoint_t *ep, const char *path)
 
 static void open_queue(fx_t *x)
 {
-    queue_config_t qc;
-    memset(&qc, 0, sizeof qc);
-    qc.durability = EVREC_DURABLE_PROCESS;
-    qc.sync_interval_ms = 1000;
-    qc.commit_interval_ms = 1000;
-    qc.commit_max_events = 100;
-    qc.max_store_bytes = 64u << 20;
-    qc.full_policy = EVREC_FULL_DROP_OLDEST;
     char err[256] = "";
-    int rc = queue_open(&x->q, x->dir, &qc, err, sizeof err);
+    int rc = queue_open(&x->q, x->dir, NULL, err, sizeof err); /* the defaults */
     if (rc)
         fprintf(stderr, "queue_open: %s\n", err);
     assert_int_equal(rc, EVREC_OK);
@@ -319,16 +311,25 @@ static void put(fx_t *x, evrec_service_t svc, const ev_spec_t *s)
     free(frag);
 }
 
-/* n Pinpoint events "<prefix>-<i>" spread over `endpoints` endpoints. */
-static void put_many(fx_t *x, const char *prefix, int n, int endpoints)
+/* n Pinpoint events "<prefix>-<i>" of `type` spread over `endpoints` endpoints, each with
+ * `pad` extra attribute bytes; event number `special` (-1: none) also gets attribute `attr`. */
+static void put_series(fx_t *x, const char *prefix, int n, int endpoints, const char *type,
+                       size_t pad, int special, const char *attr)
 {
     for (int i = 0; i < n; i++) {
         char id[64], ep[64];
         snprintf(id, sizeof id, "%s-%04d", prefix, i);
         snprintf(ep, sizeof ep, "endpoint-%d", endpoints > 0 ? i % endpoints : 0);
-        ev_spec_t s = { .id = id, .endpoint = ep, .type = "app.click" };
+        ev_spec_t s = { .id = id, .endpoint = ep, .type = type, .pad = pad };
+        if (i == special)
+            s.attr = attr;
         put(x, EVREC_SERVICE_PINPOINT, &s);
     }
+}
+
+static void put_many(fx_t *x, const char *prefix, int n, int endpoints)
+{
+    put_series(x, prefix, n, endpoints, "app.click", 0, -1, NULL);
 }
 
 static uint64_t counter(fx_t *x, queue_counter_t c)
@@ -613,12 +614,7 @@ static void test_too_large_splits(void **state)
 {
     fx_t *x = *state;
     fake_config("{\"max_body_bytes\":6000}");
-    for (int i = 0; i < 16; i++) {
-        char id[64];
-        snprintf(id, sizeof id, "big-%04d", i);
-        ev_spec_t s = { .id = id, .endpoint = "endpoint-0", .type = "app.big", .pad = 900 };
-        put(x, EVREC_SERVICE_PINPOINT, &s);
-    }
+    put_series(x, "big", 16, 1, "app.big", 900, -1, NULL);
     flusher_t *f = start(x);
     assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
     assert_int_equal(queue_count(x->q), 0);
@@ -642,14 +638,7 @@ static void test_poison_bisection(void **state)
 {
     fx_t *x = *state;
     fake_config("{\"poison_attribute\":[\"poison\"]}");
-    for (int i = 0; i < 16; i++) {
-        char id[64];
-        snprintf(id, sizeof id, "ps-%04d", i);
-        ev_spec_t s = { .id = id, .endpoint = "endpoint-0", .type = "app.click" };
-        if (i == 11)
-            s.attr = "poison";
-        put(x, EVREC_SERVICE_PINPOINT, &s);
-    }
+    put_series(x, "ps", 16, 1, "app.click", 0, 11, "poison");
     flusher_t *f = start(x);
     assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
     assert_int_equal(queue_count(x->q), 0);
@@ -920,16 +909,10 @@ static void test_one_flusher_per_store(void **state)
         fx_t c;
         memset(&c, 0, sizeof c);
         c.dir = x->dir;
-        queue_config_t qc;
-        memset(&qc, 0, sizeof qc);
-        qc.sync_interval_ms = 1000;
-        qc.commit_interval_ms = 1000;
-        qc.commit_max_events = 100;
-        qc.max_store_bytes = 64u << 20;
         char err[256];
         flusher_t *f = NULL;
         char ok = '0';
-        if (queue_open(&c.q, c.dir, &qc, err, sizeof err) == EVREC_OK &&
+        if (queue_open(&c.q, c.dir, NULL, err, sizeof err) == EVREC_OK &&
             flusher_new(&f, c.q, &x->cfg, err, sizeof err) == EVREC_OK)
             ok = '1';
         if (write(up[1], &ok, 1) != 1)
