@@ -1,5 +1,8 @@
 /* The POSIX (Linux first) implementation of port/port.h. */
 #define _GNU_SOURCE
+/* 64-bit file offsets and inode numbers on 32-bit systems too: without them stat() fails
+ * with EOVERFLOW on large files and readdir() on file systems with 64-bit inodes. */
+#define _FILE_OFFSET_BITS 64
 #include "../port.h"
 
 #include <errno.h>
@@ -415,7 +418,14 @@ int port_dir_list(const char *path, int (*fn)(void *user, const char *name), voi
         return -errno;
     int rc = 0;
     struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
+    for (;;) {
+        errno = 0;
+        e = readdir(d);
+        if (!e) {
+            if (errno)
+                rc = -errno; /* an unreadable listing must not look like an empty one */
+            break;
+        }
         if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
             continue;
         rc = fn(user, e->d_name);
