@@ -537,15 +537,25 @@ static void align_left(sbuf_t *b, const char *text, long length, const char *lef
 #define BRIGHT_BLUE "\x1b[1m\x1b[34m"
 #define RESET "\x1b[0m"
 
-/* IndentedStream: every line framed by indent bars on both sides. */
+/* IndentedStream: every line framed by indent bars on both sides. In colour the stream is
+ * colorama's with autoreset, which follows every write with a reset: the left bars, the line,
+ * the right bars and the newline are four writes. */
 static void indented_line(sbuf_t *b, const section_t *s, const char *line, int color)
 {
     for (int i = 0; i < s->indent; i++)
         sb_puts(b, color ? DIM_YELLOW "|" RESET : "|");
+    if (color)
+        sb_puts(b, RESET);
     sb_puts(b, line);
+    if (color)
+        sb_puts(b, RESET);
     for (int i = 0; i < s->indent; i++)
         sb_puts(b, color ? DIM_YELLOW "|" RESET : "|");
+    if (color)
+        sb_puts(b, RESET);
     sb_putc(b, '\n');
+    if (color)
+        sb_puts(b, RESET);
 }
 
 static void line_break(sbuf_t *b, const long *widths, size_t n)
@@ -671,6 +681,8 @@ static void table_format(sbuf_t *b, const cJSON *response, const out_options_t *
     for (long k = 0; k < max_width; k++)
         sb_putc(b, '-');
     sb_putc(b, '\n');
+    if (o->color)
+        sb_puts(b, RESET);
     for (size_t i = 0; i < t.n; i++)
         render_section(b, &t.s[i], max_width, o->color);
     for (size_t i = 0; i < t.n; i++)

@@ -1309,6 +1309,9 @@ static int run_operation(ctx_t *c, parsed_t *p)
                       strstr(r.net_msg, "onnect") ? "Connect" : "Read", url);
         else if (code == EVREC_E_TLS)
             rc = fail(RC_GENERAL, "SSL validation failed for %s %s", url, r.net_msg);
+        else if (code == EVREC_E_NET || code == EVREC_E_RESPONSE)
+            rc = fail(RC_GENERAL, "Connection was closed before we received a valid response "
+                                  "from endpoint URL: \"%s\".", url);
         else
             rc = fail(RC_GENERAL, "Could not connect to the endpoint URL: \"%s\"", url);
     } else if (r.resp.status >= 300) {
