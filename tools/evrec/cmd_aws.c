@@ -1056,6 +1056,21 @@ static int skeleton(ctx_t *c, const char *kind)
     return RC_OK;
 }
 
+/* botocore's validate_region_name: [a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])? */
+static int region_name_ok(const char *r)
+{
+    size_t n = strlen(r);
+    if (n == 0 || n > 63)
+        return 0;
+    for (size_t i = 0; i < n; i++) {
+        char ch = r[i];
+        int alnum = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9');
+        if (!alnum && !(ch == '-' && i > 0 && i < n - 1))
+            return 0;
+    }
+    return 1;
+}
+
 static int endpoint_url_check(const char *u)
 {
     if (!strstr(u, "://"))
@@ -1196,6 +1211,11 @@ static int run_operation(ctx_t *c, parsed_t *p)
         cJSON_Delete(params);
         return fail(RC_CONFIG, "You must specify a region. You can also configure your region by "
                                "running \"aws configure\".");
+    }
+    if (!region_name_ok(region)) {
+        cJSON_Delete(params);
+        return fail(RC_GENERAL, "Provided region_name '%s' doesn't match a supported format.",
+                    region);
     }
     int bad = 0, max_attempts = 3;
     sbuf_t rmsg = { 0 };
