@@ -338,8 +338,12 @@ static cJSON *child_object(cJSON *parent, const char *name, int create)
 static int put_member(cJSON *root, const char *section, const char *name, cJSON *item)
 {
     cJSON *parent = section ? child_object(root, section, item != NULL) : root;
-    if (!parent)
-        return EVREC_OK; /* removing from a section that does not exist */
+    if (!parent) {
+        if (!item)
+            return EVREC_OK; /* removing from a section that does not exist */
+        cJSON_Delete(item); /* the section could not be created */
+        return EVREC_E_NOMEM;
+    }
     cJSON_DeleteItemFromObjectCaseSensitive(parent, name);
     if (item && !cJSON_AddItemToObject(parent, name, item)) {
         cJSON_Delete(item);
@@ -386,10 +390,17 @@ static int apply_location(edit_t *e, cJSON *root)
     int rc = check_degrees(&v, "Location.Latitude", e->a, 90.0);
     if (!rc)
         rc = check_degrees(&v, "Location.Longitude", e->b, 180.0);
+    /* A NULL item means "remove" to put_member: an allocation failure must not read as one. */
+    cJSON *lat = rc ? NULL : cJSON_CreateNumber(e->a);
+    if (!rc && !lat)
+        rc = EVREC_E_NOMEM;
     if (!rc)
-        rc = put_member(root, "Location", "Latitude", cJSON_CreateNumber(e->a));
+        rc = put_member(root, "Location", "Latitude", lat);
+    cJSON *lon = rc ? NULL : cJSON_CreateNumber(e->b);
+    if (!rc && !lon)
+        rc = EVREC_E_NOMEM;
     if (!rc)
-        rc = put_member(root, "Location", "Longitude", cJSON_CreateNumber(e->b));
+        rc = put_member(root, "Location", "Longitude", lon);
     return rc;
 }
 
@@ -435,7 +446,10 @@ static int apply_list(edit_t *e, cJSON *root)
 
 static int apply_metric(edit_t *e, cJSON *root)
 {
-    return put_member(root, "Metrics", e->field, cJSON_CreateNumber(e->a));
+    cJSON *value = cJSON_CreateNumber(e->a);
+    if (!value)
+        return EVREC_E_NOMEM; /* not a removal */
+    return put_member(root, "Metrics", e->field, value);
 }
 
 static int edit_cb(void *user, const char *old_json, size_t old_len, char **new_json,
