@@ -10,6 +10,7 @@
  * Every one of them changes in the same write transaction as the records it describes.
  */
 #include "queue.h"
+#include "store_verify.h"
 
 #include <lmdb.h>
 #include <stdarg.h>
@@ -935,6 +936,24 @@ static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
     return EVREC_OK;
 }
 
+/* Check the data file's structure (store_verify.h) as of a snapshot pinned by a read
+ * transaction, so that writers in other processes cannot reuse its pages meanwhile. */
+static int verify_pages(evrec_queue_t *q, const char *data_path, char *err, size_t errlen)
+{
+    MDB_txn *txn = NULL;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    if (rc)
+        return open_fail_mdb(q, err, errlen, rc, "reading the store");
+    char why[256] = "";
+    int vrc = store_verify(data_path, (uint64_t)mdb_txn_id(txn), why, sizeof why);
+    mdb_txn_abort(txn);
+    if (vrc == EVREC_E_CORRUPT)
+        return open_fail(err, errlen, EVREC_E_CORRUPT, "store %s is corrupt: %s", q->dir, why);
+    if (vrc)
+        return open_fail(err, errlen, vrc, "checking store %s: %s", q->dir, why);
+    return EVREC_OK;
+}
+
 static int open_env(evrec_queue_t *q, char *err, size_t errlen)
 {
     int prc = port_mkdir_private(q->dir);
@@ -1001,15 +1020,23 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
     if (!rc)
         rc = mdb_env_stat(q->env, &st);
     int64_t fsize = port_file_size(data_path);
-    port_free(data_path);
-    if (rc)
+    if (rc) {
+        port_free(data_path);
         return open_fail_mdb(q, err, errlen, rc, "reading the store's header");
+    }
     uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
-    if (fsize >= 0 && (uint64_t)fsize < need)
+    if (fsize >= 0 && (uint64_t)fsize < need) {
+        port_free(data_path);
         return open_fail(err, errlen, EVREC_E_CORRUPT,
                          "store %s is corrupt: data.mdb is truncated (%lld bytes, its pages "
                          "need %llu)",
                          q->dir, (long long)fsize, (unsigned long long)need);
+    }
+    /* LMDB trusts its pages blindly: check their structure before anything walks them. */
+    rc = verify_pages(q, data_path, err, errlen);
+    port_free(data_path);
+    if (rc)
+        return rc;
     if (info.me_mapsize > q->map_size)
         q->map_size = info.me_mapsize;
     q->bound = q->cfg.max_store_bytes;

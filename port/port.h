@@ -87,6 +87,13 @@ int64_t port_file_size(const char *path);
 /** Read a whole file (at most max_len bytes; -EFBIG if larger); *out is NUL-terminated and
  *  must be freed with port_free. */
 int port_read_file(const char *path, char **out, size_t *len, size_t max_len);
+/** A file opened for positional reads (the store verifier reads data.mdb page by page,
+ *  without mapping it). */
+typedef struct port_file port_file_t;
+int port_file_open_read(const char *path, port_file_t **out);
+/** Read exactly `len` bytes at `offset`: 0, -ENODATA if the file ends first, or -errno. */
+int port_file_read_at(port_file_t *f, uint64_t offset, void *buf, size_t len);
+void port_file_close(port_file_t *f);
 /** Write a whole file atomically (temp file, fsync, rename) with permissions 0600. */
 int port_write_file_private(const char *path, const void *data, size_t len);
 /** Rename (move) a file or directory. */

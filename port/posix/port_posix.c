@@ -274,6 +274,52 @@ int64_t port_file_size(const char *path)
     return (int64_t)st.st_size;
 }
 
+struct port_file {
+    int fd;
+};
+
+int port_file_open_read(const char *path, port_file_t **out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    port_file_t *f = port_malloc(sizeof *f);
+    if (!f) {
+        close(fd);
+        return -ENOMEM;
+    }
+    f->fd = fd;
+    *out = f;
+    return 0;
+}
+
+int port_file_read_at(port_file_t *f, uint64_t offset, void *buf, size_t len)
+{
+    unsigned char *p = buf;
+    while (len > 0) {
+        ssize_t n = pread(f->fd, p, len, (off_t)offset);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -errno;
+        }
+        if (n == 0)
+            return -ENODATA;
+        p += n;
+        len -= (size_t)n;
+        offset += (uint64_t)n;
+    }
+    return 0;
+}
+
+void port_file_close(port_file_t *f)
+{
+    if (f) {
+        close(f->fd);
+        port_free(f);
+    }
+}
+
 int port_read_file(const char *path, char **out, size_t *len, size_t max_len)
 {
     int fd = open(path, O_RDONLY | O_CLOEXEC);
