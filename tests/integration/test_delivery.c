@@ -690,6 +690,18 @@ static void test_clock_skew_corrected(void **state)
     assert_int_equal(count_status(&g_ep, 403), 1);
     assert_log_exactly(&g_ep, "sk2", 3, NULL);
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+
+    /* The other way round: the service is now 15 minutes behind, so the stored offset puts
+     * the device half an hour ahead ("not yet current"); corrected again. */
+    fake_config("{\"clock_skew_ms\":-900000}");
+    put_many(x, "sk3", 2, 1);
+    f = start(x);
+    assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+    assert_int_equal(count_status(&g_ep, 403), 2);
+    assert_log_exactly(&g_ep, "sk3", 2, NULL);
+    off = stored_offset(x);
+    assert_true(off > -900000 - 3000 && off < -900000 + 3000);
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
 }
 
 static void test_forbidden_keeps_data(void **state)
