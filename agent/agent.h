@@ -1,0 +1,65 @@
+/*
+ * The agent (struct evrec) as the modules behind the public API see it. Only evrec.c and
+ * session.c use its insides; everything else gets the queue or a config struct.
+ */
+#ifndef EVREC_AGENT_H
+#define EVREC_AGENT_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "evrec.h"
+#include "flusher.h"
+#include "log.h"
+#include "port.h"
+#include "queue.h"
+#include "session.h"
+
+#define AGENT_ERROR_LEN 512
+/* How long a cached Personalize user id (the endpoint's User.UserId) is trusted before it is
+ * read again: other processes may change the profile. */
+#define AGENT_USER_ID_TTL_MS 1000
+
+typedef struct agent_error_buf agent_error_buf_t;
+
+struct evrec {
+    evrec_options_t opts;     /* a deep copy: every string is owned by the agent */
+    char *store_dir;
+    evrec_queue_t *queue;
+    log_sink_t log;
+
+    /* delivery: at most one of these is set */
+    flusher_t *flusher;
+    int flusher_elsewhere;    /* another process holds the store's flusher role */
+    flusher_config_t fcfg;    /* kept to take the role later if that process goes away */
+    char region[64];
+    char *endpoint_url;
+
+    char endpoint_id[EVREC_ID_MAX];
+    session_t *session;
+
+    port_mutex_t *mu;         /* guards errors, the user id cache and the ticker */
+    port_tls_t *err_key;      /* this thread's agent_error_buf_t */
+    agent_error_buf_t *errors;/* every thread's buffer, freed at close */
+
+    /* Periodic queue work (batched commits, fsync) when no caller is recording. */
+    port_thread_t *ticker;
+    port_cond_t *tick_cond;
+    int stopping;
+    _Atomic uint64_t tick_due_ms; /* monotonic ms when queue_tick wants to run again */
+
+    char user_id[EVREC_ID_MAX];   /* Personalize: cached User.UserId of the default endpoint */
+    uint64_t user_id_read_ms;     /* monotonic ms of the read; 0: not cached */
+};
+
+/** Remember a message for evrec_last_error() in this thread and return `code`. */
+int agent_error(const evrec_t *a, int code, const char *fmt, ...) LOG_PRINTF(3, 4);
+
+/**
+ * Encode `ev` with `ctx` (whose session fields the caller set; the service, time, endpoint,
+ * user id and truncation are filled here) and append it to the queue; wakes the flusher.
+ */
+int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx);
+
+#endif /* EVREC_AGENT_H */

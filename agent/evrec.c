@@ -1,0 +1,851 @@
+/* The public API (include/evrec.h): options, lifecycle, recording, stats, endpoint wrappers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "agent.h"
+#include "credentials.h"
+#include "endpoint.h"
+#include "event.h"
+#include "flusher.h"
+#include "port.h"
+#include "queue.h"
+#include "session.h"
+
+#define PINPOINT_MAX_BATCH 100
+#define PERSONALIZE_MAX_BATCH 10
+#define TICK_MIN_MS 5
+#define TICK_MAX_MS 1000
+
+/* -- options ------------------------------------------------------------------------------- */
+
+EVREC_API void evrec_options_init(evrec_options_t *opts)
+{
+    if (opts == NULL)
+        return;
+    memset(opts, 0, sizeof *opts);
+    opts->struct_size = sizeof *opts;
+    opts->service = EVREC_SERVICE_PINPOINT;
+    opts->connect_timeout_ms = 10000;
+    opts->request_timeout_ms = 60000;
+    opts->max_response_bytes = 1024 * 1024;
+    opts->durability = EVREC_DURABLE_PROCESS;
+    opts->sync_interval_ms = 1000;
+    opts->commit_interval_ms = 1000;
+    opts->commit_max_events = 100;
+    opts->max_store_bytes = 64ull * 1024 * 1024;
+    opts->full_policy = EVREC_FULL_DROP_OLDEST;
+    opts->max_event_age_ms = 30ull * 24 * 3600 * 1000;
+    opts->session_timeout_ms = 5000;
+    opts->flush_interval_ms = 30000;
+    opts->flush_threshold_events = 100;
+    opts->max_batch_events = 0; /* the service's limit */
+    opts->max_request_bytes = 4u * 1000 * 1000;
+    opts->backoff_base_ms = 1000;
+    opts->backoff_cap_ms = 300000;
+    opts->log_level = EVREC_LOG_WARN;
+}
+
+/* Every string member of the options: copied on open, wiped and freed on close. */
+static const size_t option_strings[] = {
+    offsetof(evrec_options_t, application_id),
+    offsetof(evrec_options_t, tracking_id),
+    offsetof(evrec_options_t, region),
+    offsetof(evrec_options_t, endpoint_url),
+    offsetof(evrec_options_t, access_key_id),
+    offsetof(evrec_options_t, secret_access_key),
+    offsetof(evrec_options_t, session_token),
+    offsetof(evrec_options_t, profile),
+    offsetof(evrec_options_t, iot_credentials_endpoint),
+    offsetof(evrec_options_t, iot_role_alias),
+    offsetof(evrec_options_t, iot_thing_name),
+    offsetof(evrec_options_t, iot_cert_file),
+    offsetof(evrec_options_t, iot_key_file),
+    offsetof(evrec_options_t, cognito_identity_pool_id),
+    offsetof(evrec_options_t, cognito_endpoint_url),
+    offsetof(evrec_options_t, ca_bundle),
+    offsetof(evrec_options_t, endpoint_id),
+};
+#define N_OPTION_STRINGS (sizeof option_strings / sizeof option_strings[0])
+
+static const char **option_string(evrec_options_t *o, size_t i)
+{
+    return (const char **)(void *)((char *)o + option_strings[i]);
+}
+
+static void free_option_strings(evrec_options_t *o)
+{
+    for (size_t i = 0; i < N_OPTION_STRINGS; i++) {
+        char *s = (char *)*option_string(o, i);
+        if (s != NULL) {
+            /* secrets should not linger in freed memory */
+            volatile char *p = s;
+            while (*p)
+                *p++ = 0;
+            port_free(s);
+        }
+        *option_string(o, i) = NULL;
+    }
+}
+
+/* Defaults, overlaid with the caller's struct as far as its struct_size reaches, strings
+ * duplicated. */
+static int copy_options(evrec_options_t *dst, const evrec_options_t *src, char *err,
+                        size_t errlen)
+{
+    evrec_options_init(dst);
+    if (src == NULL)
+        return EVREC_OK;
+    if (src->struct_size < offsetof(evrec_options_t, application_id)) {
+        snprintf(err, errlen, "options: struct_size is %zu; start from evrec_options_init()",
+                 src->struct_size);
+        return EVREC_E_CONFIG;
+    }
+    size_t n = src->struct_size < sizeof *dst ? src->struct_size : sizeof *dst;
+    memcpy(dst, src, n);
+    dst->struct_size = sizeof *dst;
+    for (size_t i = 0; i < N_OPTION_STRINGS; i++) {
+        const char **f = option_string(dst, i);
+        if (option_strings[i] + sizeof(char *) > n)
+            *f = NULL;
+        else if (*f != NULL && (*f = port_strdup(*f)) == NULL) {
+            for (size_t j = i + 1; j < N_OPTION_STRINGS; j++)
+                *option_string(dst, j) = NULL;
+            free_option_strings(dst);
+            snprintf(err, errlen, "out of memory copying the options");
+            return EVREC_E_NOMEM;
+        }
+    }
+    return EVREC_OK;
+}
+
+static int empty(const char *s)
+{
+    return s == NULL || s[0] == '\0';
+}
+
+static int config_error(char *err, size_t errlen, const char *fmt, ...) LOG_PRINTF(3, 4);
+static int config_error(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return EVREC_E_CONFIG;
+}
+
+static uint32_t service_batch_limit(evrec_service_t s)
+{
+    return s == EVREC_SERVICE_PERSONALIZE ? PERSONALIZE_MAX_BATCH : PINPOINT_MAX_BATCH;
+}
+
+static const char *service_name(evrec_service_t s)
+{
+    return s == EVREC_SERVICE_PERSONALIZE ? "Personalize" : "Pinpoint";
+}
+
+static int validate_options(evrec_options_t *o, char *err, size_t errlen)
+{
+    if (o->service != EVREC_SERVICE_PINPOINT && o->service != EVREC_SERVICE_PERSONALIZE)
+        return config_error(err, errlen, "options.service: %d is not a service", (int)o->service);
+    if ((unsigned)o->durability > EVREC_DURABLE_BATCHED)
+        return config_error(err, errlen, "options.durability: %d is not a durability mode",
+                            (int)o->durability);
+    if ((unsigned)o->full_policy > EVREC_FULL_REFUSE_NEW)
+        return config_error(err, errlen, "options.full_policy: %d is not a policy",
+                            (int)o->full_policy);
+    if ((unsigned)o->log_level > EVREC_LOG_DEBUG)
+        return config_error(err, errlen, "options.log_level: %d is not a level",
+                            (int)o->log_level);
+    if (o->max_store_bytes == 0)
+        return config_error(err, errlen, "options.max_store_bytes must be > 0");
+    if (o->map_size_bytes != 0 && o->map_size_bytes < o->max_store_bytes)
+        return config_error(err, errlen, "options.map_size_bytes (%llu) is smaller than "
+                            "max_store_bytes (%llu)", (unsigned long long)o->map_size_bytes,
+                            (unsigned long long)o->max_store_bytes);
+    if (o->durability == EVREC_DURABLE_BATCHED &&
+        (o->commit_max_events == 0 || o->commit_interval_ms == 0))
+        return config_error(err, errlen, "options.commit_max_events and commit_interval_ms "
+                                         "must be > 0 in batched durability");
+    if (o->durability == EVREC_DURABLE_PROCESS && o->sync_interval_ms == 0)
+        return config_error(err, errlen, "options.sync_interval_ms must be > 0 (use "
+                                         "EVREC_DURABLE_POWER to fsync every record)");
+    if (o->max_event_age_ms == 0)
+        return config_error(err, errlen, "options.max_event_age_ms must be > 0");
+    if (o->manual_flush && o->no_flusher)
+        return config_error(err, errlen, "options.manual_flush and no_flusher exclude each "
+                                         "other");
+    if (o->no_flusher)
+        return EVREC_OK; /* delivery options are not used */
+    if (o->service == EVREC_SERVICE_PINPOINT && empty(o->application_id))
+        return config_error(err, errlen, "options.application_id is required for Pinpoint "
+                                         "(or set no_flusher to record only)");
+    if (o->service == EVREC_SERVICE_PERSONALIZE && empty(o->tracking_id))
+        return config_error(err, errlen, "options.tracking_id is required for Personalize "
+                                         "(or set no_flusher to record only)");
+    uint32_t limit = service_batch_limit(o->service);
+    if (o->max_batch_events == 0)
+        o->max_batch_events = limit;
+    else if (o->max_batch_events > limit)
+        return config_error(err, errlen, "options.max_batch_events %u exceeds %s's limit of %u",
+                            o->max_batch_events, service_name(o->service), limit);
+    if (o->max_request_bytes < 1024)
+        return config_error(err, errlen, "options.max_request_bytes (%zu) is too small",
+                            o->max_request_bytes);
+    if (o->flush_interval_ms == 0)
+        return config_error(err, errlen, "options.flush_interval_ms must be > 0");
+    if (o->backoff_base_ms == 0 || o->backoff_cap_ms < o->backoff_base_ms)
+        return config_error(err, errlen, "options.backoff_base_ms (%u) must be > 0 and <= "
+                            "backoff_cap_ms (%u)", o->backoff_base_ms, o->backoff_cap_ms);
+    if (o->connect_timeout_ms == 0 || o->request_timeout_ms == 0)
+        return config_error(err, errlen, "options.connect_timeout_ms and request_timeout_ms "
+                                         "must be > 0");
+    if (!empty(o->access_key_id) != !empty(o->secret_access_key))
+        return config_error(err, errlen, "options.access_key_id and secret_access_key go "
+                                         "together");
+    return EVREC_OK;
+}
+
+static int is_http_url(const char *u)
+{
+    return strncmp(u, "http://", 7) == 0 || strncmp(u, "https://", 8) == 0;
+}
+
+/* Region and endpoint URL, as the AWS SDKs find them. */
+static int resolve_endpoint(evrec_t *a, char *err, size_t errlen)
+{
+    const evrec_options_t *o = &a->opts;
+    if (creds_resolve_region(o->region, o->profile, a->region, sizeof a->region) != EVREC_OK ||
+        a->region[0] == '\0')
+        return config_error(err, errlen, "no region: set options.region, AWS_REGION or "
+                                         "AWS_DEFAULT_REGION, or region in the profile");
+    for (const char *c = a->region; *c; c++) {
+        if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-'))
+            return config_error(err, errlen, "region '%s' is not a region name", a->region);
+    }
+    const char *svc_env = o->service == EVREC_SERVICE_PERSONALIZE
+                              ? "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS"
+                              : "AWS_ENDPOINT_URL_PINPOINT";
+    const char *url = o->endpoint_url;
+    const char *from = "options.endpoint_url";
+    if (empty(url)) {
+        url = port_getenv(svc_env);
+        from = svc_env;
+    }
+    if (empty(url)) {
+        url = port_getenv("AWS_ENDPOINT_URL");
+        from = "AWS_ENDPOINT_URL";
+    }
+    char def[160];
+    if (empty(url)) {
+        const char *suffix = strncmp(a->region, "cn-", 3) == 0 ? "amazonaws.com.cn"
+                                                                : "amazonaws.com";
+        snprintf(def, sizeof def, "https://%s.%s.%s",
+                 o->service == EVREC_SERVICE_PERSONALIZE ? "personalize-events" : "pinpoint",
+                 a->region, suffix);
+        url = def;
+    } else if (!is_http_url(url)) {
+        return config_error(err, errlen, "%s '%s' is not an http:// or https:// URL", from, url);
+    }
+    size_t len = strlen(url);
+    while (len > 0 && url[len - 1] == '/')
+        len--;
+    a->endpoint_url = port_strndup(url, len);
+    return a->endpoint_url ? EVREC_OK : EVREC_E_NOMEM;
+}
+
+static void transport_log(void *user, const char *line)
+{
+    log_msg(user, EVREC_LOG_DEBUG, "http: %s", line);
+}
+
+static void build_flusher_config(evrec_t *a)
+{
+    const evrec_options_t *o = &a->opts;
+    flusher_config_t *f = &a->fcfg;
+    memset(f, 0, sizeof *f);
+    f->service = o->service;
+    f->application_id = o->application_id;
+    f->tracking_id = o->tracking_id;
+    f->region = a->region;
+    f->endpoint_url = a->endpoint_url;
+
+    creds_config_t *c = &f->creds;
+    c->access_key_id = o->access_key_id;
+    c->secret_access_key = o->secret_access_key;
+    c->session_token = o->session_token;
+    c->callback = o->credentials_cb;
+    c->callback_user = o->credentials_user;
+    c->no_environment = o->no_environment_credentials;
+    c->profile = o->profile;
+    c->iot_endpoint = o->iot_credentials_endpoint;
+    c->iot_role_alias = o->iot_role_alias;
+    c->iot_thing_name = o->iot_thing_name;
+    c->iot_cert_file = o->iot_cert_file;
+    c->iot_key_file = o->iot_key_file;
+    c->cognito_pool_id = o->cognito_identity_pool_id;
+    c->cognito_endpoint_url = o->cognito_endpoint_url;
+    c->region = a->region;
+    c->queue = a->queue;
+    c->ca_bundle = o->ca_bundle;
+    c->no_verify_tls = o->no_verify_tls;
+    c->connect_timeout_ms = o->connect_timeout_ms;
+    c->request_timeout_ms = o->request_timeout_ms;
+
+    transport_config_t *t = &f->transport;
+    t->ca_bundle = o->ca_bundle;
+    t->no_verify_tls = o->no_verify_tls;
+    t->connect_timeout_ms = o->connect_timeout_ms;
+    t->request_timeout_ms = o->request_timeout_ms;
+    t->max_response_bytes = o->max_response_bytes;
+    t->verbose = o->log_fn != NULL && o->log_level >= EVREC_LOG_DEBUG;
+    t->log_fn = transport_log;
+    t->log_user = &a->log;
+
+    f->max_batch_events = o->max_batch_events;
+    f->max_request_bytes = o->max_request_bytes;
+    f->backoff.base_ms = o->backoff_base_ms;
+    f->backoff.cap_ms = o->backoff_cap_ms;
+    f->flush_interval_ms = o->flush_interval_ms;
+    f->flush_threshold_events = o->flush_threshold_events;
+    f->max_event_age_ms = o->max_event_age_ms;
+    f->on_delivery = o->on_delivery;
+    f->delivery_user = o->delivery_user;
+    f->log = a->log;
+    f->manual = o->manual_flush;
+}
+
+/* -- per-thread error messages ------------------------------------------------------------- */
+
+struct agent_error_buf {
+    agent_error_buf_t *prev, *next;
+    evrec_t *owner;
+    char msg[AGENT_ERROR_LEN];
+};
+
+/* A thread that used the agent ends: forget its buffer. */
+static void error_buf_destroy(void *p)
+{
+    agent_error_buf_t *b = p;
+    evrec_t *a = b->owner;
+    port_mutex_lock(a->mu);
+    if (b->prev)
+        b->prev->next = b->next;
+    else
+        a->errors = b->next;
+    if (b->next)
+        b->next->prev = b->prev;
+    port_mutex_unlock(a->mu);
+    port_free(b);
+}
+
+static agent_error_buf_t *error_buf(const evrec_t *ca)
+{
+    evrec_t *a = (evrec_t *)ca; /* the buffers are bookkeeping, not the agent's state */
+    agent_error_buf_t *b = port_tls_get(a->err_key);
+    if (b != NULL)
+        return b;
+    b = port_calloc(1, sizeof *b);
+    if (b == NULL)
+        return NULL;
+    b->owner = a;
+    port_mutex_lock(a->mu);
+    b->next = a->errors;
+    if (a->errors)
+        a->errors->prev = b;
+    a->errors = b;
+    port_mutex_unlock(a->mu);
+    if (port_tls_set(a->err_key, b) != 0) {
+        error_buf_destroy(b);
+        return NULL;
+    }
+    return b;
+}
+
+int agent_error(const evrec_t *a, int code, const char *fmt, ...)
+{
+    if (a == NULL || a->err_key == NULL)
+        return code;
+    agent_error_buf_t *b = error_buf(a);
+    if (b != NULL) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(b->msg, sizeof b->msg, fmt, ap);
+        va_end(ap);
+        log_redact(b->msg);
+    }
+    return code;
+}
+
+EVREC_API const char *evrec_last_error(const evrec_t *agent)
+{
+    if (agent == NULL || agent->err_key == NULL)
+        return "";
+    agent_error_buf_t *b = port_tls_get(agent->err_key);
+    return b ? b->msg : "";
+}
+
+/* -- periodic queue work ------------------------------------------------------------------- */
+
+static uint32_t clamp_tick(uint32_t ms)
+{
+    return ms < TICK_MIN_MS ? TICK_MIN_MS : ms > TICK_MAX_MS ? TICK_MAX_MS : ms;
+}
+
+static uint32_t run_tick(evrec_t *a)
+{
+    uint32_t next = clamp_tick(queue_tick(a->queue));
+    atomic_store(&a->tick_due_ms, port_monotonic_ms() + next);
+    return next;
+}
+
+/* Recording threads do the work when it is due; this cheap check is all they pay. */
+static void tick_if_due(evrec_t *a)
+{
+    if (port_monotonic_ms() >= atomic_load(&a->tick_due_ms))
+        (void)run_tick(a);
+}
+
+/* Commits staged records and fsyncs on time even when nobody records. */
+static void ticker_main(void *arg)
+{
+    evrec_t *a = arg;
+    port_mutex_lock(a->mu);
+    while (!a->stopping) {
+        port_mutex_unlock(a->mu);
+        uint32_t next = run_tick(a);
+        port_mutex_lock(a->mu);
+        if (!a->stopping)
+            (void)port_cond_timedwait(a->tick_cond, a->mu, next);
+    }
+    port_mutex_unlock(a->mu);
+}
+
+/* -- lifecycle ----------------------------------------------------------------------------- */
+
+static void agent_free(evrec_t *a)
+{
+    if (a == NULL)
+        return;
+    if (a->err_key)
+        port_tls_free(a->err_key);
+    agent_error_buf_t *b = a->errors;
+    while (b) {
+        agent_error_buf_t *next = b->next;
+        port_free(b);
+        b = next;
+    }
+    if (a->tick_cond)
+        port_cond_free(a->tick_cond);
+    if (a->mu)
+        port_mutex_free(a->mu);
+    free_option_strings(&a->opts);
+    port_free(a->endpoint_url);
+    port_free(a->store_dir);
+    port_free(a);
+}
+
+static void set_message(char *dst, size_t len, const char *msg)
+{
+    if (dst != NULL && len > 0)
+        snprintf(dst, len, "%s", msg);
+}
+
+static int start_delivery(evrec_t *a, char *err, size_t errlen)
+{
+    if (a->opts.no_flusher)
+        return EVREC_OK;
+    build_flusher_config(a);
+    char ferr[AGENT_ERROR_LEN] = "";
+    int rc = flusher_new(&a->flusher, a->queue, &a->fcfg, ferr, sizeof ferr);
+    if (rc == EVREC_E_BUSY) {
+        a->flusher = NULL;
+        a->flusher_elsewhere = 1;
+        log_msg(&a->log, EVREC_LOG_INFO,
+                "another process runs the flusher of %s; this agent records only", a->store_dir);
+        return EVREC_OK;
+    }
+    if (rc != EVREC_OK) {
+        a->flusher = NULL;
+        snprintf(err, errlen, "could not start the flusher: %s",
+                 ferr[0] ? ferr : evrec_strerror(rc));
+    }
+    return rc;
+}
+
+EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_options_t *opts,
+                         char *error_message, size_t error_message_len)
+{
+    char err[AGENT_ERROR_LEN] = "";
+    if (out != NULL)
+        *out = NULL;
+    if (out == NULL || empty(store_dir)) {
+        set_message(error_message, error_message_len,
+                    out == NULL ? "evrec_open: out is NULL" : "evrec_open: store_dir is empty");
+        return EVREC_E_INVALID;
+    }
+    evrec_t *a = port_calloc(1, sizeof *a);
+    if (a == NULL) {
+        set_message(error_message, error_message_len, "out of memory");
+        return EVREC_E_NOMEM;
+    }
+    int rc = copy_options(&a->opts, opts, err, sizeof err);
+    if (rc != EVREC_OK) {
+        port_free(a);
+        set_message(error_message, error_message_len, err);
+        return rc;
+    }
+    a->log.fn = a->opts.log_fn;
+    a->log.user = a->opts.log_user;
+    a->log.level = a->opts.log_level;
+    a->store_dir = port_strdup(store_dir);
+    rc = validate_options(&a->opts, err, sizeof err);
+    /* Configuration is checked before anything touches the disk. */
+    if (rc == EVREC_OK && !a->opts.no_flusher)
+        rc = resolve_endpoint(a, err, sizeof err);
+    if (rc == EVREC_OK && (a->store_dir == NULL || port_mutex_new(&a->mu) != 0 ||
+                           port_cond_new(&a->tick_cond) != 0 ||
+                           port_tls_new(&a->err_key, error_buf_destroy) != 0)) {
+        rc = EVREC_E_NOMEM;
+        snprintf(err, sizeof err, "out of memory");
+    }
+    if (rc == EVREC_OK) {
+        queue_config_t qc = {
+            .durability = a->opts.durability,
+            .sync_interval_ms = a->opts.sync_interval_ms,
+            .commit_interval_ms = a->opts.commit_interval_ms,
+            .commit_max_events = a->opts.commit_max_events,
+            .max_store_bytes = a->opts.max_store_bytes,
+            .full_policy = a->opts.full_policy,
+            .map_size_bytes = a->opts.map_size_bytes,
+            .quarantine_corrupt = a->opts.quarantine_corrupt,
+        };
+        rc = queue_open(&a->queue, store_dir, &qc, err, sizeof err);
+    }
+    if (rc == EVREC_OK)
+        rc = endpoint_default_id(a->queue, a->opts.endpoint_id, a->endpoint_id,
+                                 sizeof a->endpoint_id, err, sizeof err);
+    if (rc == EVREC_OK) {
+        rc = session_new(&a->session, a->queue, a->opts.session_timeout_ms, &a->log);
+        if (rc != EVREC_OK)
+            snprintf(err, sizeof err, "could not load the session state");
+    }
+    if (rc == EVREC_OK)
+        rc = start_delivery(a, err, sizeof err);
+    if (rc == EVREC_OK && !a->opts.manual_flush &&
+        port_thread_start(&a->ticker, ticker_main, a) != 0) {
+        rc = EVREC_E_NOMEM;
+        snprintf(err, sizeof err, "could not start a thread");
+    }
+    if (rc != EVREC_OK) {
+        if (a->flusher)
+            (void)flusher_stop(a->flusher, 0);
+        session_free(a->session, port_wall_ms());
+        if (a->queue)
+            queue_close(a->queue);
+        agent_free(a);
+        set_message(error_message, error_message_len, err[0] ? err : evrec_strerror(rc));
+        return rc;
+    }
+    log_msg(&a->log, EVREC_LOG_INFO, "opened store %s (endpoint %s, %s)", store_dir,
+            a->endpoint_id,
+            a->flusher ? (a->opts.manual_flush ? "manual flushing" : "flusher running")
+                       : "recording only");
+    *out = a;
+    return EVREC_OK;
+}
+
+EVREC_API int evrec_close(evrec_t *agent, uint32_t timeout_ms)
+{
+    if (agent == NULL)
+        return EVREC_OK;
+    if (agent->ticker) {
+        port_mutex_lock(agent->mu);
+        agent->stopping = 1;
+        port_cond_broadcast(agent->tick_cond);
+        port_mutex_unlock(agent->mu);
+        port_thread_join(agent->ticker);
+    }
+    int rc = EVREC_OK;
+    if (agent->flusher)
+        rc = flusher_stop(agent->flusher, timeout_ms);
+    session_free(agent->session, port_wall_ms());
+    queue_close(agent->queue);
+    agent_free(agent);
+    return rc;
+}
+
+EVREC_API int evrec_sync(evrec_t *agent)
+{
+    if (agent == NULL)
+        return EVREC_E_INVALID;
+    int rc = queue_sync(agent->queue);
+    if (rc != EVREC_OK)
+        return agent_error(agent, rc, "sync: could not commit and fsync the store: %s",
+                           evrec_strerror(rc));
+    return EVREC_OK;
+}
+
+static int no_flusher_here(evrec_t *a, const char *what)
+{
+    if (a->flusher_elsewhere)
+        return agent_error(a, EVREC_E_BUSY, "%s: another process runs the flusher of this "
+                                            "store; it uploads the events", what);
+    return agent_error(a, EVREC_E_STATE, "%s: this agent has no flusher (no_flusher is set)",
+                       what);
+}
+
+EVREC_API int evrec_flush(evrec_t *agent, uint32_t timeout_ms)
+{
+    if (agent == NULL)
+        return EVREC_E_INVALID;
+    if (agent->flusher == NULL)
+        return no_flusher_here(agent, "flush");
+    (void)queue_sync(agent->queue); /* staged (batched) records are part of "everything" */
+    int rc = flusher_flush(agent->flusher, timeout_ms);
+    if (rc == EVREC_E_TIMEOUT)
+        return agent_error(agent, rc, "flush: %llu events still queued after %u ms",
+                           (unsigned long long)queue_count(agent->queue), timeout_ms);
+    if (rc != EVREC_OK)
+        return agent_error(agent, rc, "flush: %s", evrec_strerror(rc));
+    return EVREC_OK;
+}
+
+EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms)
+{
+    if (agent == NULL)
+        return EVREC_E_INVALID;
+    if (agent->flusher == NULL)
+        return no_flusher_here(agent, "poll");
+    if (!agent->opts.manual_flush)
+        return agent_error(agent, EVREC_E_STATE, "poll: the flusher runs on its own thread; "
+                                                 "evrec_poll() is for manual_flush");
+    uint32_t tick = run_tick(agent);
+    uint32_t want = tick;
+    int rc = flusher_poll(agent->flusher, &want);
+    if (next_ms != NULL)
+        *next_ms = want < tick ? want : tick;
+    if (rc != EVREC_OK)
+        return agent_error(agent, rc, "poll: %s", evrec_strerror(rc));
+    return EVREC_OK;
+}
+
+/* -- recording ----------------------------------------------------------------------------- */
+
+/* The Personalize userId for events of the default endpoint: its profile's User.UserId. */
+static void default_user_id(evrec_t *a, char *out, size_t len)
+{
+    uint64_t now = port_monotonic_ms();
+    port_mutex_lock(a->mu);
+    int fresh = a->user_id_read_ms != 0 && now - a->user_id_read_ms < AGENT_USER_ID_TTL_MS;
+    if (fresh)
+        snprintf(out, len, "%s", a->user_id);
+    port_mutex_unlock(a->mu);
+    if (fresh)
+        return;
+    char uid[EVREC_ID_MAX] = "";
+    if (endpoint_user_id(a->queue, a->endpoint_id, uid, sizeof uid) != EVREC_OK)
+        uid[0] = '\0';
+    port_mutex_lock(a->mu);
+    snprintf(a->user_id, sizeof a->user_id, "%s", uid);
+    a->user_id_read_ms = now ? now : 1;
+    port_mutex_unlock(a->mu);
+    snprintf(out, len, "%s", uid);
+}
+
+static const char *append_failure(int rc)
+{
+    switch (rc) {
+    case EVREC_E_FULL: return "the store is full (full_policy refuse_new, or the disk is full)";
+    case EVREC_E_IO: return "the operating system refused to write the store";
+    case EVREC_E_CORRUPT: return "the store is damaged";
+    default: return evrec_strerror(rc);
+    }
+}
+
+int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
+{
+    char uid[EVREC_ID_MAX] = "";
+    ctx->service = a->opts.service;
+    if (ctx->now_ms == 0)
+        ctx->now_ms = port_wall_ms();
+    ctx->endpoint_id = a->endpoint_id;
+    ctx->truncate_oversize = a->opts.truncate_oversize;
+    if (a->opts.service == EVREC_SERVICE_PERSONALIZE) {
+        default_user_id(a, uid, sizeof uid);
+        ctx->user_id = uid[0] ? uid : NULL;
+    }
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    int truncated = 0;
+    char err[AGENT_ERROR_LEN] = "";
+    int rc = event_encode_record(ev, ctx, &rec, &len, &truncated, err, sizeof err);
+    if (rc != EVREC_OK) {
+        port_free(rec);
+        return agent_error(a, rc, "record: %s", err[0] ? err : evrec_strerror(rc));
+    }
+    rc = queue_append(a->queue, rec, len, truncated, NULL);
+    port_free(rec);
+    if (rc != EVREC_OK)
+        return agent_error(a, rc, "record: event %s not stored: %s", evrec_event_id(ev),
+                           append_failure(rc));
+    if (a->flusher)
+        flusher_notify(a->flusher);
+    tick_if_due(a);
+    return EVREC_OK;
+}
+
+EVREC_API int evrec_record(evrec_t *agent, evrec_event_t *event)
+{
+    if (agent == NULL)
+        return EVREC_E_INVALID;
+    if (event == NULL)
+        return agent_error(agent, EVREC_E_INVALID, "record: event is NULL");
+    event_context_t ctx = { 0 };
+    ctx.now_ms = port_wall_ms();
+    ctx.session_duration_ms = -1;
+    char sid[SESSION_ID_LEN];
+    if (session_current(agent->session, ctx.now_ms, sid, &ctx.session_start_ms))
+        ctx.session_id = sid;
+    return agent_record_with(agent, event, &ctx);
+}
+
+/* -- stats --------------------------------------------------------------------------------- */
+
+EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out)
+{
+    if (agent == NULL || out == NULL)
+        return agent_error(agent, EVREC_E_INVALID, "stats: out is NULL");
+    memset(out, 0, sizeof *out);
+    queue_stats_t qs;
+    int rc = queue_stats(agent->queue, &qs);
+    if (rc != EVREC_OK)
+        return agent_error(agent, rc, "stats: could not read the store: %s",
+                           evrec_strerror(rc));
+    out->queued_events = qs.events;
+    out->queued_bytes = qs.bytes;
+    out->endpoints = qs.endpoints;
+    out->oldest_ms = qs.oldest_ms;
+    out->recorded = qs.counters[QC_RECORDED];
+    out->dropped_evicted = qs.counters[QC_EVICTED];
+    out->dropped_expired = qs.counters[QC_EXPIRED];
+    out->dropped_rejected = qs.counters[QC_REJECTED];
+    out->dropped_poison = qs.counters[QC_POISON];
+    out->dropped_refused = qs.counters[QC_REFUSED];
+    out->truncated = qs.counters[QC_TRUNCATED];
+    out->delivered = qs.counters[QC_DELIVERED];
+    if (agent->flusher)
+        flusher_stats(agent->flusher, out);
+    return EVREC_OK;
+}
+
+/* -- endpoint profile ---------------------------------------------------------------------- */
+
+EVREC_API const char *evrec_endpoint_id(const evrec_t *agent)
+{
+    return agent ? agent->endpoint_id : NULL;
+}
+
+static const char *endpoint_or_default(const evrec_t *a, const char *id)
+{
+    return id != NULL ? id : a->endpoint_id;
+}
+
+/* After a change: report it, and forget a cached user id the change may have replaced. */
+static int endpoint_done(evrec_t *a, const char *id, int rc, const char *err)
+{
+    if (rc != EVREC_OK)
+        return agent_error(a, rc, "endpoint %s: %s", id, err[0] ? err : evrec_strerror(rc));
+    if (strcmp(id, a->endpoint_id) == 0) {
+        port_mutex_lock(a->mu);
+        a->user_id_read_ms = 0;
+        port_mutex_unlock(a->mu);
+    }
+    return EVREC_OK;
+}
+
+EVREC_API int evrec_endpoint_set(evrec_t *agent, const char *endpoint_id, const char *field,
+                                 const char *value)
+{
+    if (agent == NULL)
+        return EVREC_E_INVALID;
+    const char *id = endpoint_or_default(agent, endpoint_id);
+    char err[AGENT_ERROR_LEN] = "";
+    int rc = endpoint_set_field(agent->queue, id, field, value, err, sizeof err);
+    return endpoint_done(agent, id, rc, err);
+}
+
+EVREC_API int evrec_endpoint_set_location(evrec_t *agent, const char *endpoint_id,
+                                          double latitude, double longitude)
+{
+    if (agent == NULL)
+        return EVREC_E_INVALID;
+    const char *id = endpoint_or_default(agent, endpoint_id);
+    char err[AGENT_ERROR_LEN] = "";
+    int rc = endpoint_set_location(agent->queue, id, latitude, longitude, err, sizeof err);
+    return endpoint_done(agent, id, rc, err);
+}
+
+static int set_list(evrec_t *agent, const char *endpoint_id, int user, const char *name,
+                    const char *const *values, size_t n)
+{
+    if (agent == NULL)
+        return EVREC_E_INVALID;
+    const char *id = endpoint_or_default(agent, endpoint_id);
+    char err[AGENT_ERROR_LEN] = "";
+    int rc = endpoint_set_list(agent->queue, id, user, name, values, n, err, sizeof err);
+    return endpoint_done(agent, id, rc, err);
+}
+
+EVREC_API int evrec_endpoint_set_attribute(evrec_t *agent, const char *endpoint_id,
+                                           const char *name, const char *const *values, size_t n)
+{
+    return set_list(agent, endpoint_id, 0, name, values, n);
+}
+
+EVREC_API int evrec_endpoint_set_user_attribute(evrec_t *agent, const char *endpoint_id,
+                                                const char *name, const char *const *values,
+                                                size_t n)
+{
+    return set_list(agent, endpoint_id, 1, name, values, n);
+}
+
+EVREC_API int evrec_endpoint_set_metric(evrec_t *agent, const char *endpoint_id,
+                                        const char *name, double value)
+{
+    if (agent == NULL)
+        return EVREC_E_INVALID;
+    const char *id = endpoint_or_default(agent, endpoint_id);
+    char err[AGENT_ERROR_LEN] = "";
+    int rc = endpoint_set_metric(agent->queue, id, name, value, err, sizeof err);
+    return endpoint_done(agent, id, rc, err);
+}
+
+EVREC_API int evrec_endpoint_set_json(evrec_t *agent, const char *endpoint_id, const char *json)
+{
+    if (agent == NULL)
+        return EVREC_E_INVALID;
+    const char *id = endpoint_or_default(agent, endpoint_id);
+    char err[AGENT_ERROR_LEN] = "";
+    int rc = endpoint_set_json(agent->queue, id, json, err, sizeof err);
+    return endpoint_done(agent, id, rc, err);
+}
+
+EVREC_API int evrec_endpoint_get_json(evrec_t *agent, const char *endpoint_id, char **out)
+{
+    if (agent == NULL || out == NULL)
+        return agent_error(agent, EVREC_E_INVALID, "endpoint: out is NULL");
+    *out = NULL;
+    const char *id = endpoint_or_default(agent, endpoint_id);
+    int rc = endpoint_get_json(agent->queue, id, out);
+    if (rc != EVREC_OK)
+        return agent_error(agent, rc, "endpoint %s: could not read the profile: %s", id,
+                           evrec_strerror(rc));
+    return EVREC_OK;
+}
+
+EVREC_API void evrec_free(void *ptr)
+{
+    port_free(ptr);
+}
