@@ -9,7 +9,16 @@ typedef struct cli_command {
 } cli_command_t;
 
 /* Add a command here and in its own cmd_<name>.c. */
-#define CLI_COMMANDS CLI_CMD(version) CLI_CMD(pinpoint) CLI_CMD(personalize_events)
+#define CLI_COMMANDS                                                                       \
+    CLI_CMD(version)                                                                       \
+    CLI_CMD(pinpoint)                                                                      \
+    CLI_CMD(personalize_events)                                                            \
+    CLI_CMD(record)                                                                        \
+    CLI_CMD(stats)                                                                         \
+    CLI_CMD(status)                                                                        \
+    CLI_CMD(endpoint)                                                                      \
+    CLI_CMD(flush)                                                                         \
+    CLI_CMD(agent)
 
 #define CLI_CMD(name) extern const cli_command_t cli_cmd_##name;
 CLI_COMMANDS

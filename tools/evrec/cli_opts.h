@@ -1,0 +1,76 @@
+/*
+ * The library's options as the command line and a JSON config file spell them, shared by the
+ * store-side commands (record, stats, endpoint, flush, agent).
+ *
+ * Every evrec_options_t member has a config key (its field name, e.g. "flush_interval_ms") and
+ * a flag (the same with dashes: --flush-interval-ms). Enumerations are names ("personalize",
+ * "batched", "refuse_new", "debug"), booleans true/false in the file and bare flags on the
+ * command line. The file is read first; flags override it; unknown keys are errors.
+ */
+#ifndef EVREC_CLI_OPTS_H
+#define EVREC_CLI_OPTS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "evrec.h"
+
+/* Exit codes of the store-side commands. */
+#define CLI_EXIT_OK 0
+#define CLI_EXIT_FAIL 1  /* the store, the network or the service failed */
+#define CLI_EXIT_USAGE 2 /* bad command line, configuration or input */
+
+typedef struct cli_config {
+    evrec_options_t opts;
+    const char *store;
+    /* `evrec agent` */
+    uint32_t drain_timeout_s; /* default 30 */
+    const char *log_file;
+    int use_syslog;
+    char *owned[64];          /* strings copied out of the config file */
+    int n_owned;
+    char err[512];            /* why the last call failed */
+} cli_config_t;
+
+/** Defaults: evrec_options_init(), store from $EVREC_STORE, log level warn. */
+void cli_config_init(cli_config_t *c);
+void cli_config_free(cli_config_t *c);
+
+/** Apply a JSON config file (an object of option keys). -1 with c->err on any problem. */
+int cli_config_load_file(cli_config_t *c, const char *path);
+
+/** Find `--config FILE` (or --config=FILE) in argv and load it, so flags can override it.
+ *  -1 with c->err on a problem. */
+int cli_config_preload(cli_config_t *c, int argc, char **argv);
+
+/**
+ * If argv[*i] is an option flag (--store, --config, --region, --flush-interval-ms ...),
+ * apply it (advancing *i past its value) and return 1; return 0 if it is not one; -1 with
+ * c->err if its value is missing or bad.
+ */
+int cli_option_flag(cli_config_t *c, int argc, char **argv, int *i);
+
+/** Print the option flags (for a command's --help). */
+void cli_options_help(FILE *out);
+
+/** The value of flag `name` at argv[*i] ("--name V" or "--name=V"), advancing *i; NULL if
+ *  argv[*i] is not that flag. Sets *missing when the flag has no value. */
+const char *cli_flag_value(int argc, char **argv, int *i, const char *name, int *missing);
+
+/** A log sink for short commands: "evrec: <level>: <message>" on stderr. */
+void cli_log_stderr(void *user, evrec_log_level_t level, const char *message);
+/** The lower-case name of a level. */
+const char *cli_level_name(evrec_log_level_t level);
+
+/** Check c->store and open the agent; on failure print "evrec <cmd>: ..." and return the exit
+ *  code (CLI_EXIT_USAGE for configuration, else CLI_EXIT_FAIL). `must_exist`: refuse to
+ *  create a store that is not there. */
+int cli_open_agent(cli_config_t *c, const char *cmd, int must_exist, evrec_t **out);
+
+/** 1 if code is a validation error of an event or profile (bad input). */
+int cli_is_input_error(int code);
+
+/** evrec_stats as one JSON object (cmd_stats.c); cJSON-allocated, free with cJSON_free. */
+char *cli_stats_json(const evrec_stats_t *s);
+
+#endif /* EVREC_CLI_OPTS_H */

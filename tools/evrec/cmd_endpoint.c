@@ -1,0 +1,215 @@
+/* `evrec endpoint`: read and change an endpoint profile (Pinpoint PublicEndpoint) in a store. */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_opts.h"
+#include "evrec.h"
+
+#define MAX_VALUES 64
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: evrec endpoint --store DIR [--endpoint-id ID] [change]... [--get] [--id]\n"
+            "changes, applied in order:\n"
+            "  --set FIELD=VALUE        a string member: Address, ChannelType, EffectiveDate,\n"
+            "                           EndpointStatus, OptOut, RequestId, Demographic.*,\n"
+            "                           Location.City|Country|PostalCode|Region, User.UserId\n"
+            "  --unset FIELD            remove a string member\n"
+            "  --location LAT,LON       Location.Latitude and Location.Longitude\n"
+            "  --attr NAME=V1,V2,...    an endpoint attribute (NAME= removes it)\n"
+            "  --user-attr NAME=V1,...  a User.UserAttributes entry\n"
+            "  --metric NAME=NUMBER     an endpoint metric\n"
+            "  --json PUBLIC_ENDPOINT   replace the whole profile\n"
+            "--get prints the profile as JSON (the default when nothing is changed); --id\n"
+            "prints the endpoint id. Exit status 2 for a bad change (nothing of it is stored).\n\n");
+    cli_options_help(out);
+}
+
+static int number(const char *s, double *out)
+{
+    char *end = NULL;
+    errno = 0;
+    *out = strtod(s, &end);
+    return *s != '\0' && *end == '\0' && errno != ERANGE && isfinite(*out) ? 0 : -1;
+}
+
+/* NAME=V1,V2 into name and a list of values (in `buf`, split in place). */
+static int split_list(const char *arg, char *buf, size_t len, const char **name,
+                      const char **values, size_t *n)
+{
+    if (strlen(arg) >= len || !strchr(arg, '='))
+        return -1;
+    strcpy(buf, arg);
+    char *eq = strchr(buf, '=');
+    *eq = '\0';
+    *name = buf;
+    *n = 0;
+    char *p = eq + 1;
+    if (*p == '\0')
+        return 0;
+    for (;;) {
+        if (*n >= MAX_VALUES)
+            return -1;
+        values[(*n)++] = p;
+        char *comma = strchr(p, ',');
+        if (!comma)
+            break;
+        *comma = '\0';
+        p = comma + 1;
+    }
+    return 0;
+}
+
+/* One change; returns an evrec code, with a line on stderr for a failure. */
+static int apply(evrec_t *a, const char *what, const char *v)
+{
+    int rc = EVREC_OK;
+    char buf[8192];
+    if (strcmp(what, "--set") == 0) {
+        const char *eq = strchr(v, '=');
+        if (!eq || (size_t)(eq - v) >= 128) {
+            fprintf(stderr, "evrec endpoint: --set '%s': expected FIELD=VALUE\n", v);
+            return EVREC_E_INVALID;
+        }
+        char fieldname[128];
+        memcpy(fieldname, v, (size_t)(eq - v));
+        fieldname[eq - v] = '\0';
+        rc = evrec_endpoint_set(a, NULL, fieldname, eq + 1);
+    } else if (strcmp(what, "--unset") == 0) {
+        rc = evrec_endpoint_set(a, NULL, v, NULL);
+    } else if (strcmp(what, "--location") == 0) {
+        const char *comma = strchr(v, ',');
+        double lat, lon;
+        if (!comma || (size_t)(comma - v) >= 64) {
+            fprintf(stderr, "evrec endpoint: --location '%s': expected LAT,LON\n", v);
+            return EVREC_E_INVALID;
+        }
+        char first[64];
+        memcpy(first, v, (size_t)(comma - v));
+        first[comma - v] = '\0';
+        if (number(first, &lat) || number(comma + 1, &lon)) {
+            fprintf(stderr, "evrec endpoint: --location '%s': expected two numbers\n", v);
+            return EVREC_E_INVALID;
+        }
+        rc = evrec_endpoint_set_location(a, NULL, lat, lon);
+    } else if (strcmp(what, "--attr") == 0 || strcmp(what, "--user-attr") == 0) {
+        const char *name, *values[MAX_VALUES];
+        size_t n;
+        if (split_list(v, buf, sizeof buf, &name, values, &n) != 0) {
+            fprintf(stderr, "evrec endpoint: %s '%s': expected NAME=V1,V2,... (at most %d)\n",
+                    what, v, MAX_VALUES);
+            return EVREC_E_INVALID;
+        }
+        rc = what[2] == 'a' ? evrec_endpoint_set_attribute(a, NULL, name, values, n)
+                            : evrec_endpoint_set_user_attribute(a, NULL, name, values, n);
+    } else if (strcmp(what, "--metric") == 0) {
+        const char *eq = strchr(v, '=');
+        double x;
+        if (!eq || (size_t)(eq - v) >= 128 || number(eq + 1, &x)) {
+            fprintf(stderr, "evrec endpoint: --metric '%s': expected NAME=NUMBER\n", v);
+            return EVREC_E_INVALID;
+        }
+        char name[128];
+        memcpy(name, v, (size_t)(eq - v));
+        name[eq - v] = '\0';
+        rc = evrec_endpoint_set_metric(a, NULL, name, x);
+    } else {
+        rc = evrec_endpoint_set_json(a, NULL, v);
+    }
+    if (rc != EVREC_OK)
+        fprintf(stderr, "evrec endpoint: %s '%s': %s\n", what, v, evrec_last_error(a));
+    return rc;
+}
+
+static const char *const change_flags[] = { "--set",    "--unset",  "--location", "--attr",
+                                            "--user-attr", "--metric", "--json" };
+#define N_CHANGE (sizeof change_flags / sizeof change_flags[0])
+
+static int run(int argc, char **argv)
+{
+    cli_config_t c;
+    cli_config_init(&c);
+    int code = CLI_EXIT_USAGE;
+    /* changes are applied after the store is open, in command-line order */
+    const char *what[256], *val[256];
+    int n = 0, get = 0, show_id = 0;
+    evrec_t *agent = NULL;
+    if (cli_config_preload(&c, argc, argv) != 0) {
+        fprintf(stderr, "evrec endpoint: %s\n", c.err);
+        goto done;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            code = CLI_EXIT_OK;
+            goto done;
+        }
+        if (strcmp(argv[i], "--get") == 0) {
+            get = 1;
+            continue;
+        }
+        if (strcmp(argv[i], "--id") == 0) {
+            show_id = 1;
+            continue;
+        }
+        int matched = 0;
+        for (size_t k = 0; k < N_CHANGE && !matched; k++) {
+            int missing = 0;
+            const char *v = cli_flag_value(argc, argv, &i, change_flags[k], &missing);
+            if (missing) {
+                fprintf(stderr, "evrec endpoint: %s needs a value\n", change_flags[k]);
+                goto done;
+            }
+            if (v) {
+                if (n == 256) {
+                    fprintf(stderr, "evrec endpoint: too many changes\n");
+                    goto done;
+                }
+                what[n] = change_flags[k];
+                val[n++] = v;
+                matched = 1;
+            }
+        }
+        if (matched)
+            continue;
+        int got = cli_option_flag(&c, argc, argv, &i);
+        if (got <= 0) {
+            fprintf(stderr, "evrec endpoint: %s\n",
+                    got < 0 ? c.err : "unknown option (see --help)");
+            goto done;
+        }
+    }
+    c.opts.no_flusher = 1;
+    c.opts.manual_flush = 0;
+    code = cli_open_agent(&c, "endpoint", 0, &agent);
+    if (code != CLI_EXIT_OK)
+        goto done;
+    for (int k = 0; k < n && code == CLI_EXIT_OK; k++) {
+        int rc = apply(agent, what[k], val[k]);
+        if (rc != EVREC_OK)
+            code = cli_is_input_error(rc) ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+    }
+    if (code == CLI_EXIT_OK && show_id)
+        printf("%s\n", evrec_endpoint_id(agent));
+    if (code == CLI_EXIT_OK && (get || (n == 0 && !show_id))) {
+        char *json = NULL;
+        if (evrec_endpoint_get_json(agent, NULL, &json) == EVREC_OK) {
+            printf("%s\n", json);
+            evrec_free(json);
+        } else {
+            fprintf(stderr, "evrec endpoint: %s\n", evrec_last_error(agent));
+            code = CLI_EXIT_FAIL;
+        }
+    }
+    evrec_close(agent, 0);
+done:
+    cli_config_free(&c);
+    return code;
+}
+
+const cli_command_t cli_cmd_endpoint = { "endpoint", "show or change an endpoint profile", run };

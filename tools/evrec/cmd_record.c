@@ -1,0 +1,301 @@
+/* `evrec record`: record events into a store (never uploads; the store's flusher does). */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "cli_opts.h"
+#include "event.h"
+#include "evrec.h"
+
+#define MAX_FIELDS 256
+
+typedef struct record_args {
+    const char *type;
+    const char *json;
+    const char *events_file;
+    const char *timestamp;
+    const char *event_id;
+    const char *attrs[MAX_FIELDS];
+    int n_attrs;
+    const char *metrics[MAX_FIELDS];
+    int n_metrics;
+} record_args_t;
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: evrec record --store DIR --type TYPE [--attr NAME=VALUE]... "
+            "[--metric NAME=NUMBER]...\n"
+            "                    [--timestamp ISO8601] [--event-id ID] [--endpoint-id ID]\n"
+            "       evrec record --store DIR --json EVENT_JSON [--attr ...] [--metric ...]\n"
+            "       evrec record --store DIR --events-file FILE   (one JSON event a line; - is "
+            "stdin)\n"
+            "\n"
+            "Records events into the store and prints each event id once it is stored. Never\n"
+            "uploads: the process running the store's flusher (evrec agent) does.\n"
+            "--event-type and --attribute are accepted for --type and --attr. JSON events are\n"
+            "in the Pinpoint Event shape (EventType, Attributes, Metrics, Timestamp, ...) or the\n"
+            "Personalize one (eventType, sentAt, ...), plus optional EventId and EndpointId.\n"
+            "Exit status: 0 ok; 2 bad command line or a bad event (nothing of it is stored);\n"
+            "1 the store failed, or (--events-file) some lines were bad: they are reported with\n"
+            "their line number and skipped, every good line is stored.\n\n");
+    cli_options_help(out);
+}
+
+/* The detail of a failed setter, else the code's name. */
+static const char *why(const evrec_event_t *ev, int rc)
+{
+    const char *m = ev ? event_last_error(ev) : "";
+    return m && *m ? m : evrec_strerror(rc);
+}
+
+static int split_pair(const char *arg, char *name, size_t len, const char **value)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || (size_t)(eq - arg) >= len)
+        return -1;
+    memcpy(name, arg, (size_t)(eq - arg));
+    name[eq - arg] = '\0';
+    *value = eq + 1;
+    return 0;
+}
+
+/* The event from the command line; on failure a message in msg and the code. */
+static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, size_t len)
+{
+    evrec_event_t *ev = NULL;
+    int rc = r->json ? evrec_event_from_json(&ev, r->json, 0) : evrec_event_new(&ev, r->type);
+    if (rc != EVREC_OK) {
+        snprintf(msg, len, "%s: %s", r->json ? "--json" : "--type", why(ev, rc));
+        evrec_event_free(ev);
+        return rc;
+    }
+    for (int i = 0; i < r->n_attrs && rc == EVREC_OK; i++) {
+        char name[512];
+        const char *value;
+        if (split_pair(r->attrs[i], name, sizeof name, &value) != 0) {
+            snprintf(msg, len, "--attr '%s': expected NAME=VALUE", r->attrs[i]);
+            rc = EVREC_E_INVALID;
+        } else if ((rc = evrec_event_set_attribute(ev, name, value)) != EVREC_OK) {
+            snprintf(msg, len, "--attr '%s': %s", name, why(ev, rc));
+        }
+    }
+    for (int i = 0; i < r->n_metrics && rc == EVREC_OK; i++) {
+        char name[512];
+        const char *value;
+        char *end = NULL;
+        if (split_pair(r->metrics[i], name, sizeof name, &value) != 0) {
+            snprintf(msg, len, "--metric '%s': expected NAME=NUMBER", r->metrics[i]);
+            rc = EVREC_E_INVALID;
+            break;
+        }
+        errno = 0;
+        double v = strtod(value, &end);
+        if (*value == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v)) {
+            snprintf(msg, len, "--metric '%s': '%s' is not a finite number", name, value);
+            rc = EVREC_E_METRIC_VALUE;
+        } else if ((rc = evrec_event_set_metric(ev, name, v)) != EVREC_OK) {
+            snprintf(msg, len, "--metric '%s': %s", name, why(ev, rc));
+        }
+    }
+    if (rc == EVREC_OK && r->timestamp &&
+        (rc = evrec_event_set_timestamp_iso(ev, r->timestamp)) != EVREC_OK)
+        snprintf(msg, len, "--timestamp '%s': %s", r->timestamp, why(ev, rc));
+    if (rc == EVREC_OK && r->event_id && (rc = evrec_event_set_id(ev, r->event_id)) != EVREC_OK)
+        snprintf(msg, len, "--event-id '%s': %s", r->event_id, why(ev, rc));
+    if (rc != EVREC_OK) {
+        evrec_event_free(ev);
+        return rc;
+    }
+    *out = ev;
+    return EVREC_OK;
+}
+
+static int exit_for(int rc)
+{
+    return cli_is_input_error(rc) ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+}
+
+static int record_one(cli_config_t *c, const record_args_t *r)
+{
+    char msg[1024] = "";
+    evrec_event_t *ev = NULL;
+    int rc = build_event(r, &ev, msg, sizeof msg);
+    if (rc != EVREC_OK) {
+        fprintf(stderr, "evrec record: %s\n", msg);
+        return CLI_EXIT_USAGE;
+    }
+    evrec_t *agent = NULL;
+    int code = cli_open_agent(c, "record", 0, &agent);
+    if (code != CLI_EXIT_OK) {
+        evrec_event_free(ev);
+        return code;
+    }
+    rc = evrec_record(agent, ev);
+    if (rc == EVREC_OK) {
+        printf("%s\n", evrec_event_id(ev));
+        fflush(stdout);
+    } else {
+        fprintf(stderr, "evrec record: %s\n", evrec_last_error(agent));
+        code = exit_for(rc);
+    }
+    evrec_event_free(ev);
+    int crc = evrec_close(agent, 0);
+    if (crc != EVREC_OK && code == CLI_EXIT_OK) {
+        fprintf(stderr, "evrec record: closing the store: %s\n", evrec_strerror(crc));
+        code = CLI_EXIT_FAIL;
+    }
+    return code;
+}
+
+static int blank(const char *s)
+{
+    for (; *s; s++)
+        if (*s != ' ' && *s != '\t' && *s != '\r' && *s != '\n')
+            return 0;
+    return 1;
+}
+
+static int record_file(cli_config_t *c, const char *path)
+{
+    FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
+    if (!in) {
+        fprintf(stderr, "evrec record: %s: %s\n", path, strerror(errno));
+        return CLI_EXIT_USAGE;
+    }
+    evrec_t *agent = NULL;
+    int code = cli_open_agent(c, "record", 0, &agent);
+    if (code != CLI_EXIT_OK) {
+        if (in != stdin)
+            fclose(in);
+        return code;
+    }
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0;
+    int bad = 0;
+    const char *name = in == stdin ? "stdin" : path;
+    while ((n = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        if (blank(line))
+            continue;
+        evrec_event_t *ev = NULL;
+        int rc = evrec_event_from_json(&ev, line, (size_t)n);
+        if (rc != EVREC_OK) {
+            fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno, why(ev, rc));
+            evrec_event_free(ev);
+            bad = 1;
+            continue;
+        }
+        rc = evrec_record(agent, ev);
+        if (rc == EVREC_OK) {
+            printf("%s\n", evrec_event_id(ev));
+            fflush(stdout); /* a printed id is a promise that the event is stored */
+        } else {
+            fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno, evrec_last_error(agent));
+            if (!cli_is_input_error(rc)) {
+                evrec_event_free(ev);
+                code = CLI_EXIT_FAIL;
+                break; /* the store itself failed: later lines would too */
+            }
+            bad = 1;
+        }
+        evrec_event_free(ev);
+    }
+    free(line);
+    if (in != stdin)
+        fclose(in);
+    if (evrec_close(agent, 0) != EVREC_OK)
+        code = CLI_EXIT_FAIL;
+    return code != CLI_EXIT_OK ? code : bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
+}
+
+static int parse(cli_config_t *c, record_args_t *r, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        int missing = 0;
+        const char *v;
+        const char *a = argv[i];
+#define FLAG(name) ((v = cli_flag_value(argc, argv, &i, name, &missing)) != NULL || missing)
+        if (FLAG("--type") || FLAG("--event-type")) {
+            r->type = v;
+        } else if (FLAG("--attr") || FLAG("--attribute")) {
+            if (v && r->n_attrs < MAX_FIELDS)
+                r->attrs[r->n_attrs++] = v;
+        } else if (FLAG("--metric")) {
+            if (v && r->n_metrics < MAX_FIELDS)
+                r->metrics[r->n_metrics++] = v;
+        } else if (FLAG("--timestamp")) {
+            r->timestamp = v;
+        } else if (FLAG("--event-id")) {
+            r->event_id = v;
+        } else if (FLAG("--json")) {
+            r->json = v;
+        } else if (FLAG("--events-file")) {
+            r->events_file = v;
+        } else {
+            int got = cli_option_flag(c, argc, argv, &i);
+            if (got < 0) {
+                fprintf(stderr, "evrec record: %s\n", c->err);
+                return -1;
+            }
+            if (got == 0) {
+                fprintf(stderr, "evrec record: unknown option '%s' (see --help)\n", a);
+                return -1;
+            }
+            continue;
+        }
+#undef FLAG
+        if (missing) {
+            fprintf(stderr, "evrec record: %s needs a value\n", a);
+            return -1;
+        }
+    }
+    if (r->n_attrs >= MAX_FIELDS || r->n_metrics >= MAX_FIELDS) {
+        fprintf(stderr, "evrec record: too many --attr or --metric\n");
+        return -1;
+    }
+    int modes = (r->type || r->json ? 1 : 0) + (r->events_file ? 1 : 0);
+    if (modes != 1 || (r->type && r->json)) {
+        fprintf(stderr, "evrec record: give one of --type, --json or --events-file "
+                        "(see --help)\n");
+        return -1;
+    }
+    if (r->events_file && (r->n_attrs || r->n_metrics || r->timestamp || r->event_id)) {
+        fprintf(stderr, "evrec record: --attr, --metric, --timestamp and --event-id do not go "
+                        "with --events-file\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int run(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout);
+            return CLI_EXIT_OK;
+        }
+    }
+    cli_config_t c;
+    cli_config_init(&c);
+    record_args_t r;
+    memset(&r, 0, sizeof r);
+    int code = CLI_EXIT_USAGE;
+    if (cli_config_preload(&c, argc, argv) != 0)
+        fprintf(stderr, "evrec record: %s\n", c.err);
+    else if (parse(&c, &r, argc, argv) == 0) {
+        c.opts.no_flusher = 1; /* record only, whatever the configuration says */
+        c.opts.manual_flush = 0;
+        code = r.events_file ? record_file(&c, r.events_file) : record_one(&c, &r);
+    }
+    cli_config_free(&c);
+    return code;
+}
+
+const cli_command_t cli_cmd_record = { "record", "record events into a store (no upload)", run };

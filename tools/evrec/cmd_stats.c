@@ -1,0 +1,133 @@
+/* `evrec stats` (and `evrec status`): the store's counters and delivery state as JSON. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "cli.h"
+#include "cli_opts.h"
+#include "event.h"
+#include "evrec.h"
+
+static void add_time(cJSON *o, const char *name, int64_t ms)
+{
+    if (ms <= 0) {
+        cJSON_AddNullToObject(o, name);
+        return;
+    }
+    char buf[32];
+    event_format_iso8601(ms, buf);
+    cJSON_AddStringToObject(o, name, buf);
+}
+
+static void add_u64(cJSON *o, const char *name, uint64_t v)
+{
+    cJSON_AddNumberToObject(o, name, (double)v);
+}
+
+char *cli_stats_json(const evrec_stats_t *s)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return NULL;
+    add_u64(o, "events", s->queued_events);
+    add_u64(o, "bytes", s->queued_bytes);
+    add_u64(o, "endpoints", s->endpoints);
+    add_time(o, "oldest", s->oldest_ms);
+    add_u64(o, "recorded", s->recorded);
+    add_u64(o, "delivered", s->delivered);
+    add_u64(o, "truncated", s->truncated);
+    cJSON *d = cJSON_AddObjectToObject(o, "dropped");
+    add_u64(d, "evicted", s->dropped_evicted);
+    add_u64(d, "expired", s->dropped_expired);
+    add_u64(d, "rejected", s->dropped_rejected);
+    add_u64(d, "poison", s->dropped_poison);
+    add_u64(d, "refused", s->dropped_refused);
+    add_u64(o, "requests", s->requests);
+    add_u64(o, "retries", s->retries);
+    add_time(o, "last_upload", s->last_upload_ms);
+    add_time(o, "backoff_until", s->backoff_until_ms);
+    if (s->last_error) {
+        cJSON_AddStringToObject(o, "last_error", evrec_strerror(s->last_error));
+        cJSON_AddStringToObject(o, "last_error_message", s->last_error_message);
+    } else {
+        cJSON_AddNullToObject(o, "last_error");
+    }
+    char *text = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return text;
+}
+
+static void usage(FILE *out, const char *name)
+{
+    fprintf(out,
+            "usage: evrec %s --store DIR\n\n"
+            "Prints one JSON object: queued events and bytes, endpoints, the oldest event,\n"
+            "counters (recorded, delivered, truncated, dropped by reason) and the delivery\n"
+            "state (requests, retries, last upload, backoff, last error).\n\n",
+            name);
+    cli_options_help(out);
+}
+
+static int run_named(int argc, char **argv, const char *name)
+{
+    cli_config_t c;
+    cli_config_init(&c);
+    int code = CLI_EXIT_USAGE;
+    if (cli_config_preload(&c, argc, argv) != 0) {
+        fprintf(stderr, "evrec %s: %s\n", name, c.err);
+        goto done;
+    }
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            usage(stdout, name);
+            code = CLI_EXIT_OK;
+            goto done;
+        }
+        int got = cli_option_flag(&c, argc, argv, &i);
+        if (got <= 0) {
+            fprintf(stderr, "evrec %s: %s\n", name,
+                    got < 0 ? c.err : "unknown option (see --help)");
+            goto done;
+        }
+    }
+    c.opts.no_flusher = 1;
+    c.opts.manual_flush = 0;
+    evrec_t *agent = NULL;
+    code = cli_open_agent(&c, name, 1, &agent);
+    if (code != CLI_EXIT_OK)
+        goto done;
+    evrec_stats_t st;
+    int rc = evrec_stats(agent, &st);
+    if (rc == EVREC_OK) {
+        char *text = cli_stats_json(&st);
+        if (text) {
+            printf("%s\n", text);
+            cJSON_free(text);
+        } else {
+            code = CLI_EXIT_FAIL;
+        }
+    } else {
+        fprintf(stderr, "evrec %s: %s\n", name, evrec_last_error(agent));
+        code = CLI_EXIT_FAIL;
+    }
+    evrec_close(agent, 0);
+done:
+    cli_config_free(&c);
+    return code;
+}
+
+static int run_stats(int argc, char **argv)
+{
+    return run_named(argc, argv, "stats");
+}
+
+static int run_status(int argc, char **argv)
+{
+    return run_named(argc, argv, "status");
+}
+
+const cli_command_t cli_cmd_stats = { "stats", "print a store's counters as JSON", run_stats };
+const cli_command_t cli_cmd_status = { "status", "queue size, last upload, last error, backoff",
+                                       run_status };
