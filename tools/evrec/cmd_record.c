@@ -68,9 +68,12 @@ static int split_pair(const char *arg, char *name, size_t len, const char **valu
 static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, size_t len)
 {
     evrec_event_t *ev = NULL;
-    int rc = r->json ? evrec_event_from_json(&ev, r->json, 0) : evrec_event_new(&ev, r->type);
+    char detail[512] = "";
+    int rc = r->json ? event_from_json(&ev, r->json, 0, detail, sizeof detail)
+                     : evrec_event_new(&ev, r->type);
     if (rc != EVREC_OK) {
-        snprintf(msg, len, "%s: %s", r->json ? "--json" : "--type", why(ev, rc));
+        snprintf(msg, len, "%s: %s", r->json ? "--json" : "--type",
+                 detail[0] ? detail : why(ev, rc));
         evrec_event_free(ev);
         return rc;
     }
@@ -185,9 +188,11 @@ static int record_file(cli_config_t *c, const char *path)
         if (blank(line))
             continue;
         evrec_event_t *ev = NULL;
-        int rc = evrec_event_from_json(&ev, line, (size_t)n);
+        char detail[512] = "";
+        int rc = event_from_json(&ev, line, (size_t)n, detail, sizeof detail);
         if (rc != EVREC_OK) {
-            fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno, why(ev, rc));
+            fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno,
+                    detail[0] ? detail : why(ev, rc));
             evrec_event_free(ev);
             bad = 1;
             continue;
