@@ -53,6 +53,13 @@ static const char *why(const evrec_event_t *ev, int rc)
     return m && *m ? m : evrec_strerror(rc);
 }
 
+/* Over-long names and values stay on the event: evrec_record() refuses them, or truncates
+ * them with --truncate-oversize. */
+static int kept(int rc)
+{
+    return rc == EVREC_E_NAME_LENGTH || rc == EVREC_E_VALUE_LENGTH ? EVREC_OK : rc;
+}
+
 static int split_pair(const char *arg, char *name, size_t len, const char **value)
 {
     const char *eq = strchr(arg, '=');
@@ -83,7 +90,7 @@ static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, s
         if (split_pair(r->attrs[i], name, sizeof name, &value) != 0) {
             snprintf(msg, len, "--attr '%s': expected NAME=VALUE", r->attrs[i]);
             rc = EVREC_E_INVALID;
-        } else if ((rc = evrec_event_set_attribute(ev, name, value)) != EVREC_OK) {
+        } else if ((rc = kept(evrec_event_set_attribute(ev, name, value))) != EVREC_OK) {
             snprintf(msg, len, "--attr '%s': %s", name, why(ev, rc));
         }
     }
@@ -101,7 +108,7 @@ static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, s
         if (*value == '\0' || *end != '\0' || errno == ERANGE || !isfinite(v)) {
             snprintf(msg, len, "--metric '%s': '%s' is not a finite number", name, value);
             rc = EVREC_E_METRIC_VALUE;
-        } else if ((rc = evrec_event_set_metric(ev, name, v)) != EVREC_OK) {
+        } else if ((rc = kept(evrec_event_set_metric(ev, name, v))) != EVREC_OK) {
             snprintf(msg, len, "--metric '%s': %s", name, why(ev, rc));
         }
     }

@@ -1,0 +1,541 @@
+/* The store-side command line: record, stats, endpoint, flush and the agent daemon, run as
+ * real processes ($EVREC_CLI) against a temp store and the local endpoint. */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "testutil.h"
+
+#define FAKE_KEY "AKIDEXAMPLE"
+#define FAKE_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+typedef struct fixture {
+    char *dir;
+    char store[600];
+    const char *cli;
+} fixture_t;
+
+static int setup(void **state)
+{
+    fixture_t *f = calloc(1, sizeof *f);
+    f->dir = tu_tempdir("cli");
+    if (!f->dir)
+        return -1;
+    snprintf(f->store, sizeof f->store, "%s/store", f->dir);
+    f->cli = getenv("EVREC_CLI");
+    if (!f->cli || !*f->cli)
+        f->cli = "build/evrec";
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    unsetenv("AWS_PROFILE");
+    unsetenv("AWS_ENDPOINT_URL");
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("EVREC_STORE");
+    setenv("AWS_REGION", "us-east-1", 1);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture_t *f = *state;
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Run the CLI with up to 30 arguments (NULL-terminated). */
+static int cli(fixture_t *f, const char *stdin_data, char **out, char **err, ...)
+{
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = f->cli;
+    va_list ap;
+    va_start(ap, err);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 31)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return tu_run(argv, stdin_data, out, err);
+}
+
+static int count_lines(const char *s)
+{
+    int n = 0;
+    for (; *s; s++)
+        n += *s == '\n';
+    return n;
+}
+
+static long stats_number(fixture_t *f, const char *name)
+{
+    char *out = NULL, *err = NULL;
+    int rc = cli(f, NULL, &out, &err, "stats", "--store", f->store, NULL);
+    assert_int_equal(rc, 0);
+    cJSON *o = cJSON_Parse(out);
+    assert_non_null(o);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+    assert_true(cJSON_IsNumber(v));
+    long n = (long)v->valuedouble;
+    cJSON_Delete(o);
+    free(out);
+    free(err);
+    return n;
+}
+
+static int is_uuid_line(const char *s)
+{
+    if (strlen(s) < 37 || s[36] != '\n')
+        return 0;
+    for (int i = 0; i < 36; i++) {
+        int dash = i == 8 || i == 13 || i == 18 || i == 23;
+        if (dash != (s[i] == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+static void record_and_stats(void **state)
+{
+    fixture_t *f = *state;
+    char *out = NULL, *err = NULL;
+    int rc = cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "app.open",
+                 "--attr", "screen=home", "--metric", "load_ms=12.5", "--timestamp",
+                 "2026-11-30T10:00:00Z", NULL);
+    if (rc != 0)
+        fail_msg("record: %d: %s", rc, err);
+    assert_true(is_uuid_line(out));
+    free(out);
+    free(err);
+    /* the aliases of the spelling, and a given event id */
+    rc = cli(f, NULL, &out, &err, "record", "--store", f->store, "--event-type", "app.close",
+             "--attribute", "why=user", "--event-id", "my-event-1", NULL);
+    assert_int_equal(rc, 0);
+    assert_string_equal(out, "my-event-1\n");
+    free(out);
+    free(err);
+    rc = cli(f, NULL, &out, &err, "stats", "--store", f->store, NULL);
+    assert_int_equal(rc, 0);
+    cJSON *o = cJSON_Parse(out);
+    assert_non_null(o);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(o, "events")->valuedouble, 2);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(o, "recorded")->valuedouble, 2);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(o, "oldest")->valuestring,
+                        "2026-11-30T10:00:00.000Z");
+    assert_true(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(o, "dropped")));
+    cJSON_Delete(o);
+    free(out);
+    free(err);
+    /* stats of a store that does not exist is an error, and does not create one */
+    char missing[700];
+    snprintf(missing, sizeof missing, "%s/nothing-here", f->dir);
+    rc = cli(f, NULL, &out, &err, "stats", "--store", missing, NULL);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "no store"));
+    struct stat st;
+    assert_int_not_equal(stat(missing, &st), 0);
+    free(out);
+    free(err);
+}
+
+/* A bad command line or event exits 2 and stores nothing. */
+static void expect_bad(fixture_t *f, const char *needle, ...)
+{
+    const char *argv[32];
+    int n = 0;
+    argv[n++] = f->cli;
+    va_list ap;
+    va_start(ap, needle);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 31)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    char *out = NULL, *err = NULL;
+    int rc = tu_run(argv, NULL, &out, &err);
+    if (rc != 2 || !strstr(err, needle))
+        fail_msg("%s %s: exit %d, stderr '%s' (wanted 2 and '%s')", argv[1], argv[n - 1], rc,
+                 err, needle);
+    assert_string_equal(out, "");
+    free(out);
+    free(err);
+}
+
+static void bad_input_exits_2_and_stores_nothing(void **state)
+{
+    fixture_t *f = *state;
+    char *out = NULL, *err = NULL;
+    assert_int_equal(cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "ok", NULL), 0);
+    free(out);
+    free(err);
+    char long_type[80], long_value[300], value_arg[320];
+    memset(long_type, 't', 60);
+    long_type[60] = '\0';
+    memset(long_value, 'v', 250);
+    long_value[250] = '\0';
+    snprintf(value_arg, sizeof value_arg, "note=%s", long_value);
+    expect_bad(f, "--metric", "record", "--store", f->store, "--type", "x", "--metric", "n=abc", NULL);
+    expect_bad(f, "NAME=VALUE", "record", "--store", f->store, "--type", "x", "--attr", "novalue", NULL);
+    expect_bad(f, "50", "record", "--store", f->store, "--type", long_type, NULL);
+    expect_bad(f, "note", "record", "--store", f->store, "--type", "x", "--attr", value_arg, NULL);
+    expect_bad(f, "--timestamp", "record", "--store", f->store, "--type", "x", "--timestamp",
+               "yesterday", NULL);
+    expect_bad(f, "--json", "record", "--store", f->store, "--json", "{\"EventType\":", NULL);
+    expect_bad(f, "unknown option", "record", "--store", f->store, "--type", "x", "--bogus", NULL);
+    expect_bad(f, "--store", "record", "--type", "x", NULL);
+    expect_bad(f, "one of", "record", "--store", f->store, NULL);
+    expect_bad(f, "durability", "record", "--store", f->store, "--type", "x", "--durability",
+               "sometimes", NULL);
+    assert_int_equal(stats_number(f, "events"), 1);
+    /* with --truncate-oversize the long value is cut and counted instead */
+    assert_int_equal(cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "x",
+                         "--attr", value_arg, "--truncate-oversize", NULL), 0);
+    free(out);
+    free(err);
+    assert_int_equal(stats_number(f, "events"), 2);
+    assert_int_equal(stats_number(f, "truncated"), 1);
+}
+
+static void events_file_skips_bad_lines(void **state)
+{
+    fixture_t *f = *state;
+    const char *lines =
+        "{\"EventType\":\"a\",\"Attributes\":{\"k\":\"v\"},\"EventId\":\"line-1\"}\n"
+        "{\"EventType\":\"b\",\"Metrics\":{\"m\":\"not a number\"}}\n"
+        "\n"
+        "{\"EventType\":\"c\",\"Timestamp\":\"2026-11-30T10:00:00Z\",\"EventId\":\"line-4\"}\n"
+        "not json at all\n";
+    char *out = NULL, *err = NULL;
+    int rc = cli(f, lines, &out, &err, "record", "--store", f->store, "--events-file", "-", NULL);
+    assert_int_equal(rc, 1);
+    assert_string_equal(out, "line-1\nline-4\n");
+    assert_non_null(strstr(err, "stdin:2:"));
+    assert_non_null(strstr(err, "stdin:5:"));
+    assert_null(strstr(err, "stdin:4:"));
+    free(out);
+    free(err);
+    assert_int_equal(stats_number(f, "events"), 2);
+    /* from a file, all good: exit 0 */
+    char path[700];
+    snprintf(path, sizeof path, "%s/events.jsonl", f->dir);
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 20; i++)
+        fprintf(fp, "{\"EventType\":\"bulk\",\"Attributes\":{\"i\":\"%d\"}}\n", i);
+    fclose(fp);
+    rc = cli(f, NULL, &out, &err, "record", "--store", f->store, "--events-file", path, NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_lines(out), 20);
+    free(out);
+    free(err);
+    assert_int_equal(stats_number(f, "events"), 22);
+}
+
+static void endpoint_set_and_get(void **state)
+{
+    fixture_t *f = *state;
+    char *out = NULL, *err = NULL;
+    int rc = cli(f, NULL, &out, &err, "endpoint", "--store", f->store, "--set",
+                 "Demographic.Make=Acme", "--set", "User.UserId=u-7", "--attr", "plan=gold,silver",
+                 "--metric", "battery=0.25", "--location", "47.6,-122.3", "--get", NULL);
+    if (rc != 0)
+        fail_msg("endpoint: %d %s", rc, err);
+    cJSON *p = cJSON_Parse(out);
+    assert_non_null(p);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(
+                            cJSON_GetObjectItemCaseSensitive(p, "Demographic"), "Make")->valuestring,
+                        "Acme");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(
+                            cJSON_GetObjectItemCaseSensitive(p, "User"), "UserId")->valuestring,
+                        "u-7");
+    const cJSON *plan = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(p, "Attributes"), "plan");
+    assert_int_equal(cJSON_GetArraySize(plan), 2);
+    cJSON_Delete(p);
+    free(out);
+    free(err);
+    /* a bad value: exit 2, profile unchanged */
+    rc = cli(f, NULL, &out, &err, "endpoint", "--store", f->store, "--set", "ChannelType=PIGEON", NULL);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "ChannelType"));
+    free(out);
+    free(err);
+    rc = cli(f, NULL, &out, &err, "endpoint", "--store", f->store, "--get", NULL);
+    assert_int_equal(rc, 0);
+    assert_null(strstr(out, "PIGEON"));
+    assert_non_null(strstr(out, "Acme"));
+    free(out);
+    free(err);
+    /* the id is stable and shared with `record` */
+    rc = cli(f, NULL, &out, &err, "endpoint", "--store", f->store, "--id", NULL);
+    assert_int_equal(rc, 0);
+    assert_true(is_uuid_line(out));
+    free(out);
+    free(err);
+}
+
+/* -- the agent daemon ---------------------------------------------------------------------- */
+
+static char *write_file(fixture_t *f, const char *name, const char *text)
+{
+    char *path = NULL;
+    assert_true(asprintf(&path, "%s/%s", f->dir, name) > 0);
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+    return path;
+}
+
+static void agent_config_errors(void **state)
+{
+    fixture_t *f = *state;
+    struct {
+        const char *json;
+        const char *needle;
+    } cases[] = {
+        { "{\"application_id\":\"a\",\"colour\":\"blue\"}", "unknown key \"colour\"" },
+        { "{\"application_id\":\"a\",\"flush_interval_ms\":\"soon\"}", "flush_interval_ms" },
+        { "{\"application_id\":\"a\",\"durability\":\"sometimes\"}", "durability" },
+        { "{\"application_id\":\"a\",\"no_verify_tls\":1}", "no_verify_tls" },
+        { "{\"application_id\":\"a\",\"max_store_bytes\":-5}", "max_store_bytes" },
+        { "{\"application_id\": ", "not valid JSON" },
+        { "[1,2]", "JSON object" },
+        { "{\"service\":\"personalize\"}", "tracking_id" },
+        { "{}", "application_id" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *cfg = write_file(f, "bad.json", cases[i].json);
+        char *out = NULL, *err = NULL;
+        int rc = cli(f, NULL, &out, &err, "agent", "--store", f->store, "--config", cfg,
+                     "--drain-timeout", "1", NULL);
+        if (rc != 2 || !strstr(err, cases[i].needle))
+            fail_msg("config %s: exit %d, stderr '%s'", cases[i].json, rc, err);
+        free(out);
+        free(err);
+        free(cfg);
+    }
+    /* a missing file, and an unknown flag */
+    char *out = NULL, *err = NULL;
+    int rc = cli(f, NULL, &out, &err, "agent", "--store", f->store, "--config", "/nonexistent.json", NULL);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "/nonexistent.json"));
+    free(out);
+    free(err);
+    rc = cli(f, NULL, &out, &err, "agent", "--store", f->store, "--application-id", "a",
+             "--frobnicate", NULL);
+    assert_int_equal(rc, 2);
+    free(out);
+    free(err);
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Start `evrec agent` with its stderr in logpath. */
+static pid_t spawn_agent(fixture_t *f, const char *cfg, const char *logpath)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 2);
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        execl(f->cli, f->cli, "agent", "--store", f->store, "--config", cfg,
+              "--drain-timeout", "20", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static char *read_all(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return strdup("");
+    char *buf = calloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static int wait_for_text(const char *path, const char *needle, long timeout_ms)
+{
+    int64_t end = now_ms() + timeout_ms;
+    while (now_ms() < end) {
+        char *s = read_all(path);
+        int found = strstr(s, needle) != NULL;
+        free(s);
+        if (found)
+            return 1;
+        pause_ms(50);
+    }
+    return 0;
+}
+
+static int wait_exit(pid_t pid, long timeout_ms, int *status)
+{
+    int64_t end = now_ms() + timeout_ms;
+    while (now_ms() < end) {
+        if (waitpid(pid, status, WNOHANG) == pid)
+            return 1;
+        pause_ms(20);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, status, 0);
+    return 0;
+}
+
+static long fake_events(const tu_endpoint_t *ep, const char *id_prefix)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/_fake/log", ep->url);
+    char *body = tu_http("GET", url, NULL, NULL);
+    if (!body)
+        return -1;
+    cJSON *arr = cJSON_Parse(body);
+    free(body);
+    long n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "event_id");
+        if (cJSON_IsString(id) && strncmp(id->valuestring, id_prefix, strlen(id_prefix)) == 0)
+            n++;
+    }
+    cJSON_Delete(arr);
+    return n;
+}
+
+static void agent_uploads_what_others_record_and_drains_on_sigterm(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    char cfgtext[1024];
+    /* a long interval and a high threshold: nothing goes out until the drain */
+    snprintf(cfgtext, sizeof cfgtext,
+             "{\"service\":\"pinpoint\",\"application_id\":\"cli-app\",\"region\":\"us-east-1\","
+             "\"endpoint_url\":\"%s\",\"access_key_id\":\"%s\",\"secret_access_key\":\"%s\","
+             "\"flush_interval_ms\":600000,\"flush_threshold_events\":1000,"
+             "\"backoff_base_ms\":10,\"backoff_cap_ms\":200,\"log_level\":\"info\"}",
+             ep.url, FAKE_KEY, FAKE_SECRET);
+    char *cfg = write_file(f, "agent.json", cfgtext);
+    char logpath[700];
+    snprintf(logpath, sizeof logpath, "%s/agent.log", f->dir);
+    pid_t pid = spawn_agent(f, cfg, logpath);
+    if (!wait_for_text(logpath, "flushing", 10000)) {
+        char *log = read_all(logpath);
+        kill(pid, SIGKILL);
+        fail_msg("the agent did not start: %s", log);
+    }
+
+    /* other processes record into the store while the agent runs */
+    char *out = NULL, *err = NULL;
+    for (int i = 0; i < 4; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "drain-%d", i);
+        int rc = cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "from.script",
+                     "--event-id", id, NULL);
+        if (rc != 0)
+            fail_msg("record while the agent runs: %d %s", rc, err);
+        free(out);
+        free(err);
+    }
+    /* a second flusher is refused while the agent holds the role */
+    int rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--config", cfg,
+                 "--timeout", "100", NULL);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "another process"));
+    free(out);
+    free(err);
+    assert_int_equal(fake_events(&ep, "drain-"), 0); /* still queued */
+
+    kill(pid, SIGTERM);
+    int status = 0;
+    assert_true(wait_exit(pid, 25000, &status));
+    char *log = read_all(logpath);
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+        fail_msg("agent exit status %d: %s", status, log);
+    assert_non_null(strstr(log, "draining"));
+    assert_non_null(strstr(log, "drained"));
+    assert_null(strstr(log, FAKE_SECRET)); /* never logged */
+    free(log);
+    assert_int_equal(fake_events(&ep, "drain-"), 4);
+    assert_int_equal(stats_number(f, "events"), 0);
+    assert_int_equal(stats_number(f, "delivered"), 4);
+    free(cfg);
+    tu_endpoint_stop(&ep);
+}
+
+static void agent_reopens_its_log_on_sighup(void **state)
+{
+    fixture_t *f = *state;
+    char logfile[700], rotated[720], cfgtext[1200], stderr_path[700];
+    snprintf(logfile, sizeof logfile, "%s/evrec.log", f->dir);
+    snprintf(rotated, sizeof rotated, "%s.1", logfile);
+    snprintf(stderr_path, sizeof stderr_path, "%s/stderr.txt", f->dir);
+    snprintf(cfgtext, sizeof cfgtext,
+             "{\"application_id\":\"a\",\"endpoint_url\":\"http://127.0.0.1:9\","
+             "\"access_key_id\":\"%s\",\"secret_access_key\":\"%s\",\"log_file\":\"%s\","
+             "\"flush_interval_ms\":600000}",
+             FAKE_KEY, FAKE_SECRET, logfile);
+    char *cfg = write_file(f, "hup.json", cfgtext);
+    pid_t pid = spawn_agent(f, cfg, stderr_path);
+    assert_true(wait_for_text(logfile, "flushing", 10000));
+    assert_int_equal(rename(logfile, rotated), 0); /* what logrotate does */
+    kill(pid, SIGHUP);
+    assert_true(wait_for_text(logfile, "log reopened", 10000));
+    kill(pid, SIGINT);
+    int status = 0;
+    assert_true(wait_exit(pid, 25000, &status));
+    assert_true(WIFEXITED(status));
+    assert_true(wait_for_text(logfile, "draining", 1000));
+    free(cfg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(record_and_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(bad_input_exits_2_and_stores_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(events_file_skips_bad_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(endpoint_set_and_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(agent_config_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(agent_uploads_what_others_record_and_drains_on_sigterm,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(agent_reopens_its_log_on_sighup, setup, teardown),
+    };
+    return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
+}
