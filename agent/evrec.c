@@ -844,8 +844,3 @@ EVREC_API int evrec_endpoint_get_json(evrec_t *agent, const char *endpoint_id, c
                            evrec_strerror(rc));
     return EVREC_OK;
 }
-
-EVREC_API void evrec_free(void *ptr)
-{
-    port_free(ptr);
-}

@@ -7,9 +7,11 @@
  * Credentials and region come from the usual places (AWS_ACCESS_KEY_ID, AWS_REGION, ...).
  * Prints "endpoint: <id>" and "recorded: <n>" so that a script can check what arrived.
  */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "evrec.h"
 
@@ -25,6 +27,13 @@ static void log_line(void *user, evrec_log_level_t level, const char *message)
 {
     (void)user;
     fprintf(stderr, "demo: log %d: %s\n", (int)level, message);
+}
+
+/* Time passing on the device (so the session has a duration to show). */
+static void wait_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
 }
 
 /* One screen view with an attribute and a metric. */
@@ -83,12 +92,15 @@ int main(int argc, char **argv)
     rc = check(evrec_session_start(agent), agent, "session start");
     if (rc == EVREC_OK)
         rc = screen_view(agent, "home", 12.5);
+    wait_ms(120);
     if (rc == EVREC_OK)
         rc = screen_view(agent, "settings", 8.0);
     if (rc == EVREC_OK)
         rc = check(evrec_session_pause(agent), agent, "session pause");
+    wait_ms(200); /* in the background: not part of the session's duration */
     if (rc == EVREC_OK)
         rc = check(evrec_session_resume(agent), agent, "session resume");
+    wait_ms(80);
     if (rc == EVREC_OK)
         rc = screen_view(agent, "about", 4.25);
     if (rc == EVREC_OK)

@@ -506,13 +506,20 @@ static void personalize_user_from_endpoint(void **state)
     evrec_options_t o = record_only();
     o.service = EVREC_SERVICE_PERSONALIZE;
     evrec_t *a = open_ok(f->store, &o);
+    /* Personalize needs a session id: without a session (or one on the event) it is refused */
+    assert_int_equal(record_simple(a, "watch", NULL, NULL), EVREC_E_ID);
+    assert_int_equal(evrec_session_start(a), EVREC_OK);
+    char sid[64];
+    assert_int_equal(evrec_session_id(a, sid, sizeof sid), EVREC_OK);
     assert_int_equal(record_simple(a, "watch", NULL, NULL), EVREC_OK);
     assert_int_equal(evrec_endpoint_set(a, NULL, "User.UserId", "user-42"), EVREC_OK);
     assert_int_equal(record_simple(a, "watch", NULL, NULL), EVREC_OK);
     cJSON *q = queued(a);
-    assert_int_equal(cJSON_GetArraySize(q), 2);
-    assert_string_equal(str_at(cJSON_GetArrayItem(q, 0), "user", NULL), "");
-    assert_string_equal(str_at(cJSON_GetArrayItem(q, 1), "user", NULL), "user-42");
+    assert_int_equal(cJSON_GetArraySize(q), 3); /* _session.start, watch, watch */
+    assert_string_equal(str_at(cJSON_GetArrayItem(q, 1), "user", NULL), "");
+    assert_string_equal(str_at(cJSON_GetArrayItem(q, 1), "session", NULL), sid);
+    assert_string_equal(str_at(cJSON_GetArrayItem(q, 2), "user", NULL), "user-42");
+    assert_string_equal(str_at(cJSON_GetArrayItem(q, 2), "session", NULL), sid);
     cJSON_Delete(q);
     assert_int_equal(evrec_close(a, 0), EVREC_OK);
 }
@@ -732,13 +739,17 @@ static void manual_flush_by_polling(void **state)
         fail_msg("could not start tools/fake_endpoint.py");
     evrec_options_t o = to_fake(&ep);
     o.manual_flush = 1;
+    o.flush_interval_ms = 20;
     evrec_t *a = open_ok(f->store, &o);
     for (int i = 0; i < 3; i++)
         assert_int_equal(record_simple(a, "polled", "v", NULL), EVREC_OK);
-    for (int i = 0; i < 50 && fake_log_count(&ep, NULL) < 3; i++) {
+    /* a firmware main loop: poll, then sleep as long as asked (bounded here) */
+    for (int i = 0; i < 200 && fake_log_count(&ep, NULL) < 3; i++) {
         uint32_t next = 0;
         int rc = evrec_poll(a, &next);
         assert_true(rc == EVREC_OK || evrec_error_is_retryable(rc));
+        struct timespec ts = { 0, (long)(next < 50 ? next : 50) * 1000000L };
+        nanosleep(&ts, NULL);
     }
     assert_int_equal(fake_log_count(&ep, NULL), 3);
     evrec_stats_t s;
