@@ -114,7 +114,7 @@ $(BUILD)/footprint: tools/footprint.c $(STATIC)
 
 $(BUILD)/examples/%: examples/%.c $(STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
 
 # Fuzz targets, built two ways: with a replay driver (every seed and regression input once;
 # part of `make test`), and with libFuzzer under clang (`make fuzz`, FUZZ_SECONDS each).

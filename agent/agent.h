@@ -62,4 +62,7 @@ int agent_error(const evrec_t *a, int code, const char *fmt, ...) LOG_PRINTF(3, 
  */
 int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx);
 
+/** The agent's store (for tools that read it directly, e.g. `evrec queue dump`). */
+evrec_queue_t *agent_queue(const evrec_t *a);
+
 #endif /* EVREC_AGENT_H */

@@ -468,7 +468,7 @@ static int start_delivery(evrec_t *a, char *err, size_t errlen)
     }
     if (rc != EVREC_OK) {
         a->flusher = NULL;
-        snprintf(err, errlen, "could not start the flusher: %s",
+        snprintf(err, errlen, "could not start the flusher: %.400s",
                  ferr[0] ? ferr : evrec_strerror(rc));
     }
     return rc;
@@ -741,6 +741,11 @@ EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out)
 }
 
 /* -- endpoint profile ---------------------------------------------------------------------- */
+
+evrec_queue_t *agent_queue(const evrec_t *a)
+{
+    return a ? a->queue : NULL;
+}
 
 EVREC_API const char *evrec_endpoint_id(const evrec_t *agent)
 {

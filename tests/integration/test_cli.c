@@ -144,6 +144,28 @@ static void record_and_stats(void **state)
     cJSON_Delete(o);
     free(out);
     free(err);
+    /* the queue as the store holds it */
+    rc = cli(f, NULL, &out, &err, "queue", "dump", "--store", f->store, NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_lines(out), 2);
+    char *second = strchr(out, '\n') + 1;
+    cJSON *d = cJSON_Parse(second);
+    assert_non_null(d);
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(d, "EventId")->valuestring, "my-event-1");
+    const cJSON *dev = cJSON_GetObjectItemCaseSensitive(d, "Event");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(dev, "EventType")->valuestring, "app.close");
+    assert_string_equal(cJSON_GetObjectItemCaseSensitive(
+                            cJSON_GetObjectItemCaseSensitive(dev, "Attributes"), "why")->valuestring,
+                        "user");
+    assert_int_equal(strlen(cJSON_GetObjectItemCaseSensitive(d, "EndpointId")->valuestring), 36);
+    cJSON_Delete(d);
+    free(out);
+    free(err);
+    rc = cli(f, NULL, &out, &err, "queue", "stats", "--store", f->store, NULL);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"events\":2"));
+    free(out);
+    free(err);
     /* stats of a store that does not exist is an error, and does not create one */
     char missing[700];
     snprintf(missing, sizeof missing, "%s/nothing-here", f->dir);

@@ -16,6 +16,7 @@ typedef struct cli_command {
     CLI_CMD(record)                                                                        \
     CLI_CMD(stats)                                                                         \
     CLI_CMD(status)                                                                        \
+    CLI_CMD(queue)                                                                         \
     CLI_CMD(endpoint)                                                                      \
     CLI_CMD(flush)                                                                         \
     CLI_CMD(agent)
