@@ -400,10 +400,12 @@ static uint32_t run_tick(evrec_t *a)
     return next;
 }
 
-/* Recording threads do the work when it is due; this cheap check is all they pay. */
+/* Without a ticker thread (manual_flush firmware), recording threads do the periodic work
+ * when it is due; this cheap check is all they pay. With one, they never wait on an fsync
+ * or a batched commit that the ticker does in the background. */
 static void tick_if_due(evrec_t *a)
 {
-    if (port_monotonic_ms() >= atomic_load(&a->tick_due_ms))
+    if (a->ticker == NULL && port_monotonic_ms() >= atomic_load(&a->tick_due_ms))
         (void)run_tick(a);
 }
 
