@@ -316,6 +316,13 @@ static void build_flusher_config(evrec_t *a)
     f->manual = o->manual_flush;
 }
 
+/* The queue's detail of its last failure in this thread, else the code's name. */
+static const char *queue_detail(evrec_queue_t *q, int rc)
+{
+    const char *m = queue_last_error(q);
+    return m && *m ? m : evrec_strerror(rc);
+}
+
 /* -- per-thread error messages ------------------------------------------------------------- */
 
 struct agent_error_buf {
@@ -524,6 +531,10 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
             .quarantine_corrupt = a->opts.quarantine_corrupt,
         };
         rc = queue_open(&a->queue, store_dir, &qc, err, sizeof err);
+        if (rc == EVREC_OK && err[0]) /* a damaged store was moved aside */
+            log_msg(&a->log, EVREC_LOG_WARN, "%s", err);
+        if (rc == EVREC_OK)
+            err[0] = '\0';
     }
     if (rc == EVREC_OK)
         rc = endpoint_default_id(a->queue, a->opts.endpoint_id, a->endpoint_id,
@@ -585,7 +596,7 @@ EVREC_API int evrec_sync(evrec_t *agent)
     int rc = queue_sync(agent->queue);
     if (rc != EVREC_OK)
         return agent_error(agent, rc, "sync: could not commit and fsync the store: %s",
-                           evrec_strerror(rc));
+                           queue_detail(agent->queue, rc));
     return EVREC_OK;
 }
 
@@ -656,15 +667,6 @@ static void default_user_id(evrec_t *a, char *out, size_t len)
     snprintf(out, len, "%s", uid);
 }
 
-static const char *append_failure(int rc)
-{
-    switch (rc) {
-    case EVREC_E_FULL: return "the store is full (full_policy refuse_new, or the disk is full)";
-    case EVREC_E_IO: return "the operating system refused to write the store";
-    case EVREC_E_CORRUPT: return "the store is damaged";
-    default: return evrec_strerror(rc);
-    }
-}
 
 int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
 {
@@ -691,7 +693,7 @@ int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
     port_free(rec);
     if (rc != EVREC_OK)
         return agent_error(a, rc, "record: event %s not stored: %s", evrec_event_id(ev),
-                           append_failure(rc));
+                           queue_detail(a->queue, rc));
     if (a->flusher)
         flusher_notify(a->flusher);
     tick_if_due(a);
@@ -724,7 +726,7 @@ EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out)
     int rc = queue_stats(agent->queue, &qs);
     if (rc != EVREC_OK)
         return agent_error(agent, rc, "stats: could not read the store: %s",
-                           evrec_strerror(rc));
+                           queue_detail(agent->queue, rc));
     out->queued_events = qs.events;
     out->queued_bytes = qs.bytes;
     out->endpoints = qs.endpoints;
