@@ -368,6 +368,24 @@ static void agent_config_errors(void **state)
     free(err);
 }
 
+static pid_t spawn_agent_on(fixture_t *f, const char *store, const char *cfg,
+                            const char *logpath)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 2);
+        int devnull = open("/dev/null", O_RDWR);
+        dup2(devnull, 0);
+        dup2(devnull, 1);
+        execl(f->cli, f->cli, "agent", "--store", store, "--config", cfg, "--drain-timeout",
+              "20", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
 static int64_t now_ms(void)
 {
     struct timespec ts;
@@ -384,19 +402,7 @@ static void pause_ms(long ms)
 /* Start `evrec agent` with its stderr in logpath. */
 static pid_t spawn_agent(fixture_t *f, const char *cfg, const char *logpath)
 {
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 2);
-        int devnull = open("/dev/null", O_RDWR);
-        dup2(devnull, 0);
-        dup2(devnull, 1);
-        execl(f->cli, f->cli, "agent", "--store", f->store, "--config", cfg,
-              "--drain-timeout", "20", (char *)NULL);
-        _exit(127);
-    }
-    return pid;
+    return spawn_agent_on(f, f->store, cfg, logpath);
 }
 
 static char *read_all(const char *path)
@@ -547,6 +553,36 @@ static void agent_reopens_its_log_on_sighup(void **state)
     free(cfg);
 }
 
+static void second_agent_waits_for_the_role(void **state)
+{
+    fixture_t *f = *state;
+    char cfgtext[1024], log1[700], log2[700];
+    snprintf(cfgtext, sizeof cfgtext,
+             "{\"application_id\":\"a\",\"endpoint_url\":\"http://127.0.0.1:9\","
+             "\"access_key_id\":\"%s\",\"secret_access_key\":\"%s\","
+             "\"flush_interval_ms\":600000}", FAKE_KEY, FAKE_SECRET);
+    char *cfg = write_file(f, "role.json", cfgtext);
+    snprintf(log1, sizeof log1, "%s/first.log", f->dir);
+    snprintf(log2, sizeof log2, "%s/second.log", f->dir);
+    pid_t first = spawn_agent(f, cfg, log1);
+    assert_true(wait_for_text(log1, "flushing", 10000));
+    pid_t second = spawn_agent(f, cfg, log2);
+    assert_true(wait_for_text(log2, "waiting for the role", 10000));
+    char *l2 = read_all(log2);
+    assert_null(strstr(l2, "flushing"));
+    free(l2);
+    kill(first, SIGTERM);
+    int status = 0;
+    assert_true(wait_exit(first, 25000, &status));
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    /* the role is free: the second agent takes it at its next try */
+    assert_true(wait_for_text(log2, "flushing", 15000));
+    kill(second, SIGTERM);
+    assert_true(wait_exit(second, 25000, &status));
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    free(cfg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -558,6 +594,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(agent_uploads_what_others_record_and_drains_on_sigterm,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(agent_reopens_its_log_on_sighup, setup, teardown),
+        cmocka_unit_test_setup_teardown(second_agent_waits_for_the_role, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);
 }
