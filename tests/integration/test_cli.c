@@ -40,14 +40,7 @@ static int setup(void **state)
     f->cli = getenv("EVREC_CLI");
     if (!f->cli || !*f->cli)
         f->cli = "build/evrec";
-    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
-    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
-    unsetenv("AWS_PROFILE");
-    unsetenv("AWS_ENDPOINT_URL");
-    unsetenv("AWS_ACCESS_KEY_ID");
-    unsetenv("AWS_SECRET_ACCESS_KEY");
-    unsetenv("EVREC_STORE");
-    setenv("AWS_REGION", "us-east-1", 1);
+    tu_isolate_aws_env();
     *state = f;
     return 0;
 }

@@ -40,14 +40,7 @@ static int setup(void **state)
     if (!f->dir)
         return -1;
     snprintf(f->store, sizeof f->store, "%s/store", f->dir);
-    /* Nothing from the machine's AWS set-up may leak into the tests. */
-    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
-    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
-    unsetenv("AWS_PROFILE");
-    unsetenv("AWS_ENDPOINT_URL");
-    unsetenv("AWS_ENDPOINT_URL_PINPOINT");
-    unsetenv("AWS_ENDPOINT_URL_PERSONALIZE_EVENTS");
-    setenv("AWS_REGION", "us-east-1", 1);
+    tu_isolate_aws_env();
     *state = f;
     return 0;
 }

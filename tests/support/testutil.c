@@ -283,3 +283,17 @@ char *tu_repeat(const char *unit, size_t n)
     s[u * n] = '\0';
     return s;
 }
+
+void tu_isolate_aws_env(void)
+{
+    static const char *const unset[] = {
+        "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_PINPOINT",
+        "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "EVREC_STORE",
+    };
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++)
+        unsetenv(unset[i]);
+    setenv("AWS_REGION", "us-east-1", 1);
+}

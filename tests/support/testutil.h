@@ -45,4 +45,8 @@ int tu_validate_shape(const char *service, const char *shape, const char *json, 
 /** `n` copies of the string `unit` (e.g. a multi-byte UTF-8 character); malloc'ed. */
 char *tu_repeat(const char *unit, size_t n);
 
+/** Keep the machine's AWS set-up out of a test: no config/credentials files, profile, keys or
+ *  endpoint overrides from the environment; AWS_REGION=us-east-1. */
+void tu_isolate_aws_env(void);
+
 #endif

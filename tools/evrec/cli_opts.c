@@ -354,6 +354,45 @@ int cli_option_flag(cli_config_t *c, int argc, char **argv, int *i)
     return 0;
 }
 
+int cli_wants_help(int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return 1;
+    return 0;
+}
+
+int cli_parse_options(cli_config_t *c, int argc, char **argv, int first, const char *cmd)
+{
+    if (cli_config_preload(c, argc, argv) != 0) {
+        fprintf(stderr, "evrec %s: %s\n", cmd, c->err);
+        return -1;
+    }
+    for (int i = first; i < argc; i++) {
+        int got = cli_option_flag(c, argc, argv, &i);
+        if (got < 0) {
+            fprintf(stderr, "evrec %s: %s\n", cmd, c->err);
+            return -1;
+        }
+        if (got == 0) {
+            fprintf(stderr, "evrec %s: unknown option '%s' (see --help)\n", cmd, argv[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+int cli_split_pair(const char *arg, char *name, size_t len, const char **value)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || (size_t)(eq - arg) >= len)
+        return -1;
+    memcpy(name, arg, (size_t)(eq - arg));
+    name[eq - arg] = '\0';
+    *value = eq + 1;
+    return 0;
+}
+
 void cli_options_help(FILE *out)
 {
     fprintf(out, "options (also as keys of a --config FILE JSON object, flags win):\n"

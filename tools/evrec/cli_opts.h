@@ -50,6 +50,17 @@ int cli_config_preload(cli_config_t *c, int argc, char **argv);
  */
 int cli_option_flag(cli_config_t *c, int argc, char **argv, int *i);
 
+/** 1 if argv[1..] holds --help or -h. */
+int cli_wants_help(int argc, char **argv);
+
+/** Load --config, then apply every argv[first..] as an option flag; anything else is an
+ *  error. On failure prints "evrec <cmd>: ..." and returns -1. */
+int cli_parse_options(cli_config_t *c, int argc, char **argv, int first, const char *cmd);
+
+/** Split "NAME=VALUE": NAME (shorter than len) into name, *value points after the '='.
+ *  -1 if there is no '=' or NAME is too long. */
+int cli_split_pair(const char *arg, char *name, size_t len, const char **value);
+
 /** Print the option flags (for a command's --help). */
 void cli_options_help(FILE *out);
 

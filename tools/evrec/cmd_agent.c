@@ -108,17 +108,8 @@ static int reopen_log(daemon_log_t *l)
 
 static int parse(cli_config_t *c, int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        int got = cli_option_flag(c, argc, argv, &i);
-        if (got < 0) {
-            fprintf(stderr, "evrec agent: %s\n", c->err);
-            return -1;
-        }
-        if (got == 0) {
-            fprintf(stderr, "evrec agent: unknown option '%s' (see --help)\n", argv[i]);
-            return -1;
-        }
-    }
+    if (cli_parse_options(c, argc, argv, 1, "agent") != 0)
+        return -1;
     if (c->use_syslog && c->log_file) {
         fprintf(stderr, "evrec agent: --syslog and --log-file exclude each other\n");
         return -1;
@@ -223,11 +214,9 @@ static int serve(cli_config_t *c, daemon_log_t *l)
 
 static int run(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return CLI_EXIT_OK;
-        }
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return CLI_EXIT_OK;
     }
     cli_config_t c;
     cli_config_init(&c);
@@ -236,10 +225,6 @@ static int run(int argc, char **argv)
     memset(&l, 0, sizeof l);
     pthread_mutex_init(&l.mu, NULL);
     int code = CLI_EXIT_USAGE;
-    if (cli_config_preload(&c, argc, argv) != 0) {
-        fprintf(stderr, "evrec agent: %s\n", c.err);
-        goto done;
-    }
     if (parse(&c, argc, argv) != 0)
         goto done;
     if (c.store == NULL || c.store[0] == '\0') {

@@ -70,16 +70,14 @@ static int apply(evrec_t *a, const char *what, const char *v)
 {
     int rc = EVREC_OK;
     char buf[8192];
+    char name[128];
+    const char *value;
     if (strcmp(what, "--set") == 0) {
-        const char *eq = strchr(v, '=');
-        if (!eq || (size_t)(eq - v) >= 128) {
+        if (cli_split_pair(v, name, sizeof name, &value) != 0) {
             fprintf(stderr, "evrec endpoint: --set '%s': expected FIELD=VALUE\n", v);
             return EVREC_E_INVALID;
         }
-        char fieldname[128];
-        memcpy(fieldname, v, (size_t)(eq - v));
-        fieldname[eq - v] = '\0';
-        rc = evrec_endpoint_set(a, NULL, fieldname, eq + 1);
+        rc = evrec_endpoint_set(a, NULL, name, value);
     } else if (strcmp(what, "--unset") == 0) {
         rc = evrec_endpoint_set(a, NULL, v, NULL);
     } else if (strcmp(what, "--location") == 0) {
@@ -98,25 +96,21 @@ static int apply(evrec_t *a, const char *what, const char *v)
         }
         rc = evrec_endpoint_set_location(a, NULL, lat, lon);
     } else if (strcmp(what, "--attr") == 0 || strcmp(what, "--user-attr") == 0) {
-        const char *name, *values[MAX_VALUES];
+        const char *list_name, *values[MAX_VALUES];
         size_t n;
-        if (split_list(v, buf, sizeof buf, &name, values, &n) != 0) {
+        if (split_list(v, buf, sizeof buf, &list_name, values, &n) != 0) {
             fprintf(stderr, "evrec endpoint: %s '%s': expected NAME=V1,V2,... (at most %d)\n",
                     what, v, MAX_VALUES);
             return EVREC_E_INVALID;
         }
-        rc = what[2] == 'a' ? evrec_endpoint_set_attribute(a, NULL, name, values, n)
-                            : evrec_endpoint_set_user_attribute(a, NULL, name, values, n);
+        rc = what[2] == 'a' ? evrec_endpoint_set_attribute(a, NULL, list_name, values, n)
+                            : evrec_endpoint_set_user_attribute(a, NULL, list_name, values, n);
     } else if (strcmp(what, "--metric") == 0) {
-        const char *eq = strchr(v, '=');
         double x;
-        if (!eq || (size_t)(eq - v) >= 128 || number(eq + 1, &x)) {
+        if (cli_split_pair(v, name, sizeof name, &value) != 0 || number(value, &x)) {
             fprintf(stderr, "evrec endpoint: --metric '%s': expected NAME=NUMBER\n", v);
             return EVREC_E_INVALID;
         }
-        char name[128];
-        memcpy(name, v, (size_t)(eq - v));
-        name[eq - v] = '\0';
         rc = evrec_endpoint_set_metric(a, NULL, name, x);
     } else {
         rc = evrec_endpoint_set_json(a, NULL, v);

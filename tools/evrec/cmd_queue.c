@@ -82,18 +82,8 @@ static int run(int argc, char **argv)
     cli_config_t c;
     cli_config_init(&c);
     int code = CLI_EXIT_USAGE;
-    if (cli_config_preload(&c, argc - 1, argv + 1) != 0) {
-        fprintf(stderr, "evrec queue dump: %s\n", c.err);
+    if (cli_parse_options(&c, argc - 1, argv + 1, 1, "queue dump") != 0)
         goto done;
-    }
-    for (int i = 2; i < argc; i++) {
-        int got = cli_option_flag(&c, argc, argv, &i);
-        if (got <= 0) {
-            fprintf(stderr, "evrec queue dump: %s\n",
-                    got < 0 ? c.err : "unknown option (see evrec queue --help)");
-            goto done;
-        }
-    }
     c.opts.no_flusher = 1;
     c.opts.manual_flush = 0;
     evrec_t *agent = NULL;

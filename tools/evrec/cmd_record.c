@@ -60,17 +60,6 @@ static int kept(int rc)
     return rc == EVREC_E_NAME_LENGTH || rc == EVREC_E_VALUE_LENGTH ? EVREC_OK : rc;
 }
 
-static int split_pair(const char *arg, char *name, size_t len, const char **value)
-{
-    const char *eq = strchr(arg, '=');
-    if (!eq || (size_t)(eq - arg) >= len)
-        return -1;
-    memcpy(name, arg, (size_t)(eq - arg));
-    name[eq - arg] = '\0';
-    *value = eq + 1;
-    return 0;
-}
-
 /* The event from the command line; on failure a message in msg and the code. */
 static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, size_t len)
 {
@@ -87,7 +76,7 @@ static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, s
     for (int i = 0; i < r->n_attrs && rc == EVREC_OK; i++) {
         char name[512];
         const char *value;
-        if (split_pair(r->attrs[i], name, sizeof name, &value) != 0) {
+        if (cli_split_pair(r->attrs[i], name, sizeof name, &value) != 0) {
             snprintf(msg, len, "--attr '%s': expected NAME=VALUE", r->attrs[i]);
             rc = EVREC_E_INVALID;
         } else if ((rc = kept(evrec_event_set_attribute(ev, name, value))) != EVREC_OK) {
@@ -98,7 +87,7 @@ static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, s
         char name[512];
         const char *value;
         char *end = NULL;
-        if (split_pair(r->metrics[i], name, sizeof name, &value) != 0) {
+        if (cli_split_pair(r->metrics[i], name, sizeof name, &value) != 0) {
             snprintf(msg, len, "--metric '%s': expected NAME=NUMBER", r->metrics[i]);
             rc = EVREC_E_INVALID;
             break;
@@ -288,11 +277,9 @@ static int parse(cli_config_t *c, record_args_t *r, int argc, char **argv)
 
 static int run(int argc, char **argv)
 {
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout);
-            return CLI_EXIT_OK;
-        }
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout);
+        return CLI_EXIT_OK;
     }
     cli_config_t c;
     cli_config_init(&c);

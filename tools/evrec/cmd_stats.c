@@ -75,23 +75,13 @@ static int run_named(int argc, char **argv, const char *name)
     cli_config_t c;
     cli_config_init(&c);
     int code = CLI_EXIT_USAGE;
-    if (cli_config_preload(&c, argc, argv) != 0) {
-        fprintf(stderr, "evrec %s: %s\n", name, c.err);
+    if (cli_wants_help(argc, argv)) {
+        usage(stdout, name);
+        code = CLI_EXIT_OK;
         goto done;
     }
-    for (int i = 1; i < argc; i++) {
-        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            usage(stdout, name);
-            code = CLI_EXIT_OK;
-            goto done;
-        }
-        int got = cli_option_flag(&c, argc, argv, &i);
-        if (got <= 0) {
-            fprintf(stderr, "evrec %s: %s\n", name,
-                    got < 0 ? c.err : "unknown option (see --help)");
-            goto done;
-        }
-    }
+    if (cli_parse_options(&c, argc, argv, 1, name) != 0)
+        goto done;
     c.opts.no_flusher = 1;
     c.opts.manual_flush = 0;
     evrec_t *agent = NULL;
