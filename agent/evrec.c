@@ -741,6 +741,8 @@ EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out)
     out->delivered = qs.counters[QC_DELIVERED];
     if (agent->flusher)
         flusher_stats(agent->flusher, out);
+    else /* the delivery state as the store's flusher (another process) last wrote it */
+        (void)flusher_stats_from_store(agent->queue, out);
     return EVREC_OK;
 }
 

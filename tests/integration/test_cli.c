@@ -516,6 +516,15 @@ static void agent_uploads_what_others_record_and_drains_on_sigterm(void **state)
     assert_int_equal(fake_events(&ep, "drain-"), 4);
     assert_int_equal(stats_number(f, "events"), 0);
     assert_int_equal(stats_number(f, "delivered"), 4);
+    /* the delivery state the agent left in the store, seen from another process */
+    assert_true(stats_number(f, "requests") >= 1);
+    rc = cli(f, NULL, &out, &err, "status", "--store", f->store, NULL);
+    assert_int_equal(rc, 0);
+    cJSON *st = cJSON_Parse(out);
+    assert_true(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(st, "last_upload")));
+    cJSON_Delete(st);
+    free(out);
+    free(err);
     free(cfg);
     tu_endpoint_stop(&ep);
 }
