@@ -205,6 +205,7 @@ typedef struct table {
     section_t *s;
     size_t n, cap;
     section_t *cur;
+    char err[128]; /* the ValueError Python's Section.add_row raises */
 } table_t;
 
 /* Display width as Python's get_text_length (see widths.h). */
@@ -322,6 +323,15 @@ static void add_row(table_t *t, char **row, size_t n)
     }
     if (!s->ncols)
         s->ncols = n;
+    if (n != s->ncols) {
+        if (!t->err[0])
+            snprintf(t->err, sizeof t->err, "Row should have %zu elements, instead it has %zu",
+                     s->ncols, n);
+        for (size_t i = 0; i < n; i++)
+            free(row[i]);
+        free(row);
+        return;
+    }
     char ***nr = realloc(s->rows, (s->nrows + 1) * sizeof *nr);
     if (!nr)
         return;
@@ -644,7 +654,10 @@ static void to_vertical(table_t *t)
         memset(&ns, 0, sizeof ns);
         ns.title = strdup(s->title);
         ns.indent = s->indent;
-        table_t tmp = { &ns, 1, 1, &ns };
+        table_t tmp;
+        memset(&tmp, 0, sizeof tmp);
+        tmp.s = tmp.cur = &ns;
+        tmp.n = tmp.cap = 1;
         for (size_t k = 0; k < s->nheaders && k < s->ncols; k++) {
             char **row = calloc(3, sizeof *row);
             row[0] = strdup(s->headers[k]);
@@ -667,12 +680,21 @@ static long table_max_width(const table_t *t)
     return m;
 }
 
-static void table_format(sbuf_t *b, const cJSON *response, const out_options_t *o)
+static int table_format(sbuf_t *b, const cJSON *response, const out_options_t *o, char *err,
+                        size_t errlen)
 {
-    table_t t = { 0 };
+    table_t t;
+    memset(&t, 0, sizeof t);
     if (!truthy(response))
-        return;
+        return 0;
     build_table(&t, o->title, response, 0);
+    if (t.err[0]) {
+        snprintf(err, errlen, "%s", t.err);
+        for (size_t i = 0; i < t.n; i++)
+            free_section(&t.s[i]);
+        free(t.s);
+        return -1;
+    }
     long max_width = table_max_width(&t);
     if (max_width > o->terminal_width) {
         to_vertical(&t);
@@ -688,6 +710,7 @@ static void table_format(sbuf_t *b, const cJSON *response, const out_options_t *
     for (size_t i = 0; i < t.n; i++)
         free_section(&t.s[i]);
     free(t.s);
+    return 0;
 }
 
 /* -- yaml ------------------------------------------------------------------------------------ */
@@ -978,7 +1001,8 @@ static void yaml_value(sbuf_t *b, const cJSON *v)
 
 static int is_empty_dict(const cJSON *v) { return cJSON_IsObject(v) && !v->child; }
 
-void aws_format(sbuf_t *b, const cJSON *response, const out_options_t *o)
+int aws_format(sbuf_t *b, const cJSON *response, const out_options_t *o, char *err,
+               size_t errlen)
 {
     switch (o->format) {
     case OUT_JSON:
@@ -991,8 +1015,7 @@ void aws_format(sbuf_t *b, const cJSON *response, const out_options_t *o)
         text_item(b, response, NULL, NULL, 0, 0);
         break;
     case OUT_TABLE:
-        table_format(b, response, o);
-        break;
+        return table_format(b, response, o, err, errlen);
     case OUT_YAML:
         if (!is_empty_dict(response))
             yaml_value(b, response);
@@ -1006,4 +1029,5 @@ void aws_format(sbuf_t *b, const cJSON *response, const out_options_t *o)
         }
         break;
     }
+    return 0;
 }

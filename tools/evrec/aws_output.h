@@ -20,8 +20,10 @@ typedef struct out_options {
     int terminal_width;  /**< table: columns available (80 when not a terminal) */
 } out_options_t;
 
-/** Append the formatted response (already filtered by --query) to b. */
-void aws_format(sbuf_t *b, const cJSON *response, const out_options_t *o);
+/** Append the formatted response (already filtered by --query) to b. Returns 0, or -1 with the
+ *  AWS CLI's message when it cannot lay the value out (a table row of the wrong width). */
+int aws_format(sbuf_t *b, const cJSON *response, const out_options_t *o, char *err,
+               size_t errlen);
 
 /** ruamel-style block YAML of v at indent 0 (used by yaml output and skeletons). */
 void yaml_dump(sbuf_t *b, const cJSON *v);

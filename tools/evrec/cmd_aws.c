@@ -937,7 +937,12 @@ static int print_output(ctx_t *c, const cJSON *response)
     if (tty && ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 0)
         o.terminal_width = ws.ws_col;
     sbuf_t b = { 0 };
-    aws_format(&b, data, &o);
+    char ferr[256];
+    if (aws_format(&b, data, &o, ferr, sizeof ferr) != 0) {
+        sb_free(&b);
+        cJSON_Delete(queried);
+        return fail(RC_GENERAL, "%s", ferr);
+    }
     fwrite(sb_str(&b), 1, b.len, stdout);
     fflush(stdout);
     sb_free(&b);

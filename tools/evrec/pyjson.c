@@ -232,7 +232,7 @@ typedef struct parser {
     int failed;
 } parser_t;
 
-static void fail(parser_t *p, const char *what, size_t at)
+static void parse_fail(parser_t *p, const char *what, size_t at)
 {
     if (p->failed)
         return;
@@ -317,16 +317,17 @@ static char *parse_string(parser_t *p)
     sb_reserve(&b, 0);
     for (;;) {
         if (p->pos >= p->len) {
-            fail(p, "Unterminated string starting at", begin);
+            parse_fail(p, "Unterminated string starting at", begin);
             break;
         }
         unsigned char c = (unsigned char)p->s[p->pos];
         if (c == '"') {
             p->pos++;
+            sb_str(&b); /* terminated even when empty */
             return b.data;
         }
         if (c < 0x20) {
-            fail(p, "Invalid control character at", p->pos);
+            parse_fail(p, "Invalid control character at", p->pos);
             break;
         }
         if (c != '\\') {
@@ -335,7 +336,7 @@ static char *parse_string(parser_t *p)
             continue;
         }
         if (p->pos + 1 >= p->len) {
-            fail(p, "Unterminated string starting at", begin);
+            parse_fail(p, "Unterminated string starting at", begin);
             break;
         }
         char e = p->s[p->pos + 1];
@@ -346,12 +347,12 @@ static char *parse_string(parser_t *p)
             continue;
         }
         if (e != 'u') {
-            fail(p, "Invalid \\escape", p->pos);
+            parse_fail(p, "Invalid \\escape", p->pos);
             break;
         }
         unsigned long cp;
         if (p->len - p->pos < 6 || hex4(p->s + p->pos + 2, &cp) != 0) {
-            fail(p, "Invalid \\uXXXX escape", p->pos + 1);
+            parse_fail(p, "Invalid \\uXXXX escape", p->pos + 1);
             break;
         }
         p->pos += 6;
@@ -420,7 +421,7 @@ static cJSON *parse_object(parser_t *p, int depth)
     }
     for (;;) {
         if (p->pos >= p->len || p->s[p->pos] != '"') {
-            fail(p, "Expecting property name enclosed in double quotes", p->pos);
+            parse_fail(p, "Expecting property name enclosed in double quotes", p->pos);
             break;
         }
         char *key = parse_string(p);
@@ -428,7 +429,7 @@ static cJSON *parse_object(parser_t *p, int depth)
             break;
         skip_ws(p);
         if (p->pos >= p->len || p->s[p->pos] != ':') {
-            fail(p, "Expecting ':' delimiter", p->pos);
+            parse_fail(p, "Expecting ':' delimiter", p->pos);
             free(key);
             break;
         }
@@ -450,7 +451,7 @@ static cJSON *parse_object(parser_t *p, int depth)
             return obj;
         }
         if (p->pos >= p->len || p->s[p->pos] != ',') {
-            fail(p, "Expecting ',' delimiter", p->pos);
+            parse_fail(p, "Expecting ',' delimiter", p->pos);
             break;
         }
         p->pos++;
@@ -480,7 +481,7 @@ static cJSON *parse_array(parser_t *p, int depth)
             return arr;
         }
         if (p->pos >= p->len || p->s[p->pos] != ',') {
-            fail(p, "Expecting ',' delimiter", p->pos);
+            parse_fail(p, "Expecting ',' delimiter", p->pos);
             break;
         }
         p->pos++;
@@ -493,11 +494,11 @@ static cJSON *parse_array(parser_t *p, int depth)
 static cJSON *parse_value(parser_t *p, int depth)
 {
     if (depth > 500) {
-        fail(p, "maximum recursion depth exceeded", p->pos);
+        parse_fail(p, "maximum recursion depth exceeded", p->pos);
         return NULL;
     }
     if (p->pos >= p->len) {
-        fail(p, "Expecting value", p->pos);
+        parse_fail(p, "Expecting value", p->pos);
         return NULL;
     }
     char c = p->s[p->pos];
@@ -530,7 +531,7 @@ static cJSON *parse_value(parser_t *p, int depth)
     }
     cJSON *n = parse_number(p);
     if (!n)
-        fail(p, "Expecting value", p->pos);
+        parse_fail(p, "Expecting value", p->pos);
     return n;
 }
 
@@ -546,7 +547,7 @@ int pyjson_parse(const char *text, size_t len, cJSON **out, char *err, size_t er
     }
     skip_ws(&p);
     if (p.pos < p.len) {
-        fail(&p, "Extra data", p.pos);
+        parse_fail(&p, "Extra data", p.pos);
         cJSON_Delete(v);
         return -1;
     }

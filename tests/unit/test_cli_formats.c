@@ -1,0 +1,270 @@
+/*
+ * The CLI's shorthand parser and output formatters against the AWS CLI's own Python code
+ * (tests/support/cli_oracle.py runs awscli.shorthand, awscli.text, awscli.table and the YAML
+ * and JSON formatters on the same inputs), plus Python's float repr and json error messages.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "../../tools/evrec/aws_output.c"
+#include "../../tools/evrec/model_gen.c"
+#include "../../tools/evrec/pyjson.c"
+#include "../../tools/evrec/shorthand.c"
+#include "../../tools/evrec/validate.c"
+#include "../../tools/evrec/widths_gen.c"
+#include "testutil.h"
+
+#define ORACLE_PYTHON "/usr/bin/python3"
+
+static const char *const shorthands[] = {
+    "a=b", "a=b,c=d", "a=b,c", "a=b,c,d=e", "a=[b,c]", "a={b=c,d=[e,f]}", "a=", "a=b c ,d=e",
+    "a='x,y'", "a=\"x \\\"q\\\" y\"", "a='it\\'s'", "a=x\\,y", "a=x\\,y,z", "a=[]", "a={}",
+    "a=[{b=c},{d=e}]", "a={b={c={d=e}}}", "a.b-c_d:e/f#g=1", "a=b,a=c", "a={b=1,b=2}", "a",
+    "=b", "a=[b", "a={b=c", "a=b,", "a=b,,c=d", "a = b , c = d", "a=ü,b=✓", "a=1.5,b=-2,c=true",
+    "a=[1,[2,3]]", "a=b=c", "a=b,c=[d,e],f={g=h}", "a=\"\"", "a='", "a=x y z", "a=[a b, c]",
+    "a=@b,c=$d", "a=b\n,c=d", "a={b=[c,{d=e}]}", "a=b,c=d\ne=f",
+};
+
+static const char *const cases_json[] = {
+    "{\"EventsResponse\":{\"Results\":{\"ep1\":{\"EndpointItemResponse\":{\"Message\":"
+    "\"Accepted\",\"StatusCode\":202},\"EventsItemResponse\":{\"e1\":{\"Message\":\"Accepted\","
+    "\"StatusCode\":202},\"e2\":{\"Message\":\"Event attribute key name exceeds the maximum "
+    "length of fifty characters allowed for this field, please shorten it\",\"StatusCode\":400}}},"
+    "\"ep0\":{\"EndpointItemResponse\":{\"Message\":\"Accepted\",\"StatusCode\":202},"
+    "\"EventsItemResponse\":{}}}}}",
+    "{\"a\":null,\"b\":true,\"c\":false,\"d\":1.5,\"e\":-0.0,\"f\":1e20,\"g\":0.0001,"
+    "\"h\":1e-05,\"i\":123456789012345678,\"j\":1.0,\"k\":[],\"l\":{},\"m\":\"\"}",
+    "{\"s\":[\"202\",\"1.5\",\"true\",\"yes\",\"null\",\"~\",\"a: b\",\"a #b\",\"#x\",\"-x\","
+    "\"- x\",\"x:\",\"2024-01-01\",\"0x1f\",\"1e5\",\"a'b\",\"a\\\"b\",\"a\\nb\",\" lead\","
+    "\"trail \",\"ünï ✓\",\"@x\",\"x,y\",\"=\",\"<<\",\"a\\tb\",\"\\u0007\",\"1_000\","
+    "\"Null\",\"FALSE\",\"?x\",\":x\",\"a:b\"]}",
+    "[{\"a\":1,\"b\":\"x\"},{\"a\":2,\"c\":[1,2]},{\"b\":\"y\",\"d\":{\"e\":1}}]",
+    "[[1,2],[3,[4,5]],6,\"x\"]",
+    "{\"List\":[{\"Name\":\"n1\",\"Value\":\"v1\"},{\"Name\":\"n2\",\"Value\":\"a much longer "
+    "value than the others here\"}],\"Scalar\":\"s\",\"Nested\":{\"Deep\":{\"K\":\"V\","
+    "\"K2\":\"V2\"}}}",
+    "{\"wide\":{\"name\":\"日本語のテキスト\",\"é\":\"ü\",\"long\":\"" /* past 80 columns */
+    "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567"
+    "89\"}}",
+    "\"just a string\"", "42", "null", "[]", "{}", "[\"a\",\"b\"]", "true", "1.25",
+};
+
+static const char *const formats[] = { "json", "text", "table", "yaml", "yaml-stream" };
+
+typedef struct oracle {
+    FILE *to, *from;
+    pid_t pid;
+} oracle_t;
+
+static int oracle_start(oracle_t *o)
+{
+    int in[2], out[2];
+    if (access(ORACLE_PYTHON, X_OK) != 0 || pipe(in) || pipe(out))
+        return -1;
+    char *script = tu_root_path("tests/support/cli_oracle.py");
+    o->pid = fork();
+    if (o->pid == 0) {
+        dup2(in[0], 0);
+        dup2(out[1], 1);
+        close(in[1]);
+        close(out[0]);
+        execl(ORACLE_PYTHON, ORACLE_PYTHON, script, (char *)NULL);
+        _exit(127);
+    }
+    free(script);
+    close(in[0]);
+    close(out[1]);
+    o->to = fdopen(in[1], "w");
+    o->from = fdopen(out[0], "r");
+    return 0;
+}
+
+/* One case; returns the oracle's answer (parsed), or NULL if it is not there. */
+static cJSON *ask(oracle_t *o, const char *kind, const char *input)
+{
+    cJSON *q = cJSON_CreateObject();
+    cJSON_AddStringToObject(q, "kind", kind);
+    cJSON_AddStringToObject(q, "input", input);
+    char *line = cJSON_PrintUnformatted(q);
+    fprintf(o->to, "%s\n", line);
+    fflush(o->to);
+    free(line);
+    cJSON_Delete(q);
+    char *ans = NULL;
+    size_t cap = 0;
+    if (getline(&ans, &cap, o->from) <= 0) {
+        free(ans);
+        return NULL;
+    }
+    cJSON *a = cJSON_Parse(ans);
+    free(ans);
+    return a;
+}
+
+static int setup(void **state)
+{
+    oracle_t *o = calloc(1, sizeof *o);
+    cJSON *probe = oracle_start(o) == 0 ? ask(o, "json", "{}") : NULL;
+    if (!probe) {
+        fprintf(stderr, "skipped: %s with the awscli package is needed\n", ORACLE_PYTHON);
+        free(o);
+        *state = NULL;
+        return 0;
+    }
+    cJSON_Delete(probe);
+    *state = o;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    oracle_t *o = *state;
+    if (!o)
+        return 0;
+    fclose(o->to);
+    fclose(o->from);
+    waitpid(o->pid, NULL, 0);
+    free(o);
+    return 0;
+}
+
+static void test_shorthand(void **state)
+{
+    oracle_t *o = *state;
+    if (!o)
+        skip();
+    for (size_t i = 0; i < sizeof shorthands / sizeof shorthands[0]; i++) {
+        cJSON *want = ask(o, "shorthand", shorthands[i]);
+        assert_non_null(want);
+        cJSON *got = NULL;
+        char err[2048];
+        int rc = shorthand_parse(shorthands[i], &got, err, sizeof err);
+        if (cJSON_IsTrue(cJSON_GetObjectItem(want, "ok"))) {
+            if (rc != 0)
+                fprintf(stderr, "shorthand %s: %s\n", shorthands[i], err);
+            assert_int_equal(rc, 0);
+            sbuf_t b = { 0 };
+            pyjson_dump(&b, got, -1);
+            const char *w = cJSON_GetObjectItem(want, "text")->valuestring;
+            if (strcmp(sb_str(&b), w) != 0)
+                fprintf(stderr, "shorthand %s:\n  awscli %s\n  evrec  %s\n", shorthands[i], w,
+                        sb_str(&b));
+            assert_string_equal(sb_str(&b), w);
+            sb_free(&b);
+        } else {
+            const char *w = cJSON_GetObjectItem(want, "error")->valuestring;
+            if (rc == 0 || strcmp(err, w) != 0)
+                fprintf(stderr, "shorthand %s:\n  awscli error %s\n  evrec  %s\n", shorthands[i],
+                        w, rc ? err : "(parsed)");
+            assert_int_not_equal(rc, 0);
+            assert_string_equal(err, w);
+        }
+        cJSON_Delete(got);
+        cJSON_Delete(want);
+    }
+}
+
+static void test_formats(void **state)
+{
+    oracle_t *o = *state;
+    if (!o)
+        skip();
+    for (size_t i = 0; i < sizeof cases_json / sizeof cases_json[0]; i++) {
+        cJSON *v = NULL;
+        char err[256];
+        assert_int_equal(pyjson_parse(cases_json[i], strlen(cases_json[i]), &v, err, sizeof err), 0);
+        for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+            cJSON *want = ask(o, formats[f], cases_json[i]);
+            assert_non_null(want);
+            out_options_t opt = { (out_format_t)f, "PutEvents", 0, 80 };
+            sbuf_t b = { 0 };
+            char ferr[256] = "";
+            int rc = aws_format(&b, v, &opt, ferr, sizeof ferr);
+            if (cJSON_IsTrue(cJSON_GetObjectItem(want, "ok"))) {
+                const char *w = cJSON_GetObjectItem(want, "text")->valuestring;
+                if (rc != 0 || strcmp(sb_str(&b), w) != 0)
+                    fprintf(stderr, "%s of %s:\n--- awscli\n%s--- evrec\n%s---\n", formats[f],
+                            cases_json[i], w, sb_str(&b));
+                assert_int_equal(rc, 0);
+                assert_string_equal(sb_str(&b), w);
+            } else {
+                /* the AWS CLI fails on it, and so must evrec, with the same words */
+                assert_int_equal(rc, -1);
+                assert_string_equal(ferr, cJSON_GetObjectItem(want, "error")->valuestring);
+            }
+            sb_free(&b);
+            cJSON_Delete(want);
+        }
+        cJSON_Delete(v);
+    }
+}
+
+/* Python's json error messages, which the AWS CLI prints for a bad JSON parameter. */
+static void test_json_errors(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *msg; } cases[] = {
+        { "", "Expecting value: line 1 column 1 (char 0)" },
+        { "{\"a\":1,}", "Expecting property name enclosed in double quotes: line 1 column 8 (char 7)" },
+        { "[1,]", "Expecting value: line 1 column 4 (char 3)" },
+        { "{\"a\" 1}", "Expecting ':' delimiter: line 1 column 6 (char 5)" },
+        { "[1 2]", "Expecting ',' delimiter: line 1 column 4 (char 3)" },
+        { "{} x", "Extra data: line 1 column 4 (char 3)" },
+        { "\"abc", "Unterminated string starting at: line 1 column 1 (char 0)" },
+        { "{\n  \"a\": tru\n}", "Expecting value: line 2 column 8 (char 9)" },
+        { "\"\\x\"", "Invalid \\escape: line 1 column 2 (char 1)" },
+        { "\"a\tb\"", "Invalid control character at: line 1 column 3 (char 2)" },
+        { "\"é\" x", "Extra data: line 1 column 5 (char 4)" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *v = NULL;
+        char err[256] = "";
+        assert_int_equal(pyjson_parse(cases[i].in, strlen(cases[i].in), &v, err, sizeof err), -1);
+        assert_null(v);
+        assert_string_equal(err, cases[i].msg);
+    }
+}
+
+/* Numbers keep Python's int/float distinction and print as Python's repr. */
+static void test_numbers(void **state)
+{
+    (void)state;
+    static const struct { const char *in, *out; } cases[] = {
+        { "1", "1" }, { "-0", "0" }, { "1.0", "1.0" }, { "1e20", "1e+20" }, { "1E5", "100000.0" },
+        { "0.0001", "0.0001" }, { "0.00001", "1e-05" }, { "123456789012345678", "123456789012345678" },
+        { "1.5e300", "1.5e+300" }, { "-2.5", "-2.5" }, { "0.1", "0.1" }, { "1e16", "1e+16" },
+        { "1e15", "1000000000000000.0" }, { "NaN", "NaN" }, { "-Infinity", "-Infinity" },
+        { "3.141592653589793", "3.141592653589793" }, { "-0.0", "-0.0" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *v = NULL;
+        char err[64];
+        assert_int_equal(pyjson_parse(cases[i].in, strlen(cases[i].in), &v, err, sizeof err), 0);
+        sbuf_t b = { 0 };
+        pyjson_dump(&b, v, 4);
+        assert_string_equal(sb_str(&b), cases[i].out);
+        sb_free(&b);
+        cJSON_Delete(v);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_shorthand),
+        cmocka_unit_test(test_formats),
+        cmocka_unit_test(test_json_errors),
+        cmocka_unit_test(test_numbers),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
