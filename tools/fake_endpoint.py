@@ -968,6 +968,14 @@ class Server(http.server.ThreadingHTTPServer):
     # turn the excess into SYN retries a second later.
     request_queue_size = 128
 
+    parent_pid = None  # set in main() unless --keep-running
+
+    def service_actions(self):
+        """Exit with the program that started us: a test killed before it could stop its
+        endpoint must not leave the endpoint behind (the kill-loop tests do this on purpose)."""
+        if self.parent_pid is not None and os.getppid() != self.parent_pid:
+            raise SystemExit(0)
+
     def handle_error(self, request, client_address):
         """Clients that vanish mid-request (killed, timed out) are normal here: no traceback."""
         exc = sys.exc_info()[1]
@@ -1008,6 +1016,8 @@ def parse_args(argv):
                    help="outcomes of the next requests, e.g. 429,503,drop,ok (then normal)")
     p.add_argument("--seed", type=int, default=None, help="seed of the random fault rates")
     p.add_argument("--verbose", action="store_true", help="one line per request on stderr")
+    p.add_argument("--keep-running", action="store_true",
+                   help="keep running when the process that started it exits")
     args = p.parse_args(argv)
     for key, coerce in CONFIG_KEYS.items():
         try:
@@ -1022,6 +1032,8 @@ def main(argv=None):
     state = State(args)
     server = Server(("127.0.0.1", args.port), Handler)
     server.state = state
+    if not args.keep_running:
+        server.parent_pid = os.getppid()
     scheme = "http"
     if args.tls:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)

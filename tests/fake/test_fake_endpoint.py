@@ -129,6 +129,15 @@ def personalize_doc(n=1, etype="click", props=None):
 PP_PATH = "/v1/apps/app-1/events"
 
 
+def running(pid):
+    """True while the process exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(") ", 1)[1][0] != "Z"
+    except (OSError, IndexError):
+        return False
+
+
 class FakeEndpointTest(unittest.TestCase):
     ep = None
 
@@ -602,6 +611,29 @@ class LifecycleTest(unittest.TestCase):
             finally:
                 ep.stop()
         finally:
+            shutil.rmtree(d, ignore_errors=True)
+
+    def test_exits_with_its_parent(self):
+        d = tempfile.mkdtemp(prefix="evrec-fake-orphan-")
+        pid = None
+        try:
+            pf, pidf = os.path.join(d, "port"), os.path.join(d, "pid")
+            sh = subprocess.Popen(["sh", "-c", f'"$0" "$1" --port-file "$2" & echo $! > "$3"; wait',
+                                   sys.executable, SCRIPT, pf, pidf])
+            deadline = time.time() + 20
+            while not os.path.exists(pf) and time.time() < deadline:
+                time.sleep(0.05)
+            with open(pidf) as f:
+                pid = int(f.read())
+            sh.kill()  # like a test program killed before it could stop its endpoint
+            sh.wait()
+            deadline = time.time() + 10
+            while time.time() < deadline and running(pid):
+                time.sleep(0.05)
+            self.assertLess(time.time(), deadline, "the endpoint outlived its parent")
+        finally:
+            if pid and running(pid):  # never leave it behind, even when the check failed
+                os.kill(pid, signal.SIGKILL)
             shutil.rmtree(d, ignore_errors=True)
 
     def test_bad_flag_is_refused(self):
