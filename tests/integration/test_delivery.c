@@ -734,6 +734,69 @@ static void test_forbidden_keeps_data(void **state)
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
 }
 
+/* Credentials from a callback: "token-old" until the flusher forgets them, then "token-new"
+ * (the only token the endpoint accepts). */
+typedef struct token_source {
+    int calls;
+} token_source_t;
+
+static int token_cb(void *user, evrec_credentials_t *out)
+{
+    token_source_t *t = user;
+    memset(out, 0, sizeof *out);
+    snprintf(out->access_key_id, sizeof out->access_key_id, "%s", ACCESS_KEY);
+    snprintf(out->secret_access_key, sizeof out->secret_access_key, "%s", SECRET_KEY);
+    snprintf(out->session_token, sizeof out->session_token, "%s",
+             t->calls == 0 ? "token-old" : "token-new");
+    out->expiration_ms = now_ms() + 3600 * 1000;
+    t->calls++;
+    return EVREC_OK;
+}
+
+static void test_expired_token_refreshed(void **state)
+{
+    fx_t *x = *state;
+    const char *args[] = { "--session-token", "token-new", "--script", "403", NULL };
+    tu_endpoint_t ep2;
+    assert_int_equal(tu_server_start(&ep2, "tests/integration/delivery_expired_token.py", args),
+                     0);
+    base_config(x, EVREC_SERVICE_PINPOINT, ep2.url);
+    token_source_t ts = { 0 };
+    x->cfg.creds.access_key_id = NULL;
+    x->cfg.creds.secret_access_key = NULL;
+    x->cfg.creds.callback = token_cb;
+    x->cfg.creds.callback_user = &ts;
+    put_many(x, "tok", 3, 1);
+    flusher_t *f = start(x);
+    assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+    assert_int_equal(queue_count(x->q), 0);
+    assert_log_exactly(&ep2, "tok", 3, NULL);
+    /* One refused request, one refresh, then accepted at once (no backoff in between). */
+    assert_int_equal(count_status(&ep2, 403), 1);
+    assert_int_equal(count_status(&ep2, 202), 1);
+    assert_int_equal(ts.calls, 2);
+    evrec_stats_t st;
+    memset(&st, 0, sizeof st);
+    flusher_stats(f, &st);
+    assert_int_equal(st.retries, 0);
+
+    /* Still "expired" after a refresh: no refresh loop, a backoff instead. */
+    char url[128];
+    snprintf(url, sizeof url, "%s/_fake/config", ep2.url);
+    long status = 0;
+    free(tu_http("POST", url, "{\"script\":\"403,403\"}", &status));
+    assert_int_equal(status, 200);
+    put_many(x, "tok2", 2, 1);
+    assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+    assert_log_exactly(&ep2, "tok2", 2, NULL);
+    assert_int_equal(count_status(&ep2, 403), 3);
+    assert_int_equal(ts.calls, 3);
+    flusher_stats(f, &st);
+    assert_int_equal(st.retries, 1);
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+    tu_endpoint_stop(&ep2);
+}
+
 static int free_port(void)
 {
     int s = socket(AF_INET, SOCK_STREAM, 0);
@@ -993,6 +1056,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_poison_bisection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_skew_corrected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forbidden_keeps_data, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_expired_token_refreshed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_then_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_flush_timeout, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_drains, setup, teardown),
