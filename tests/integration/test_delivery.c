@@ -3,8 +3,10 @@
  * 127.0.0.1. The fake recomputes every signature with botocore and validates every body
  * against botocore's service model, so "accepted" below means a correct request.
  *
- * One fake serves the whole program; each test resets it (POST /_fake/reset) and sets its
- * faults with POST /_fake/config. Backoff is 10 ms base / 50 ms cap so retries are fast.
+ * Most tests drive the internal flusher API over a queue; the last ones go through the public
+ * API only (evrec_open ... evrec_close). One fake serves the whole program; each test resets it
+ * (POST /_fake/reset) and sets its faults with POST /_fake/config. Backoff is 10 ms base /
+ * 50 ms cap so retries are fast.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -1044,6 +1046,189 @@ static void test_bad_config(void **state)
     assert_int_equal(flusher_stop(f, 0), EVREC_OK);
 }
 
+/* -- the same through the public API (evrec.h) only --------------------------------------- */
+
+typedef struct api_fx {
+    char *dir;
+    evrec_options_t o;
+    pthread_mutex_t mu;
+    int accepted, rejected, dropped;
+    char ids[64][64]; /* ids of the events recorded by the test */
+    int n;
+} api_fx_t;
+
+static void api_on_delivery(void *user, const evrec_delivery_t *d)
+{
+    api_fx_t *x = user;
+    pthread_mutex_lock(&x->mu);
+    if (d->outcome == EVREC_OUTCOME_ACCEPTED)
+        x->accepted++;
+    else if (d->outcome == EVREC_OUTCOME_REJECTED)
+        x->rejected++;
+    else
+        x->dropped++;
+    pthread_mutex_unlock(&x->mu);
+}
+
+static int api_setup(void **state)
+{
+    api_fx_t *x = calloc(1, sizeof *x);
+    if (!x)
+        return -1;
+    pthread_mutex_init(&x->mu, NULL);
+    x->dir = tu_tempdir("delivery-api");
+    evrec_options_init(&x->o);
+    x->o.service = EVREC_SERVICE_PINPOINT;
+    x->o.application_id = "app-api-test";
+    x->o.tracking_id = "tracker-api-test";
+    x->o.region = "us-east-1";
+    x->o.endpoint_url = g_ep.url;
+    x->o.access_key_id = ACCESS_KEY;
+    x->o.secret_access_key = SECRET_KEY;
+    x->o.no_environment_credentials = 1;
+    x->o.backoff_base_ms = 10;
+    x->o.backoff_cap_ms = 50;
+    x->o.on_delivery = api_on_delivery;
+    x->o.delivery_user = x;
+    fake_post("/_fake/reset", "{}");
+    *state = x;
+    return 0;
+}
+
+static int api_teardown(void **state)
+{
+    api_fx_t *x = *state;
+    tu_rmtree(x->dir);
+    free(x->dir);
+    pthread_mutex_destroy(&x->mu);
+    free(x);
+    return 0;
+}
+
+static evrec_t *open_agent(api_fx_t *x)
+{
+    evrec_t *a = NULL;
+    char err[256] = "";
+    int rc = evrec_open(&a, x->dir, &x->o, err, sizeof err);
+    if (rc)
+        fprintf(stderr, "evrec_open: %s\n", err);
+    assert_int_equal(rc, EVREC_OK);
+    return a;
+}
+
+static void api_record(api_fx_t *x, evrec_t *a, const char *type, int i)
+{
+    evrec_event_t *ev = NULL;
+    assert_int_equal(evrec_event_new(&ev, type), EVREC_OK);
+    char v[32];
+    snprintf(v, sizeof v, "v%d", i);
+    assert_int_equal(evrec_event_set_attribute(ev, "item", v), EVREC_OK);
+    assert_int_equal(evrec_event_set_metric(ev, "price", 1.25 * i), EVREC_OK);
+    if (x->o.service == EVREC_SERVICE_PERSONALIZE)
+        assert_int_equal(evrec_event_set_item_id(ev, v), EVREC_OK);
+    int rc = evrec_record(a, ev);
+    if (rc)
+        fprintf(stderr, "evrec_record: %s\n", evrec_last_error(a));
+    assert_int_equal(rc, EVREC_OK);
+    assert_true(x->n < 64);
+    snprintf(x->ids[x->n++], sizeof x->ids[0], "%s", evrec_event_id(ev));
+    evrec_event_free(ev);
+}
+
+/* Each recorded id is in the fake's log exactly once; returns how many log entries there are
+ * in all (session events included). */
+static int api_assert_log_has_ids(api_fx_t *x)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/_fake/log", g_ep.url);
+    char *body = tu_http("GET", url, NULL, NULL);
+    assert_non_null(body);
+    cJSON *log = cJSON_Parse(body);
+    free(body);
+    assert_non_null(log);
+    for (int i = 0; i < x->n; i++) {
+        int seen = 0;
+        cJSON *e;
+        cJSON_ArrayForEach(e, log)
+        {
+            const char *id = cJSON_GetStringValue(cJSON_GetObjectItem(e, "event_id"));
+            seen += id && strcmp(id, x->ids[i]) == 0;
+        }
+        if (seen != 1)
+            fprintf(stderr, "event %s seen %d times\n", x->ids[i], seen);
+        assert_int_equal(seen, 1);
+    }
+    int total = cJSON_GetArraySize(log);
+    cJSON_Delete(log);
+    return total;
+}
+
+static void test_pinpoint_session_flush(void **state)
+{
+    api_fx_t *x = *state;
+    evrec_t *a = open_agent(x);
+    assert_int_equal(evrec_endpoint_set(a, NULL, "Demographic.Platform", "linux"), EVREC_OK);
+    assert_int_equal(evrec_endpoint_set(a, NULL, "User.UserId", "api-user"), EVREC_OK);
+    assert_int_equal(evrec_session_start(a), EVREC_OK);
+    for (int i = 0; i < 12; i++)
+        api_record(x, a, "app.view", i);
+    assert_int_equal(evrec_session_stop(a), EVREC_OK);
+    assert_int_equal(evrec_flush(a, 20000), EVREC_OK);
+
+    int total = api_assert_log_has_ids(x);
+    assert_true(total >= 14); /* the 12 events, _session.start and _session.stop */
+    evrec_stats_t st;
+    assert_int_equal(evrec_stats(a, &st), EVREC_OK);
+    assert_int_equal(st.queued_events, 0);
+    assert_int_equal(st.delivered, (uint64_t)total);
+    assert_true(st.requests >= 1);
+    assert_true(st.last_upload_ms > 0);
+    assert_int_equal(st.last_error, 0);
+    pthread_mutex_lock(&x->mu);
+    assert_int_equal(x->accepted, total);
+    pthread_mutex_unlock(&x->mu);
+    assert_int_equal(evrec_close(a, 1000), EVREC_OK);
+}
+
+static void test_personalize_close_drains(void **state)
+{
+    api_fx_t *x = *state;
+    x->o.service = EVREC_SERVICE_PERSONALIZE;
+    evrec_t *a = open_agent(x);
+    assert_int_equal(evrec_endpoint_set(a, NULL, "User.UserId", "pz-user"), EVREC_OK);
+    assert_int_equal(evrec_session_start(a), EVREC_OK);
+    for (int i = 0; i < 15; i++)
+        api_record(x, a, "click", i);
+    /* No flush: closing drains. */
+    assert_int_equal(evrec_close(a, 20000), EVREC_OK);
+    api_assert_log_has_ids(x);
+}
+
+static void test_manual_poll_and_throttle(void **state)
+{
+    api_fx_t *x = *state;
+    fake_config("{\"script\":\"429,503\"}");
+    x->o.manual_flush = 1;
+    x->o.flush_threshold_events = 5;
+    evrec_t *a = open_agent(x);
+    for (int i = 0; i < 5; i++)
+        api_record(x, a, "app.tap", i);
+    uint32_t next = 0;
+    int polls = 0;
+    evrec_stats_t st;
+    do {
+        assert_int_equal(evrec_poll(a, &next), EVREC_OK);
+        assert_int_equal(evrec_stats(a, &st), EVREC_OK);
+        if (st.queued_events > 0 && next > 0)
+            usleep((next < 200 ? next : 200) * 1000u);
+    } while (st.queued_events > 0 && ++polls < 200);
+    assert_int_equal(st.queued_events, 0);
+    assert_int_equal(st.retries, 2);
+    assert_int_equal(st.requests, 3);
+    api_assert_log_has_ids(x);
+    assert_int_equal(evrec_close(a, 0), EVREC_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1065,6 +1250,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_expired_events_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_one_flusher_per_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pinpoint_session_flush, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_personalize_close_drains, api_setup, api_teardown),
+        cmocka_unit_test_setup_teardown(test_manual_poll_and_throttle, api_setup, api_teardown),
     };
     /* EVREC_TEST_FILTER=test_name (wildcards allowed) runs a subset. */
     const char *filter = getenv("EVREC_TEST_FILTER");
