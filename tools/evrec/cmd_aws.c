@@ -1332,6 +1332,11 @@ static int run_operation(ctx_t *c, parsed_t *p)
         if (code == EVREC_E_NET_TIMEOUT)
             rc = fail(RC_GENERAL, "%s timeout on endpoint URL: \"%s\"",
                       strstr(r.net_msg, "onnect") ? "Connect" : "Read", url);
+        else if (code == EVREC_E_TLS && strstr(r.net_msg, "SSL certificate problem: "))
+            /* OpenSSL's words as Python's ssl module puts them */
+            rc = fail(RC_GENERAL, "SSL validation failed for %s [SSL: CERTIFICATE_VERIFY_FAILED] "
+                                  "certificate verify failed: %s", url,
+                      strstr(r.net_msg, "SSL certificate problem: ") + 25);
         else if (code == EVREC_E_TLS)
             rc = fail(RC_GENERAL, "SSL validation failed for %s %s", url, r.net_msg);
         else if (code == EVREC_E_NET || code == EVREC_E_RESPONSE)
