@@ -1,0 +1,103 @@
+/*
+ * The examples in examples/ are programs people copy: each one runs here against the local
+ * endpoint, and what it was meant to deliver must arrive (counted in the endpoint's log).
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "testutil.h"
+
+static int count(const char *hay, const char *needle)
+{
+    int n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    return n;
+}
+
+/* Run examples/<name> with a fresh store against a fresh endpoint; returns the endpoint's log
+ * (malloc'ed) and the program's exit status in *status. */
+static char *run_example(const char *name, const char *extra, int *status)
+{
+    tu_endpoint_t ep;
+    assert_int_equal(tu_endpoint_start(&ep, NULL), 0);
+    char *dir = tu_tempdir("example");
+    char store[600], prog[600];
+    snprintf(store, sizeof store, "%s/store", dir);
+    const char *build = getenv("EVREC_BUILD");
+    snprintf(prog, sizeof prog, "%s/examples/%s", build && *build ? build : "build", name);
+    char *path = tu_root_path(prog);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", 1);
+    const char *argv[] = { path, store, ep.url, extra, NULL };
+    char *out = NULL, *err = NULL;
+    *status = tu_run(argv, NULL, &out, &err);
+    if (*status != 0)
+        print_error("%s exited %d:\n%s%s\n", name, *status, out ? out : "", err ? err : "");
+    char url[128];
+    snprintf(url, sizeof url, "%s/_fake/log", ep.url);
+    long http = 0;
+    char *log = tu_http("GET", url, NULL, &http);
+    assert_int_equal(http, 200);
+    free(out);
+    free(err);
+    free(path);
+    tu_endpoint_stop(&ep);
+    tu_rmtree(dir);
+    free(dir);
+    return log;
+}
+
+static void firmware_superloop(void **state)
+{
+    (void)state;
+    int status;
+    char *log = run_example("firmware_superloop", "40", &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(count(log, "\"sensor.reading\""), 40);
+    free(log);
+}
+
+static void sensor_daemon(void **state)
+{
+    (void)state;
+    int status;
+    char *log = run_example("sensor_daemon", "30", &status);
+    assert_int_equal(status, 0);
+    assert_int_equal(count(log, "\"sensor.temperature\""), 30);
+    assert_true(count(log, "sensor-board") >= 1); /* the endpoint profile travelled along */
+    free(log);
+}
+
+static void app_sessions(void **state)
+{
+    (void)state;
+    int status;
+    char *log = run_example("app_sessions", NULL, &status);
+    assert_int_equal(status, 0);
+    /* start, pause, resume, pause, (timeout) stop + start, stop */
+    assert_int_equal(count(log, "\"_session.start\""), 2);
+    assert_int_equal(count(log, "\"_session.stop\""), 2);
+    assert_int_equal(count(log, "\"_session.pause\""), 2);
+    assert_int_equal(count(log, "\"_session.resume\""), 1);
+    assert_int_equal(count(log, "\"screen.view\""), 2);
+    assert_int_equal(count(log, "\"purchase\""), 1);
+    free(log);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(firmware_superloop),
+        cmocka_unit_test(sensor_daemon),
+        cmocka_unit_test(app_sessions),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
