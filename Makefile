@@ -55,6 +55,13 @@ UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/unit/%)
 INTEG_SRC := $(sort $(wildcard tests/integration/test_*.c))
 INTEG_BIN := $(INTEG_SRC:tests/integration/%.c=$(BUILD)/tests/integration/%)
+REL_SRC  := $(sort $(wildcard tests/reliability/test_*.c))
+REL_BIN  := $(REL_SRC:tests/reliability/%.c=$(BUILD)/tests/reliability/%)
+# Reliability runs: short in `make test`, long in `make check-all`.
+KILL_ROUNDS ?= 50
+LOAD_SECONDS ?= 8
+EVREC_RELIABILITY_ROUNDS ?= 40
+export EVREC_RELIABILITY_ROUNDS
 BENCH_SRC := $(sort $(wildcard tools/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:tools/bench/%.c=$(BUILD)/bench/%)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
@@ -75,10 +82,11 @@ PYTHON   ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import botocor
 export EVREC_PYTHON := $(PYTHON)
 export EVREC_ROOT := $(CURDIR)
 export EVREC_CLI := $(CURDIR)/$(CLI)
+export EVREC_BUILD := $(BUILD)
 
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \
-        install install-check uninstall size cross-check tsan valgrind fuzz fuzz-run fuzz-replay \
+        install install-check uninstall size cross-check tsan valgrind fuzz reliability fuzz-run fuzz-replay \
         fake-selftest
 # `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
 deps:
@@ -155,6 +163,18 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-port
 	@$(MAKE) --no-print-directory unit integration fuzz-replay fake-selftest
+	@$(MAKE) --no-print-directory reliability
+
+# Corrupt stores, disk full (needs root for a tmpfs), the kill -9 loop and the load run.
+reliability: all $(REL_BIN) $(BUILD)/tests/reliability/load_recorder
+	@fail=0; for t in $(REL_BIN); do echo "== $$t"; $(RUNNER) $$t || fail=1; done; \
+	echo "== kill loop ($(KILL_ROUNDS) rounds)"; \
+	$(PYTHON) tests/reliability/kill_loop.py --rounds $(KILL_ROUNDS) || fail=1; \
+	echo "== load ($(LOAD_SECONDS) s)"; \
+	$(PYTHON) tests/reliability/load.py --seconds $(LOAD_SECONDS) \
+	    --recorder $(BUILD)/tests/reliability/load_recorder \
+	    $(if $(SANFLAGS),--no-memory-check) || fail=1; \
+	exit $$fail
 
 # The local endpoint's own checks (Python, independent of the C code); last line is its summary.
 fake-selftest:
@@ -195,7 +215,13 @@ cross-check:
 	$(MAKE) --no-print-directory CROSS=aarch64-linux-gnu- all unit
 	$(MAKE) --no-print-directory CROSS=arm-linux-gnueabihf- all unit
 
+# Everything: the tests, the sanitizers, valgrind, the long reliability runs, fuzzing and the
+# cross builds.
 check-all: test asan tsan valgrind
+	$(MAKE) --no-print-directory reliability KILL_ROUNDS=1000 LOAD_SECONDS=180 \
+	    EVREC_RELIABILITY_ROUNDS=1000
+	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
+	$(MAKE) --no-print-directory cross-check
 
 clean:
 	rm -rf build build-*
