@@ -163,7 +163,7 @@ test: deps
 	@$(MAKE) --no-print-directory all
 	@$(MAKE) --no-print-directory check-port
 	@$(MAKE) --no-print-directory unit integration fuzz-replay fake-selftest
-	@$(MAKE) --no-print-directory reliability
+	@$(MAKE) --no-print-directory reliability install-check
 
 # Corrupt stores, disk full (needs root for a tmpfs), the kill -9 loop and the load run.
 reliability: all $(REL_BIN) $(BUILD)/tests/reliability/load_recorder
