@@ -618,7 +618,7 @@ class LifecycleTest(unittest.TestCase):
         pid = None
         try:
             pf, pidf = os.path.join(d, "port"), os.path.join(d, "pid")
-            sh = subprocess.Popen(["sh", "-c", f'"$0" "$1" --port-file "$2" & echo $! > "$3"; wait',
+            sh = subprocess.Popen(["sh", "-c", '"$0" "$1" --port-file "$2" & echo $! > "$3"; wait',
                                    sys.executable, SCRIPT, pf, pidf])
             deadline = time.time() + 20
             while not os.path.exists(pf) and time.time() < deadline:
