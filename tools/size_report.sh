@@ -28,6 +28,10 @@ if [ -f tools/footprint.c ]; then
   cat "$out/run.txt"
   peak=$(grep -E '^mem_heap_B=' "$out/massif.out" | cut -d= -f2 | sort -n | tail -1)
   body=$(sed -n 's/^max_request_body_bytes=//p' "$out/run.txt" | tail -1)
-  echo "peak heap while recording and flushing 10,000 events: $peak bytes ($(( peak / 1024 )) KiB)"
-  [ -n "$body" ] && echo "largest request body: $body bytes; target peak <= 256 KiB + one body = $(( 262144 + body )) bytes"
+  own=$(sed -n 's/^evrec_heap_peak_bytes=//p' "$out/run.txt" | tail -1)
+  lmdb=$(awk '/heap_tree=peak/{f=1;next} f&&/^snapshot=/{exit} f&&/^ n[0-9]+: [0-9]+ .*(mdb_env_open|mdb_midl_alloc)/{s+=$2} END{print s+0}' "$out/massif.out")
+  echo "peak heap of the whole process while recording and flushing 10,000 events: $peak bytes ($(( peak / 1024 )) KiB)"
+  echo "  of which LMDB's fixed per-environment tables (mdb_env_open): $lmdb bytes ($(( lmdb / 1024 )) KiB)"
+  echo "  of which evrec's own allocations (through evrec_set_allocator) at their peak: $own bytes ($(( own / 1024 )) KiB)"
+  [ -n "$body" ] && echo "request body bound: $body bytes; target for evrec's heap <= 256 KiB + one body = $(( 262144 + body )) bytes"
 fi
