@@ -261,6 +261,20 @@ static void events_file_skips_bad_lines(void **state)
     free(out);
     free(err);
     assert_int_equal(stats_number(f, "events"), 22);
+    /* batched durability: ids are printed once their batch is committed, every one of them */
+    fp = fopen(path, "w");
+    for (int i = 0; i < 150; i++)
+        fprintf(fp, "{\"EventType\":\"batched\",\"EventId\":\"b-%03d\"}\n", i);
+    fclose(fp);
+    rc = cli(f, NULL, &out, &err, "record", "--store", f->store, "--events-file", path,
+             "--durability", "batched", "--commit-max-events", "40", NULL);
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_lines(out), 150);
+    assert_non_null(strstr(out, "b-000\nb-001\n"));
+    assert_non_null(strstr(out, "b-149\n"));
+    free(out);
+    free(err);
+    assert_int_equal(stats_number(f, "events"), 172);
 }
 
 static void endpoint_set_and_get(void **state)

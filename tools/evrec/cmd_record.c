@@ -114,6 +114,62 @@ static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, s
     return EVREC_OK;
 }
 
+/*
+ * A printed id is a promise that the event is stored. In batched durability a record is only
+ * staged until its batch commits, so ids wait here and are printed once evrec_sync() has
+ * committed them (every commit_max_events records, and at the end).
+ */
+typedef struct pending {
+    int batched;
+    uint32_t max;
+    char (*ids)[EVREC_ID_MAX];
+    uint32_t n;
+} pending_t;
+
+static int pending_flush(pending_t *p, evrec_t *agent)
+{
+    if (p->n == 0)
+        return EVREC_OK;
+    int rc = evrec_sync(agent);
+    if (rc != EVREC_OK) {
+        fprintf(stderr, "evrec record: %s\n", evrec_last_error(agent));
+        p->n = 0;
+        return rc;
+    }
+    for (uint32_t i = 0; i < p->n; i++)
+        printf("%s\n", p->ids[i]);
+    fflush(stdout);
+    p->n = 0;
+    return EVREC_OK;
+}
+
+/* The event is recorded: print its id now, or once its batch is committed. */
+static int acknowledge(pending_t *p, evrec_t *agent, const evrec_event_t *ev)
+{
+    if (!p->batched || p->ids == NULL) {
+        if (p->batched && evrec_sync(agent) != EVREC_OK) {
+            fprintf(stderr, "evrec record: %s\n", evrec_last_error(agent));
+            return EVREC_E_IO;
+        }
+        printf("%s\n", evrec_event_id(ev));
+        fflush(stdout);
+        return EVREC_OK;
+    }
+    snprintf(p->ids[p->n++], EVREC_ID_MAX, "%s", evrec_event_id(ev));
+    return p->n >= p->max ? pending_flush(p, agent) : EVREC_OK;
+}
+
+static void pending_init(pending_t *p, const cli_config_t *c, int many)
+{
+    memset(p, 0, sizeof *p);
+    p->batched = c->opts.durability == EVREC_DURABLE_BATCHED;
+    p->max = c->opts.commit_max_events ? c->opts.commit_max_events : 100;
+    if (p->max > 10000)
+        p->max = 10000;
+    if (p->batched && many)
+        p->ids = calloc(p->max, sizeof *p->ids); /* NULL: sync after each record instead */
+}
+
 static int exit_for(int rc)
 {
     return cli_is_input_error(rc) ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
@@ -134,10 +190,12 @@ static int record_one(cli_config_t *c, const record_args_t *r)
         evrec_event_free(ev);
         return code;
     }
+    pending_t p;
+    pending_init(&p, c, 0);
     rc = evrec_record(agent, ev);
     if (rc == EVREC_OK) {
-        printf("%s\n", evrec_event_id(ev));
-        fflush(stdout);
+        if (acknowledge(&p, agent, ev) != EVREC_OK)
+            code = CLI_EXIT_FAIL;
     } else {
         fprintf(stderr, "evrec record: %s\n", evrec_last_error(agent));
         code = exit_for(rc);
@@ -178,6 +236,8 @@ static int record_file(cli_config_t *c, const char *path)
     ssize_t n;
     long lineno = 0;
     int bad = 0;
+    pending_t p;
+    pending_init(&p, c, 1);
     const char *name = in == stdin ? "stdin" : path;
     while ((n = getline(&line, &cap, in)) >= 0) {
         lineno++;
@@ -195,8 +255,11 @@ static int record_file(cli_config_t *c, const char *path)
         }
         rc = evrec_record(agent, ev);
         if (rc == EVREC_OK) {
-            printf("%s\n", evrec_event_id(ev));
-            fflush(stdout); /* a printed id is a promise that the event is stored */
+            if (acknowledge(&p, agent, ev) != EVREC_OK) {
+                evrec_event_free(ev);
+                code = CLI_EXIT_FAIL;
+                break;
+            }
         } else {
             fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno, evrec_last_error(agent));
             if (!cli_is_input_error(rc)) {
@@ -211,6 +274,9 @@ static int record_file(cli_config_t *c, const char *path)
     free(line);
     if (in != stdin)
         fclose(in);
+    if (pending_flush(&p, agent) != EVREC_OK)
+        code = CLI_EXIT_FAIL;
+    free(p.ids);
     if (evrec_close(agent, 0) != EVREC_OK)
         code = CLI_EXIT_FAIL;
     return code != CLI_EXIT_OK ? code : bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
