@@ -539,6 +539,23 @@ static void agent_uploads_what_others_record_and_drains_on_sigterm(void **state)
     cJSON_Delete(st);
     free(out);
     free(err);
+    /* with the agent gone, `evrec flush` uploads what is recorded next, and exits 0 */
+    rc = cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "late",
+             "--event-id", "drain-late", NULL);
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+    rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--config", cfg, "--timeout",
+             "15000", NULL);
+    if (rc != 0)
+        fail_msg("flush: %d %s", rc, err);
+    st = cJSON_Parse(out);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(st, "events")->valuedouble, 0);
+    assert_int_equal(cJSON_GetObjectItemCaseSensitive(st, "delivered")->valuedouble, 5);
+    cJSON_Delete(st);
+    free(out);
+    free(err);
+    assert_int_equal(fake_events(&ep, "drain-"), 5);
     free(cfg);
     tu_endpoint_stop(&ep);
 }
