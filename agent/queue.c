@@ -76,7 +76,22 @@ typedef struct staged {
     int truncated;
 } staged_t;
 
+/* One LMDB environment per store and process, shared by every queue of this process that
+ * opens the store (LMDB forbids opening an environment twice in one process: its locks are
+ * per process, so the second open would reset the lock table under the first). Found through
+ * the port's process-wide registry, keyed by the directory's file identity. */
+typedef struct shared_env {
+    MDB_env *env;
+    MDB_dbi events, endpoints, meta;
+    uint64_t map_size;
+    unsigned refs;        /* queues using it (under the registry lock) */
+    unsigned power_users; /* of them in EVREC_DURABLE_POWER: while > 0, no MDB_NOSYNC */
+    long pid;             /* the process that opened it: a forked child must open its own */
+    char id[64];
+} shared_env_t;
+
 struct evrec_queue {
+    shared_env_t *se; /* env, dbis and map_size below are copies of its fields */
     MDB_env *env;
     MDB_dbi events, endpoints, meta;
     char *dir;
@@ -954,7 +969,18 @@ static int verify_pages(evrec_queue_t *q, const char *data_path, char *err, size
     return EVREC_OK;
 }
 
-static int open_env(evrec_queue_t *q, char *err, size_t errlen)
+/* `<dir>/<name>`, port_malloc'ed. */
+static char *store_file(const evrec_queue_t *q, const char *name)
+{
+    size_t n = strlen(q->dir) + strlen(name) + 2;
+    char *p = port_malloc(n);
+    if (p)
+        snprintf(p, n, "%s/%s", q->dir, name);
+    return p;
+}
+
+/* The directory exists (created if missing) and holds a store or nothing else. */
+static int check_dir(evrec_queue_t *q, char *err, size_t errlen)
 {
     int prc = port_mkdir_private(q->dir);
     if (prc == -ENOTDIR || prc == -EEXIST)
@@ -963,11 +989,9 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
     if (prc)
         return open_fail(err, errlen, EVREC_E_IO, "cannot create store directory %s: %s",
                          q->dir, mdb_strerror(-prc));
-    size_t dlen = strlen(q->dir);
-    char *data_path = port_malloc(dlen + 16);
+    char *data_path = store_file(q, "data.mdb");
     if (!data_path)
         return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
-    snprintf(data_path, dlen + 16, "%s/data.mdb", q->dir);
     int code = EVREC_OK;
     if (port_is_dir(data_path)) {
         code = open_fail(err, errlen, EVREC_E_FOREIGN,
@@ -983,31 +1007,45 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
             code = open_fail(err, errlen, EVREC_E_IO, "cannot list store directory %s: %s",
                              q->dir, mdb_strerror(-lrc));
     }
-    if (code) {
-        port_free(data_path);
-        return code;
-    }
+    port_free(data_path);
+    return code;
+}
 
-    int rc = mdb_env_create(&q->env);
-    if (!rc)
-        rc = mdb_env_set_maxdbs(q->env, 4);
-    if (!rc)
-        rc = mdb_env_set_mapsize(q->env, (size_t)q->map_size);
+static int open_env(evrec_queue_t *q, char *err, size_t errlen)
+{
+    char *data_path = store_file(q, "data.mdb");
+    if (!data_path)
+        return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
     unsigned flags = MDB_NOTLS | (is_power(q) ? 0u : MDB_NOSYNC);
-    if (!rc)
-        rc = mdb_env_open(q->env, q->dir, flags, 0600);
+    int rc;
+    for (;;) {
+        rc = mdb_env_create(&q->env);
+        if (!rc)
+            rc = mdb_env_set_maxdbs(q->env, 4);
+        if (!rc)
+            rc = mdb_env_set_mapsize(q->env, (size_t)q->map_size);
+        if (!rc)
+            rc = mdb_env_open(q->env, q->dir, flags, 0600);
+        /* The address space may not take a map that large (a 32-bit process, ulimit -v, a
+         * memory checker): halve it and retry rather than fail; the bound follows the map. */
+        if ((rc == ENOMEM || rc == EINVAL) && q->map_size > 2 * MAP_MIN_BYTES &&
+            q->cfg.map_size_bytes == 0) {
+            mdb_env_close(q->env);
+            q->env = NULL;
+            q->map_size = (q->map_size / 2 + 65535) & ~(uint64_t)65535;
+            continue;
+        }
+        break;
+    }
     if (rc) {
         port_free(data_path);
-        if (rc == EACCES || rc == EROFS || rc == ENOENT)
-            return open_fail_mdb(q, err, errlen, rc, "opening the store");
-        if (mdb_code(rc) == EVREC_E_IO && rc != ENOMEM && rc != ENOSPC)
-            rc = MDB_INVALID; /* LMDB refused the files themselves */
         return open_fail_mdb(q, err, errlen, rc, "opening the store's data or lock file");
     }
     port_chmod_private(data_path);
-    snprintf(data_path, dlen + 16, "%s/lock.mdb", q->dir);
-    port_chmod_private(data_path);
-    snprintf(data_path, dlen + 16, "%s/data.mdb", q->dir);
+    char *lock_file = store_file(q, "lock.mdb");
+    if (lock_file)
+        port_chmod_private(lock_file);
+    port_free(lock_file);
 
     int dead = 0;
     mdb_reader_check(q->env, &dead);
@@ -1039,18 +1077,112 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
         return rc;
     if (info.me_mapsize > q->map_size)
         q->map_size = info.me_mapsize;
+    return open_dbs(q, err, errlen);
+}
+
+static void set_bound(evrec_queue_t *q)
+{
     q->bound = q->cfg.max_store_bytes;
     if (q->bound > q->map_size / MAP_SHARE)
         q->bound = q->map_size / MAP_SHARE;
-    return open_dbs(q, err, errlen);
+}
+
+/* Use the environment another queue of this process has open. */
+static int attach_env(evrec_queue_t *q, shared_env_t *se, char *err, size_t errlen)
+{
+    q->se = se;
+    q->env = se->env;
+    q->events = se->events;
+    q->endpoints = se->endpoints;
+    q->meta = se->meta;
+    q->map_size = se->map_size;
+    se->refs++;
+    if (is_power(q) && se->power_users++ == 0)
+        mdb_env_set_flags(se->env, MDB_NOSYNC, 0); /* every commit of the store syncs now */
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+    if (!rc) {
+        rc = meta_get_u64(q, txn, K_BYTES, &q->known_bytes);
+        mdb_txn_abort(txn);
+    }
+    return rc ? open_fail_mdb(q, err, errlen, rc, "reading the store") : EVREC_OK;
+}
+
+static void release_env(evrec_queue_t *q)
+{
+    shared_env_t *se = q->se;
+    if (se) {
+        port_registry_lock();
+        if (is_power(q) && --se->power_users == 0 && se->refs > 1)
+            mdb_env_set_flags(se->env, MDB_NOSYNC, 1);
+        if (--se->refs == 0) {
+            port_registry_remove(se->id);
+            mdb_env_close(se->env);
+            port_free(se);
+        }
+        port_registry_unlock();
+    } else if (q->env) {
+        mdb_env_close(q->env);
+    }
+    q->se = NULL;
+    q->env = NULL;
+}
+
+/* Open the store's environment, or join the one this process already has open. Runs under
+ * the registry lock, so that two threads opening the same store agree on one environment. */
+static int open_shared(evrec_queue_t *q, char *err, size_t errlen)
+{
+    char id[64];
+    int prc = port_file_id(q->dir, id, sizeof id);
+    if (prc)
+        return open_fail(err, errlen, EVREC_E_IO, "cannot identify store directory %s: %s",
+                         q->dir, mdb_strerror(-prc));
+    shared_env_t *se = port_registry_find(id);
+    if (se && se->pid != port_pid()) {
+        /* Inherited through fork(): the parent's environment is not ours to use. Forget the
+         * entry (its memory is the parent's, copied) and open afresh. */
+        port_registry_remove(id);
+        se = NULL;
+    }
+    if (se)
+        return attach_env(q, se, err, errlen);
+    int code = open_env(q, err, errlen);
+    if (code)
+        return code;
+    se = port_calloc(1, sizeof *se);
+    if (!se || port_registry_add(id, se) != 0) {
+        port_free(se);
+        return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+    }
+    se->env = q->env;
+    se->events = q->events;
+    se->endpoints = q->endpoints;
+    se->meta = q->meta;
+    se->map_size = q->map_size;
+    se->refs = 1;
+    se->power_users = is_power(q) ? 1 : 0;
+    se->pid = port_pid();
+    snprintf(se->id, sizeof se->id, "%s", id);
+    q->se = se;
+    return EVREC_OK;
+}
+
+static int open_store(evrec_queue_t *q, char *err, size_t errlen)
+{
+    int code = check_dir(q, err, errlen);
+    if (code)
+        return code;
+    port_registry_lock();
+    code = open_shared(q, err, errlen);
+    port_registry_unlock();
+    if (code == EVREC_OK)
+        set_bound(q);
+    return code;
 }
 
 static void close_env(evrec_queue_t *q)
 {
-    if (q->env) {
-        mdb_env_close(q->env);
-        q->env = NULL;
-    }
+    release_env(q);
 }
 
 /* Rename the damaged store aside; returns the new name in `moved`. */
@@ -1120,14 +1252,13 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
     while (dlen > 1 && dir[dlen - 1] == '/')
         dlen--;
     q->dir = port_strndup(dir, dlen);
-    q->lock_path = port_malloc(dlen + 16);
+    q->lock_path = q->dir ? store_file(q, "flusher.lock") : NULL;
     if (!q->dir || !q->lock_path || port_mutex_new(&q->mu) || port_mutex_new(&q->commit_mu) ||
         port_tls_new(&q->tls, NULL)) {
         free_queue(q);
         return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
     }
-    snprintf(q->lock_path, dlen + 16, "%s/flusher.lock", q->dir);
-    int rc = open_env(q, err, errlen);
+    int rc = open_store(q, err, errlen);
     if (rc == EVREC_E_CORRUPT && q->cfg.quarantine_corrupt) {
         char why[256], moved[1024];
         snprintf(why, sizeof why, "%s", err && errlen ? err : "corrupt");
@@ -1139,7 +1270,7 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
                              "%s; moving it aside to %s failed: %s", why, moved,
                              mdb_strerror(-mrc));
         }
-        rc = open_env(q, err, errlen);
+        rc = open_store(q, err, errlen);
         if (rc == EVREC_OK)
             open_fail(err, errlen, EVREC_OK,
                       "%s; the damaged store was moved to %s and an empty store created", why,

@@ -7,9 +7,11 @@
  *   meta      key: short ASCII name; value: bytes (see QUEUE_META_* and counters)
  *
  * Every function is safe to call from several threads and several processes at once
- * (LMDB serialises writers). No function here touches the network. A process must open a
- * given store directory only once at a time (LMDB's rule: its locks are per process), and
- * must not use a queue across fork(). On failure, queue_last_error() tells the detail.
+ * (LMDB serialises writers). No function here touches the network. Queues of one process
+ * opened on the same store share one LMDB environment (LMDB must not open it twice per
+ * process); while one of them uses EVREC_DURABLE_POWER, every commit of that environment is
+ * synced. A queue must not be used across fork() (the child opens its own). On failure,
+ * queue_last_error() tells the detail.
  */
 #ifndef EVREC_QUEUE_H
 #define EVREC_QUEUE_H

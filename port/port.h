@@ -119,6 +119,24 @@ int port_dir_list(const char *path, int (*fn)(void *user, const char *name), voi
  *  the platform cannot tell. */
 int64_t port_io_write_bytes(void);
 
+/* -- process-wide registry ---------------------------------------------------------------- */
+/* For handles a library allows only once per process (LMDB: an environment must not be open
+ * twice in one process, its locks are per process), so that two users in one process can
+ * share one handle. */
+
+/** A text identity of the file or directory at `path` (device and inode on POSIX): two paths
+ *  naming the same file give the same text. */
+int port_file_id(const char *path, char *buf, size_t len);
+/** The one lock around the registry; hold it across find-then-add. */
+void port_registry_lock(void);
+void port_registry_unlock(void);
+/** With the lock held: the object registered under `key`, or NULL. */
+void *port_registry_find(const char *key);
+/** With the lock held: register `obj` under `key` (copied). -EEXIST if taken, -ENOMEM. */
+int port_registry_add(const char *key, void *obj);
+/** With the lock held: forget `key`. */
+void port_registry_remove(const char *key);
+
 /* -- fault injection (port/fault.c, shared by all ports; for tests) ----------------------- */
 
 /** Make the next `count` calls of port_fault_take(site) return `err` (a negative errno such

@@ -497,6 +497,76 @@ int64_t port_io_write_bytes(void)
     return v;
 }
 
+/* -- process-wide registry ---------------------------------------------------------------- */
+
+int port_file_id(const char *path, char *buf, size_t len)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -errno;
+    int n = snprintf(buf, len, "%llu:%llu", (unsigned long long)st.st_dev,
+                     (unsigned long long)st.st_ino);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
+}
+
+typedef struct reg_entry {
+    struct reg_entry *next;
+    char *key;
+    void *obj;
+} reg_entry_t;
+
+static pthread_mutex_t g_reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static reg_entry_t *g_reg;
+
+void port_registry_lock(void)
+{
+    pthread_mutex_lock(&g_reg_mu);
+}
+
+void port_registry_unlock(void)
+{
+    pthread_mutex_unlock(&g_reg_mu);
+}
+
+void *port_registry_find(const char *key)
+{
+    for (reg_entry_t *e = g_reg; e; e = e->next)
+        if (strcmp(e->key, key) == 0)
+            return e->obj;
+    return NULL;
+}
+
+int port_registry_add(const char *key, void *obj)
+{
+    if (port_registry_find(key))
+        return -EEXIST;
+    reg_entry_t *e = port_malloc(sizeof *e);
+    char *k = port_strdup(key);
+    if (!e || !k) {
+        port_free(e);
+        port_free(k);
+        return -ENOMEM;
+    }
+    e->key = k;
+    e->obj = obj;
+    e->next = g_reg;
+    g_reg = e;
+    return 0;
+}
+
+void port_registry_remove(const char *key)
+{
+    for (reg_entry_t **pp = &g_reg; *pp; pp = &(*pp)->next) {
+        if (strcmp((*pp)->key, key) == 0) {
+            reg_entry_t *e = *pp;
+            *pp = e->next;
+            port_free(e->key);
+            port_free(e);
+            return;
+        }
+    }
+}
+
 /* -- environment --------------------------------------------------------------------------- */
 
 const char *port_getenv(const char *name)
