@@ -510,7 +510,7 @@ static void agent_uploads_what_others_record_and_drains_on_sigterm(void **state)
     }
     /* a second flusher is refused while the agent holds the role */
     int rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--config", cfg,
-                 "--timeout", "100", NULL);
+                 "--timeout", "0.1", NULL);
     assert_int_equal(rc, 1);
     assert_non_null(strstr(err, "another process"));
     free(out);

@@ -40,7 +40,7 @@ static const char *const level_names[] = { "error", "warn", "info", "debug", NUL
 
 static const opt_def_t defs[] = {
     { "store", T_STR, C(store), NULL, "store directory (else $EVREC_STORE)" },
-    { "service", T_ENUM, O(service), service_names, "pinpoint (default) or personalize" },
+    { "service", T_ENUM, O(service), service_names, "pinpoint (default) or personalize (personalize-events)" },
     { "application_id", T_STR, O(application_id), NULL, "Pinpoint project id" },
     { "tracking_id", T_STR, O(tracking_id), NULL, "Personalize event tracker id" },
     { "region", T_STR, O(region), NULL, "AWS region (else AWS_REGION, the profile)" },
@@ -124,6 +124,9 @@ static int set_error(cli_config_t *c, const char *fmt, ...)
 
 static int set_enum(cli_config_t *c, const opt_def_t *d, const char *v, const char *where)
 {
+    /* The service is also known by its AWS CLI name (evrec flush --service personalize-events). */
+    if (d->names == service_names && strcmp(v, "personalize-events") == 0)
+        v = "personalize";
     for (int i = 0; d->names[i]; i++) {
         if (strcmp(v, d->names[i]) == 0) {
             *(int *)field(c, d) = i; /* the enums are int-sized */

@@ -13,11 +13,12 @@
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: evrec flush --store DIR [--service pinpoint|personalize]\n"
-            "                   (--application-id ID | --tracking-id ID) [--endpoint-url URL]\n"
-            "                   [--timeout MS]\n\n"
-            "Uploads the queued events and waits until the store is empty or MS (default\n"
-            "30000) passed, then prints the store's stats as JSON. Exit status 0 when\n"
+            "usage: evrec flush --store DIR [--service pinpoint|personalize-events]\n"
+            "                   (--application-id ID | --tracking-id ID) [--region R]\n"
+            "                   [--endpoint-url URL] [--timeout SECONDS]\n\n"
+            "Uploads the queued events and waits until the store is empty or SECONDS\n"
+            "(default 30; a fraction is fine) passed, then prints the store's stats as JSON.\n"
+            "Exit status 0 when\n"
             "everything was delivered, 1 when events are left (they stay queued) or another\n"
             "process (evrec agent) is the store's flusher, 2 for bad configuration.\n\n");
     cli_options_help(out);
@@ -44,12 +45,12 @@ static int run(int argc, char **argv)
         if (t || missing) {
             char *end = NULL;
             errno = 0;
-            unsigned long v = t ? strtoul(t, &end, 10) : 0;
-            if (!t || *t == '\0' || *t == '-' || *end != '\0' || errno || v > 86400000ul) {
-                fprintf(stderr, "evrec flush: --timeout needs milliseconds (0..86400000)\n");
+            double v = t ? strtod(t, &end) : -1;
+            if (!t || *t == '\0' || *end != '\0' || errno || !(v >= 0 && v <= 86400)) {
+                fprintf(stderr, "evrec flush: --timeout needs seconds (0..86400)\n");
                 goto done;
             }
-            timeout_ms = (uint32_t)v;
+            timeout_ms = (uint32_t)(v * 1000.0 + 0.5);
             continue;
         }
         int got = cli_option_flag(&c, argc, argv, &i);

@@ -19,6 +19,8 @@ typedef struct record_args {
     const char *events_file;
     const char *timestamp;
     const char *event_id;
+    const char *user_id;    /* Personalize userId */
+    const char *session_id; /* Personalize sessionId */
     const char *attrs[MAX_FIELDS];
     int n_attrs;
     const char *metrics[MAX_FIELDS];
@@ -31,6 +33,7 @@ static void usage(FILE *out)
             "usage: evrec record --store DIR --type TYPE [--attr NAME=VALUE]... "
             "[--metric NAME=NUMBER]...\n"
             "                    [--timestamp ISO8601] [--event-id ID] [--endpoint-id ID]\n"
+            "                    [--user-id ID] [--session-id ID]   (Personalize)\n"
             "       evrec record --store DIR --json EVENT_JSON [--attr ...] [--metric ...]\n"
             "       evrec record --store DIR --events-file FILE   (one JSON event a line; - is "
             "stdin)\n"
@@ -106,6 +109,12 @@ static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, s
         snprintf(msg, len, "--timestamp '%s': %s", r->timestamp, why(ev, rc));
     if (rc == EVREC_OK && r->event_id && (rc = evrec_event_set_id(ev, r->event_id)) != EVREC_OK)
         snprintf(msg, len, "--event-id '%s': %s", r->event_id, why(ev, rc));
+    if (rc == EVREC_OK && r->user_id &&
+        (rc = evrec_event_set_user_id(ev, r->user_id)) != EVREC_OK)
+        snprintf(msg, len, "--user-id '%s': %s", r->user_id, why(ev, rc));
+    if (rc == EVREC_OK && r->session_id &&
+        (rc = evrec_event_set_session_id(ev, r->session_id)) != EVREC_OK)
+        snprintf(msg, len, "--session-id '%s': %s", r->session_id, why(ev, rc));
     if (rc != EVREC_OK) {
         evrec_event_free(ev);
         return rc;
@@ -301,6 +310,10 @@ static int parse(cli_config_t *c, record_args_t *r, int argc, char **argv)
             r->timestamp = v;
         } else if (FLAG("--event-id")) {
             r->event_id = v;
+        } else if (FLAG("--user-id")) {
+            r->user_id = v;
+        } else if (FLAG("--session-id")) {
+            r->session_id = v;
         } else if (FLAG("--json")) {
             r->json = v;
         } else if (FLAG("--events-file")) {
@@ -333,9 +346,10 @@ static int parse(cli_config_t *c, record_args_t *r, int argc, char **argv)
                         "(see --help)\n");
         return -1;
     }
-    if (r->events_file && (r->n_attrs || r->n_metrics || r->timestamp || r->event_id)) {
-        fprintf(stderr, "evrec record: --attr, --metric, --timestamp and --event-id do not go "
-                        "with --events-file\n");
+    if (r->events_file && (r->n_attrs || r->n_metrics || r->timestamp || r->event_id ||
+                           r->user_id || r->session_id)) {
+        fprintf(stderr, "evrec record: --attr, --metric, --timestamp, --event-id, --user-id and "
+                        "--session-id do not go with --events-file (put them in each line)\n");
         return -1;
     }
     return 0;

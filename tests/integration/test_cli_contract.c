@@ -1,0 +1,216 @@
+/*
+ * The command lines the issues name, run exactly as written (users' scripts depend on them):
+ * `evrec record` with every queue-side flag, `evrec record` for Personalize with --user-id and
+ * --session-id, `evrec queue stats`, `evrec queue dump`, `evrec status`, and `evrec flush
+ * --service pinpoint|personalize-events ... --timeout SECONDS` against the local endpoint.
+ */
+#define _GNU_SOURCE
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
+
+#include "testutil.h"
+
+#define KEY "AKIDEXAMPLE"
+#define SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+static const char *cli_path(void)
+{
+    const char *p = getenv("EVREC_CLI");
+    return p && *p ? p : "build/evrec";
+}
+
+/* Run build/evrec with the given arguments (NULL-terminated). */
+static int run(char **out, char **err, ...)
+{
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = cli_path();
+    va_list ap;
+    va_start(ap, err);
+    const char *a;
+    while ((a = va_arg(ap, const char *)) != NULL && n < 63)
+        argv[n++] = a;
+    va_end(ap);
+    argv[n] = NULL;
+    return tu_run(argv, NULL, out, err);
+}
+
+static void isolate_environment(void)
+{
+    setenv("AWS_ACCESS_KEY_ID", KEY, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", SECRET, 1);
+    setenv("AWS_REGION", "us-east-1", 1);
+    unsetenv("AWS_SESSION_TOKEN");
+    unsetenv("AWS_PROFILE");
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+}
+
+static void queue_side_command_lines(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("contract");
+    char store[600];
+    snprintf(store, sizeof store, "%s/store", dir);
+    char *out = NULL, *err = NULL;
+    int rc = run(&out, &err, "record", "--store", store, "--event-type", "door.open",
+                 "--attribute", "door=front", "--metric", "battery=0.82", "--endpoint-id",
+                 "device-7", "--timestamp", "2026-11-30T10:00:00Z", "--durability", "power",
+                 "--max-store-bytes", "1048576", NULL);
+    if (rc != 0)
+        print_error("record: %s\n", err);
+    assert_int_equal(rc, 0);
+    char id[128];
+    assert_int_equal(sscanf(out, "%127s", id), 1); /* prints the event id */
+    free(out);
+    free(err);
+
+    rc = run(&out, &err, "queue", "stats", "--store", store, NULL);
+    assert_int_equal(rc, 0);
+    cJSON *st = cJSON_Parse(out);
+    assert_non_null(st);
+    assert_int_equal(cJSON_GetObjectItem(st, "events")->valueint, 1);
+    assert_true(cJSON_GetObjectItem(st, "bytes")->valueint > 0);
+    assert_non_null(cJSON_GetObjectItem(st, "endpoints"));
+    assert_string_equal(cJSON_GetObjectItem(st, "oldest")->valuestring,
+                        "2026-11-30T10:00:00.000Z");
+    assert_non_null(cJSON_GetObjectItem(cJSON_GetObjectItem(st, "dropped"), "evicted"));
+    cJSON_Delete(st);
+    free(out);
+    free(err);
+
+    rc = run(&out, &err, "queue", "dump", "--store", store, NULL);
+    assert_int_equal(rc, 0);
+    cJSON *line = cJSON_Parse(out); /* one event: one line */
+    assert_non_null(line);
+    assert_string_equal(cJSON_GetObjectItem(line, "EventId")->valuestring, id);
+    assert_string_equal(cJSON_GetObjectItem(line, "EndpointId")->valuestring, "device-7");
+    cJSON *body = cJSON_GetObjectItem(line, "Event");
+    assert_string_equal(cJSON_GetObjectItem(body, "EventType")->valuestring, "door.open");
+    cJSON_Delete(line);
+    free(out);
+    free(err);
+
+    rc = run(&out, &err, "status", "--store", store, NULL);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(out, "\"events\":1"));
+    free(out);
+    free(err);
+
+    /* --help for the tool and for each subcommand */
+    const char *subs[] = { "record", "queue", "status", "flush", "agent", "endpoint" };
+    for (size_t i = 0; i < sizeof subs / sizeof subs[0]; i++) {
+        rc = run(&out, &err, subs[i], "--help", NULL);
+        assert_int_equal(rc, 0);
+        assert_non_null(strstr(out, "usage"));
+        free(out);
+        free(err);
+    }
+    assert_int_equal(run(&out, &err, "--version", NULL), 0);
+    assert_non_null(strstr(out, "evrec"));
+    free(out);
+    free(err);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+static long count_in_log(const tu_endpoint_t *ep, const char *needle)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/_fake/log", ep->url);
+    long status = 0;
+    char *log = tu_http("GET", url, NULL, &status);
+    assert_int_equal(status, 200);
+    long n = 0;
+    for (const char *p = log; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(log);
+    return n;
+}
+
+static void flush_both_services(void **state)
+{
+    (void)state;
+    isolate_environment();
+    tu_endpoint_t ep;
+    assert_int_equal(tu_endpoint_start(&ep, NULL), 0);
+    char *dir = tu_tempdir("contract-flush");
+    char pin[600], per[600];
+    snprintf(pin, sizeof pin, "%s/pinpoint", dir);
+    snprintf(per, sizeof per, "%s/personalize", dir);
+    char *out = NULL, *err = NULL;
+
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(run(&out, &err, "record", "--store", pin, "--event-type",
+                             "contract.pinpoint", NULL), 0);
+        free(out);
+        free(err);
+    }
+    int rc = run(&out, &err, "flush", "--store", pin, "--service", "pinpoint",
+                 "--application-id", "contract-app", "--region", "us-east-1", "--endpoint-url",
+                 ep.url, "--timeout", "20", NULL);
+    if (rc != 0)
+        print_error("flush pinpoint: %s\n", err);
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+    assert_int_equal(count_in_log(&ep, "\"contract.pinpoint\""), 3);
+
+    for (int i = 0; i < 2; i++) {
+        rc = run(&out, &err, "record", "--store", per, "--service", "personalize",
+                 "--event-type", "contract.click", "--user-id", "user-1", "--session-id",
+                 "session-1", NULL);
+        if (rc != 0)
+            print_error("record personalize: %s\n", err);
+        assert_int_equal(rc, 0);
+        free(out);
+        free(err);
+    }
+    rc = run(&out, &err, "flush", "--store", per, "--service", "personalize-events",
+             "--tracking-id", "contract-tracker", "--region", "us-east-1", "--endpoint-url",
+             ep.url, "--timeout", "20", NULL);
+    if (rc != 0)
+        print_error("flush personalize: %s\n", err);
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+    assert_int_equal(count_in_log(&ep, "\"contract.click\""), 2);
+    assert_true(count_in_log(&ep, "\"session-1\"") >= 2);
+    assert_true(count_in_log(&ep, "\"user-1\"") >= 2);
+
+    /* Nothing to reach: exit 1 once the timeout (seconds) passed, the events stay queued. */
+    assert_int_equal(run(&out, &err, "record", "--store", pin, "--event-type", "kept", NULL),
+                     0);
+    free(out);
+    free(err);
+    rc = run(&out, &err, "flush", "--store", pin, "--service", "pinpoint", "--application-id",
+             "contract-app", "--endpoint-url", "http://127.0.0.1:9", "--timeout", "0.5", NULL);
+    assert_int_equal(rc, 1);
+    free(out);
+    free(err);
+    assert_int_equal(run(&out, &err, "queue", "stats", "--store", pin, NULL), 0);
+    assert_non_null(strstr(out, "\"events\":1"));
+    free(out);
+    free(err);
+
+    tu_endpoint_stop(&ep);
+    tu_rmtree(dir);
+    free(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(queue_side_command_lines),
+        cmocka_unit_test(flush_both_services),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
