@@ -255,7 +255,7 @@ install: all $(BUILD)/evrec.pc
 
 # Install into a temporary DESTDIR and build an out-of-tree program with pkg-config.
 install-check: all
-	@bash tests/install/run.sh
+	@SANFLAGS="$(SANFLAGS)" bash tests/install/run.sh
 
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/evrec.h $(DESTDIR)$(LIBDIR)/libevrec.a \

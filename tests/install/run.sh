@@ -6,6 +6,8 @@ cd "$(dirname "$0")/../.."
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 passed=0; failed=0
+# Under `make asan` the installed library is instrumented: the consumer must be too.
+SAN=${SANFLAGS:-}
 check() { if "$@"; then passed=$((passed+1)); else failed=$((failed+1)); echo "install: FAILED: $*"; fi; }
 make -s install DESTDIR="$tmp/root" PREFIX=/usr/local >"$tmp/install.log" 2>&1 || { cat "$tmp/install.log"; echo "install: 0 passed, 1 failed"; exit 1; }
 export PKG_CONFIG_PATH="$tmp/root/usr/local/lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$tmp/root"
@@ -17,11 +19,11 @@ check sh -c "! nm -D --defined-only '$lib/libevrec.so' | awk '{print \$3}' | gre
 check test -f "$tmp/root/usr/local/share/man/man1/evrec.1"
 check test -x "$tmp/root/usr/local/bin/evrec"
 shared_ok() {
-  cc -std=c11 -Wall -Werror tests/install/consumer.c $(pkg-config --cflags --libs evrec) -o "$tmp/consumer" &&
+  cc -std=c11 -Wall -Werror $SAN tests/install/consumer.c $(pkg-config --cflags --libs evrec) -o "$tmp/consumer" &&
   LD_LIBRARY_PATH="$lib" "$tmp/consumer" "$tmp/store1"
 }
 static_ok() {
-  cc -std=c11 -Wall -Werror tests/install/consumer.c \
+  cc -std=c11 -Wall -Werror $SAN tests/install/consumer.c \
      $(pkg-config --static --cflags --libs evrec | sed "s|-levrec|$lib/libevrec.a|") \
      -o "$tmp/consumer-static" && "$tmp/consumer-static" "$tmp/store2"
 }
