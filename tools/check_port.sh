@@ -39,7 +39,16 @@ for o in $objs; do
     fail=1
   done
 done
+# Neither the library nor the command-line tool ever starts a shell or another program.
+for o in "$objdir"/agent/*.o "$objdir"/port/*.o "$objdir"/port/posix/*.o "$objdir"/tools/evrec/*.o; do
+  [ -f "$o" ] || continue
+  spawn=$(nm -u "$o" | awk '{print $2}' | sed 's/@.*//' | grep -E '^(system|popen|exec[lv]p?e?|execvpe|posix_spawnp?|fork|vfork|wordexp)$' || true)
+  if [ -n "$spawn" ]; then
+    echo "check-port: $(basename "$o" .o).c starts programs ($(echo $spawn)): evrec never spawns a shell"
+    fail=1
+  fi
+done
 if [ "$fail" -eq 0 ]; then
-  echo "check-port: agent/ reaches the OS only through port/ ($(echo "$objs" | wc -w) objects checked)"
+  echo "check-port: agent/ reaches the OS only through port/ ($(echo "$objs" | wc -w) objects checked); nothing spawns a program"
 fi
 exit "$fail"
