@@ -41,6 +41,7 @@
 /* Expired events are looked for at the start of each cycle and at least this often. */
 #define FL_EXPIRE_PERIOD_MS 60000u
 #define FL_EXPIRE_SCAN_MAX 1024u
+#define FL_EXPIRE_PASSES 64
 /* The status in meta is rewritten on any change of error or backoff, else at most this often. */
 #define FL_STATUS_PERIOD_MS 1000u
 #define FL_ATTEMPT_MAX 64u
@@ -334,49 +335,60 @@ static int collect_expired(void *user, uint64_t seq, const void *value, size_t l
     return e->n == e->cap ? 1 : 0;
 }
 
-static void expired_free(expired_t *e)
+static void expired_clear(expired_t *e)
 {
     for (size_t i = 0; i < 2 * e->n; i++)
         port_free(e->ids[i]);
-    port_free(e->ids);
-    port_free(e->seqs);
+    e->n = 0;
+}
+
+/* One pass of expiry with the ids kept for the delivery callback: at most e->cap events.
+ * Returns a code; e->n says how many were found (and removed, on EVREC_OK). */
+static int expire_pass(flusher_t *f, expired_t *e)
+{
+    int rc = queue_scan(f->q, 0, collect_expired, e);
+    if (rc == EVREC_OK && e->n > 0) {
+        queue_count_t c = { QC_EXPIRED, e->n };
+        rc = queue_delete(f->q, e->seqs, e->n, &c, 1);
+        for (size_t i = 0; rc == EVREC_OK && i < e->n; i++)
+            report(f, e->ids[2 * i], e->ids[2 * i + 1], EVREC_OUTCOME_DROPPED, 0, "expired");
+    }
+    return rc;
 }
 
 /* Drop events older than max_event_age_ms. With a delivery callback the ids are needed, so
- * the queue is scanned and the expired ones deleted with their count; without one,
- * queue_expire does it in one pass. */
+ * the queue is scanned in passes of FL_EXPIRE_SCAN_MAX events (a pass that comes back full
+ * is followed by another, up to FL_EXPIRE_PASSES); without one, queue_expire does it. */
 static void expire_old(flusher_t *f, int64_t cutoff_ms)
 {
     if (cutoff_ms <= 0)
         return;
     uint64_t removed = 0;
+    int rc = EVREC_OK;
     if (!f->cfg.on_delivery) {
-        int rc = queue_expire(f->q, cutoff_ms, &removed);
-        if (rc)
-            log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: expiry failed: %s",
-                    evrec_strerror(rc));
+        rc = queue_expire(f->q, cutoff_ms, &removed);
     } else {
         expired_t e = { 0 };
         e.cap = FL_EXPIRE_SCAN_MAX;
         e.cutoff_ms = cutoff_ms;
         e.seqs = port_calloc(e.cap, sizeof *e.seqs);
         e.ids = port_calloc(2 * e.cap, sizeof *e.ids);
-        int rc = (e.seqs && e.ids) ? queue_scan(f->q, 0, collect_expired, &e) : EVREC_E_NOMEM;
-        if (rc == EVREC_OK && e.n > 0) {
-            queue_count_t c = { QC_EXPIRED, e.n };
-            rc = queue_delete(f->q, e.seqs, e.n, &c, 1);
-            if (rc == EVREC_OK) {
-                removed = e.n;
-                for (size_t i = 0; i < e.n; i++)
-                    report(f, e.ids[2 * i], e.ids[2 * i + 1], EVREC_OUTCOME_DROPPED, 0,
-                           "expired");
-            }
+        if (!e.seqs || !e.ids)
+            rc = EVREC_E_NOMEM;
+        for (int pass = 0; rc == EVREC_OK && pass < FL_EXPIRE_PASSES; pass++) {
+            rc = expire_pass(f, &e);
+            size_t found = e.n;
+            if (rc == EVREC_OK)
+                removed += found;
+            expired_clear(&e);
+            if (found < e.cap)
+                break;
         }
-        if (rc)
-            log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: expiry failed: %s",
-                    evrec_strerror(rc));
-        expired_free(&e);
+        port_free(e.ids);
+        port_free(e.seqs);
     }
+    if (rc)
+        log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: expiry failed: %s", evrec_strerror(rc));
     if (removed)
         log_msg(&f->cfg.log, EVREC_LOG_WARN,
                 "flusher: dropped %llu events older than %llu ms", (unsigned long long)removed,

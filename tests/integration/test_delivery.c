@@ -37,7 +37,7 @@
 #define SECRET_KEY "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define APP_ID "app-0123456789"
 #define TRACKER "tracker-0123"
-#define MAX_DELIVERIES 1024
+#define MAX_DELIVERIES 2048
 
 static tu_endpoint_t g_ep;
 
@@ -949,17 +949,28 @@ static void test_threshold_and_interval_wake(void **state)
 static void test_expired_events_dropped(void **state)
 {
     fx_t *x = *state;
+    /* More than one expiry pass's worth (1,024), interleaved with fresh events. */
     int64_t old = now_ms() - 40LL * 24 * 3600 * 1000;
-    ev_spec_t o1 = { .id = "old-1", .endpoint = "endpoint-0", .type = "app.old",
-                     .created_ms = old };
-    put(x, EVREC_SERVICE_PINPOINT, &o1);
-    put_many(x, "fresh", 3, 1);
+    for (int i = 0; i < 1030; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "old-%d", i);
+        ev_spec_t o = { .id = id, .endpoint = "endpoint-0", .type = "app.old",
+                        .created_ms = old + i };
+        put(x, EVREC_SERVICE_PINPOINT, &o);
+        if (i % 400 == 0) {
+            char fid[32];
+            snprintf(fid, sizeof fid, "fresh-%04d", i / 400);
+            ev_spec_t fr = { .id = fid, .endpoint = "endpoint-0", .type = "app.click" };
+            put(x, EVREC_SERVICE_PINPOINT, &fr);
+        }
+    }
     flusher_t *f = start(x);
     assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
     assert_int_equal(queue_count(x->q), 0);
-    assert_int_equal(counter(x, QC_EXPIRED), 1);
+    assert_int_equal(counter(x, QC_EXPIRED), 1030);
     assert_int_equal(counter(x, QC_DELIVERED), 3);
-    const delivery_rec_t *d = find_delivery(&x->ds, "old-1");
+    assert_int_equal(count_outcome(&x->ds, EVREC_OUTCOME_DROPPED), 1030);
+    const delivery_rec_t *d = find_delivery(&x->ds, "old-1029");
     assert_non_null(d);
     assert_int_equal(d->outcome, EVREC_OUTCOME_DROPPED);
     assert_string_equal(d->reason, "expired");
@@ -967,6 +978,17 @@ static void test_expired_events_dropped(void **state)
     cJSON *log = fake_get(&g_ep, "/_fake/log");
     assert_int_equal(cJSON_GetArraySize(log), 3);
     cJSON_Delete(log);
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+
+    /* Without a delivery callback the store expires them in one go. */
+    x->cfg.on_delivery = NULL;
+    ev_spec_t o = { .id = "old-x", .endpoint = "endpoint-0", .type = "app.old",
+                    .created_ms = old };
+    put(x, EVREC_SERVICE_PINPOINT, &o);
+    f = start(x);
+    assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+    assert_int_equal(queue_count(x->q), 0);
+    assert_int_equal(counter(x, QC_EXPIRED), 1031);
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
 }
 
