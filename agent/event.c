@@ -1238,6 +1238,10 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
                     (long long)ts);
     const char *endpoint = ev->endpoint_id ? ev->endpoint_id : ctx->endpoint_id;
     const char *session = NULL, *user = NULL;
+    if (!endpoint || !*endpoint) /* events are batched (and stored) under their endpoint */
+        return event_errorf(err, errlen, EVREC_E_ID,
+                            "the event has no endpoint id: set one on the event or give the "
+                            "agent's");
     if (endpoint && strlen(endpoint) > RECORD_ID_BYTES_MAX)
         return event_errorf(err, errlen, EVREC_E_ID, "endpoint id is longer than %d bytes",
                     RECORD_ID_BYTES_MAX);

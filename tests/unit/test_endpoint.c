@@ -11,7 +11,6 @@
 #include <string.h>
 #include <math.h>
 #include <cmocka.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -482,46 +481,40 @@ static void replace_with_json(void **state)
     cJSON_Delete(root);
 }
 
-/* The default id as seen by a child process that opens the store itself (a store is opened
- * once per process, so "another opener" means another process). The child answers through a
- * pipe ("ok <id>" or "error <message>"), not its exit status, which a leak checker may set for
- * a forked child that leaves without freeing the parent's memory. Static storage. */
-static const char *id_from_child(const char *dir)
+/* Second-process role (main() with --print-default-id DIR): open the store, print its default
+ * endpoint id. A store is opened once per process, so "another opener" is another process. */
+static int print_default_id(const char *dir)
 {
-    static char got[512];
-    int fds[2];
-    assert_int_equal(pipe(fds), 0);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        close(fds[0]);
-        queue_config_t c = config();
-        evrec_queue_t *q = NULL;
-        char id[EVREC_ID_MAX] = "", err[256] = "", line[400];
-        int rc = queue_open(&q, dir, &c, err, sizeof err);
-        if (rc == 0)
-            rc = endpoint_default_id(q, NULL, id, sizeof id, err, sizeof err);
-        queue_close(q);
-        if (rc == 0)
-            snprintf(line, sizeof line, "ok %s", id);
-        else
-            snprintf(line, sizeof line, "error %d %s", rc, err);
-        ssize_t w = write(fds[1], line, strlen(line));
-        _exit(w < 0);
+    queue_config_t c = config();
+    evrec_queue_t *q = NULL;
+    char id[EVREC_ID_MAX] = "", err[256] = "";
+    int rc = queue_open(&q, dir, &c, err, sizeof err);
+    if (rc == 0)
+        rc = endpoint_default_id(q, NULL, id, sizeof id, err, sizeof err);
+    queue_close(q);
+    if (rc) {
+        fprintf(stderr, "%d %s\n", rc, err);
+        return 1;
     }
-    close(fds[1]);
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof got - 1 && (r = read(fds[0], got + n, sizeof got - 1 - n)) > 0)
-        n += (size_t)r;
-    close(fds[0]);
-    got[n] = '\0';
-    int status = 0;
-    waitpid(pid, &status, 0);
-    if (strncmp(got, "ok ", 3) != 0)
-        fprintf(stderr, "child: %s\n", got);
-    assert_true(strncmp(got, "ok ", 3) == 0);
-    return got + 3;
+    printf("%s", id);
+    return 0;
+}
+
+/* The default id as another process sees it while this one has the store open (malloc'ed). */
+static char *id_from_other_process(const char *dir)
+{
+    char self[4096];
+    ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
+    assert_true(n > 0);
+    self[n] = '\0';
+    const char *argv[] = { self, "--print-default-id", dir, NULL };
+    char *out = NULL, *err = NULL;
+    int rc = tu_run(argv, NULL, &out, &err);
+    if (rc)
+        fprintf(stderr, "second process: %s\n", err);
+    assert_int_equal(rc, 0);
+    free(err);
+    return out;
 }
 
 static void default_id_persisted_and_shared(void **state)
@@ -535,7 +528,9 @@ static void default_id_persisted_and_shared(void **state)
     assert_string_equal(a, b);
 
     /* Another process with the same store open at the same time agrees. */
-    assert_string_equal(id_from_child(f->dir), a);
+    char *other = id_from_other_process(f->dir);
+    assert_string_equal(other, a);
+    free(other);
     /* So does a reopen after close. */
     queue_close(f->q);
     f->q = open_store(f->dir);
@@ -569,8 +564,10 @@ static void default_id_persisted_and_shared(void **state)
     assert_string_equal(a, b);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "--print-default-id") == 0)
+        return print_default_id(argv[2]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_full_profile),
         cmocka_unit_test(enums),

@@ -557,6 +557,16 @@ static void pinpoint_fragment(void **state)
     assert_int_equal(encode(ev, &pp, &e, NULL, 0), EVREC_OK);
     assert_null(cJSON_GetObjectItem(e.json, "Session"));
     encoded_free(&e);
+    /* No endpoint id anywhere: nowhere to batch (or store) the event, for either service. */
+    pp.endpoint_id = NULL;
+    char err[256];
+    assert_int_equal(encode(ev, &pp, &e, err, sizeof err), EVREC_E_ID);
+    assert_non_null(strstr(err, "endpoint id"));
+    pp.endpoint_id = "";
+    assert_int_equal(encode(ev, &pp, &e, err, sizeof err), EVREC_E_ID);
+    event_context_t pz = personalize_ctx();
+    pz.endpoint_id = NULL;
+    assert_int_equal(encode(ev, &pz, &e, err, sizeof err), EVREC_E_ID);
     evrec_event_free(ev);
 }
 
