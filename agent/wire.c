@@ -72,6 +72,16 @@ size_t wire_json_string_bytes(const char *s)
 
 /* -- printing ------------------------------------------------------------------------------ */
 
+cJSON *wire_raw_reference(const char *json)
+{
+    cJSON *item = cJSON_CreateNull(); /* any item: its type is replaced below */
+    if (item != NULL) {
+        item->type = cJSON_Raw | cJSON_IsReference;
+        item->valuestring = (char *)json; /* cJSON never writes through it, nor frees it */
+    }
+    return item;
+}
+
 int wire_print(cJSON *root, size_t bound, char **body, size_t *len)
 {
     *body = NULL;

@@ -16,6 +16,11 @@
  *  if the bound was short. Frees root. */
 int wire_print(cJSON *root, size_t bound, char **body, size_t *len);
 
+/** A raw JSON item that refers to `json` instead of copying it (cJSON_IsReference: printed as
+ *  is, never freed by cJSON_Delete). `json` must outlive the tree: the batch's fragments do,
+ *  so a request body costs one copy of the events, not two. */
+cJSON *wire_raw_reference(const char *json);
+
 /** Copy a JSON string member's value (first of the names given that is a string) into dst. */
 void wire_copy_member(const cJSON *obj, const char *const *names, char *dst, size_t dstlen);
 

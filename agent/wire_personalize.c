@@ -53,7 +53,7 @@ int wire_personalize_encode(const batch_t *b, const char *tracking_id, char **bo
     size_t bound = wire_personalize_base_bytes(user, session,
                                                 wire_json_string_bytes(tracking_id));
     for (size_t i = 0; list != NULL && i < b->n; i++) {
-        cJSON *raw = cJSON_CreateRaw(b->events[i].fragment);
+        cJSON *raw = wire_raw_reference(b->events[i].fragment);
         if (raw == NULL || !cJSON_AddItemToArray(list, raw)) {
             cJSON_Delete(raw);
             list = NULL;

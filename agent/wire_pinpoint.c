@@ -84,8 +84,13 @@ int wire_pinpoint_encode(const batch_t *b, wire_profile_fn profile, void *user, 
         /* Two events with one id under one endpoint would collapse into one map entry. */
         if (cJSON_GetObjectItemCaseSensitive(events, ev->event_id) != NULL)
             rc = EVREC_E_INVALID;
-        else if (cJSON_AddRawToObject(events, ev->event_id, ev->fragment) == NULL)
-            rc = EVREC_E_NOMEM;
+        else {
+            cJSON *raw = wire_raw_reference(ev->fragment);
+            if (raw == NULL || !cJSON_AddItemToObject(events, ev->event_id, raw)) {
+                cJSON_Delete(raw);
+                rc = EVREC_E_NOMEM;
+            }
+        }
         bound += wire_pinpoint_event_bytes(ev->event_id, ev->fragment_len);
     }
     if (rc != EVREC_OK) {
