@@ -272,6 +272,22 @@ int tu_validate_shape(const char *service, const char *shape, const char *json, 
     return rc;
 }
 
+int tu_validate_request(const char *service, const char *application_id, const char *body,
+                        char **report)
+{
+    char *script = tu_root_path("tests/support/validate_request.py");
+    const char *argv[] = { python(), script, service, application_id ? application_id : "app",
+                           NULL };
+    char *out = NULL;
+    int rc = tu_run(argv, body, &out, NULL);
+    free(script);
+    if (report)
+        *report = out;
+    else
+        free(out);
+    return rc;
+}
+
 char *tu_repeat(const char *unit, size_t n)
 {
     size_t u = strlen(unit);

@@ -42,6 +42,13 @@ int tu_run(const char *const *argv, const char *stdin_data, char **out, char **e
  *  (malloc'ed). */
 int tu_validate_shape(const char *service, const char *shape, const char *json, char **report);
 
+/** Validate a PutEvents request body as sent on the wire with tests/support/validate_request.py
+ *  (`service` "pinpoint" or "personalize"; `application_id` for Pinpoint's path, may be NULL).
+ *  Returns its exit status (0 valid, 1 invalid, 2 usage); *report (if not NULL) gets its
+ *  output (malloc'ed). */
+int tu_validate_request(const char *service, const char *application_id, const char *body,
+                        char **report);
+
 /** `n` copies of the string `unit` (e.g. a multi-byte UTF-8 character); malloc'ed. */
 char *tu_repeat(const char *unit, size_t n);
 

@@ -5,15 +5,20 @@
 
 The body is read from stdin as the JSON sent on the wire. For Pinpoint the body is the
 EventsRequest payload and is checked as {"ApplicationId": ..., "EventsRequest": body}; for
-Personalize it is the whole PutEvents input. Duplicate keys in any object are an error too
-(a JSON map with two equal keys loses one of them). Exit 0 when valid, else 1 with the
+Personalize it is the whole PutEvents input. Checked: botocore's ParamValidator, then the
+constraints it leaves to the service (max lengths and list sizes, enums, patterns; shared with
+validate_shape.py), and duplicate keys in any object (a JSON map with two equal keys loses one). Exit 0 when valid, else 1 with the
 reason on stdout.
 """
 import json
+import os
 import sys
 
 import botocore.session
 from botocore.validate import ParamValidator
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from validate_shape import service_side_errors  # noqa: E402
 
 SERVICES = {"pinpoint": "pinpoint", "personalize": "personalize-events"}
 
@@ -49,6 +54,10 @@ def main(argv):
     report = ParamValidator().validate(params, shape)
     if report.has_errors():
         print(report.generate_report())
+        return 1
+    extra = list(service_side_errors(params, shape, "PutEventsRequest"))
+    if extra:
+        print("\n".join(extra))
         return 1
     return 0
 

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "batch.h"
+#include "event.h"
 #include "evrec.h"
 #include "port.h"
 #include "queue.h"
@@ -481,6 +482,97 @@ static void from_seq_starts_there(void **state)
     batch_free(&b);
 }
 
+/* Events made by the real builder, through the store and the batcher, make request bodies
+ * that botocore's model accepts (the path the flusher takes, minus the network). */
+static uint64_t record_event(evrec_queue_t *q, evrec_event_t *ev, const event_context_t *ctx)
+{
+    uint8_t *rec = NULL;
+    size_t len = 0;
+    int truncated = 0;
+    char err[256] = "";
+    int rc = event_encode_record(ev, ctx, &rec, &len, &truncated, err, sizeof err);
+    if (rc != EVREC_OK)
+        print_error("event_encode_record: %s\n", err);
+    assert_int_equal(rc, EVREC_OK);
+    uint64_t seq = 0;
+    assert_int_equal(queue_append(q, rec, len, truncated, &seq), EVREC_OK);
+    port_free(rec);
+    evrec_event_free(ev);
+    return seq;
+}
+
+static void assert_request_valid(const char *service, const char *body)
+{
+    char *why = NULL;
+    int rc = tu_validate_request(service, "0123456789abcdef0123456789abcdef", body, &why);
+    if (rc != 0)
+        print_error("botocore says: %s\nbody: %s\n", why ? why : "", body);
+    free(why);
+    assert_int_equal(rc, 0);
+}
+
+static void built_events_make_valid_requests(void **state)
+{
+    fixture_t *f = *state;
+    const char *profile = "{\"ChannelType\":\"GCM\",\"Demographic\":{\"Platform\":\"linux\"},"
+                          "\"User\":{\"UserId\":\"u-1\"}}";
+    assert_int_equal(queue_endpoint_put(f->q, "device-1", profile, strlen(profile)), EVREC_OK);
+    event_context_t pp = { .service = EVREC_SERVICE_PINPOINT, .now_ms = 1763805600000LL,
+                           .endpoint_id = "device-1", .session_id = "sess-1",
+                           .session_start_ms = 1763805500000LL, .session_duration_ms = -1 };
+    for (int i = 0; i < 5; i++) {
+        evrec_event_t *ev = NULL;
+        assert_int_equal(evrec_event_new(&ev, i == 0 ? "_session.start" : "level.done"), EVREC_OK);
+        assert_int_equal(evrec_event_set_attribute(ev, "level", "dungeon \"7\""), EVREC_OK);
+        assert_int_equal(evrec_event_set_metric(ev, "score", 1234.5 + i), EVREC_OK);
+        if (i == 3)
+            assert_int_equal(evrec_event_set_endpoint_id(ev, "gateway-child-2"), EVREC_OK);
+        record_event(f->q, ev, &pp);
+    }
+    batch_limits_t l = pp_limits(100, 0);
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 5);
+    char *body = NULL;
+    size_t len = 0;
+    assert_int_equal(wire_pinpoint_encode(&b, store_profile, f->q, &body, &len), EVREC_OK);
+    assert_true(len <= b.body_bytes);
+    assert_non_null(strstr(body, "\"gateway-child-2\":{\"Endpoint\":{}"));
+    assert_request_valid("pinpoint", body);
+    port_free(body);
+    uint64_t seqs[5];
+    for (size_t i = 0; i < 5; i++)
+        seqs[i] = b.events[i].seq;
+    batch_free(&b);
+    assert_int_equal(queue_delete(f->q, seqs, 5, NULL, 0), EVREC_OK);
+
+    event_context_t pz = { .service = EVREC_SERVICE_PERSONALIZE, .now_ms = 1763805600000LL,
+                           .endpoint_id = "device-1", .session_id = "sess-1",
+                           .session_start_ms = 1763805500000LL, .session_duration_ms = -1,
+                           .user_id = "user-42" };
+    for (int i = 0; i < 3; i++) {
+        evrec_event_t *ev = NULL;
+        assert_int_equal(evrec_event_new(&ev, "watch"), EVREC_OK);
+        assert_int_equal(evrec_event_set_item_id(ev, "movie-9"), EVREC_OK);
+        assert_int_equal(evrec_event_set_value(ev, 4.5), EVREC_OK);
+        assert_int_equal(evrec_event_set_properties(ev, "{\"numberOfRatings\":\"12\"}"), EVREC_OK);
+        assert_int_equal(evrec_event_add_impression(ev, "movie-9"), EVREC_OK);
+        assert_int_equal(evrec_event_add_impression(ev, "movie-3"), EVREC_OK);
+        record_event(f->q, ev, &pz);
+    }
+    l.service = EVREC_SERVICE_PERSONALIZE;
+    l.max_events = 10;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 3);
+    assert_string_equal(b.events[0].user_id, "user-42");
+    assert_string_equal(b.events[0].session_id, "sess-1");
+    assert_int_equal(wire_personalize_encode(&b, "tracking-0001", &body, &len), EVREC_OK);
+    assert_true(len <= b.body_bytes);
+    assert_request_valid("personalize", body);
+    port_free(body);
+    batch_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -494,6 +586,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(personalize_one_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(split_moves_the_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(from_seq_starts_there, setup, teardown),
+        cmocka_unit_test_setup_teardown(built_events_make_valid_requests, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

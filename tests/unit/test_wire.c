@@ -75,26 +75,10 @@ static int profile_lookup(void *user, const char *endpoint_id, char **json)
     return EVREC_OK;
 }
 
-/* Run tests/support/validate_request.py on body; returns its exit status, *why its output. */
-static int botocore_check(const char *service, const char *app, const char *body, char **why)
-{
-    const char *py = getenv("EVREC_PYTHON");
-    char *script = tu_root_path("tests/support/validate_request.py");
-    const char *argv[] = { py && *py ? py : "python3", script, service, app, NULL };
-    char *out = NULL;
-    int rc = tu_run(argv, body, &out, NULL);
-    free(script);
-    if (why)
-        *why = out;
-    else
-        free(out);
-    return rc;
-}
-
 static void assert_valid(const char *service, const char *app, const char *body)
 {
     char *why = NULL;
-    int rc = botocore_check(service, app, body, &why);
+    int rc = tu_validate_request(service, app, body, &why);
     if (rc != 0)
         print_error("botocore says: %s\nbody: %s\n", why ? why : "", body);
     free(why);
@@ -278,18 +262,26 @@ static void botocore_check_refuses_bad_bodies(void **state)
 {
     (void)state;
     char *why = NULL;
-    assert_int_equal(botocore_check("pinpoint", "app",
+    assert_int_equal(tu_validate_request("pinpoint", "app",
                                     "{\"BatchItem\":{\"e\":{\"Endpoint\":{},\"Events\":{\"1\":"
                                     "{\"EventType\":\"a\"}}}}}",
                                     &why),
                      1);
     assert_non_null(strstr(why, "Timestamp"));
     free(why);
-    assert_int_equal(botocore_check("personalize", "",
+    assert_int_equal(tu_validate_request("personalize", "",
                                     "{\"trackingId\":\"t\",\"sessionId\":\"s\",\"eventList\":[]}",
                                     NULL),
                      1);
-    assert_int_equal(botocore_check("pinpoint", "app", "{\"BatchItem\":{", NULL), 1);
+    assert_int_equal(tu_validate_request("pinpoint", "app", "{\"BatchItem\":{", NULL), 1);
+    /* a limit ParamValidator itself leaves to the service: at most 10 events */
+    char body[1024] = "{\"trackingId\":\"t\",\"sessionId\":\"s\",\"eventList\":[";
+    for (int i = 0; i < 11; i++)
+        strcat(body, i ? ",{\"eventType\":\"a\",\"sentAt\":1}" : "{\"eventType\":\"a\",\"sentAt\":1}");
+    strcat(body, "]}");
+    assert_int_equal(tu_validate_request("personalize", "", body, &why), 1);
+    assert_non_null(strstr(why, "max 10"));
+    free(why);
 }
 
 /* -- Personalize bodies -------------------------------------------------------------------- */
