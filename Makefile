@@ -83,6 +83,7 @@ export EVREC_PYTHON := $(PYTHON)
 export EVREC_ROOT := $(CURDIR)
 export EVREC_CLI := $(CURDIR)/$(CLI)
 export EVREC_BUILD := $(BUILD)
+export EVREC_TEST_RUNNER := $(RUNNER)
 
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \

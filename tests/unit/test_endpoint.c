@@ -507,9 +507,22 @@ static char *id_from_other_process(const char *dir)
     ssize_t n = readlink("/proc/self/exe", self, sizeof self - 1);
     assert_true(n > 0);
     self[n] = '\0';
-    const char *argv[] = { self, "--print-default-id", dir, NULL };
+    /* Under an emulator (cross builds: EVREC_TEST_RUNNER is "qemu-... -L ..."), the second
+     * process must be started through it too. */
+    const char *argv[32];
+    int n_args = 0;
+    char *runner = getenv("EVREC_TEST_RUNNER") ? strdup(getenv("EVREC_TEST_RUNNER")) : NULL;
+    char *save = NULL;
+    for (char *w = runner ? strtok_r(runner, " ", &save) : NULL; w && n_args < 28;
+         w = strtok_r(NULL, " ", &save))
+        argv[n_args++] = w;
+    argv[n_args++] = self;
+    argv[n_args++] = "--print-default-id";
+    argv[n_args++] = dir;
+    argv[n_args] = NULL;
     char *out = NULL, *err = NULL;
     int rc = tu_run(argv, NULL, &out, &err);
+    free(runner);
     if (rc)
         fprintf(stderr, "second process: %s\n", err);
     assert_int_equal(rc, 0);
