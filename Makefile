@@ -40,7 +40,7 @@ YAML_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
 CFLAGS   ?= $(OPT) -g
-ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -DEVREC_BUILDING \
+ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -DEVREC_BUILDING -D_FILE_OFFSET_BITS=64 \
               -Iinclude -Iagent -Iport $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS   := $(EXTRA_LDFLAGS) $(PKG_LIBS) $(MBED_LIBS) -lpthread -lm
 SANFLAGS ?=
