@@ -1390,20 +1390,30 @@ static int begin_read(evrec_queue_t *q, MDB_txn **txn)
     return rc ? mdb_fail(q, rc, "reading the store") : EVREC_OK;
 }
 
+/* A read transaction with a cursor on the events. */
+static int begin_read_events(evrec_queue_t *q, MDB_txn **txn, MDB_cursor **cur)
+{
+    int code = begin_read(q, txn);
+    if (code)
+        return code;
+    int rc = mdb_cursor_open(*txn, q->events, cur);
+    if (rc) {
+        mdb_txn_abort(*txn);
+        return mdb_fail(q, rc, "reading the store");
+    }
+    return EVREC_OK;
+}
+
 int queue_scan(evrec_queue_t *q, uint64_t from_seq, queue_visit_fn fn, void *user)
 {
     if (!q || !fn)
         return EVREC_E_INVALID;
     MDB_txn *txn;
-    int code = begin_read(q, &txn);
+    MDB_cursor *cur;
+    int code = begin_read_events(q, &txn, &cur);
     if (code)
         return code;
-    MDB_cursor *cur;
-    int rc = mdb_cursor_open(txn, q->events, &cur);
-    if (rc) {
-        mdb_txn_abort(txn);
-        return mdb_fail(q, rc, "reading the store");
-    }
+    int rc;
     uint8_t kb[8];
     put_be64(kb, from_seq);
     MDB_val k = { 8, kb }, d;
@@ -1424,6 +1434,58 @@ int queue_scan(evrec_queue_t *q, uint64_t from_seq, queue_visit_fn fn, void *use
     mdb_txn_abort(txn);
     if (rc && rc != MDB_NOTFOUND)
         return mdb_fail(q, rc, "scanning the queue");
+    return code;
+}
+
+int queue_with_records(evrec_queue_t *q, queue_ref_t *refs, size_t n, queue_with_fn fn,
+                       void *user)
+{
+    if (!q || !fn || (n && !refs))
+        return EVREC_E_INVALID;
+    MDB_txn *txn;
+    MDB_cursor *cur;
+    int code = begin_read_events(q, &txn, &cur);
+    if (code)
+        return code;
+    int rc = 0;
+    /* A batch is usually a run of consecutive records: step with MDB_NEXT while the keys
+     * follow each other, and seek only where they do not. */
+    int positioned = 0;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t kb[8];
+        put_be64(kb, refs[i].seq);
+        MDB_val k = { 8, kb }, d = { 0, NULL };
+        refs[i].value = NULL;
+        refs[i].len = 0;
+        rc = MDB_NOTFOUND;
+        if (positioned) {
+            MDB_val nk;
+            rc = mdb_cursor_get(cur, &nk, &d, MDB_NEXT);
+            if (rc == 0 && !(nk.mv_size == 8 && memcmp(nk.mv_data, kb, 8) == 0))
+                rc = MDB_NOTFOUND;
+            else if (rc && rc != MDB_NOTFOUND)
+                break;
+        }
+        if (rc == MDB_NOTFOUND)
+            rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
+        positioned = rc == 0;
+        if (rc == MDB_NOTFOUND) {
+            rc = 0;
+            continue;
+        }
+        if (rc)
+            break;
+        refs[i].value = d.mv_data;
+        refs[i].len = d.mv_size;
+    }
+    if (rc) {
+        mdb_cursor_close(cur);
+        mdb_txn_abort(txn);
+        return mdb_fail(q, rc, "reading queued events");
+    }
+    code = fn(user, refs, n);
+    mdb_cursor_close(cur);
+    mdb_txn_abort(txn);
     return code;
 }
 

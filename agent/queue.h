@@ -101,6 +101,23 @@ uint32_t queue_tick(evrec_queue_t *q);
 typedef int (*queue_visit_fn)(void *user, uint64_t seq, const void *value, size_t len);
 int queue_scan(evrec_queue_t *q, uint64_t from_seq, queue_visit_fn fn, void *user);
 
+/** One record looked up by queue_with_records: value NULL (len 0) if it is no longer queued. */
+typedef struct queue_ref {
+    uint64_t seq;
+    const void *value;
+    size_t len;
+} queue_ref_t;
+
+/**
+ * Look up refs[0..n).seq (ascending order is cheapest) inside one read transaction, then call
+ * fn(user, refs, n) with the values filled in. The values point into the store's memory map
+ * and are valid only during the call; fn may call the queue's read functions. Returns fn's
+ * result, or an error code if the lookup itself failed (fn is then not called).
+ */
+typedef int (*queue_with_fn)(void *user, queue_ref_t *refs, size_t n);
+int queue_with_records(evrec_queue_t *q, queue_ref_t *refs, size_t n, queue_with_fn fn,
+                       void *user);
+
 /** A counter change applied together with a deletion. */
 typedef struct queue_count {
     queue_counter_t counter;

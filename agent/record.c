@@ -21,7 +21,7 @@ static uint64_t get_le(const uint8_t *p, int n)
 size_t evrec_record_size(const evrec_record_view_t *v)
 {
     return EVREC_RECORD_HEADER_SIZE + v->event_id_len + v->endpoint_id_len + v->session_id_len +
-           v->user_id_len + v->fragment_len;
+           v->user_id_len + v->fragment_len + 1;
 }
 
 size_t evrec_record_encode(const evrec_record_view_t *v, uint8_t *buf)
@@ -48,6 +48,7 @@ size_t evrec_record_encode(const evrec_record_view_t *v, uint8_t *buf)
     p += v->user_id_len;
     memcpy(p, v->fragment, v->fragment_len);
     p += v->fragment_len;
+    *p++ = 0;
     return (size_t)(p - buf);
 }
 
@@ -72,8 +73,11 @@ int evrec_record_decode(const void *data, size_t len, evrec_record_view_t *out)
     out->fragment_len = (size_t)get_le(b + 16, 4);
     size_t need = EVREC_RECORD_HEADER_SIZE + out->event_id_len + out->endpoint_id_len +
                   out->session_id_len + out->user_id_len + out->fragment_len;
-    if (need != len || out->event_id_len == 0 || out->endpoint_id_len == 0 ||
-        out->fragment_len == 0)
+    out->fragment_nul = out->format >= 2;
+    if (out->fragment_nul && (need >= len || b[need] != 0))
+        return EVREC_E_CORRUPT;
+    if (need + (size_t)out->fragment_nul != len || out->event_id_len == 0 ||
+        out->endpoint_id_len == 0 || out->fragment_len == 0)
         return EVREC_E_CORRUPT;
     const char *p = (const char *)b + EVREC_RECORD_HEADER_SIZE;
     out->event_id = p;

@@ -17,9 +17,13 @@
  *   16     4     fragment_len
  *   20     ...   event_id, endpoint_id, session_id, user_id (no NULs), then the fragment:
  *                the event's JSON object exactly as it goes on the wire for `service`
- *                (a Pinpoint `Event`, or a Personalize `Event` without userId/sessionId).
+ *                (a Pinpoint `Event`, or a Personalize `Event` without userId/sessionId);
+ *                from format 2 on, one NUL byte follows the fragment (not in fragment_len).
  *
  * The header is fixed-size so that the batcher can read ids and lengths without parsing JSON.
+ * The NUL lets the request encoder splice a fragment straight out of the store's memory map
+ * (cJSON prints raw items as C strings), so a request body is the only copy of its events.
+ * Format 1 records (no NUL) are still read; the encoder copies their fragments.
  */
 #ifndef EVREC_RECORD_H
 #define EVREC_RECORD_H
@@ -29,7 +33,7 @@
 
 #include "evrec.h"
 
-#define EVREC_RECORD_FORMAT 1
+#define EVREC_RECORD_FORMAT 2
 #define EVREC_RECORD_HEADER_SIZE 20
 
 #define EVREC_RECORD_F_TRUNCATED 0x0001u /* some field was truncated at record time */
@@ -49,12 +53,14 @@ typedef struct evrec_record_view {
     size_t user_id_len;
     const char *fragment;
     size_t fragment_len;
+    int fragment_nul; /* decode: fragment[fragment_len] is a NUL inside the value (format >= 2) */
 } evrec_record_view_t;
 
 /** Bytes needed to encode a record with these parts. */
 size_t evrec_record_size(const evrec_record_view_t *v);
 
-/** Encode v into buf (which has evrec_record_size(v) bytes). Returns bytes written. */
+/** Encode v into buf (which has evrec_record_size(v) bytes) in the current format. Returns
+ *  bytes written. */
 size_t evrec_record_encode(const evrec_record_view_t *v, uint8_t *buf);
 
 /** Decode a stored value into a view that points into `data` (no copies). Returns 0, or

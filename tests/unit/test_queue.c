@@ -35,7 +35,7 @@ static size_t make_rec(uint8_t *buf, size_t size, int64_t created, const char *e
     v.event_id_len = strlen(event_id);
     v.endpoint_id = "ep-1";
     v.endpoint_id_len = 4;
-    size_t fixed = EVREC_RECORD_HEADER_SIZE + v.event_id_len + v.endpoint_id_len;
+    size_t fixed = EVREC_RECORD_HEADER_SIZE + v.event_id_len + v.endpoint_id_len + 1; /* NUL */
     size_t flen = size - fixed;
     assert_true(size > fixed + 24 && flen < sizeof frag);
     int n = snprintf(frag, sizeof frag, "{\"EventType\":\"t\",\"p\":\"");
@@ -245,6 +245,63 @@ static void scan_control(void **state)
     nested_t nest = { q, 0 };
     assert_int_equal(queue_scan(q, 0, nested_read, &nest), EVREC_OK);
     assert_int_equal(nest.found, 8);
+    queue_close(q);
+    drop_store(dir);
+}
+
+/* queue_with_records: values by sequence (runs and gaps, missing ones NULL), valid in fn. */
+typedef struct with_seen {
+    size_t calls;
+    char ids[8][24];
+    evrec_queue_t *q;
+} with_seen_t;
+
+static int with_collect(void *user, queue_ref_t *refs, size_t n)
+{
+    with_seen_t *w = user;
+    w->calls++;
+    for (size_t i = 0; i < n && i < 8; i++) {
+        w->ids[i][0] = '\0';
+        evrec_record_view_t v;
+        if (refs[i].value != NULL) {
+            assert_int_equal(evrec_record_decode(refs[i].value, refs[i].len, &v), 0);
+            snprintf(w->ids[i], sizeof w->ids[i], "%.*s", (int)v.event_id_len, v.event_id);
+        } else {
+            assert_int_equal(refs[i].len, 0);
+        }
+    }
+    /* the queue's read functions work meanwhile */
+    char *json = NULL;
+    uint32_t version = 0;
+    assert_int_equal(queue_endpoint_get(w->q, "ep-x", &json, &version), EVREC_E_NOT_FOUND);
+    return 5;
+}
+
+static void records_by_sequence(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    evrec_queue_t *q = open_ok(dir, &c);
+    uint64_t s[6];
+    const char *names[6] = { "r0", "r1", "r2", "r3", "r4", "r5" };
+    for (int i = 0; i < 6; i++)
+        s[i] = append_one(q, 90, i, names[i]);
+    assert_int_equal(queue_delete(q, &s[3], 1, NULL, 0), EVREC_OK);
+    /* a run, a deleted one, a jump back, one never assigned, the last */
+    queue_ref_t refs[7] = { { s[0], NULL, 0 }, { s[1], NULL, 0 }, { s[2], NULL, 0 },
+                            { s[3], NULL, 0 }, { s[1], NULL, 0 }, { s[5] + 100, NULL, 0 },
+                            { s[5], NULL, 0 } };
+    with_seen_t w = { 0 };
+    w.q = q;
+    assert_int_equal(queue_with_records(q, refs, 7, with_collect, &w), 5);
+    assert_int_equal(w.calls, 1);
+    const char *want[7] = { "r0", "r1", "r2", "", "r1", "", "r5" };
+    for (int i = 0; i < 7; i++)
+        assert_string_equal(w.ids[i], want[i]);
+    assert_int_equal(queue_with_records(q, NULL, 0, with_collect, &w), 5);
+    assert_int_equal(queue_with_records(q, refs, 1, NULL, NULL), EVREC_E_INVALID);
+    assert_int_equal(queue_with_records(NULL, refs, 1, with_collect, &w), EVREC_E_INVALID);
     queue_close(q);
     drop_store(dir);
 }
@@ -1429,6 +1486,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(scan_control),
+        cmocka_unit_test(records_by_sequence),
         cmocka_unit_test(counters_exact),
         cmocka_unit_test(expire_in_chunks),
         cmocka_unit_test(next_seq_monotonic),

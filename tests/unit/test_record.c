@@ -61,11 +61,35 @@ static void rejects_damage(void **state)
     assert_int_equal(evrec_record_decode(buf, n, &d), EVREC_E_CORRUPT);
 }
 
+/* The current format ends the fragment with a NUL; the first format (none) is still read. */
+static void fragment_nul_and_format_one(void **state)
+{
+    (void)state;
+    evrec_record_view_t v = sample();
+    uint8_t buf[256];
+    size_t n = evrec_record_encode(&v, buf);
+    assert_int_equal(n, EVREC_RECORD_HEADER_SIZE + 4 + 10 + 2 + v.fragment_len + 1);
+    evrec_record_view_t d;
+    assert_int_equal(evrec_record_decode(buf, n, &d), 0);
+    assert_true(d.fragment_nul);
+    assert_string_equal(d.fragment, v.fragment); /* usable as a C string in place */
+    buf[n - 1] = '}'; /* the NUL overwritten */
+    assert_int_equal(evrec_record_decode(buf, n, &d), EVREC_E_CORRUPT);
+    buf[n - 1] = 0;
+    buf[0] = 1; /* format 1: the same bytes without the NUL */
+    assert_int_equal(evrec_record_decode(buf, n - 1, &d), 0);
+    assert_false(d.fragment_nul);
+    assert_int_equal(d.fragment_len, v.fragment_len);
+    assert_memory_equal(d.fragment, v.fragment, v.fragment_len);
+    assert_int_equal(evrec_record_decode(buf, n, &d), EVREC_E_CORRUPT); /* one byte too many */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
         cmocka_unit_test(rejects_damage),
+        cmocka_unit_test(fragment_nul_and_format_one),
     };
     return cmocka_run_group_tests_name("record", tests, NULL, NULL);
 }
