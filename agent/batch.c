@@ -1,8 +1,9 @@
 /*
- * The batcher (see batch.h). One queue_scan, oldest first; each event kept is copied out of
- * the read transaction, so the batch outlives it and nothing is held across the network call.
- * The scan stops at the first event that does not fit, so order is kept: a later, smaller
- * event never jumps ahead of an older one.
+ * The batcher (see batch.h). One queue_scan, oldest first; each event kept costs one small
+ * allocation for its ids, so the batch outlives the read transaction and nothing is held
+ * across the network call. The JSON fragments stay in the store until the body is built
+ * (batch_with_fragments). The scan stops at the first event that does not fit, so order is
+ * kept: a later, smaller event never jumps ahead of an older one.
  */
 #include "batch.h"
 
@@ -19,52 +20,84 @@
  * past before it settles for what it has (sessions rarely interleave; this bounds the scan). */
 #define PERSONALIZE_LOOKAHEAD 1000u
 
-static int has_endpoint(const batch_t *b, size_t n, const char *endpoint_id,
-                        const batch_event_t **found)
+/* -- the index ----------------------------------------------------------------------------- */
+
+/* FNV-1a over the length and the last 16 bytes: ids (UUIDs, counters, device names) differ
+ * near their end, and a collision only costs a string comparison. */
+static uint32_t hash_id(const char *s)
 {
-    for (size_t i = 0; i < n; i++) {
-        if (strcmp(b->events[i].endpoint_id, endpoint_id) == 0) {
-            if (found != NULL)
-                *found = &b->events[i];
-            return 1;
-        }
-    }
-    return 0;
+    size_t n = strlen(s);
+    uint32_t h = (2166136261u ^ (uint32_t)n) * 16777619u;
+    for (const unsigned char *p = (const unsigned char *)s + (n > 16 ? n - 16 : 0); *p != '\0';
+         p++)
+        h = (h ^ *p) * 16777619u;
+    return h ^ (h >> 15);
 }
 
-/* What appending ev to the first n events of b adds to the body estimate. */
-static size_t added_bytes(const batch_t *b, size_t n, const batch_event_t *ev)
+/* By (endpoint, event id) the event id alone is hashed: endpoints repeat within a batch. */
+static uint32_t key_hash(int by_event, const char *endpoint_id, const char *event_id)
 {
-    if (b->service == EVREC_SERVICE_PERSONALIZE) {
-        size_t base = n == 0 ? wire_personalize_base_bytes(ev->user_id, ev->session_id,
-                                                            WIRE_TRACKING_ID_BYTES)
-                             : 0;
-        return base + ev->fragment_len + 1;
-    }
-    size_t bytes = wire_pinpoint_event_bytes(ev->event_id, ev->fragment_len);
-    if (!has_endpoint(b, n, ev->endpoint_id, NULL))
-        bytes += wire_pinpoint_endpoint_bytes(ev->endpoint_id, ev->profile_len);
-    return bytes + (n == 0 ? WIRE_PINPOINT_BODY_BYTES : 0);
+    return hash_id(by_event ? event_id : endpoint_id);
 }
 
-static size_t estimate(const batch_t *b)
+static int key_equal(const batch_index_t *x, size_t i, const char *endpoint_id,
+                     const char *event_id)
 {
-    size_t bytes = 0;
-    for (size_t i = 0; i < b->n; i++)
-        bytes += added_bytes(b, i, &b->events[i]);
-    return bytes;
+    const batch_event_t *e = &x->b->events[i];
+    return strcmp(e->endpoint_id, endpoint_id) == 0 &&
+           (!x->by_event || strcmp(e->event_id, event_id) == 0);
+}
+
+int batch_index_init(batch_index_t *x, const batch_t *b, int by_event)
+{
+    memset(x, 0, sizeof *x);
+    x->b = b;
+    x->by_event = by_event;
+    return b != NULL && b->n <= BATCH_INDEX_MAX && b->cap <= BATCH_INDEX_MAX ? EVREC_OK
+                                                                            : EVREC_E_INVALID;
+}
+
+/* The slot holding this key, or the empty slot where it would go. */
+static size_t probe(const batch_index_t *x, const char *endpoint_id, const char *event_id)
+{
+    size_t s = key_hash(x->by_event, endpoint_id, event_id) & (BATCH_INDEX_SLOTS - 1);
+    while (x->slot[s] != 0 && !key_equal(x, x->slot[s] - 1u, endpoint_id, event_id))
+        s = (s + 1) & (BATCH_INDEX_SLOTS - 1);
+    return s;
+}
+
+long batch_index_find(const batch_index_t *x, const char *endpoint_id, const char *event_id)
+{
+    if (endpoint_id == NULL || (x->by_event && event_id == NULL))
+        return -1;
+    size_t s = probe(x, endpoint_id, event_id);
+    return x->slot[s] != 0 ? (long)x->slot[s] - 1 : -1;
+}
+
+long batch_index_add(batch_index_t *x, size_t i)
+{
+    const batch_event_t *e = &x->b->events[i];
+    size_t s = probe(x, e->endpoint_id, e->event_id);
+    if (x->slot[s] != 0)
+        return (long)x->slot[s] - 1;
+    x->slot[s] = (uint8_t)(i + 1); /* i < BATCH_INDEX_MAX: fewer keys than half the slots */
+    return -1;
 }
 
 /* -- events -------------------------------------------------------------------------------- */
 
 static void event_free(batch_event_t *ev)
 {
-    port_free(ev->event_id);
-    port_free(ev->endpoint_id);
-    port_free(ev->session_id);
-    port_free(ev->user_id);
-    port_free(ev->fragment);
+    port_free(ev->event_id); /* the block with all four ids */
     memset(ev, 0, sizeof *ev);
+}
+
+static char *put_id(char *dst, const char *src, size_t len)
+{
+    if (len > 0)
+        memcpy(dst, src, len);
+    dst[len] = '\0';
+    return dst + len + 1;
 }
 
 static int event_copy(batch_event_t *ev, uint64_t seq, const evrec_record_view_t *v)
@@ -74,15 +107,15 @@ static int event_copy(batch_event_t *ev, uint64_t seq, const evrec_record_view_t
     ev->created_ms = v->created_ms;
     ev->flags = v->flags;
     ev->fragment_len = v->fragment_len;
-    ev->event_id = port_strndup(v->event_id, v->event_id_len);
-    ev->endpoint_id = port_strndup(v->endpoint_id, v->endpoint_id_len);
-    ev->session_id = port_strndup(v->session_id, v->session_id_len);
-    ev->user_id = port_strndup(v->user_id, v->user_id_len);
-    ev->fragment = port_strndup(v->fragment, v->fragment_len);
-    if (!ev->event_id || !ev->endpoint_id || !ev->session_id || !ev->user_id || !ev->fragment) {
-        event_free(ev);
+    char *block = port_malloc(v->event_id_len + v->endpoint_id_len + v->session_id_len +
+                              v->user_id_len + 4);
+    if (block == NULL)
         return EVREC_E_NOMEM;
-    }
+    ev->event_id = block;
+    ev->endpoint_id = put_id(block, v->event_id, v->event_id_len);
+    ev->session_id = put_id(ev->endpoint_id, v->endpoint_id, v->endpoint_id_len);
+    ev->user_id = put_id(ev->session_id, v->session_id, v->session_id_len);
+    put_id(ev->user_id, v->user_id, v->user_id_len);
     return EVREC_OK;
 }
 
@@ -94,15 +127,41 @@ static int view_is_stream(const evrec_record_view_t *v, const batch_event_t *fir
            memcmp(v->session_id, first->session_id, v->session_id_len) == 0;
 }
 
-/* Pinpoint keys events by id under their endpoint: a second event with the same pair has to
- * wait for the next request. */
-static int duplicate_id(const batch_t *b, const batch_event_t *ev)
+/* -- size estimates ------------------------------------------------------------------------ */
+
+/* What appending b->events[n] to the first n events adds to the body estimate; `new_endpoint`
+ * says whether its endpoint is not among them yet (Pinpoint). */
+static size_t added_bytes(const batch_t *b, size_t n, int new_endpoint)
 {
-    for (size_t i = 0; i < b->n; i++)
-        if (strcmp(b->events[i].event_id, ev->event_id) == 0 &&
-            strcmp(b->events[i].endpoint_id, ev->endpoint_id) == 0)
-            return 1;
-    return 0;
+    const batch_event_t *ev = &b->events[n];
+    if (b->service == EVREC_SERVICE_PERSONALIZE) {
+        size_t base = n == 0 ? wire_personalize_base_bytes(ev->user_id, ev->session_id,
+                                                            WIRE_TRACKING_ID_BYTES)
+                             : 0;
+        return base + ev->fragment_len + 1;
+    }
+    size_t bytes = wire_pinpoint_event_bytes(ev->event_id, ev->fragment_len);
+    if (new_endpoint)
+        bytes += wire_pinpoint_endpoint_bytes(ev->endpoint_id, ev->profile_len);
+    return bytes + (n == 0 ? WIRE_PINPOINT_BODY_BYTES : 0);
+}
+
+static size_t estimate(const batch_t *b)
+{
+    batch_index_t endpoints;
+    int indexed = batch_index_init(&endpoints, b, 0) == EVREC_OK;
+    size_t bytes = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        int new_endpoint = 1;
+        if (indexed) {
+            new_endpoint = batch_index_add(&endpoints, i) < 0;
+        } else {
+            for (size_t j = 0; j < i && new_endpoint; j++)
+                new_endpoint = strcmp(b->events[j].endpoint_id, b->events[i].endpoint_id) != 0;
+        }
+        bytes += added_bytes(b, i, new_endpoint);
+    }
+    return bytes;
 }
 
 /* -- the scan ------------------------------------------------------------------------------ */
@@ -114,16 +173,13 @@ typedef struct scan {
     uint32_t max_events;
     size_t max_bytes;
     uint32_t looked_past; /* Personalize: records of other streams since the first taken */
+    batch_index_t events;    /* Pinpoint: (endpoint, event id) pairs taken */
+    batch_index_t endpoints; /* Pinpoint: the first event of each endpoint taken */
 } scan_t;
 
 /* The endpoint's profile length as the encoder will splice it ("{}" when there is none). */
 static int profile_len(scan_t *s, batch_event_t *ev)
 {
-    const batch_event_t *same = NULL;
-    if (has_endpoint(s->out, s->out->n, ev->endpoint_id, &same)) {
-        ev->profile_len = same->profile_len;
-        return EVREC_OK;
-    }
     char *json = NULL;
     uint32_t version = 0;
     int rc = queue_endpoint_get(s->q, ev->endpoint_id, &json, &version);
@@ -153,22 +209,43 @@ static int visit(void *user, uint64_t seq, const void *value, size_t len)
     if (b->service == EVREC_SERVICE_PERSONALIZE && b->n > 0 && !view_is_stream(&v, &b->events[0]))
         return ++s->looked_past >= PERSONALIZE_LOOKAHEAD ? 1 : 0;
 
-    batch_event_t ev;
-    int rc = event_copy(&ev, seq, &v);
-    if (rc == EVREC_OK && b->service == EVREC_SERVICE_PINPOINT)
-        rc = profile_len(s, &ev);
-    if (rc != EVREC_OK) {
-        event_free(&ev);
+    batch_event_t *ev = &b->events[b->n];
+    int rc = event_copy(ev, seq, &v);
+    if (rc != EVREC_OK)
         return rc;
+    int new_endpoint = 0;
+    if (b->service == EVREC_SERVICE_PINPOINT) {
+        /* Pinpoint keys events by id under their endpoint: a second event with the same pair
+         * has to wait for the next request. */
+        long same = batch_index_find(&s->endpoints, ev->endpoint_id, NULL);
+        new_endpoint = same < 0;
+        if (new_endpoint) {
+            rc = profile_len(s, ev);
+        } else {
+            ev->profile_len = b->events[same].profile_len;
+            if (batch_index_find(&s->events, ev->endpoint_id, ev->event_id) >= 0) {
+                event_free(ev);
+                b->next_seq = seq; /* this one starts the next batch */
+                return 1;
+            }
+        }
+        if (rc != EVREC_OK) {
+            event_free(ev);
+            return rc;
+        }
     }
-    size_t cost = added_bytes(b, b->n, &ev);
-    if (b->n > 0 && (b->body_bytes + cost > s->max_bytes ||
-                     (b->service == EVREC_SERVICE_PINPOINT && duplicate_id(b, &ev)))) {
-        event_free(&ev);
-        b->next_seq = seq; /* this one starts the next batch */
+    size_t cost = added_bytes(b, b->n, new_endpoint);
+    if (b->n > 0 && b->body_bytes + cost > s->max_bytes) {
+        event_free(ev);
+        b->next_seq = seq;
         return 1;
     }
-    b->events[b->n++] = ev;
+    if (b->service == EVREC_SERVICE_PINPOINT) {
+        batch_index_add(&s->events, b->n);
+        if (new_endpoint)
+            batch_index_add(&s->endpoints, b->n);
+    }
+    b->n++;
     b->body_bytes += cost;
     return b->n >= s->max_events ? 1 : 0;
 }
@@ -192,6 +269,11 @@ int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out)
     if (out->events == NULL)
         return EVREC_E_NOMEM;
     out->cap = s.max_events;
+    if (batch_index_init(&s.events, out, 1) != EVREC_OK ||
+        batch_index_init(&s.endpoints, out, 0) != EVREC_OK) {
+        batch_free(out);
+        return EVREC_E_INVALID;
+    }
     int rc = queue_scan(q, lim->from_seq, visit, &s);
     if (rc < 0) {
         batch_free(out);
@@ -199,6 +281,86 @@ int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out)
     }
     return EVREC_OK;
 }
+
+/* -- fragments ----------------------------------------------------------------------------- */
+
+typedef struct with {
+    batch_t *b;
+    batch_fn fn;
+    void *user;
+    char **copies; /* format-1 records: fragments copied to get their NUL; else NULL */
+} with_t;
+
+static int with_records(void *user, queue_ref_t *refs, size_t n)
+{
+    with_t *w = user;
+    batch_t *b = w->b;
+    size_t kept = 0, copies = 0;
+    int rc = EVREC_OK;
+    for (size_t i = 0; i < n; i++) {
+        batch_event_t *ev = &b->events[i];
+        evrec_record_view_t v;
+        int usable = rc == EVREC_OK && refs[i].value != NULL &&
+                     evrec_record_decode(refs[i].value, refs[i].len, &v) == 0 &&
+                     v.service == (uint8_t)b->service && v.fragment_len == ev->fragment_len &&
+                     memchr(v.fragment, '\0', v.fragment_len) == NULL;
+        if (usable && v.fragment_nul) {
+            ev->fragment = v.fragment;
+        } else if (usable) {
+            if (w->copies == NULL && (w->copies = port_calloc(n, sizeof *w->copies)) == NULL)
+                rc = EVREC_E_NOMEM;
+            else if ((w->copies[copies] = port_strndup(v.fragment, v.fragment_len)) == NULL)
+                rc = EVREC_E_NOMEM;
+            else
+                ev->fragment = w->copies[copies++];
+        } else if (rc == EVREC_OK) {
+            event_free(ev); /* gone since the batch was taken, or damaged */
+            continue;
+        }
+        /* after a failure the rest is kept as it is, for a later attempt */
+        if (kept != i) {
+            b->events[kept] = *ev;
+            memset(ev, 0, sizeof *ev);
+        }
+        kept++;
+    }
+    if (kept != b->n) {
+        b->n = kept;
+        b->body_bytes = estimate(b);
+    }
+    if (rc == EVREC_OK)
+        rc = kept == 0 ? EVREC_E_NOT_FOUND : w->fn(w->user, b);
+    for (size_t i = 0; i < b->n; i++)
+        b->events[i].fragment = NULL;
+    return rc;
+}
+
+int batch_with_fragments(evrec_queue_t *q, batch_t *b, batch_fn fn, void *user)
+{
+    if (q == NULL || b == NULL || fn == NULL)
+        return EVREC_E_INVALID;
+    if (b->n == 0)
+        return EVREC_E_NOT_FOUND;
+    queue_ref_t *refs = port_malloc(b->n * sizeof *refs);
+    if (refs == NULL)
+        return EVREC_E_NOMEM;
+    for (size_t i = 0; i < b->n; i++)
+        refs[i].seq = b->events[i].seq;
+    with_t w = { b, fn, user, NULL };
+    size_t n = b->n;
+    int rc = queue_with_records(q, refs, n, with_records, &w);
+    if (w.copies != NULL) {
+        for (size_t i = 0; i < n; i++)
+            port_free(w.copies[i]);
+        port_free(w.copies);
+    }
+    for (size_t i = 0; i < b->n; i++)
+        b->events[i].fragment = NULL;
+    port_free(refs);
+    return rc;
+}
+
+/* -- splitting ----------------------------------------------------------------------------- */
 
 int batch_split(batch_t *b, size_t at, batch_t *tail)
 {
@@ -209,7 +371,7 @@ int batch_split(batch_t *b, size_t at, batch_t *tail)
         return EVREC_E_INVALID;
     size_t moved = b->n - at;
     tail->service = b->service;
-    tail->events = port_calloc(moved, sizeof *tail->events);
+    tail->events = port_calloc(moved ? moved : 1, sizeof *tail->events);
     if (tail->events == NULL)
         return EVREC_E_NOMEM;
     tail->cap = moved;

@@ -451,11 +451,34 @@ static int profile_lookup(void *user, const char *endpoint_id, char **json)
     return rc;
 }
 
-static int encode(flusher_t *f, const batch_t *b, char **body, size_t *len)
+typedef struct encoding {
+    flusher_t *f;
+    char *body;
+    size_t len;
+} encoding_t;
+
+/* Called with the batch's fragments pointing into the store (batch_with_fragments). */
+static int encode_with(void *user, batch_t *b)
 {
-    if (f->cfg.service == EVREC_SERVICE_PERSONALIZE)
-        return wire_personalize_encode(b, f->cfg.tracking_id, body, len);
-    return wire_pinpoint_encode(b, profile_lookup, f, body, len);
+    encoding_t *e = user;
+    if (e->f->cfg.service == EVREC_SERVICE_PERSONALIZE)
+        return wire_personalize_encode(b, e->f->cfg.tracking_id, &e->body, &e->len);
+    return wire_pinpoint_encode(b, profile_lookup, e->f, &e->body, &e->len);
+}
+
+/* The request body for b, built straight from the stored fragments. Events that left the
+ * queue since the batch was taken are dropped from b; EVREC_E_NOT_FOUND if none is left. */
+static int encode(flusher_t *f, batch_t *b, char **body, size_t *len)
+{
+    encoding_t e = { f, NULL, 0 };
+    int rc = batch_with_fragments(f->q, b, encode_with, &e);
+    if (rc != EVREC_OK) {
+        port_free(e.body);
+        return rc;
+    }
+    *body = e.body;
+    *len = e.len;
+    return EVREC_OK;
 }
 
 static void wipe_secrets(flusher_t *f)
@@ -742,6 +765,10 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
     char *body = NULL;
     size_t len = 0;
     int rc = encode(f, b, &body, &len);
+    if (rc == EVREC_E_NOT_FOUND) {
+        discard(b); /* every event of it was evicted or deleted meanwhile */
+        return STEP_MORE;
+    }
     if (rc) {
         snprintf(f->err, sizeof f->err, "cannot encode a request: %s", evrec_strerror(rc));
         return back_off(f, b, rc, f->err, -1, 0);

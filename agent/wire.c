@@ -59,13 +59,14 @@ size_t wire_json_string_bytes(const char *s)
 {
     size_t n = 2; /* the quotes */
     for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p != '\0'; p++) {
-        switch (*p) {
-        case '"': case '\\': case '\b': case '\f': case '\n': case '\r': case '\t':
+        unsigned char c = *p;
+        if (c >= 0x20 && c != '"' && c != '\\')
+            n += 1;
+        else if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
+                 c == '\t')
             n += 2;
-            break;
-        default:
-            n += *p < 0x20 ? 6 : 1; /* \u00XX */
-        }
+        else
+            n += 6; /* \u00XX */
     }
     return n;
 }
@@ -126,7 +127,9 @@ int wire_set_event(wire_result_t *r, size_t i, int status, int accept_status,
                                              : WIRE_KEEP;
     port_free(r->messages[i]);
     r->messages[i] = NULL;
-    if (message != NULL && (r->messages[i] = port_strdup(message)) == NULL)
+    /* An accepted event's message ("Accepted") tells nothing: only the others are kept. */
+    if (r->verdicts[i] != WIRE_ACCEPTED && message != NULL &&
+        (r->messages[i] = port_strdup(message)) == NULL)
         return EVREC_E_NOMEM;
     return EVREC_OK;
 }

@@ -48,7 +48,8 @@ typedef struct wire_result {
     size_t n;                 /* == batch n */
     wire_verdict_t *verdicts; /* per batch event, in batch order */
     int *status;              /* per-event status code (0 unknown) */
-    char **messages;          /* per-event message (NULL or port_malloc'ed) */
+    char **messages;          /* per-event message of events not accepted (NULL or
+                                 port_malloc'ed) */
     char error_type[128];     /* request-level error type (header or body __type/code) */
     char message[512];        /* request-level message */
 } wire_result_t;

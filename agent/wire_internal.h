@@ -24,8 +24,8 @@ cJSON *wire_raw_reference(const char *json);
 /** Copy a JSON string member's value (first of the names given that is a string) into dst. */
 void wire_copy_member(const cJSON *obj, const char *const *names, char *dst, size_t dstlen);
 
-/** Store a per-event answer: status, message (copied) and verdict (202/200 accepted, 400
- *  rejected, else keep). */
+/** Store a per-event answer: status, verdict (202/200 accepted, 400 rejected, else keep) and,
+ *  unless accepted, the message (copied). */
 int wire_set_event(wire_result_t *r, size_t i, int status, int accept_status,
                    const char *message);
 

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <cjson/cJSON.h>
+
 #include "batch.h"
 #include "event.h"
 #include "evrec.h"
@@ -16,6 +18,8 @@
 #include "record.h"
 #include "testutil.h"
 #include "wire.h"
+
+static void assert_request_valid(const char *service, const char *body);
 
 typedef struct fixture {
     char *dir;
@@ -126,13 +130,37 @@ static int store_profile(void *user, const char *endpoint_id, char **json)
     return queue_endpoint_get(user, endpoint_id, json, &version);
 }
 
-/* The batch's estimate is an upper bound of the body the encoder makes from it. */
-static size_t encoded_len(evrec_queue_t *q, const batch_t *b)
+/* Encode b the way the flusher does: inside batch_with_fragments. */
+typedef struct encoding {
+    evrec_queue_t *q;
+    const char *tracking_id; /* Personalize */
+    char *body;
+    size_t len;
+} encoding_t;
+
+static int encode_cb(void *user, batch_t *b)
 {
-    char *body = NULL;
+    encoding_t *e = user;
+    if (b->service == EVREC_SERVICE_PERSONALIZE)
+        return wire_personalize_encode(b, e->tracking_id, &e->body, &e->len);
+    return wire_pinpoint_encode(b, store_profile, e->q, &e->body, &e->len);
+}
+
+static char *encode_from_store(evrec_queue_t *q, batch_t *b, size_t *len)
+{
+    encoding_t e = { q, "tracking-0001", NULL, 0 };
+    assert_int_equal(batch_with_fragments(q, b, encode_cb, &e), EVREC_OK);
+    for (size_t i = 0; i < b->n; i++)
+        assert_null(b->events[i].fragment); /* store pointers do not outlive the call */
+    *len = e.len;
+    return e.body;
+}
+
+/* The batch's estimate is an upper bound of the body the encoder makes from it. */
+static size_t encoded_len(evrec_queue_t *q, batch_t *b)
+{
     size_t len = 0;
-    assert_int_equal(wire_pinpoint_encode(b, store_profile, q, &body, &len), EVREC_OK);
-    port_free(body);
+    port_free(encode_from_store(q, b, &len));
     return len;
 }
 
@@ -255,14 +283,29 @@ static void several_endpoints_in_order(void **state)
         assert_int_equal(b.events[i].seq, seqs[i]);
         assert_string_equal(b.events[i].endpoint_id, eps[i]);
         assert_int_equal(b.events[i].created_ms, 1763800000000LL + i);
-        assert_int_equal(b.events[i].fragment_len, strlen(b.events[i].fragment));
+        assert_null(b.events[i].fragment); /* not copied out of the store */
         assert_string_equal(b.events[i].session_id, "");
     }
-    /* the fragments are byte-for-byte what was stored */
-    char *want = pp_fragment(3, 100);
-    assert_string_equal(b.events[3].fragment, want);
-    free(want);
-    assert_true(b.body_bytes >= encoded_len(f->q, &b));
+    /* the fragments, when the body is built, are byte-for-byte what was stored */
+    size_t len = 0;
+    char *body = encode_from_store(f->q, &b, &len);
+    assert_true(b.body_bytes >= len);
+    for (int i = 0; i < 7; i++) {
+        char *want = pp_fragment(i, 100);
+        assert_int_equal(b.events[i].fragment_len, strlen(want));
+        assert_non_null(strstr(body, want));
+        free(want);
+    }
+    cJSON *root = cJSON_Parse(body);
+    const cJSON *items = cJSON_GetObjectItemCaseSensitive(root, "BatchItem");
+    assert_int_equal(cJSON_GetArraySize(items), 4); /* ep-a, ep-b, ep-c, ep-d */
+    assert_string_equal(items->child->string, "ep-a");
+    const cJSON *a = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(items, "ep-a"), "Events");
+    assert_int_equal(cJSON_GetArraySize(a), 3);
+    assert_non_null(cJSON_GetObjectItemCaseSensitive(a, "ev-0006"));
+    cJSON_Delete(root);
+    port_free(body);
     batch_free(&b);
 }
 
@@ -376,9 +419,8 @@ static void take(evrec_queue_t *q, const stream_t *want, size_t from, size_t n)
         seqs[i] = b.events[i].seq;
     }
     /* the body it makes is within the estimate */
-    char *body = NULL;
     size_t len = 0;
-    assert_int_equal(wire_personalize_encode(&b, "tracking-1", &body, &len), EVREC_OK);
+    char *body = encode_from_store(q, &b, &len);
     assert_true(len <= b.body_bytes);
     port_free(body);
     batch_free(&b);
@@ -461,6 +503,144 @@ static void split_moves_the_tail(void **state)
     batch_free(NULL);
 }
 
+/* Events that left the store after the batch was taken are dropped from it when the body is
+ * built; with none left the callback is not called. */
+static int count_calls(void *user, batch_t *b)
+{
+    (void)b;
+    (*(int *)user)++;
+    return 7; /* handed back as is */
+}
+
+static void fragments_of_events_gone_meanwhile(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t seqs[6];
+    for (int i = 0; i < 6; i++)
+        seqs[i] = append_pp(f->q, i, i < 3 ? "ep-a" : "ep-b", 120);
+    batch_limits_t l = pp_limits(100, 0);
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 6);
+    size_t before = b.body_bytes;
+    uint64_t gone[3] = { seqs[0], seqs[2], seqs[3] };
+    assert_int_equal(queue_delete(f->q, gone, 3, NULL, 0), EVREC_OK);
+    size_t len = 0;
+    char *body = encode_from_store(f->q, &b, &len);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.events[0].seq, seqs[1]);
+    assert_int_equal(b.events[1].seq, seqs[4]);
+    assert_int_equal(b.events[2].seq, seqs[5]);
+    assert_string_equal(b.events[1].event_id, "ev-0004");
+    assert_true(b.body_bytes < before && b.body_bytes >= len);
+    assert_null(strstr(body, "ev-0000"));
+    assert_non_null(strstr(body, "\"ev-0001\":{"));
+    assert_request_valid("pinpoint", body);
+    port_free(body);
+
+    int calls = 0;
+    assert_int_equal(batch_with_fragments(f->q, &b, count_calls, &calls), 7);
+    assert_int_equal(calls, 1);
+    uint64_t rest[3] = { seqs[1], seqs[4], seqs[5] };
+    assert_int_equal(queue_delete(f->q, rest, 3, NULL, 0), EVREC_OK);
+    assert_int_equal(batch_with_fragments(f->q, &b, count_calls, &calls), EVREC_E_NOT_FOUND);
+    assert_int_equal(calls, 1);
+    assert_int_equal(b.n, 0);
+    assert_int_equal(batch_with_fragments(NULL, &b, count_calls, &calls), EVREC_E_INVALID);
+    assert_int_equal(batch_with_fragments(f->q, &b, NULL, NULL), EVREC_E_INVALID);
+    batch_free(&b);
+}
+
+/* Records of the first format (no NUL after the fragment) are still batched and encoded. */
+static int check_fragments(void *user, batch_t *b)
+{
+    const char *const *want = user;
+    for (size_t i = 0; i < b->n; i++) {
+        assert_non_null(b->events[i].fragment);
+        assert_string_equal(b->events[i].fragment, want[i]);
+    }
+    return EVREC_OK;
+}
+
+static void format_one_records(void **state)
+{
+    fixture_t *f = *state;
+    char *frags[3];
+    for (int i = 0; i < 3; i++) {
+        char id[16];
+        snprintf(id, sizeof id, "old-%d", i);
+        frags[i] = pp_fragment(i, 90);
+        evrec_record_view_t v = { 0 };
+        v.service = EVREC_SERVICE_PINPOINT;
+        v.created_ms = 1763800000000LL;
+        v.event_id = id;
+        v.event_id_len = strlen(id);
+        v.endpoint_id = "ep-a";
+        v.endpoint_id_len = 4;
+        v.session_id = v.user_id = "";
+        v.fragment = frags[i];
+        v.fragment_len = strlen(frags[i]);
+        uint8_t buf[512];
+        size_t n = evrec_record_encode(&v, buf);
+        if (i != 1) { /* the middle one stays in the current format */
+            buf[0] = 1;
+            n--; /* format 1 has no NUL after the fragment */
+        }
+        assert_int_equal(queue_append(f->q, buf, n, 0, NULL), EVREC_OK);
+    }
+    batch_limits_t l = pp_limits(100, 0);
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(batch_with_fragments(f->q, &b, check_fragments, frags), EVREC_OK);
+    size_t len = 0;
+    char *body = encode_from_store(f->q, &b, &len);
+    assert_request_valid("pinpoint", body);
+    port_free(body);
+    batch_free(&b);
+    for (int i = 0; i < 3; i++)
+        free(frags[i]);
+}
+
+/* The index finds events by (endpoint, event id) or by endpoint, whatever the ids. */
+static void index_lookups(void **state)
+{
+    (void)state;
+    static char ids[BATCH_INDEX_MAX][40], eps[BATCH_INDEX_MAX][16];
+    batch_event_t ev[BATCH_INDEX_MAX];
+    memset(ev, 0, sizeof ev);
+    for (size_t i = 0; i < BATCH_INDEX_MAX; i++) {
+        /* long shared prefixes and suffixes, so the hash sees little difference */
+        snprintf(ids[i], sizeof ids[i], "event-%03zu-0000000000000000000000000", i);
+        snprintf(eps[i], sizeof eps[i], "ep-%zu", i % 5);
+        ev[i].event_id = ids[i];
+        ev[i].endpoint_id = eps[i];
+    }
+    batch_t b = { 0 };
+    b.service = EVREC_SERVICE_PINPOINT;
+    b.events = ev;
+    b.n = b.cap = BATCH_INDEX_MAX;
+    batch_index_t pairs, endpoints;
+    assert_int_equal(batch_index_init(&pairs, &b, 1), EVREC_OK);
+    assert_int_equal(batch_index_init(&endpoints, &b, 0), EVREC_OK);
+    for (size_t i = 0; i < b.n; i++) {
+        assert_int_equal(batch_index_add(&pairs, i), -1);
+        long first = batch_index_add(&endpoints, i);
+        assert_int_equal(first, i < 5 ? -1 : (long)(i % 5));
+    }
+    for (size_t i = 0; i < b.n; i++) {
+        assert_int_equal(batch_index_find(&pairs, eps[i], ids[i]), (long)i);
+        assert_int_equal(batch_index_add(&pairs, i), (long)i);
+        assert_int_equal(batch_index_find(&endpoints, eps[i], NULL), (long)(i % 5));
+    }
+    assert_int_equal(batch_index_find(&pairs, "ep-1", ids[0]), -1); /* id under another endpoint */
+    assert_int_equal(batch_index_find(&pairs, eps[0], "event-x"), -1);
+    assert_int_equal(batch_index_find(&endpoints, "ep-9", NULL), -1);
+    assert_int_equal(batch_index_find(&pairs, NULL, ids[0]), -1);
+    b.n = b.cap = BATCH_INDEX_MAX + 1;
+    assert_int_equal(batch_index_init(&pairs, &b, 1), EVREC_E_INVALID);
+}
+
 static void from_seq_starts_there(void **state)
 {
     fixture_t *f = *state;
@@ -533,9 +713,8 @@ static void built_events_make_valid_requests(void **state)
     batch_t b;
     assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
     assert_int_equal(b.n, 5);
-    char *body = NULL;
     size_t len = 0;
-    assert_int_equal(wire_pinpoint_encode(&b, store_profile, f->q, &body, &len), EVREC_OK);
+    char *body = encode_from_store(f->q, &b, &len);
     assert_true(len <= b.body_bytes);
     assert_non_null(strstr(body, "\"gateway-child-2\":{\"Endpoint\":{}"));
     assert_request_valid("pinpoint", body);
@@ -566,7 +745,7 @@ static void built_events_make_valid_requests(void **state)
     assert_int_equal(b.n, 3);
     assert_string_equal(b.events[0].user_id, "user-42");
     assert_string_equal(b.events[0].session_id, "sess-1");
-    assert_int_equal(wire_personalize_encode(&b, "tracking-0001", &body, &len), EVREC_OK);
+    body = encode_from_store(f->q, &b, &len);
     assert_true(len <= b.body_bytes);
     assert_request_valid("personalize", body);
     port_free(body);
@@ -586,6 +765,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(personalize_one_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(split_moves_the_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(from_seq_starts_there, setup, teardown),
+        cmocka_unit_test_setup_teardown(fragments_of_events_gone_meanwhile, setup, teardown),
+        cmocka_unit_test_setup_teardown(format_one_records, setup, teardown),
+        cmocka_unit_test(index_lookups),
         cmocka_unit_test_setup_teardown(built_events_make_valid_requests, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -473,6 +473,52 @@ static void pinpoint_per_event_verdicts(void **state)
     wire_result_free(&r);
 }
 
+/* Answers are matched by (endpoint id, event id), whatever their order: one event id under two
+ * endpoints gets each endpoint's verdict, a repeated answer counts once (the first), and
+ * answers for events not in the batch are ignored. Accepted events carry no message. */
+static void pinpoint_answers_matched_by_key(void **state)
+{
+    (void)state;
+    batch_event_t ev[] = { pp_event(1, "ep-a", "same", FRAG_A), pp_event(2, "ep-b", "same", FRAG_A),
+                           pp_event(3, "ep-a", "ev-3", FRAG_B), pp_event(4, "ep-b", "ev-4", FRAG_C) };
+    batch_t b = make_batch(EVREC_SERVICE_PINPOINT, ev, 4);
+    const char *body =
+        "{\"Results\":{"
+        "\"ep-b\":{\"EventsItemResponse\":{"
+        "\"ev-4\":{\"Message\":\"bad\",\"StatusCode\":400},"
+        "\"ev-4\":{\"Message\":\"Accepted\",\"StatusCode\":202},"
+        "\"same\":{\"Message\":\"Accepted\",\"StatusCode\":202},"
+        "\"not-sent\":{\"Message\":\"Accepted\",\"StatusCode\":202}}},"
+        "\"ep-z\":{\"EventsItemResponse\":{\"ev-3\":{\"StatusCode\":202}}},"
+        "\"ep-a\":{\"EventsItemResponse\":{"
+        "\"ev-3\":{\"Message\":\"Accepted\",\"StatusCode\":202},"
+        "\"same\":{\"Message\":\"Throttled\",\"StatusCode\":429}}}"
+        "}}";
+    wire_result_t r;
+    assert_int_equal(wire_decode(&b, 202, NULL, body, strlen(body), &r), EVREC_OK);
+    assert_int_equal(r.outcome, WIRE_OK);
+    assert_int_equal(r.verdicts[0], WIRE_KEEP); /* ep-a/same: 429 */
+    assert_int_equal(r.status[0], 429);
+    assert_string_equal(r.messages[0], "Throttled");
+    assert_int_equal(r.verdicts[1], WIRE_ACCEPTED); /* ep-b/same */
+    assert_null(r.messages[1]);
+    assert_int_equal(r.verdicts[2], WIRE_ACCEPTED); /* ep-a/ev-3, not ep-z's */
+    assert_int_equal(r.verdicts[3], WIRE_REJECTED); /* the first answer for ep-b/ev-4 */
+    assert_string_equal(r.messages[3], "bad");
+    wire_result_free(&r);
+
+    /* a batch beyond what one request may carry is refused, not misread */
+    static batch_event_t many[BATCH_INDEX_MAX + 1];
+    for (size_t i = 0; i < BATCH_INDEX_MAX + 1; i++)
+        many[i] = pp_event(i + 1, "ep-a", "x", FRAG_A);
+    b = make_batch(EVREC_SERVICE_PINPOINT, many, BATCH_INDEX_MAX + 1);
+    assert_int_equal(wire_decode(&b, 202, NULL, body, strlen(body), &r), EVREC_E_INVALID);
+    char *out = NULL;
+    size_t len = 0;
+    assert_int_equal(wire_pinpoint_encode(&b, NULL, NULL, &out, &len), EVREC_E_INVALID);
+    assert_null(out);
+}
+
 static void malformed_2xx_never_drops(void **state)
 {
     (void)state;
@@ -672,6 +718,7 @@ int main(void)
         cmocka_unit_test(personalize_refusals),
         cmocka_unit_test(paths),
         cmocka_unit_test(pinpoint_per_event_verdicts),
+        cmocka_unit_test(pinpoint_answers_matched_by_key),
         cmocka_unit_test(malformed_2xx_never_drops),
         cmocka_unit_test(personalize_accepts_empty_200),
         cmocka_unit_test(request_level_outcomes),
