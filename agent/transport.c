@@ -41,6 +41,7 @@ typedef struct exchange {
     transport_t *t;
     transport_response_t *resp;
     size_t cap;
+    size_t expected; /* Content-Length of the answer, 0 if not said */
     int too_large;
     int oom;
     char retry_after[64];
@@ -156,7 +157,11 @@ static size_t on_body(char *data, size_t size, size_t n, void *user)
         return 0; /* aborts the transfer with CURLE_WRITE_ERROR */
     }
     if (r->body_len + add + 1 > x->cap) {
-        size_t cap = x->cap ? x->cap : 4096;
+        /* Sized by Content-Length when the answer says it, so a body takes one allocation
+         * of its own size; otherwise doubling from 4 KiB. */
+        size_t cap = x->cap                         ? x->cap
+                     : x->expected >= r->body_len + add ? x->expected + 1
+                                                        : 4096;
         while (cap < r->body_len + add + 1)
             cap *= 2;
         if (cap > x->t->max_response + 1)
@@ -211,6 +216,7 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
         /* A new response (after a 100 Continue, say): forget the previous one's headers. */
         r->error_type[0] = r->request_id[0] = r->content_type[0] = '\0';
         x->retry_after[0] = x->date[0] = '\0';
+        x->expected = 0;
         return len;
     }
     char clen[32];
@@ -221,6 +227,8 @@ static size_t on_header(char *data, size_t size, size_t n, void *user)
             x->too_large = 1;
             return 0; /* refuse before reading a byte of an oversized body */
         }
+        if (end != clen)
+            x->expected = (size_t)v;
     }
     header_value(data, len, "date", x->date, sizeof x->date);
     header_value(data, len, "retry-after", x->retry_after, sizeof x->retry_after);
