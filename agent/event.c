@@ -546,6 +546,16 @@ EVREC_API int evrec_event_set_id(evrec_event_t *ev, const char *event_id)
     return EVREC_OK;
 }
 
+const char *event_endpoint_id(const evrec_event_t *ev)
+{
+    return ev ? ev->endpoint_id : NULL;
+}
+
+int event_has_user_id(const evrec_event_t *ev)
+{
+    return ev && ev->user_id;
+}
+
 EVREC_API int evrec_event_set_endpoint_id(evrec_event_t *ev, const char *endpoint_id)
 {
     if (!ev || !endpoint_id)

@@ -47,6 +47,11 @@ typedef struct event_context {
 int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t **out,
                         size_t *len, int *truncated, char *err, size_t errlen);
 
+/** The endpoint id set on the event itself (evrec_event_set_endpoint_id), or NULL. */
+const char *event_endpoint_id(const evrec_event_t *ev);
+/** Whether the event sets its own Personalize userId. */
+int event_has_user_id(const evrec_event_t *ev);
+
 /** evrec_event_from_json() with the detail: on failure a message naming the member (or the
  *  setter's message) is written to err. Used by the CLI to report bad input lines. */
 int event_from_json(evrec_event_t **out, const char *json, size_t len, char *err,

@@ -676,8 +676,14 @@ int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
         ctx->now_ms = port_wall_ms();
     ctx->endpoint_id = a->endpoint_id;
     ctx->truncate_oversize = a->opts.truncate_oversize;
-    if (a->opts.service == EVREC_SERVICE_PERSONALIZE) {
-        default_user_id(a, uid, sizeof uid);
+    if (a->opts.service == EVREC_SERVICE_PERSONALIZE && !event_has_user_id(ev)) {
+        /* The userId is the User.UserId of the profile of the event's endpoint: the default
+         * one (cached), or the one the event names (read from the store). */
+        const char *own = event_endpoint_id(ev);
+        if (own == NULL || strcmp(own, a->endpoint_id) == 0)
+            default_user_id(a, uid, sizeof uid);
+        else if (endpoint_user_id(a->queue, own, uid, sizeof uid) != EVREC_OK)
+            uid[0] = '\0';
         ctx->user_id = uid[0] ? uid : NULL;
     }
     uint8_t *rec = NULL;

@@ -507,12 +507,28 @@ static void personalize_user_from_endpoint(void **state)
     assert_int_equal(record_simple(a, "watch", NULL, NULL), EVREC_OK);
     assert_int_equal(evrec_endpoint_set(a, NULL, "User.UserId", "user-42"), EVREC_OK);
     assert_int_equal(record_simple(a, "watch", NULL, NULL), EVREC_OK);
+    /* an event of another endpoint takes that endpoint's user; one naming its own user, that */
+    assert_int_equal(evrec_endpoint_set(a, "other-device", "User.UserId", "user-7"), EVREC_OK);
+    const char *eps[3] = { "other-device", "no-profile-device", "other-device" };
+    for (int i = 0; i < 3; i++) {
+        evrec_event_t *ev = NULL;
+        assert_int_equal(evrec_event_new(&ev, "watch"), EVREC_OK);
+        assert_int_equal(evrec_event_set_endpoint_id(ev, eps[i]), EVREC_OK);
+        if (i == 2)
+            assert_int_equal(evrec_event_set_user_id(ev, "explicit-user"), EVREC_OK);
+        assert_int_equal(evrec_record(a, ev), EVREC_OK);
+        evrec_event_free(ev);
+    }
     cJSON *q = queued(a);
-    assert_int_equal(cJSON_GetArraySize(q), 3); /* _session.start, watch, watch */
+    assert_int_equal(cJSON_GetArraySize(q), 6); /* _session.start, watch x 5 */
     assert_string_equal(str_at(cJSON_GetArrayItem(q, 1), "user", NULL), "");
     assert_string_equal(str_at(cJSON_GetArrayItem(q, 1), "session", NULL), sid);
     assert_string_equal(str_at(cJSON_GetArrayItem(q, 2), "user", NULL), "user-42");
     assert_string_equal(str_at(cJSON_GetArrayItem(q, 2), "session", NULL), sid);
+    assert_string_equal(str_at(cJSON_GetArrayItem(q, 3), "endpoint", NULL), "other-device");
+    assert_string_equal(str_at(cJSON_GetArrayItem(q, 3), "user", NULL), "user-7");
+    assert_string_equal(str_at(cJSON_GetArrayItem(q, 4), "user", NULL), "");
+    assert_string_equal(str_at(cJSON_GetArrayItem(q, 5), "user", NULL), "explicit-user");
     cJSON_Delete(q);
     assert_int_equal(evrec_close(a, 0), EVREC_OK);
 }
