@@ -194,6 +194,13 @@ static int64_t service_now_ms(const flusher_t *f)
     return port_wall_ms() + f->clock_offset_ms;
 }
 
+/* Credentials' expiry is judged on the same corrected clock as signing: their expiration
+ * times are the provider's (server) time. Called on the flusher thread. */
+static int64_t creds_clock(void *user)
+{
+    return service_now_ms(user);
+}
+
 /* The clock offset is stored as 8 little-endian bytes; decimal text is accepted too so a
  * hand-edited or older store still reads. */
 static void load_clock_offset(flusher_t *f)
@@ -1035,6 +1042,10 @@ int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, 
         rc = EVREC_E_NOMEM;
         snprintf(err, errlen, "flusher: cannot create its locks");
         goto fail;
+    }
+    if (f->cfg.creds.now_ms == NULL) {
+        f->cfg.creds.now_ms = creds_clock;
+        f->cfg.creds.now_user = f;
     }
     rc = creds_new(&f->creds, &f->cfg.creds);
     if (rc) {

@@ -706,6 +706,55 @@ static void test_clock_skew_corrected(void **state)
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
 }
 
+/* Credentials from a callback: the first session token until the flusher forgets them, then
+ * the second (NULL: none), expiring expires_in_ms from the device's now. */
+typedef struct token_source {
+    int calls;
+    const char *first_token, *then_token;
+    int64_t expires_in_ms;
+} token_source_t;
+
+static int token_cb(void *user, evrec_credentials_t *out)
+{
+    token_source_t *t = user;
+    memset(out, 0, sizeof *out);
+    snprintf(out->access_key_id, sizeof out->access_key_id, "%s", ACCESS_KEY);
+    snprintf(out->secret_access_key, sizeof out->secret_access_key, "%s", SECRET_KEY);
+    const char *token = t->calls == 0 ? t->first_token : t->then_token;
+    if (token != NULL)
+        snprintf(out->session_token, sizeof out->session_token, "%s", token);
+    out->expiration_ms = now_ms() + t->expires_in_ms;
+    t->calls++;
+    return EVREC_OK;
+}
+
+/* Temporary credentials expire on the provider's clock: with the device two hours ahead of
+ * the service (offset learnt and stored earlier), credentials valid for another 30 minutes of
+ * service time are used, not refused as expired by the device clock. */
+static void test_credentials_expire_on_service_clock(void **state)
+{
+    fx_t *x = *state;
+    fake_config("{\"clock_skew_ms\":-7200000}"); /* the service is two hours behind */
+    uint8_t le[8];
+    uint64_t off = (uint64_t)(int64_t)-7200000;
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(off >> (8 * i));
+    assert_int_equal(queue_meta_put(x->q, QUEUE_META_CLOCK_OFFSET, le, 8), EVREC_OK);
+    token_source_t cs = { 0, NULL, NULL, -2 * 3600 * 1000 + 30 * 60 * 1000 };
+    x->cfg.creds.access_key_id = NULL;
+    x->cfg.creds.secret_access_key = NULL;
+    x->cfg.creds.callback = token_cb;
+    x->cfg.creds.callback_user = &cs;
+    put_many(x, "sc", 5, 1);
+    flusher_t *f = start(x);
+    assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+    assert_int_equal(queue_count(x->q), 0);
+    assert_log_exactly(&g_ep, "sc", 5, NULL);
+    assert_int_equal(count_status(&g_ep, 403), 0); /* the stored offset signs right at once */
+    assert_int_equal(cs.calls, 1);                  /* fetched once, then cached */
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+}
+
 static void test_forbidden_keeps_data(void **state)
 {
     fx_t *x = *state;
@@ -736,25 +785,6 @@ static void test_forbidden_keeps_data(void **state)
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
 }
 
-/* Credentials from a callback: "token-old" until the flusher forgets them, then "token-new"
- * (the only token the endpoint accepts). */
-typedef struct token_source {
-    int calls;
-} token_source_t;
-
-static int token_cb(void *user, evrec_credentials_t *out)
-{
-    token_source_t *t = user;
-    memset(out, 0, sizeof *out);
-    snprintf(out->access_key_id, sizeof out->access_key_id, "%s", ACCESS_KEY);
-    snprintf(out->secret_access_key, sizeof out->secret_access_key, "%s", SECRET_KEY);
-    snprintf(out->session_token, sizeof out->session_token, "%s",
-             t->calls == 0 ? "token-old" : "token-new");
-    out->expiration_ms = now_ms() + 3600 * 1000;
-    t->calls++;
-    return EVREC_OK;
-}
-
 static void test_expired_token_refreshed(void **state)
 {
     fx_t *x = *state;
@@ -763,7 +793,7 @@ static void test_expired_token_refreshed(void **state)
     assert_int_equal(tu_server_start(&ep2, "tests/integration/delivery_expired_token.py", args),
                      0);
     base_config(x, EVREC_SERVICE_PINPOINT, ep2.url);
-    token_source_t ts = { 0 };
+    token_source_t ts = { 0, "token-old", "token-new", 3600 * 1000 };
     x->cfg.creds.access_key_id = NULL;
     x->cfg.creds.secret_access_key = NULL;
     x->cfg.creds.callback = token_cb;
@@ -1262,6 +1292,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_too_large_splits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poison_bisection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_skew_corrected, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_credentials_expire_on_service_clock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forbidden_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_token_refreshed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_then_back, setup, teardown),
