@@ -59,7 +59,7 @@ typedef struct verifier {
     unsigned char *freed;    /* one bit per page: named by a free list */
 } verifier_t;
 
-static int bad(verifier_t *v, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static int bad(verifier_t *v, const char *fmt, ...)
 {
     char detail[200];
     va_list ap;
