@@ -149,6 +149,23 @@ static int64_t now_ms(const creds_t *c)
     return c->cfg.now_ms ? c->cfg.now_ms(c->cfg.now_user) : port_wall_ms();
 }
 
+/* A remote provider's expiration time in our clock. The provider's answer says what time it
+ * is there (its Date header): a device clock far off would otherwise make fresh credentials
+ * look expired (and the request that would correct the clock never leaves) or expired ones
+ * fresh. Without a Date the provider's clock is taken to be ours. */
+static int64_t remote_expiry(const creds_t *c, int64_t exp_ms, int64_t provider_now_ms)
+{
+    if (provider_now_ms <= 0)
+        return exp_ms;
+    return now_ms(c) + (exp_ms - provider_now_ms);
+}
+
+/* Whether a remote provider's credentials have already expired by its own clock. */
+static int remote_expired(const creds_t *c, int64_t exp_ms, int64_t provider_now_ms)
+{
+    return exp_ms <= (provider_now_ms > 0 ? provider_now_ms : now_ms(c));
+}
+
 /* Copy one credential field; over-long values are refused rather than cut. */
 static int put_field(char *dst, size_t cap, const char *src)
 {
@@ -696,9 +713,9 @@ static result_t from_iot(creds_t *c, evrec_credentials_t *out, attempt_t *a)
                        "sessionToken or expiration");
     else if (event_parse_iso8601(exp, &exp_ms) != EVREC_OK)
         note(a, P_IOT, "the answer's expiration is not an ISO 8601 time");
-    else if (exp_ms <= now_ms(c))
+    else if (remote_expired(c, exp_ms, r.date_ms))
         note(a, P_IOT, "the answer's credentials have already expired");
-    else if (fill(out, id, secret, token, exp_ms) != 0)
+    else if (fill(out, id, secret, token, remote_expiry(c, exp_ms, r.date_ms)) != 0)
         note(a, P_IOT, "the answer holds an over-long key or token");
     else
         res = R_HIT;
@@ -711,10 +728,12 @@ static result_t from_iot(creds_t *c, evrec_credentials_t *out, attempt_t *a)
 /* One JSON 1.1 call to Cognito Identity with a one-member request {member: value};
  * *answer is the parsed body on HTTP 200. */
 static int cognito_call(creds_t *c, const char *url, const char *op, const char *member,
-                        const char *value, cJSON **answer, char *why, size_t whylen,
-                        attempt_t *a)
+                        const char *value, cJSON **answer, int64_t *date_ms, char *why,
+                        size_t whylen, attempt_t *a)
 {
     *answer = NULL;
+    if (date_ms)
+        *date_ms = 0;
     cJSON *req = cJSON_CreateObject();
     char *body = req && cJSON_AddStringToObject(req, member, value)
                      ? cJSON_PrintUnformatted(req)
@@ -752,6 +771,8 @@ static int cognito_call(creds_t *c, const char *url, const char *op, const char 
         return rc;
     }
     *answer = cJSON_ParseWithLength(r.body, r.body_len);
+    if (date_ms)
+        *date_ms = r.date_ms;
     mbedtls_platform_zeroize(r.body, r.body_len);
     transport_response_clear(&r);
     if (!*answer) {
@@ -764,8 +785,8 @@ static int cognito_call(creds_t *c, const char *url, const char *op, const char 
 static int cognito_get_id(creds_t *c, const char *url, char *why, size_t whylen, attempt_t *a)
 {
     cJSON *ans;
-    int rc = cognito_call(c, url, "GetId", "IdentityPoolId", c->cfg.cognito_pool_id, &ans, why,
-                          whylen, a);
+    int rc = cognito_call(c, url, "GetId", "IdentityPoolId", c->cfg.cognito_pool_id, &ans, NULL,
+                          why, whylen, a);
     if (rc != EVREC_OK)
         return rc == EVREC_E_NOT_FOUND ? EVREC_E_CREDENTIALS : rc;
     const char *id = json_str(ans, "IdentityId");
@@ -787,8 +808,9 @@ static int cognito_credentials(creds_t *c, const char *url, evrec_credentials_t 
                                char *why, size_t whylen, attempt_t *a)
 {
     cJSON *ans;
+    int64_t date_ms = 0;
     int rc = cognito_call(c, url, "GetCredentialsForIdentity", "IdentityId", c->cognito_id, &ans,
-                          why, whylen, a);
+                          &date_ms, why, whylen, a);
     if (rc != EVREC_OK)
         return rc;
     const cJSON *cr = cJSON_GetObjectItemCaseSensitive(ans, "Credentials");
@@ -799,9 +821,10 @@ static int cognito_credentials(creds_t *c, const char *url, evrec_credentials_t 
     if (!id || !secret || !token || !cJSON_IsNumber(exp))
         snprintf(why, whylen, "GetCredentialsForIdentity: the answer lacks Credentials."
                               "AccessKeyId, SecretKey, SessionToken or Expiration");
-    else if ((int64_t)(exp->valuedouble * 1000.0) <= now_ms(c))
+    else if (remote_expired(c, (int64_t)(exp->valuedouble * 1000.0), date_ms))
         snprintf(why, whylen, "GetCredentialsForIdentity: the credentials have already expired");
-    else if (fill(out, id, secret, token, (int64_t)(exp->valuedouble * 1000.0)) != 0)
+    else if (fill(out, id, secret, token,
+                  remote_expiry(c, (int64_t)(exp->valuedouble * 1000.0), date_ms)) != 0)
         snprintf(why, whylen, "GetCredentialsForIdentity: an over-long key or token");
     else
         rc = EVREC_OK;

@@ -334,6 +334,50 @@ static void cognito_refresh_and_errors(void **state)
     creds_free(c);
 }
 
+/* A device clock two hours ahead of the providers: fresh credentials are not refused as
+ * expired; their lifetime is taken by the provider's clock (its Date header) and counted on
+ * ours, so they are cached for it and refreshed before it ends. */
+static void device_clock_ahead_of_providers(void **state)
+{
+    fixture_t *f = *state;
+    no_shared_files();
+    const int64_t ahead = 2 * 3600 * 1000;
+    int64_t now = port_wall_ms() + ahead;
+    evrec_credentials_t out;
+    char err[1024];
+    creds_t *c;
+
+    creds_config_t cfg = iot_config(f);
+    cfg.profile = NULL;
+    cfg.now_ms = fake_clock;
+    cfg.now_user = &now;
+    assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
+    long iot0 = fc_stat(&f->ep, f->pki, "iot");
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_true(out.expiration_ms > now + 3500000 && out.expiration_ms < now + 3700000);
+    now += 30 * 60000; /* cached */
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_int_equal(fc_stat(&f->ep, f->pki, "iot"), iot0 + 1);
+    now = out.expiration_ms - 4 * 60000; /* refreshed ahead of the end */
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_int_equal(fc_stat(&f->ep, f->pki, "iot"), iot0 + 2);
+    creds_free(c);
+
+    char url[128];
+    cfg = cognito_config(f, url, sizeof url, NULL);
+    now = port_wall_ms() + ahead;
+    cfg.now_ms = fake_clock;
+    cfg.now_user = &now;
+    assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
+    long creds0 = fc_stat(&f->ep, f->pki, "getcreds");
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_true(out.expiration_ms >= now + 3590000 && out.expiration_ms <= now + 3610000);
+    now += 30 * 60000;
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_OK);
+    assert_int_equal(fc_stat(&f->ep, f->pki, "getcreds"), creds0 + 1);
+    creds_free(c);
+}
+
 static void chain_falls_through_to_remote(void **state)
 {
     fixture_t *f = *state;
@@ -370,6 +414,7 @@ int main(void)
         cmocka_unit_test(iot_refusals),
         cmocka_unit_test(cognito_identity_persisted),
         cmocka_unit_test(cognito_refresh_and_errors),
+        cmocka_unit_test(device_clock_ahead_of_providers),
         cmocka_unit_test(chain_falls_through_to_remote),
     };
     return cmocka_run_group_tests_name("credentials_remote", tests, setup, teardown);
