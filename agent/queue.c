@@ -952,16 +952,35 @@ static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
 }
 
 /* Check the data file's structure (store_verify.h) as of a snapshot pinned by a read
- * transaction, so that writers in other processes cannot reuse its pages meanwhile. */
+ * transaction, so that writers in other processes cannot reuse its pages meanwhile. Those
+ * writers may still commit during the check: two commits overwrite the snapshot's meta page,
+ * and a meta page can be read half-written. A failed check counts only if no transaction was
+ * committed while it ran; otherwise it is repeated on a new snapshot (a few times, with a
+ * short pause, so that a store that keeps changing is not mistaken for a damaged one). */
+#define VERIFY_ATTEMPTS 8
+#define VERIFY_NEW_SNAPSHOTS 1000
 static int verify_pages(evrec_queue_t *q, const char *data_path, char *err, size_t errlen)
 {
-    MDB_txn *txn = NULL;
-    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
-    if (rc)
-        return open_fail_mdb(q, err, errlen, rc, "reading the store");
     char why[256] = "";
-    int vrc = store_verify(data_path, (uint64_t)mdb_txn_id(txn), why, sizeof why);
-    mdb_txn_abort(txn);
+    int vrc = EVREC_OK;
+    for (int attempt = 0, fresh = 0; attempt < VERIFY_ATTEMPTS;) {
+        MDB_txn *txn = NULL;
+        int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
+        if (rc)
+            return open_fail_mdb(q, err, errlen, rc, "reading the store");
+        uint64_t snapshot = (uint64_t)mdb_txn_id(txn);
+        why[0] = '\0';
+        vrc = store_verify(data_path, snapshot, why, sizeof why);
+        mdb_txn_abort(txn);
+        if (vrc == EVREC_E_BUSY && ++fresh < VERIFY_NEW_SNAPSHOTS)
+            continue; /* the snapshot's meta page was replaced before it was read */
+        MDB_envinfo info;
+        if (vrc != EVREC_E_CORRUPT || mdb_env_info(q->env, &info) != 0 ||
+            (uint64_t)info.me_last_txnid == snapshot)
+            break;
+        port_sleep_ms(2u << attempt); /* 2 ms .. 256 ms */
+        attempt++;
+    }
     if (vrc == EVREC_E_CORRUPT)
         return open_fail(err, errlen, EVREC_E_CORRUPT, "store %s is corrupt: %s", q->dir, why);
     if (vrc)

@@ -21,7 +21,9 @@
 #include <stdint.h>
 
 /** Verify the data file at `path` as of the snapshot `txnid` (mdb_txn_id of a read txn).
- *  EVREC_OK, EVREC_E_CORRUPT (message in err), EVREC_E_IO or EVREC_E_NOMEM. */
+ *  EVREC_OK, EVREC_E_CORRUPT (message in err), EVREC_E_IO or EVREC_E_NOMEM; EVREC_E_BUSY if
+ *  other processes committed twice since the snapshot began, so that its meta page is no
+ *  longer in the file (take a new snapshot and call again). */
 int store_verify(const char *path, uint64_t txnid, char *err, size_t errlen);
 
 #endif /* EVREC_STORE_VERIFY_H */

@@ -1100,8 +1100,11 @@ static int child_appender(const char *dir, int child, evrec_durability_t mode)
     c.max_store_bytes = 64 << 20;
     evrec_queue_t *q = NULL;
     char err[256];
-    if (queue_open(&q, dir, &c, err, sizeof err) != EVREC_OK)
+    int rc = queue_open(&q, dir, &c, err, sizeof err);
+    if (rc != EVREC_OK) {
+        fprintf(stderr, "child %d: queue_open: %d %s\n", child, rc, err);
         return 10;
+    }
     uint8_t buf[256];
     for (int i = 0; i < PER_CHILD; i++) {
         char id[32];
@@ -1122,6 +1125,61 @@ static void wait_children(pid_t *pids, int n)
         assert_true(WIFEXITED(status));
         assert_int_equal(WEXITSTATUS(status), 0);
     }
+}
+
+/* Opening a store that another process keeps writing to: the structural check at open runs
+ * while commits land, and must not take a store that moved on for a damaged one. */
+static void open_while_another_process_writes(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    c.max_store_bytes = 64 << 20;
+    evrec_queue_t *q = open_ok(dir, &c);
+    for (int i = 0; i < 3000; i++) /* a store big enough that the check takes a while */
+        append_one(q, 300, i, "pre");
+    queue_close(q);
+    pid_t writer = fork();
+    assert_true(writer >= 0);
+    if (writer == 0) {
+        evrec_queue_t *w = NULL;
+        char werr[256];
+        if (queue_open(&w, dir, &c, werr, sizeof werr) != EVREC_OK)
+            child_exit(10);
+        uint8_t buf[512];
+        uint64_t until = port_monotonic_ms() + 1500;
+        for (int i = 0; port_monotonic_ms() < until; i++) {
+            size_t n = make_rec(buf, 200, i, "w");
+            if (queue_append(w, buf, n, 0, NULL) != EVREC_OK)
+                child_exit(11);
+        }
+        queue_close(w);
+        child_exit(0);
+    }
+    int opens = 0, failures = 0;
+    char last[512] = "";
+    uint64_t until = port_monotonic_ms() + 1200;
+    while (port_monotonic_ms() < until) {
+        evrec_queue_t *r = NULL;
+        char err[512] = "";
+        int rc = queue_open(&r, dir, &c, err, sizeof err);
+        opens++;
+        if (rc != EVREC_OK) {
+            failures++;
+            snprintf(last, sizeof last, "%d %s", rc, err);
+            continue;
+        }
+        queue_close(r);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(writer, &status, 0), writer);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    if (failures)
+        fprintf(stderr, "%d of %d opens failed; last: %s\n", failures, opens, last);
+    assert_int_equal(failures, 0);
+    assert_true(opens > 5);
+    drop_store(dir);
 }
 
 static void processes_append_concurrently(void **state)
@@ -1506,6 +1564,7 @@ int main(void)
         cmocka_unit_test(foreign_lmdb),
         cmocka_unit_test(future_format),
         cmocka_unit_test(quarantine_corrupt),
+        cmocka_unit_test(open_while_another_process_writes),
         cmocka_unit_test(processes_append_concurrently),
         cmocka_unit_test(threads_append_concurrently),
         cmocka_unit_test(flusher_role_exclusive),
