@@ -1157,7 +1157,7 @@ static void open_while_another_process_writes(void **state)
         child_exit(0);
     }
     int opens = 0, failures = 0;
-    char last[512] = "";
+    char last[600] = "";
     uint64_t until = port_monotonic_ms() + 1200;
     while (port_monotonic_ms() < until) {
         evrec_queue_t *r = NULL;
