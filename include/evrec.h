@@ -119,7 +119,9 @@ typedef void (*evrec_free_fn)(void *ptr);
 /**
  * Route every allocation evrec makes (and the ones cJSON makes on its behalf) through these
  * functions. Call it once, before anything else; all three must be non-NULL (EVREC_E_INVALID
- * otherwise). Passing NULLs for all three restores the C library's allocator.
+ * otherwise). Passing NULLs for all three restores the C library's allocator. Blocks must be
+ * aligned as malloc's are (for max_align_t): a header in front of each block has to be padded
+ * to that alignment (on 32-bit ARM an unaligned 64-bit member faults).
  * Not thread-safe: call it before any agent exists.
  */
 EVREC_API int evrec_set_allocator(evrec_malloc_fn m, evrec_realloc_fn r, evrec_free_fn f);
