@@ -88,11 +88,12 @@ export EVREC_TEST_RUNNER := $(RUNNER)
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \
         install install-check uninstall size cross-check tsan valgrind fuzz reliability fuzz-run fuzz-replay \
-        fake-selftest
+        fake-selftest check-tree
+# The first target is the default: `make` builds everything.
+all: lib $(CLI) $(EXAMPLE_BIN)
 # `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
 deps:
 	@[ -n "$(EVREC_NO_DEPS)" ] || bash tools/install-deps.sh
-all: lib $(CLI) $(EXAMPLE_BIN)
 lib: $(STATIC) $(SHARED)
 
 $(BUILD)/obj/%.o: %.c
@@ -162,7 +163,7 @@ integration: all $(INTEG_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory check-port
+	@$(MAKE) --no-print-directory check-port check-tree
 	@$(MAKE) --no-print-directory unit integration fuzz-replay fake-selftest
 	@$(MAKE) --no-print-directory reliability install-check
 
@@ -182,6 +183,10 @@ fake-selftest:
 	@echo "== tests/fake/test_fake_endpoint.py"
 	@[ -n "$(PYTHON)" ] || { echo "fake endpoint: no python3 with botocore (python3-botocore)"; exit 1; }
 	@$(PYTHON) tests/fake/test_fake_endpoint.py -q
+
+# The repository stands alone (reads nothing beside it) and `make` builds `all`.
+check-tree: lib
+	@bash tests/build/check_tree.sh $(BUILD)
 
 # Nothing under agent/ reaches the OS except through port/port.h.
 check-port: lib

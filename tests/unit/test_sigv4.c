@@ -1,8 +1,8 @@
 /*
  * SigV4 against the AWS test suite, stage by stage, plus the signing-key cache.
  *
- * Every case folder under $EVREC_SHARED/testdata/aws4_testsuite (nested ones included) is
- * found at run time; its .req is parsed here and the canonical request, string to sign and
+ * Every case folder under tests/data/aws4_testsuite (AWS's suite as botocore distributes it,
+ * Apache-2.0, kept in the repository; nested ones included) is found at run time; its .req is parsed here and the canonical request, string to sign and
  * Authorization value are compared with the folder's .creq, .sts and .authz. The constants
  * (keys, time, region, service) are read from the suite's README table.
  */
@@ -26,14 +26,12 @@
 
 /* -- the suite's files ------------------------------------------------------------------- */
 
+/* The suite in this repository: $EVREC_ROOT (set by the Makefile) or the working directory. */
 static char *suite_dir(void)
 {
-    const char *shared = getenv("EVREC_SHARED");
     const char *root = getenv("EVREC_ROOT");
     char *p = NULL;
-    int n = shared && *shared
-                ? asprintf(&p, "%s/testdata/aws4_testsuite", shared)
-                : asprintf(&p, "%s/../shared/testdata/aws4_testsuite", root && *root ? root : ".");
+    int n = asprintf(&p, "%s/tests/data/aws4_testsuite", root && *root ? root : ".");
     return n < 0 ? NULL : p;
 }
 
@@ -393,7 +391,7 @@ static void aws_test_suite(void **state)
     char *suite = suite_dir();
     assert_non_null(suite);
     if (!is_dir(suite))
-        fail_msg("AWS SigV4 test suite not found at %s (set EVREC_SHARED)", suite);
+        fail_msg("AWS SigV4 test suite not found at %s (run from the repository root)", suite);
     suite_constants_t c;
     load_constants(suite, &c);
     tally_t t = { 0, 0, &c };

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# `make check-tree`: the repository stands alone and builds as a C project does.
+#   1. `make` with no target builds everything: the Makefile's default goal is `all`;
+#   2. nothing in tests/, tools/ or the Makefile reads outside the repository (../shared):
+#      the AWS SigV4 suite is kept in tests/data/aws4_testsuite with its LICENSE and NOTICE;
+#   3. the release library carries no fault-injection hooks (port_fault_*): they are built
+#      into the test programs only (tests/support).
+# Usage: tests/build/check_tree.sh BUILDDIR
+set -uo pipefail
+build=${1:?usage: check_tree.sh BUILDDIR}
+cd "$(dirname "$0")/../.."
+passed=0; failed=0
+check() { if "$@"; then passed=$((passed+1)); else failed=$((failed+1)); echo "check-tree: FAILED: $*"; fi; }
+
+default_goal() {
+  local g
+  g=$(make -rpq --no-print-directory BUILD="$build" 2>/dev/null | sed -n 's/^\.DEFAULT_GOAL := //p')
+  [ "$g" = all ] || { echo "check-tree: default goal is '$g', not 'all'"; return 1; }
+}
+no_outside_reads() {
+  local hits
+  hits=$(grep -rnE '\.\./shared|EVREC_SHARED|/work/shared' Makefile tests tools \
+           --exclude=check_tree.sh --exclude-dir=data 2>/dev/null)
+  [ -z "$hits" ] || { echo "check-tree: reads outside the repository:"; echo "$hits"; return 1; }
+}
+suite_here() {
+  test -f tests/data/aws4_testsuite/LICENSE && test -f tests/data/aws4_testsuite/NOTICE &&
+  test -f tests/data/aws4_testsuite/get-vanilla/get-vanilla.req
+}
+check default_goal
+check no_outside_reads
+check suite_here
+echo "check-tree: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
