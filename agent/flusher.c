@@ -37,6 +37,12 @@
  * that keeps saying "skewed" after two corrections, or "expired" after a refresh, is not
  * going to change its mind within milliseconds. */
 #define FL_MAX_SKEW_FIXES 2u
+/* One skew answer may move the clock offset by at most this much on its word alone; a larger
+ * move needs a second answer agreeing (within FL_SKEW_AGREE_MS) first. The offset only ever
+ * serves signing and credential expiry: event age is judged on the device clock the events
+ * were stamped with, so no server answer can expire data. */
+#define FL_SKEW_STEP_MS (3600ll * 1000)
+#define FL_SKEW_AGREE_MS (5ll * 60 * 1000)
 #define FL_MAX_TOKEN_REFRESHES 1u
 /* Expired events are looked for at the start of each cycle and at least this often. */
 #define FL_EXPIRE_PERIOD_MS 60000u
@@ -66,6 +72,8 @@ struct flusher {
     char *sign_path; /* the path as it goes on the wire */
     char host[256];
     int64_t clock_offset_ms; /* service time minus device time */
+    int64_t skew_candidate_ms; /* an offset one answer proposed beyond FL_SKEW_STEP_MS */
+    int skew_candidate_set;
 
     /* Scratch kept off the stack (small-stack devices): wiped after each signing. */
     evrec_credentials_t cred;
@@ -227,6 +235,25 @@ static int store_clock_offset(flusher_t *f)
     for (int i = 0; i < 8; i++)
         b[i] = (unsigned char)(u >> (8 * i));
     return queue_meta_put(f->q, QUEUE_META_CLOCK_OFFSET, b, sizeof b);
+}
+
+static int64_t abs64(int64_t v)
+{
+    return v < 0 ? -v : v;
+}
+
+/* Whether an offset proposed by one skew answer may replace the current one: at once if the
+ * move is small, else only once a second answer proposed about the same. */
+static int skew_step_accepted(flusher_t *f, int64_t proposed)
+{
+    if (abs64(proposed - f->clock_offset_ms) <= FL_SKEW_STEP_MS ||
+        (f->skew_candidate_set && abs64(proposed - f->skew_candidate_ms) <= FL_SKEW_AGREE_MS)) {
+        f->skew_candidate_set = 0;
+        return 1;
+    }
+    f->skew_candidate_ms = proposed;
+    f->skew_candidate_set = 1;
+    return 0;
 }
 
 /* Split endpoint_url into the request URL and the path to sign (a base path in the URL, as
@@ -402,9 +429,11 @@ static void expire_old(flusher_t *f, int64_t cutoff_ms)
                 (unsigned long long)f->cfg.max_event_age_ms);
 }
 
+/* Age is judged on the clock events are stamped with (the device's), never the corrected
+ * one: a device far behind keeps its events, and a forged Date cannot expire anything. */
 static int64_t expiry_cutoff(const flusher_t *f)
 {
-    int64_t now = service_now_ms(f);
+    int64_t now = port_wall_ms();
     if ((uint64_t)now <= f->cfg.max_event_age_ms)
         return 0;
     return now - (int64_t)f->cfg.max_event_age_ms;
@@ -703,6 +732,7 @@ static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t 
         }
         f->attempt = 0;
         f->skew_fixes = 0;
+        f->skew_candidate_set = 0;
         f->token_refreshes = 0;
         port_mutex_lock(f->mu);
         f->last_upload_ms = port_wall_ms();
@@ -738,7 +768,16 @@ static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t 
         if (resp->date_ms > 0 && f->skew_fixes < FL_MAX_SKEW_FIXES) {
             f->skew_fixes++;
             int64_t before = f->clock_offset_ms;
-            f->clock_offset_ms = resp->date_ms - port_wall_ms();
+            int64_t proposed = resp->date_ms - port_wall_ms();
+            if (!skew_step_accepted(f, proposed)) {
+                log_msg(&f->cfg.log, EVREC_LOG_WARN,
+                        "flusher: clock skew reported; offset %lld ms -> %lld ms held until "
+                        "a second answer agrees",
+                        (long long)before, (long long)proposed);
+                (void)pending_push(f, b);
+                return STEP_MORE;
+            }
+            f->clock_offset_ms = proposed;
             int rc = store_clock_offset(f);
             log_msg(&f->cfg.log, EVREC_LOG_WARN,
                     "flusher: clock skew reported; offset %lld ms -> %lld ms%s",

@@ -706,6 +706,61 @@ static void test_clock_skew_corrected(void **state)
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
 }
 
+/* A device 40 days behind the service (the case the clock offset exists for): the offset is
+ * learnt for signing, but age is judged on the device clock the events were stamped with, so
+ * nothing recorded a moment ago is "older than 30 days". A move of the offset beyond an hour
+ * takes two agreeing answers. */
+static void test_device_far_behind_loses_nothing(void **state)
+{
+    fx_t *x = *state;
+    fake_config("{\"clock_skew_ms\":3456000000}"); /* the service is 40 days ahead */
+    put_many(x, "fb40", 6, 1);
+    flusher_t *f = start(x);
+    assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+    assert_int_equal(counter(x, QC_EXPIRED), 0);
+    assert_int_equal(queue_count(x->q), 0);
+    assert_log_exactly(&g_ep, "fb40", 6, NULL);
+    assert_int_equal(count_status(&g_ep, 403), 2); /* one answer proposes, a second confirms */
+    int64_t off = stored_offset(x);
+    assert_true(off > 3456000000 - 3000 && off < 3456000000 + 3000);
+}
+
+/* An answer whose Date says 2100 ("Signature expired") expires nothing: expiry never follows a
+ * server's word, and the offset moves only once a second answer agrees. */
+static void test_forged_date_expires_nothing(void **state)
+{
+    fx_t *x = *state;
+    int64_t to_2100 = 4102444800000ll - now_ms();
+    char cfg[96];
+    snprintf(cfg, sizeof cfg, "{\"clock_skew_ms\":%lld}", (long long)to_2100);
+    fake_config(cfg);
+    put_many(x, "fd", 5, 1);
+    flusher_t *f = start(x);
+    (void)flusher_flush(f, 20000);
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+    assert_int_equal(counter(x, QC_EXPIRED), 0);
+    /* Every event is either still queued or was delivered (the fake, believing it is 2100,
+     * accepts requests signed for 2100), none dropped. */
+    assert_int_equal(queue_count(x->q) + counter(x, QC_DELIVERED), 5);
+    assert_true(count_status(&g_ep, 403) >= 2);
+
+    /* An offset already stored from such an answer does not expire anything either. */
+    fake_config("{\"clock_skew_ms\":0}");
+    uint8_t le[8];
+    uint64_t u = (uint64_t)to_2100;
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(u >> (8 * i));
+    assert_int_equal(queue_meta_put(x->q, QUEUE_META_CLOCK_OFFSET, le, 8), EVREC_OK);
+    put_many(x, "fe", 4, 1);
+    f = start(x);
+    assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+    assert_int_equal(counter(x, QC_EXPIRED), 0);
+    assert_int_equal(queue_count(x->q), 0);
+    assert_log_exactly(&g_ep, "fe", 4, NULL);
+}
+
 /* Credentials from a callback: the first session token until the flusher forgets them, then
  * the second (NULL: none), expiring expires_in_ms from the device's now. */
 typedef struct token_source {
@@ -1293,6 +1348,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_poison_bisection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_skew_corrected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_expire_on_service_clock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_device_far_behind_loses_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_forged_date_expires_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_forbidden_keeps_data, setup, teardown),
         cmocka_unit_test_setup_teardown(test_expired_token_refreshed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offline_then_back, setup, teardown),
