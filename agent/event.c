@@ -1246,6 +1246,12 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
     if (ts < TS_MIN_MS || ts > TS_MAX_MS)
         return event_errorf(err, errlen, EVREC_E_TIMESTAMP, "timestamp %lld ms is out of range",
                     (long long)ts);
+    /* It would only be stored to be dropped as expired: refuse it now, where the caller hears. */
+    if (ctx->max_age_ms != 0 && ctx->now_ms > ts && (uint64_t)(ctx->now_ms - ts) > ctx->max_age_ms)
+        return event_errorf(err, errlen, EVREC_E_TOO_OLD,
+                            "timestamp %lld ms is %llu ms old; max_event_age is %llu ms",
+                            (long long)ts, (unsigned long long)(ctx->now_ms - ts),
+                            (unsigned long long)ctx->max_age_ms);
     const char *endpoint = ev->endpoint_id ? ev->endpoint_id : ctx->endpoint_id;
     const char *session = NULL, *user = NULL;
     if (!endpoint || !*endpoint) /* events are batched (and stored) under their endpoint */

@@ -35,6 +35,9 @@ typedef struct event_context {
     int64_t session_duration_ms; /**< >= 0 only for `_session.stop` */
     const char *user_id;         /**< Personalize userId when the event sets none (may be NULL) */
     int truncate_oversize;       /**< truncate over-long names/values instead of refusing */
+    uint64_t max_age_ms;         /**< refuse (EVREC_E_TOO_OLD) a timestamp older than now_ms
+                                      minus this; 0: no bound. now_ms is the device clock, the
+                                      one events are stamped with and expired on */
 } event_context_t;
 
 /**

@@ -676,6 +676,7 @@ int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
         ctx->now_ms = port_wall_ms();
     ctx->endpoint_id = a->endpoint_id;
     ctx->truncate_oversize = a->opts.truncate_oversize;
+    ctx->max_age_ms = a->opts.max_event_age_ms;
     if (a->opts.service == EVREC_SERVICE_PERSONALIZE && !event_has_user_id(ev)) {
         /* The userId is the User.UserId of the profile of the event's endpoint: the default
          * one (cached), or the one the event names (read from the store). */

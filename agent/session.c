@@ -287,6 +287,13 @@ static int record_emit(evrec_t *a, const session_emit_t *e)
     ctx.session_duration_ms = e->duration_ms;
     rc = agent_record_with(a, ev, &ctx);
     evrec_event_free(ev);
+    /* A stop stamped at a pause older than max_event_age would only expire in the queue; the
+     * session still ends (the caller asked for a start or a resume, not for that event). */
+    if (rc == EVREC_E_TOO_OLD) {
+        log_msg(&a->log, EVREC_LOG_INFO, "session: %s of %s not recorded: %s", e->event_type,
+                e->id, evrec_last_error(a));
+        rc = EVREC_OK;
+    }
     return rc;
 }
 

@@ -100,6 +100,9 @@ typedef enum evrec_error {
     EVREC_E_AUTH = -49,        /**< the service refused the signature or the credentials (403) */
     EVREC_E_REJECTED = -50,    /**< the service refused the request as bad (4xx, not retryable) */
     EVREC_E_CLOCK_SKEW = -51,  /**< the device clock is too far from the service's */
+
+    /* refusals at record time added later (kept at the end: the values never change) */
+    EVREC_E_TOO_OLD = -52,     /**< the event's timestamp is older than max_event_age_ms */
 } evrec_error_t;
 
 /** A short, static description of an error code ("event type missing or too long"). */

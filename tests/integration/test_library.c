@@ -443,6 +443,70 @@ static void truncation_is_counted(void **state)
     assert_int_equal(evrec_close(a, 0), EVREC_OK);
 }
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int record_at(evrec_t *a, const char *type, int64_t unix_ms)
+{
+    evrec_event_t *ev = NULL;
+    int rc = evrec_event_new(&ev, type);
+    if (rc == EVREC_OK)
+        rc = evrec_event_set_timestamp(ev, unix_ms);
+    if (rc == EVREC_OK)
+        rc = evrec_record(a, ev);
+    evrec_event_free(ev);
+    return rc;
+}
+
+/* An event older than max_event_age would only be dropped later as expired: it is refused
+ * when recorded, with its own code, and nothing is stored or counted as recorded. */
+static void too_old_refused_at_record(void **state)
+{
+    fixture_t *f = *state;
+    evrec_options_t o = record_only();
+    o.max_event_age_ms = 60000;
+    evrec_t *a = open_ok(f->store, &o);
+    int64_t now = wall_ms();
+    assert_int_equal(record_at(a, "old", now - 120000), EVREC_E_TOO_OLD);
+    assert_non_null(strstr(evrec_last_error(a), "max_event_age"));
+    assert_string_equal(evrec_strerror(EVREC_E_TOO_OLD), "event is older than max_event_age");
+    assert_int_equal(record_at(a, "recent", now - 1000), EVREC_OK);
+    assert_int_equal(record_at(a, "future", now + 1000), EVREC_OK);
+    evrec_stats_t s;
+    assert_int_equal(evrec_stats(a, &s), EVREC_OK);
+    assert_int_equal(s.queued_events, 2);
+    assert_int_equal(s.recorded, 2);
+    assert_int_equal(s.dropped_expired, 0);
+    cJSON *q = queued(a);
+    assert_string_equal(event_type(cJSON_GetArrayItem(q, 0)), "recent");
+    assert_string_equal(event_type(cJSON_GetArrayItem(q, 1)), "future");
+    cJSON_Delete(q);
+    assert_int_equal(evrec_close(a, 0), EVREC_OK);
+
+    /* A session paused longer than max_event_age still ends and a new one starts: its stop
+     * (stamped at the pause) is the one event not recorded. */
+    o.max_event_age_ms = 5;
+    o.session_timeout_ms = 0;
+    a = open_ok(f->store, &o);
+    assert_int_equal(evrec_session_start(a), EVREC_OK);
+    assert_int_equal(evrec_session_pause(a), EVREC_OK);
+    struct timespec ts = { 0, 30 * 1000 * 1000 };
+    nanosleep(&ts, NULL);
+    assert_int_equal(evrec_session_resume(a), EVREC_OK);
+    q = queued(a);
+    const char *want[] = { "recent", "future", "_session.start", "_session.pause",
+                           "_session.start" };
+    assert_int_equal(cJSON_GetArraySize(q), 5);
+    for (int i = 0; i < 5; i++)
+        assert_string_equal(event_type(cJSON_GetArrayItem(q, i)), want[i]);
+    cJSON_Delete(q);
+    assert_int_equal(evrec_close(a, 0), EVREC_OK);
+}
+
 static void endpoint_wrappers(void **state)
 {
     fixture_t *f = *state;
@@ -783,6 +847,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(crashed_session_is_stopped_at_next_start, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(no_flusher_means_no_flush, setup, teardown),
+        cmocka_unit_test_setup_teardown(too_old_refused_at_record, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_delivers_to_the_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(manual_flush_by_polling, setup, teardown),
     };

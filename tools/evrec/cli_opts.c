@@ -422,7 +422,8 @@ void cli_log_stderr(void *user, evrec_log_level_t level, const char *message)
 
 int cli_is_input_error(int code)
 {
-    return code == EVREC_E_INVALID || (code <= EVREC_E_EVENT_TYPE && code >= EVREC_E_TOO_MANY_VALUES);
+    return code == EVREC_E_INVALID || code == EVREC_E_TOO_OLD ||
+           (code <= EVREC_E_EVENT_TYPE && code >= EVREC_E_TOO_MANY_VALUES);
 }
 
 int cli_open_agent(cli_config_t *c, const char *cmd, int must_exist, evrec_t **out)
