@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""A local stand-in for Amazon Pinpoint PutEvents and Amazon Personalize Events PutEvents.
+"""A local stand-in for Amazon Pinpoint PutEvents, Amazon Personalize Events PutEvents,
+Amazon Kinesis Data Streams PutRecords and Amazon Data Firehose PutRecordBatch.
 
 It listens on 127.0.0.1 only and checks every request the way the services do, with checks that
 are independent of evrec's own code:
@@ -7,8 +8,11 @@ are independent of evrec's own code:
 * the SigV4 signature is recomputed with botocore's signer (botocore.auth.SigV4Auth) from the
   method, path, query, the headers named in SignedHeaders and the body, with the configured
   credentials, region and each service's signing name;
-* the body is validated against botocore's service model for `PutEvents` (ParamValidator plus
-  the `max` lengths and enums that ParamValidator leaves to the service);
+* the body is validated against botocore's service model for `PutEvents`, `PutRecords` or
+  `PutRecordBatch` (ParamValidator plus the `max` lengths and enums that ParamValidator leaves to
+  the service; the record blobs are strict base64 and the services' size limits apply to the
+  decoded data);
+* Kinesis and Firehose are served on `POST /`, routed by `X-Amz-Target` (AWS JSON 1.1);
 * answers use each service's real shapes, status codes and error headers.
 
 Accepted events are kept in memory (`GET /_fake/log`) and appended to `--log` as JSON lines.
@@ -18,6 +22,8 @@ running with `POST /_fake/config`. See README.md, "The local endpoint".
 """
 
 import argparse
+import base64
+import binascii
 import datetime
 import hashlib
 import http.server
@@ -51,6 +57,19 @@ RECORDED_HEADERS = ("content-type", "content-length", "content-encoding", "trans
                     "expect", "connection", "user-agent", "x-amz-date", "x-amz-content-sha256",
                     "host", "accept", "accept-encoding")
 CORAL_SUFFIX = ":http://internal.amazon.com/coral/com.amazon.coral.service/"
+ACCOUNT_ID = "123456789012"
+# Kinesis PutRecords and Firehose PutRecordBatch, from the services' documentation: records per
+# request, bytes per request and per record (decoded data; Kinesis counts the partition key too).
+STREAM_MAX_RECORDS = 500
+KINESIS_MAX_REQUEST_BYTES = 5 * 1024 * 1024
+KINESIS_MAX_RECORD_BYTES = 1024 * 1024
+FIREHOSE_MAX_REQUEST_BYTES = 4 * 1024 * 1024
+FIREHOSE_MAX_RECORD_BYTES = 1000 * 1024
+KINESIS_ARN_RE = re.compile(r"^arn:aws[a-z-]*:kinesis:[a-z0-9-]+:\d{12}:stream/([a-zA-Z0-9_.-]+)$")
+# A scripted outcome may name an error type: its status, where it is not 400.
+NAMED_ERROR_STATUS = {"InternalFailure": 500, "InternalFailureException": 500,
+                      "ServiceUnavailableException": 503}
+NAMED_ERROR_RE = re.compile(r"^[A-Z][A-Za-z]+(Exception|Failure|Required)$")
 
 DEFAULT_ACCESS_KEY = "AKIDEXAMPLE"
 DEFAULT_SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
@@ -77,13 +96,15 @@ def _script(v):
     items = _str_list(v)
     for item in items:
         if not _script_item_ok(item):
-            raise ValueError(f"unknown outcome '{item}' (use ok, drop, lost, slow, or a 4xx/5xx "
-                             "status code)")
+            raise ValueError(f"unknown outcome '{item}' (use ok, drop, lost, slow, a 4xx/5xx "
+                             "status code or an error type such as "
+                             "ProvisionedThroughputExceededException)")
     return items
 
 
 def _script_item_ok(item):
-    return item in ("ok", "drop", "lost", "slow") or (item.isdigit() and 400 <= int(item) <= 599)
+    return (item in ("ok", "drop", "lost", "slow") or (item.isdigit() and 400 <= int(item) <= 599)
+            or NAMED_ERROR_RE.match(item) is not None)
 
 
 def _rate(v):
@@ -98,6 +119,10 @@ def _nonneg_int(v):
     if i < 0:
         raise ValueError("must not be negative")
     return i
+
+
+def _opt_nonneg_int(v):
+    return None if v is None else _nonneg_int(v)
 
 
 def _codes(v):
@@ -121,6 +146,13 @@ CONFIG_KEYS = {
     "max_body_bytes": _nonneg_int,
     "script": _script,
     "seed": lambda v: None if v is None else int(v),
+    # Kinesis and Firehose only.
+    "record_fail_rate": _rate,
+    "record_fail_codes": _str_list,
+    "missing_stream": _str_list,
+    "max_records": _opt_nonneg_int,
+    "max_request_bytes": _opt_nonneg_int,
+    "max_record_bytes": _opt_nonneg_int,
 }
 
 
@@ -166,23 +198,31 @@ class IncompleteBody(Exception):
 
 
 class Service:
-    """What differs between the two services: route, signing name, model, answer shapes."""
+    """What differs between the services: route, signing name, model, answer shapes."""
+
+    operation = "PutEvents"
+    stream = False  # AWS JSON 1.1 on POST /, records of base64 data
+    ok_status = 200
 
     def __init__(self, name, signing_name, model):
         self.name = name
         self.signing_name = signing_name
         self.model = model
-        self.input_shape = model.operation_model("PutEvents").input_shape
+        self.input_shape = model.operation_model(self.operation).input_shape
 
-    def error_body(self, message, request_id):
+    def error_body(self, message, request_id, etype):
         raise NotImplementedError
+
+    def throttle_error(self, headers):
+        return ApiError(429, self.throttled, "Rate exceeded", headers)
 
 
 class Pinpoint(Service):
     bad_request = "BadRequestException"
     throttled = "TooManyRequestsException"
+    ok_status = 202
 
-    def error_body(self, message, request_id):
+    def error_body(self, message, request_id, etype):
         return {"Message": message, "RequestID": request_id}
 
 
@@ -190,8 +230,77 @@ class Personalize(Service):
     bad_request = "InvalidInputException"
     throttled = "ThrottlingException"
 
-    def error_body(self, message, request_id):
+    def error_body(self, message, request_id, etype):
         return {"message": message}
+
+
+class StreamService(Service):
+    """Kinesis PutRecords and Firehose PutRecordBatch: AWS JSON 1.1, errors as {"__type"}."""
+
+    stream = True
+    bad_request = "InvalidArgumentException"
+
+    def __init__(self, name, model):
+        super().__init__(name, name, model)
+        self.target = f"{model.metadata['targetPrefix']}.{self.operation}"
+
+    def error_body(self, message, request_id, etype):
+        return {"__type": etype, "message": message}
+
+
+class Kinesis(StreamService):
+    operation = "PutRecords"
+    throttled = "ProvisionedThroughputExceededException"
+    record_throttled = "ProvisionedThroughputExceededException"
+    name_key = "StreamName"
+    max_request_bytes = KINESIS_MAX_REQUEST_BYTES
+    max_record_bytes = KINESIS_MAX_RECORD_BYTES
+    records_key, answers_key, failed_key = "Records", "Records", "FailedRecordCount"
+
+    def throttle_error(self, headers):
+        return ApiError(400, self.throttled, "Rate exceeded for stream under account "
+                        f"{ACCOUNT_ID}.", headers)
+
+    def missing(self, name):
+        return ApiError(400, "ResourceNotFoundException",
+                        f"Stream {name} under account {ACCOUNT_ID} not found.")
+
+    def record_cost(self, rec, data):
+        return len(data) + len(rec.get("PartitionKey", "").encode())
+
+    def success_entry(self, rng, i):
+        return {"SequenceNumber": str(49600000000000000000000000000000000000000000000000000000
+                                      + rng.randrange(1 << 40) * 1000 + i),
+                "ShardId": "shardId-000000000000"}
+
+    def answer(self, entries, failed):
+        return {"FailedRecordCount": failed, "Records": entries, "EncryptionType": "NONE"}
+
+
+class Firehose(StreamService):
+    operation = "PutRecordBatch"
+    throttled = "ServiceUnavailableException"
+    record_throttled = "ServiceUnavailableException"
+    name_key = "DeliveryStreamName"
+    max_request_bytes = FIREHOSE_MAX_REQUEST_BYTES
+    max_record_bytes = FIREHOSE_MAX_RECORD_BYTES
+    records_key, answers_key, failed_key = "Records", "RequestResponses", "FailedPutCount"
+
+    def throttle_error(self, headers):
+        return ApiError(503, self.throttled, "Slow down.", headers)
+
+    def missing(self, name):
+        return ApiError(400, "ResourceNotFoundException",
+                        f"Firehose {name} under account {ACCOUNT_ID} not found.")
+
+    def record_cost(self, rec, data):
+        return len(data)
+
+    def success_entry(self, rng, i):
+        return {"RecordId": "%032x%032x" % (rng.getrandbits(128), rng.getrandbits(128))}
+
+    def answer(self, entries, failed):
+        return {"FailedPutCount": failed, "Encrypted": False, "RequestResponses": entries}
 
 
 class ServerSigner(SigV4Auth):
@@ -272,6 +381,9 @@ class Validator:
             except (OverflowError, OSError, ValueError):
                 errors.append(f"Invalid value for {name}: {value} is not a valid timestamp")
                 return datetime.datetime(1970, 1, 1, tzinfo=datetime.timezone.utc)
+        if t == "blob" and isinstance(value, (bytes, bytearray)):
+            self._check_max(len(value), shape, name, errors, "bytes")
+            return value
         if t in ("double", "float") and isinstance(value, bool):
             errors.append(f"Invalid type for {name}: expected a number, got bool")
         return value
@@ -301,7 +413,10 @@ class State:
                                  session.get_service_model("pinpoint")),
             "personalize-events": Personalize("personalize-events", "personalize",
                                               session.get_service_model("personalize-events")),
+            "kinesis": Kinesis("kinesis", session.get_service_model("kinesis")),
+            "firehose": Firehose("firehose", session.get_service_model("firehose")),
         }
+        self.targets = {svc.target: svc for svc in self.services.values() if svc.stream}
         self.validator = Validator()
         self._conn_ids = 0
         self.reset()
@@ -324,7 +439,9 @@ class State:
             self.seen_ids = {}
             self.counters = {"requests": 0, "events_accepted": 0, "events_rejected": 0,
                              "duplicates": 0, "signature_failures": 0, "validation_failures": 0,
-                             "max_event_count": 0, "max_body_bytes": 0}
+                             "max_event_count": 0, "max_body_bytes": 0,
+                             "max_request_data_bytes": 0, "max_record_data_bytes": 0,
+                             "records_failed": 0}
             self.by_status = {}
             self.by_outcome = {}
             if self.log_path:
@@ -386,6 +503,16 @@ class State:
                 return {"source": "fail_rate", "action": str(code)}, dict(cfg)
             return {"source": None, "action": "ok"}, dict(cfg)
 
+    def record_failures(self, n, cfg):
+        """Indexes of the records of an accepted request that fail one by one (record_fail_rate)."""
+        with self.lock:
+            draws = [self.rng.random() for _ in range(n)]
+        return [i for i, r in enumerate(draws) if r < cfg["record_fail_rate"]]
+
+    def stream_rng(self):
+        with self.lock:
+            return random.Random(self.rng.random())
+
     def record(self, rec, accepted):
         """Keep the request record and the accepted events (memory and log files)."""
         with self.lock:
@@ -400,10 +527,15 @@ class State:
                 c["validation_failures"] += 1
             c["max_event_count"] = max(c["max_event_count"], rec.get("event_count") or 0)
             c["max_body_bytes"] = max(c["max_body_bytes"], rec.get("body_bytes") or 0)
+            c["max_request_data_bytes"] = max(c["max_request_data_bytes"],
+                                              rec.get("request_data_bytes") or 0)
+            c["max_record_data_bytes"] = max(c["max_record_data_bytes"],
+                                             rec.get("max_record_data_bytes") or 0)
+            c["records_failed"] += rec.get("records_failed", 0)
             c["events_rejected"] += rec.get("events_rejected", 0)
             for ev in accepted:
-                key = (ev["service"], ev.get("application_id") or ev.get("tracking_id"),
-                       ev.get("endpoint_id"), ev.get("event_id"))
+                key = (ev["service"], ev.get("application_id") or ev.get("tracking_id")
+                       or ev.get("stream"), ev.get("endpoint_id"), ev.get("event_id"))
                 if ev.get("event_id") is not None:
                     if key in self.seen_ids:
                         c["duplicates"] += 1
@@ -563,6 +695,15 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self._service_request(st.services["pinpoint"], unquote(m.group(1)), body)
         if path == "/events":
             return self._service_request(st.services["personalize-events"], None, body)
+        target = self.headers.get("X-Amz-Target")
+        if path == "/" and target is not None:
+            svc = st.targets.get(target)
+            if svc is not None:
+                return self._service_request(svc, None, body)
+            return self._send(400, {"__type": "UnknownOperationException",
+                                    "message": f"Unknown operation {target}"},
+                              {"x-amzn-ErrorType": "UnknownOperationException"},
+                              content_type="application/x-amz-json-1.1")
         self._send(404, {"message": f"no route for POST {path}"},
                    {"x-amzn-ErrorType": "UnknownOperationException"})
 
@@ -622,7 +763,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
             self._drop()
             return
         headers = {"x-amzn-RequestId": request_id, **headers}
-        self._send(status, answer, headers)
+        self._send(status, answer, headers,
+                   content_type="application/x-amz-json-1.1" if svc.stream else
+                   "application/json")
 
     def _answer(self, svc, app_id, body, rec, fault, cfg):
         """(status, body, headers, accepted events) for a service request; fills in rec."""
@@ -634,8 +777,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             sig_error = self._check_signature(svc, body, self.server.state)
             rec["signature_ok"] = sig_error is None
             rec["signature_error"] = None if sig_error is None else sig_error.message
+            self._stream_sizes = None
             params, events, verr = self._decode(svc, app_id, body)
             rec["event_count"] = len(events) if events is not None else None
+            if self._stream_sizes is not None:
+                rec["request_data_bytes"], rec["max_record_data_bytes"] = self._stream_sizes
             rec["validation_error"] = verr
             delay = cfg["slow_ms"] / 1000.0 if cfg["slow_ms"] else 0.0
             if fault["action"] == "slow":
@@ -647,31 +793,45 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rec["outcome"] = "drop"
                 return 0, None, {}, []
             if action not in ("ok", "slow", "lost"):
-                raise self._fault_error(svc, int(action), cfg)
+                raise self._fault_error(svc, action, cfg)
             if sig_error is not None:
                 raise sig_error
-            if len(body) > cfg["max_body_bytes"]:
+            if not svc.stream and len(body) > cfg["max_body_bytes"]:
                 raise ApiError(413, "PayloadTooLargeException",
                                f"Request payload size {len(body)} exceeds the limit of "
                                f"{cfg['max_body_bytes']} bytes")
             if verr:
                 raise ApiError(400, svc.bad_request, verr)
+            if svc.stream:
+                name = params.get(svc.name_key)
+                if name in cfg["missing_stream"] or params.get("StreamARN") in cfg[
+                        "missing_stream"]:
+                    raise svc.missing(name)
             self._check_poison(svc, events, cfg)
-            answer, accepted, rejected = self._accept(svc, app_id, params, events, cfg)
-            rec["events_rejected"] = rejected
+            if svc.stream:
+                answer, accepted, rejected = self._accept_stream(svc, params, events, cfg)
+                rec["records_failed"] = rejected
+            else:
+                answer, accepted, rejected = self._accept(svc, app_id, params, events, cfg)
+                rec["events_rejected"] = rejected
             if action == "lost":
                 rec["outcome"] = "lost"
             else:
                 rec["outcome"] = "accepted" if not rejected else "partial"
-            return (202 if svc.name == "pinpoint" else 200), answer, {}, accepted
+            return svc.ok_status, answer, {}, accepted
         except ApiError as e:
             rec.update(outcome=self._outcome_name(e), error_type=e.etype, error_message=e.message)
             headers = {"x-amzn-ErrorType": e.etype + (CORAL_SUFFIX if e.coral else "")}
             headers.update(e.headers)
-            return e.status, svc.error_body(e.message, rec["request_id"]), headers, []
+            return e.status, svc.error_body(e.message, rec["request_id"], e.etype), headers, []
 
     @staticmethod
     def _outcome_name(e):
+        if e.etype in ("ProvisionedThroughputExceededException", "LimitExceededException",
+                       "ThrottlingException", "TooManyRequestsException"):
+            return "throttled"
+        if e.etype == "ResourceNotFoundException":
+            return "not_found"
         if e.status == 403:
             return "auth_error"
         return {400: "bad_request", 413: "too_large", 429: "throttled"}.get(
@@ -685,10 +845,16 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _fault_error(self, svc, code, cfg):
+    def _fault_error(self, svc, action, cfg):
+        if not action.isdigit():  # a scripted error type
+            return ApiError(NAMED_ERROR_STATUS.get(action, 400), action,
+                            f"Scripted {action}")
+        code = int(action)
         headers = {}
         if code in (429, 503) and cfg["retry_after"] is not None:
             headers["Retry-After"] = f"{cfg['retry_after']:g}"
+        if svc.stream:
+            return self._stream_fault_error(svc, code, headers)
         if code == 429:
             msg = "Too many requests" if svc.name == "pinpoint" else "Rate exceeded"
             return ApiError(429, svc.throttled, msg, headers)
@@ -709,6 +875,25 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return ApiError(404, "NotFoundException" if svc.name == "pinpoint" else
                             "ResourceNotFoundException", "Resource not found")
         return ApiError(code, "ScriptedException", f"Scripted status {code}")
+
+    @staticmethod
+    def _stream_fault_error(svc, code, headers):
+        if code == 429:
+            return svc.throttle_error(headers)
+        if code == 503:
+            return ApiError(503, "ServiceUnavailableException", "Service is unavailable",
+                            headers)
+        if code >= 500:
+            return ApiError(code, "InternalFailure", "Internal service failure", headers)
+        if code == 403:
+            return ApiError(400, "AccessDeniedException", "User is not authorized to perform: "
+                            f"{svc.signing_name}:{svc.operation}")
+        if code == 404:
+            return svc.missing("scripted")
+        if code == 413:
+            return ApiError(413, "PayloadTooLargeException", "Request payload size exceeds the "
+                            "limit")
+        return ApiError(code, svc.bad_request, f"Scripted status {code}")
 
     # --- signature ----------------------------------------------------------------------------
 
@@ -831,6 +1016,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if not isinstance(doc, dict):
             return None, None, "Request body must be a JSON object"
         st = self.server.state
+        if svc.stream:
+            return self._decode_stream(svc, doc, st)
         if svc.name == "pinpoint":
             params = {"ApplicationId": app_id, "EventsRequest": doc}
         else:
@@ -845,6 +1032,115 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if events is None:
             events = self._count_only(svc, params)
         return params, events, "; ".join(errors) if errors else None
+
+    def _decode_stream(self, svc, doc, st):
+        """PutRecords / PutRecordBatch: (params, [(event id, data JSON, partition key, data)],
+        error message or None). The blobs are decoded (strict base64) before validation."""
+        ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+        if ctype != "application/x-amz-json-1.1":
+            return None, None, (f"Content-Type must be application/x-amz-json-1.1, got "
+                                f"'{ctype}'")
+        errors, params = [], dict(doc)
+        members = svc.input_shape.members
+        if svc.name == "kinesis":
+            arn = params.get("StreamARN")
+            if arn is not None:
+                m = KINESIS_ARN_RE.match(arn) if isinstance(arn, str) else None
+                if not m:
+                    errors.append(f"Invalid StreamARN '{arn}'")
+                elif params.get("StreamName") not in (None, m.group(1)):
+                    errors.append("StreamName and StreamARN name different streams")
+                elif "StreamARN" not in members:  # an older model: validate as the name
+                    params["StreamName"] = m.group(1)
+            elif "StreamName" not in params:
+                errors.append("Either StreamName or StreamARN must be given")
+        name = params.get(svc.name_key)
+        pattern = members[svc.name_key].metadata.get("pattern")
+        if isinstance(name, str) and pattern and not re.fullmatch(pattern, name):
+            errors.append(f"Invalid {svc.name_key} '{name}': must match {pattern}")
+        records = params.get(svc.records_key)
+        decoded = []
+        if isinstance(records, list):
+            params[svc.records_key] = decoded
+            for i, rec in enumerate(records):
+                if not isinstance(rec, dict) or not isinstance(rec.get("Data"), str):
+                    decoded.append(rec)
+                    continue
+                try:
+                    data = base64.b64decode(rec["Data"], validate=True)
+                except (binascii.Error, ValueError):
+                    errors.append(f"{svc.records_key}[{i}].Data is not valid base64")
+                    data = b""
+                decoded.append({**rec, "Data": data})
+        vparams = params
+        if "StreamARN" in params and "StreamARN" not in members:
+            vparams = {k: v for k, v in params.items() if k != "StreamARN"}
+        _, verrors = st.validator.validate(vparams, svc.input_shape)
+        errors.extend(verrors)
+        if errors:
+            n = len(records) if isinstance(records, list) else None
+            return params, ([None] * n if n is not None else None), "; ".join(errors)
+        cfg = st.snapshot_config()
+        max_records = min(STREAM_MAX_RECORDS, cfg["max_records"] or STREAM_MAX_RECORDS)
+        max_request = min(svc.max_request_bytes, cfg["max_request_bytes"] or
+                          svc.max_request_bytes)
+        max_record = min(svc.max_record_bytes, cfg["max_record_bytes"] or svc.max_record_bytes)
+        if len(decoded) > max_records:
+            errors.append(f"Too many records in one request: {len(decoded)}, the limit is "
+                          f"{max_records}")
+        events, total = [], 0
+        for i, rec in enumerate(decoded):
+            cost = svc.record_cost(rec, rec["Data"])
+            total += cost
+            if cost > max_record:
+                errors.append(f"{svc.records_key}[{i}]: {cost} bytes, over the record limit of "
+                              f"{max_record}")
+            try:
+                data_doc = json.loads(rec["Data"].decode("utf-8"))
+            except (UnicodeDecodeError, ValueError):
+                data_doc = None
+            event_id = None
+            if isinstance(data_doc, dict):
+                event_id = data_doc.get("event_id") or data_doc.get("eventId")
+            events.append((event_id, data_doc, rec.get("PartitionKey"), rec["Data"]))
+        if total > max_request:
+            errors.append(f"Request data of {total} bytes is over the limit of {max_request}")
+        self._stream_sizes = (total, max((svc.record_cost(r, r["Data"]) for r in decoded),
+                                         default=0))
+        return params, events, "; ".join(errors) if errors else None
+
+    def _accept_stream(self, svc, params, events, cfg):
+        """The PutRecords / PutRecordBatch answer, with per-record failures from
+        record_fail_rate; only the records that got a sequence number / id are logged."""
+        st = self.server.state
+        failing = set(st.record_failures(len(events), cfg))
+        codes = cfg["record_fail_codes"] or [svc.record_throttled]
+        rng = st.stream_rng()
+        now = time.time()
+        entries, accepted = [], []
+        for i, (event_id, data_doc, key, data) in enumerate(events):
+            if i in failing:
+                code = codes[i % len(codes)]
+                entries.append({"ErrorCode": code, "ErrorMessage": f"Record {i} failed: {code}"})
+                continue
+            entry = svc.success_entry(rng, i)
+            entries.append(entry)
+            ev = {"service": svc.name, "stream": params.get(svc.name_key),
+                  "stream_arn": params.get("StreamARN"), "partition_key": key,
+                  "event_id": event_id, "event": data_doc, "endpoint_id": None,
+                  "newline_terminated": data.endswith(b"\n"), "data_bytes": len(data),
+                  "time": now, **entry}
+            if data_doc is None:
+                ev["data_base64"] = base64.b64encode(data).decode()
+            elif isinstance(data_doc, dict):
+                ev["endpoint_id"] = (data_doc.get("client") or {}).get("client_id") \
+                    if isinstance(data_doc.get("client"), dict) else None
+                ev["user_id"] = data_doc.get("userId")
+                ev["session_id"] = data_doc.get("sessionId") or (
+                    (data_doc.get("session") or {}).get("session_id")
+                    if isinstance(data_doc.get("session"), dict) else None)
+            accepted.append(ev)
+        return svc.answer(entries, len(failing)), accepted, len(failing)
 
     @staticmethod
     def _events_of(svc, params):
@@ -885,6 +1181,22 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
     @staticmethod
     def _attributes(svc, event):
+        if svc.stream:  # the record's JSON: Pinpoint's stream shape or Personalize's
+            if not isinstance(event, dict):
+                return set()
+            keys = set()
+            for name in ("attributes", "metrics"):
+                if isinstance(event.get(name), dict):
+                    keys |= set(event[name])
+            props = event.get("properties")
+            if isinstance(props, str):
+                try:
+                    props = json.loads(props)
+                except ValueError:
+                    props = None
+            if isinstance(props, dict):
+                keys |= set(props)
+            return keys
         if svc.name == "pinpoint":
             return set((event.get("Attributes") or {}).keys()) | set(
                 (event.get("Metrics") or {}).keys())
@@ -986,7 +1298,8 @@ class Server(http.server.ThreadingHTTPServer):
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description="Local fake of Pinpoint and Personalize Events "
-                                            "PutEvents (127.0.0.1 only).")
+                                            "PutEvents, Kinesis PutRecords and Firehose "
+                                            "PutRecordBatch (127.0.0.1 only).")
     p.add_argument("--port", type=int, default=0, help="port to listen on (default: a free one)")
     p.add_argument("--port-file", help="write '<port> http|https' here once listening")
     p.add_argument("--log", help="append each accepted event as a JSON line to this file")
@@ -1013,7 +1326,25 @@ def parse_args(argv):
     p.add_argument("--max-body-bytes", type=int, default=4 * 1024 * 1024,
                    help="larger bodies get 413 (default 4 MiB, the services' limit)")
     p.add_argument("--script", default="",
-                   help="outcomes of the next requests, e.g. 429,503,drop,ok (then normal)")
+                   help="outcomes of the next requests, e.g. 429,503,drop,ok (then normal); an "
+                        "error type (LimitExceededException, ExpiredTokenException...) is "
+                        "answered as such")
+    p.add_argument("--record-fail-rate", type=float, default=0.0,
+                   help="Kinesis/Firehose: share of the records of an accepted request that "
+                        "fail one by one")
+    p.add_argument("--record-fail-codes", default="",
+                   help="Kinesis/Firehose: ErrorCode of the failed records (default: "
+                        "ProvisionedThroughputExceededException / ServiceUnavailableException)")
+    p.add_argument("--missing-stream", action="append", default=[],
+                   help="Kinesis/Firehose: this stream name or ARN does not exist (repeatable)")
+    p.add_argument("--max-records", type=int, default=None,
+                   help="Kinesis/Firehose: records per request (default and most: 500)")
+    p.add_argument("--max-request-bytes", type=int, default=None,
+                   help="Kinesis/Firehose: decoded data per request (default and most: "
+                        "5 MiB / 4 MiB)")
+    p.add_argument("--max-record-bytes", type=int, default=None,
+                   help="Kinesis/Firehose: decoded data per record, Kinesis counting the "
+                        "partition key (default and most: 1 MiB / 1,000 KiB)")
     p.add_argument("--seed", type=int, default=None, help="seed of the random fault rates")
     p.add_argument("--verbose", action="store_true", help="one line per request on stderr")
     p.add_argument("--keep-running", action="store_true",

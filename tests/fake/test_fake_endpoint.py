@@ -6,6 +6,7 @@ botocore's own clients), so a pass here means the local endpoint agrees with AWS
 implementation. Run directly: prints "fake endpoint: N passed, N failed" last.
 """
 
+import base64
 import datetime
 import http.client
 import json
@@ -85,6 +86,8 @@ def sign(url, body, service, region="us-east-1", key=AK, secret=SK, token=None, 
     """Headers of a POST signed by botocore's SigV4Auth (which stamps the current time)."""
     req = AWSRequest(method="POST", url=url, data=body,
                      headers={"Content-Type": "application/json", **(headers or {})})
+    if "Content-Type" in (headers or {}):
+        req.headers.replace_header("Content-Type", headers["Content-Type"])
     SigV4Auth(Credentials(key, secret, token), service, region).add_auth(req)
     return dict(req.headers.items())
 
@@ -127,6 +130,38 @@ def personalize_doc(n=1, etype="click", props=None):
 
 
 PP_PATH = "/v1/apps/app-1/events"
+KINESIS_TARGET = "Kinesis_20131202.PutRecords"
+FIREHOSE_TARGET = "Firehose_20150804.PutRecordBatch"
+JSON11 = "application/x-amz-json-1.1"
+STREAM_ARN = "arn:aws:kinesis:us-east-1:123456789012:stream/clicks"
+
+
+def b64(data):
+    return base64.b64encode(data).decode()
+
+
+def kinesis_doc(n=1, stream="clicks", data=None, key="ep-1"):
+    recs = [{"Data": b64(data if data is not None else
+                         json.dumps({"event_id": f"k-{i}", "event_type": "click",
+                                     "attributes": {"screen": "home"}}).encode()),
+             "PartitionKey": key} for i in range(n)]
+    return {"StreamName": stream, "Records": recs}
+
+
+def firehose_doc(n=1, stream="to-s3", data=None):
+    recs = [{"Data": b64(data if data is not None else
+                         (json.dumps({"event_id": f"f-{i}", "event_type": "view"}) + "\n")
+                         .encode())} for i in range(n)]
+    return {"DeliveryStreamName": stream, "Records": recs}
+
+
+def stream_post(ep, target, doc, raw=None, content_type=JSON11, **kw):
+    """A signed AWS JSON 1.1 POST / with X-Amz-Target; (status, headers, decoded body)."""
+    service = "kinesis" if target.startswith("Kinesis") else "firehose"
+    kw.setdefault("headers", {})
+    kw["headers"] = {"X-Amz-Target": target, "Content-Type": content_type, **kw["headers"]}
+    status, h, body = post(ep, "/", doc, kw.pop("service", service), raw=raw, **kw)
+    return status, h, (json.loads(body) if body else None)
 
 
 def running(pid):
@@ -412,6 +447,203 @@ class FakeEndpointTest(unittest.TestCase):
         self.assert_bad("/events", doc, PERSONALIZE, "sessionId")
         self.assertEqual(post(self.ep, "/events", personalize_doc(10), PERSONALIZE)[0], 200)
         self.assertEqual(self.ep.control("GET", "/_fake/stats")[1]["validation_failures"], 7)
+
+    # --- Kinesis PutRecords and Firehose PutRecordBatch ----------------------------------------
+
+    def test_streams_round_trip_with_botocore_clients(self):
+        s = botocore.session.get_session()
+        kw = dict(region_name="us-east-1", aws_access_key_id=AK, aws_secret_access_key=SK,
+                  endpoint_url=self.ep.url)
+        k = s.create_client("kinesis", **kw)
+        r = k.put_records(StreamName="clicks", Records=[
+            {"Data": json.dumps({"event_id": "e1", "client": {"client_id": "ep-9"}}).encode(),
+             "PartitionKey": "ep-9"},
+            {"Data": b"\x00\xffnot json", "PartitionKey": "ep-9"}])
+        self.assertEqual(r["FailedRecordCount"], 0)
+        self.assertEqual(len(r["Records"]), 2)
+        self.assertRegex(r["Records"][0]["SequenceNumber"], r"^[1-9]\d*$")
+        self.assertEqual(r["Records"][0]["ShardId"], "shardId-000000000000")
+        f = s.create_client("firehose", **kw)
+        r = f.put_record_batch(DeliveryStreamName="to-s3",
+                               Records=[{"Data": b'{"event_id": "e2"}\n'}])
+        self.assertEqual(r["FailedPutCount"], 0)
+        self.assertTrue(r["RequestResponses"][0]["RecordId"])
+        log = self.log()
+        self.assertEqual([(e["service"], e["stream"], e["event_id"]) for e in log],
+                         [("kinesis", "clicks", "e1"), ("kinesis", "clicks", None),
+                          ("firehose", "to-s3", "e2")])
+        self.assertEqual((log[0]["partition_key"], log[0]["endpoint_id"]), ("ep-9", "ep-9"))
+        self.assertEqual(base64.b64decode(log[1]["data_base64"]), b"\x00\xffnot json")
+        self.assertEqual([e["newline_terminated"] for e in log], [False, False, True])
+        self.assertEqual(log[2]["RecordId"], r["RequestResponses"][0]["RecordId"])
+        reqs = self.requests()
+        self.assertEqual([(q["service"], q["status"], q["event_count"]) for q in reqs],
+                         [("kinesis", 200, 2), ("firehose", 200, 1)])
+        self.assertEqual(reqs[0]["request_data_bytes"],
+                         len(json.dumps({"event_id": "e1", "client": {"client_id": "ep-9"}}))
+                         + 10 + 2 * len("ep-9"))
+
+    def test_streams_route_by_target_and_need_json11(self):
+        status, h, body = stream_post(self.ep, KINESIS_TARGET, kinesis_doc())
+        self.assertEqual((status, h["content-type"]), (200, JSON11))
+        status, h, body = stream_post(self.ep, "Kinesis_20131202.DeleteStream", kinesis_doc())
+        self.assertEqual((status, body["__type"]), (400, "UnknownOperationException"))
+        status, _, body = stream_post(self.ep, KINESIS_TARGET, kinesis_doc(),
+                                      content_type="application/json")
+        self.assertEqual((status, body["__type"]), (400, "InvalidArgumentException"))
+        self.assertIn("application/x-amz-json-1.1", body["message"])
+        # signed for the other service: the signing name is checked per target
+        status, _, body = stream_post(self.ep, FIREHOSE_TARGET, firehose_doc(),
+                                      service="kinesis")
+        self.assertEqual(status, 403)
+        self.assertIn("correct service: 'firehose'", body["message"])
+        status, _, body = stream_post(self.ep, KINESIS_TARGET, kinesis_doc(), secret="nope")
+        self.assertEqual((status, body["__type"]), (403, "InvalidSignatureException"))
+        self.assertEqual(len(self.log()), 1)
+
+    def test_stream_arn_and_stream_name(self):
+        doc = kinesis_doc(2)
+        del doc["StreamName"]
+        doc["StreamARN"] = STREAM_ARN
+        status, _, body = stream_post(self.ep, KINESIS_TARGET, doc)
+        self.assertEqual(status, 200, body)
+        self.assertEqual({(e["stream"], e["stream_arn"]) for e in self.log()},
+                         {(None, STREAM_ARN)} if "StreamARN" in botocore.session.get_session()
+                         .get_service_model("kinesis").operation_model("PutRecords")
+                         .input_shape.members else {("clicks", STREAM_ARN)})
+        del doc["StreamARN"]
+        status, _, body = stream_post(self.ep, KINESIS_TARGET, doc)
+        self.assertEqual(status, 400)
+        self.assertIn("StreamName", body["message"])
+        doc["StreamARN"] = "arn:aws:s3:::bucket"
+        self.assertEqual(stream_post(self.ep, KINESIS_TARGET, doc)[0], 400)
+        doc["StreamARN"], doc["StreamName"] = STREAM_ARN, "other"
+        self.assertEqual(stream_post(self.ep, KINESIS_TARGET, doc)[0], 400)
+
+    def test_invalid_stream_bodies(self):
+        def bad(target, doc, needle, raw=None):
+            status, _, body = stream_post(self.ep, target, doc, raw=raw)
+            self.assertEqual((status, body["__type"]), (400, "InvalidArgumentException"), body)
+            self.assertIn(needle, body["message"])
+        doc = kinesis_doc()
+        doc["Records"][0]["Data"] = "not*base64"
+        bad(KINESIS_TARGET, doc, "base64")
+        doc = kinesis_doc()
+        del doc["Records"][0]["PartitionKey"]
+        bad(KINESIS_TARGET, doc, "PartitionKey")
+        bad(KINESIS_TARGET, kinesis_doc(key="k" * 257), "PartitionKey")
+        bad(KINESIS_TARGET, kinesis_doc(0), "Records")
+        bad(KINESIS_TARGET, kinesis_doc(501, data=b"x"), "501")
+        bad(KINESIS_TARGET, kinesis_doc(stream="bad name!"), "StreamName")
+        bad(FIREHOSE_TARGET, {"Records": [{"Data": b64(b"x")}]}, "DeliveryStreamName")
+        bad(FIREHOSE_TARGET, firehose_doc(stream="d" * 65), "DeliveryStreamName")
+        bad(FIREHOSE_TARGET, None, "json", raw=b"{nope")
+        self.assertEqual(self.log(), [])
+        self.assertEqual(self.ep.control("GET", "/_fake/stats")[1]["validation_failures"], 9)
+
+    def test_stream_size_limits(self):
+        # Kinesis: a record is data + partition key, 1 MiB; Firehose 1,000 KiB of data.
+        mib = 1024 * 1024
+        self.assertEqual(stream_post(self.ep, KINESIS_TARGET,
+                                     kinesis_doc(data=b"x" * (mib - 4), key="ep-1"))[0], 200)
+        status, _, body = stream_post(self.ep, KINESIS_TARGET,
+                                      kinesis_doc(data=b"x" * (mib - 3), key="ep-1"))
+        self.assertEqual(status, 400)
+        self.assertIn("record limit", body["message"])
+        self.assertEqual(stream_post(self.ep, FIREHOSE_TARGET,
+                                     firehose_doc(data=b"x" * 1024000))[0], 200)
+        self.assertEqual(stream_post(self.ep, FIREHOSE_TARGET,
+                                     firehose_doc(data=b"x" * 1024001))[0], 400)
+        # Firehose 4 MiB a request: five records of 1,000 KiB are over, four are not
+        status, _, body = stream_post(self.ep, FIREHOSE_TARGET,
+                                      firehose_doc(5, data=b"y" * 1000 * 1024))
+        self.assertEqual(status, 400)
+        self.assertIn("over the limit of 4194304", body["message"])
+        # lower limits set at run time
+        self.config(max_records=3, max_request_bytes=100, max_record_bytes=40)
+        self.assertEqual(stream_post(self.ep, KINESIS_TARGET, kinesis_doc(4, data=b"z"))[0], 400)
+        self.assertEqual(stream_post(self.ep, KINESIS_TARGET,
+                                     kinesis_doc(1, data=b"z" * 40, key="k"))[0], 400)
+        self.assertEqual(stream_post(self.ep, KINESIS_TARGET,
+                                     kinesis_doc(3, data=b"z" * 33, key="k"))[0], 400)
+        self.assertEqual(stream_post(self.ep, KINESIS_TARGET,
+                                     kinesis_doc(3, data=b"z" * 29, key="k"))[0], 200)
+        stats = self.ep.control("GET", "/_fake/stats")[1]
+        self.assertEqual(stats["max_record_data_bytes"], mib + 1)  # the refused one
+        self.assertEqual(len(self.log()), 5)
+
+    def test_stream_request_faults(self):
+        self.config(throttle_rate=1.0)
+        status, _, body = stream_post(self.ep, KINESIS_TARGET, kinesis_doc())
+        self.assertEqual((status, body["__type"]), (400, "ProvisionedThroughputExceededException"))
+        status, _, body = stream_post(self.ep, FIREHOSE_TARGET, firehose_doc())
+        self.assertEqual((status, body["__type"]), (503, "ServiceUnavailableException"))
+        self.config(throttle_rate=0.0, fail_rate=1.0, fail_codes="500")
+        status, _, body = stream_post(self.ep, KINESIS_TARGET, kinesis_doc())
+        self.assertEqual((status, body["__type"]), (500, "InternalFailure"))
+        self.config(fail_rate=0.0, script="LimitExceededException,KMSAccessDeniedException,"
+                                          "ExpiredTokenException,InternalFailure,drop,ok")
+        seen = [stream_post(self.ep, KINESIS_TARGET, kinesis_doc())[::2] for _ in range(3)]
+        self.assertEqual([(st, b["__type"]) for st, b in seen],
+                         [(400, "LimitExceededException"), (400, "KMSAccessDeniedException"),
+                          (400, "ExpiredTokenException")])
+        status, _, body = stream_post(self.ep, FIREHOSE_TARGET, firehose_doc())
+        self.assertEqual((status, body["__type"]), (500, "InternalFailure"))
+        with self.assertRaises((http.client.RemoteDisconnected, ConnectionError)):
+            stream_post(self.ep, FIREHOSE_TARGET, firehose_doc())
+        self.assertEqual(stream_post(self.ep, FIREHOSE_TARGET, firehose_doc())[0], 200)
+        self.assertEqual(len(self.log()), 1)
+        outcomes = [r["outcome"] for r in self.requests()]
+        self.assertEqual(outcomes[:3], ["throttled", "server_error", "server_error"])
+        self.assertEqual(outcomes[3], "throttled")
+
+    def test_missing_stream(self):
+        self.config(missing_stream=["gone", "arn:aws:kinesis:us-east-1:123456789012:stream/x"])
+        status, _, body = stream_post(self.ep, KINESIS_TARGET, kinesis_doc(stream="gone"))
+        self.assertEqual((status, body["__type"]), (400, "ResourceNotFoundException"))
+        self.assertIn("Stream gone under account", body["message"])
+        doc = kinesis_doc()
+        del doc["StreamName"]
+        doc["StreamARN"] = "arn:aws:kinesis:us-east-1:123456789012:stream/x"
+        self.assertEqual(stream_post(self.ep, KINESIS_TARGET, doc)[0], 400)
+        status, _, body = stream_post(self.ep, FIREHOSE_TARGET, firehose_doc(stream="gone"))
+        self.assertEqual((status, body["__type"]), (400, "ResourceNotFoundException"))
+        self.assertEqual(stream_post(self.ep, KINESIS_TARGET, kinesis_doc())[0], 200)
+        self.assertEqual(len(self.log()), 1)
+
+    def test_per_record_failures(self):
+        self.config(record_fail_rate=0.5, seed=11)
+        status, _, body = stream_post(self.ep, KINESIS_TARGET, kinesis_doc(40))
+        self.assertEqual(status, 200)
+        failed = [i for i, r in enumerate(body["Records"]) if "ErrorCode" in r]
+        self.assertEqual(body["FailedRecordCount"], len(failed))
+        self.assertTrue(0 < len(failed) < 40)
+        for i, r in enumerate(body["Records"]):
+            if i in failed:
+                self.assertEqual(r["ErrorCode"], "ProvisionedThroughputExceededException")
+                self.assertNotIn("SequenceNumber", r)
+            else:
+                self.assertIn("SequenceNumber", r)
+        logged = sorted(e["event_id"] for e in self.log())
+        self.assertEqual(logged, sorted(f"k-{i}" for i in range(40) if i not in failed))
+        self.config(record_fail_codes="InternalFailure")
+        status, _, body = stream_post(self.ep, FIREHOSE_TARGET, firehose_doc(40))
+        codes = {r.get("ErrorCode") for r in body["RequestResponses"]}
+        self.assertEqual(codes, {None, "InternalFailure"})
+        self.assertEqual(body["FailedPutCount"], sum(1 for r in body["RequestResponses"]
+                                                     if "ErrorCode" in r))
+        self.assertEqual(self.ep.control("GET", "/_fake/stats")[1]["records_failed"],
+                         len(failed) + body["FailedPutCount"])
+
+    def test_stream_clock_skew_and_poison(self):
+        self.config(clock_skew_ms=600000)
+        status, _, body = stream_post(self.ep, KINESIS_TARGET, kinesis_doc())
+        self.assertEqual((status, body["__type"]), (403, "InvalidSignatureException"))
+        self.assertIn("Signature expired", body["message"])
+        self.config(clock_skew_ms=0, poison_attribute=["screen"])
+        status, _, body = stream_post(self.ep, KINESIS_TARGET, kinesis_doc())
+        self.assertEqual((status, body["__type"]), (400, "InvalidArgumentException"))
+        self.assertEqual(stream_post(self.ep, FIREHOSE_TARGET, firehose_doc())[0], 200)
 
     # --- faults -------------------------------------------------------------------------------
 
