@@ -84,6 +84,9 @@ export EVREC_ROOT := $(CURDIR)
 export EVREC_CLI := $(CURDIR)/$(CLI)
 export EVREC_BUILD := $(BUILD)
 export EVREC_TEST_RUNNER := $(RUNNER)
+# Tests never ask the EC2 instance metadata service (169.254.169.254) for credentials; the
+# tests of that provider point AWS_EC2_METADATA_SERVICE_ENDPOINT at a local fake.
+export AWS_EC2_METADATA_DISABLED := true
 
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \

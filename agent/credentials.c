@@ -236,7 +236,10 @@ static result_t from_callback(creds_t *c, evrec_credentials_t *out, attempt_t *a
 
 static result_t from_env(creds_t *c, evrec_credentials_t *out, attempt_t *a)
 {
-    if (c->cfg.no_environment)
+    /* An explicitly chosen profile (the option, --profile) names the identity: keys left in
+     * the environment must not silently sign in its place (botocore drops its environment
+     * provider for the same reason). AWS_PROFILE is not a choice made here and does not. */
+    if (c->cfg.no_environment || set(c->cfg.profile))
         return R_SKIP;
     const char *id = port_getenv("AWS_ACCESS_KEY_ID");
     const char *secret = port_getenv("AWS_SECRET_ACCESS_KEY");
@@ -418,11 +421,15 @@ static int ini_has_profile(const char *text, int is_config, const char *profile)
     return 0;
 }
 
+/* The option, else AWS_DEFAULT_PROFILE, else AWS_PROFILE (botocore reads them in that
+ * order), else "default". */
 static const char *profile_name(const char *configured)
 {
     if (set(configured))
         return configured;
-    const char *env = port_getenv("AWS_PROFILE");
+    const char *env = port_getenv("AWS_DEFAULT_PROFILE");
+    if (!set(env))
+        env = port_getenv("AWS_PROFILE");
     return set(env) ? env : "default";
 }
 

@@ -23,7 +23,8 @@ typedef struct creds_config {
     evrec_credentials_fn callback;                                  /* 2 */
     void *callback_user;
     int no_environment;                                             /* 3 skipped if 1 */
-    const char *profile;        /* 4: NULL: AWS_PROFILE, else "default" */
+    const char *profile;        /* 4: NULL: AWS_DEFAULT_PROFILE, AWS_PROFILE, else "default";
+                                   set, it skips 3 (an explicit profile wins over env keys) */
     const char *iot_endpoint;   /* 5: host or https URL of the credentials endpoint */
     const char *iot_role_alias, *iot_thing_name, *iot_cert_file, *iot_key_file;
     const char *cognito_pool_id;       /* 6 */

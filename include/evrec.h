@@ -216,7 +216,9 @@ typedef struct evrec_options {
     evrec_credentials_fn credentials_cb; /**< 2. caller callback */
     void *credentials_user;
     int no_environment_credentials; /**< 3. set to 1 to skip AWS_ACCESS_KEY_ID & co */
-    const char *profile;            /**< 4. shared files profile; else AWS_PROFILE, "default" */
+    const char *profile;            /**< 4. shared files profile; else AWS_DEFAULT_PROFILE,
+                                         AWS_PROFILE, "default". Set, it also skips 3 (the
+                                         profile chosen is the identity used) */
     const char *iot_credentials_endpoint; /**< 5. AWS IoT credentials provider host or URL */
     const char *iot_role_alias;
     const char *iot_thing_name;

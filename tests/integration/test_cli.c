@@ -560,6 +560,41 @@ static void agent_uploads_what_others_record_and_drains_on_sigterm(void **state)
     tu_endpoint_stop(&ep);
 }
 
+/* `evrec flush --profile good` signs with that profile's keys even when other keys are in
+ * the environment (before, the environment's keys signed: a wrong identity, silently). */
+static void flush_profile_beats_environment_keys(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    char text[256];
+    snprintf(text, sizeof text, "[good]\naws_access_key_id = %s\naws_secret_access_key = %s\n",
+             FAKE_KEY, FAKE_SECRET);
+    char *credfile = write_file(f, "credentials", text);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", credfile, 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDWRONGIDENTITY", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "wrong-secret-from-the-environment", 1);
+    char *out = NULL, *err = NULL;
+    int rc = cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "t",
+                 "--event-id", "profile-1", NULL);
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+    rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--application-id", "app",
+             "--endpoint-url", ep.url, "--profile", "good", "--timeout", "10", NULL);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    if (rc != 0)
+        fail_msg("flush --profile good: %d %s", rc, err);
+    assert_int_equal(fake_events(&ep, "profile-"), 1);
+    free(out);
+    free(err);
+    free(credfile);
+    tu_endpoint_stop(&ep);
+}
+
 static void agent_reopens_its_log_on_sighup(void **state)
 {
     fixture_t *f = *state;
@@ -627,6 +662,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(agent_uploads_what_others_record_and_drains_on_sigterm,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(agent_reopens_its_log_on_sighup, setup, teardown),
+        cmocka_unit_test_setup_teardown(flush_profile_beats_environment_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(second_agent_waits_for_the_role, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -305,8 +305,12 @@ void tu_isolate_aws_env(void)
     static const char *const unset[] = {
         "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_PINPOINT",
         "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "EVREC_STORE",
+        "AWS_SESSION_TOKEN", "AWS_DEFAULT_REGION", "EVREC_STORE", "AWS_DEFAULT_PROFILE",
+        "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
     };
+    /* the chain's last provider would otherwise ask 169.254.169.254 */
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
     setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
     setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
     for (size_t i = 0; i < sizeof unset / sizeof unset[0]; i++)

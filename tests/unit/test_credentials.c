@@ -134,10 +134,16 @@ static void clean_env(void)
     static const char *const vars[] = {
         "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE",
         "AWS_SHARED_CREDENTIALS_FILE", "AWS_CONFIG_FILE", "AWS_REGION", "AWS_DEFAULT_REGION",
+        "AWS_DEFAULT_PROFILE", "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN",
+        "AWS_ROLE_SESSION_NAME", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI",
+        "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
+        "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
+        "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_SSO",
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
     setenv("HOME", g_dir, 1); /* never the real ~/.aws */
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1); /* never 169.254.169.254 */
 }
 
 static char *write_file(const char *name, const char *text)
@@ -320,6 +326,52 @@ static void shared_profiles(void **state)
     free(broken);
 }
 
+/* An explicit profile (the option, the CLI's --profile) is the identity asked for: keys in
+ * the environment do not sign in its place. AWS_PROFILE / AWS_DEFAULT_PROFILE are not an
+ * explicit choice, so environment keys still win over them, as in botocore. */
+static void explicit_profile_beats_environment(void **state)
+{
+    (void)state;
+    char *cred_path = write_file("credentials-explicit",
+                                 "[default]\naws_access_key_id = AKIDDEF\n"
+                                 "aws_secret_access_key = defsecret\n"
+                                 "[good]\naws_access_key_id = AKIDGOOD\n"
+                                 "aws_secret_access_key = goodsecret\n"
+                                 "[legacy]\naws_access_key_id = AKIDLEGACY\n"
+                                 "aws_secret_access_key = legacysecret\n");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", cred_path, 1);
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
+    creds_config_t cfg = { .profile = "good" };
+    evrec_credentials_t out;
+    char err[1024];
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDGOOD");
+    assert_string_equal(out.secret_access_key, "goodsecret");
+
+    /* A missing explicit profile fails; it does not fall back to the environment's keys. */
+    cfg.profile = "absent";
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "profile 'absent' not found"));
+
+    /* The environment's profile names do not outrank the environment's keys. */
+    cfg.profile = NULL;
+    setenv("AWS_PROFILE", "good", 1);
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDENV");
+
+    /* Without keys, AWS_DEFAULT_PROFILE is read before AWS_PROFILE (botocore's order). */
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDGOOD");
+    setenv("AWS_DEFAULT_PROFILE", "legacy", 1);
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDLEGACY");
+    free(cred_path);
+}
+
 static void errors_name_providers_without_secrets(void **state)
 {
     (void)state;
@@ -466,6 +518,7 @@ int main(void)
         cmocka_unit_test(ini_malformed),
         cmocka_unit_test_setup(provider_order, each_setup),
         cmocka_unit_test_setup(shared_profiles, each_setup),
+        cmocka_unit_test_setup(explicit_profile_beats_environment, each_setup),
         cmocka_unit_test_setup(errors_name_providers_without_secrets, each_setup),
         cmocka_unit_test_setup(expiry_and_refresh, each_setup),
         cmocka_unit_test_setup(region_resolution, each_setup),
