@@ -584,7 +584,12 @@ EVREC_API int evrec_close(evrec_t *agent, uint32_t timeout_ms)
     if (agent->flusher)
         rc = flusher_stop(agent->flusher, timeout_ms);
     session_free(agent->session, port_wall_ms());
-    queue_close(agent->queue);
+    char qerr[512];
+    int qrc = queue_close_report(agent->queue, qerr, sizeof qerr);
+    if (qrc != EVREC_OK) {
+        log_msg(&agent->log, EVREC_LOG_ERROR, "close: %s", qerr);
+        rc = qrc; /* events lost outweigh a flush that timed out */
+    }
     agent_free(agent);
     return rc;
 }
@@ -744,6 +749,7 @@ EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out)
     out->dropped_rejected = qs.counters[QC_REJECTED];
     out->dropped_poison = qs.counters[QC_POISON];
     out->dropped_refused = qs.counters[QC_REFUSED];
+    out->dropped_uncommitted = qs.counters[QC_UNCOMMITTED];
     out->truncated = qs.counters[QC_TRUNCATED];
     out->delivered = qs.counters[QC_DELIVERED];
     if (agent->flusher)

@@ -33,6 +33,7 @@ static const char *const counter_keys[QC_COUNT] = {
     [QC_EXPIRED] = COUNTER_PREFIX "expired",     [QC_REJECTED] = COUNTER_PREFIX "rejected",
     [QC_POISON] = COUNTER_PREFIX "poison",       [QC_REFUSED] = COUNTER_PREFIX "refused",
     [QC_TRUNCATED] = COUNTER_PREFIX "truncated", [QC_DELIVERED] = COUNTER_PREFIX "delivered",
+    [QC_UNCOMMITTED] = COUNTER_PREFIX "uncommitted",
 };
 
 /* Defaults when a config field is 0 (the documented evrec_options defaults). */
@@ -57,10 +58,6 @@ static const char *const counter_keys[QC_COUNT] = {
 /* 32-bit address spaces: the whole map is mmap'ed, so keep it well inside 3 GiB of user space
  * shared with the heap, libraries and stacks. */
 #define MAP_MAX_32BIT (1ull << 30)
-
-/* A batched-mode commit that keeps failing (disk full) leaves records staged; beyond this many
- * times commit_max_events the appender is told so instead of growing memory forever. */
-#define STAGE_HARD_FACTOR 16u
 
 #define EXPIRE_CHUNK 512u
 #define ERR_LEN 256
@@ -710,17 +707,41 @@ static int flush_staged(evrec_queue_t *q)
     return rc;
 }
 
+/* The staged window is full and its last commit failed: try once more; if it still fails,
+ * the new record is refused (counted) rather than staged beyond the window, so that what a
+ * failing disk can take is at most commit_max_events acknowledged records, never more. */
+static int window_blocked(evrec_queue_t *q)
+{
+    port_mutex_lock(q->mu);
+    int blocked = q->last_commit_rc != 0 && q->nstaged >= q->cfg.commit_max_events;
+    port_mutex_unlock(q->mu);
+    if (!blocked)
+        return EVREC_OK;
+    int rc = flush_staged(q);
+    if (rc == EVREC_OK)
+        return EVREC_OK;
+    port_mutex_lock(q->mu);
+    size_t n = q->nstaged;
+    blocked = n >= q->cfg.commit_max_events;
+    port_mutex_unlock(q->mu);
+    if (!blocked)
+        return EVREC_OK;
+    char why[ERR_LEN];
+    snprintf(why, sizeof why, "%s", queue_last_error(q));
+    count_refused(q, 1);
+    return qfail(q, rc,
+                 "record refused: %zu staged records cannot be committed to %s (%s); new "
+                 "records are refused until they are",
+                 n, q->dir, why);
+}
+
 static int stage_record(evrec_queue_t *q, const void *record, size_t len, int truncated)
 {
     uint64_t max = q->bound;
+    int brc = window_blocked(q);
+    if (brc)
+        return brc;
     port_mutex_lock(q->mu);
-    if (q->nstaged >= (size_t)q->cfg.commit_max_events * STAGE_HARD_FACTOR) {
-        int rc = q->last_commit_rc ? q->last_commit_rc : EVREC_E_FULL;
-        size_t n = q->nstaged;
-        port_mutex_unlock(q->mu);
-        return qfail(q, rc, "%zu records are staged and their commit keeps failing in %s", n,
-                     q->dir);
-    }
     if (q->cfg.full_policy == EVREC_FULL_REFUSE_NEW &&
         q->known_bytes + q->staged_bytes + len > max) {
         uint64_t used = q->known_bytes + q->staged_bytes;
@@ -1304,18 +1325,57 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
     return EVREC_OK;
 }
 
-void queue_close(evrec_queue_t *q)
+/* Staged records that cannot be committed at close are lost: count them (in a transaction
+ * of their own, which needs far fewer pages than the records) and say so. */
+static int close_staged(evrec_queue_t *q, char *err, size_t errlen)
 {
+    int rc = flush_staged(q);
+    if (rc == EVREC_OK)
+        return EVREC_OK;
+    char why[ERR_LEN];
+    snprintf(why, sizeof why, "%s", queue_last_error(q));
+    port_mutex_lock(q->mu);
+    size_t n = q->nstaged;
+    port_mutex_unlock(q->mu);
+    if (n == 0)
+        return open_fail(err, errlen, rc, "closing store %s: %s", q->dir, why);
+    wstate_t ws;
+    int crc = ws_begin(q, &ws);
+    if (!crc) {
+        ws.add[QC_UNCOMMITTED] = n;
+        crc = ws_commit(q, &ws);
+    }
+    return open_fail(err, errlen, rc,
+                     "closing store %s: %zu staged records could not be committed and are "
+                     "lost (%s)%s",
+                     q->dir, n, why,
+                     crc ? "; not even their count could be stored" : "; counted as uncommitted");
+}
+
+int queue_close_report(evrec_queue_t *q, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
     if (!q)
-        return;
-    if (is_batched(q))
-        flush_staged(q);
+        return EVREC_OK;
+    int rc = EVREC_OK;
+    if (is_batched(q) || q->nstaged)
+        rc = close_staged(q, err, errlen);
     port_mutex_lock(q->mu);
     int dirty = q->dirty;
     port_mutex_unlock(q->mu);
-    if (dirty)
-        env_sync(q);
+    if (dirty) {
+        int src = env_sync(q);
+        if (src && rc == EVREC_OK)
+            rc = open_fail(err, errlen, src, "%s", queue_last_error(q));
+    }
     free_queue(q);
+    return rc;
+}
+
+void queue_close(evrec_queue_t *q)
+{
+    (void)queue_close_report(q, NULL, 0);
 }
 
 /* -- append / sync / tick ---------------------------------------------------------------- */

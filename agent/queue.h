@@ -46,6 +46,7 @@ typedef enum queue_counter {
     QC_REFUSED,
     QC_TRUNCATED,
     QC_DELIVERED,
+    QC_UNCOMMITTED, /* batched mode: staged records lost because they could not be committed */
     QC_COUNT
 } queue_counter_t;
 
@@ -68,6 +69,10 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
 
 /** Commit anything staged, fsync, and close. */
 void queue_close(evrec_queue_t *q);
+/** The same, telling what failed: EVREC_OK, or the commit's or fsync's code with a message in
+ *  err. Staged records that cannot be committed (a full disk) are lost: they are counted in
+ *  QC_UNCOMMITTED (when even that commit fits) and the message says how many. */
+int queue_close_report(evrec_queue_t *q, char *err, size_t errlen);
 
 /**
  * Append one encoded record (record.h). Enforces max_store_bytes by the full policy
@@ -78,7 +83,10 @@ void queue_close(evrec_queue_t *q);
  * In EVREC_DURABLE_BATCHED mode the record is only staged: sequence numbers are assigned
  * when the batch commits (so they stay unique and increasing across processes), *seq_out is
  * 0, and the full policy is applied at commit too (a refuse-new store that another process
- * filled meanwhile refuses the record then, counted in QC_REFUSED). A record larger than
+ * filled meanwhile refuses the record then, counted in QC_REFUSED). While commit_max_events
+ * records are staged and their commit fails (a full disk), new records are refused with the
+ * commit's code (counted in QC_REFUSED): at most that window of acknowledged records can be
+ * lost, and queue_close_report says so. A record larger than
  * max_store_bytes fails EVREC_E_EVENT_SIZE and evicts nothing. A full disk gives
  * EVREC_E_FULL ("disk full"); other OS errors EVREC_E_IO.
  */

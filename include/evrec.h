@@ -293,8 +293,9 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
 /**
  * Stop the agent: ends nothing (sessions stay open for the next start), drains the queue for up
  * to `timeout_ms` if this agent runs a flusher, commits staged records, and frees everything.
- * Returns EVREC_OK, or EVREC_E_TIMEOUT if events were left queued (they are kept on disk).
- * `agent` may be NULL.
+ * Returns EVREC_OK, or EVREC_E_TIMEOUT if events were left queued (they are kept on disk), or
+ * the commit's error (EVREC_E_FULL / EVREC_E_IO) if staged records (batched mode) could not be
+ * committed: those are lost, counted in `dropped_uncommitted` and logged. `agent` may be NULL.
  */
 EVREC_API int evrec_close(evrec_t *agent, uint32_t timeout_ms);
 
@@ -474,6 +475,8 @@ typedef struct evrec_stats {
     uint64_t dropped_rejected; /**< permanently rejected by the service (per-event 400) */
     uint64_t dropped_poison;   /**< isolated as the cause of a whole-request 400 */
     uint64_t dropped_refused;  /**< refused at record time because the store was full */
+    uint64_t dropped_uncommitted; /**< batched mode: acknowledged, staged, and lost because
+                                       their commit failed (disk full) when the agent closed */
     uint64_t truncated;        /**< events whose fields were truncated (truncate_oversize) */
     /* delivery */
     uint64_t delivered;        /**< accepted by the service */
