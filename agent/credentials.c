@@ -191,21 +191,35 @@ static int fill(evrec_credentials_t *out, const char *id, const char *secret, co
 
 /* -- 1, 2, 3: static keys, callback, environment ----------------------------------------- */
 
+/* What is wrong with the static keys as configured (NULL: nothing, or none given). */
+static const char *static_problem(const creds_config_t *g)
+{
+    if (!set(g->access_key_id) && !set(g->secret_access_key))
+        return set(g->session_token) ? "session_token is set without access_key_id and "
+                                       "secret_access_key"
+                                     : NULL;
+    if (!set(g->access_key_id))
+        return "secret_access_key is set but access_key_id is not";
+    if (!set(g->secret_access_key))
+        return "access_key_id is set but secret_access_key is not";
+    evrec_credentials_t probe;
+    int too_long = fill(&probe, g->access_key_id, g->secret_access_key, g->session_token, 0);
+    mbedtls_platform_zeroize(&probe, sizeof probe);
+    return too_long ? "a key or token is too long" : NULL;
+}
+
 static result_t from_static(creds_t *c, evrec_credentials_t *out, attempt_t *a)
 {
     const creds_config_t *g = &c->cfg;
-    if (!set(g->access_key_id) && !set(g->secret_access_key))
+    const char *problem = static_problem(g);
+    if (problem) {
+        note(a, P_STATIC, "%s", problem);
+        return R_STOP;
+    }
+    if (!set(g->access_key_id))
         return R_SKIP;
-    if (!set(g->access_key_id) || !set(g->secret_access_key)) {
-        note(a, P_STATIC, "%s is set but %s is not",
-             set(g->access_key_id) ? "access_key_id" : "secret_access_key",
-             set(g->access_key_id) ? "secret_access_key" : "access_key_id");
-        return R_STOP;
-    }
-    if (fill(out, g->access_key_id, g->secret_access_key, g->session_token, 0)) {
-        note(a, P_STATIC, "a key or token is too long");
-        return R_STOP;
-    }
+    if (fill(out, g->access_key_id, g->secret_access_key, g->session_token, 0))
+        return R_STOP; /* not reached: static_problem measured them */
     return R_HIT;
 }
 
@@ -654,37 +668,59 @@ static result_t fail_net(attempt_t *a, provider_t p, int rc, const char *what, c
     return R_FAIL;
 }
 
-static result_t from_iot(creds_t *c, evrec_credentials_t *out, attempt_t *a)
+/* The request URL and thing-name header of the IoT credentials provider: IOT_OK, IOT_NONE
+ * (none of its options given) or IOT_BAD (half configured or malformed; `why` says what). */
+enum { IOT_OK, IOT_NONE, IOT_BAD };
+static int iot_request(const creds_config_t *g, char url[1024], char thing[512], char *why,
+                       size_t whylen)
 {
-    const creds_config_t *g = &c->cfg;
-    if (!set(g->iot_endpoint))
-        return R_SKIP;
-    const char *missing = !set(g->iot_role_alias)   ? "iot_role_alias"
-                          : !set(g->iot_thing_name) ? "iot_thing_name"
-                          : !set(g->iot_cert_file)  ? "iot_cert_file"
-                          : !set(g->iot_key_file)   ? "iot_key_file"
-                                                    : NULL;
+    static const char *const names[] = { "iot_credentials_endpoint", "iot_role_alias",
+                                         "iot_thing_name", "iot_cert_file", "iot_key_file" };
+    const char *values[] = { g->iot_endpoint, g->iot_role_alias, g->iot_thing_name,
+                             g->iot_cert_file, g->iot_key_file };
+    const char *given = NULL, *missing = NULL;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (set(values[i]) && !given)
+            given = names[i];
+        if (!set(values[i]) && !missing)
+            missing = names[i];
+    }
+    if (!given)
+        return IOT_NONE;
     if (missing) {
-        note(a, P_IOT, "the credentials endpoint is set but %s is not", missing);
-        return R_STOP;
+        snprintf(why, whylen, "%s is set but %s is not (the IoT credentials provider needs "
+                 "the endpoint, role alias, thing name, certificate and key)", given, missing);
+        return IOT_BAD;
     }
     if (!no_control_chars(g->iot_thing_name) || !no_control_chars(g->iot_role_alias) ||
         strchr(g->iot_role_alias, '/') || strchr(g->iot_role_alias, '?')) {
-        note(a, P_IOT, "iot_role_alias or iot_thing_name holds characters it cannot have");
-        return R_STOP;
+        snprintf(why, whylen, "iot_role_alias or iot_thing_name holds characters it cannot have");
+        return IOT_BAD;
     }
     int has_scheme = strncmp(g->iot_endpoint, "https://", 8) == 0 ||
                      strncmp(g->iot_endpoint, "http://", 7) == 0;
     size_t elen = strlen(g->iot_endpoint);
     while (elen > 0 && g->iot_endpoint[elen - 1] == '/')
         elen--;
-    char url[1024], thing[512];
-    int n = snprintf(url, sizeof url, "%s%.*s/role-aliases/%s/credentials",
+    int n = snprintf(url, 1024, "%s%.*s/role-aliases/%s/credentials",
                      has_scheme ? "" : "https://", (int)elen, g->iot_endpoint, g->iot_role_alias);
-    if (n < 0 || (size_t)n >= sizeof url ||
-        (size_t)snprintf(thing, sizeof thing, "x-amzn-iot-thingname: %s", g->iot_thing_name) >=
-            sizeof thing) {
-        note(a, P_IOT, "the endpoint, role alias or thing name is too long");
+    if (n < 0 || n >= 1024 ||
+        snprintf(thing, 512, "x-amzn-iot-thingname: %s", g->iot_thing_name) >= 512) {
+        snprintf(why, whylen, "the endpoint, role alias or thing name is too long");
+        return IOT_BAD;
+    }
+    return IOT_OK;
+}
+
+static result_t from_iot(creds_t *c, evrec_credentials_t *out, attempt_t *a)
+{
+    const creds_config_t *g = &c->cfg;
+    char url[1024], thing[512], why[256];
+    int state = iot_request(g, url, thing, why, sizeof why);
+    if (state == IOT_NONE)
+        return R_SKIP;
+    if (state == IOT_BAD) {
+        note(a, P_IOT, "%s", why);
         return R_STOP;
     }
     int rc = remote_transport(c, &c->iot_tx, 1);
@@ -700,7 +736,6 @@ static result_t from_iot(creds_t *c, evrec_credentials_t *out, attempt_t *a)
         return fail_net(a, P_IOT, rc, "GET /role-aliases/.../credentials", err);
     result_t res = R_FAIL;
     if (r.status != 200) {
-        char why[256];
         service_reason(&r, why, sizeof why);
         note(a, P_IOT, "role alias '%s' for thing '%s': %s", g->iot_role_alias,
              g->iot_thing_name, why);
@@ -839,21 +874,24 @@ static int cognito_credentials(creds_t *c, const char *url, evrec_credentials_t 
     return rc;
 }
 
+/* The pool id is "<region>:<uuid>"; the pool lives in that region, whatever region the
+ * events go to. 0 and the region, or -1 when the pool id is malformed. */
+static int cognito_region(const char *pool_id, char region[64])
+{
+    const char *colon = strchr(pool_id, ':');
+    region[0] = '\0';
+    if (colon && colon - pool_id < 64)
+        snprintf(region, 64, "%.*s", (int)(colon - pool_id), pool_id);
+    return colon && region[0] && colon[1] && no_control_chars(pool_id) ? 0 : -1;
+}
+
 static result_t from_cognito(creds_t *c, evrec_credentials_t *out, attempt_t *a)
 {
     const creds_config_t *g = &c->cfg;
     if (!set(g->cognito_pool_id))
         return R_SKIP;
-    /* The pool id is "<region>:<uuid>"; the pool lives in that region, whatever region the
-     * events go to. */
-    const char *colon = strchr(g->cognito_pool_id, ':');
     char region[64];
-    if (colon && (size_t)(colon - g->cognito_pool_id) < sizeof region)
-        snprintf(region, sizeof region, "%.*s", (int)(colon - g->cognito_pool_id),
-                 g->cognito_pool_id);
-    else
-        region[0] = '\0';
-    if (!colon || !region[0] || !no_control_chars(g->cognito_pool_id)) {
+    if (cognito_region(g->cognito_pool_id, region) != 0) {
         note(a, P_COGNITO, "cognito_identity_pool_id '%s' is not <region>:<id>",
              g->cognito_pool_id);
         return R_STOP;
@@ -974,4 +1012,34 @@ int creds_get(creds_t *c, evrec_credentials_t *out, char *err, size_t errlen)
         snprintf(err, errlen, "no credentials: %s%s%s%s", a.msg, a.len && skipped[0] ? "; " : "",
                  skipped[0] ? "not configured: " : "", skipped);
     return a.net_code ? a.net_code : EVREC_E_CREDENTIALS;
+}
+
+/* -- configuration checked at open ------------------------------------------------------- */
+
+int creds_check_config(const creds_config_t *cfg, char *err, size_t errlen)
+{
+    if (!cfg)
+        return EVREC_E_INVALID;
+    const char *problem = static_problem(cfg);
+    if (problem) {
+        snprintf(err, errlen, "credentials (static keys): %s", problem);
+        return EVREC_E_CONFIG;
+    }
+    char url[1024], thing[512], why[256];
+    if (iot_request(cfg, url, thing, why, sizeof why) == IOT_BAD) {
+        snprintf(err, errlen, "credentials (iot): %s", why);
+        return EVREC_E_CONFIG;
+    }
+    char region[64];
+    if (set(cfg->cognito_pool_id) && cognito_region(cfg->cognito_pool_id, region) != 0) {
+        snprintf(err, errlen, "credentials (cognito): cognito_identity_pool_id '%.100s' is not "
+                 "<region>:<id>", cfg->cognito_pool_id);
+        return EVREC_E_CONFIG;
+    }
+    if (!set(cfg->cognito_pool_id) && set(cfg->cognito_endpoint_url)) {
+        snprintf(err, errlen, "credentials (cognito): cognito_endpoint_url is set but "
+                 "cognito_identity_pool_id is not");
+        return EVREC_E_CONFIG;
+    }
+    return EVREC_OK;
 }

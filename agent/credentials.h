@@ -49,6 +49,13 @@ void creds_free(creds_t *c);
  *  one owner at a time (the flusher, or the CLI): calls on it are not serialised. */
 int creds_get(creds_t *c, evrec_credentials_t *out, char *err, size_t errlen);
 
+/** Check, without touching the network or the files, that every provider given any option is
+ *  completely configured: static keys (a key id and its secret; a session token only with
+ *  them; lengths), IoT (endpoint, role alias, thing name, certificate and key, all or none),
+ *  Cognito (a pool id "<region>:<id>"; an endpoint override only with a pool id).
+ *  EVREC_E_CONFIG with a message naming the provider and the option, else EVREC_OK. */
+int creds_check_config(const creds_config_t *cfg, char *err, size_t errlen);
+
 /** Forget cached temporary credentials (after the service said they expired). */
 void creds_invalidate(creds_t *c);
 

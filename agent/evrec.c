@@ -145,6 +145,26 @@ static const char *service_name(evrec_service_t s)
     return s == EVREC_SERVICE_PERSONALIZE ? "Personalize" : "Pinpoint";
 }
 
+/* The credential providers' options (the region and transport are added by the caller). */
+static void creds_options(const evrec_options_t *o, creds_config_t *c)
+{
+    memset(c, 0, sizeof *c);
+    c->access_key_id = o->access_key_id;
+    c->secret_access_key = o->secret_access_key;
+    c->session_token = o->session_token;
+    c->callback = o->credentials_cb;
+    c->callback_user = o->credentials_user;
+    c->no_environment = o->no_environment_credentials;
+    c->profile = o->profile;
+    c->iot_endpoint = o->iot_credentials_endpoint;
+    c->iot_role_alias = o->iot_role_alias;
+    c->iot_thing_name = o->iot_thing_name;
+    c->iot_cert_file = o->iot_cert_file;
+    c->iot_key_file = o->iot_key_file;
+    c->cognito_pool_id = o->cognito_identity_pool_id;
+    c->cognito_endpoint_url = o->cognito_endpoint_url;
+}
+
 static int validate_options(evrec_options_t *o, char *err, size_t errlen)
 {
     if (o->service != EVREC_SERVICE_PINPOINT && o->service != EVREC_SERVICE_PERSONALIZE)
@@ -204,7 +224,11 @@ static int validate_options(evrec_options_t *o, char *err, size_t errlen)
     if (!empty(o->access_key_id) != !empty(o->secret_access_key))
         return config_error(err, errlen, "options.access_key_id and secret_access_key go "
                                          "together");
-    return EVREC_OK;
+    /* Every provider given an option must be complete: a half-configured one would start the
+     * agent and only fail (or fall through to another identity) at each upload. */
+    creds_config_t cc;
+    creds_options(o, &cc);
+    return creds_check_config(&cc, err, errlen);
 }
 
 static int is_http_url(const char *u)
@@ -272,20 +296,7 @@ static void build_flusher_config(evrec_t *a)
     f->endpoint_url = a->endpoint_url;
 
     creds_config_t *c = &f->creds;
-    c->access_key_id = o->access_key_id;
-    c->secret_access_key = o->secret_access_key;
-    c->session_token = o->session_token;
-    c->callback = o->credentials_cb;
-    c->callback_user = o->credentials_user;
-    c->no_environment = o->no_environment_credentials;
-    c->profile = o->profile;
-    c->iot_endpoint = o->iot_credentials_endpoint;
-    c->iot_role_alias = o->iot_role_alias;
-    c->iot_thing_name = o->iot_thing_name;
-    c->iot_cert_file = o->iot_cert_file;
-    c->iot_key_file = o->iot_key_file;
-    c->cognito_pool_id = o->cognito_identity_pool_id;
-    c->cognito_endpoint_url = o->cognito_endpoint_url;
+    creds_options(o, c);
     c->region = a->region;
     c->queue = a->queue;
     c->ca_bundle = o->ca_bundle;

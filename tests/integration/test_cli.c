@@ -349,6 +349,17 @@ static void agent_config_errors(void **state)
         { "[1,2]", "JSON object" },
         { "{\"service\":\"personalize\"}", "tracking_id" },
         { "{}", "application_id" },
+        /* every credential provider given an option is complete, or the agent does not start */
+        { "{\"application_id\":\"a\",\"iot_credentials_endpoint\":\"127.0.0.1:9\","
+          "\"iot_role_alias\":\"r\"}", "iot_thing_name is not" },
+        { "{\"application_id\":\"a\",\"iot_thing_name\":\"t\"}",
+          "iot_credentials_endpoint is not" },
+        { "{\"application_id\":\"a\",\"access_key_id\":\"AKID\"}", "secret_access_key" },
+        { "{\"application_id\":\"a\",\"session_token\":\"tok\"}", "session_token" },
+        { "{\"application_id\":\"a\",\"cognito_identity_pool_id\":\"no-region\"}",
+          "<region>:<id>" },
+        { "{\"application_id\":\"a\",\"cognito_endpoint_url\":\"http://127.0.0.1:9\"}",
+          "cognito_identity_pool_id is not" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char *cfg = write_file(f, "bad.json", cases[i].json);

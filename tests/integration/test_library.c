@@ -223,6 +223,26 @@ static void options_are_validated(void **state)
     o.manual_flush = 1;
     o.no_flusher = 1;
     expect_config_error(f->store, &o, "manual_flush");
+    /* A half-configured credential provider fails here, not at each upload. */
+    evrec_options_init(&o);
+    o.application_id = "app";
+    o.iot_credentials_endpoint = "127.0.0.1:9";
+    o.iot_role_alias = "alias";
+    expect_config_error(f->store, &o, "iot_thing_name is not");
+    o.iot_thing_name = "thing";
+    o.iot_cert_file = "/nonexistent/cert.pem";
+    expect_config_error(f->store, &o, "iot_key_file is not");
+    o.iot_key_file = "/nonexistent/key.pem";
+    o.iot_role_alias = "a/b";
+    expect_config_error(f->store, &o, "iot_role_alias");
+    evrec_options_init(&o);
+    o.application_id = "app";
+    o.session_token = "token";
+    expect_config_error(f->store, &o, "session_token");
+    evrec_options_init(&o);
+    o.application_id = "app";
+    o.cognito_identity_pool_id = "us-east-1";
+    expect_config_error(f->store, &o, "cognito_identity_pool_id");
     evrec_options_init(&o);
     o.no_flusher = 1;
     o.max_store_bytes = 0;

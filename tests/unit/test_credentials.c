@@ -406,7 +406,27 @@ static void errors_name_providers_without_secrets(void **state)
     creds_config_t iot = { .iot_endpoint = "https://example.invalid", .iot_role_alias = "r",
                            .iot_thing_name = "t", .iot_cert_file = "c.pem" };
     assert_int_equal(get_once(&iot, &out, err, sizeof err), EVREC_E_CONFIG);
-    assert_non_null(strstr(err, "iot: the credentials endpoint is set but iot_key_file is not"));
+    assert_non_null(strstr(err, "iot: iot_credentials_endpoint is set but iot_key_file is not"));
+    assert_int_equal(creds_check_config(&iot, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "credentials (iot): iot_credentials_endpoint is set but "
+                                "iot_key_file is not"));
+    /* IoT options without the endpoint are half a provider too (they were skipped). */
+    creds_config_t iot_no_endpoint = { .iot_role_alias = "r", .iot_thing_name = "t" };
+    assert_int_equal(creds_check_config(&iot_no_endpoint, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "iot_role_alias is set but iot_credentials_endpoint is not"));
+    assert_int_equal(get_once(&iot_no_endpoint, &out, err, sizeof err), EVREC_E_CONFIG);
+    /* A token without keys, a Cognito override without a pool. */
+    creds_config_t token_only = { .session_token = "tok" };
+    assert_int_equal(creds_check_config(&token_only, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "session_token is set without access_key_id"));
+    creds_config_t cog_url = { .cognito_endpoint_url = "http://127.0.0.1:9" };
+    assert_int_equal(creds_check_config(&cog_url, err, sizeof err), EVREC_E_CONFIG);
+    creds_config_t whole = { .iot_endpoint = "https://example.invalid", .iot_role_alias = "r",
+                             .iot_thing_name = "t", .iot_cert_file = "c.pem",
+                             .iot_key_file = "k.pem", .cognito_pool_id = "us-east-1:abc" };
+    assert_int_equal(creds_check_config(&whole, err, sizeof err), EVREC_OK);
+    creds_config_t none = { 0 };
+    assert_int_equal(creds_check_config(&none, err, sizeof err), EVREC_OK);
     creds_config_t cog = { .cognito_pool_id = "no-region-here" };
     assert_int_equal(get_once(&cog, &out, err, sizeof err), EVREC_E_CONFIG);
     assert_non_null(strstr(err, "cognito: cognito_identity_pool_id 'no-region-here'"));
