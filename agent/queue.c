@@ -1029,6 +1029,23 @@ static int check_dir(evrec_queue_t *q, char *err, size_t errlen)
     if (prc)
         return open_fail(err, errlen, EVREC_E_IO, "cannot create store directory %s: %s",
                          q->dir, mdb_strerror(-prc));
+    /* Another user who owns the directory, or may write to it, could plant links to files of
+     * ours (LMDB would write and we would chmod through them) or swap the store under us. */
+    long owner = -1;
+    unsigned mode = 0;
+    prc = port_dir_check_private(q->dir, &owner, &mode);
+    if (prc == -EPERM)
+        return open_fail(err, errlen, EVREC_E_UNSAFE,
+                         "store directory %s belongs to another user (uid %ld): refused", q->dir,
+                         owner);
+    if (prc == -EACCES)
+        return open_fail(err, errlen, EVREC_E_UNSAFE,
+                         "store directory %s is writable by group or others (mode %04o): "
+                         "refused; chmod go-w it",
+                         q->dir, mode);
+    if (prc)
+        return open_fail(err, errlen, EVREC_E_IO, "cannot examine store directory %s: %s",
+                         q->dir, mdb_strerror(-prc));
     char *data_path = store_file(q, "data.mdb");
     if (!data_path)
         return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
@@ -1057,6 +1074,27 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
     if (!data_path)
         return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
     unsigned flags = MDB_NOTLS | (is_power(q) ? 0u : MDB_NOSYNC);
+    /* LMDB opens its files following links: create or check them first without (O_NOFOLLOW);
+     * the directory is ours alone (check_dir), so nobody can plant a link meanwhile. */
+    static const char *const names[] = { "data.mdb", "lock.mdb" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char *path = store_file(q, names[i]);
+        int prc = path ? port_prepare_private_file(path) : -ENOMEM;
+        port_free(path);
+        if (prc) {
+            port_free(data_path);
+            if (prc == -ENOMEM)
+                return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+            if (prc == -ELOOP || prc == -EINVAL || prc == -EPERM)
+                return open_fail(err, errlen, EVREC_E_UNSAFE,
+                                 "%s/%s is %s: refused", q->dir, names[i],
+                                 prc == -ELOOP   ? "a symbolic link"
+                                 : prc == -EPERM ? "owned by another user"
+                                                 : "not a regular file");
+            return open_fail(err, errlen, EVREC_E_IO, "cannot open %s/%s: %s", q->dir,
+                             names[i], mdb_strerror(-prc));
+        }
+    }
     int rc;
     for (;;) {
         rc = mdb_env_create(&q->env);
@@ -1081,12 +1119,6 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
         port_free(data_path);
         return open_fail_mdb(q, err, errlen, rc, "opening the store's data or lock file");
     }
-    port_chmod_private(data_path);
-    char *lock_file = store_file(q, "lock.mdb");
-    if (lock_file)
-        port_chmod_private(lock_file);
-    port_free(lock_file);
-
     int dead = 0;
     mdb_reader_check(q->env, &dead);
 

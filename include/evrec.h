@@ -72,6 +72,8 @@ typedef enum evrec_error {
     EVREC_E_BUSY = -11,          /**< another process holds the role asked for (e.g. flusher) */
     EVREC_E_STATE = -12,         /**< the call does not fit the current state (e.g. no session) */
     EVREC_E_CONFIG = -13,        /**< the options are inconsistent or incomplete */
+    EVREC_E_UNSAFE = -14,        /**< the store's directory belongs to another user or is
+                                      writable by others, or its files are symbolic links */
 
     /* validation of events and endpoint profiles (the services' documented quotas) */
     EVREC_E_EVENT_TYPE = -20,     /**< event type missing, or longer than 50 characters */

@@ -103,6 +103,17 @@ int port_remove(const char *path);
 /** Set a file's permissions to owner read/write only (0600). */
 int port_chmod_private(const char *path);
 
+/** Whether the directory at `path` (a link to it is followed) may hold a store this process
+ *  trusts: 0 if it is owned by the caller (effective user) or by root and writable by nobody
+ *  else; -EPERM if another user owns it (*owner gets the uid), -EACCES if group or others
+ *  may write to it (*mode gets its permission bits); another negative errno if it cannot be
+ *  examined. */
+int port_dir_check_private(const char *path, long *owner, unsigned *mode);
+/** Create the regular file `path` (0600) if missing, without following a symbolic link in its
+ *  last component (O_NOFOLLOW), and make it 0600 through the opened file. -ELOOP if it is a
+ *  symbolic link, -EINVAL if it is not a regular file, -EPERM if another user owns it. */
+int port_prepare_private_file(const char *path);
+
 /** An advisory, process-wide exclusive lock on a file (created 0600 if missing). Released
  *  when the holder closes it or dies. Returns -EWOULDBLOCK (== -EAGAIN) if another process
  *  holds it. */

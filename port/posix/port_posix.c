@@ -422,13 +422,50 @@ int port_chmod_private(const char *path)
     return chmod(path, 0600) == 0 ? 0 : -errno;
 }
 
+int port_dir_check_private(const char *path, long *owner, unsigned *mode)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -errno;
+    if (!S_ISDIR(st.st_mode))
+        return -ENOTDIR;
+    if (owner)
+        *owner = (long)st.st_uid;
+    if (mode)
+        *mode = (unsigned)(st.st_mode & 07777);
+    if (st.st_uid != geteuid() && st.st_uid != 0)
+        return -EPERM;
+    if (st.st_mode & (S_IWGRP | S_IWOTH))
+        return -EACCES;
+    return 0;
+}
+
+int port_prepare_private_file(const char *path)
+{
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+    if (fd < 0)
+        return errno == ELOOP || errno == EMLINK ? -ELOOP : -errno;
+    struct stat st;
+    int rc = 0;
+    if (fstat(fd, &st) != 0)
+        rc = -errno;
+    else if (!S_ISREG(st.st_mode))
+        rc = -EINVAL;
+    else if (st.st_uid != geteuid())
+        rc = -EPERM;
+    else if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
 struct port_filelock {
     int fd;
 };
 
 int port_filelock_try(const char *path, port_filelock_t **out)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
     if (fd < 0)
         return -errno;
     /* flock locks belong to the open file description, so two agents in one process exclude

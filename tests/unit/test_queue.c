@@ -975,6 +975,97 @@ static void foreign_directory(void **state)
     drop_store(dir);
 }
 
+/* A victim file next to the store, and whether it is untouched (content and mode 0644). */
+static char *make_victim(const char *base)
+{
+    char *v = path_in(base, "victim");
+    int fd = open(v, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "precious", 8), 8);
+    close(fd);
+    assert_int_equal(chmod(v, 0644), 0);
+    return v;
+}
+
+static void assert_victim_intact(const char *v)
+{
+    struct stat st;
+    assert_int_equal(stat(v, &st), 0);
+    assert_int_equal(st.st_size, 8);
+    assert_int_equal(st.st_mode & 07777, 0644);
+}
+
+/* Store files that are symbolic links are refused before LMDB opens (and writes, and we
+ * chmod) through them: a planted link used to overwrite and chmod the file it named. */
+static void store_file_links_refused(void **state)
+{
+    (void)state;
+    static const char *const names[] = { "data.mdb", "lock.mdb" };
+    for (int i = 0; i < 2; i++) {
+        char *base = fresh_store();
+        char *victim = make_victim(base);
+        char *dir = path_in(base, "store");
+        assert_int_equal(mkdir(dir, 0700), 0);
+        char *link = path_in(dir, names[i]);
+        assert_int_equal(symlink(victim, link), 0);
+        expect_open_error(dir, EVREC_E_UNSAFE, "symbolic link");
+        assert_victim_intact(victim);
+        /* A link to nothing (LMDB would create the target) is refused too. */
+        assert_int_equal(unlink(link), 0);
+        char *nowhere = path_in(base, "nowhere");
+        assert_int_equal(symlink(nowhere, link), 0);
+        expect_open_error(dir, EVREC_E_UNSAFE, "symbolic link");
+        assert_int_equal(access(nowhere, F_OK), -1);
+        free(nowhere);
+        free(link);
+        free(dir);
+        free(victim);
+        drop_store(base);
+    }
+    /* flusher.lock is opened without following a link either. */
+    char *base = fresh_store();
+    char *victim = make_victim(base);
+    char *dir = path_in(base, "store");
+    evrec_queue_t *q = NULL;
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    q = open_ok(dir, &c);
+    char *link = path_in(dir, "flusher.lock");
+    assert_int_equal(symlink(victim, link), 0);
+    assert_int_equal(queue_flusher_acquire(q), EVREC_E_IO);
+    queue_close(q);
+    assert_victim_intact(victim);
+    free(link);
+    free(dir);
+    free(victim);
+    drop_store(base);
+}
+
+/* A store directory that others may write to, or that another user owns, is refused. */
+static void store_dir_ownership_checked(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    queue_close(open_ok(dir, &c));
+    assert_int_equal(chmod(dir, 0777), 0);
+    expect_open_error(dir, EVREC_E_UNSAFE, "writable by group or others");
+    assert_int_equal(chmod(dir, 0770), 0);
+    expect_open_error(dir, EVREC_E_UNSAFE, "writable by group or others");
+    assert_int_equal(chmod(dir, 0755), 0);
+    queue_close(open_ok(dir, &c)); /* readable by others is the owner's choice */
+    assert_int_equal(chmod(dir, 0700), 0);
+    if (geteuid() == 0) {
+        /* As root (the dangerous case): a directory of another user is not used. */
+        assert_int_equal(chown(dir, 4242, 4242), 0);
+        expect_open_error(dir, EVREC_E_UNSAFE, "belongs to another user");
+        assert_int_equal(chown(dir, 0, 0), 0);
+        queue_close(open_ok(dir, &c));
+    } else {
+        printf("store_dir_ownership_checked: not root, another owner not tried\n");
+    }
+    drop_store(dir);
+}
+
 /* Write an LMDB environment by hand: `named` NULL puts key/value in the main DB. */
 static void raw_lmdb_put(const char *dir, const char *named, const char *key, const void *val,
                          size_t vlen)
@@ -1561,6 +1652,8 @@ int main(void)
         cmocka_unit_test(corrupt_garbage),
         cmocka_unit_test(corrupt_truncated),
         cmocka_unit_test(foreign_directory),
+        cmocka_unit_test(store_file_links_refused),
+        cmocka_unit_test(store_dir_ownership_checked),
         cmocka_unit_test(foreign_lmdb),
         cmocka_unit_test(future_format),
         cmocka_unit_test(quarantine_corrupt),
