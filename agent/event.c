@@ -16,6 +16,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -637,7 +638,10 @@ EVREC_API int evrec_event_set_properties(evrec_event_t *ev, const char *properti
                         EVENT_PROPERTIES_MAX, EVREC_E_VALUE_LENGTH);
     if (n < 0)
         return (int)n;
-    cJSON *j = cJSON_Parse(properties_json);
+    cJSON *j = event_json_parse(properties_json, strlen(properties_json), "properties", ev->err,
+                                sizeof ev->err);
+    if (!j)
+        return EVREC_E_JSON;
     int is_obj = cJSON_IsObject(j);
     cJSON_Delete(j);
     if (!is_obj)
@@ -698,6 +702,106 @@ typedef struct json_in {
     evrec_event_t *ev;
     char err[256];
 } json_in_t;
+
+/*
+ * What cJSON accepts but an event must not hold, because it would be changed silently:
+ * a NUL inside a string (raw, or escaped as \u0000: C strings end there), a key given twice
+ * in one object (cJSON keeps both and which one wins depends on the lookup), and anything
+ * after the value but white space. Each is refused with its own message.
+ */
+
+/* A NUL byte, or a \u0000 escape inside a string, in text[0..len). */
+static int json_nul_at(const char *text, size_t len, size_t *at)
+{
+    int in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (ch == '\0') {
+            *at = i;
+            return 1;
+        }
+        if (!in_string) {
+            in_string = ch == '"';
+        } else if (ch == '"') {
+            in_string = 0;
+        } else if (ch == '\\' && i + 1 < len) {
+            if (text[i + 1] == 'u' && i + 5 < len && memcmp(text + i + 2, "0000", 4) == 0) {
+                *at = i;
+                return 1;
+            }
+            i++; /* the escaped character, which may be a quote or a backslash */
+        }
+    }
+    return 0;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The first key given twice in an object anywhere in the tree, else NULL. Sorting keeps it
+ * O(n log n) however many keys a hostile document holds. */
+static const char *json_duplicate_key(const cJSON *node)
+{
+    size_t n = 0;
+    const cJSON *it;
+    for (it = node ? node->child : NULL; it; it = it->next) {
+        n++;
+        const char *dup = json_duplicate_key(it);
+        if (dup)
+            return dup;
+    }
+    if (!cJSON_IsObject(node) || n < 2)
+        return NULL;
+    const char **keys = port_malloc(n * sizeof *keys);
+    if (!keys)
+        return NULL; /* cannot tell; the lookups still see one value */
+    size_t k = 0;
+    for (it = node->child; it; it = it->next)
+        keys[k++] = it->string;
+    qsort(keys, n, sizeof *keys, key_cmp);
+    const char *dup = NULL;
+    for (k = 1; k < n && !dup; k++)
+        if (strcmp(keys[k - 1], keys[k]) == 0)
+            dup = keys[k];
+    port_free(keys);
+    return dup;
+}
+
+cJSON *event_json_parse(const char *text, size_t len, const char *what, char *err,
+                        size_t errlen)
+{
+    size_t at = 0;
+    if (json_nul_at(text, len, &at)) {
+        event_errorf(err, errlen, EVREC_E_JSON,
+                     "%s holds a NUL character (at byte %zu), which no string may hold", what,
+                     at + 1);
+        return NULL;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        event_errorf(err, errlen, EVREC_E_JSON, "%s is not valid JSON", what);
+        return NULL;
+    }
+    size_t off = end ? (size_t)(end - text) : len;
+    while (off < len && (text[off] == ' ' || text[off] == '\t' || text[off] == '\r' ||
+                         text[off] == '\n'))
+        off++;
+    const char *dup = NULL;
+    if (off < len)
+        event_errorf(err, errlen, EVREC_E_JSON,
+                     "%s is followed by more text (at byte %zu): give one JSON value", what,
+                     off + 1);
+    else if ((dup = json_duplicate_key(root)) != NULL)
+        event_errorf(err, errlen, EVREC_E_JSON, "%s has the key \"%.64s\" more than once",
+                     what, dup);
+    else
+        return root;
+    cJSON_Delete(root);
+    return NULL;
+}
 
 static int jfail(json_in_t *in, const char *member, const char *expected)
 {
@@ -949,11 +1053,9 @@ int event_from_json(evrec_event_t **out, const char *json, size_t len, char *err
         len = strlen(json);
     json_in_t in = { 0 };
     int rc = EVREC_E_JSON;
-    cJSON *root = cJSON_ParseWithLength(json, len);
-    if (!root) {
-        snprintf(in.err, sizeof in.err, "the event is not valid JSON");
+    cJSON *root = event_json_parse(json, len, "the event", in.err, sizeof in.err);
+    if (!root)
         goto done;
-    }
     if (!cJSON_IsObject(root)) {
         snprintf(in.err, sizeof in.err, "the event is not a JSON object");
         goto done;

@@ -60,6 +60,13 @@ int event_has_user_id(const evrec_event_t *ev);
 int event_from_json(evrec_event_t **out, const char *json, size_t len, char *err,
                     size_t errlen);
 
+/** Parse JSON input that must reach the caller unchanged: refuses (NULL, message in err naming
+ *  `what`) a NUL in a string, raw or as \u0000, a key given twice in one object, and text after
+ *  the value. Free the result with cJSON_Delete. */
+struct cJSON;
+struct cJSON *event_json_parse(const char *text, size_t len, const char *what, char *err,
+                               size_t errlen);
+
 /** Format a message into err (when err is not NULL and errlen > 0) and return `code`: the one
  *  way event and endpoint validation report what they refused. */
 int event_errorf(char *err, size_t errlen, int code, const char *fmt, ...)

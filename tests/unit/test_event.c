@@ -902,6 +902,64 @@ static void from_json_rejects_bad_input(void **state)
     }
 }
 
+/* What cJSON accepts but would reach the store changed: refused, each with its own message. */
+static void from_json_refuses_what_would_change(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json;
+        size_t len; /* 0: strlen */
+        const char *names;
+    } cases[] = {
+        /* a NUL inside a string would cut it: escaped, and raw (only with a length) */
+        { "{\"EventType\":\"a\",\"Attributes\":{\"k\":\"ab\\u0000cd\"}}", 0, "NUL" },
+        { "{\"EventType\":\"a\\u0000b\"}", 0, "NUL" },
+        { "{\"eventType\":\"a\",\"userId\":\"u\\u0000\"}", 0, "NUL" },
+        { "{\"EventType\":\"a\",\"Attributes\":{\"k\":\"ab\0cd\"}}", 44, "NUL" },
+        /* a key twice: top level, nested, and inside properties */
+        { "{\"EventType\":\"a\",\"EventType\":\"b\"}", 0, "\"EventType\" more than once" },
+        { "{\"EventType\":\"a\",\"Attributes\":{\"k\":\"1\",\"j\":\"2\",\"k\":\"3\"}}", 0,
+          "\"k\" more than once" },
+        { "{\"eventType\":\"a\",\"properties\":{\"p\":1,\"p\":2}}", 0, "\"p\" more than once" },
+        { "{\"eventType\":\"a\",\"properties\":\"{\\\"p\\\":1,\\\"p\\\":2}\"}", 0,
+          "more than once" },
+        /* a second value after the first */
+        { "{\"EventType\":\"a\"} {\"x\":1}", 0, "followed by more text" },
+        { "{\"EventType\":\"a\"}x", 0, "followed by more text" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        evrec_event_t *ev = (evrec_event_t *)1;
+        char err[256] = "";
+        size_t len = cases[i].len ? cases[i].len : strlen(cases[i].json);
+        int rc = event_from_json(&ev, cases[i].json, len, err, sizeof err);
+        if (rc != EVREC_E_JSON || !strstr(err, cases[i].names))
+            fail_msg("case %zu: %s -> %d \"%s\"", i, cases[i].json, rc, err);
+        assert_null(ev);
+        assert_int_equal(evrec_event_from_json(&ev, cases[i].json, len), EVREC_E_JSON);
+    }
+    /* what is close to those but fine: an escaped backslash before "u0000", white space after
+     * the value, the same key in two different objects */
+    const char *ok[] = {
+        "{\"EventType\":\"a\",\"Attributes\":{\"k\":\"\\\\u0000\"}}",
+        "{\"EventType\":\"a\"} \r\n\t",
+        "{\"EventType\":\"a\",\"Attributes\":{\"k\":\"1\"},\"Metrics\":{\"k\":1}}",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        evrec_event_t *ev = NULL;
+        char err[256] = "";
+        if (event_from_json(&ev, ok[i], 0, err, sizeof err) != EVREC_OK)
+            fail_msg("%s: %s", ok[i], err);
+        evrec_event_free(ev);
+    }
+    evrec_event_t *ev;
+    assert_int_equal(evrec_event_new(&ev, "t"), EVREC_OK);
+    assert_int_equal(evrec_event_set_properties(ev, "{\"a\":1,\"a\":2}"), EVREC_E_JSON);
+    assert_non_null(strstr(event_last_error(ev), "more than once"));
+    assert_int_equal(evrec_event_set_properties(ev, "{\"a\":1} {}"), EVREC_E_JSON);
+    assert_int_equal(evrec_event_set_properties(ev, "{\"a\":1}"), EVREC_OK);
+    evrec_event_free(ev);
+}
+
 static void null_arguments(void **state)
 {
     (void)state;
@@ -947,6 +1005,7 @@ int main(void)
         cmocka_unit_test(from_json_pinpoint),
         cmocka_unit_test(from_json_personalize),
         cmocka_unit_test(from_json_rejects_bad_input),
+        cmocka_unit_test(from_json_refuses_what_would_change),
         cmocka_unit_test(null_arguments),
     };
     return cmocka_run_group_tests_name("event", tests, NULL, NULL);
