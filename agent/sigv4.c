@@ -624,6 +624,19 @@ int sigv4_authorization(const char *string_to_sign, const char *canonical_reques
 
 /* -- one call --------------------------------------------------------------------------- */
 
+/* A value that can go on the wire as one header line: no control character but tab. The
+ * stages above fold multi-line values as the SigV4 suite asks; sigv4_sign is for requests
+ * that are sent, where a CR or LF (a session token from a file) would inject a header. */
+static int sendable_value(const char *v)
+{
+    if (!v)
+        return 1; /* signed and sent as empty */
+    for (; *v; v++)
+        if (((unsigned char)*v < 0x20 && *v != '\t') || *v == 0x7f)
+            return 0;
+    return 1;
+}
+
 static int is_added_header(const char *name)
 {
     static const char *const ours[] = { "x-amz-date", "x-amz-security-token",
@@ -647,6 +660,11 @@ int sigv4_sign(sigv4_key_cache_t *cache, const sigv4_request_t *req, const sigv4
     if (!req || !valid_params(p) || !valid_creds(creds) || (req->nheaders > 0 && !req->headers) ||
         (req->body_len > 0 && !req->body) || (req->payload_hash && !valid_hash(req->payload_hash)))
         return EVREC_E_INVALID;
+    if (creds->session_token && !sendable_value(creds->session_token))
+        return EVREC_E_INVALID;
+    for (size_t i = 0; i < req->nheaders; i++)
+        if (!sendable_value(req->headers[i].value))
+            return EVREC_E_INVALID;
     amz_date(p->unix_ms, out->amz_date);
     if (req->payload_hash)
         snprintf(out->content_sha256, sizeof out->content_sha256, "%s", req->payload_hash);

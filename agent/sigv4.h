@@ -60,7 +60,8 @@ typedef struct sigv4_key_cache {
  * Sign: compute X-Amz-Date, the body hash, and Authorization over the given headers plus
  * X-Amz-Date (and X-Amz-Security-Token when a session token is given, and
  * X-Amz-Content-Sha256 if params->sign_content_sha256). The caller sends those headers.
- * `cache` may be NULL. Returns EVREC_OK or EVREC_E_INVALID.
+ * `cache` may be NULL. Returns EVREC_OK or EVREC_E_INVALID (also for a header value or session
+ * token holding a control character other than tab, which could not be sent as one line).
  */
 int sigv4_sign(sigv4_key_cache_t *cache, const sigv4_request_t *req, const sigv4_params_t *p,
                const sigv4_credentials_t *creds, sigv4_signature_t *out);

@@ -372,11 +372,46 @@ static int has_header(const char *const *headers, const char *name)
     return 0;
 }
 
-static int build_headers(const char *const *headers, struct curl_slist **out)
+static void set_err(char *err, size_t errlen, const char *fmt, ...) LOG_PRINTF(3, 4);
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+    if (!err || !errlen)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+}
+
+/* "Name: value" as HTTP allows it: a name of visible characters but ':', and a value without
+ * control characters but tab. libcurl sends a line as given, so a CR or LF in a value (a
+ * session token from a file, an id) would end the header and start another one. */
+static const char *header_line_problem(const char *line)
+{
+    const char *colon = strchr(line, ':');
+    if (!colon || colon == line)
+        return "has no name before ':'";
+    for (const char *p = line; p < colon; p++)
+        if ((unsigned char)*p <= ' ' || (unsigned char)*p >= 0x7f)
+            return "has a space or control character in its name";
+    for (const char *p = colon + 1; *p; p++)
+        if (((unsigned char)*p < 0x20 && *p != '\t') || *p == 0x7f)
+            return "has a control character (CR, LF, ...) in its value";
+    return NULL;
+}
+
+static int build_headers(const char *const *headers, struct curl_slist **out, char *err,
+                         size_t errlen)
 {
     struct curl_slist *list = NULL, *next;
     for (size_t i = 0; headers && headers[i]; i++) {
-        if (!strchr(headers[i], ':')) {
+        const char *why = header_line_problem(headers[i]);
+        if (why) {
+            /* Name the header only when its name is sound; never echo a value. */
+            int name_len = strstr(why, "value") ? (int)(strchr(headers[i], ':') - headers[i]) : 0;
+            set_err(err, errlen, "transport: header %s%.*s%s %s; the request is not sent",
+                    name_len ? "'" : "", name_len > 64 ? 64 : name_len, headers[i],
+                    name_len ? "'" : "", why);
             curl_slist_free_all(list);
             return EVREC_E_INVALID;
         }
@@ -423,17 +458,6 @@ static void set_method(CURL *c, const char *method, const void *body, size_t bod
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 }
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) LOG_PRINTF(3, 4);
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-    if (!err || !errlen)
-        return;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-}
-
 int transport_send(transport_t *t, const char *method, const char *url,
                    const char *const *headers, const void *body, size_t body_len,
                    transport_response_t *resp, char *err, size_t errlen)
@@ -454,11 +478,9 @@ int transport_send(transport_t *t, const char *method, const char *url,
         return EVREC_E_INVALID;
     }
     struct curl_slist *list = NULL;
-    int rc = build_headers(headers, &list);
-    if (rc != EVREC_OK) {
-        set_err(err, errlen, "transport: a header line has no ':'");
+    int rc = build_headers(headers, &list, err, errlen);
+    if (rc != EVREC_OK)
         return rc;
-    }
     exchange_t x;
     memset(&x, 0, sizeof x);
     x.t = t;

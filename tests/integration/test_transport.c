@@ -127,6 +127,29 @@ static void headers_and_body(void **state)
     assert_int_equal(transport_send(t, "GET", u, bad, NULL, 0, &r, err, sizeof err),
                      EVREC_E_INVALID);
     assert_non_null(strstr(err, "header"));
+    /* A CR or LF in a value (a session token read from a file) would end the line and inject
+     * a header of the sender's choosing: refused, naming the header and never the value. */
+    const char *const inject[] = { "Content-Type: application/json",
+                                   "X-Amz-Security-Token: tok\r\nX-Injected: yes", NULL };
+    assert_int_equal(transport_send(t, "GET", u, inject, NULL, 0, &r, err, sizeof err),
+                     EVREC_E_INVALID);
+    assert_non_null(strstr(err, "'X-Amz-Security-Token'"));
+    assert_non_null(strstr(err, "control character"));
+    assert_null(strstr(err, "tok"));
+    const char *const lf_only[] = { "X-Custom: a\nb", NULL };
+    assert_int_equal(transport_send(t, "GET", u, lf_only, NULL, 0, &r, err, sizeof err),
+                     EVREC_E_INVALID);
+    const char *const bad_name[] = { "X Custom: a", NULL };
+    assert_int_equal(transport_send(t, "GET", u, bad_name, NULL, 0, &r, err, sizeof err),
+                     EVREC_E_INVALID);
+    /* a tab in a value is fine, and the handle still works after the refusals */
+    const char *const tab[] = { "X-Custom: a\tb", NULL };
+    assert_int_equal(send_ok(t, "GET", u, tab, NULL, &r), 200);
+    echo = cJSON_Parse(r.body);
+    assert_string_equal(echoed_header(echo, "x-custom"), "a\tb");
+    assert_null(echoed_header(echo, "x-injected"));
+    cJSON_Delete(echo);
+    transport_response_clear(&r);
     free(u);
     transport_free(t);
 }
