@@ -33,9 +33,51 @@ void log_msg(const log_sink_t *s, evrec_log_level_t level, const char *fmt, ...)
         }
     }
     log_redact(msg);
-    s->fn(s->user, level, msg);
+    /* Text from servers and files (error messages, x-amzn-ErrorType, profile names) reaches
+     * terminals and line-based log files: control characters go out escaped, so no answer
+     * can forge log lines or drive a terminal. */
+    char *esc = log_escape(msg);
+    s->fn(s->user, level, esc ? esc : msg);
+    if (esc != msg)
+        port_free(esc);
     if (msg != stack)
         port_free(msg);
+}
+
+static int needs_escape(unsigned char ch)
+{
+    return ch < 0x20 || ch == 0x7f;
+}
+
+char *log_escape(char *s)
+{
+    size_t extra = 0, len = 0;
+    for (; s[len]; len++)
+        extra += needs_escape((unsigned char)s[len]) ? 3 : 0;
+    if (extra == 0)
+        return s;
+    char *out = port_malloc(len + extra + 1);
+    if (out == NULL) {
+        for (size_t i = 0; i < len; i++) /* no room to escape: blank them instead */
+            if (needs_escape((unsigned char)s[i]))
+                s[i] = '?';
+        return s;
+    }
+    static const char hex[] = "0123456789abcdef";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!needs_escape(ch)) {
+            out[o++] = (char)ch;
+            continue;
+        }
+        out[o++] = '\\';
+        out[o++] = 'x';
+        out[o++] = hex[ch >> 4];
+        out[o++] = hex[ch & 15];
+    }
+    out[o] = '\0';
+    return out;
 }
 
 /* Key names whose value is a secret, compared lower-case with '_' and '-' removed, as a

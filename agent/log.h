@@ -24,6 +24,10 @@ typedef struct log_sink {
 
 void log_msg(const log_sink_t *s, evrec_log_level_t level, const char *fmt, ...) LOG_PRINTF(3, 4);
 
+/** s with every control character (below 0x20, and 0x7f) written as \xNN: s itself when it
+ *  has none, else a port_malloc'ed copy (or s with them replaced by '?' when out of memory). */
+char *log_escape(char *s);
+
 /** Redact secrets in place (the string may get shorter, never longer). */
 void log_redact(char *s);
 

@@ -49,6 +49,35 @@ static void levels_filter(void **state)
     assert_int_equal(c.calls, 3);
 }
 
+/* Server text (an error message, x-amzn-ErrorType) goes out with its control characters
+ * escaped: it cannot add a forged line to a log file nor send terminal escapes. */
+static void control_characters_escaped(void **state)
+{
+    (void)state;
+    captured_t c = { 0 };
+    log_sink_t s = { capture, &c, EVREC_LOG_DEBUG };
+    log_msg(&s, EVREC_LOG_WARN, "flusher: HTTP 400 %s: %s", "Bad\r\nType",
+            "oops\nevrec: error: forged\x1b[2J\x7f\tend");
+    assert_string_equal(c.text, "flusher: HTTP 400 Bad\\x0d\\x0aType: oops\\x0aevrec: error: "
+                                "forged\\x1b[2J\\x7f\\x09end");
+    assert_null(strchr(c.text, '\n'));
+    /* nothing to escape: the text as formatted; UTF-8 is left alone */
+    log_msg(&s, EVREC_LOG_WARN, "plain %s", "caf\xc3\xa9");
+    assert_string_equal(c.text, "plain caf\xc3\xa9");
+    /* escaped after redaction, so a secret split by a control character is still hidden */
+    log_msg(&s, EVREC_LOG_WARN, "X-Amz-Security-Token: abc\r\nnext");
+    assert_null(strstr(c.text, "abc"));
+    assert_non_null(strstr(c.text, "\\x0d\\x0anext"));
+    /* long messages too (the heap path) */
+    char big[3000];
+    memset(big, 'a', sizeof big - 1);
+    big[sizeof big - 1] = '\0';
+    big[1500] = '\n';
+    log_msg(&s, EVREC_LOG_WARN, "%s", big);
+    assert_null(strchr(c.text, '\n'));
+    assert_int_equal(strlen(c.text), sizeof big - 1 + 3);
+}
+
 /* Redact a copy of `in` and compare it with `want`. */
 static void expect_redacted(const char *in, const char *want)
 {
@@ -143,6 +172,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(levels_filter),
+        cmocka_unit_test(control_characters_escaped),
         cmocka_unit_test(authorization_header),
         cmocka_unit_test(tokens),
         cmocka_unit_test(secret_keys),
