@@ -1,8 +1,9 @@
 #!/usr/bin/env python3
-"""Generate tools/evrec/model_gen.c: the shapes of the two PutEvents operations.
+"""Generate tools/evrec/model_gen.c: the shapes of the operations the CLI's AWS commands run
+(Pinpoint and Personalize Events PutEvents, Kinesis PutRecords, Firehose PutRecordBatch).
 
 Reads botocore's service models (the copy the AWS CLI bundles if present, else python3-botocore)
-and writes C tables of every shape reachable from each PutEvents input and output, so the CLI
+and writes C tables of every shape reachable from each operation's input and output, so the CLI
 can validate, serialise and parse exactly as the AWS CLI does without Python at build time.
 
     python3 tools/gen_model.py > tools/evrec/model_gen.c
@@ -19,7 +20,11 @@ SEARCH = [
     "/usr/lib/python3/dist-packages/awscli/botocore/data",
     "/usr/lib/python3/dist-packages/botocore/data",
 ]
-SERVICES = [("pinpoint", "pinpoint"), ("personalize-events", "personalize-events")]
+# (model directory, the AWS CLI's command name, operation)
+SERVICES = [("pinpoint", "pinpoint", "PutEvents"),
+            ("personalize-events", "personalize-events", "PutEvents"),
+            ("kinesis", "kinesis", "PutRecords"),
+            ("firehose", "firehose", "PutRecordBatch")]
 TYPES = {
     "structure": "MT_STRUCTURE", "list": "MT_LIST", "map": "MT_MAP", "string": "MT_STRING",
     "integer": "MT_INTEGER", "long": "MT_LONG", "double": "MT_DOUBLE", "float": "MT_FLOAT",
@@ -122,11 +127,11 @@ def main():
             visit(svc, model, shape["value"]["shape"])
         return index[key]
 
-    for svc, cli in SERVICES:
+    for svc, cli, op_name in SERVICES:
         path = model_path(svc)
         model = json.load(open(path))
         models[svc] = model
-        op = model["operations"]["PutEvents"]
+        op = model["operations"][op_name]
         inp = visit(svc, model, op["input"]["shape"])
         outp = visit(svc, model, op["output"]["shape"]) if "output" in op else -1
         errs = [visit(svc, model, e["shape"]) for e in op.get("errors", [])]
@@ -172,11 +177,13 @@ def main():
         out.append("static const int errors_%d[] = { %s };" % (k, ", ".join(map(str, errs)) or "-1"))
     out.append("const model_operation_t model_operations[] = {")
     for k, (cli, meta, op, inp, outp, errs, path) in enumerate(ops):
-        out.append("    { %s, %s, %s, %s, %s, %s, %s, %s, %d, %d, %d, errors_%d, %d, %s }," % (
+        out.append("    { %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %d, %d, %d, errors_%d, %d,\n"
+                   "      %s }," % (
             c_str(cli), c_str(xform_name(op["name"])), c_str(op["name"]),
             c_str(op["http"]["method"]), c_str(op["http"]["requestUri"]),
             c_str(meta["endpointPrefix"]), c_str(meta.get("signingName", meta["endpointPrefix"])),
-            c_str(meta["apiVersion"]), op["http"].get("responseCode", 200), inp, outp, k,
+            c_str(meta["apiVersion"]), c_str(meta["protocol"]), c_str(meta.get("targetPrefix")),
+            c_str(meta.get("jsonVersion")), op["http"].get("responseCode", 200), inp, outp, k,
             len(errs), c_str(path)))
     out.append("};")
     out.append("const size_t model_noperations = sizeof model_operations / sizeof model_operations[0];")

@@ -1,8 +1,9 @@
-/* rest-json request serialisation and response parsing (see aws_wire.h). */
+/* rest-json and json request serialisation and response parsing (see aws_wire.h). */
 #define _GNU_SOURCE
 #include "aws_wire.h"
 
 #include <math.h>
+#include <mbedtls/base64.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,10 +83,20 @@ static cJSON *serialize_value(const cJSON *v, int shape)
     }
 }
 
+int wire_is_json(const model_operation_t *op) { return strcmp(op->protocol, "json") == 0; }
+
 int wire_serialize(const model_operation_t *op, const cJSON *params, sbuf_t *path, sbuf_t *body,
                    char *err, size_t errlen)
 {
     const model_shape_t *in = &model_shapes[op->input];
+    if (wire_is_json(op)) {
+        /* json: POST to the request URI, every member in the body (the target is a header) */
+        sb_puts(path, op->request_uri);
+        cJSON *doc = serialize_structure(params, in);
+        pyjson_dump_ascii(body, doc);
+        cJSON_Delete(doc);
+        return 0;
+    }
     for (const char *p = op->request_uri; *p; p++) {
         if (*p != '{') {
             sb_putc(path, *p);
@@ -119,7 +130,7 @@ int wire_serialize(const model_operation_t *op, const cJSON *params, sbuf_t *pat
     } else {
         doc = serialize_structure(params, in);
     }
-    pyjson_dump(body, doc, -1);
+    pyjson_dump_ascii(body, doc);
     cJSON_Delete(doc);
     return 0;
 }
@@ -217,9 +228,12 @@ static const char *reason_phrase(long status)
     return "";
 }
 
-void wire_parse_error(long status, const char *error_type_header, const char *body, size_t len,
-                      char *code, size_t codelen, sbuf_t *message)
+void wire_parse_error(const model_operation_t *op, long status, const char *error_type_header,
+                      const char *body, size_t len, char *code, size_t codelen, sbuf_t *message)
 {
+    /* json (BaseJSONParser): the code only from __type or the status; rest-json
+     * (RestJSONParser) also from x-amzn-ErrorType or the body's code */
+    int rest = !wire_is_json(op);
     /* a 5xx with an empty or HTML body is a "generic" error: the status and its reason */
     size_t k = 0;
     while (body && k < len && strchr(" \t\r\n", body[k]))
@@ -244,7 +258,9 @@ void wire_parse_error(long status, const char *error_type_header, const char *bo
     const char *cs = sb_str(&c);
     const char *hash = strrchr(cs, '#');
     snprintf(code, codelen, "%s", hash ? hash + 1 : cs);
-    if (error_type_header && *error_type_header) {
+    if (!rest) {
+        /* nothing more */
+    } else if (error_type_header && *error_type_header) {
         snprintf(code, codelen, "%s", error_type_header);
         char *colon = strchr(code, ':');
         if (colon)
@@ -262,6 +278,113 @@ void wire_parse_error(long status, const char *error_type_header, const char *bo
     }
     sb_free(&c);
     cJSON_Delete(doc);
+}
+
+/* -- blobs ------------------------------------------------------------------------------------- */
+
+/* base64.b64decode(s) as Python 3.11 does it (binascii.a2b_base64, not strict): characters
+ * outside the alphabet are skipped, decoding stops at the padding that ends a quad, and a
+ * quad left open is an error. */
+static int py_b64decode(const char *s, sbuf_t *out)
+{
+    int quad = 0, pads = 0;
+    unsigned int left = 0;
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '=') {
+            if (quad >= 2 && quad + ++pads >= 4)
+                return 0;
+            continue;
+        }
+        const char *alpha = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        const char *hit = strchr(alpha, *p);
+        if (!hit)
+            continue;
+        unsigned int v = (unsigned int)(hit - alpha);
+        pads = 0;
+        switch (quad) {
+        case 0: left = v; quad = 1; break;
+        case 1: sb_putc(out, (char)((left << 2) | (v >> 4))); left = v & 0xf; quad = 2; break;
+        case 2: sb_putc(out, (char)((left << 4) | (v >> 2))); left = v & 0x3; quad = 3; break;
+        default: sb_putc(out, (char)((left << 6) | v)); quad = 0; break;
+        }
+    }
+    return quad == 0 ? 0 : -1;
+}
+
+static int b64encode(sbuf_t *out, const unsigned char *data, size_t len)
+{
+    size_t need = 0;
+    mbedtls_base64_encode(NULL, 0, &need, data, len);
+    unsigned char *buf = malloc(need + 1);
+    if (!buf)
+        return -1;
+    size_t n = 0;
+    int rc = mbedtls_base64_encode(buf, need + 1, &n, data, len);
+    if (rc == 0)
+        sb_putn(out, (const char *)buf, n);
+    free(buf);
+    return rc == 0 ? 0 : -1;
+}
+
+static int blobs(cJSON *v, int shape, int base64_in, sbuf_t *err)
+{
+    const model_shape_t *s = &model_shapes[shape];
+    switch (s->type) {
+    case MT_STRUCTURE:
+        if (!cJSON_IsObject(v))
+            return 0;
+        for (size_t i = 0; i < s->nmembers; i++) {
+            cJSON *m = cJSON_GetObjectItemCaseSensitive(v, s->members[i].name);
+            if (m && blobs(m, s->members[i].shape, base64_in, err) != 0)
+                return -1;
+        }
+        return 0;
+    case MT_LIST:
+    case MT_MAP:
+        if (s->type == MT_LIST ? !cJSON_IsArray(v) : !cJSON_IsObject(v))
+            return 0;
+        for (cJSON *c = v->child; c; c = c->next)
+            if (blobs(c, s->type == MT_LIST ? s->member : s->value, base64_in, err) != 0)
+                return -1;
+        return 0;
+    case MT_BLOB:
+        break;
+    default:
+        return 0;
+    }
+    if (!cJSON_IsString(v))
+        return 0;
+    const char *text = v->valuestring;
+    sbuf_t raw = { 0 }, enc = { 0 };
+    int rc = 0;
+    if (base64_in) {
+        for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+            if (*p >= 0x80) {
+                /* b64decode's str.encode('ascii'): a ValueError the AWS CLI does not catch */
+                sb_puts(err, "string argument should contain only ASCII characters");
+                return -1;
+            }
+        if (py_b64decode(text, &raw) != 0) {
+            sb_printf(err, "Invalid base64: \"%s\"", text);
+            sb_free(&raw);
+            return -1;
+        }
+        rc = b64encode(&enc, (const unsigned char *)raw.data, raw.len);
+    } else {
+        rc = b64encode(&enc, (const unsigned char *)text, strlen(text));
+    }
+    if (rc == 0)
+        cJSON_SetValuestring(v, sb_str(&enc));
+    else
+        sb_puts(err, "out of memory");
+    sb_free(&raw);
+    sb_free(&enc);
+    return rc;
+}
+
+int wire_blobs_to_base64(cJSON *params, int shape, int base64_in, sbuf_t *err)
+{
+    return blobs(params, shape, base64_in, err);
 }
 
 /* -- skeletons ------------------------------------------------------------------------------- */
@@ -315,7 +438,8 @@ static cJSON *skeleton(int shape, int *stack, int depth, int names, const char *
     case MT_TIMESTAMP:
         return cJSON_CreateString("1970-01-01T00:00:00");
     case MT_BLOB:
-        return cJSON_CreateString("");
+        /* botocore's ArgumentGenerator has no case for blobs: None */
+        return cJSON_CreateNull();
     }
     return cJSON_CreateNull();
 }
@@ -346,7 +470,7 @@ static void y_skel_scalar(sbuf_t *b, const model_shape_t *s)
     case MT_FLOAT: sb_puts(b, "0.0"); break;
     case MT_BOOLEAN: sb_puts(b, "true"); break;
     case MT_TIMESTAMP: sb_puts(b, "1970-01-01 00:00:00"); break;
-    case MT_BLOB: sb_puts(b, "!!binary |-\n"); break;
+    case MT_BLOB: sb_puts(b, "!!binary ''"); break;
     default:
         if (s->nenums)
             sb_puts(b, s->enums[0]);

@@ -1,9 +1,10 @@
 /*
- * The rest-json protocol of the two PutEvents operations, as botocore serialises requests and
- * parses responses: URI labels, the JSON body (payload member or body members, input order,
- * None skipped, timestamps as Unix seconds), modelled response members in model order with
- * map keys in received order, and error code/message from x-amzn-ErrorType, __type, code,
- * message or Message.
+ * The rest-json protocol of the two PutEvents operations and the json protocol of Kinesis
+ * PutRecords and Firehose PutRecordBatch, as botocore serialises requests and parses responses:
+ * URI labels, the JSON body (payload member or body members, input order, None skipped,
+ * timestamps as Unix seconds, blobs in base64), modelled response members in model order with
+ * map keys in received order, and error code/message from x-amzn-ErrorType (rest-json), __type,
+ * code (rest-json), message or Message.
  */
 #ifndef EVREC_CLI_AWS_WIRE_H
 #define EVREC_CLI_AWS_WIRE_H
@@ -20,9 +21,18 @@ int wire_serialize(const model_operation_t *op, const cJSON *params, sbuf_t *pat
 /** The parsed result of a 2xx response (new object; {} when the operation has no output). */
 cJSON *wire_parse_output(const model_operation_t *op, const char *body, size_t len);
 
-/** Error code and message of an error response, as botocore reports them. */
-void wire_parse_error(long status, const char *error_type_header, const char *body, size_t len,
-                      char *code, size_t codelen, sbuf_t *message);
+/** Error code and message of an error response, as botocore reports them for op's protocol. */
+void wire_parse_error(const model_operation_t *op, long status, const char *error_type_header,
+                      const char *body, size_t len, char *code, size_t codelen, sbuf_t *message);
+
+/** 1 for the json protocol (X-Amz-Target), 0 for rest-json. */
+int wire_is_json(const model_operation_t *op);
+
+/** Each blob string in params becomes the base64 text the request carries: with base64_in
+ *  (--cli-binary-format base64, the AWS CLI v2's default) the string is base64, decoded as
+ *  Python's base64.b64decode does and encoded again; otherwise (raw-in-base64-out) its UTF-8
+ *  octets are encoded. -1 with the AWS CLI's message for an invalid base64 string. */
+int wire_blobs_to_base64(cJSON *params, int shape, int base64_in, sbuf_t *err);
 
 /** A skeleton value of a shape as --generate-cli-skeleton prints it: placeholders by type
  *  ("" and the first enum value for strings), or with member_names (the output skeleton)

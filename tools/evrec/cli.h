@@ -13,6 +13,8 @@ typedef struct cli_command {
     CLI_CMD(version)                                                                       \
     CLI_CMD(pinpoint)                                                                      \
     CLI_CMD(personalize_events)                                                            \
+    CLI_CMD(kinesis)                                                                       \
+    CLI_CMD(firehose)                                                                      \
     CLI_CMD(record)                                                                        \
     CLI_CMD(stats)                                                                         \
     CLI_CMD(status)                                                                        \

@@ -1,6 +1,6 @@
 /*
- * The service model of the two PutEvents operations, as C tables generated from botocore's
- * service-2.json files by tools/gen_model.py (model_gen.c). Only the shapes reachable from each
+ * The service model of the operations of the CLI's AWS commands, as C tables generated from
+ * botocore's service-2.json files by tools/gen_model.py (model_gen.c). Only the shapes reachable from each
  * operation's input, output and errors are included. Shapes refer to each other by index.
  */
 #ifndef EVREC_CLI_MODEL_H
@@ -43,14 +43,17 @@ typedef struct model_shape {
 } model_shape_t;
 
 typedef struct model_operation {
-    const char *service_cli;   /**< "pinpoint", "personalize-events" */
-    const char *op_cli;        /**< "put-events" */
-    const char *op_name;       /**< "PutEvents" */
+    const char *service_cli;   /**< "pinpoint", "personalize-events", "kinesis", "firehose" */
+    const char *op_cli;        /**< "put-events", "put-records", "put-record-batch" */
+    const char *op_name;       /**< "PutEvents", "PutRecords", "PutRecordBatch" */
     const char *method;
     const char *request_uri;   /**< "/v1/apps/{application-id}/events" */
     const char *endpoint_prefix;
     const char *signing_name;
     const char *api_version;
+    const char *protocol;      /**< "rest-json" (Pinpoint, Personalize), "json" (Kinesis, Firehose) */
+    const char *target_prefix; /**< json: X-Amz-Target is "<prefix>.<op_name>"; else NULL */
+    const char *json_version;  /**< json: Content-Type application/x-amz-json-<version> */
     int response_code;
     int input, output;         /**< shape indices (output -1: none) */
     const int *errors;

@@ -218,6 +218,125 @@ static const model_member_t members_46[] = {
     { "message", "message", 47, 0, NULL, NULL, 0, 0,
       NULL },
 };
+static const model_member_t members_48[] = {
+    { "Records", "records", 49, 1, NULL, NULL, 0, 0,
+      "[REQUIRED] The records associated with the request." },
+    { "StreamName", "stream-name", 54, 0, NULL, NULL, 0, 0,
+      "The stream name associated with the request." },
+    { "StreamARN", "stream-arn", 55, 0, NULL, NULL, 0, 0,
+      "The ARN of the stream." },
+};
+static const model_member_t members_50[] = {
+    { "Data", "data", 51, 1, NULL, NULL, 0, 0,
+      "[REQUIRED] The data blob to put into the record, which is base64-encoded when the blob is serialized." },
+    { "ExplicitHashKey", "explicit-hash-key", 52, 0, NULL, NULL, 0, 0,
+      "The hash value used to determine explicitly the shard that the data record is assigned to by overriding the partition key hash." },
+    { "PartitionKey", "partition-key", 53, 1, NULL, NULL, 0, 0,
+      "[REQUIRED] Determines which shard in the stream the data record is assigned to." },
+};
+static const model_member_t members_56[] = {
+    { "FailedRecordCount", "failed-record-count", 57, 0, NULL, NULL, 0, 0,
+      "The number of unsuccessfully processed records in a PutRecords request." },
+    { "Records", "records", 58, 1, NULL, NULL, 0, 0,
+      "[REQUIRED] An array of successfully and unsuccessfully processed record results." },
+    { "EncryptionType", "encryption-type", 64, 0, NULL, NULL, 0, 0,
+      "The encryption type used on the records. Valid values are: NONE, KMS." },
+};
+static const model_member_t members_59[] = {
+    { "SequenceNumber", "sequence-number", 60, 0, NULL, NULL, 0, 0,
+      "The sequence number for an individual record result." },
+    { "ShardId", "shard-id", 61, 0, NULL, NULL, 0, 0,
+      "The shard ID for an individual record result." },
+    { "ErrorCode", "error-code", 62, 0, NULL, NULL, 0, 0,
+      "The error code for an individual record result." },
+    { "ErrorMessage", "error-message", 63, 0, NULL, NULL, 0, 0,
+      "The error message for an individual record result." },
+};
+static const char *const enum_64[] = { "NONE", "KMS" };
+static const model_member_t members_65[] = {
+    { "message", "message", 63, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_66[] = {
+    { "message", "message", 63, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_67[] = {
+    { "message", "message", 63, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_68[] = {
+    { "message", "message", 63, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_69[] = {
+    { "message", "message", 63, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_70[] = {
+    { "message", "message", 63, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_71[] = {
+    { "message", "message", 63, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_72[] = {
+    { "message", "message", 63, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_73[] = {
+    { "message", "message", 63, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_74[] = {
+    { "message", "message", 63, 0, NULL, NULL, 0, 0,
+      NULL },
+};
+static const model_member_t members_75[] = {
+    { "DeliveryStreamName", "delivery-stream-name", 76, 1, NULL, NULL, 0, 0,
+      "[REQUIRED] The name of the delivery stream." },
+    { "Records", "records", 77, 1, NULL, NULL, 0, 0,
+      "[REQUIRED] One or more records." },
+};
+static const model_member_t members_78[] = {
+    { "Data", "data", 79, 1, NULL, NULL, 0, 0,
+      "[REQUIRED] The data blob, which is base64-encoded when the blob is serialized." },
+};
+static const model_member_t members_80[] = {
+    { "FailedPutCount", "failed-put-count", 81, 1, NULL, NULL, 0, 0,
+      "[REQUIRED] The number of records that might have failed processing." },
+    { "Encrypted", "encrypted", 82, 0, NULL, NULL, 0, 0,
+      "Indicates whether server-side encryption (SSE) was enabled during this operation." },
+    { "RequestResponses", "request-responses", 83, 1, NULL, NULL, 0, 0,
+      "[REQUIRED] The results array." },
+};
+static const model_member_t members_84[] = {
+    { "RecordId", "record-id", 85, 0, NULL, NULL, 0, 0,
+      "The ID of the record." },
+    { "ErrorCode", "error-code", 86, 0, NULL, NULL, 0, 0,
+      "The error code for an individual record result." },
+    { "ErrorMessage", "error-message", 87, 0, NULL, NULL, 0, 0,
+      "The error message for an individual record result." },
+};
+static const model_member_t members_88[] = {
+    { "message", "message", 87, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_89[] = {
+    { "message", "message", 87, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
+static const model_member_t members_90[] = {
+    { "code", "code", 86, 0, NULL, NULL, 0, 0,
+      NULL },
+    { "message", "message", 87, 0, NULL, NULL, 0, 0,
+      NULL },
+};
+static const model_member_t members_91[] = {
+    { "message", "message", 87, 0, NULL, NULL, 0, 0,
+      "A message that provides information about the error." },
+};
 
 const model_shape_t model_shapes[] = {
     { "PutEventsRequest", MT_STRUCTURE, members_0, 2, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 0 pinpoint */
@@ -268,13 +387,65 @@ const model_shape_t model_shapes[] = {
     { "EventAttributionSource", MT_STRING, NULL, 0, -1, -1, -1, 0, 0.0, 1, 1024.0, NULL, 0, NULL, 0 }, /* 45 personalize-events */
     { "InvalidInputException", MT_STRUCTURE, members_46, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 46 personalize-events */
     { "ErrorMessage", MT_STRING, NULL, 0, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 47 personalize-events */
+    { "PutRecordsInput", MT_STRUCTURE, members_48, 3, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 48 kinesis */
+    { "PutRecordsRequestEntryList", MT_LIST, NULL, 0, 50, -1, -1, 1, 1.0, 1, 500.0, NULL, 0, NULL, 0 }, /* 49 kinesis */
+    { "PutRecordsRequestEntry", MT_STRUCTURE, members_50, 3, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 50 kinesis */
+    { "Data", MT_BLOB, NULL, 0, -1, -1, -1, 1, 0.0, 1, 1048576.0, NULL, 0, NULL, 0 }, /* 51 kinesis */
+    { "HashKey", MT_STRING, NULL, 0, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 52 kinesis */
+    { "PartitionKey", MT_STRING, NULL, 0, -1, -1, -1, 1, 1.0, 1, 256.0, NULL, 0, NULL, 0 }, /* 53 kinesis */
+    { "StreamName", MT_STRING, NULL, 0, -1, -1, -1, 1, 1.0, 1, 128.0, NULL, 0, NULL, 0 }, /* 54 kinesis */
+    { "StreamARN", MT_STRING, NULL, 0, -1, -1, -1, 1, 1.0, 1, 2048.0, NULL, 0, NULL, 0 }, /* 55 kinesis */
+    { "PutRecordsOutput", MT_STRUCTURE, members_56, 3, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 56 kinesis */
+    { "PositiveIntegerObject", MT_INTEGER, NULL, 0, -1, -1, -1, 1, 1.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 57 kinesis */
+    { "PutRecordsResultEntryList", MT_LIST, NULL, 0, 59, -1, -1, 1, 1.0, 1, 500.0, NULL, 0, NULL, 0 }, /* 58 kinesis */
+    { "PutRecordsResultEntry", MT_STRUCTURE, members_59, 4, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 59 kinesis */
+    { "SequenceNumber", MT_STRING, NULL, 0, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 60 kinesis */
+    { "ShardId", MT_STRING, NULL, 0, -1, -1, -1, 1, 1.0, 1, 128.0, NULL, 0, NULL, 0 }, /* 61 kinesis */
+    { "ErrorCode", MT_STRING, NULL, 0, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 62 kinesis */
+    { "ErrorMessage", MT_STRING, NULL, 0, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 63 kinesis */
+    { "EncryptionType", MT_STRING, NULL, 0, -1, -1, -1, 0, 0.0, 0, 0.0, enum_64, 2, NULL, 0 }, /* 64 kinesis */
+    { "ResourceNotFoundException", MT_STRUCTURE, members_65, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 65 kinesis */
+    { "InvalidArgumentException", MT_STRUCTURE, members_66, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 66 kinesis */
+    { "ProvisionedThroughputExceededException", MT_STRUCTURE, members_67, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 67 kinesis */
+    { "KMSDisabledException", MT_STRUCTURE, members_68, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 68 kinesis */
+    { "KMSInvalidStateException", MT_STRUCTURE, members_69, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 69 kinesis */
+    { "KMSAccessDeniedException", MT_STRUCTURE, members_70, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 70 kinesis */
+    { "KMSNotFoundException", MT_STRUCTURE, members_71, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 71 kinesis */
+    { "KMSOptInRequired", MT_STRUCTURE, members_72, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 72 kinesis */
+    { "KMSThrottlingException", MT_STRUCTURE, members_73, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 73 kinesis */
+    { "AccessDeniedException", MT_STRUCTURE, members_74, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 74 kinesis */
+    { "PutRecordBatchInput", MT_STRUCTURE, members_75, 2, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 75 firehose */
+    { "DeliveryStreamName", MT_STRING, NULL, 0, -1, -1, -1, 1, 1.0, 1, 64.0, NULL, 0, NULL, 0 }, /* 76 firehose */
+    { "PutRecordBatchRequestEntryList", MT_LIST, NULL, 0, 78, -1, -1, 1, 1.0, 1, 500.0, NULL, 0, NULL, 0 }, /* 77 firehose */
+    { "Record", MT_STRUCTURE, members_78, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 78 firehose */
+    { "Data", MT_BLOB, NULL, 0, -1, -1, -1, 1, 0.0, 1, 1024000.0, NULL, 0, NULL, 0 }, /* 79 firehose */
+    { "PutRecordBatchOutput", MT_STRUCTURE, members_80, 3, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 80 firehose */
+    { "NonNegativeIntegerObject", MT_INTEGER, NULL, 0, -1, -1, -1, 1, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 81 firehose */
+    { "BooleanObject", MT_BOOLEAN, NULL, 0, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 82 firehose */
+    { "PutRecordBatchResponseEntryList", MT_LIST, NULL, 0, 84, -1, -1, 1, 1.0, 1, 500.0, NULL, 0, NULL, 0 }, /* 83 firehose */
+    { "PutRecordBatchResponseEntry", MT_STRUCTURE, members_84, 3, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 84 firehose */
+    { "PutResponseRecordId", MT_STRING, NULL, 0, -1, -1, -1, 1, 1.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 85 firehose */
+    { "ErrorCode", MT_STRING, NULL, 0, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 86 firehose */
+    { "ErrorMessage", MT_STRING, NULL, 0, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 0 }, /* 87 firehose */
+    { "ResourceNotFoundException", MT_STRUCTURE, members_88, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 88 firehose */
+    { "InvalidArgumentException", MT_STRUCTURE, members_89, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 89 firehose */
+    { "InvalidKMSResourceException", MT_STRUCTURE, members_90, 2, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 90 firehose */
+    { "ServiceUnavailableException", MT_STRUCTURE, members_91, 1, -1, -1, -1, 0, 0.0, 0, 0.0, NULL, 0, NULL, 1 }, /* 91 firehose */
 };
 const size_t model_nshapes = sizeof model_shapes / sizeof model_shapes[0];
 
 static const int errors_0[] = { 26, 27, 28, 29, 30, 31, 32 };
 static const int errors_1[] = { 46 };
+static const int errors_2[] = { 65, 66, 67, 68, 69, 70, 71, 72, 73, 74 };
+static const int errors_3[] = { 88, 89, 90, 91 };
 const model_operation_t model_operations[] = {
-    { "pinpoint", "put-events", "PutEvents", "POST", "/v1/apps/{application-id}/events", "pinpoint", "mobiletargeting", "2016-12-01", 202, 0, 19, errors_0, 7, "awscli/botocore/data/pinpoint/2016-12-01/service-2.json" },
-    { "personalize-events", "put-events", "PutEvents", "POST", "/events", "personalize-events", "personalize", "2018-03-22", 200, 33, -1, errors_1, 1, "awscli/botocore/data/personalize-events/2018-03-22/service-2.json" },
+    { "pinpoint", "put-events", "PutEvents", "POST", "/v1/apps/{application-id}/events", "pinpoint", "mobiletargeting", "2016-12-01", "rest-json", NULL, "1.1", 202, 0, 19, errors_0, 7,
+      "awscli/botocore/data/pinpoint/2016-12-01/service-2.json" },
+    { "personalize-events", "put-events", "PutEvents", "POST", "/events", "personalize-events", "personalize", "2018-03-22", "rest-json", NULL, "1.1", 200, 33, -1, errors_1, 1,
+      "awscli/botocore/data/personalize-events/2018-03-22/service-2.json" },
+    { "kinesis", "put-records", "PutRecords", "POST", "/", "kinesis", "kinesis", "2013-12-02", "json", "Kinesis_20131202", "1.1", 200, 48, 56, errors_2, 10,
+      "awscli/botocore/data/kinesis/2013-12-02/service-2.json" },
+    { "firehose", "put-record-batch", "PutRecordBatch", "POST", "/", "firehose", "firehose", "2015-08-04", "json", "Firehose_20150804", "1.1", 200, 75, 80, errors_3, 4,
+      "awscli/botocore/data/firehose/2015-08-04/service-2.json" },
 };
 const size_t model_noperations = sizeof model_operations / sizeof model_operations[0];

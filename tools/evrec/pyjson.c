@@ -557,10 +557,47 @@ int pyjson_parse(const char *text, size_t len, cJSON **out, char *err, size_t er
 
 /* -- printing ------------------------------------------------------------------------------ */
 
-static void json_string(sbuf_t *b, const char *s)
+/* ensure_ascii: a UTF-8 sequence at p as \uXXXX (a surrogate pair above U+FFFF); returns the
+ * octets used, 0 if p does not start a well-formed sequence (then the octet goes out as is). */
+static size_t ascii_escape(sbuf_t *b, const unsigned char *p)
+{
+    unsigned long cp;
+    size_t n;
+    if (p[0] >= 0xF0 && p[0] < 0xF5)
+        cp = p[0] & 0x07, n = 4;
+    else if (p[0] >= 0xE0)
+        cp = p[0] & 0x0F, n = 3;
+    else if (p[0] >= 0xC2)
+        cp = p[0] & 0x1F, n = 2;
+    else
+        return 0;
+    if (p[0] >= 0xF5)
+        return 0;
+    for (size_t i = 1; i < n; i++) {
+        if ((p[i] & 0xC0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (p[i] & 0x3F);
+    }
+    if (cp > 0xFFFF) {
+        cp -= 0x10000;
+        sb_printf(b, "\\u%04lx\\u%04lx", 0xD800 + (cp >> 10), 0xDC00 + (cp & 0x3FF));
+    } else {
+        sb_printf(b, "\\u%04lx", cp);
+    }
+    return n;
+}
+
+static void json_string(sbuf_t *b, const char *s, int ascii)
 {
     sb_putc(b, '"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (ascii && *p >= 0x80) {
+            size_t n = ascii_escape(b, p);
+            if (n) {
+                p += n - 1;
+                continue;
+            }
+        }
         switch (*p) {
         case '"': sb_puts(b, "\\\""); break;
         case '\\': sb_puts(b, "\\\\"); break;
@@ -588,7 +625,7 @@ static void newline_indent(sbuf_t *b, int indent, int level)
         sb_putc(b, ' ');
 }
 
-static void dump(sbuf_t *b, const cJSON *v, int indent, int level)
+static void dump(sbuf_t *b, const cJSON *v, int indent, int level, int ascii)
 {
     if (!v || cJSON_IsNull(v)) {
         sb_puts(b, "null");
@@ -599,7 +636,7 @@ static void dump(sbuf_t *b, const cJSON *v, int indent, int level)
     } else if (cJSON_IsNumber(v)) {
         number_out(b, v, 1);
     } else if (cJSON_IsString(v)) {
-        json_string(b, v->valuestring);
+        json_string(b, v->valuestring, ascii);
     } else if (cJSON_IsRaw(v)) {
         sb_puts(b, v->valuestring);
     } else {
@@ -612,10 +649,10 @@ static void dump(sbuf_t *b, const cJSON *v, int indent, int level)
         for (const cJSON *c = v->child; c; c = c->next) {
             newline_indent(b, indent, level + 1);
             if (obj) {
-                json_string(b, c->string ? c->string : "");
+                json_string(b, c->string ? c->string : "", ascii);
                 sb_puts(b, ": ");
             }
-            dump(b, c, indent, level + 1);
+            dump(b, c, indent, level + 1, ascii);
             if (c->next)
                 sb_puts(b, indent < 0 ? ", " : ",");
         }
@@ -624,7 +661,8 @@ static void dump(sbuf_t *b, const cJSON *v, int indent, int level)
     }
 }
 
-void pyjson_dump(sbuf_t *b, const cJSON *v, int indent) { dump(b, v, indent, 0); }
+void pyjson_dump(sbuf_t *b, const cJSON *v, int indent) { dump(b, v, indent, 0, 0); }
+void pyjson_dump_ascii(sbuf_t *b, const cJSON *v) { dump(b, v, -1, 0, 1); }
 
 static void repr_string(sbuf_t *b, const char *s)
 {

@@ -40,6 +40,8 @@ cJSON *pyjson_number_literal(const char *literal);
 
 /** json.dumps(v, indent=indent, ensure_ascii=False); indent < 0: one line with ", " ": ". */
 void pyjson_dump(sbuf_t *b, const cJSON *v, int indent);
+/** json.dumps(v) (ensure_ascii=True, one line): how botocore writes request bodies. */
+void pyjson_dump_ascii(sbuf_t *b, const cJSON *v);
 /** Python's repr() of a number item ("1", "1.5", "1e+16", "nan", "inf"). */
 void pyjson_number_repr(sbuf_t *b, const cJSON *num);
 /** Python's str(v): strings raw, True/False/None, numbers as repr, containers as repr. */

@@ -20,6 +20,9 @@ size_t utf8_len(const char *s)
     return n;
 }
 
+/* 1: botocore's checks only (no maximum lengths or values, no enumerations) */
+static int botocore_only;
+
 static void line(sbuf_t *r, int *count)
 {
     if (*count)
@@ -53,7 +56,7 @@ static void length_check(sbuf_t *r, int *count, const char *name, size_t n, cons
         line(r, count);
         sb_printf(r, "Invalid length for parameter %s, value: %zu, valid min length: %s",
                   display_name(name), n, m);
-    } else if (s->has_max && (double)n > s->max) {
+    } else if (!botocore_only && s->has_max && (double)n > s->max) {
         num_str(m, sizeof m, s->max);
         line(r, count);
         sb_printf(r, "Invalid length for parameter %s, value: %zu, valid max length: %s",
@@ -71,7 +74,7 @@ static void range_check(sbuf_t *r, int *count, const char *name, const cJSON *v,
         sb_printf(r, "Invalid value for parameter %s, value: ", display_name(name));
         pyjson_str(r, v);
         sb_printf(r, ", valid min value: %s", m);
-    } else if (s->has_max && v->valuedouble > s->max) {
+    } else if (!botocore_only && s->has_max && v->valuedouble > s->max) {
         num_str(m, sizeof m, s->max);
         line(r, count);
         sb_printf(r, "Invalid value for parameter %s, value: ", display_name(name));
@@ -134,7 +137,7 @@ static void validate(const cJSON *v, int shape, const char *name, sbuf_t *r, int
             break;
         }
         length_check(r, count, name, utf8_len(v->valuestring), s);
-        if (s->nenums) {
+        if (s->nenums && !botocore_only) {
             size_t i;
             for (i = 0; i < s->nenums; i++)
                 if (strcmp(v->valuestring, s->enums[i]) == 0)
@@ -224,6 +227,15 @@ int validate_params(const cJSON *params, int shape, sbuf_t *report)
 {
     int count = 0;
     validate(params, shape, "", report, &count);
+    return count;
+}
+
+int validate_botocore(const cJSON *params, int shape, sbuf_t *report)
+{
+    int count = 0;
+    botocore_only = 1;
+    validate(params, shape, "", report, &count);
+    botocore_only = 0;
     return count;
 }
 

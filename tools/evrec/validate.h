@@ -14,6 +14,9 @@
  *  newline) and returns the number of problems. */
 int validate_params(const cJSON *params, int shape, sbuf_t *report);
 
+/** The same with botocore's checks only, as its Stubber validates a stubbed response. */
+int validate_botocore(const cJSON *params, int shape, sbuf_t *report);
+
 /** Parse a timestamp as botocore's parse_to_aware_datetime accepts it (epoch number or numeric
  *  string, ISO 8601 date or date-time with optional fraction and offset). Returns 0 and the
  *  Unix time in seconds (with fraction), or -1. */
