@@ -363,6 +363,12 @@ static int setup(void **state)
                "[{\"eventType\": \"click\", \"sentAt\": 1700000000.9, \"itemId\": \"i1\", "
                "\"properties\": \"{\\\"a\\\": 1}\"}, {\"eventType\": \"view\", \"sentAt\": "
                "\"2024-01-02T03:04:05Z\", \"eventValue\": 2}]\n");
+    write_file(e->home, "records.json",
+               "[{\"Data\": \"eyJldmVudF90eXBlIjogImNsaWNrIn0K\", \"PartitionKey\": \"dev-ü\"},"
+               " {\"Data\": \" aGVs bG8= \", \"PartitionKey\": \"k2\", \"ExplicitHashKey\": \"7\"}]\n");
+    write_file(e->home, "stream.yaml",
+               "StreamName: s-yaml\nRecords:\n- Data: aGk=\n  PartitionKey: k\n"
+               "- Data: eyJhIjogMX0=\n  PartitionKey: k\n");
     write_file(e->home, "input.yaml",
                "ApplicationId: app-yaml\nEventsRequest:\n  BatchItem:\n    e1:\n      Endpoint: {}\n"
                "      Events:\n        a:\n          EventType: t\n"
@@ -496,6 +502,103 @@ static void test_bad_input(void **state)
     same_all(e, cases, sizeof cases / sizeof cases[0]);
 }
 
+/* Kinesis PutRecords: records that fail one by one are printed, not retried (exit 0). */
+static void test_kinesis(void **state)
+{
+    env_t *e = *state;
+    SKIP_WITHOUT_AWS(e);
+    static const cli_case_t cases[] = {
+        /* shorthand, one structure per value; half the records fail on their own */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "s1",
+                    "--records", "Data=eyJhIjoxfQ==,PartitionKey=p1",
+                    "Data=eyJhIjoyfQ==,PartitionKey=p2", "Data=eyJhIjozfQ==,PartitionKey=p3" },
+          .faults = "seed=7&record_fail_rate=0.5", .rc = 0, .events = -1, .requests = 1,
+          .out_has = "\"FailedRecordCount\": " },
+        /* file:// (non-ASCII partition key, base64 with blanks), by ARN, text */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-arn",
+                    "arn:aws:kinesis:us-east-1:123456789012:stream/s2", "--records",
+                    "file://records.json", "--output", "text" },
+          .faults = "seed=1", .rc = 0, .events = 2, .requests = 1, .out_has = "NONE\t0\n" },
+        /* --cli-input-yaml, table */
+        { .args = { "--output", "table", "kinesis", "put-records", "--endpoint-url", "@URL@",
+                    "--cli-input-yaml", "file://stream.yaml" },
+          .faults = "seed=2", .rc = 0, .events = 2, .requests = 1, .out_has = "PutRecords" },
+        /* --query over the failed records, yaml */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "s1",
+                    "--records", "Data=aGk=,PartitionKey=a", "Data=aGk=,PartitionKey=b",
+                    "--query", "Records[?ErrorCode].[ErrorCode, ErrorMessage]", "--output",
+                    "yaml" },
+          .faults = "seed=3&record_fail_rate=1", .rc = 0, .events = 0, .requests = 1,
+          .out_has = "- - ProvisionedThroughputExceededException\n" },
+        /* not base64 (the default --cli-binary-format): nothing is sent */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "s1",
+                    "--records", "Data=aGVsbG8,PartitionKey=a" },
+          .rc = 255, .events = 0, .requests = 0, .err_has = "Invalid base64: \"aGVsbG8\"" },
+        /* the output skeleton is a stubbed answer botocore validates: its own 0 is refused */
+        { .args = { "kinesis", "put-records", "--stream-name", "s", "--records",
+                    "Data=aGk=,PartitionKey=k", "--generate-cli-skeleton", "output" },
+          .rc = 252, .events = 0, .requests = 0,
+          .err_has = "FailedRecordCount, value: 0, valid min value: 1" },
+        /* the whole request throttled: retried, then the error */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "s1",
+                    "--records", "Data=aGk=,PartitionKey=a" },
+          .env = { "AWS_MAX_ATTEMPTS=2" }, .faults = "throttle_rate=1", .rc = 254, .events = 0,
+          .requests = 2,
+          .err_has = "(ProvisionedThroughputExceededException) when calling the PutRecords "
+                     "operation (reached max retries: 1)" },
+        /* without --endpoint-url a stream ARN picks the data-plane endpoint, by Kinesis's
+         * endpoint rules, which refuse an ARN of another service before anything is sent */
+        { .args = { "kinesis", "put-records", "--stream-arn",
+                    "arn:aws:s3:us-east-1:123456789012:stream/s", "--records",
+                    "Data=aGk=,PartitionKey=a" },
+          .rc = 255, .events = 0, .requests = 0,
+          .err_has = "Invalid ARN: The ARN was not for the Kinesis service, found: s3." },
+        /* a missing stream is not retried */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "gone",
+                    "--records", "Data=aGk=,PartitionKey=a" },
+          .faults = "missing_stream=gone", .rc = 254, .events = 0, .requests = 1,
+          .err_has = "An error occurred (ResourceNotFoundException) when calling the PutRecords" },
+    };
+    same_all(e, cases, sizeof cases / sizeof cases[0]);
+}
+
+/* Firehose PutRecordBatch. */
+static void test_firehose(void **state)
+{
+    env_t *e = *state;
+    SKIP_WITHOUT_AWS(e);
+    static const cli_case_t cases[] = {
+        /* plain values: each is a record's Data (the AWS CLI's list-of-one-member case) */
+        { .args = { "firehose", "put-record-batch", "--endpoint-url", "@URL@",
+                    "--delivery-stream-name", "d1", "--records", "eyJhIjogMX0K", "eA==",
+                    "--output", "yaml-stream" },
+          .faults = "seed=4&record_fail_rate=0.5", .rc = 0, .events = -1, .requests = 1,
+          .out_has = "FailedPutCount: " },
+        /* raw text in, JSON records, text out */
+        { .args = { "firehose", "put-record-batch", "--endpoint-url", "@URL@",
+                    "--cli-binary-format", "raw-in-base64-out", "--delivery-stream-name", "d1",
+                    "--records", "[{\"Data\": \"{\\\"a\\\": \\\"ü\\\"}\\n\"}]",
+                    "--output", "text" },
+          .faults = "seed=5", .rc = 0, .events = 1, .requests = 1, .out_has = "False\t0\n" },
+        /* --cli-input-json */
+        { .args = { "firehose", "put-record-batch", "--endpoint-url", "@URL@",
+                    "--cli-input-json",
+                    "{\"DeliveryStreamName\": \"d2\", \"Records\": [{\"Data\": \"aGk=\"}]}",
+                    "--query", "FailedPutCount" },
+          .faults = "seed=6", .rc = 0, .events = 1, .requests = 1, .out_has = "0\n" },
+        /* the YAML skeleton (blob placeholder and comments); nothing is sent */
+        { .args = { "firehose", "put-record-batch", "--generate-cli-skeleton", "yaml-input" },
+          .rc = 0, .events = 0, .requests = 0, .out_has = "- Data: !!binary ''  # [REQUIRED]" },
+        /* throttled (503) on every attempt */
+        { .args = { "firehose", "put-record-batch", "--endpoint-url", "@URL@",
+                    "--delivery-stream-name", "d1", "--records", "aGk=" },
+          .env = { "AWS_MAX_ATTEMPTS=2" }, .faults = "throttle_rate=1", .rc = 254, .events = 0,
+          .requests = 2, .err_has = "(ServiceUnavailableException) when calling the "
+                                    "PutRecordBatch operation (reached max retries: 1): " },
+    };
+    same_all(e, cases, sizeof cases / sizeof cases[0]);
+}
+
 static void test_service_errors(void **state)
 {
     env_t *e = *state;
@@ -604,7 +707,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pinpoint),       cmocka_unit_test(test_personalize),
-        cmocka_unit_test(test_bad_input),
+        cmocka_unit_test(test_bad_input),      cmocka_unit_test(test_kinesis),
+        cmocka_unit_test(test_firehose),
         cmocka_unit_test(test_service_errors),   cmocka_unit_test(test_evrec_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

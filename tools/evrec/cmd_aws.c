@@ -1123,6 +1123,86 @@ static int region_name_ok(const char *r)
     return 1;
 }
 
+/* A host label as the endpoint rules' isValidHostLabel (no dots): [a-zA-Z0-9][a-zA-Z0-9-]{0,62} */
+static int host_label_ok(const char *s, size_t n)
+{
+    if (n == 0 || n > 63 || *s == '-')
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!((s[i] >= 'a' && s[i] <= 'z') || (s[i] >= 'A' && s[i] <= 'Z') ||
+              (s[i] >= '0' && s[i] <= '9') || s[i] == '-'))
+            return 0;
+    return 1;
+}
+
+/* aws.partition of a region: its name and DNS suffix. */
+static void region_partition(const char *region, const char **name, const char **suffix)
+{
+    static const struct { const char *prefix, *name, *suffix; } parts[] = {
+        { "cn-", "aws-cn", "amazonaws.com.cn" }, { "us-gov-", "aws-us-gov", "amazonaws.com" },
+        { "us-isob-", "aws-iso-b", "sc2s.sgov.gov" }, { "us-iso-", "aws-iso", "c2s.ic.gov" },
+    };
+    *name = "aws";
+    *suffix = "amazonaws.com";
+    for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++)
+        if (strncmp(region, parts[i].prefix, strlen(parts[i].prefix)) == 0) {
+            *name = parts[i].name;
+            *suffix = parts[i].suffix;
+        }
+}
+
+/* Kinesis's endpoint rules for a StreamARN without --endpoint-url: the data-plane host
+ * <account>.data-kinesis.<region>.<suffix>, or the rules' error (printed, 255). Returns 0 and
+ * leaves base empty when the rules do not apply. */
+static int kinesis_arn_endpoint(const model_operation_t *op, const cJSON *params,
+                                const char *region, char *base, size_t len)
+{
+    base[0] = '\0';
+    const cJSON *arn = cJSON_GetObjectItemCaseSensitive(params, "StreamARN");
+    if (strcmp(op->service_cli, "kinesis") != 0 || !cJSON_IsString(arn))
+        return 0;
+    const char *pname, *suffix;
+    region_partition(region, &pname, &suffix);
+    if (strcmp(pname, "aws-iso") == 0 || strcmp(pname, "aws-iso-b") == 0)
+        return 0;
+    /* aws.parseArn: arn:partition:service:region:account:resource, the first three and the
+     * resource not empty */
+    const char *f[6];
+    size_t fl[6];
+    const char *p = arn->valuestring;
+    int n = 0;
+    for (; n < 5; n++) {
+        const char *colon = strchr(p, ':');
+        if (!colon)
+            break;
+        f[n] = p;
+        fl[n] = (size_t)(colon - p);
+        p = colon + 1;
+    }
+    if (n < 5 || strncmp(f[0], "arn", fl[0]) != 0 || fl[0] != 3 || !fl[1] || !fl[2] || !*p)
+        return fail(RC_GENERAL, "Invalid ARN: Failed to parse ARN.");
+    f[5] = p;
+    fl[5] = strlen(p);
+    if (!host_label_ok(f[4], fl[4]))
+        return fail(RC_GENERAL, "Invalid ARN: Invalid account id.");
+    if (!host_label_ok(f[3], fl[3]))
+        return fail(RC_GENERAL, "Invalid ARN: Invalid region.");
+    if (fl[2] != 7 || strncmp(f[2], "kinesis", 7) != 0)
+        return fail(RC_GENERAL, "Invalid ARN: The ARN was not for the Kinesis service, found: %.*s.",
+                    (int)fl[2], f[2]);
+    size_t tl = strcspn(f[5], ":/");
+    if (tl == 0)
+        return fail(RC_GENERAL, "Invalid ARN: No ARN type specified");
+    if (tl != 6 || strncmp(f[5], "stream", 6) != 0)
+        return fail(RC_GENERAL, "Invalid ARN: Kinesis ARNs don't support `%.*s` arn types.",
+                    (int)tl, f[5]);
+    if (fl[1] != strlen(pname) || strncmp(f[1], pname, fl[1]) != 0)
+        return fail(RC_GENERAL, "Partition: %.*s from ARN doesn't match with partition name: %s.",
+                    (int)fl[1], f[1], pname);
+    snprintf(base, len, "https://%.*s.data-kinesis.%s.%s", (int)fl[4], f[4], region, suffix);
+    return 0;
+}
+
 static int endpoint_url_check(const char *u)
 {
     if (!strstr(u, "://"))
@@ -1312,6 +1392,13 @@ static int run_operation(ctx_t *c, parsed_t *p)
         sb_free(&body);
         return fail(RC_GENERAL, "%s", err);
     }
+    char base[1024] = "";
+    if (!c->g.endpoint_url && kinesis_arn_endpoint(op, params, region, base, sizeof base) != 0) {
+        cJSON_Delete(params);
+        sb_free(&path);
+        sb_free(&body);
+        return RC_GENERAL;
+    }
     cJSON_Delete(params);
 
     evrec_credentials_t cr;
@@ -1341,10 +1428,9 @@ static int run_operation(ctx_t *c, parsed_t *p)
         creds_free(creds);
     }
 
-    char base[1024];
     if (c->g.endpoint_url)
         snprintf(base, sizeof base, "%s", c->g.endpoint_url);
-    else
+    else if (!base[0])
         snprintf(base, sizeof base, "https://%s.%s.amazonaws.com%s", op->endpoint_prefix, region,
                  strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
     size_t bl = strlen(base);
