@@ -45,8 +45,14 @@ ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -DEVREC_BUILD
 LDLIBS   := $(EXTRA_LDFLAGS) $(PKG_LIBS) $(MBED_LIBS) -lpthread -lm
 SANFLAGS ?=
 
-LIB_SRC  := $(sort $(wildcard agent/*.c) $(wildcard port/*.c) $(wildcard port/posix/*.c))
+LIB_SRC  := $(filter-out port/fault.c,$(sort $(wildcard agent/*.c) $(wildcard port/*.c) $(wildcard port/posix/*.c)))
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+# Fault-injection hooks (port/fault.c, and the sources that call port_fault_take built with
+# them) go into a test library that the test programs link; the release library has none.
+FI_DEFS  := -DEVREC_FAULT_INJECTION
+FI_SRC   := $(shell grep -l 'port_fault_take' $(LIB_SRC) 2>/dev/null)
+FI_OBJ   := $(FI_SRC:%.c=$(BUILD)/obj-fi/%.o) $(BUILD)/obj-fi/port/fault.o
+TEST_LIB_OBJ := $(filter-out $(FI_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(FI_OBJ)
 CLI_SRC  := $(sort $(wildcard tools/evrec/*.c))
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 SUP_SRC  := $(sort $(wildcard tests/support/*.c))
@@ -74,6 +80,7 @@ FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 20
 
 STATIC   := $(BUILD)/libevrec.a
+TEST_STATIC := $(BUILD)/libevrec-test.a
 SHARED   := $(BUILD)/libevrec.so
 CLI      := $(BUILD)/evrec
 
@@ -103,7 +110,15 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -MMD -MP -c $< -o $@
 
+$(BUILD)/obj-fi/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) $(FI_DEFS) $(SANFLAGS) -MMD -MP -c $< -o $@
+
 $(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(TEST_STATIC): $(TEST_LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 
@@ -114,9 +129,9 @@ $(SHARED): $(LIB_OBJ)
 $(CLI): $(CLI_OBJ) $(STATIC)
 	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS) $(YAML_LIBS)
 
-$(BUILD)/tests/%: tests/%.c $(SUP_OBJ) $(STATIC)
+$(BUILD)/tests/%: tests/%.c $(SUP_OBJ) $(TEST_STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -Itests/support -MMD -MP -MF $@.d -o $@ $< $(SUP_OBJ) $(STATIC) $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_CFLAGS) $(FI_DEFS) $(SANFLAGS) -Itests/support -MMD -MP -MF $@.d -o $@ $< $(SUP_OBJ) $(TEST_STATIC) $(LDLIBS) $(CMOCKA_LIBS)
 
 $(BUILD)/bench/%: tools/bench/%.c $(STATIC)
 	@mkdir -p $(dir $@)
@@ -187,7 +202,8 @@ fake-selftest:
 	@[ -n "$(PYTHON)" ] || { echo "fake endpoint: no python3 with botocore (python3-botocore)"; exit 1; }
 	@$(PYTHON) tests/fake/test_fake_endpoint.py -q
 
-# The repository stands alone (reads nothing beside it) and `make` builds `all`.
+# The repository stands alone (reads nothing beside it), `make` builds `all`, and the release
+# library carries no fault-injection hook.
 check-tree: lib
 	@bash tests/build/check_tree.sh $(BUILD)
 
@@ -275,4 +291,4 @@ uninstall:
 size:
 	@bash tools/size_report.sh
 
--include $(shell find $(BUILD)/obj $(BUILD)/tests -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/obj-fi $(BUILD)/tests -name '*.d' 2>/dev/null)

@@ -4,6 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <mbedtls/platform_util.h>
+
 #include "agent.h"
 #include "credentials.h"
 #include "endpoint.h"
@@ -80,9 +82,7 @@ static void free_option_strings(evrec_options_t *o)
         char *s = (char *)*option_string(o, i);
         if (s != NULL) {
             /* secrets should not linger in freed memory */
-            volatile char *p = s;
-            while (*p)
-                *p++ = 0;
+            mbedtls_platform_zeroize(s, strlen(s));
             port_free(s);
         }
         *option_string(o, i) = NULL;

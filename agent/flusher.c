@@ -15,6 +15,7 @@
 #include "flusher.h"
 
 #include <cjson/cJSON.h>
+#include <mbedtls/platform_util.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -519,10 +520,10 @@ static int encode(flusher_t *f, batch_t *b, char **body, size_t *len)
 
 static void wipe_secrets(flusher_t *f)
 {
-    memset(&f->cred, 0, sizeof f->cred);
-    memset(&f->sig, 0, sizeof f->sig);
-    memset(f->auth_hdr, 0, sizeof f->auth_hdr);
-    memset(f->token_hdr, 0, sizeof f->token_hdr);
+    mbedtls_platform_zeroize(&f->cred, sizeof f->cred);
+    mbedtls_platform_zeroize(&f->sig, sizeof f->sig);
+    mbedtls_platform_zeroize(f->auth_hdr, sizeof f->auth_hdr);
+    mbedtls_platform_zeroize(f->token_hdr, sizeof f->token_hdr);
 }
 
 /* Sign and send one body. EVREC_OK when an HTTP answer arrived (any status). */
@@ -1003,9 +1004,13 @@ static void flusher_free(flusher_t *f)
     port_mutex_free(f->work);
     port_free(f->url);
     port_free(f->sign_path);
-    for (size_t i = 0; i < f->nowned; i++)
+    /* The owned copies include the secret key and the session token; the struct holds the
+     * signing-key cache and the last credentials. */
+    for (size_t i = 0; i < f->nowned; i++) {
+        mbedtls_platform_zeroize(f->owned[i], strlen(f->owned[i]));
         port_free(f->owned[i]);
-    wipe_secrets(f);
+    }
+    mbedtls_platform_zeroize(f, sizeof *f);
     port_free(f);
 }
 

@@ -35,6 +35,15 @@ typedef struct sb {
     int oom;
 } sb_t;
 
+/* Free a string that may hold a secret (the canonical request holds the session token). */
+static void wipe_free(char *s)
+{
+    if (s) {
+        mbedtls_platform_zeroize(s, strlen(s));
+        port_free(s);
+    }
+}
+
 static void sb_put(sb_t *b, const char *s, size_t n)
 {
     if (b->oom)
@@ -43,10 +52,16 @@ static void sb_put(sb_t *b, const char *s, size_t n)
         size_t cap = b->cap ? b->cap : 256;
         while (cap < b->len + n + 1)
             cap *= 2;
-        char *np = port_realloc(b->p, cap);
+        /* Not realloc: the old block is wiped before it goes back to the allocator. */
+        char *np = port_malloc(cap);
         if (!np) {
             b->oom = 1;
             return;
+        }
+        if (b->p) {
+            memcpy(np, b->p, b->len + 1);
+            mbedtls_platform_zeroize(b->p, b->cap);
+            port_free(b->p);
         }
         b->p = np;
         b->cap = cap;
@@ -70,7 +85,7 @@ static void sb_chr(sb_t *b, char c)
 static int sb_finish(sb_t *b, char **out)
 {
     if (b->oom || !b->p) {
-        port_free(b->p);
+        wipe_free(b->p);
         *out = NULL;
         return EVREC_E_NOMEM;
     }
@@ -501,7 +516,7 @@ int sigv4_canonical_request(const sigv4_request_t *req, const sigv4_params_t *p,
     }
     port_free(sl.p);
     if (rc != EVREC_OK) {
-        port_free(b.p);
+        wipe_free(b.p);
         return rc;
     }
     return sb_finish(&b, out);
@@ -710,7 +725,7 @@ int sigv4_sign(sigv4_key_cache_t *cache, const sigv4_request_t *req, const sigv4
         }
     }
     port_free(hs);
-    port_free(creq);
+    wipe_free(creq);
     port_free(sts);
     port_free(authz);
     return rc;

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include <curl/curl.h>
+#include <mbedtls/platform_util.h>
 
 #include "evrec.h"
 #include "log.h"
@@ -400,6 +401,16 @@ static const char *header_line_problem(const char *line)
     return NULL;
 }
 
+/* The header lines hold the Authorization and the session token: wiped before libcurl frees
+ * its copies (what libcurl copies into its own send buffer is beyond our reach). */
+static void free_headers(struct curl_slist *list)
+{
+    for (struct curl_slist *l = list; l; l = l->next)
+        if (l->data)
+            mbedtls_platform_zeroize(l->data, strlen(l->data));
+    curl_slist_free_all(list);
+}
+
 static int build_headers(const char *const *headers, struct curl_slist **out, char *err,
                          size_t errlen)
 {
@@ -412,7 +423,7 @@ static int build_headers(const char *const *headers, struct curl_slist **out, ch
             set_err(err, errlen, "transport: header %s%.*s%s %s; the request is not sent",
                     name_len ? "'" : "", name_len > 64 ? 64 : name_len, headers[i],
                     name_len ? "'" : "", why);
-            curl_slist_free_all(list);
+            free_headers(list);
             return EVREC_E_INVALID;
         }
         next = curl_slist_append(list, headers[i]);
@@ -435,7 +446,7 @@ static int build_headers(const char *const *headers, struct curl_slist **out, ch
     *out = list;
     return EVREC_OK;
 oom:
-    curl_slist_free_all(list);
+    free_headers(list);
     return EVREC_E_NOMEM;
 }
 
@@ -501,7 +512,7 @@ int transport_send(transport_t *t, const char *method, const char *url,
     }
     CURLcode cr = curl_easy_perform(c);
     curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    curl_slist_free_all(list);
+    free_headers(list);
 
     if (cr != CURLE_OK) {
         const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(cr);

@@ -4,6 +4,8 @@
  */
 #include "port.h"
 
+#ifdef EVREC_FAULT_INJECTION
+
 #include <stdatomic.h>
 #include <string.h>
 
@@ -65,3 +67,5 @@ int port_fault_take(const char *site)
     }
     return 0;
 }
+
+#endif /* EVREC_FAULT_INJECTION */

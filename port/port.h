@@ -148,16 +148,27 @@ int port_registry_add(const char *key, void *obj);
 /** With the lock held: forget `key`. */
 void port_registry_remove(const char *key);
 
-/* -- fault injection (port/fault.c, shared by all ports; for tests) ----------------------- */
+/* -- fault injection (port/fault.c, shared by all ports; test builds only) ----------------- */
 
+/* Only test builds (-DEVREC_FAULT_INJECTION: the Makefile's test library, which the test
+ * programs link) carry the hooks; in the release library port_fault_take() is a constant 0
+ * and port/fault.c is not compiled (make check-tree checks the release library with nm). */
+#ifdef EVREC_FAULT_INJECTION
 /** Make the next `count` calls of port_fault_take(site) return `err` (a negative errno such
  *  as -ENOSPC), so tests can drive error paths that the OS rarely produces on demand (a full
  *  disk). `site` must be a string with static lifetime; at most 8 sites are armed at once.
- *  count 0 disarms the site. Not for production use; costs one atomic load when unarmed. */
+ *  count 0 disarms the site. Costs one atomic load when unarmed. */
 void port_fault_set(const char *site, int err, unsigned count);
 /** The injected error for `site` (consuming one count), or 0. Sites used by evrec:
  *  "queue.commit" (a store write transaction's commit), "queue.sync" (the store's fsync). */
 int port_fault_take(const char *site);
+#else
+static inline int port_fault_take(const char *site)
+{
+    (void)site;
+    return 0;
+}
+#endif
 
 /* -- environment --------------------------------------------------------------------------- */
 

@@ -27,8 +27,17 @@ suite_here() {
   test -f tests/data/aws4_testsuite/LICENSE && test -f tests/data/aws4_testsuite/NOTICE &&
   test -f tests/data/aws4_testsuite/get-vanilla/get-vanilla.req
 }
+no_fault_hooks_in_release() {
+  local lib hits
+  for lib in "$build/libevrec.a" "$build/libevrec.so"; do
+    [ -f "$lib" ] || { echo "check-tree: $lib is not built"; return 1; }
+    hits=$(nm "$lib" 2>/dev/null | grep -E ' port_fault_' || true)
+    [ -z "$hits" ] || { echo "check-tree: $lib holds fault-injection hooks:"; echo "$hits"; return 1; }
+  done
+}
 check default_goal
 check no_outside_reads
 check suite_here
+check no_fault_hooks_in_release
 echo "check-tree: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

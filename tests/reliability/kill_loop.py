@@ -9,8 +9,12 @@ agent drains the store. Every acknowledged event must then be in the endpoint's 
 once: a kill between the service's answer and the deletion resends a batch, so duplicates are
 allowed up to one batch per kill of the agent while a request was in flight).
 
-Prints: rounds, acknowledged, delivered, queued (before the drain), lost, duplicated, and a
-final 'kill loop: N passed, N failed' line. Exit status 1 if anything was lost or the store did
+Random choices (kill moments, kill order, the endpoint's faults) come from one seed: --seed N,
+else EVREC_TEST_SEED, else a fresh one; it is printed first and with the verdict, and passing
+it back replays the same choices (the processes' own timing still varies).
+
+Prints: the seed, rounds, acknowledged, delivered, queued (before the drain), lost, duplicated,
+and a final 'kill loop: N passed, N failed' line. Exit status 1 if anything was lost or the store did
 not open cleanly.
 """
 import argparse
@@ -89,7 +93,17 @@ def collect(proc, acked):
             acked.add(line)
 
 
+def pick_seed(given):
+    if given is not None:
+        return given
+    env = os.environ.get("EVREC_TEST_SEED", "")
+    return int(env, 0) if env else random.SystemRandom().randrange(1, 10 ** 12)
+
+
 def run(args):
+    args.seed = pick_seed(args.seed)
+    print("kill loop: seed %d (--seed %d or EVREC_TEST_SEED=%d repeats this run)"
+          % (args.seed, args.seed, args.seed), flush=True)
     rng = random.Random(args.seed)
     work = tempfile.mkdtemp(prefix="evrec-killloop-")
     store = os.path.join(work, "store")
@@ -169,6 +183,8 @@ def run(args):
         if lost:
             print("lost ids (first 10): %s" % ", ".join(lost[:10]))
         ok = not lost and evicted == 0 and bad_opens == 0 and after["events"] == 0 and duplicated <= bound
+        if not ok:
+            print("kill loop: failed with seed %d" % args.seed)
         print("kill loop: %d passed, %d failed" % (1 if ok else 0, 0 if ok else 1))
         return 0 if ok else 1
     finally:
@@ -192,7 +208,8 @@ def main():
     ap.add_argument("--throttle", type=float, default=0.2)
     ap.add_argument("--fail", type=float, default=0.1)
     ap.add_argument("--drop", type=float, default=0.05)
-    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--seed", type=int, default=None,
+                    help="replay a run (default: EVREC_TEST_SEED, else a fresh seed, printed)")
     ap.add_argument("--cli", default=os.environ.get("EVREC_CLI", os.path.join(ROOT, "build", "evrec")))
     ap.add_argument("--keep", action="store_true", help="keep the work directory")
     sys.exit(run(ap.parse_args()))

@@ -7,6 +7,7 @@ within 25% + 2 MiB of the first third's), and
 the store within its bound. Prints the figures and 'load: N passed, N failed'.
 """
 import argparse
+import random
 import json
 import os
 import shutil
@@ -56,14 +57,21 @@ def main():
     ap.add_argument("--cli", default=os.environ.get("EVREC_CLI", os.path.join(ROOT, "build", "evrec")))
     ap.add_argument("--recorder", default=os.path.join(ROOT, os.environ.get("BUILD", "build"),
                                                        "tests", "reliability", "load_recorder"))
+    ap.add_argument("--seed", type=int, default=None,
+                    help="seed of the endpoint's throttling (default: EVREC_TEST_SEED, else fresh)")
     args = ap.parse_args()
+    if args.seed is None:
+        env = os.environ.get("EVREC_TEST_SEED", "")
+        args.seed = int(env, 0) if env else random.SystemRandom().randrange(1, 10 ** 12)
+    print("load: seed %d (--seed %d or EVREC_TEST_SEED=%d repeats the endpoint's choices)"
+          % (args.seed, args.seed, args.seed), flush=True)
 
     work = tempfile.mkdtemp(prefix="evrec-load-")
     store = os.path.join(work, "store")
     port_file = os.path.join(work, "port")
     endpoint = subprocess.Popen(
         [sys.executable, os.path.join(ROOT, "tools", "fake_endpoint.py"), "--port-file", port_file,
-         "--throttle-rate", "0.33", "--retry-after", "0", "--seed", "7"],
+         "--throttle-rate", "0.33", "--retry-after", "0", "--seed", str(args.seed)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         for _ in range(200):

@@ -317,3 +317,22 @@ void tu_isolate_aws_env(void)
         unsetenv(unset[i]);
     setenv("AWS_REGION", "us-east-1", 1);
 }
+
+unsigned long long tu_seed(const char *what)
+{
+    const char *env = getenv("EVREC_TEST_SEED");
+    unsigned long long seed = 0;
+    if (env && *env) {
+        seed = strtoull(env, NULL, 0);
+    } else {
+        int fd = open("/dev/urandom", O_RDONLY);
+        if (fd < 0 || read(fd, &seed, sizeof seed) != (ssize_t)sizeof seed)
+            seed = (unsigned long long)time(NULL) ^ ((unsigned long long)getpid() << 32);
+        if (fd >= 0)
+            close(fd);
+        seed %= 1000000000000ULL; /* short enough to copy */
+    }
+    printf("%s: seed %llu (EVREC_TEST_SEED=%llu repeats this run)\n", what, seed, seed);
+    fflush(stdout);
+    return seed;
+}

@@ -56,4 +56,8 @@ char *tu_repeat(const char *unit, size_t n);
  *  endpoint overrides from the environment; AWS_REGION=us-east-1. */
 void tu_isolate_aws_env(void);
 
+/* The seed of a randomized test: EVREC_TEST_SEED if set (to repeat a run), else a fresh one.
+ * Prints "<what>: seed N (EVREC_TEST_SEED=N repeats this run)" either way. */
+unsigned long long tu_seed(const char *what);
+
 #endif

@@ -6,6 +6,7 @@
  *
  * (That agent code never calls malloc & co directly is checked statically by make check-port.)
  */
+#define _GNU_SOURCE /* memmem */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,6 +49,16 @@ static void *count_malloc(size_t n)
     return h + 1;
 }
 
+/* Secrets that must never reach free() readable: counted when a freed block holds one. */
+static const char *watched[2];
+static long secrets_freed;
+
+static int holds(const void *block, size_t size, const char *s)
+{
+    size_t n = strlen(s);
+    return n <= size && memmem(block, size, s, n) != NULL;
+}
+
 static void count_free(void *p)
 {
     if (!p)
@@ -57,6 +68,9 @@ static void count_free(void *p)
         foreign_frees++;
         return;
     }
+    for (size_t i = 0; i < sizeof watched / sizeof watched[0]; i++)
+        if (watched[i] && holds(p, h->size, watched[i]))
+            secrets_freed++;
     h->magic = 0;
     live_blocks--;
     free(h);
@@ -143,6 +157,56 @@ static void everything_goes_through_the_allocator(void **state)
     free(dir);
 }
 
+/* An agent that signs with static keys and a session token: every copy of the secret key and
+ * of the token (options, flusher configuration, credentials cache, canonical request, header
+ * lines) is wiped before it is freed. */
+static void secrets_wiped_before_free(void **state)
+{
+    (void)state;
+    char *dir = tu_tempdir("allocwipe");
+    char store[600];
+    snprintf(store, sizeof store, "%s/store", dir);
+    static const char secret[] = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYSECRETWIPE";
+    static const char token[] = "FQoGZXIvYXdzEPTOKENWIPECHECK0123456789abcdef";
+    reset_counts();
+    secrets_freed = 0;
+    watched[0] = secret;
+    watched[1] = token;
+    assert_int_equal(evrec_set_allocator(count_malloc, count_realloc, count_free), EVREC_OK);
+    evrec_options_t o;
+    evrec_options_init(&o);
+    o.application_id = "app";
+    o.region = "us-east-1";
+    o.endpoint_url = "http://127.0.0.1:1"; /* refused at once: signed, then kept */
+    o.access_key_id = "AKIDWIPECHECK";
+    o.secret_access_key = secret;
+    o.session_token = token;
+    o.no_environment_credentials = 1;
+    o.manual_flush = 1;
+    evrec_t *a = NULL;
+    char msg[256] = "";
+    int rc = evrec_open(&a, store, &o, msg, sizeof msg);
+    if (rc != EVREC_OK)
+        fail_msg("evrec_open: %s", msg);
+    evrec_event_t *ev = NULL;
+    assert_int_equal(evrec_event_new(&ev, "wipe.check"), EVREC_OK);
+    assert_int_equal(evrec_record(a, ev), EVREC_OK);
+    evrec_event_free(ev);
+    assert_int_equal(evrec_flush(a, 300), EVREC_E_TIMEOUT);
+    evrec_stats_t st;
+    assert_int_equal(evrec_stats(a, &st), EVREC_OK);
+    assert_true(st.requests >= 1); /* it did sign a request */
+    assert_int_equal(evrec_close(a, 0), EVREC_E_TIMEOUT);
+    assert_int_equal(evrec_set_allocator(NULL, NULL, NULL), EVREC_OK);
+    watched[0] = watched[1] = NULL;
+    assert_int_equal(live_blocks, 0);
+    if (secrets_freed != 0)
+        fail_msg("%ld freed blocks still held the secret key or the session token",
+                 secrets_freed);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 static void half_set_allocator_refused(void **state)
 {
     (void)state;
@@ -187,6 +251,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(everything_goes_through_the_allocator),
+        cmocka_unit_test(secrets_wiped_before_free),
         cmocka_unit_test(half_set_allocator_refused),
         cmocka_unit_test(every_allocation_may_fail),
     };

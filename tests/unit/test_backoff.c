@@ -7,6 +7,7 @@
 #include <cmocka.h>
 
 #include "backoff.h"
+#include "testutil.h"
 
 /* The ceiling min(cap, base * 2^attempt), computed by repeated doubling (independently of
  * the shift the implementation uses). */
@@ -107,16 +108,55 @@ static void retry_after_is_a_floor(void **state)
     assert_int_equal(backoff_delay_ms(&c, 0, INT64_MIN, 0x80000000u), 500);
 }
 
+/* The model the implementation must match: the delay is a function of the configuration,
+ * the attempt, Retry-After and the caller's random value, and nothing else (no hidden state,
+ * no randomness of its own), so a flusher's schedule replays from its injected RNG. */
+static uint64_t ref_delay(const backoff_config_t *c, uint32_t attempt, int64_t retry_after,
+                          uint32_t r)
+{
+    uint64_t ceil = ref_ceiling(c->base_ms, c->cap_ms, attempt);
+    if (c->base_ms == 0)
+        ceil = 0;
+    /* floor(r * ceil / 2^32) by long division on 32-bit halves, not a 64-bit shift */
+    uint64_t hi = (ceil >> 16) * r, lo = (ceil & 0xffff) * r;
+    uint64_t d = (hi + (lo >> 16)) >> 16;
+    if (retry_after >= 0) {
+        uint64_t floor = (uint64_t)(retry_after < 86400000 ? retry_after : 86400000);
+        d = d < floor ? floor : d;
+    }
+    return d;
+}
+
+/* Random configurations, attempts, Retry-After values and random values (a printed seed that
+ * EVREC_TEST_SEED takes back): every delay equals the model's, and a second call in a
+ * different order gives the same delay (no hidden state). */
 static void deterministic(void **state)
 {
     (void)state;
-    backoff_config_t c = { 250, 60000 };
-    uint64_t s1 = 42, s2 = 42;
-    for (uint32_t a = 0; a < 1000; a++) {
-        uint32_t r1 = lcg(&s1), r2 = lcg(&s2);
-        assert_int_equal(backoff_delay_ms(&c, a % 40, -1, r1),
-                         backoff_delay_ms(&c, a % 40, -1, r2));
+    uint64_t seed = tu_seed("test_backoff deterministic");
+    enum { N = 20000 };
+    static struct { backoff_config_t c; uint32_t attempt, r; int64_t ra; uint64_t d; } draws[N];
+    for (int i = 0; i < N; i++) {
+        backoff_config_t c = { lcg(&seed) % 100000, 0 };
+        c.cap_ms = lcg(&seed) % 4 == 0 ? lcg(&seed) : c.base_ms + lcg(&seed) % 10000000;
+        uint32_t attempt = lcg(&seed) % 70;
+        uint32_t r = lcg(&seed);
+        int64_t ra = lcg(&seed) % 3 == 0 ? (int64_t)(lcg(&seed) % 200000000) - 100000 : -1;
+        uint64_t want = ref_delay(&c, attempt, ra, r);
+        uint64_t got = backoff_delay_ms(&c, attempt, ra, r);
+        if (got != want)
+            fail_msg("base %u cap %u attempt %u retry-after %lld r %u: %llu ms, model %llu ms",
+                     c.base_ms, c.cap_ms, attempt, (long long)ra, r, (unsigned long long)got,
+                     (unsigned long long)want);
+        draws[i].c = c;
+        draws[i].attempt = attempt;
+        draws[i].r = r;
+        draws[i].ra = ra;
+        draws[i].d = got;
     }
+    for (int i = N - 1; i >= 0; i--)
+        assert_true(backoff_delay_ms(&draws[i].c, draws[i].attempt, draws[i].ra, draws[i].r) ==
+                    draws[i].d);
 }
 
 /* Over many random values the delays cover [0, ceiling) evenly: ten equal bins each get
