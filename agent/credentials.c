@@ -12,6 +12,7 @@
  * refresh fails the cached ones are used until, and never after, their expiration.
  */
 #include "credentials.h"
+#include "creds_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,11 +31,31 @@
 #define MAX_SHARED_FILE (1024 * 1024)
 #define JSON11 "application/x-amz-json-1.1"
 
-typedef enum { P_STATIC, P_CALLBACK, P_ENV, P_FILES, P_IOT, P_COGNITO, P_COUNT } provider_t;
+typedef enum {
+    P_STATIC, P_CALLBACK, P_ENV, P_FILES, P_IOT, P_COGNITO, P_CONTAINER, P_IMDS, P_COUNT
+} provider_t;
 
 static const char *const provider_names[P_COUNT] = {
-    "static keys", "callback", "environment", "shared files", "iot", "cognito",
+    "static keys", "callback", "environment", "shared files", "iot", "cognito", "container",
+    "instance metadata",
 };
+
+/* The remote calls, each with its own backoff. */
+typedef enum { G_PROCESS, G_STS, G_WEB_IDENTITY, G_SSO, G_CONTAINER, G_IMDS, G_COUNT } gate_id_t;
+#define GATE_BASE_MS 1000
+#define GATE_CAP_MS (5 * 60 * 1000)
+#define MAX_SOURCE_DEPTH 5
+
+/* After a failure a remote provider is not asked again before next_ms (1 s, doubling to
+ * 5 minutes): a device far from its provider, or not on EC2 at all, does not pay a timeout on
+ * every upload, and a struggling service is not hammered. The last reason is kept, so the
+ * error during the wait still says why. */
+typedef struct gate {
+    unsigned failures;
+    int64_t next_ms;
+    int code;
+    char why[320];
+} gate_t;
 
 typedef enum { R_HIT, R_SKIP, R_FAIL, R_STOP } result_t;
 
@@ -48,6 +69,8 @@ struct creds {
     int64_t cache_fetched_ms;
     transport_t *iot_tx, *cognito_tx;
     char cognito_id[256];
+    transport_t *sts_tx, *sso_tx, *container_tx, *imds_tx;
+    gate_t gates[G_COUNT];
 };
 
 /* What one pass over the chain learnt, for the error message. */
@@ -110,7 +133,7 @@ int creds_new(creds_t **out, const creds_config_t *cfg)
         &c->cfg.profile,        &c->cfg.iot_endpoint,      &c->cfg.iot_role_alias,
         &c->cfg.iot_thing_name, &c->cfg.iot_cert_file,     &c->cfg.iot_key_file,
         &c->cfg.cognito_pool_id, &c->cfg.cognito_endpoint_url, &c->cfg.region,
-        &c->cfg.ca_bundle,
+        &c->cfg.ca_bundle,      &c->cfg.container_endpoint,
     };
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         if (own(c, fields[i]) != EVREC_OK) {
@@ -128,6 +151,10 @@ void creds_free(creds_t *c)
         return;
     transport_free(c->iot_tx);
     transport_free(c->cognito_tx);
+    transport_free(c->sts_tx);
+    transport_free(c->sso_tx);
+    transport_free(c->container_tx);
+    transport_free(c->imds_tx);
     for (size_t i = 0; i < c->nowned; i++) {
         mbedtls_platform_zeroize(c->owned[i], strlen(c->owned[i]));
         port_free(c->owned[i]);
@@ -175,6 +202,14 @@ static int put_field(char *dst, size_t cap, const char *src)
     memcpy(dst, src ? src : "", n);
     dst[n] = '\0';
     return 0;
+}
+
+static int fill(evrec_credentials_t *out, const char *id, const char *secret, const char *token,
+                int64_t expiration_ms);
+int creds_fill(evrec_credentials_t *out, const char *id, const char *secret, const char *token,
+               int64_t expiration_ms)
+{
+    return fill(out, id, secret, token, expiration_ms);
 }
 
 static int fill(evrec_credentials_t *out, const char *id, const char *secret, const char *token,
@@ -303,6 +338,16 @@ static int section_is(const char *s, size_t n, int is_config, const char *profil
     while (n > 0 && is_ws(s[n - 1]))
         n--;
     size_t pl = strlen(profile);
+    if (is_config == 2) {
+        /* another kind of config section, "[sso-session NAME]": `profile` is "KIND NAME" */
+        size_t kl = strcspn(profile, " ");
+        if (profile[kl] != ' ' || n <= kl || memcmp(s, profile, kl) != 0 || !is_ws(s[kl]))
+            return 0;
+        s += kl, n -= kl;
+        while (n > 0 && is_ws(*s))
+            s++, n--;
+        return n == pl - kl - 1 && memcmp(s, profile + kl + 1, n) == 0;
+    }
     if (!is_config || strcmp(profile, "default") == 0)
         if (n == pl && memcmp(s, profile, pl) == 0)
             return 1;
@@ -513,6 +558,430 @@ static int shared_get(shared_file_t *files, size_t nfiles, const char *profile, 
     return EVREC_E_NOT_FOUND;
 }
 
+/* -- remote calls behind their gates ---------------------------------------------------- */
+
+static int gate_closed(const creds_t *c, gate_id_t g, char *why, size_t whylen)
+{
+    const gate_t *gt = &c->gates[g];
+    int64_t now = now_ms(c);
+    if (gt->failures == 0 || now >= gt->next_ms)
+        return 0;
+    snprintf(why, whylen, "%s (not asked again for %lld s)", gt->why,
+             (long long)((gt->next_ms - now + 999) / 1000));
+    return 1;
+}
+
+static void gate_settle(creds_t *c, gate_id_t g, int rc, const char *why)
+{
+    gate_t *gt = &c->gates[g];
+    if (rc == EVREC_OK) {
+        gt->failures = 0;
+        return;
+    }
+    if (rc == EVREC_E_NOT_FOUND || rc == EVREC_E_CONFIG)
+        return;
+    int64_t delay = GATE_BASE_MS;
+    for (unsigned i = 0; i < gt->failures && delay < GATE_CAP_MS; i++)
+        delay *= 2;
+    gt->failures++;
+    gt->next_ms = now_ms(c) + (delay < GATE_CAP_MS ? delay : GATE_CAP_MS);
+    gt->code = rc;
+    snprintf(gt->why, sizeof gt->why, "%s", why);
+}
+
+/* A provider's code as the chain's result; the reason is noted under provider p. */
+static result_t settle(attempt_t *a, provider_t p, int rc, const char *why)
+{
+    if (rc == EVREC_OK)
+        return R_HIT;
+    if (rc == EVREC_E_NOT_FOUND)
+        return R_SKIP;
+    note(a, p, "%s", why);
+    if (rc == EVREC_E_CONFIG)
+        return R_STOP;
+    if (evrec_error_is_retryable(rc) || rc == EVREC_E_TLS)
+        a->net_code = a->net_code ? a->net_code : rc;
+    return R_FAIL;
+}
+
+static int run_container(creds_t *c, evrec_credentials_t *out, char *why, size_t whylen)
+{
+    if (gate_closed(c, G_CONTAINER, why, whylen))
+        return c->gates[G_CONTAINER].code;
+    int rc = creds_container(&c->container_tx, &c->cfg, now_ms(c), out, why, whylen);
+    gate_settle(c, G_CONTAINER, rc, why);
+    return rc;
+}
+
+static int run_imds(creds_t *c, evrec_credentials_t *out, char *why, size_t whylen)
+{
+    if (gate_closed(c, G_IMDS, why, whylen))
+        return c->gates[G_IMDS].code;
+    int rc = creds_imds(&c->imds_tx, &c->cfg, now_ms(c), out, why, whylen);
+    gate_settle(c, G_IMDS, rc, why);
+    return rc;
+}
+
+static result_t from_container(creds_t *c, evrec_credentials_t *out, attempt_t *a)
+{
+    char why[512] = "";
+    return settle(a, P_CONTAINER, run_container(c, out, why, sizeof why), why);
+}
+
+static result_t from_imds(creds_t *c, evrec_credentials_t *out, attempt_t *a)
+{
+    char why[512] = "";
+    return settle(a, P_IMDS, run_imds(c, out, why, sizeof why), why);
+}
+
+/* -- 4: shared files: a profile and what it names ------------------------------------------- */
+
+/* A service's endpoint for the credential calls: AWS_ENDPOINT_URL_<ID>, else the SDKs'
+ * default (NULL). */
+static const char *service_endpoint(const char *env_name)
+{
+    const char *e = port_getenv(env_name);
+    return set(e) ? e : NULL;
+}
+
+typedef struct profile_walk {
+    creds_t *c;
+    shared_file_t *files;
+    attempt_t *a;
+    int env_ok; /* the AWS_WEB_IDENTITY_TOKEN_FILE & co variables may be read */
+} profile_walk_t;
+
+/* A key of the profile (credentials file, then config); 1 if there. */
+static int pget(profile_walk_t *w, const char *prof, const char *key, char *buf, size_t len,
+                int *mal)
+{
+    return shared_get(w->files, 2, prof, key, buf, len, w->a, mal) == EVREC_OK;
+}
+
+static result_t resolve_profile(profile_walk_t *w, const char *name, int depth,
+                                evrec_credentials_t *out);
+
+/* Static keys of a profile: from the credentials file alone (which = 0), or key by key from
+ * both files (which = 2). R_SKIP when it has none. */
+static result_t profile_keys(profile_walk_t *w, const char *name, int which,
+                             evrec_credentials_t *out)
+{
+    char id[128], secret[128], token[4096];
+    int malformed = 0;
+    size_t n = which == 2 ? 2 : 1;
+    shared_file_t *f = &w->files[which == 2 ? 0 : which];
+    int have_id = shared_get(f, n, name, "aws_access_key_id", id, sizeof id, w->a,
+                             &malformed) == EVREC_OK;
+    int have_secret = !malformed && shared_get(f, n, name, "aws_secret_access_key", secret,
+                                               sizeof secret, w->a, &malformed) == EVREC_OK;
+    if (!malformed && shared_get(f, n, name, "aws_session_token", token, sizeof token, w->a,
+                                 &malformed) != EVREC_OK)
+        token[0] = '\0';
+    result_t res = R_SKIP;
+    if (malformed) {
+        res = R_FAIL;
+    } else if (have_id && have_secret) {
+        if (fill(out, id, secret, token, 0) == 0) {
+            res = R_HIT;
+        } else {
+            note(w->a, P_FILES, "profile '%s' has an over-long key or token", name);
+            res = R_FAIL;
+        }
+    } else if (which == 2 && (have_id || have_secret)) {
+        note(w->a, P_FILES, "profile '%s' has %s but no %s", name,
+             have_id ? "aws_access_key_id" : "aws_secret_access_key",
+             have_id ? "aws_secret_access_key" : "aws_access_key_id");
+        res = R_FAIL;
+    }
+    mbedtls_platform_zeroize(secret, sizeof secret);
+    mbedtls_platform_zeroize(token, sizeof token);
+    return res;
+}
+
+/* credential_source: one of the chain's own providers, by the SDKs' canonical name. */
+static result_t named_source(profile_walk_t *w, const char *name, const char *source,
+                             evrec_credentials_t *out)
+{
+    char why[512] = "";
+    int rc;
+    if (strcmp(source, "Environment") == 0) {
+        const char *id = port_getenv("AWS_ACCESS_KEY_ID");
+        const char *secret = port_getenv("AWS_SECRET_ACCESS_KEY");
+        if (!set(id) || !set(secret)) {
+            snprintf(why, sizeof why, "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY are not set");
+            rc = EVREC_E_CREDENTIALS;
+        } else {
+            rc = fill(out, id, secret, port_getenv("AWS_SESSION_TOKEN"), 0) == 0
+                     ? EVREC_OK
+                     : EVREC_E_CREDENTIALS;
+            if (rc != EVREC_OK)
+                snprintf(why, sizeof why, "a key or token in the environment is too long");
+        }
+    } else if (strcmp(source, "Ec2InstanceMetadata") == 0) {
+        rc = run_imds(w->c, out, why, sizeof why);
+        if (rc == EVREC_E_NOT_FOUND) {
+            snprintf(why, sizeof why, "AWS_EC2_METADATA_DISABLED is set");
+            rc = EVREC_E_CREDENTIALS;
+        }
+    } else if (strcmp(source, "EcsContainer") == 0) {
+        rc = run_container(w->c, out, why, sizeof why);
+        if (rc == EVREC_E_NOT_FOUND) {
+            snprintf(why, sizeof why, "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI and _FULL_URI "
+                                      "are not set");
+            rc = EVREC_E_CREDENTIALS;
+        }
+    } else {
+        note(w->a, P_FILES, "profile '%s': credential_source '%s' is not Environment, "
+                            "Ec2InstanceMetadata or EcsContainer", name, source);
+        return R_STOP;
+    }
+    if (rc == EVREC_OK)
+        return R_HIT;
+    note(w->a, P_FILES, "profile '%s': credential_source %s: %s", name, source, why);
+    if (evrec_error_is_retryable(rc) || rc == EVREC_E_TLS)
+        w->a->net_code = w->a->net_code ? w->a->net_code : rc;
+    return rc == EVREC_E_CONFIG ? R_STOP : R_FAIL;
+}
+
+static int has_profile(const profile_walk_t *w, const char *name)
+{
+    return (w->files[0].text && ini_has_profile(w->files[0].text, 0, name)) ||
+           (w->files[1].text && ini_has_profile(w->files[1].text, 1, name));
+}
+
+/* role_arn with source_profile or credential_source: STS AssumeRole signed by the source. */
+static result_t assume_role(profile_walk_t *w, const char *name, int depth, const char *role_arn,
+                            evrec_credentials_t *out)
+{
+    char src[128] = "", csrc[64] = "", ext[1300] = "", session[80] = "", dur[16] = "";
+    int mal = 0;
+    int has_src = pget(w, name, "source_profile", src, sizeof src, &mal);
+    int has_csrc = pget(w, name, "credential_source", csrc, sizeof csrc, &mal);
+    pget(w, name, "external_id", ext, sizeof ext, &mal);
+    pget(w, name, "role_session_name", session, sizeof session, &mal);
+    pget(w, name, "duration_seconds", dur, sizeof dur, &mal);
+    if (mal)
+        return R_FAIL;
+    if (has_src == has_csrc) {
+        note(w->a, P_FILES, "profile '%s' has role_arn and %s", name,
+             has_src ? "both source_profile and credential_source (one only)"
+                     : "neither source_profile nor credential_source");
+        return R_STOP;
+    }
+    evrec_credentials_t source;
+    result_t r;
+    if (has_csrc) {
+        r = named_source(w, name, csrc, &source);
+    } else if (strcmp(src, name) == 0) {
+        /* A profile may source itself for its own static keys (as botocore allows). */
+        r = profile_keys(w, name, 2, &source);
+        if (r == R_SKIP) {
+            note(w->a, P_FILES, "profile '%s' is its own source_profile but has no keys", name);
+            r = R_STOP;
+        }
+    } else if (depth >= MAX_SOURCE_DEPTH) {
+        note(w->a, P_FILES, "profile '%s': source_profile chain deeper than %d (a loop?)", name,
+             MAX_SOURCE_DEPTH);
+        r = R_STOP;
+    } else if (!has_profile(w, src)) {
+        note(w->a, P_FILES, "profile '%s': source_profile '%s' does not exist", name, src);
+        r = R_STOP;
+    } else {
+        r = resolve_profile(w, src, depth + 1, &source);
+        if (r == R_SKIP) {
+            note(w->a, P_FILES, "profile '%s': source_profile '%s' has no credentials", name,
+                 src);
+            r = R_FAIL;
+        }
+    }
+    if (r != R_HIT) {
+        mbedtls_platform_zeroize(&source, sizeof source);
+        return r;
+    }
+    creds_t *c = w->c;
+    creds_role_t role = { .role_arn = role_arn, .session_name = session, .external_id = ext,
+                          .duration_s = dur, .region = c->cfg.region,
+                          .endpoint_url = service_endpoint("AWS_ENDPOINT_URL_STS") };
+    char why[512] = "";
+    int rc;
+    if (gate_closed(c, G_STS, why, sizeof why)) {
+        rc = c->gates[G_STS].code;
+    } else {
+        rc = creds_sts_assume_role(&c->sts_tx, &c->cfg, &role, &source, now_ms(c), out, why,
+                                   sizeof why);
+        gate_settle(c, G_STS, rc, why);
+    }
+    mbedtls_platform_zeroize(&source, sizeof source);
+    if (rc == EVREC_OK)
+        return R_HIT;
+    char msg[700];
+    snprintf(msg, sizeof msg, "profile '%s': role %s: %s", name, role_arn, why);
+    return settle(w->a, P_FILES, rc, msg);
+}
+
+/* web_identity_token_file (and role_arn, role_session_name): the environment's variables
+ * first, then the profile's, as botocore reads them. */
+static result_t web_identity(profile_walk_t *w, const char *name, evrec_credentials_t *out)
+{
+    char file[512] = "", arn[256] = "", session[80] = "";
+    int mal = 0;
+    const char *ef = w->env_ok ? port_getenv("AWS_WEB_IDENTITY_TOKEN_FILE") : NULL;
+    const char *ea = w->env_ok ? port_getenv("AWS_ROLE_ARN") : NULL;
+    const char *es = w->env_ok ? port_getenv("AWS_ROLE_SESSION_NAME") : NULL;
+    int profile = name && has_profile(w, name);
+    if (set(ef))
+        snprintf(file, sizeof file, "%s", ef);
+    else if (profile)
+        pget(w, name, "web_identity_token_file", file, sizeof file, &mal);
+    if (mal)
+        return R_FAIL;
+    if (!file[0])
+        return R_SKIP;
+    if (set(ea))
+        snprintf(arn, sizeof arn, "%s", ea);
+    else if (profile)
+        pget(w, name, "role_arn", arn, sizeof arn, &mal);
+    if (set(es))
+        snprintf(session, sizeof session, "%s", es);
+    else if (profile)
+        pget(w, name, "role_session_name", session, sizeof session, &mal);
+    if (mal)
+        return R_FAIL;
+    if (!arn[0]) {
+        note(w->a, P_FILES, "a web identity token file is set but no role ARN (role_arn or "
+                            "AWS_ROLE_ARN)");
+        return R_STOP;
+    }
+    creds_t *c = w->c;
+    creds_role_t role = { .role_arn = arn, .session_name = session, .region = c->cfg.region,
+                          .endpoint_url = service_endpoint("AWS_ENDPOINT_URL_STS") };
+    char why[512] = "";
+    int rc;
+    if (gate_closed(c, G_WEB_IDENTITY, why, sizeof why)) {
+        rc = c->gates[G_WEB_IDENTITY].code;
+    } else {
+        rc = creds_sts_web_identity(&c->sts_tx, &c->cfg, &role, file, now_ms(c), out, why,
+                                    sizeof why);
+        gate_settle(c, G_WEB_IDENTITY, rc, why);
+    }
+    char msg[800];
+    snprintf(msg, sizeof msg, "web identity, role %s: %s", arn, why);
+    return settle(w->a, P_FILES, rc, msg);
+}
+
+/* sso_session (an [sso-session NAME] section) or the legacy sso_start_url in the profile. */
+static result_t sso(profile_walk_t *w, const char *name, evrec_credentials_t *out)
+{
+    char session[128] = "", start[512] = "", region[64] = "", account[64] = "", role[128] = "";
+    int mal = 0;
+    int has_session = pget(w, name, "sso_session", session, sizeof session, &mal);
+    int has_start = !has_session && pget(w, name, "sso_start_url", start, sizeof start, &mal);
+    if (mal)
+        return R_FAIL;
+    if (!has_session && !has_start)
+        return R_SKIP;
+    if (has_session) {
+        /* the session's own section in the config file */
+        shared_file_t cf = w->files[1];
+        cf.is_config = 2;
+        char section[160];
+        snprintf(section, sizeof section, "sso-session %s", session);
+        if (!cf.text || shared_get(&cf, 1, section, "sso_start_url", start, sizeof start,
+                                   w->a, &mal) != EVREC_OK) {
+            if (!mal)
+                note(w->a, P_FILES, "profile '%s': sso_session '%s' has no [sso-session %s] "
+                                    "section with sso_start_url", name, session, session);
+            return mal ? R_FAIL : R_STOP;
+        }
+        shared_get(&cf, 1, section, "sso_region", region, sizeof region, w->a, &mal);
+    } else {
+        pget(w, name, "sso_region", region, sizeof region, &mal);
+    }
+    pget(w, name, "sso_account_id", account, sizeof account, &mal);
+    pget(w, name, "sso_role_name", role, sizeof role, &mal);
+    if (mal)
+        return R_FAIL;
+    const char *missing = !region[0] ? "sso_region" : !account[0] ? "sso_account_id"
+                          : !role[0] ? "sso_role_name" : NULL;
+    if (missing) {
+        note(w->a, P_FILES, "profile '%s' uses SSO but has no %s", name, missing);
+        return R_STOP;
+    }
+    creds_t *c = w->c;
+    creds_sso_t q = { .cache_key = has_session ? session : start, .region = region,
+                      .account_id = account, .role_name = role,
+                      .endpoint_url = service_endpoint("AWS_ENDPOINT_URL_SSO") };
+    char why[512] = "";
+    int rc;
+    if (gate_closed(c, G_SSO, why, sizeof why)) {
+        rc = c->gates[G_SSO].code;
+    } else {
+        rc = creds_sso(&c->sso_tx, &c->cfg, &q, now_ms(c), out, why, sizeof why);
+        gate_settle(c, G_SSO, rc, why);
+    }
+    char msg[800];
+    snprintf(msg, sizeof msg, "profile '%s': sso account %s role %s: %s", name, account, role,
+             why);
+    return settle(w->a, P_FILES, rc, msg);
+}
+
+static result_t process(profile_walk_t *w, const char *name, evrec_credentials_t *out)
+{
+    char command[2048] = "";
+    int mal = 0;
+    if (!pget(w, name, "credential_process", command, sizeof command, &mal))
+        return mal ? R_FAIL : R_SKIP;
+    creds_t *c = w->c;
+    char why[512] = "";
+    int rc;
+    if (gate_closed(c, G_PROCESS, why, sizeof why)) {
+        rc = c->gates[G_PROCESS].code;
+    } else {
+        rc = creds_process(command, now_ms(c), out, why, sizeof why);
+        gate_settle(c, G_PROCESS, rc, why);
+    }
+    mbedtls_platform_zeroize(command, sizeof command);
+    char msg[700];
+    snprintf(msg, sizeof msg, "profile '%s': %s", name, why);
+    return settle(w->a, P_FILES, rc, msg);
+}
+
+/*
+ * A profile's credentials, in botocore's order: assume role (role_arn without a web identity
+ * token file), web identity, SSO, keys in the credentials file, credential_process, keys in
+ * the config file. A source profile (depth > 0) with keys of its own uses them, not its
+ * role_arn, as botocore does.
+ */
+static result_t resolve_profile(profile_walk_t *w, const char *name, int depth,
+                                evrec_credentials_t *out)
+{
+    char role_arn[256] = "", wif[16] = "", id[128] = "";
+    int mal = 0;
+    int has_role = pget(w, name, "role_arn", role_arn, sizeof role_arn, &mal);
+    int has_wif = pget(w, name, "web_identity_token_file", wif, sizeof wif, &mal);
+    int has_keys = pget(w, name, "aws_access_key_id", id, sizeof id, &mal);
+    if (mal)
+        return R_FAIL;
+    int env_ok = w->env_ok;
+    if (depth > 0)
+        w->env_ok = 0; /* botocore's source profiles never read the environment */
+    result_t r = R_SKIP;
+    if (has_role && !has_wif && !(depth > 0 && has_keys))
+        r = assume_role(w, name, depth, role_arn, out);
+    if (r == R_SKIP)
+        r = web_identity(w, name, out);
+    if (r == R_SKIP)
+        r = sso(w, name, out);
+    if (r == R_SKIP)
+        r = profile_keys(w, name, 0, out);
+    if (r == R_SKIP)
+        r = process(w, name, out);
+    if (r == R_SKIP)
+        r = profile_keys(w, name, 2, out);
+    w->env_ok = env_ok;
+    return r;
+}
+
 static result_t from_files(creds_t *c, evrec_credentials_t *out, attempt_t *a)
 {
     const char *profile = profile_name(c->cfg.profile);
@@ -520,66 +989,34 @@ static result_t from_files(creds_t *c, evrec_credentials_t *out, attempt_t *a)
     shared_file_t files[2];
     int r1 = load_shared(&files[0], "AWS_SHARED_CREDENTIALS_FILE", "credentials", 0);
     int r2 = load_shared(&files[1], "AWS_CONFIG_FILE", "config", 1);
+    profile_walk_t w = { .c = c, .files = files, .a = a,
+                         .env_ok = !c->cfg.no_environment && !set(c->cfg.profile) };
     result_t res = R_FAIL;
     if (r1 != 0 || r2 != 0) {
         note(a, P_FILES, "cannot read %s (%s)", r1 != 0 ? files[0].path : files[1].path,
              r1 == -EFBIG || r2 == -EFBIG ? "larger than 1 MiB" : "permission or I/O error");
         goto done;
     }
-    if (!files[0].text && !files[1].text) {
-        if (explicit_profile)
+    if (!has_profile(&w, profile)) {
+        /* AWS_WEB_IDENTITY_TOKEN_FILE and AWS_ROLE_ARN need no profile at all. */
+        res = web_identity(&w, NULL, out);
+        if (res != R_SKIP)
+            goto done;
+        if (explicit_profile && !files[0].text && !files[1].text)
             note(a, P_FILES, "profile '%s' asked for, but neither %s nor %s exists", profile,
                  files[0].path, files[1].path);
-        res = explicit_profile ? R_FAIL : R_SKIP;
-        goto done;
-    }
-    int has = (files[0].text && ini_has_profile(files[0].text, 0, profile)) ||
-              (files[1].text && ini_has_profile(files[1].text, 1, profile));
-    if (!has) {
-        if (explicit_profile)
+        else if (explicit_profile)
             note(a, P_FILES, "profile '%s' not found in %s or %s", profile, files[0].path,
                  files[1].path);
         res = explicit_profile ? R_FAIL : R_SKIP;
         goto done;
     }
-    char id[128], secret[128], token[4096], other[16];
-    int malformed = 0;
-    int have_id = shared_get(files, 2, profile, "aws_access_key_id", id, sizeof id, a,
-                             &malformed) == EVREC_OK;
-    int have_secret = !malformed && shared_get(files, 2, profile, "aws_secret_access_key",
-                                               secret, sizeof secret, a, &malformed) == EVREC_OK;
-    if (!malformed && !have_secret)
-        secret[0] = '\0';
-    if (!malformed && shared_get(files, 2, profile, "aws_session_token", token, sizeof token, a,
-                                 &malformed) != EVREC_OK)
-        token[0] = '\0';
-    if (malformed)
-        goto done;
-    if (have_id && have_secret) {
-        if (fill(out, id, secret, token, 0) == 0)
-            res = R_HIT;
-        else
-            note(a, P_FILES, "profile '%s' has an over-long key or token", profile);
-    } else if (have_id || have_secret) {
-        note(a, P_FILES, "profile '%s' has %s but no %s", profile,
-             have_id ? "aws_access_key_id" : "aws_secret_access_key",
-             have_id ? "aws_secret_access_key" : "aws_access_key_id");
-    } else {
-        static const char *const unsupported[] = { "role_arn", "sso_start_url", "sso_session",
-                                                   "credential_process", "web_identity_token_file" };
-        const char *what = NULL;
-        for (size_t i = 0; !what && i < sizeof unsupported / sizeof unsupported[0]; i++)
-            if (shared_get(files, 2, profile, unsupported[i], other, sizeof other, a,
-                           &malformed) == EVREC_OK)
-                what = unsupported[i];
-        if (what)
-            note(a, P_FILES, "profile '%s' uses %s, which evrec does not support", profile,
-                 what);
-        else
-            note(a, P_FILES, "profile '%s' has no aws_access_key_id", profile);
+    res = resolve_profile(&w, profile, 0, out);
+    if (res == R_SKIP) {
+        note(a, P_FILES, "profile '%s' has no aws_access_key_id, role_arn, "
+                         "web_identity_token_file, sso_session or credential_process", profile);
+        res = R_FAIL;
     }
-    mbedtls_platform_zeroize(secret, sizeof secret);
-    mbedtls_platform_zeroize(token, sizeof token);
 done:
     free_shared(&files[0]);
     free_shared(&files[1]);
@@ -604,13 +1041,17 @@ int creds_resolve_region(const char *explicit_region, const char *profile, char 
         return EVREC_OK;
     }
     shared_file_t f;
-    if (load_shared(&f, "AWS_CONFIG_FILE", "config", 1) != 0 || !f.text) {
-        free_shared(&f);
-        return EVREC_E_CONFIG;
-    }
-    int rc = creds_ini_get(f.text, 1, profile_name(profile), "region", out, outlen);
+    int rc = EVREC_E_CONFIG;
+    if (load_shared(&f, "AWS_CONFIG_FILE", "config", 1) == 0 && f.text)
+        rc = creds_ini_get(f.text, 1, profile_name(profile), "region", out, outlen);
     free_shared(&f);
-    return rc == EVREC_OK && out[0] ? EVREC_OK : EVREC_E_CONFIG;
+    if (rc == EVREC_OK && out[0])
+        return EVREC_OK;
+    /* Last, the instance's own region (IMDSv2), as the SDKs do on EC2. */
+    creds_config_t imds = { .connect_timeout_ms = 1000, .request_timeout_ms = 1000 };
+    out[0] = '\0';
+    return creds_imds_region(&imds, out, outlen) == EVREC_OK && out[0] ? EVREC_OK
+                                                                         : EVREC_E_CONFIG;
 }
 
 /* -- 5, 6: the remote providers ---------------------------------------------------------- */
@@ -947,7 +1388,8 @@ static result_t from_cognito(creds_t *c, evrec_credentials_t *out, attempt_t *a)
 
 typedef result_t (*provider_fn)(creds_t *c, evrec_credentials_t *out, attempt_t *a);
 static const provider_fn providers[P_COUNT] = {
-    from_static, from_callback, from_env, from_files, from_iot, from_cognito,
+    from_static, from_callback, from_env, from_files, from_iot, from_cognito, from_container,
+    from_imds,
 };
 
 /* Is a cached set still good without a refresh? */

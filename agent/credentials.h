@@ -37,6 +37,9 @@ typedef struct creds_config {
     int no_verify_tls;
     uint32_t connect_timeout_ms, request_timeout_ms;
     int64_t (*now_ms)(void *user);     /* NULL: port_wall_ms */
+    const char *container_endpoint;    /* scheme://host[:port] in front of
+                                          AWS_CONTAINER_CREDENTIALS_RELATIVE_URI; NULL:
+                                          http://169.254.170.2 (tests point it at 127.0.0.1) */
     void *now_user;
 } creds_config_t;
 

@@ -130,6 +130,18 @@ int port_dir_list(const char *path, int (*fn)(void *user, const char *name), voi
  *  the platform cannot tell. */
 int64_t port_io_write_bytes(void);
 
+/* -- running a program ------------------------------------------------------------------- */
+
+/** Run the program argv[0] (looked up on PATH when it has no '/') with arguments argv (NULL-
+ *  terminated), directly — never through a shell — with stdin from /dev/null, stderr
+ *  inherited, and its standard output captured into *out (NUL-terminated, port_free; at most
+ *  max_len bytes: more is -EFBIG). Waits at most timeout_ms for it to finish (then kills it:
+ *  -ETIMEDOUT). On 0, *exit_status is its exit code (128 + signal if a signal ended it).
+ *  Only credential_process uses this (the AWS CLI's contract); a port without processes
+ *  returns -ENOSYS. */
+int port_run_capture(const char *const *argv, char **out, size_t *len, size_t max_len,
+                     uint32_t timeout_ms, int *exit_status);
+
 /* -- process-wide registry ---------------------------------------------------------------- */
 /* For handles a library allows only once per process (LMDB: an environment must not be open
  * twice in one process, its locks are per process), so that two users in one process can

@@ -39,16 +39,21 @@ for o in $objs; do
     fail=1
   done
 done
-# Neither the library nor the command-line tool ever starts a shell or another program.
+# Neither the library nor the command-line tool ever starts a shell. One program is started,
+# by the one port function made for it (port_run_capture: a profile's credential_process, the
+# AWS CLI's contract), with posix_spawnp and an argument vector, never a shell: the POSIX port
+# may import posix_spawnp, and nothing else may start anything.
 for o in "$objdir"/agent/*.o "$objdir"/port/*.o "$objdir"/port/posix/*.o "$objdir"/tools/evrec/*.o; do
   [ -f "$o" ] || continue
-  spawn=$(nm -u "$o" | awk '{print $2}' | sed 's/@.*//' | grep -E '^(system|popen|exec[lv]p?e?|execvpe|posix_spawnp?|fork|vfork|wordexp)$' || true)
+  spawn_re='^(system|popen|exec[lv]p?e?|execvpe|posix_spawnp?|fork|vfork|wordexp)$'
+  [[ "$o" == */port/posix/port_posix.o ]] && spawn_re='^(system|popen|exec[lv]p?e?|execvpe|posix_spawn|fork|vfork|wordexp)$'
+  spawn=$(nm -u "$o" | awk '{print $2}' | sed 's/@.*//' | grep -E "$spawn_re" || true)
   if [ -n "$spawn" ]; then
-    echo "check-port: $(basename "$o" .o).c starts programs ($(echo $spawn)): evrec never spawns a shell"
+    echo "check-port: $(basename "$o" .o).c starts programs ($(echo $spawn)): evrec never spawns a shell; only port_run_capture starts a program"
     fail=1
   fi
 done
 if [ "$fail" -eq 0 ]; then
-  echo "check-port: agent/ reaches the OS only through port/ ($(echo "$objs" | wc -w) objects checked); nothing spawns a program"
+  echo "check-port: agent/ reaches the OS only through port/ ($(echo "$objs" | wc -w) objects checked); only port_run_capture starts a program (no shell)"
 fi
 exit "$fail"

@@ -9,7 +9,10 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <poll.h>
 #include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +20,7 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -623,4 +627,116 @@ const char *port_home_dir(void)
 long port_pid(void)
 {
     return (long)getpid();
+}
+
+/* -- running a program ------------------------------------------------------------------- */
+
+extern char **environ;
+
+static int wait_child(pid_t pid, int *status)
+{
+    for (;;) {
+        if (waitpid(pid, status, 0) >= 0)
+            return 0;
+        if (errno != EINTR)
+            return -errno;
+    }
+}
+
+int port_run_capture(const char *const *argv, char **out, size_t *len, size_t max_len,
+                     uint32_t timeout_ms, int *exit_status)
+{
+    if (!argv || !argv[0] || !out || !len || !exit_status)
+        return -EINVAL;
+    *out = NULL;
+    *len = 0;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -errno;
+    posix_spawn_file_actions_t fa;
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -rc;
+    }
+    /* The child's stdout is the pipe's write end; stdin is /dev/null (a credential program
+     * that prompts must not read the host's input). */
+    rc = posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
+    if (rc == 0)
+        rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
+    pid_t pid = -1;
+    if (rc == 0)
+        rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[1]);
+    if (rc != 0) {
+        close(fds[0]);
+        return -rc;
+    }
+    size_t cap = 4096, got = 0;
+    char *buf = port_malloc(cap);
+    int err = buf ? 0 : -ENOMEM;
+    uint64_t deadline = port_monotonic_ms() + timeout_ms;
+    while (err == 0) {
+        uint64_t now = port_monotonic_ms();
+        if (now >= deadline) {
+            err = -ETIMEDOUT;
+            break;
+        }
+        struct pollfd pfd = { .fd = fds[0], .events = POLLIN };
+        int pr = poll(&pfd, 1, (int)(deadline - now));
+        if (pr < 0 && errno == EINTR)
+            continue;
+        if (pr < 0) {
+            err = -errno;
+            break;
+        }
+        if (pr == 0)
+            continue; /* the deadline is checked above */
+        if (got + 1 >= cap) {
+            if (cap > max_len) {
+                err = -EFBIG;
+                break;
+            }
+            char *bigger = port_realloc(buf, cap * 2);
+            if (!bigger) {
+                err = -ENOMEM;
+                break;
+            }
+            buf = bigger;
+            cap *= 2;
+        }
+        ssize_t n = read(fds[0], buf + got, cap - got - 1);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            err = -errno;
+            break;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+        if (got > max_len)
+            err = -EFBIG;
+    }
+    close(fds[0]);
+    if (err != 0)
+        kill(pid, SIGKILL);
+    int status = 0;
+    int wrc = wait_child(pid, &status);
+    if (err == 0 && wrc != 0)
+        err = wrc;
+    if (err != 0) {
+        if (buf) {
+            memset(buf, 0, cap); /* it may hold part of a secret */
+            port_free(buf);
+        }
+        return err;
+    }
+    buf[got] = '\0';
+    *out = buf;
+    *len = got;
+    *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return 0;
 }

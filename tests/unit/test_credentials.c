@@ -293,9 +293,10 @@ static void shared_profiles(void **state)
     assert_int_equal(creds_resolve_region(NULL, "cfgonly", region, sizeof region), EVREC_OK);
     assert_string_equal(region, "eu-west-3");
 
-    cfg.profile = "assume";
-    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
-    assert_non_null(strstr(err, "shared files: profile 'assume' uses role_arn"));
+    cfg.profile = "assume"; /* half configured: stops the chain, naming what is missing */
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "shared files: profile 'assume' has role_arn and neither "
+                                "source_profile nor credential_source"));
 
     cfg.profile = "half";
     assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
@@ -320,7 +321,7 @@ static void shared_profiles(void **state)
     setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
     assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
     assert_non_null(strstr(err, "not configured: static keys, callback, environment, "
-                                "shared files, iot, cognito"));
+                                "shared files, iot, cognito, container, instance metadata"));
     free(cred_path);
     free(conf_path);
     free(broken);
