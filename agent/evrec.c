@@ -540,6 +540,7 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
             .full_policy = a->opts.full_policy,
             .map_size_bytes = a->opts.map_size_bytes,
             .quarantine_corrupt = a->opts.quarantine_corrupt,
+            .set_store_settings = a->opts.set_store_settings,
         };
         rc = queue_open(&a->queue, store_dir, &qc, err, sizeof err);
         if (rc == EVREC_OK && err[0]) /* a damaged store was moved aside */
@@ -603,6 +604,15 @@ EVREC_API int evrec_close(evrec_t *agent, uint32_t timeout_ms)
     }
     agent_free(agent);
     return rc;
+}
+
+EVREC_API int evrec_store_settings(evrec_t *agent, evrec_durability_t *durability,
+                                   uint64_t *max_store_bytes)
+{
+    if (agent == NULL)
+        return EVREC_E_INVALID;
+    queue_settings(agent->queue, durability, max_store_bytes);
+    return EVREC_OK;
 }
 
 EVREC_API int evrec_sync(evrec_t *agent)

@@ -7,6 +7,8 @@
  *   next_seq        u64: the next sequence number to hand out (never reused, never reset)
  *   bytes           u64: sum of the sizes of the values in `events`
  *   count.<name>    u64 per queue_counter_t
+ *   durability      u64: the store's evrec_durability_t (store-kept, see queue.h)
+ *   max_store_bytes u64: the store's byte bound (store-kept)
  * Every one of them changes in the same write transaction as the records it describes.
  */
 #include "queue.h"
@@ -14,6 +16,7 @@
 
 #include <lmdb.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -26,6 +29,8 @@
 #define K_FORMAT "format"
 #define K_NEXT_SEQ "next_seq"
 #define K_BYTES "bytes"
+#define K_DURABILITY "durability"
+#define K_MAX_BYTES "max_store_bytes"
 #define COUNTER_PREFIX "count."
 
 static const char *const counter_keys[QC_COUNT] = {
@@ -82,7 +87,6 @@ typedef struct shared_env {
     MDB_dbi events, endpoints, meta;
     uint64_t map_size;
     unsigned refs;        /* queues using it (under the registry lock) */
-    unsigned power_users; /* of them in EVREC_DURABLE_POWER: while > 0, no MDB_NOSYNC */
     long pid;             /* the process that opened it: a forked child must open its own */
     char id[64];
 } shared_env_t;
@@ -93,9 +97,11 @@ struct evrec_queue {
     MDB_dbi events, endpoints, meta;
     char *dir;
     char *lock_path;
-    queue_config_t cfg;
+    queue_config_t cfg;   /* durability and max_store_bytes: the store's, followed at each write */
+    atomic_int mode;      /* the store's durability, as of this queue's last transaction */
     uint64_t map_size;
-    uint64_t bound; /* the byte bound in force: max_store_bytes, at most map_size / MAP_SHARE */
+    uint64_t bound; /* (under mu) the byte bound in force: the store's max_store_bytes, at most
+                     * map_size / MAP_SHARE */
 
     port_mutex_t *mu;        /* guards everything below */
     port_mutex_t *commit_mu; /* serialises batched commits so batches land in staging order */
@@ -106,6 +112,7 @@ struct evrec_queue {
     int last_commit_rc;
     uint64_t last_sync_ms;
     int dirty;            /* committed since the last fsync */
+    int env_mode_set;     /* follow_mode has set the environment's sync flag once */
     uint64_t known_bytes; /* `bytes` as of this process's last transaction */
     uint64_t pending_refused; /* refusals whose own counter commit failed (map full) */
     port_filelock_t *flusher;
@@ -144,14 +151,22 @@ static uint64_t get_be64(const uint8_t *p)
     return v;
 }
 
-static int is_power(const evrec_queue_t *q)
+static int is_power(evrec_queue_t *q)
 {
-    return q->cfg.durability == EVREC_DURABLE_POWER;
+    return atomic_load(&q->mode) == EVREC_DURABLE_POWER;
 }
 
-static int is_batched(const evrec_queue_t *q)
+static int is_batched(evrec_queue_t *q)
 {
-    return q->cfg.durability == EVREC_DURABLE_BATCHED;
+    return atomic_load(&q->mode) == EVREC_DURABLE_BATCHED;
+}
+
+static uint64_t bound_of(evrec_queue_t *q)
+{
+    port_mutex_lock(q->mu);
+    uint64_t b = q->bound;
+    port_mutex_unlock(q->mu);
+    return b;
 }
 
 /* -- per-thread error messages ----------------------------------------------------------- */
@@ -261,20 +276,28 @@ static MDB_val str_val(const char *s)
     return v;
 }
 
-static int meta_get_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_t *out)
+/* A u64 meta value and whether it is there at all. */
+static int meta_find_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_t *out,
+                         int *found)
 {
     MDB_val k = str_val(key), d;
     int rc = mdb_get(txn, q->meta, &k, &d);
-    if (rc == MDB_NOTFOUND) {
-        *out = 0;
+    *found = rc == 0;
+    *out = 0;
+    if (rc == MDB_NOTFOUND)
         return 0;
-    }
     if (rc)
         return rc;
     if (d.mv_size != 8)
         return MDB_CORRUPTED;
     *out = get_le64(d.mv_data);
     return 0;
+}
+
+static int meta_get_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_t *out)
+{
+    int found;
+    return meta_find_u64(q, txn, key, out, &found);
 }
 
 static int meta_put_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_t v)
@@ -297,8 +320,100 @@ static int meta_add_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_
 static int is_reserved_meta(const char *key)
 {
     return strcmp(key, K_FORMAT) == 0 || strcmp(key, K_NEXT_SEQ) == 0 ||
-           strcmp(key, K_BYTES) == 0 ||
+           strcmp(key, K_BYTES) == 0 || strcmp(key, K_DURABILITY) == 0 ||
+           strcmp(key, K_MAX_BYTES) == 0 ||
            strncmp(key, COUNTER_PREFIX, sizeof COUNTER_PREFIX - 1) == 0;
+}
+
+/* -- store-kept settings ------------------------------------------------------------------ */
+
+static int open_fail(char *err, size_t errlen, int code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static int open_fail_mdb(const evrec_queue_t *q, char *err, size_t errlen, int rc,
+                         const char *what);
+
+static void set_bound_locked(evrec_queue_t *q, uint64_t max_store_bytes)
+{
+    q->cfg.max_store_bytes = max_store_bytes;
+    q->bound = max_store_bytes;
+    if (q->bound > q->map_size / MAP_SHARE)
+        q->bound = q->map_size / MAP_SHARE;
+}
+
+/* Follow the store's durability: every commit of this process's environment syncs while the
+ * store is in power mode. Called inside a write transaction (no other writer runs). */
+static void follow_mode(evrec_queue_t *q, int mode)
+{
+    if (atomic_exchange(&q->mode, mode) == mode && q->env_mode_set)
+        return;
+    mdb_env_set_flags(q->env, MDB_NOSYNC, mode == EVREC_DURABLE_POWER ? 0 : 1);
+    q->env_mode_set = 1;
+}
+
+/* Read the store's settings inside a write transaction and follow them. */
+static int follow_settings(evrec_queue_t *q, MDB_txn *txn)
+{
+    uint64_t d, m;
+    int fd, fm;
+    int rc = meta_find_u64(q, txn, K_DURABILITY, &d, &fd);
+    if (!rc)
+        rc = meta_find_u64(q, txn, K_MAX_BYTES, &m, &fm);
+    if (rc)
+        return rc;
+    if (fd && d <= EVREC_DURABLE_BATCHED)
+        follow_mode(q, (int)d);
+    if (fm && m > 0) {
+        port_mutex_lock(q->mu);
+        set_bound_locked(q, m);
+        port_mutex_unlock(q->mu);
+    }
+    return 0;
+}
+
+static const char *const mode_names[] = { "process", "power", "batched" };
+
+/* At open, inside a write transaction: a store without settings (new, or written by an evrec
+ * that kept none) takes this opener's; with cfg->set_store_settings the opener's replace the
+ * store's; otherwise the store's stand, and an opener asking for other values (anything but
+ * the defaults) is refused, so that nothing given is silently not applied. */
+static int settle_settings(evrec_queue_t *q, MDB_txn *txn, char *err, size_t errlen)
+{
+    uint64_t d, m;
+    int fd, fm;
+    int rc = meta_find_u64(q, txn, K_DURABILITY, &d, &fd);
+    if (!rc)
+        rc = meta_find_u64(q, txn, K_MAX_BYTES, &m, &fm);
+    if (!rc && fd && d > EVREC_DURABLE_BATCHED)
+        rc = MDB_CORRUPTED;
+    if (!rc && fm && m == 0)
+        rc = MDB_CORRUPTED;
+    if (rc)
+        return open_fail_mdb(q, err, errlen, rc, "reading the store's settings");
+    const queue_config_t *c = &q->cfg;
+    if (!c->set_store_settings) {
+        if (fd && d != (uint64_t)c->durability && c->durability != EVREC_DURABLE_PROCESS)
+            return open_fail(err, errlen, EVREC_E_CONFIG,
+                             "store %s keeps durability %s; this opener asks for %s: set "
+                             "set_store_settings (CLI: --set-store-settings) to change it for "
+                             "every process",
+                             q->dir, mode_names[d], mode_names[c->durability]);
+        if (fm && m != c->max_store_bytes && c->max_store_bytes != DEF_MAX_STORE_BYTES)
+            return open_fail(err, errlen, EVREC_E_CONFIG,
+                             "store %s keeps max_store_bytes %llu; this opener asks for %llu: "
+                             "set set_store_settings (CLI: --set-store-settings) to change it "
+                             "for every process",
+                             q->dir, (unsigned long long)m,
+                             (unsigned long long)c->max_store_bytes);
+    }
+    if (!rc && (!fd || c->set_store_settings))
+        rc = meta_put_u64(q, txn, K_DURABILITY, (uint64_t)c->durability);
+    if (!rc && (!fm || c->set_store_settings))
+        rc = meta_put_u64(q, txn, K_MAX_BYTES, c->max_store_bytes);
+    if (!rc)
+        rc = follow_settings(q, txn);
+    if (rc)
+        return open_fail_mdb(q, err, errlen, rc, "writing the store's settings");
+    return EVREC_OK;
 }
 
 /* -- write transactions with the store's running state ----------------------------------- */
@@ -317,7 +432,9 @@ static int ws_begin(evrec_queue_t *q, wstate_t *ws)
     int rc = mdb_txn_begin(q->env, NULL, 0, &ws->txn);
     if (rc)
         return rc;
-    rc = meta_get_u64(q, ws->txn, K_NEXT_SEQ, &ws->next_seq);
+    rc = follow_settings(q, ws->txn);
+    if (!rc)
+        rc = meta_get_u64(q, ws->txn, K_NEXT_SEQ, &ws->next_seq);
     if (!rc)
         rc = meta_get_u64(q, ws->txn, K_BYTES, &ws->bytes);
     if (!rc && ws->next_seq == 0)
@@ -532,7 +649,6 @@ static int evict_for_space(evrec_queue_t *q, int attempt, uint64_t want)
 static int store_records(evrec_queue_t *q, const staged_t *recs, size_t n, uint64_t *seqs,
                          size_t *refused, int *consumed)
 {
-    uint64_t max = q->bound;
     uint64_t total = 0;
     for (size_t i = 0; i < n; i++)
         total += recs[i].len;
@@ -543,6 +659,7 @@ static int store_records(evrec_queue_t *q, const staged_t *recs, size_t n, uint6
         int rc = ws_begin(q, &ws);
         if (rc)
             return mdb_fail(q, rc, "appending to the store");
+        uint64_t max = bound_of(q); /* the store's, as of this transaction */
         size_t nref = 0;
         for (size_t i = 0; !rc && i < n; i++) {
             uint64_t seq = 0;
@@ -737,11 +854,11 @@ static int window_blocked(evrec_queue_t *q)
 
 static int stage_record(evrec_queue_t *q, const void *record, size_t len, int truncated)
 {
-    uint64_t max = q->bound;
     int brc = window_blocked(q);
     if (brc)
         return brc;
     port_mutex_lock(q->mu);
+    uint64_t max = q->bound;
     if (q->cfg.full_policy == EVREC_FULL_REFUSE_NEW &&
         q->known_bytes + q->staged_bytes + len > max) {
         uint64_t used = q->known_bytes + q->staged_bytes;
@@ -783,8 +900,7 @@ static int stage_record(evrec_queue_t *q, const void *record, size_t len, int tr
 
 /* -- open -------------------------------------------------------------------------------- */
 
-__attribute__((format(printf, 4, 5))) static int open_fail(char *err, size_t errlen, int code,
-                                                           const char *fmt, ...)
+static int open_fail(char *err, size_t errlen, int code, const char *fmt, ...)
 {
     if (err && errlen) {
         va_list ap;
@@ -966,6 +1082,11 @@ static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
                              "checking the store");
     }
     q->known_bytes = bytes;
+    int code = settle_settings(q, txn, err, errlen);
+    if (code) {
+        mdb_txn_abort(txn);
+        return code;
+    }
     rc = txn_commit(txn);
     if (rc)
         return open_fail_mdb(q, err, errlen, rc, "opening the store");
@@ -1152,13 +1273,6 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
     return open_dbs(q, err, errlen);
 }
 
-static void set_bound(evrec_queue_t *q)
-{
-    q->bound = q->cfg.max_store_bytes;
-    if (q->bound > q->map_size / MAP_SHARE)
-        q->bound = q->map_size / MAP_SHARE;
-}
-
 /* Use the environment another queue of this process has open. */
 static int attach_env(evrec_queue_t *q, shared_env_t *se, char *err, size_t errlen)
 {
@@ -1169,14 +1283,21 @@ static int attach_env(evrec_queue_t *q, shared_env_t *se, char *err, size_t errl
     q->meta = se->meta;
     q->map_size = se->map_size;
     se->refs++;
-    if (is_power(q) && se->power_users++ == 0)
-        mdb_env_set_flags(se->env, MDB_NOSYNC, 0); /* every commit of the store syncs now */
     MDB_txn *txn;
-    int rc = mdb_txn_begin(q->env, NULL, MDB_RDONLY, &txn);
-    if (!rc) {
-        rc = meta_get_u64(q, txn, K_BYTES, &q->known_bytes);
+    int rc = mdb_txn_begin(q->env, NULL, 0, &txn);
+    if (rc)
+        return open_fail_mdb(q, err, errlen, rc, "reading the store");
+    rc = meta_get_u64(q, txn, K_BYTES, &q->known_bytes);
+    if (rc) {
         mdb_txn_abort(txn);
+        return open_fail_mdb(q, err, errlen, rc, "reading the store");
     }
+    int code = settle_settings(q, txn, err, errlen);
+    if (code) {
+        mdb_txn_abort(txn);
+        return code;
+    }
+    rc = txn_commit(txn);
     return rc ? open_fail_mdb(q, err, errlen, rc, "reading the store") : EVREC_OK;
 }
 
@@ -1185,8 +1306,6 @@ static void release_env(evrec_queue_t *q)
     shared_env_t *se = q->se;
     if (se) {
         port_registry_lock();
-        if (is_power(q) && --se->power_users == 0 && se->refs > 1)
-            mdb_env_set_flags(se->env, MDB_NOSYNC, 1);
         if (--se->refs == 0) {
             port_registry_remove(se->id);
             mdb_env_close(se->env);
@@ -1232,7 +1351,6 @@ static int open_shared(evrec_queue_t *q, char *err, size_t errlen)
     se->meta = q->meta;
     se->map_size = q->map_size;
     se->refs = 1;
-    se->power_users = is_power(q) ? 1 : 0;
     se->pid = port_pid();
     snprintf(se->id, sizeof se->id, "%s", id);
     q->se = se;
@@ -1247,8 +1365,6 @@ static int open_store(evrec_queue_t *q, char *err, size_t errlen)
     port_registry_lock();
     code = open_shared(q, err, errlen);
     port_registry_unlock();
-    if (code == EVREC_OK)
-        set_bound(q);
     return code;
 }
 
@@ -1319,6 +1435,7 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
     if (cfg)
         q->cfg = *cfg;
     normalise_config(&q->cfg);
+    atomic_init(&q->mode, (int)q->cfg.durability);
     q->map_size = derive_map_size(&q->cfg);
     size_t dlen = strlen(dir);
     while (dlen > 1 && dir[dlen - 1] == '/')
@@ -1421,12 +1538,13 @@ int queue_append(evrec_queue_t *q, const void *record, size_t len, int counted_t
         return EVREC_E_INVALID;
     if (!record || len == 0)
         return qfail(q, EVREC_E_INVALID, "queue_append: record is empty");
-    if (len > q->bound || len > 0xffffffffu)
+    uint64_t bound = bound_of(q);
+    if (len > bound || len > 0xffffffffu)
         return qfail(q, EVREC_E_EVENT_SIZE,
                      "record of %zu bytes is larger than the whole store (max_store_bytes "
                      "%llu, of which the map of %llu bytes allows %llu)",
                      len, (unsigned long long)q->cfg.max_store_bytes,
-                     (unsigned long long)q->map_size, (unsigned long long)q->bound);
+                     (unsigned long long)q->map_size, (unsigned long long)bound);
     if (is_batched(q))
         return stage_record(q, record, len, counted_truncated != 0);
 
@@ -1445,7 +1563,7 @@ int queue_append(evrec_queue_t *q, const void *record, size_t len, int counted_t
         return qfail(q, EVREC_E_FULL,
                      "store %s is full: %llu of max_store_bytes %llu used; record of %zu bytes "
                      "refused (full_policy refuse-new)",
-                     q->dir, (unsigned long long)used, (unsigned long long)q->bound, len);
+                     q->dir, (unsigned long long)used, (unsigned long long)bound_of(q), len);
     }
     if (seq_out)
         *seq_out = seq;
@@ -2046,4 +2164,15 @@ void queue_flusher_release(evrec_queue_t *q)
 const char *queue_dir(const evrec_queue_t *q)
 {
     return q ? q->dir : NULL;
+}
+
+void queue_settings(evrec_queue_t *q, evrec_durability_t *durability, uint64_t *max_store_bytes)
+{
+    if (durability)
+        *durability = (evrec_durability_t)atomic_load(&q->mode);
+    if (max_store_bytes) {
+        port_mutex_lock(q->mu);
+        *max_store_bytes = q->cfg.max_store_bytes;
+        port_mutex_unlock(q->mu);
+    }
 }

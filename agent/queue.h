@@ -33,6 +33,7 @@ typedef struct queue_config {
     evrec_full_policy_t full_policy;
     uint64_t map_size_bytes; /* 0: derived from max_store_bytes */
     int quarantine_corrupt;
+    int set_store_settings; /* 1: write durability and max_store_bytes into the store */
 } queue_config_t;
 
 /* Persisted counters (u64 each, in `meta`, updated in the same transaction as the change
@@ -57,6 +58,15 @@ typedef struct queue_stats {
     int64_t oldest_ms;  /* min created_ms over queued events; 0 if empty */
     uint64_t counters[QC_COUNT];
 } queue_stats_t;
+
+/** Store-kept settings. durability and max_store_bytes are the store's, kept in its meta:
+ *  the first opener (of a new store, or of a store that kept none) writes its values; a later
+ *  opener follows the store's, and one asking for other values (a durability other than
+ *  EVREC_DURABLE_PROCESS, a max_store_bytes other than the 64 MiB default) is refused with
+ *  EVREC_E_CONFIG unless cfg->set_store_settings, which writes them into the store. Every
+ *  write transaction of every process (appends, deletions, expiry, profiles, meta) reads them
+ *  and follows: a change takes effect in every process at its next write. */
+void queue_settings(evrec_queue_t *q, evrec_durability_t *durability, uint64_t *max_store_bytes);
 
 /** Open or create the store in `dir` (created 0700; files 0600). On failure returns a code
  *  (EVREC_E_CORRUPT / EVREC_E_FOREIGN / EVREC_E_FORMAT_VERSION / EVREC_E_IO ...) and writes

@@ -246,6 +246,14 @@ typedef struct evrec_options {
     uint64_t max_event_age_ms;   /**< older events are dropped and counted; default 30 days */
     uint64_t map_size_bytes;     /**< LMDB map size; 0 = derived from max_store_bytes */
     int quarantine_corrupt;      /**< 1: move a corrupt store aside and start a new one */
+    /** durability and max_store_bytes are the store's, kept in it: a new store takes this
+     *  agent's; an existing store keeps its own and the agent follows them (as does every
+     *  process writing to it, recorders and the flusher's deletions alike). An agent asking
+     *  for other values — a durability other than EVREC_DURABLE_PROCESS, a max_store_bytes
+     *  other than the 64 MiB default — fails to open with EVREC_E_CONFIG unless this is 1,
+     *  which writes its values into the store: every process follows from its next write.
+     *  CLI: --set-store-settings. */
+    int set_store_settings;
     int truncate_oversize;       /**< 1: truncate over-long names/values (counted) instead of refusing */
 
     /* -- sessions and endpoint ----------------------------------------------------------- */
@@ -304,6 +312,11 @@ EVREC_API int evrec_close(evrec_t *agent, uint32_t timeout_ms);
 /** The detail of the last error on `agent` in this thread ("" if none). Valid until the
  *  thread's next call on the agent. */
 EVREC_API const char *evrec_last_error(const evrec_t *agent);
+
+/** The store's kept durability and max_store_bytes, which this agent follows (see
+ *  set_store_settings). Either pointer may be NULL. */
+EVREC_API int evrec_store_settings(evrec_t *agent, evrec_durability_t *durability,
+                                   uint64_t *max_store_bytes);
 
 /** Force everything recorded so far to disk (commit staged records and fsync). */
 EVREC_API int evrec_sync(evrec_t *agent);

@@ -229,6 +229,49 @@ static void bad_input_exits_2_and_stores_nothing(void **state)
     assert_int_equal(stats_number(f, "truncated"), 1);
 }
 
+/* max_store_bytes (and durability) are the store's: an agent or recorder that bounded the
+ * store to 16 KiB bounds every later `evrec record` too, whatever its defaults (issue 14: an
+ * agent bounded to 1 MB did not bound `evrec record`). A different explicit value is refused
+ * (exit 2) unless --set-store-settings makes the change explicit. */
+static void store_bound_is_the_stores(void **state)
+{
+    fixture_t *f = *state;
+    char *out = NULL, *err = NULL;
+    assert_int_equal(cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "first",
+                         "--max-store-bytes", "16384", NULL),
+                     0);
+    free(out);
+    free(err);
+    size_t cap = 400 * 128, len = 0;
+    char *lines = malloc(cap);
+    for (int i = 0; i < 400; i++)
+        len += (size_t)snprintf(lines + len, cap - len,
+                                "{\"EventType\":\"bulk\",\"Attributes\":{\"n\":\"%06d-"
+                                "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx\"}}\n",
+                                i);
+    assert_int_equal(cli(f, lines, &out, &err, "record", "--store", f->store, "--events-file",
+                         "-", NULL),
+                     0);
+    free(out);
+    free(err);
+    assert_true(stats_number(f, "bytes") <= 16384);
+    assert_true(stats_number(f, "recorded") == 401);
+    expect_bad(f, "keeps max_store_bytes 16384", "record", "--store", f->store, "--type", "x",
+               "--max-store-bytes", "1048576", NULL);
+    assert_int_equal(cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "x",
+                         "--max-store-bytes", "1048576", "--set-store-settings", NULL),
+                     0);
+    free(out);
+    free(err);
+    assert_int_equal(cli(f, lines, &out, &err, "record", "--store", f->store, "--events-file",
+                         "-", NULL),
+                     0);
+    free(out);
+    free(err);
+    assert_true(stats_number(f, "bytes") > 16384); /* the new bound is everyone's */
+    free(lines);
+}
+
 static void events_file_skips_bad_lines(void **state)
 {
     fixture_t *f = *state;
@@ -261,13 +304,15 @@ static void events_file_skips_bad_lines(void **state)
     free(out);
     free(err);
     assert_int_equal(stats_number(f, "events"), 22);
-    /* batched durability: ids are printed once their batch is committed, every one of them */
+    /* batched durability (the store's, switched explicitly): ids are printed once their batch
+     * is committed, every one of them */
     fp = fopen(path, "w");
     for (int i = 0; i < 150; i++)
         fprintf(fp, "{\"EventType\":\"batched\",\"EventId\":\"b-%03d\"}\n", i);
     fclose(fp);
     rc = cli(f, NULL, &out, &err, "record", "--store", f->store, "--events-file", path,
-             "--durability", "batched", "--commit-max-events", "40", NULL);
+             "--durability", "batched", "--commit-max-events", "40", "--set-store-settings",
+             NULL);
     assert_int_equal(rc, 0);
     assert_int_equal(count_lines(out), 150);
     assert_non_null(strstr(out, "b-000\nb-001\n"));
@@ -668,6 +713,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(record_and_stats, setup, teardown),
         cmocka_unit_test_setup_teardown(bad_input_exits_2_and_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(events_file_skips_bad_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(store_bound_is_the_stores, setup, teardown),
         cmocka_unit_test_setup_teardown(endpoint_set_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(agent_config_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(agent_uploads_what_others_record_and_drains_on_sigterm,

@@ -1460,12 +1460,16 @@ static void same_process_shares_env(void **state)
     char *dir = fresh_store();
     queue_config_t c1 = config(EVREC_DURABLE_PROCESS);
     queue_config_t c2 = config(EVREC_DURABLE_POWER);
+    c2.set_store_settings = 1; /* the store becomes power; q1 follows at its next write */
     evrec_queue_t *q1 = open_ok(dir, &c1);
     char *other_spelling = NULL;
     assert_true(asprintf(&other_spelling, "%s/./", dir) > 0);
     evrec_queue_t *q2 = open_ok(other_spelling, &c2);
     append_one(q1, 100, 1, "one");
     append_one(q2, 100, 2, "two");
+    evrec_durability_t mode;
+    queue_settings(q1, &mode, NULL);
+    assert_int_equal(mode, EVREC_DURABLE_POWER);
     assert_int_equal(queue_count(q1), 2);
     assert_int_equal(queue_count(q2), 2);
     assert_int_equal(queue_flusher_acquire(q1), EVREC_OK);
@@ -1492,6 +1496,85 @@ static void same_process_shares_env(void **state)
     assert_int_equal(queue_count(q3), 2 + 50 + PER_CHILD);
     queue_close(q3);
     free(other_spelling);
+    drop_store(dir);
+}
+
+static int first_seq_of(void *user, uint64_t seq, const void *value, size_t len)
+{
+    (void)value;
+    (void)len;
+    *(uint64_t *)user = seq;
+    return 1;
+}
+
+/* Durability and max_store_bytes are the store's (issue: an agent bounded to 1 MB did not
+ * bound `evrec record`, which opened with the 64 MiB default; a recorder in power mode shared
+ * its store with an agent committing unsynced). The first opener sets them; later openers
+ * follow them, including their deletions; other values are refused unless set explicitly,
+ * and an explicit change reaches processes that have the store open at their next write. */
+static void settings_kept_in_store(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t first = config(EVREC_DURABLE_POWER);
+    first.max_store_bytes = 64 * 1024;
+    queue_close(open_ok(dir, &first));
+
+    /* A process opening with the defaults (as `evrec record` without flags did). */
+    queue_config_t dflt;
+    memset(&dflt, 0, sizeof dflt);
+    evrec_queue_t *q = open_ok(dir, &dflt);
+    evrec_durability_t mode;
+    uint64_t max;
+    queue_settings(q, &mode, &max);
+    assert_int_equal(mode, EVREC_DURABLE_POWER);
+    assert_int_equal(max, 64 * 1024);
+    for (int i = 0; i < 1000; i++) { /* 200 KB of records into a 64 KiB store */
+        char id[32];
+        snprintf(id, sizeof id, "k%d", i);
+        append_one(q, 200, i + 1, id);
+    }
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_true(st.bytes <= 64 * 1024);
+    assert_true(st.counters[QC_EVICTED] > 0);
+    uint64_t seq1 = 0;
+    assert_int_equal(queue_scan(q, 0, first_seq_of, &seq1), EVREC_OK);
+    assert_int_equal(queue_delete(q, &seq1, 1, NULL, 0), EVREC_OK);
+    queue_settings(q, &mode, NULL); /* the deletion committed in the store's mode */
+    assert_int_equal(mode, EVREC_DURABLE_POWER);
+
+    /* Other values without the explicit flag: refused, naming the store's. */
+    queue_config_t other = config(EVREC_DURABLE_BATCHED);
+    other.max_store_bytes = 64 * 1024;
+    evrec_queue_t *bad = NULL;
+    char err[512];
+    assert_int_equal(queue_open(&bad, dir, &other, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "keeps durability power"));
+    other = config(EVREC_DURABLE_POWER);
+    other.max_store_bytes = 2 << 20;
+    assert_int_equal(queue_open(&bad, dir, &other, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "keeps max_store_bytes 65536"));
+
+    /* Explicitly: a forked process changes them; this one follows at its next write. */
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        queue_config_t set = config(EVREC_DURABLE_PROCESS);
+        set.max_store_bytes = 2 << 20;
+        set.set_store_settings = 1;
+        evrec_queue_t *c = NULL;
+        char cerr[256];
+        int rc = queue_open(&c, dir, &set, cerr, sizeof cerr);
+        queue_close(c);
+        child_exit(rc == EVREC_OK ? 0 : 1);
+    }
+    wait_children(&pid, 1);
+    append_one(q, 200, 5000, "after");
+    queue_settings(q, &mode, &max);
+    assert_int_equal(mode, EVREC_DURABLE_PROCESS);
+    assert_int_equal(max, 2 << 20);
+    queue_close(q);
     drop_store(dir);
 }
 
@@ -1662,6 +1745,7 @@ int main(void)
         cmocka_unit_test(threads_append_concurrently),
         cmocka_unit_test(flusher_role_exclusive),
         cmocka_unit_test(same_process_shares_env),
+        cmocka_unit_test(settings_kept_in_store),
         cmocka_unit_test(put_if_absent_race),
         cmocka_unit_test(kill9_loses_nothing_acknowledged),
     };

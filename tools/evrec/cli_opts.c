@@ -74,6 +74,8 @@ static const opt_def_t defs[] = {
     { "max_event_age_ms", T_U64, O(max_event_age_ms), NULL, "default 30 days" },
     { "map_size_bytes", T_U64, O(map_size_bytes), NULL, "LMDB map size (0: derived)" },
     { "quarantine_corrupt", T_BOOL, O(quarantine_corrupt), NULL, "move a damaged store aside" },
+    { "set_store_settings", T_BOOL, O(set_store_settings), NULL,
+      "write durability and max_store_bytes into an existing store" },
     { "truncate_oversize", T_BOOL, O(truncate_oversize), NULL, "truncate instead of refusing" },
     { "session_timeout_ms", T_U32, O(session_timeout_ms), NULL, "default 5000" },
     { "endpoint_id", T_STR, O(endpoint_id), NULL, "endpoint id (else the store's)" },

@@ -168,10 +168,12 @@ static int acknowledge(pending_t *p, evrec_t *agent, const evrec_event_t *ev)
     return p->n >= p->max ? pending_flush(p, agent) : EVREC_OK;
 }
 
-static void pending_init(pending_t *p, const cli_config_t *c, int many)
+static void pending_init(pending_t *p, const cli_config_t *c, evrec_t *agent, int many)
 {
     memset(p, 0, sizeof *p);
-    p->batched = c->opts.durability == EVREC_DURABLE_BATCHED;
+    evrec_durability_t mode = c->opts.durability; /* the store's, which the agent follows */
+    (void)evrec_store_settings(agent, &mode, NULL);
+    p->batched = mode == EVREC_DURABLE_BATCHED;
     p->max = c->opts.commit_max_events ? c->opts.commit_max_events : 100;
     if (p->max > 10000)
         p->max = 10000;
@@ -200,7 +202,7 @@ static int record_one(cli_config_t *c, const record_args_t *r)
         return code;
     }
     pending_t p;
-    pending_init(&p, c, 0);
+    pending_init(&p, c, agent, 0);
     rc = evrec_record(agent, ev);
     if (rc == EVREC_OK) {
         if (acknowledge(&p, agent, ev) != EVREC_OK)
@@ -246,7 +248,7 @@ static int record_file(cli_config_t *c, const char *path)
     long lineno = 0;
     int bad = 0;
     pending_t p;
-    pending_init(&p, c, 1);
+    pending_init(&p, c, agent, 1);
     const char *name = in == stdin ? "stdin" : path;
     while ((n = getline(&line, &cap, in)) >= 0) {
         lineno++;
