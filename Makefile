@@ -261,22 +261,28 @@ MANDIR   ?= $(PREFIX)/share/man
 VERSION  := $(shell sed -n 's/^#define EVREC_VERSION_STRING "\(.*\)"/\1/p' include/evrec.h)
 ABI      := $(shell sed -n 's/^#define EVREC_ABI_VERSION \([0-9]*\).*/\1/p' include/evrec.h)
 
-$(BUILD)/evrec.pc: tools/evrec.pc.in include/evrec.h
-	@mkdir -p $(dir $@)
-	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' $< > $@
+UNITDIR  ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR ?= $(PREFIX)/lib/sysusers.d
 
-install: all $(BUILD)/evrec.pc
+# evrec.pc and the unit name this install's directories, so they are written by the install
+# itself (a file kept in $(BUILD) would keep the PREFIX of an earlier install).
+install: all
 	install -d $(DESTDIR)$(INCDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(BINDIR) \
-	    $(DESTDIR)$(MANDIR)/man1
+	    $(DESTDIR)$(MANDIR)/man1 $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSUSERSDIR)
 	install -m 0644 include/evrec.h $(DESTDIR)$(INCDIR)/evrec.h
 	install -m 0644 $(STATIC) $(DESTDIR)$(LIBDIR)/libevrec.a
 	install -m 0755 $(SHARED) $(DESTDIR)$(LIBDIR)/libevrec.so.$(VERSION)
 	ln -sf libevrec.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libevrec.so.$(ABI)
 	ln -sf libevrec.so.$(ABI) $(DESTDIR)$(LIBDIR)/libevrec.so
-	install -m 0644 $(BUILD)/evrec.pc $(DESTDIR)$(LIBDIR)/pkgconfig/evrec.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
+	    -e 's|@VERSION@|$(VERSION)|' tools/evrec.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/evrec.pc
+	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/evrec.pc
 	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/evrec
 	install -m 0644 tools/evrec/evrec.1 $(DESTDIR)$(MANDIR)/man1/evrec.1
+	sed -e 's|/usr/local/bin/evrec |$(BINDIR)/evrec |' tools/evrec-agent.service \
+	    > $(DESTDIR)$(UNITDIR)/evrec-agent.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/evrec-agent.service
+	install -m 0644 tools/evrec.sysusers $(DESTDIR)$(SYSUSERSDIR)/evrec.conf
 
 # Install into a temporary DESTDIR and build an out-of-tree program with pkg-config.
 install-check: all
@@ -285,7 +291,8 @@ install-check: all
 uninstall:
 	rm -f $(DESTDIR)$(INCDIR)/evrec.h $(DESTDIR)$(LIBDIR)/libevrec.a \
 	    $(DESTDIR)$(LIBDIR)/libevrec.so* $(DESTDIR)$(LIBDIR)/pkgconfig/evrec.pc \
-	    $(DESTDIR)$(BINDIR)/evrec $(DESTDIR)$(MANDIR)/man1/evrec.1
+	    $(DESTDIR)$(BINDIR)/evrec $(DESTDIR)$(MANDIR)/man1/evrec.1 \
+	    $(DESTDIR)$(UNITDIR)/evrec-agent.service $(DESTDIR)$(SYSUSERSDIR)/evrec.conf
 
 # -- footprint (reported, not asserted) --------------------------------------------------------
 size:

@@ -113,6 +113,7 @@ struct evrec_queue {
     uint64_t last_sync_ms;
     int dirty;            /* committed since the last fsync */
     int env_mode_set;     /* follow_mode has set the environment's sync flag once */
+    int shared;           /* a group store (setgid, group-writable directory): files 0660 */
     uint64_t known_bytes; /* `bytes` as of this process's last transaction */
     uint64_t pending_refused; /* refusals whose own counter commit failed (map full) */
     port_filelock_t *flusher;
@@ -1155,14 +1156,18 @@ static int check_dir(evrec_queue_t *q, char *err, size_t errlen)
     long owner = -1;
     unsigned mode = 0;
     prc = port_dir_check_private(q->dir, &owner, &mode);
+    q->shared = prc == 1;
+    if (prc == 1)
+        prc = 0;
     if (prc == -EPERM)
         return open_fail(err, errlen, EVREC_E_UNSAFE,
                          "store directory %s belongs to another user (uid %ld): refused", q->dir,
                          owner);
     if (prc == -EACCES)
         return open_fail(err, errlen, EVREC_E_UNSAFE,
-                         "store directory %s is writable by group or others (mode %04o): "
-                         "refused; chmod go-w it",
+                         "store directory %s is writable by others, or by its group "
+                         "without setgid (mode %04o): refused; chmod o-w it (a store shared "
+                         "by a group: chmod 2770)",
                          q->dir, mode);
     if (prc)
         return open_fail(err, errlen, EVREC_E_IO, "cannot examine store directory %s: %s",
@@ -1197,21 +1202,26 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
     unsigned flags = MDB_NOTLS | (is_power(q) ? 0u : MDB_NOSYNC);
     /* LMDB opens its files following links: create or check them first without (O_NOFOLLOW);
      * the directory is ours alone (check_dir), so nobody can plant a link meanwhile. */
-    static const char *const names[] = { "data.mdb", "lock.mdb" };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    static const char *const names[] = { "data.mdb", "lock.mdb", "flusher.lock" };
+    /* In a group store the flusher's lock file is made 0660 here too, whoever opens first. */
+    size_t nfiles = q->shared ? 3 : 2;
+    for (size_t i = 0; i < nfiles; i++) {
         char *path = store_file(q, names[i]);
-        int prc = path ? port_prepare_private_file(path) : -ENOMEM;
+        int prc = path ? port_prepare_store_file(path, q->shared) : -ENOMEM;
         port_free(path);
         if (prc) {
             port_free(data_path);
             if (prc == -ENOMEM)
                 return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
-            if (prc == -ELOOP || prc == -EINVAL || prc == -EPERM)
+            if (prc == -ELOOP || prc == -EINVAL || prc == -EPERM ||
+                (prc == -EACCES && q->shared))
                 return open_fail(err, errlen, EVREC_E_UNSAFE,
                                  "%s/%s is %s: refused", q->dir, names[i],
-                                 prc == -ELOOP   ? "a symbolic link"
-                                 : prc == -EPERM ? "owned by another user"
-                                                 : "not a regular file");
+                                 prc == -ELOOP    ? "a symbolic link"
+                                 : prc == -EPERM  ? "owned by another user"
+                                 : prc == -EACCES ? "another member's, not mode 0660 of a "
+                                                    "group of ours"
+                                                  : "not a regular file");
             return open_fail(err, errlen, EVREC_E_IO, "cannot open %s/%s: %s", q->dir,
                              names[i], mdb_strerror(-prc));
         }

@@ -104,15 +104,22 @@ int port_remove(const char *path);
 int port_chmod_private(const char *path);
 
 /** Whether the directory at `path` (a link to it is followed) may hold a store this process
- *  trusts: 0 if it is owned by the caller (effective user) or by root and writable by nobody
- *  else; -EPERM if another user owns it (*owner gets the uid), -EACCES if group or others
- *  may write to it (*mode gets its permission bits); another negative errno if it cannot be
- *  examined. */
+ *  trusts. Never one that others may write to (-EACCES). 0: a private store, owned by the
+ *  caller (effective user) or by root, writable by its owner only. 1: a store shared by a
+ *  group: group-writable and setgid (every file in it gets the directory's group), owned by
+ *  the caller or root, or by another user when the caller is in the directory's group.
+ *  -EPERM if another user owns it otherwise (*owner gets the uid), -EACCES if others may
+ *  write to it or the group may without setgid (*mode gets its permission bits); another
+ *  negative errno if it cannot be examined. */
 int port_dir_check_private(const char *path, long *owner, unsigned *mode);
 /** Create the regular file `path` (0600) if missing, without following a symbolic link in its
  *  last component (O_NOFOLLOW), and make it 0600 through the opened file. -ELOOP if it is a
  *  symbolic link, -EINVAL if it is not a regular file, -EPERM if another user owns it. */
 int port_prepare_private_file(const char *path);
+/** port_prepare_private_file, or with `shared` (a group store, port_dir_check_private 1) 0660:
+ *  a file of another member is accepted when it is exactly 0660 and of a group of the caller
+ *  (-EACCES otherwise). */
+int port_prepare_store_file(const char *path, int shared);
 
 /** An advisory, process-wide exclusive lock on a file (created 0600 if missing). Released
  *  when the holder closes it or dies. Returns -EWOULDBLOCK (== -EAGAIN) if another process

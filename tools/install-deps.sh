@@ -3,7 +3,8 @@
 # Used by `make run`, `make test` and CI, so a fresh Debian machine needs nothing else.
 set -euo pipefail
 PKGS="build-essential pkg-config liblmdb-dev libcjson-dev libmbedtls-dev libcurl4-openssl-dev
-      libcmocka-dev libsqlite3-dev libyaml-dev python3 python3-botocore openssl awscli ${EVREC_EXTRA_PKGS:-}"
+      libcmocka-dev libsqlite3-dev libyaml-dev python3 python3-botocore openssl awscli
+      systemd ${EVREC_EXTRA_PKGS:-}"
 missing=""
 for p in $PKGS; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

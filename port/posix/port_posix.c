@@ -426,6 +426,25 @@ int port_chmod_private(const char *path)
     return chmod(path, 0600) == 0 ? 0 : -errno;
 }
 
+/* Whether the effective group or a supplementary group of this process is `gid`. */
+static int in_group(gid_t gid)
+{
+    if (getegid() == gid)
+        return 1;
+    int n = getgroups(0, NULL);
+    if (n <= 0)
+        return 0;
+    gid_t *groups = malloc((size_t)n * sizeof *groups);
+    if (!groups)
+        return 0;
+    n = getgroups(n, groups);
+    int found = 0;
+    for (int i = 0; i < n && !found; i++)
+        found = groups[i] == gid;
+    free(groups);
+    return found;
+}
+
 int port_dir_check_private(const char *path, long *owner, unsigned *mode)
 {
     struct stat st;
@@ -437,16 +456,29 @@ int port_dir_check_private(const char *path, long *owner, unsigned *mode)
         *owner = (long)st.st_uid;
     if (mode)
         *mode = (unsigned)(st.st_mode & 07777);
-    if (st.st_uid != geteuid() && st.st_uid != 0)
-        return -EPERM;
-    if (st.st_mode & (S_IWGRP | S_IWOTH))
+    if (st.st_mode & S_IWOTH)
         return -EACCES;
-    return 0;
+    /* Group-writable only as a shared store: setgid, so that every file in it has the
+     * directory's group whoever creates it. */
+    int shared = (st.st_mode & S_IWGRP) != 0;
+    if (shared && !(st.st_mode & S_ISGID))
+        return -EACCES;
+    if (st.st_uid == geteuid() || st.st_uid == 0)
+        return shared;
+    if (shared && in_group(st.st_gid))
+        return 1;
+    return -EPERM;
 }
 
 int port_prepare_private_file(const char *path)
 {
-    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, 0600);
+    return port_prepare_store_file(path, 0);
+}
+
+int port_prepare_store_file(const char *path, int shared)
+{
+    mode_t want = shared ? 0660 : 0600;
+    int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK, want);
     if (fd < 0)
         return errno == ELOOP || errno == EMLINK ? -ELOOP : -errno;
     struct stat st;
@@ -455,10 +487,13 @@ int port_prepare_private_file(const char *path)
         rc = -errno;
     else if (!S_ISREG(st.st_mode))
         rc = -EINVAL;
-    else if (st.st_uid != geteuid())
+    else if (st.st_uid == geteuid()) {
+        if ((st.st_mode & 07777) != want && fchmod(fd, want) != 0)
+            rc = -errno;
+    } else if (!shared)
         rc = -EPERM;
-    else if ((st.st_mode & 07777) != 0600 && fchmod(fd, 0600) != 0)
-        rc = -errno;
+    else if ((st.st_mode & 07777) != 0660 || !in_group(st.st_gid))
+        rc = -EACCES; /* another member's file, not shared with the group alone */
     close(fd);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <grp.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -1048,9 +1049,11 @@ static void store_dir_ownership_checked(void **state)
     queue_config_t c = config(EVREC_DURABLE_PROCESS);
     queue_close(open_ok(dir, &c));
     assert_int_equal(chmod(dir, 0777), 0);
-    expect_open_error(dir, EVREC_E_UNSAFE, "writable by group or others");
-    assert_int_equal(chmod(dir, 0770), 0);
-    expect_open_error(dir, EVREC_E_UNSAFE, "writable by group or others");
+    expect_open_error(dir, EVREC_E_UNSAFE, "writable by others");
+    assert_int_equal(chmod(dir, 02777), 0);
+    expect_open_error(dir, EVREC_E_UNSAFE, "writable by others");
+    assert_int_equal(chmod(dir, 0770), 0); /* group-writable without setgid */
+    expect_open_error(dir, EVREC_E_UNSAFE, "without setgid");
     assert_int_equal(chmod(dir, 0755), 0);
     queue_close(open_ok(dir, &c)); /* readable by others is the owner's choice */
     assert_int_equal(chmod(dir, 0700), 0);
@@ -1064,6 +1067,100 @@ static void store_dir_ownership_checked(void **state)
         printf("store_dir_ownership_checked: not root, another owner not tried\n");
     }
     drop_store(dir);
+}
+
+/* In a child process as uid/gid (supplementary groups `groups`): open the store at dir, record
+ * one event, take and give back the flusher role (or with count_only, count the events: exit
+ * 20 + count). Exits 0, or 10 + the open error's code negated, or 1 for anything else.
+ * Returns the exit status. */
+static int open_as(const char *dir, uid_t uid, gid_t gid, const gid_t *groups, int ngroups,
+                   int count_only)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        if (setgroups((size_t)ngroups, groups) || setgid(gid) || setuid(uid))
+            _exit(1);
+        evrec_queue_t *q = NULL;
+        char err[512];
+        queue_config_t c = config(EVREC_DURABLE_PROCESS);
+        int rc = queue_open(&q, dir, &c, err, sizeof err);
+        if (rc) {
+            fprintf(stderr, "uid %d: %s\n", (int)uid, err);
+            _exit(10 - rc);
+        }
+        if (count_only) {
+            queue_stats_t qs;
+            int src = queue_stats(q, &qs);
+            queue_close(q);
+            _exit(src ? 1 : 20 + (int)qs.events);
+        }
+        uint8_t buf[256];
+        size_t n = make_rec(buf, 64, 1000, "member");
+        uint64_t seq;
+        int ok = queue_append(q, buf, n, 0, &seq) == EVREC_OK &&
+                 queue_flusher_acquire(q) == EVREC_OK;
+        queue_flusher_release(q);
+        queue_close(q);
+        _exit(ok ? 0 : 1);
+    }
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    return WEXITSTATUS(st);
+}
+
+/* A store shared by a group (the agent's user owns it, programs of its group record into it):
+ * a setgid group-writable directory is accepted for its owner and the members of its group,
+ * and every store file is made 0660 of that group whoever opens first; a user outside the
+ * group, or the same directory without setgid, is refused. */
+static void group_store_shared_by_members(void **state)
+{
+    (void)state;
+    if (geteuid() != 0) {
+        printf("group_store_shared_by_members: not root, users cannot be switched\n");
+        return;
+    }
+    const uid_t agent = 4241, member = 4242, stranger = 4244;
+    const gid_t group = 4243;
+    char *base = fresh_store();
+    assert_int_equal(chmod(base, 0711), 0);
+    char *dir = path_in(base, "store");
+    assert_int_equal(mkdir(dir, 0700), 0);
+    assert_int_equal(chown(dir, agent, group), 0);
+    assert_int_equal(chmod(dir, 02770), 0);
+    /* A member opens first (its umask would make 0644 files): the files are 0660 anyway. */
+    umask(022);
+    assert_int_equal(open_as(dir, member, member, &group, 1, 0), 0);
+    static const char *const names[] = { "data.mdb", "lock.mdb", "flusher.lock" };
+    for (int i = 0; i < 3; i++) {
+        char *f = path_in(dir, names[i]);
+        struct stat st;
+        assert_int_equal(stat(f, &st), 0);
+        assert_int_equal(st.st_mode & 07777, 0660);
+        assert_int_equal(st.st_gid, group);
+        free(f);
+    }
+    assert_int_equal(open_as(dir, agent, group, &group, 1, 0), 0);
+    assert_int_equal(open_as(dir, member, member, &group, 1, 0), 0);
+    assert_int_equal(open_as(dir, stranger, stranger, &stranger, 1, 0), 10 - EVREC_E_UNSAFE);
+    /* root is no member: another user's directory is not used (the rule for root stands) */
+    expect_open_error(dir, EVREC_E_UNSAFE, "belongs to another user");
+    /* A member's file that is not the group's to write is refused, not chmod-ed or used. */
+    char *lockf = path_in(dir, "flusher.lock");
+    assert_int_equal(chmod(lockf, 0600), 0);
+    assert_int_equal(open_as(dir, agent, group, &group, 1, 0), 10 - EVREC_E_UNSAFE);
+    assert_int_equal(chmod(lockf, 0660), 0);
+    free(lockf);
+    assert_int_equal(chmod(dir, 0770), 0);
+    assert_int_equal(open_as(dir, member, member, &group, 1, 0), 10 - EVREC_E_UNSAFE);
+    assert_int_equal(chmod(dir, 02772), 0);
+    assert_int_equal(open_as(dir, agent, group, &group, 1, 0), 10 - EVREC_E_UNSAFE);
+    /* All three events are there. */
+    assert_int_equal(chmod(dir, 02770), 0);
+    assert_int_equal(open_as(dir, agent, group, &group, 1, 1), 20 + 3);
+    free(dir);
+    drop_store(base);
 }
 
 /* Write an LMDB environment by hand: `named` NULL puts key/value in the main DB. */
@@ -1737,6 +1834,7 @@ int main(void)
         cmocka_unit_test(foreign_directory),
         cmocka_unit_test(store_file_links_refused),
         cmocka_unit_test(store_dir_ownership_checked),
+        cmocka_unit_test(group_store_shared_by_members),
         cmocka_unit_test(foreign_lmdb),
         cmocka_unit_test(future_format),
         cmocka_unit_test(quarantine_corrupt),
