@@ -636,12 +636,17 @@ static result_t from_imds(creds_t *c, evrec_credentials_t *out, attempt_t *a)
 
 /* -- 4: shared files: a profile and what it names ------------------------------------------- */
 
-/* A service's endpoint for the credential calls: AWS_ENDPOINT_URL_<ID>, else the SDKs'
- * default (NULL). */
-static const char *service_endpoint(const char *env_name)
+/* A credential service's endpoint: AWS_ENDPOINT_URL_<ID> or its `services` entry in the
+ * profile, else the SDKs' default (NULL). Not the global AWS_ENDPOINT_URL / endpoint_url:
+ * those name the events endpoint here (as for Cognito above) and would send these calls
+ * there. `buf` holds the answer. */
+static const char *service_endpoint(creds_t *c, const char *env_name, char *buf, size_t len)
 {
-    const char *e = port_getenv(env_name);
-    return set(e) ? e : NULL;
+    char from[128];
+    return creds_endpoint_url(env_name, c->cfg.profile, 0, buf, len, from, sizeof from) ==
+                   EVREC_OK
+               ? buf
+               : NULL;
 }
 
 typedef struct profile_walk {
@@ -799,9 +804,11 @@ static result_t assume_role(profile_walk_t *w, const char *name, int depth, cons
         return r;
     }
     creds_t *c = w->c;
+    char url[1024];
     creds_role_t role = { .role_arn = role_arn, .session_name = session, .external_id = ext,
                           .duration_s = dur, .region = c->cfg.region,
-                          .endpoint_url = service_endpoint("AWS_ENDPOINT_URL_STS") };
+                          .endpoint_url = service_endpoint(c, "AWS_ENDPOINT_URL_STS", url,
+                                                           sizeof url) };
     char why[512] = "";
     int rc;
     if (gate_closed(c, G_STS, why, sizeof why)) {
@@ -853,8 +860,10 @@ static result_t web_identity(profile_walk_t *w, const char *name, evrec_credenti
         return R_STOP;
     }
     creds_t *c = w->c;
+    char url[1024];
     creds_role_t role = { .role_arn = arn, .session_name = session, .region = c->cfg.region,
-                          .endpoint_url = service_endpoint("AWS_ENDPOINT_URL_STS") };
+                          .endpoint_url = service_endpoint(c, "AWS_ENDPOINT_URL_STS", url,
+                                                           sizeof url) };
     char why[512] = "";
     int rc;
     if (gate_closed(c, G_WEB_IDENTITY, why, sizeof why)) {
@@ -908,9 +917,11 @@ static result_t sso(profile_walk_t *w, const char *name, evrec_credentials_t *ou
         return R_STOP;
     }
     creds_t *c = w->c;
+    char url[1024];
     creds_sso_t q = { .cache_key = has_session ? session : start, .region = region,
                       .account_id = account, .role_name = role,
-                      .endpoint_url = service_endpoint("AWS_ENDPOINT_URL_SSO") };
+                      .endpoint_url = service_endpoint(c, "AWS_ENDPOINT_URL_SSO", url,
+                                                       sizeof url) };
     char why[512] = "";
     int rc;
     if (gate_closed(c, G_SSO, why, sizeof why)) {
@@ -1021,6 +1032,23 @@ done:
     free_shared(&files[0]);
     free_shared(&files[1]);
     return res;
+}
+
+/* The config file's text for creds_endpoint.c (NULL when there is none); free with
+ * creds_config_text_free. Read as the credential providers read it. */
+char *creds_config_text(void)
+{
+    shared_file_t f;
+    if (load_shared(&f, "AWS_CONFIG_FILE", "config", 1) != 0) {
+        free_shared(&f);
+        return NULL;
+    }
+    return f.text;
+}
+
+const char *creds_profile_name(const char *configured)
+{
+    return profile_name(configured);
 }
 
 /* -- region ---------------------------------------------------------------------------- */
@@ -1339,7 +1367,9 @@ static result_t from_cognito(creds_t *c, evrec_credentials_t *out, attempt_t *a)
     }
     /* The service-specific override of the SDKs; not the global AWS_ENDPOINT_URL, which
      * names the PutEvents endpoint and would send these calls there. */
-    const char *env_url = port_getenv("AWS_ENDPOINT_URL_COGNITO_IDENTITY");
+    char env_buf[512];
+    const char *env_url = service_endpoint(c, "AWS_ENDPOINT_URL_COGNITO_IDENTITY", env_buf,
+                                           sizeof env_buf);
     char url[512];
     if (set(g->cognito_endpoint_url))
         snprintf(url, sizeof url, "%s", g->cognito_endpoint_url);

@@ -76,4 +76,22 @@ int creds_resolve_region(const char *explicit_region, const char *profile, char 
 int creds_ini_get(const char *text, int is_config, const char *profile, const char *key,
                   char *out, size_t outlen);
 
+/* -- service endpoints from the environment and the config file ---------------------------- */
+
+/** The endpoint URL configured for a service, as the AWS SDKs find it, first found wins:
+ *  env_name (AWS_ENDPOINT_URL_<SERVICE ID>: the service id upper-cased, spaces to '_'), then,
+ *  if `global`, AWS_ENDPOINT_URL; the profile's `services = NAME` section
+ *  ([services NAME], "<service id lower-cased> =" then an indented "endpoint_url = URL"); then,
+ *  if `global`, the profile's own endpoint_url. AWS_IGNORE_CONFIGURED_ENDPOINT_URLS=true or
+ *  ignore_configured_endpoint_urls = true in the profile turns all of them off. `profile`:
+ *  as creds_config_t.profile. `from` names where the URL came from (for messages).
+ *  EVREC_E_NOT_FOUND when none is set (use the default endpoint). */
+int creds_endpoint_url(const char *env_name, const char *profile, int global, char *out,
+                       size_t outlen, char *from, size_t fromlen);
+
+/** The profile in use: `configured`, else AWS_DEFAULT_PROFILE, AWS_PROFILE, "default". */
+const char *creds_profile_name(const char *configured);
+/** The config file's text (port_free), or NULL when there is none or it cannot be read. */
+char *creds_config_text(void);
+
 #endif /* EVREC_CREDENTIALS_H */

@@ -253,13 +253,11 @@ static int resolve_endpoint(evrec_t *a, char *err, size_t errlen)
                               : "AWS_ENDPOINT_URL_PINPOINT";
     const char *url = o->endpoint_url;
     const char *from = "options.endpoint_url";
-    if (empty(url)) {
-        url = port_getenv(svc_env);
-        from = svc_env;
-    }
-    if (empty(url)) {
-        url = port_getenv("AWS_ENDPOINT_URL");
-        from = "AWS_ENDPOINT_URL";
+    char configured[1024], where[160];
+    if (empty(url) && creds_endpoint_url(svc_env, o->profile, 1, configured, sizeof configured,
+                                         where, sizeof where) == EVREC_OK) {
+        url = configured; /* the environment's or the config file's, as the SDKs read them */
+        from = where;
     }
     char def[160];
     if (empty(url)) {

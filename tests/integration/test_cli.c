@@ -651,6 +651,42 @@ static void flush_profile_beats_environment_keys(void **state)
     tu_endpoint_stop(&ep);
 }
 
+/* The service endpoint from the config file, as the SDKs read it: a profile's `services`
+ * section (no --endpoint-url, no AWS_ENDPOINT_URL). */
+static void flush_endpoint_from_config_services_section(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    char text[512];
+    snprintf(text, sizeof text,
+             "[default]\nservices = local\nendpoint_url = http://127.0.0.1:1/not-this-one\n"
+             "[services local]\npinpoint =\n  endpoint_url = %s\n", ep.url);
+    char *conf = write_file(f, "config", text);
+    setenv("AWS_CONFIG_FILE", conf, 1);
+    setenv("AWS_ACCESS_KEY_ID", FAKE_KEY, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET, 1);
+    char *out = NULL, *err = NULL;
+    int rc = cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "t",
+                 "--event-id", "services-1", NULL);
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+    rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--application-id", "app",
+             "--timeout", "10", NULL);
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    if (rc != 0)
+        fail_msg("flush with the endpoint in the config file: %d %s", rc, err);
+    assert_int_equal(fake_events(&ep, "services-"), 1);
+    free(out);
+    free(err);
+    free(conf);
+    tu_endpoint_stop(&ep);
+}
+
 static void agent_reopens_its_log_on_sighup(void **state)
 {
     fixture_t *f = *state;
@@ -720,6 +756,8 @@ int main(void)
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(agent_reopens_its_log_on_sighup, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_profile_beats_environment_keys, setup, teardown),
+        cmocka_unit_test_setup_teardown(flush_endpoint_from_config_services_section, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(second_agent_waits_for_the_role, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

@@ -139,6 +139,8 @@ static void clean_env(void)
         "AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN",
         "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE", "AWS_EC2_METADATA_SERVICE_ENDPOINT",
         "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_STS", "AWS_ENDPOINT_URL_SSO",
+        "AWS_ENDPOINT_URL_PINPOINT", "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS",
+        "AWS_ENDPOINT_URL_KINESIS", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS",
     };
     for (size_t i = 0; i < sizeof vars / sizeof vars[0]; i++)
         unsetenv(vars[i]);
@@ -506,6 +508,65 @@ static void expiry_and_refresh(void **state)
     creds_free(c);
 }
 
+/* Service endpoints as the SDKs configure them: the service's variable, the global one, the
+ * profile's services section, the profile's endpoint_url; and the switches that ignore them. */
+static void service_endpoints(void **state)
+{
+    (void)state;
+    char *conf = write_file("config-endpoints",
+                            "[default]\nendpoint_url = http://global.example:1\n"
+                            "services = local\n"
+                            "[profile quiet]\nendpoint_url = http://quiet.example\n"
+                            "ignore_configured_endpoint_urls = true\n"
+                            "[services local]\n"
+                            "pinpoint =\n"
+                            "  endpoint_url = http://pinpoint.local:8080\n"
+                            "personalize_events =\n"
+                            "  region = ignored\n"
+                            "\tendpoint_url = http://personalize.local\n"
+                            "kinesis =\n");
+    setenv("AWS_CONFIG_FILE", conf, 1);
+    char url[256], from[160];
+    assert_int_equal(creds_endpoint_url("AWS_ENDPOINT_URL_PINPOINT", NULL, 1, url, sizeof url,
+                                        from, sizeof from), EVREC_OK);
+    assert_string_equal(url, "http://pinpoint.local:8080");
+    assert_string_equal(from, "[services local] pinpoint endpoint_url");
+    assert_int_equal(creds_endpoint_url("AWS_ENDPOINT_URL_PERSONALIZE_EVENTS", NULL, 1, url,
+                                        sizeof url, from, sizeof from), EVREC_OK);
+    assert_string_equal(url, "http://personalize.local");
+    /* a service the section names without an endpoint_url: the profile's own */
+    assert_int_equal(creds_endpoint_url("AWS_ENDPOINT_URL_KINESIS", NULL, 1, url, sizeof url,
+                                        from, sizeof from), EVREC_OK);
+    assert_string_equal(url, "http://global.example:1");
+    assert_string_equal(from, "endpoint_url of profile 'default'");
+    /* the global ones are left out when asked (credential services) */
+    assert_int_equal(creds_endpoint_url("AWS_ENDPOINT_URL_STS", NULL, 0, url, sizeof url, from,
+                                        sizeof from), EVREC_E_NOT_FOUND);
+    /* the environment before the file; the service's variable before the global one */
+    setenv("AWS_ENDPOINT_URL", "http://env-global", 1);
+    assert_int_equal(creds_endpoint_url("AWS_ENDPOINT_URL_PINPOINT", NULL, 1, url, sizeof url,
+                                        from, sizeof from), EVREC_OK);
+    assert_string_equal(url, "http://env-global");
+    assert_string_equal(from, "AWS_ENDPOINT_URL");
+    setenv("AWS_ENDPOINT_URL_PINPOINT", "http://env-pinpoint", 1);
+    assert_int_equal(creds_endpoint_url("AWS_ENDPOINT_URL_PINPOINT", NULL, 1, url, sizeof url,
+                                        from, sizeof from), EVREC_OK);
+    assert_string_equal(url, "http://env-pinpoint");
+    /* ignored: by the variable, or by the profile */
+    setenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true", 1);
+    assert_int_equal(creds_endpoint_url("AWS_ENDPOINT_URL_PINPOINT", NULL, 1, url, sizeof url,
+                                        from, sizeof from), EVREC_E_NOT_FOUND);
+    unsetenv("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS");
+    unsetenv("AWS_ENDPOINT_URL");
+    unsetenv("AWS_ENDPOINT_URL_PINPOINT");
+    assert_int_equal(creds_endpoint_url("AWS_ENDPOINT_URL_PINPOINT", "quiet", 1, url, sizeof url,
+                                        from, sizeof from), EVREC_E_NOT_FOUND);
+    setenv("AWS_CONFIG_FILE", "/nonexistent/config", 1);
+    assert_int_equal(creds_endpoint_url("AWS_ENDPOINT_URL_PINPOINT", NULL, 1, url, sizeof url,
+                                        from, sizeof from), EVREC_E_NOT_FOUND);
+    free(conf);
+}
+
 static void region_resolution(void **state)
 {
     (void)state;
@@ -542,6 +603,7 @@ int main(void)
         cmocka_unit_test_setup(explicit_profile_beats_environment, each_setup),
         cmocka_unit_test_setup(errors_name_providers_without_secrets, each_setup),
         cmocka_unit_test_setup(expiry_and_refresh, each_setup),
+        cmocka_unit_test_setup(service_endpoints, each_setup),
         cmocka_unit_test_setup(region_resolution, each_setup),
     };
     return cmocka_run_group_tests_name("credentials", tests, group_setup, group_teardown);
