@@ -530,6 +530,16 @@ static void test_kinesis(void **state)
                     "yaml" },
           .faults = "seed=3&record_fail_rate=1", .rc = 0, .events = 0, .requests = 1,
           .out_has = "- - ProvisionedThroughputExceededException\n" },
+        /* --query numbers as Python holds them, merge() order, a raw string's backslashes */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "s1",
+                    "--records", "Data=aGk=,PartitionKey=a", "--query",
+                    "{avg: avg(`[312, 312]`), lit: `1e3`, big: `12345678901234567890`, "
+                    "neg: `-0`, m: merge(`{\"a\": 1, \"b\": 2}`, `{\"a\": 3}`), "
+                    "n: to_number('1.0'), raw: '\\\\', count: FailedRecordCount}" },
+          .faults = "seed=8", .rc = 0, .events = 1, .requests = 1,
+          .out_has = "\"avg\": 312.0,\n    \"lit\": 1000.0,\n    \"big\": 12345678901234567890,\n"
+                     "    \"neg\": 0,\n    \"m\": {\n        \"a\": 3,\n        \"b\": 2\n    },\n"
+                     "    \"n\": 1.0,\n    \"raw\": \"\\\\\\\\\",\n" },
         /* not base64 (the default --cli-binary-format): nothing is sent */
         { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "s1",
                     "--records", "Data=aGVsbG8,PartitionKey=a" },

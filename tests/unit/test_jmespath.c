@@ -1,7 +1,8 @@
 /*
  * JMESPath: every case is evaluated by our implementation and by the Python reference
  * implementation (the one the AWS CLI uses, via tests/support/jmespath_oracle.py); results
- * must be equal as JSON values, and an expression must fail in both or in neither.
+ * must be equal as JSON values with keys in the same order and every number of the same
+ * Python type (ints exact), and an expression must fail in both or in neither.
  */
 #define _GNU_SOURCE
 #include <setjmp.h>
@@ -63,7 +64,13 @@ static const char *const exprs[] = {
     "{\"quoted key\": foo.qux}",
     /* literals */
     "`\"lit\"`", "'raw'", "`[1, 2, {\"a\": 3}]`", "`true`", "`null`", "'it\\'s'",
-    "`foo`",
+    "`foo`", "'\\\\'", "'a\\b'", "'\\\\\\''", "`\"a\\`b\"`",
+    /* numbers keep Python's int or float */
+    "`1e3`", "`12345678901234567890`", "`-0`", "`-0.0`", "`[1.0, 2, 3e2, {\"k\": 2.50}]`",
+    "avg(`[312, 312]`)", "sum(`[1.5, 2.5]`)", "sum(`[1, 2]`)", "abs(`-3`)", "abs(`-3.0`)",
+    "ceil(`1.5`)", "floor(`-2.5`)", "floor(`7`)", "max(`[1.0, 2.0]`)", "to_number('1.0')",
+    "to_number('1e3')", "to_number(' 1_000 ')", "to_number('-007')", "to_number('0x10')",
+    "to_number('12345678901234567890')", "merge(`{\"a\": 1, \"b\": 2}`, `{\"a\": 3}`)",
     /* functions */
     "length(people)", "length(s)", "length(foo)", "keys(foo)", "values(foo.bar)",
     "sort(foo.bar.baz)", "sort(people[*].name)", "sort_by(people[?age], &age)[*].name",
@@ -83,6 +90,38 @@ static const char *const exprs[] = {
     "\"foo\"(foo)", "foo]", "&foo", "a.{b}", "foo[1:2:3:4]", "= 1", "foo | ", "{a: b,}",
     "max_by(people, &tags)", "sort_by(people, &age)",
 };
+
+/* The oracle's "numbers" for our result: "i:<digits>" or "f" for each number, in order, as
+ * the CLI's printer reads them (the literal kept in valuestring; without one, integral is int). */
+static void kinds_of(const cJSON *v, cJSON *out)
+{
+    if (cJSON_IsNumber(v)) {
+        char buf[400];
+        const char *lit = v->valuestring;
+        if (lit ? !strpbrk(lit, ".eEIN") : v->valuedouble == floor(v->valuedouble)) {
+            if (lit && lit[0] == '-' && strspn(lit + 1, "0") == strlen(lit + 1))
+                lit = "0";
+            if (lit)
+                snprintf(buf, sizeof buf, "i:%.390s", lit);
+            else
+                snprintf(buf, sizeof buf, "i:%.0f", v->valuedouble);
+            cJSON_AddItemToArray(out, cJSON_CreateString(buf));
+        } else {
+            cJSON_AddItemToArray(out, cJSON_CreateString("f"));
+        }
+    }
+    for (const cJSON *c = v->child; c; c = c->next)
+        kinds_of(c, out);
+}
+
+static char *number_kinds(const cJSON *v)
+{
+    cJSON *out = cJSON_CreateArray();
+    kinds_of(v, out);
+    char *s = cJSON_PrintUnformatted(out);
+    cJSON_Delete(out);
+    return s;
+}
 
 static char *case_line(const char *expr, const char *doc)
 {
@@ -142,13 +181,21 @@ static void matches_reference(void **state)
             failures++;
         } else if (ref_ok) {
             cJSON *ref = cJSON_GetObjectItem(want, "result");
-            if (!cJSON_Compare(ref, got, 1)) {
-                char *a = cJSON_PrintUnformatted(ref), *b = cJSON_PrintUnformatted(got);
+            char *a = cJSON_PrintUnformatted(ref), *b = cJSON_PrintUnformatted(got);
+            char *kinds = number_kinds(got);
+            char *ref_kinds = cJSON_PrintUnformatted(cJSON_GetObjectItem(want, "numbers"));
+            /* the printed forms compare key order too */
+            if (!cJSON_Compare(ref, got, 1) || strcmp(a, b) != 0) {
                 print_error("expr %s: reference %s, ours %s\n", expr, a, b);
-                free(a);
-                free(b);
+                failures++;
+            } else if (strcmp(kinds, ref_kinds) != 0) {
+                print_error("expr %s: numbers: reference %s, ours %s\n", expr, ref_kinds, kinds);
                 failures++;
             }
+            free(a);
+            free(b);
+            free(kinds);
+            free(ref_kinds);
         } else {
             assert_true(strlen(msg) > 0);
             errors_both++;
@@ -166,6 +213,44 @@ static void matches_reference(void **state)
     free(out);
     free(err);
     free(oracle);
+}
+
+/* cJSON values counted through cJSON's allocation hooks: what a search leaves behind. */
+static long live_values;
+static void *count_malloc(size_t n)
+{
+    live_values++;
+    return malloc(n);
+}
+static void count_free(void *p)
+{
+    if (p)
+        live_values--;
+    free(p);
+}
+
+/* A sort key whose evaluation fails after it has built part of its value (a multi-select
+ * list) is freed with the others (`make fuzz` found it leaked). */
+static void failed_key_not_leaked(void **state)
+{
+    (void)state;
+    static const char *const exprs_failing[] = {
+        "sort_by(@, &[length(a)])", "max_by(@, &[a, length(a)])", "min_by(@, &{k: length(a)})",
+        "sort_by(@, &a)", "sort_by(@, &[length(@)])", "to_string(length(a))",
+    };
+    cJSON_Hooks hooks = { count_malloc, count_free };
+    cJSON_InitHooks(&hooks);
+    for (size_t i = 0; i < sizeof exprs_failing / sizeof exprs_failing[0]; i++) {
+        cJSON *data = cJSON_Parse("[{\"a\": 1}, {\"a\": 2}, 3]"), *r = NULL;
+        char msg[256];
+        assert_int_equal(jp_search(exprs_failing[i], data, &r, msg, sizeof msg), -1);
+        assert_null(r);
+        cJSON_Delete(data);
+        if (live_values != 0)
+            print_error("%s: %ld cJSON allocations left\n", exprs_failing[i], live_values);
+        assert_int_equal(live_values, 0);
+    }
+    cJSON_InitHooks(NULL);
 }
 
 static void syntax_error_message(void **state)
@@ -217,6 +302,7 @@ int main(void)
         cmocka_unit_test(matches_reference),
         cmocka_unit_test(deep_nesting_refused),
         cmocka_unit_test(syntax_error_message),
+        cmocka_unit_test(failed_key_not_leaked),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -97,9 +97,10 @@ static int push(parser_t *p, tok_type_t type, size_t pos)
     return 0;
 }
 
-/* Copy the text between quotes, dropping the backslash of `\<quote>`; for raw strings
- * (quote '\'') only that escape exists, everything else is kept verbatim. Returns the index
- * after the closing quote, or 0 if unterminated. */
+/* The text up to the closing quote, as the reference lexer's _consume_until: a backslash
+ * takes the next character with it (so it never closes the text), then `\<quote>` becomes
+ * the quote and everything else is kept verbatim ('\\' is two backslashes). Returns the
+ * index after the closing quote, or 0 if unterminated. */
 static size_t scan_quoted(const char *s, size_t i, char quote, char **out)
 {
     size_t start = ++i;
@@ -116,13 +117,58 @@ static size_t scan_quoted(const char *s, size_t i, char quote, char **out)
         return 0;
     size_t o = 0;
     for (size_t k = start; k < i; k++) {
-        if (s[k] == '\\' && s[k + 1] == quote)
+        if (s[k] == '\\' && k + 1 < i) {
+            if (s[k + 1] != quote)
+                buf[o++] = s[k];
             k++;
+        }
         buf[o++] = s[k];
     }
     buf[o] = '\0';
     *out = buf;
     return i + 1;
+}
+
+/* Numbers keep Python's int/float distinction as the CLI's JSON reader marks it (pyjson.h): a
+ * number item's valuestring holds its literal, a float's has '.', 'e', 'E', "Infinity" or
+ * "NaN" in it, an int's is its exact digits. cJSON keeps no number text, so each number of a
+ * parsed literal gets its text from the source, in document order. */
+/* Strings a cJSON item owns come from cJSON's allocator (cJSON_Delete frees them with it). */
+static char *cj_strndup(const char *s, size_t n)
+{
+    char *d = cJSON_malloc(n + 1);
+    if (d) {
+        memcpy(d, s, n);
+        d[n] = '\0';
+    }
+    return d;
+}
+
+static int attach_literals(cJSON *v, const char **cursor)
+{
+    if (cJSON_IsNumber(v)) {
+        const char *c = *cursor;
+        while (*c && *c != '-' && !(*c >= '0' && *c <= '9')) {
+            if (*c == '"') { /* skip a string (keys included) */
+                for (c++; *c && *c != '"'; c++)
+                    if (*c == '\\' && c[1])
+                        c++;
+            }
+            if (*c)
+                c++;
+        }
+        size_t n = strspn(c, "-+0123456789.eE");
+        cJSON_free(v->valuestring);
+        v->valuestring = cj_strndup(c, n);
+        *cursor = c + n;
+        if (v->valuestring && !strpbrk(v->valuestring, ".eE") && v->valuedouble == 0)
+            cJSON_SetNumberValue(v, 0.0); /* the int -0 is 0 */
+        return v->valuestring ? 0 : -1;
+    }
+    for (cJSON *k = v->child; k; k = k->next)
+        if (attach_literals(k, cursor) != 0)
+            return -1;
+    return 0;
 }
 
 static int lex(parser_t *p)
@@ -248,6 +294,13 @@ static int lex(parser_t *p)
                 cJSON_Delete(j);
             } else {
                 cJSON *j = cJSON_Parse(text);
+                const char *cursor = text;
+                if (j && attach_literals(j, &cursor) != 0) {
+                    cJSON_Delete(j);
+                    free(text);
+                    lex_error(p, pos, "Out of memory");
+                    return -1;
+                }
                 if (!j) {
                     /* Legacy form: `foo` means the string "foo". */
                     size_t tl = strlen(text);
@@ -1038,7 +1091,7 @@ static void type_error(eval_t *e, const char *fn, const cJSON *got, int mask)
     char *shown = got ? cJSON_PrintUnformatted(got) : NULL;
     eval_fail(e, "In function %s(), invalid type for value: %s, expected one of: [%s], "
               "received: \"%s\"", fn, shown ? shown : "None", expected, type_name(got));
-    free(shown);
+    cJSON_free(shown);
 }
 
 static long utf8_len(const char *s)
@@ -1057,19 +1110,20 @@ static int cmp_json(const cJSON *a, const cJSON *b)
     return strcmp(a->valuestring, b->valuestring);
 }
 
-/* Stable merge sort of items by keys (both arrays of the same length). */
-static void sort_pairs(cJSON **items, cJSON **keys, size_t n)
+/* Stable merge sort of items by keys (both arrays of the same length); -1 when out of
+ * memory (then the order is not sorted). */
+static int sort_pairs(cJSON **items, cJSON **keys, size_t n)
 {
     if (n < 2)
-        return;
+        return 0;
     size_t h = n / 2;
-    sort_pairs(items, keys, h);
-    sort_pairs(items + h, keys + h, n - h);
+    if (sort_pairs(items, keys, h) != 0 || sort_pairs(items + h, keys + h, n - h) != 0)
+        return -1;
     cJSON **ti = malloc(n * sizeof *ti), **tk = malloc(n * sizeof *tk);
     if (!ti || !tk) {
         free(ti);
         free(tk);
-        return;
+        return -1;
     }
     size_t i = 0, j = h, o = 0;
     while (i < h && j < n) {
@@ -1093,6 +1147,7 @@ static void sort_pairs(cJSON **items, cJSON **keys, size_t n)
     memcpy(keys, tk, n * sizeof *tk);
     free(ti);
     free(tk);
+    return 0;
 }
 
 /* Evaluate the expref for every element; all keys must be numbers, or all strings. */
@@ -1101,6 +1156,10 @@ static cJSON **by_keys(eval_t *e, const char *fn, const node_t *expref, const cJ
 {
     size_t n = (size_t)cJSON_GetArraySize(arr);
     cJSON **keys = calloc(n ? n : 1, sizeof *keys);
+    if (!keys) {
+        eval_fail(e, "out of memory");
+        return NULL;
+    }
     size_t i = 0;
     const cJSON *it;
     int want = 0;
@@ -1118,7 +1177,8 @@ static cJSON **by_keys(eval_t *e, const char *fn, const node_t *expref, const cJ
         i++;
     }
     if (e->failed) {
-        for (size_t k = 0; k < i; k++)
+        /* every key so far, the one whose evaluation failed included (calloc'ed: NULL after) */
+        for (size_t k = 0; k < n; k++)
             cJSON_Delete(keys[k]);
         free(keys);
         return NULL;
@@ -1138,11 +1198,17 @@ static cJSON *fn_by(eval_t *e, const char *fn, const cJSON *arr, const node_t *e
         cJSON **items = malloc((n ? n : 1) * sizeof *items);
         size_t i = 0;
         const cJSON *it;
-        cJSON_ArrayForEach(it, arr) items[i++] = (cJSON *)it;
-        sort_pairs(items, keys, n);
-        out = cJSON_CreateArray();
-        for (i = 0; i < n; i++)
-            cJSON_AddItemToArray(out, dup(items[i]));
+        if (items) {
+            cJSON_ArrayForEach(it, arr) items[i++] = (cJSON *)it;
+        }
+        if (!items || sort_pairs(items, keys, n) != 0) {
+            eval_fail(e, "out of memory");
+            out = NULL;
+        } else {
+            out = cJSON_CreateArray();
+            for (i = 0; i < n; i++)
+                cJSON_AddItemToArray(out, dup(items[i]));
+        }
         free(items);
     } else { /* max_by (1) / min_by (-1) */
         size_t best = 0;
@@ -1159,43 +1225,140 @@ static cJSON *fn_by(eval_t *e, const char *fn, const cJSON *arr, const node_t *e
     return out;
 }
 
+static cJSON *num_literal(double v, const char *lit)
+{
+    cJSON *n = cJSON_CreateNumber(v);
+    if (n && !(n->valuestring = cj_strndup(lit, strlen(lit)))) {
+        cJSON_Delete(n);
+        return NULL;
+    }
+    return n;
+}
+
+static cJSON *num_float(double v)
+{
+    return num_literal(v, isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "Infinity" : "-Infinity") : "0.0");
+}
+
+/* An integral double as a Python int (exact digits of the double). */
+static cJSON *num_int(double v)
+{
+    if (!isfinite(v))
+        return num_float(v);
+    char lit[400];
+    snprintf(lit, sizeof lit, "%.0f", v);
+    return num_literal(v, lit);
+}
+
+static int num_is_int(const cJSON *v)
+{
+    if (!v->valuestring)
+        return isfinite(v->valuedouble) && v->valuedouble == floor(v->valuedouble);
+    return !strpbrk(v->valuestring, ".eEIN");
+}
+
+/* int(s) as Python reads a string: blanks around, a sign, digits with single underscores
+ * between them. Writes the normalised literal to out; -1 if it is not one. */
+static int py_int_literal(const char *s, char *out, size_t outlen)
+{
+    while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+        s++;
+    size_t o = 0;
+    if (*s == '+' || *s == '-') {
+        if (*s == '-')
+            out[o++] = '-';
+        s++;
+    }
+    size_t digits = 0;
+    int lead = 0; /* a digit other than a leading zero has been written */
+    for (; *s; s++) {
+        if (*s == '_' && digits && s[1] >= '0' && s[1] <= '9')
+            continue;
+        if (*s < '0' || *s > '9')
+            break;
+        if (o + 2 >= outlen)
+            return -1;
+        int more = (s[1] >= '0' && s[1] <= '9') || (s[1] == '_' && s[2] >= '0' && s[2] <= '9');
+        if (*s != '0' || !more || lead) /* leading zeros go */
+            out[o++] = *s, lead = 1;
+        digits++;
+    }
+    while (*s == ' ' || (*s >= '\t' && *s <= '\r'))
+        s++;
+    if (!digits || *s)
+        return -1;
+    out[o] = '\0';
+    return 0;
+}
+
+/* to_number: numbers as they are; a string as int(s), else float(s), else null. */
 static cJSON *to_number(const cJSON *v)
 {
     if (cJSON_IsNumber(v))
         return dup(v);
-    if (cJSON_IsString(v)) {
-        const char *s = v->valuestring;
-        char *end;
-        if (*s && *s != ' ') {
-            double d = strtod(s, &end);
-            if (*end == '\0' && isfinite(d))
-                return cJSON_CreateNumber(d);
-        }
+    if (!cJSON_IsString(v))
+        return null_value();
+    const char *s = v->valuestring;
+    char lit[512];
+    if (py_int_literal(s, lit, sizeof lit) == 0)
+        return num_literal(strtod(lit, NULL), lit);
+    /* float(s): strtod's syntax without hexadecimal or nan(...), underscores between digits */
+    size_t n = strlen(s), o = 0;
+    char *clean = malloc(n + 1);
+    if (!clean)
+        return NULL;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] == '_' && i && s[i - 1] >= '0' && s[i - 1] <= '9' && s[i + 1] >= '0' &&
+            s[i + 1] <= '9')
+            continue;
+        clean[o++] = s[i];
     }
-    return null_value();
+    clean[o] = '\0';
+    char *end;
+    double d = strtod(clean, &end);
+    while (*end == ' ' || (*end >= '\t' && *end <= '\r'))
+        end++;
+    int ok = end != clean && *end == '\0' && !strpbrk(clean, "xX(_");
+    free(clean);
+    return ok ? num_float(d) : null_value();
 }
 
 static cJSON *call(eval_t *e, const fn_spec_t *f, cJSON **a, const node_t *const *argn,
                    size_t nargs)
 {
     const char *name = f->name;
-    if (!strcmp(name, "abs"))
-        return cJSON_CreateNumber(fabs(a[0]->valuedouble));
-    if (!strcmp(name, "ceil"))
-        return cJSON_CreateNumber(ceil(a[0]->valuedouble));
-    if (!strcmp(name, "floor"))
-        return cJSON_CreateNumber(floor(a[0]->valuedouble));
+    /* Python's types: abs keeps int or float, ceil and floor give ints, avg a float, sum an
+     * int only when every element is one */
+    if (!strcmp(name, "abs")) {
+        if (!num_is_int(a[0]))
+            return num_float(fabs(a[0]->valuedouble));
+        if (a[0]->valuestring)
+            return num_literal(fabs(a[0]->valuedouble),
+                               a[0]->valuestring + (a[0]->valuestring[0] == '-'));
+        return num_int(fabs(a[0]->valuedouble));
+    }
+    if (!strcmp(name, "ceil") || !strcmp(name, "floor")) {
+        if (num_is_int(a[0]))
+            return dup(a[0]);
+        double d = name[0] == 'c' ? ceil(a[0]->valuedouble) : floor(a[0]->valuedouble);
+        if (!isfinite(d)) {
+            eval_fail(e, "cannot convert float %s to integer", isnan(d) ? "NaN" : "infinity");
+            return NULL;
+        }
+        return num_int(d);
+    }
     if (!strcmp(name, "avg") || !strcmp(name, "sum")) {
         double s = 0;
-        int n = 0;
+        int n = 0, ints = 1;
         const cJSON *it;
         cJSON_ArrayForEach(it, a[0]) {
             s += it->valuedouble;
+            ints &= num_is_int(it);
             n++;
         }
         if (name[0] == 'a')
-            return n ? cJSON_CreateNumber(s / n) : null_value();
-        return cJSON_CreateNumber(s);
+            return n ? num_float(s / n) : null_value();
+        return ints ? num_int(s) : num_float(s);
     }
     if (!strcmp(name, "contains")) {
         if (cJSON_IsString(a[0]))
@@ -1220,6 +1383,10 @@ static cJSON *call(eval_t *e, const fn_spec_t *f, cJSON **a, const node_t *const
         const cJSON *it;
         cJSON_ArrayForEach(it, a[1]) total += strlen(it->valuestring) + gl;
         char *buf = malloc(total);
+        if (!buf) {
+            eval_fail(e, "out of memory");
+            return NULL;
+        }
         size_t o = 0;
         int first = 1;
         cJSON_ArrayForEach(it, a[1]) {
@@ -1275,14 +1442,19 @@ static cJSON *call(eval_t *e, const fn_spec_t *f, cJSON **a, const node_t *const
     if (!strcmp(name, "sort")) {
         size_t n = (size_t)cJSON_GetArraySize(a[0]), i = 0;
         cJSON **items = malloc((n ? n : 1) * sizeof *items);
-        cJSON *it;
-        cJSON_ArrayForEach(it, a[0]) items[i++] = it;
         cJSON **keys = malloc((n ? n : 1) * sizeof *keys);
-        memcpy(keys, items, n * sizeof *keys);
-        sort_pairs(items, keys, n);
-        cJSON *out = cJSON_CreateArray();
-        for (i = 0; i < n; i++)
-            cJSON_AddItemToArray(out, dup(items[i]));
+        cJSON *it, *out = NULL;
+        if (items && keys) {
+            cJSON_ArrayForEach(it, a[0]) items[i++] = it;
+            memcpy(keys, items, n * sizeof *keys);
+        }
+        if (!items || !keys || sort_pairs(items, keys, n) != 0) {
+            eval_fail(e, "out of memory");
+        } else {
+            out = cJSON_CreateArray();
+            for (i = 0; i < n; i++)
+                cJSON_AddItemToArray(out, dup(items[i]));
+        }
         free(items);
         free(keys);
         return out;
@@ -1298,8 +1470,11 @@ static cJSON *call(eval_t *e, const fn_spec_t *f, cJSON **a, const node_t *const
         for (size_t i = 0; i < nargs; i++) {
             const cJSON *it;
             cJSON_ArrayForEach(it, a[i]) {
-                cJSON_DeleteItemFromObjectCaseSensitive(out, it->string);
-                cJSON_AddItemToObject(out, it->string, dup(it));
+                /* dict.update: a key already there keeps its place */
+                if (cJSON_GetObjectItemCaseSensitive(out, it->string))
+                    cJSON_ReplaceItemInObjectCaseSensitive(out, it->string, dup(it));
+                else
+                    cJSON_AddItemToObject(out, it->string, dup(it));
             }
         }
         return out;
@@ -1316,6 +1491,10 @@ static cJSON *call(eval_t *e, const fn_spec_t *f, cJSON **a, const node_t *const
             const char *s = a[0]->valuestring;
             size_t l = strlen(s), o = l;
             char *buf = malloc(l + 1);
+            if (!buf) {
+                eval_fail(e, "out of memory");
+                return NULL;
+            }
             buf[l] = '\0';
             for (size_t i = 0; i < l;) {
                 size_t cl = 1;
@@ -1348,7 +1527,7 @@ static cJSON *call(eval_t *e, const fn_spec_t *f, cJSON **a, const node_t *const
             return dup(a[0]);
         char *s = cJSON_PrintUnformatted(a[0]);
         cJSON *r = cJSON_CreateString(s ? s : "null");
-        free(s);
+        cJSON_free(s);
         return r;
     }
     if (!strcmp(name, "type"))
