@@ -68,6 +68,10 @@ KILL_ROUNDS ?= 50
 LOAD_SECONDS ?= 8
 EVREC_RELIABILITY_ROUNDS ?= 40
 export EVREC_RELIABILITY_ROUNDS
+# Power-cut images per durability mode and crash model (tests/reliability/powercut.py);
+# POWERCUT_SEED repeats a run.
+POWERCUT_IMAGES ?= 40
+POWERCUT_SEED ?=
 BENCH_SRC := $(sort $(wildcard tools/bench/*.c))
 BENCH_BIN := $(BENCH_SRC:tools/bench/%.c=$(BUILD)/bench/%)
 EXAMPLE_SRC := $(sort $(wildcard examples/*.c))
@@ -185,9 +189,21 @@ test: deps
 	@$(MAKE) --no-print-directory unit integration fuzz-replay fake-selftest
 	@$(MAKE) --no-print-directory reliability install-check
 
-# Corrupt stores, disk full (needs root for a tmpfs), the kill -9 loop and the load run.
-reliability: all $(REL_BIN) $(BUILD)/tests/reliability/load_recorder
+# The power-cut test's write tracer (LD_PRELOAD; no large-file redirection: it defines open64).
+$(BUILD)/tests/reliability/iotrace.so: tests/reliability/iotrace.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=gnu11 -shared -fPIC -O2 $(WARN) -o $@ $< -ldl
+
+# Corrupt stores, disk full (needs root for a tmpfs), power cuts rebuilt from traced writes,
+# the kill -9 loop and the load run.
+reliability: all $(REL_BIN) $(BUILD)/tests/reliability/load_recorder \
+             $(BUILD)/tests/reliability/powercut_tool $(BUILD)/tests/reliability/iotrace.so
 	@fail=0; for t in $(REL_BIN); do echo "== $$t"; $(RUNNER) $$t || fail=1; done; \
+	echo "== power cuts ($(POWERCUT_IMAGES) images per mode and model)"; \
+	$(PYTHON) tests/reliability/powercut.py --images $(POWERCUT_IMAGES) \
+	    $(if $(POWERCUT_SEED),--seed $(POWERCUT_SEED)) \
+	    --tool $(BUILD)/tests/reliability/powercut_tool \
+	    --shim $(BUILD)/tests/reliability/iotrace.so || fail=1; \
 	echo "== kill loop ($(KILL_ROUNDS) rounds)"; \
 	$(PYTHON) tests/reliability/kill_loop.py --rounds $(KILL_ROUNDS) || fail=1; \
 	echo "== load ($(LOAD_SECONDS) s)"; \
@@ -244,7 +260,7 @@ cross-check:
 # cross builds.
 check-all: test asan tsan valgrind
 	$(MAKE) --no-print-directory reliability KILL_ROUNDS=1000 LOAD_SECONDS=180 \
-	    EVREC_RELIABILITY_ROUNDS=1000
+	    EVREC_RELIABILITY_ROUNDS=1000 POWERCUT_IMAGES=1000
 	$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=60
 	$(MAKE) --no-print-directory cross-check
 
