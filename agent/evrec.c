@@ -771,10 +771,12 @@ EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out)
     out->dropped_uncommitted = qs.counters[QC_UNCOMMITTED];
     out->truncated = qs.counters[QC_TRUNCATED];
     out->delivered = qs.counters[QC_DELIVERED];
-    if (agent->flusher)
+    if (agent->flusher) {
         flusher_stats(agent->flusher, out);
-    else /* the delivery state as the store's flusher (another process) last wrote it */
+    } else { /* the delivery state as the store's flusher (another process) last wrote it */
         (void)flusher_stats_from_store(agent->queue, out);
+        out->flusher_alive = queue_flusher_alive(agent->queue);
+    }
     return EVREC_OK;
 }
 

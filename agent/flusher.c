@@ -52,6 +52,9 @@
 /* The status in meta is rewritten on any change of error or backoff, else at most this often. */
 #define FL_STATUS_PERIOD_MS 1000u
 #define FL_ATTEMPT_MAX 64u
+/* After a 413 the batches stay at the size that was accepted; after this many full-size
+ * batches accepted in a row, the flusher tries twice the size (up to the configured limits). */
+#define FL_GROW_AFTER 16u
 #define FL_OWNED_MAX 24
 
 typedef enum step_result {
@@ -91,6 +94,11 @@ struct flusher {
     uint32_t skew_fixes, token_refreshes;
     uint64_t next_expire_mono;
     int expire_due;
+    /* Learnt from a 413 (0: none): the largest batch to send, in events and body bytes. */
+    uint32_t learnt_events;
+    size_t learnt_bytes;
+    uint32_t learnt_ok; /* full-size batches accepted in a row since */
+    size_t last_body_len;
 
     port_mutex_t *work;
     port_mutex_t *mu;
@@ -116,6 +124,12 @@ struct flusher {
     int persisted_error;
     int64_t persisted_backoff;
     uint64_t persisted_mono;
+    uint64_t persisted_requests, persisted_retries;
+    int64_t persisted_upload;
+    int64_t started_wall; /* when this flusher took the role */
+    /* The store's queue as last counted: the threshold counts events recorded by any process
+     * (evrec record, other agents), not only this agent's notifications. */
+    uint64_t store_queued, left_after_drain;
 };
 
 /* -- small helpers ---------------------------------------------------------------------- */
@@ -299,16 +313,38 @@ static void set_error_locked(flusher_t *f, int code, const char *msg)
     copy_text(f->last_error_message, sizeof f->last_error_message, msg);
 }
 
+/* Whether the delivery state differs from what was last written (mu held): 2 for an error or
+ * backoff change (written at once), 1 for counters (written at most every period), else 0. */
+static int status_change_locked(const flusher_t *f)
+{
+    if (f->last_error != f->persisted_error || f->backoff_until_wall != f->persisted_backoff)
+        return 2;
+    return f->requests != f->persisted_requests || f->retries != f->persisted_retries ||
+           f->last_upload_ms != f->persisted_upload;
+}
+
+/* How long until a pending change of the status may be written (mu held); UINT64_MAX if
+ * nothing is pending. The loop wakes for it, so `evrec stats` lags by at most the period. */
+static uint64_t status_wait_locked(const flusher_t *f, uint64_t now)
+{
+    int change = status_change_locked(f);
+    if (!change)
+        return UINT64_MAX;
+    if (change == 2 || now - f->persisted_mono >= FL_STATUS_PERIOD_MS)
+        return 0;
+    return FL_STATUS_PERIOD_MS - (now - f->persisted_mono);
+}
+
 /* Write the status JSON to meta so that `evrec stats` in another process can show it:
  * {"requests","retries","last_upload_ms","backoff_until_ms","last_error",
- *  "last_error_message","pid"}. */
+ *  "last_error_message","pid","since_ms","updated_ms"}. Written when it changed: an error or
+ * backoff at once, counters at most every FL_STATUS_PERIOD_MS (and within it: the loop wakes
+ * for a pending change); nothing is written while nothing changes. */
 static void persist_status(flusher_t *f, int force)
 {
     port_mutex_lock(f->mu);
     uint64_t now = port_monotonic_ms();
-    int changed = f->last_error != f->persisted_error ||
-                  f->backoff_until_wall != f->persisted_backoff;
-    if (!force && !changed && now - f->persisted_mono < FL_STATUS_PERIOD_MS) {
+    if (!force && status_wait_locked(f, now) != 0) {
         port_mutex_unlock(f->mu);
         return;
     }
@@ -321,9 +357,14 @@ static void persist_status(flusher_t *f, int force)
         cJSON_AddNumberToObject(o, "last_error", f->last_error);
         cJSON_AddStringToObject(o, "last_error_message", f->last_error_message);
         cJSON_AddNumberToObject(o, "pid", (double)port_pid());
+        cJSON_AddNumberToObject(o, "since_ms", (double)f->started_wall);
+        cJSON_AddNumberToObject(o, "updated_ms", (double)port_wall_ms());
     }
     f->persisted_error = f->last_error;
     f->persisted_backoff = f->backoff_until_wall;
+    f->persisted_requests = f->requests;
+    f->persisted_retries = f->retries;
+    f->persisted_upload = f->last_upload_ms;
     f->persisted_mono = now;
     port_mutex_unlock(f->mu);
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
@@ -568,11 +609,13 @@ static int sign_and_send(flusher_t *f, const char *body, size_t len,
         headers[nh++] = f->token_hdr;
     }
     headers[nh] = NULL;
-    port_mutex_lock(f->mu);
-    f->requests++;
-    port_mutex_unlock(f->mu);
     rc = transport_send(f->tp, "POST", f->url, headers, body, len, resp, f->err,
                         sizeof f->err);
+    /* What went out, as libcurl sent it: none when no connection was made, two when it
+     * resent the request on a fresh connection after a kept-alive one died. */
+    port_mutex_lock(f->mu);
+    f->requests += resp->sent;
+    port_mutex_unlock(f->mu);
     wipe_secrets(f);
     return rc;
 }
@@ -719,11 +762,45 @@ static void request_error_message(flusher_t *f, const transport_response_t *resp
     }
 }
 
+/* A 413 for n events in a body of last_body_len bytes: from now on batches hold at most half
+ * of them, in fewer bytes than that body (the halves are sent next). */
+static void learn_too_large(flusher_t *f, size_t n)
+{
+    uint32_t events = n > 1 ? (uint32_t)(n / 2) : 1;
+    if (!f->learnt_events || events < f->learnt_events)
+        f->learnt_events = events;
+    if (f->last_body_len > 1 && (!f->learnt_bytes || f->last_body_len - 1 < f->learnt_bytes))
+        f->learnt_bytes = f->last_body_len - 1;
+    f->learnt_ok = 0;
+    log_msg(&f->cfg.log, EVREC_LOG_INFO,
+            "flusher: 413 for %zu events (%zu bytes); batches now hold at most %u events, "
+            "%zu bytes", n, f->last_body_len, f->learnt_events, f->learnt_bytes);
+}
+
+/* An accepted batch: after FL_GROW_AFTER full-size ones in a row, try twice the size. */
+static void learn_accepted(flusher_t *f, size_t n)
+{
+    if (!f->learnt_events || n < f->learnt_events)
+        return;
+    if (++f->learnt_ok < FL_GROW_AFTER)
+        return;
+    f->learnt_ok = 0;
+    f->learnt_events *= 2;
+    f->learnt_bytes = f->learnt_bytes > f->cfg.max_request_bytes / 2 ? f->cfg.max_request_bytes
+                                                                      : 2 * f->learnt_bytes;
+    if (f->learnt_events >= f->cfg.max_batch_events &&
+        f->learnt_bytes >= f->cfg.max_request_bytes) {
+        f->learnt_events = 0; /* back to the configured limits */
+        f->learnt_bytes = 0;
+    }
+}
+
 static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t *resp,
                            const wire_result_t *r)
 {
     switch (r->outcome) {
     case WIRE_OK: {
+        learn_accepted(f, b->n);
         size_t rejected = 0;
         long kept = apply_verdicts(f, b, r, &rejected);
         if (kept < 0) {
@@ -761,6 +838,9 @@ static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t 
         request_error_message(f, resp, r);
         return back_off(f, b, EVREC_E_SERVICE, f->err, resp->retry_after_ms, 0);
     case WIRE_TOO_LARGE:
+        learn_too_large(f, b->n);
+        request_error_message(f, resp, r);
+        return split(f, b, resp->status, r->message[0] ? r->message : f->err);
     case WIRE_BAD_REQUEST:
         request_error_message(f, resp, r);
         return split(f, b, resp->status, r->message[0] ? r->message : f->err);
@@ -822,6 +902,7 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
     }
     transport_response_t resp;
     memset(&resp, 0, sizeof resp);
+    f->last_body_len = len;
     uint64_t t0 = port_monotonic_ms();
     rc = sign_and_send(f, body, len, &resp);
     port_free(body);
@@ -874,8 +955,12 @@ static step_result_t step(flusher_t *f)
     } else {
         batch_limits_t lim = { 0 };
         lim.service = f->cfg.service;
-        lim.max_events = f->cfg.max_batch_events;
-        lim.max_bytes = f->cfg.max_request_bytes;
+        lim.max_events = f->learnt_events && f->learnt_events < f->cfg.max_batch_events
+                             ? f->learnt_events
+                             : f->cfg.max_batch_events;
+        lim.max_bytes = f->learnt_bytes && f->learnt_bytes < f->cfg.max_request_bytes
+                            ? f->learnt_bytes
+                            : f->cfg.max_request_bytes;
         lim.expire_before_ms = cutoff;
         int rc = batch_next(f->q, &lim, &b);
         if (rc) {
@@ -885,10 +970,12 @@ static step_result_t step(flusher_t *f)
         }
         if (b.n == 0) {
             batch_free(&b);
+            uint64_t left = queue_count(f->q); /* what this agent cannot send stays */
             port_mutex_lock(f->mu);
             if (gen > f->empty_gen)
                 f->empty_gen = gen;
             f->draining = 0;
+            f->left_after_drain = left;
             port_mutex_unlock(f->mu);
             port_cond_broadcast(f->idle);
             return STEP_EMPTY;
@@ -914,8 +1001,12 @@ static int due_locked(flusher_t *f, uint64_t now, uint32_t tick_ms, uint64_t *wa
             f->backoff_until_mono = 0;
             f->backoff_until_wall = 0;
         }
+        uint64_t waiting = f->store_queued > f->left_after_drain
+                               ? f->store_queued - f->left_after_drain
+                               : 0;
         if (f->draining || f->flush_gen > f->empty_gen ||
-            f->notified >= f->cfg.flush_threshold_events || now >= f->next_interval_mono) {
+            f->notified >= f->cfg.flush_threshold_events ||
+            waiting >= f->cfg.flush_threshold_events || now >= f->next_interval_mono) {
             if (!f->draining) {
                 f->draining = 1;
                 f->notified = 0;
@@ -934,6 +1025,18 @@ static int due_locked(flusher_t *f, uint64_t now, uint32_t tick_ms, uint64_t *wa
     return due;
 }
 
+/* Count the store's queue: events recorded by other processes wake the flusher at the
+ * threshold too (noticed within a tick), not only this agent's own records. */
+static void count_store(flusher_t *f)
+{
+    uint64_t n = queue_count(f->q);
+    port_mutex_lock(f->mu);
+    f->store_queued = n;
+    if (n < f->left_after_drain) /* deleted or expired since: count from here */
+        f->left_after_drain = n;
+    port_mutex_unlock(f->mu);
+}
+
 static step_result_t run_step(flusher_t *f)
 {
     port_mutex_lock(f->work);
@@ -947,14 +1050,19 @@ static void thread_main(void *arg)
     flusher_t *f = arg;
     for (;;) {
         uint32_t tick = queue_tick(f->q);
+        count_store(f);
+        persist_status(f, 0);
         port_mutex_lock(f->mu);
         if (f->stopping) {
             port_mutex_unlock(f->mu);
             break;
         }
-        uint64_t wait = 0;
-        int due = due_locked(f, port_monotonic_ms(), tick, &wait);
+        uint64_t wait = 0, now = port_monotonic_ms();
+        int due = due_locked(f, now, tick, &wait);
         if (!due) {
+            uint64_t status_wait = status_wait_locked(f, now);
+            if (status_wait < wait)
+                wait = status_wait ? status_wait : 1;
             port_cond_timedwait(f->wake, f->mu, (uint32_t)wait);
             port_mutex_unlock(f->mu);
             continue;
@@ -970,6 +1078,7 @@ static int drain_here(flusher_t *f, uint64_t gen, uint32_t timeout_ms)
     uint64_t deadline = port_monotonic_ms() + timeout_ms;
     for (;;) {
         uint32_t tick = queue_tick(f->q);
+        count_store(f);
         port_mutex_lock(f->mu);
         int done = f->empty_gen >= gen;
         uint64_t now = port_monotonic_ms(), wait = 0;
@@ -1058,6 +1167,12 @@ int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, 
     if (rc)
         return rc;
     rc = queue_flusher_acquire(q);
+    if (rc == EVREC_E_BUSY) {
+        /* `evrec stats` asks whether the role is held by taking a shared lock for an instant:
+         * look again once before concluding that another process runs the flusher. */
+        port_sleep_ms(5);
+        rc = queue_flusher_acquire(q);
+    }
     if (rc) {
         if (rc == EVREC_E_BUSY)
             snprintf(err, errlen, "another process runs the flusher of %s", queue_dir(q));
@@ -1102,8 +1217,15 @@ int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, 
         goto fail;
     }
     load_clock_offset(f);
-    f->next_interval_mono = port_monotonic_ms() + f->cfg.flush_interval_ms;
+    f->started_wall = port_wall_ms();
+    /* The periodic flush's phase is random: the first one comes between half an interval and
+     * one and a half after the start, so devices that boot together do not flush together
+     * for ever after (bench_herd). Events already queued wait for it, as they always did. */
+    uint64_t jitter = ((uint64_t)next_random(f) * f->cfg.flush_interval_ms) >> 32;
+    f->next_interval_mono = port_monotonic_ms() + f->cfg.flush_interval_ms / 2 + jitter;
+    f->left_after_drain = f->store_queued = queue_count(q);
     f->expire_due = 1;
+    persist_status(f, 1); /* `evrec stats` shows this flusher (pid, since) at once */
     if (!f->cfg.manual) {
         if (port_thread_start(&f->thread, thread_main, f) != 0) {
             rc = EVREC_E_NOMEM;
@@ -1178,6 +1300,8 @@ int flusher_poll(flusher_t *f, uint32_t *next_ms)
     if (!f->cfg.manual)
         return EVREC_E_STATE;
     uint32_t tick = queue_tick(f->q);
+    count_store(f);
+    persist_status(f, 0);
     uint64_t wait = 0;
     port_mutex_lock(f->mu);
     int due = due_locked(f, port_monotonic_ms(), tick, &wait);
@@ -1230,6 +1354,10 @@ void flusher_stats(flusher_t *f, evrec_stats_t *st)
                                                                         : 0;
     st->last_error = f->last_error;
     copy_text(st->last_error_message, sizeof st->last_error_message, f->last_error_message);
+    st->flusher_alive = 1;
+    st->flusher_pid = port_pid();
+    st->flusher_since_ms = f->started_wall;
+    st->status_updated_ms = port_wall_ms();
     port_mutex_unlock(f->mu);
 }
 
@@ -1264,6 +1392,9 @@ int flusher_stats_from_store(evrec_queue_t *q, evrec_stats_t *st)
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "last_error_message");
     copy_text(st->last_error_message, sizeof st->last_error_message,
               cJSON_IsString(m) ? m->valuestring : "");
+    st->flusher_pid = (int64_t)number_member(o, "pid");
+    st->flusher_since_ms = (int64_t)number_member(o, "since_ms");
+    st->status_updated_ms = (int64_t)number_member(o, "updated_ms");
     cJSON_Delete(o);
     return EVREC_OK;
 }

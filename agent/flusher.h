@@ -67,8 +67,9 @@ void flusher_stats(flusher_t *f, evrec_stats_t *st);
 
 /** The same delivery fields as last persisted in the store's QUEUE_META_STATUS by whichever
  *  process runs (or last ran) the flusher: for an agent without the flusher role and for
- *  `evrec stats`. backoff_until_ms is 0 once it has passed. EVREC_E_NOT_FOUND if no flusher
- *  ever wrote a status; *st is left untouched on any error. */
+ *  `evrec stats`, with its pid, since when it ran and when it wrote them (whether it still
+ *  runs is queue_flusher_alive's to say). backoff_until_ms is 0 once it has passed.
+ *  EVREC_E_NOT_FOUND if no flusher ever wrote a status; *st is left untouched on any error. */
 int flusher_stats_from_store(evrec_queue_t *q, evrec_stats_t *st);
 
 #endif /* EVREC_FLUSHER_H */

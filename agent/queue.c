@@ -2171,6 +2171,16 @@ void queue_flusher_release(evrec_queue_t *q)
     port_filelock_release(l);
 }
 
+int queue_flusher_alive(evrec_queue_t *q)
+{
+    if (!q)
+        return 0;
+    port_mutex_lock(q->mu);
+    int mine = q->flusher != NULL;
+    port_mutex_unlock(q->mu);
+    return mine || (q->lock_path && port_filelock_probe(q->lock_path) == 1);
+}
+
 const char *queue_dir(const evrec_queue_t *q)
 {
     return q ? q->dir : NULL;

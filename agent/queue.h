@@ -200,6 +200,8 @@ int queue_meta_put_if_absent(evrec_queue_t *q, const char *key, const char *valu
  *  or queue_flusher_release. */
 int queue_flusher_acquire(evrec_queue_t *q);
 void queue_flusher_release(evrec_queue_t *q);
+/** 1 if a process (this one included) holds the store's flusher role now, else 0. */
+int queue_flusher_alive(evrec_queue_t *q);
 
 /** The directory of the store (owned by the queue). */
 const char *queue_dir(const evrec_queue_t *q);

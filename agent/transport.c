@@ -47,7 +47,22 @@ typedef struct exchange {
     int oom;
     char retry_after[64];
     char date[64];
+    unsigned sent; /* requests that went out (libcurl resends on a dead reused connection) */
 } exchange_t;
+
+#if LIBCURL_VERSION_NUM >= 0x075000
+/* Called by libcurl right before each request goes out on a connection, resends included. */
+static int on_prereq(void *user, char *conn_primary_ip, char *conn_local_ip,
+                     int conn_primary_port, int conn_local_port)
+{
+    (void)conn_primary_ip;
+    (void)conn_local_ip;
+    (void)conn_primary_port;
+    (void)conn_local_port;
+    ((exchange_t *)user)->sent++;
+    return CURL_PREREQFUNC_OK;
+}
+#endif
 
 static int set_common_options(transport_t *t, const transport_config_t *cfg)
 {
@@ -505,6 +520,12 @@ int transport_send(transport_t *t, const char *method, const char *url,
     curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+#if LIBCURL_VERSION_NUM >= 0x075000
+    curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, on_prereq);
+    curl_easy_setopt(c, CURLOPT_PREREQDATA, &x);
+#else
+    x.sent = 1; /* no way to see libcurl's resends: count the request once */
+#endif
     curl_easy_setopt(c, CURLOPT_VERBOSE, t->verbose ? 1L : 0L);
     if (t->verbose) {
         curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
@@ -522,8 +543,10 @@ int transport_send(transport_t *t, const char *method, const char *url,
         else
             set_err(err, errlen, "%s (%s): %s", host, evrec_strerror(rc), detail);
         transport_response_clear(resp);
+        resp->sent = x.sent;
         return rc;
     }
+    resp->sent = x.sent;
     if (!resp->body) {
         resp->body = port_malloc(1);
         if (!resp->body) {

@@ -33,6 +33,10 @@ typedef struct transport_response {
     char error_type[128];           /**< x-amzn-ErrorType up to ':' ("" if absent) */
     char request_id[128];           /**< x-amzn-RequestId / x-amz-request-id ("" if absent) */
     char content_type[128];
+    unsigned sent;                  /**< how many times the request went out: 0 when no
+                                         connection was made, 2 when libcurl resent it on a
+                                         fresh connection after a kept-alive one died; set
+                                         on failure too */
 } transport_response_t;
 
 int transport_new(transport_t **out, const transport_config_t *cfg);

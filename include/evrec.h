@@ -501,6 +501,13 @@ typedef struct evrec_stats {
     int64_t backoff_until_ms;  /**< Unix ms until which the flusher waits, 0 if not */
     int last_error;            /**< last delivery error code, 0 if none */
     char last_error_message[256];
+    /* the store's flusher (this agent's, or another process's as it last wrote its status) */
+    int flusher_alive;          /**< 1 if a process (this one included) runs it now, else 0 */
+    int64_t flusher_pid;        /**< its process id; if none runs now, the last one's; 0 unknown */
+    int64_t flusher_since_ms;   /**< Unix ms when it took the role, 0 if unknown */
+    int64_t status_updated_ms;  /**< Unix ms when the delivery fields were written: now for this
+                                     agent's flusher; another process's writes them when they
+                                     change, at most a second late */
 } evrec_stats_t;
 
 /** Fill *out with the store's and this agent's counters. */

@@ -127,6 +127,10 @@ int port_prepare_store_file(const char *path, int shared);
 typedef struct port_filelock port_filelock_t;
 int port_filelock_try(const char *path, port_filelock_t **out);
 void port_filelock_release(port_filelock_t *l);
+/** Whether someone (this process included) holds the lock on `path`: 1 held, 0 free (or no
+ *  such file), a negative errno on failure. It may hold a shared lock for an instant to ask,
+ *  during which port_filelock_try by another caller fails: takers retry once. */
+int port_filelock_probe(const char *path);
 
 /** Call fn(user, name) for each entry of directory `path` except "." and "..", in no
  *  particular order. Stops at the first non-zero return of fn and returns that value;

@@ -524,6 +524,20 @@ int port_filelock_try(const char *path, port_filelock_t **out)
     return 0;
 }
 
+int port_filelock_probe(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    int held = 0;
+    if (flock(fd, LOCK_SH | LOCK_NB) != 0)
+        held = errno == EWOULDBLOCK ? 1 : -errno;
+    else
+        flock(fd, LOCK_UN);
+    close(fd);
+    return held;
+}
+
 void port_filelock_release(port_filelock_t *l)
 {
     if (l) {

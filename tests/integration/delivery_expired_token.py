@@ -13,7 +13,8 @@ _scripted = fe.Handler._fault_error
 
 
 def _fault_error(self, svc, code, cfg):
-    if code == 403:
+    # the scripted outcome arrives as the script wrote it ("403"), a string
+    if str(code) == "403":
         return fe.ApiError(403, "ExpiredTokenException",
                            "The security token included in the request is expired", coral=True)
     return _scripted(self, svc, code, cfg)

@@ -528,6 +528,29 @@ static long fake_events(const tu_endpoint_t *ep, const char *id_prefix)
     return n;
 }
 
+/* `evrec stats`'s "flusher" member: alive (1/0), its pid (-1 if null); -2 if absent. */
+static int stats_flusher(fixture_t *f, long *pid)
+{
+    char *out = NULL, *err = NULL;
+    int rc = cli(f, NULL, &out, &err, "stats", "--store", f->store, NULL);
+    assert_int_equal(rc, 0);
+    cJSON *o = cJSON_Parse(out);
+    const cJSON *fl = cJSON_GetObjectItemCaseSensitive(o, "flusher");
+    int alive = -2;
+    *pid = -1;
+    if (cJSON_IsObject(fl)) {
+        alive = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(fl, "alive"));
+        const cJSON *p = cJSON_GetObjectItemCaseSensitive(fl, "pid");
+        if (cJSON_IsNumber(p))
+            *pid = (long)p->valuedouble;
+        assert_true(!alive || cJSON_IsString(cJSON_GetObjectItemCaseSensitive(fl, "since")));
+    }
+    cJSON_Delete(o);
+    free(out);
+    free(err);
+    return alive;
+}
+
 static void agent_uploads_what_others_record_and_drains_on_sigterm(void **state)
 {
     fixture_t *f = *state;
@@ -551,6 +574,11 @@ static void agent_uploads_what_others_record_and_drains_on_sigterm(void **state)
         kill(pid, SIGKILL);
         fail_msg("the agent did not start: %s", log);
     }
+
+    /* `evrec stats` says a flusher runs, and which */
+    long fpid = 0;
+    assert_int_equal(stats_flusher(f, &fpid), 1);
+    assert_int_equal(fpid, (long)pid);
 
     /* other processes record into the store while the agent runs */
     char *out = NULL, *err = NULL;
@@ -584,6 +612,8 @@ static void agent_uploads_what_others_record_and_drains_on_sigterm(void **state)
     assert_null(strstr(log, FAKE_SECRET)); /* never logged */
     free(log);
     assert_int_equal(fake_events(&ep, "drain-"), 4);
+    assert_int_equal(stats_flusher(f, &fpid), 0); /* gone; the last one named */
+    assert_int_equal(fpid, (long)pid);
     assert_int_equal(stats_number(f, "events"), 0);
     assert_int_equal(stats_number(f, "delivered"), 4);
     /* the delivery state the agent left in the store, seen from another process */

@@ -576,10 +576,11 @@ static void test_server_errors_and_drops_retried(void **state)
     memset(&st, 0, sizeof st);
     flusher_stats(f, &st);
     /* libcurl itself resends once when a kept-alive connection dies before any answer, so
-     * the drop may not reach the flusher: three or four retries, never fewer. */
+     * the drop may not reach the flusher: three or four retries, never fewer. `requests`
+     * counts what went out, resends included: exactly what the endpoint received. */
     assert_true(st.retries >= 3);
     assert_true(st.requests >= 4);
-    assert_true(st.requests <= (uint64_t)count_status(&g_ep, -1));
+    assert_int_equal(st.requests, (uint64_t)count_status(&g_ep, -1));
     assert_int_equal(st.last_error, 0);
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
 }
@@ -634,6 +635,85 @@ static void test_too_large_splits(void **state)
     }
     cJSON_Delete(reqs);
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+}
+
+/* After a 413 the flusher keeps to the size that was accepted: the next flush sends no body
+ * that large again (before, every later batch started at full size and split again). */
+static void test_too_large_remembered(void **state)
+{
+    fx_t *x = *state;
+    fake_config("{\"max_body_bytes\":6000}");
+    put_series(x, "big", 16, 1, "app.big", 900, -1, NULL);
+    flusher_t *f = start(x);
+    assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+    int first = count_status(&g_ep, 413);
+    assert_true(first >= 1);
+    for (int round = 0; round < 3; round++) {
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "again%d", round);
+        put_series(x, prefix, 16, 1, "app.big", 900, -1, NULL);
+        assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+        assert_log_exactly(&g_ep, prefix, 16, NULL);
+    }
+    assert_int_equal(count_status(&g_ep, 413), first); /* no 413 after the first flush */
+    assert_int_equal(queue_count(x->q), 0);
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+}
+
+/* The threshold counts the store's queue: events another process records (here appended
+ * straight to the store, so this flusher is never notified) are sent once there are
+ * flush_threshold_events of them, not at the (10-minute) interval. */
+static void test_threshold_counts_the_store(void **state)
+{
+    fx_t *x = *state;
+    x->cfg.flush_threshold_events = 5;
+    flusher_t *f = start(x);
+    put_many(x, "th", 4, 1);
+    struct timespec pause = { 0, 200 * 1000 * 1000 };
+    for (int i = 0; i < 10; i++)
+        nanosleep(&pause, NULL);
+    assert_int_equal(queue_count(x->q), 4); /* below the threshold: they wait */
+    put_many(x, "tz", 1, 1);
+    for (int i = 0; i < 100 && queue_count(x->q) > 0; i++)
+        nanosleep(&pause, NULL);
+    assert_int_equal(queue_count(x->q), 0);
+    assert_log_exactly(&g_ep, "th", 4, NULL);
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+}
+
+/* Another process's view of the delivery state follows within a second, whatever the pace
+ * of batches, and names the flusher (pid, since when). */
+static void test_status_current_for_others(void **state)
+{
+    fx_t *x = *state;
+    int64_t before = now_ms();
+    flusher_t *f = start(x);
+    evrec_stats_t other;
+    memset(&other, 0, sizeof other);
+    assert_int_equal(flusher_stats_from_store(x->q, &other), EVREC_OK); /* written at start */
+    assert_int_equal(other.flusher_pid, (int64_t)getpid());
+    assert_true(other.flusher_since_ms >= before && other.flusher_since_ms <= now_ms());
+    assert_int_equal(other.requests, 0);
+    assert_true(queue_flusher_alive(x->q));
+    for (int i = 0; i < 3; i++) { /* three requests well within one second */
+        char prefix[16];
+        snprintf(prefix, sizeof prefix, "st%d", i);
+        put_many(x, prefix, 2, 1);
+        assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+    }
+    struct timespec pause = { 0, 100 * 1000 * 1000 };
+    for (int i = 0; i < 30; i++) {
+        memset(&other, 0, sizeof other);
+        assert_int_equal(flusher_stats_from_store(x->q, &other), EVREC_OK);
+        if (other.requests == 3)
+            break;
+        nanosleep(&pause, NULL);
+    }
+    assert_int_equal(other.requests, 3);
+    assert_true(other.last_upload_ms > 0);
+    assert_true(other.status_updated_ms >= other.last_upload_ms);
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+    assert_false(queue_flusher_alive(x->q));
 }
 
 static void test_poison_bisection(void **state)
@@ -1345,6 +1425,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_server_errors_and_drops_retried, setup, teardown),
         cmocka_unit_test_setup_teardown(test_per_event_rejection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large_splits, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_large_remembered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_threshold_counts_the_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_status_current_for_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poison_bisection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_clock_skew_corrected, setup, teardown),
         cmocka_unit_test_setup_teardown(test_credentials_expire_on_service_clock, setup, teardown),

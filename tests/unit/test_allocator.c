@@ -195,7 +195,7 @@ static void secrets_wiped_before_free(void **state)
     assert_int_equal(evrec_flush(a, 300), EVREC_E_TIMEOUT);
     evrec_stats_t st;
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
-    assert_true(st.requests >= 1); /* it did sign a request */
+    assert_true(st.retries >= 1); /* it did sign a request (refused: none went out) */
     assert_int_equal(evrec_close(a, 0), EVREC_E_TIMEOUT);
     assert_int_equal(evrec_set_allocator(NULL, NULL, NULL), EVREC_OK);
     watched[0] = watched[1] = NULL;

@@ -55,6 +55,15 @@ char *cli_stats_json(const evrec_stats_t *s)
     } else {
         cJSON_AddNullToObject(o, "last_error");
     }
+    /* Whether a flusher runs now (its pid, since when), and how fresh the delivery state is. */
+    cJSON *fl = cJSON_AddObjectToObject(o, "flusher");
+    cJSON_AddBoolToObject(fl, "alive", s->flusher_alive);
+    if (s->flusher_pid > 0)
+        cJSON_AddNumberToObject(fl, "pid", (double)s->flusher_pid);
+    else
+        cJSON_AddNullToObject(fl, "pid");
+    add_time(fl, "since", s->flusher_since_ms);
+    add_time(fl, "status_updated", s->status_updated_ms);
     char *text = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return text;
@@ -65,8 +74,9 @@ static void usage(FILE *out, const char *name)
     fprintf(out,
             "usage: evrec %s --store DIR\n\n"
             "Prints one JSON object: queued events and bytes, endpoints, the oldest event,\n"
-            "counters (recorded, delivered, truncated, dropped by reason) and the delivery\n"
-            "state (requests, retries, last upload, backoff, last error).\n\n",
+            "counters (recorded, delivered, truncated, dropped by reason), the delivery\n"
+            "state (requests, retries, last upload, backoff, last error) and the flusher\n"
+            "(alive, pid, since, status_updated).\n\n",
             name);
     cli_options_help(out);
 }
