@@ -35,3 +35,17 @@ uint64_t backoff_delay_ms(const backoff_config_t *c, uint32_t attempt, int64_t r
     }
     return delay;
 }
+
+uint64_t backoff_phase_ms(uint32_t interval_ms, uint32_t rand_u32)
+{
+    return interval_ms / 2 + (((uint64_t)rand_u32 * interval_ms) >> 32);
+}
+
+uint64_t backoff_next_tick(uint64_t next, uint64_t now, uint32_t interval_ms)
+{
+    if (interval_ms == 0)
+        return now + 1;
+    if (next > now)
+        return next;
+    return next + ((now - next) / interval_ms + 1) * interval_ms;
+}

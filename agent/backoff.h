@@ -22,4 +22,16 @@ typedef struct backoff_config {
 uint64_t backoff_delay_ms(const backoff_config_t *c, uint32_t attempt, int64_t retry_after_ms,
                           uint32_t rand_u32);
 
+/**
+ * The periodic flush's first wait after a start: interval/2 + floor(rand / 2^32 * interval),
+ * i.e. uniform over [interval/2, 3*interval/2). Devices that boot together then flush at
+ * phases spread over a whole interval instead of in lockstep; none waits less than half an
+ * interval (events recorded at boot still wait about one interval on average).
+ */
+uint64_t backoff_phase_ms(uint32_t interval_ms, uint32_t rand_u32);
+
+/** The first time strictly after `now` on the grid `next` + k * interval (k >= 0): the
+ *  periodic flush keeps its phase whatever else started a drain. interval 0: now + 1. */
+uint64_t backoff_next_tick(uint64_t next, uint64_t now, uint32_t interval_ms);
+
 #endif /* EVREC_BACKOFF_H */

@@ -1010,7 +1010,10 @@ static int due_locked(flusher_t *f, uint64_t now, uint32_t tick_ms, uint64_t *wa
             if (!f->draining) {
                 f->draining = 1;
                 f->notified = 0;
-                f->next_interval_mono = now + f->cfg.flush_interval_ms;
+                /* on the phase's grid: an explicit flush (evrec agent starts with one) or the
+                 * threshold must not pull the devices of a fleet back into step */
+                f->next_interval_mono =
+                    backoff_next_tick(f->next_interval_mono, now, f->cfg.flush_interval_ms);
                 f->expire_due = 1;
             }
             due = 1;
@@ -1219,10 +1222,11 @@ int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, 
     load_clock_offset(f);
     f->started_wall = port_wall_ms();
     /* The periodic flush's phase is random: the first one comes between half an interval and
-     * one and a half after the start, so devices that boot together do not flush together
-     * for ever after (bench_herd). Events already queued wait for it, as they always did. */
-    uint64_t jitter = ((uint64_t)next_random(f) * f->cfg.flush_interval_ms) >> 32;
-    f->next_interval_mono = port_monotonic_ms() + f->cfg.flush_interval_ms / 2 + jitter;
+     * one and a half after the start, then every interval on that grid (due_locked keeps it
+     * whatever else starts a drain), so devices that boot together do not flush together for
+     * ever after (bench_herd). Events already queued wait for it, as they always did. */
+    f->next_interval_mono =
+        port_monotonic_ms() + backoff_phase_ms(f->cfg.flush_interval_ms, next_random(f));
     f->left_after_drain = f->store_queued = queue_count(q);
     f->expire_due = 1;
     persist_status(f, 1); /* `evrec stats` shows this flusher (pid, since) at once */

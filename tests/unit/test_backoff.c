@@ -159,6 +159,34 @@ static void deterministic(void **state)
                     draws[i].d);
 }
 
+/* The periodic flush's first wait covers [interval/2, 3*interval/2) evenly (a fleet that boots
+ * together spreads over a whole interval), and later ticks stay on that phase's grid. */
+static void flush_phase_spread(void **state)
+{
+    (void)state;
+    assert_int_equal(backoff_phase_ms(30000, 0), 15000);
+    assert_int_equal(backoff_phase_ms(30000, 0x80000000u), 30000);
+    assert_int_equal(backoff_phase_ms(30000, 0xffffffffu), 44999);
+    assert_int_equal(backoff_phase_ms(0, 0xffffffffu), 0);
+    uint64_t seed = tu_seed("test_backoff flush_phase_spread");
+    uint64_t bins[10] = { 0 };
+    const int n = 100000;
+    for (int i = 0; i < n; i++) {
+        uint64_t p = backoff_phase_ms(30000, lcg(&seed));
+        assert_true(p >= 15000 && p < 45000);
+        bins[(p - 15000) / 3000]++;
+    }
+    for (int b = 0; b < 10; b++) /* 10% each, +- 1% (sigma ~0.1%) */
+        assert_true(bins[b] > (uint64_t)n / 10 - n / 100 && bins[b] < (uint64_t)n / 10 + n / 100);
+    /* the grid: first tick after `now`, never earlier, never a whole interval late */
+    assert_true(backoff_next_tick(1000, 500, 300) == 1000);   /* not yet due: unchanged */
+    assert_true(backoff_next_tick(1000, 1000, 300) == 1300);  /* due now: the next one */
+    assert_true(backoff_next_tick(1000, 1950, 300) == 2200);  /* late: stays on the grid */
+    assert_true(backoff_next_tick(1000, 2200, 300) == 2500);
+    assert_true(backoff_next_tick(1000, 5, 0) == 6);
+    assert_true(backoff_next_tick(1000, 1000, 0) == 1001);
+}
+
 /* Over many random values the delays cover [0, ceiling) evenly: ten equal bins each get
  * 10% +- 1% of 200,000 draws (the binomial sigma is 0.07%), and the mean is ceiling/2. */
 static void roughly_uniform(void **state)
@@ -193,6 +221,7 @@ int main(void)
         cmocka_unit_test(cap_and_huge_attempts),
         cmocka_unit_test(retry_after_is_a_floor),
         cmocka_unit_test(deterministic),
+        cmocka_unit_test(flush_phase_spread),
         cmocka_unit_test(roughly_uniform),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
