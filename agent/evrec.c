@@ -771,6 +771,7 @@ EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out)
     out->dropped_uncommitted = qs.counters[QC_UNCOMMITTED];
     out->truncated = qs.counters[QC_TRUNCATED];
     out->delivered = qs.counters[QC_DELIVERED];
+    out->dropped_purged = qs.counters[QC_PURGED];
     if (agent->flusher) {
         flusher_stats(agent->flusher, out);
     } else { /* the delivery state as the store's flusher (another process) last wrote it */

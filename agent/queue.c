@@ -38,7 +38,7 @@ static const char *const counter_keys[QC_COUNT] = {
     [QC_EXPIRED] = COUNTER_PREFIX "expired",     [QC_REJECTED] = COUNTER_PREFIX "rejected",
     [QC_POISON] = COUNTER_PREFIX "poison",       [QC_REFUSED] = COUNTER_PREFIX "refused",
     [QC_TRUNCATED] = COUNTER_PREFIX "truncated", [QC_DELIVERED] = COUNTER_PREFIX "delivered",
-    [QC_UNCOMMITTED] = COUNTER_PREFIX "uncommitted",
+    [QC_UNCOMMITTED] = COUNTER_PREFIX "uncommitted", [QC_PURGED] = COUNTER_PREFIX "purged",
 };
 
 /* Defaults when a config field is 0 (the documented evrec_options defaults). */
@@ -1766,33 +1766,27 @@ int queue_delete(evrec_queue_t *q, const uint64_t *seqs, size_t n, const queue_c
     return EVREC_OK;
 }
 
-static int64_t record_created_ms(const MDB_val *d, int *ok)
-{
-    *ok = d->mv_size >= 12;
-    if (!*ok)
-        return 0;
-    return (int64_t)get_le64((const uint8_t *)d->mv_data + 4);
-}
-
-int queue_expire(evrec_queue_t *q, int64_t cutoff_ms, uint64_t *removed)
+int queue_remove_matching(evrec_queue_t *q, queue_match_fn match, void *user,
+                          queue_counter_t counter, uint64_t *removed)
 {
     if (removed)
         *removed = 0;
-    if (!q)
+    if (!q || !match || (unsigned)counter >= QC_COUNT)
         return EVREC_E_INVALID;
     uint64_t from = 0, total = 0;
     for (int more = 1; more;) {
         /* At most EXPIRE_CHUNK deletions per transaction keep each write short. */
         more = 0;
+        int merr = 0; /* the matcher's own error code */
         wstate_t ws;
         int rc = ws_begin(q, &ws);
         if (rc)
-            return mdb_fail(q, rc, "expiring old events");
+            return mdb_fail(q, rc, "removing events");
         MDB_cursor *cur;
         rc = mdb_cursor_open(ws.txn, q->events, &cur);
         if (rc) {
             ws_abort(&ws);
-            return mdb_fail(q, rc, "expiring old events");
+            return mdb_fail(q, rc, "removing events");
         }
         uint8_t kb[8];
         put_be64(kb, from);
@@ -1801,33 +1795,62 @@ int queue_expire(evrec_queue_t *q, int64_t cutoff_ms, uint64_t *removed)
          * then returns without stepping over it. */
         for (rc = mdb_cursor_get(cur, &k, &d, MDB_SET_RANGE); rc == 0;
              rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-            int ok;
-            int64_t created = record_created_ms(&d, &ok);
-            if (!ok || created >= cutoff_ms)
+            uint64_t seq = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+            int m = match(user, seq, d.mv_data, d.mv_size);
+            if (m < 0) {
+                merr = m;
+                break;
+            }
+            if (!m)
                 continue;
-            if (ws.add[QC_EXPIRED] >= EXPIRE_CHUNK) {
-                from = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+            if (ws.add[counter] >= EXPIRE_CHUNK) {
+                from = seq;
                 more = 1;
                 break;
             }
             rc = ws_del_current(&ws, cur, d.mv_size);
             if (rc)
                 break;
-            ws.add[QC_EXPIRED]++;
+            ws.add[counter]++;
         }
         mdb_cursor_close(cur);
         if (rc == MDB_NOTFOUND)
             rc = 0;
-        uint64_t got = ws.add[QC_EXPIRED];
+        uint64_t got = ws.add[counter];
+        if (merr) {
+            ws_abort(&ws);
+            return merr;
+        }
         rc = rc ? (ws_abort(&ws), rc) : ws_commit(q, &ws);
         if (rc)
-            return mdb_fail(q, rc, "expiring old events");
+            return mdb_fail(q, rc, "removing events");
         total += got;
         if (removed)
             *removed = total;
     }
     maybe_sync(q);
     return EVREC_OK;
+}
+
+static int64_t record_created_ms(const void *value, size_t len, int *ok)
+{
+    *ok = len >= 12;
+    if (!*ok)
+        return 0;
+    return (int64_t)get_le64((const uint8_t *)value + 4);
+}
+
+static int created_before(void *user, uint64_t seq, const void *value, size_t len)
+{
+    (void)seq;
+    int ok;
+    int64_t created = record_created_ms(value, len, &ok);
+    return ok && created < *(const int64_t *)user;
+}
+
+int queue_expire(evrec_queue_t *q, int64_t cutoff_ms, uint64_t *removed)
+{
+    return queue_remove_matching(q, created_before, &cutoff_ms, QC_EXPIRED, removed);
 }
 
 static int read_counters(evrec_queue_t *q, MDB_txn *txn, queue_stats_t *out)
@@ -1868,7 +1891,7 @@ int queue_stats(evrec_queue_t *q, queue_stats_t *out)
         for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
              rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
             int ok;
-            int64_t c = record_created_ms(&d, &ok);
+            int64_t c = record_created_ms(d.mv_data, d.mv_size, &ok);
             if (ok && (first || c < out->oldest_ms)) {
                 out->oldest_ms = c;
                 first = 0;

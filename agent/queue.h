@@ -48,6 +48,7 @@ typedef enum queue_counter {
     QC_TRUNCATED,
     QC_DELIVERED,
     QC_UNCOMMITTED, /* batched mode: staged records lost because they could not be committed */
+    QC_PURGED,      /* removed on request (evrec_purge, `evrec queue purge`) */
     QC_COUNT
 } queue_counter_t;
 
@@ -146,6 +147,14 @@ typedef struct queue_count {
  *  and add the counts, in one write transaction. */
 int queue_delete(evrec_queue_t *q, const uint64_t *seqs, size_t n, const queue_count_t *counts,
                  size_t ncounts);
+
+/** Delete every queued record for which match(user, seq, value, len) returns 1 (0 keeps it; a
+ *  negative code stops and is returned, what was deleted in earlier chunks stays deleted),
+ *  adding one to `counter` per deletion in the same write transaction (a few hundred
+ *  deletions per transaction). *removed (if not NULL) gets how many. */
+typedef int (*queue_match_fn)(void *user, uint64_t seq, const void *value, size_t len);
+int queue_remove_matching(evrec_queue_t *q, queue_match_fn match, void *user,
+                          queue_counter_t counter, uint64_t *removed);
 
 /** Delete every queued record whose created_ms < cutoff_ms, counting QC_EXPIRED.
  *  *removed (if not NULL) gets how many. */

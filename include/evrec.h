@@ -508,10 +508,49 @@ typedef struct evrec_stats {
     int64_t status_updated_ms;  /**< Unix ms when the delivery fields were written: now for this
                                      agent's flusher; another process's writes them when they
                                      change, at most a second late */
+    uint64_t dropped_purged;   /**< deleted on request (evrec_purge, `evrec queue purge`) */
 } evrec_stats_t;
 
 /** Fill *out with the store's and this agent's counters. */
 EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out);
+
+/* ---------------------------------------------------------------------------------------- */
+/* Queue maintenance: purge and export (support tools)                                      */
+/* ---------------------------------------------------------------------------------------- */
+
+/** Which queued events evrec_purge() and evrec_export() take: every criterion set must hold.
+ *  Initialise with evrec_filter_init() (nothing set). */
+typedef struct evrec_filter {
+    int all;                   /**< evrec_purge: 1 to purge with no criterion at all (a
+                                    filter with none set is refused otherwise) */
+    int64_t created_before_ms; /**< only events stamped before this Unix ms; 0 = any age */
+    const char *endpoint_id;   /**< only this endpoint's events; NULL = any */
+    int shape;                 /**< only events recorded in this shape (EVREC_SERVICE_PINPOINT
+                                    or EVREC_SERVICE_PERSONALIZE: the service the event is
+                                    shaped for); -1 = any */
+} evrec_filter_t;
+
+/** Set *f to match nothing by criterion (all = 0, no age, any endpoint, shape -1). */
+EVREC_API void evrec_filter_init(evrec_filter_t *f);
+
+/** Delete the queued events that match `filter` from the store (every process's), counted in
+ *  evrec_stats()'s dropped_purged. *purged (may be NULL) gets how many. A filter with no
+ *  criterion and all = 0 is refused with EVREC_E_INVALID (nothing is deleted). Events being
+ *  sent at that moment may still be delivered (the store deletes them first; the answer then
+ *  finds them gone). */
+EVREC_API int evrec_purge(evrec_t *agent, const evrec_filter_t *filter, uint64_t *purged);
+
+/** Called by evrec_export() with one event as a line of JSON (NUL-terminated, no newline; valid
+ *  during the call). A non-zero return stops the export, which returns that value. */
+typedef int (*evrec_export_fn)(void *user, const char *json, size_t len);
+
+/** Hand every queued event matching `filter` (NULL: all; `all` is not needed), oldest first,
+ *  to fn as one JSON object: {"Seq", "CreatedMs", "EventId", "EndpointId", "SessionId" and
+ *  "UserId" when set, "Service" (the event's shape: "pinpoint" or "personalize"), "Event" (the
+ *  event as it goes on the wire)}; a record that cannot be read gives {"Seq", "Error"}. The
+ *  store is not changed. Runs inside one read transaction of the store. */
+EVREC_API int evrec_export(evrec_t *agent, const evrec_filter_t *filter, evrec_export_fn fn,
+                           void *user);
 
 #ifdef __cplusplus
 }

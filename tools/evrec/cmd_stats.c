@@ -45,6 +45,7 @@ char *cli_stats_json(const evrec_stats_t *s)
     add_u64(d, "poison", s->dropped_poison);
     add_u64(d, "refused", s->dropped_refused);
     add_u64(d, "uncommitted", s->dropped_uncommitted);
+    add_u64(d, "purged", s->dropped_purged);
     add_u64(o, "requests", s->requests);
     add_u64(o, "retries", s->retries);
     add_time(o, "last_upload", s->last_upload_ms);
