@@ -41,7 +41,9 @@ static const char *const provider_names[P_COUNT] = {
 };
 
 /* The remote calls, each with its own backoff. */
-typedef enum { G_PROCESS, G_STS, G_WEB_IDENTITY, G_SSO, G_CONTAINER, G_IMDS, G_COUNT } gate_id_t;
+typedef enum {
+    G_PROCESS, G_STS, G_WEB_IDENTITY, G_SSO, G_CONTAINER, G_IMDS, G_IOT, G_COGNITO, G_COUNT
+} gate_id_t;
 #define GATE_BASE_MS 1000
 #define GATE_CAP_MS (5 * 60 * 1000)
 #define MAX_SOURCE_DEPTH 5
@@ -1422,6 +1424,36 @@ static const provider_fn providers[P_COUNT] = {
     from_imds,
 };
 
+/* IoT and Cognito behind their gates, as the other remote providers: the reason they noted
+ * is kept for the wait. */
+static result_t run_provider(creds_t *c, provider_t p, evrec_credentials_t *out, attempt_t *a)
+{
+    gate_id_t g = p == P_IOT ? G_IOT : p == P_COGNITO ? G_COGNITO : G_COUNT;
+    if (g == G_COUNT)
+        return providers[p](c, out, a);
+    char why[512];
+    if (gate_closed(c, g, why, sizeof why)) {
+        note(a, p, "%s", why);
+        int rc = c->gates[g].code;
+        if (evrec_error_is_retryable(rc) || rc == EVREC_E_TLS)
+            a->net_code = a->net_code ? a->net_code : rc;
+        return R_FAIL;
+    }
+    size_t before = a->len;
+    int net_before = a->net_code;
+    result_t r = providers[p](c, out, a);
+    if (r == R_HIT) {
+        gate_settle(c, g, EVREC_OK, "");
+    } else if (r == R_FAIL) {
+        /* what this provider added: "; <name>: <reason>" */
+        const char *reason = a->msg + before;
+        const char *colon = strstr(reason, ": ");
+        gate_settle(c, g, a->net_code != net_before ? a->net_code : EVREC_E_CREDENTIALS,
+                    colon ? colon + 2 : reason);
+    }
+    return r;
+}
+
 /* Is a cached set still good without a refresh? */
 static int fresh_enough(const creds_t *c, int64_t now)
 {
@@ -1450,7 +1482,7 @@ int creds_get(creds_t *c, evrec_credentials_t *out, char *err, size_t errlen)
     evrec_credentials_t got;
     char skipped[128] = "";
     for (int p = 0; p < P_COUNT; p++) {
-        result_t r = providers[p](c, &got, &a);
+        result_t r = run_provider(c, (provider_t)p, &got, &a);
         if (r == R_HIT) {
             *out = got;
             if (p != P_STATIC && (p != P_CALLBACK || got.expiration_ms != 0)) {

@@ -143,7 +143,24 @@ static void iot_refusals(void **state)
     assert_non_null(strstr(err, "iot: role alias 'no-such-alias' for thing 'evrec-test-thing'"));
     assert_non_null(strstr(err, "HTTP 404"));
     assert_non_null(strstr(err, "Role alias does not exist"));
+    /* Asked again at once, the provider is not called: the last reason is given, with the
+     * wait (1 s after the first failure, doubling). */
+    int64_t now = port_wall_ms();
     creds_free(c);
+    cfg.now_ms = fake_clock;
+    cfg.now_user = &now;
+    assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    now += 900;
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "iot: role alias 'no-such-alias' for thing 'evrec-test-thing': "
+                                "HTTP 404"));
+    assert_non_null(strstr(err, "(not asked again for 1 s)"));
+    now += 200;
+    assert_int_equal(creds_get(c, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_null(strstr(err, "not asked again"));
+    creds_free(c);
+    cfg.now_ms = NULL;
 
     /* The server's certificate is not trusted: fails closed, as a TLS error. */
     cfg = iot_config(f);
