@@ -285,11 +285,203 @@ static void purge_and_export_cli(void **state)
     free(err);
 }
 
+
+/* -- the agent daemon ----------------------------------------------------------------------- */
+
+#define FAKE_KEY "AKIDEXAMPLE"
+#define FAKE_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void pause_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static char *slurp(const char *path)
+{
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return strdup("");
+    char *buf = calloc(1, 1 << 16);
+    size_t n = fread(buf, 1, (1 << 16) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+/* How many times needle occurs in the file at path. */
+static int occurrences(const char *path, const char *needle)
+{
+    char *s = slurp(path);
+    int n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle))
+        n++;
+    free(s);
+    return n;
+}
+
+static int wait_count(const char *path, const char *needle, int count, long timeout_ms)
+{
+    int64_t end = mono_ms() + timeout_ms;
+    while (mono_ms() < end) {
+        if (occurrences(path, needle) >= count)
+            return 1;
+        pause_ms(50);
+    }
+    return 0;
+}
+
+static void write_text(const char *path, const char *text)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    fputs(text, fp);
+    fclose(fp);
+}
+
+static pid_t spawn_agent(fixture_t *f, const char *cfg, const char *logpath)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        FILE *lf = freopen(logpath, "w", stderr);
+        (void)lf;
+        FILE *nf = freopen("/dev/null", "w", stdout);
+        (void)nf;
+        execl(f->cli, f->cli, "agent", "--store", f->store, "--config", cfg, "--drain-timeout",
+              "5", (char *)NULL);
+        _exit(127);
+    }
+    return pid;
+}
+
+static int wait_exit(pid_t pid, long timeout_ms, int *status)
+{
+    int64_t end = mono_ms() + timeout_ms;
+    while (mono_ms() < end) {
+        if (waitpid(pid, status, WNOHANG) == pid)
+            return 1;
+        pause_ms(20);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, status, 0);
+    return 0;
+}
+
+/* Whether the local endpoint accepted event `event_id` for application `app`. */
+static int delivered_to(const tu_endpoint_t *ep, const char *event_id, const char *app)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/_fake/log", ep->url);
+    char *body = tu_http("GET", url, NULL, NULL);
+    if (!body)
+        return 0;
+    cJSON *arr = cJSON_Parse(body);
+    free(body);
+    int found = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, arr)
+    {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(it, "event_id");
+        const cJSON *ap = cJSON_GetObjectItemCaseSensitive(it, "application_id");
+        if (cJSON_IsString(id) && strcmp(id->valuestring, event_id) == 0 && cJSON_IsString(ap) &&
+            strcmp(ap->valuestring, app) == 0)
+            found = 1;
+    }
+    cJSON_Delete(arr);
+    return found;
+}
+
+static int wait_delivered(const tu_endpoint_t *ep, const char *event_id, const char *app)
+{
+    int64_t end = mono_ms() + 15000;
+    while (mono_ms() < end) {
+        if (delivered_to(ep, event_id, app))
+            return 1;
+        pause_ms(100);
+    }
+    return 0;
+}
+
+static void agent_config(fixture_t *f, const char *cfg, const tu_endpoint_t *ep, const char *app,
+                         long interval_ms)
+{
+    char text[1024];
+    snprintf(text, sizeof text,
+             "{\"application_id\":\"%s\",\"region\":\"us-east-1\",\"endpoint_url\":\"%s\","
+             "\"access_key_id\":\"%s\",\"secret_access_key\":\"%s\","
+             "\"flush_interval_ms\":%ld,\"flush_threshold_events\":1000}",
+             app, ep->url, FAKE_KEY, FAKE_SECRET, interval_ms);
+    (void)f;
+    write_text(cfg, text);
+}
+
+static void record_id(fixture_t *f, const char *event_id)
+{
+    char *out = NULL, *err = NULL;
+    int rc = run_cli(f, &out, &err, "record", "--store", f->store, "--type", "reload.check",
+                     "--event-id", event_id, NULL);
+    if (rc)
+        fail_msg("record: %s", err);
+    free(out);
+    free(err);
+}
+
+/* SIGHUP reads the configuration again: a good one takes over (another application, a short
+ * interval), a bad one (does not parse; the library refuses it) is logged and the running one
+ * keeps delivering. */
+static void sighup_reloads_the_config(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    char cfg[700], logp[700];
+    snprintf(cfg, sizeof cfg, "%s/agent.json", f->dir);
+    snprintf(logp, sizeof logp, "%s/agent.log", f->dir);
+    agent_config(f, cfg, &ep, "app-one", 600000);
+    pid_t pid = spawn_agent(f, cfg, logp);
+    assert_true(wait_count(logp, "flushing", 1, 10000));
+    agent_config(f, cfg, &ep, "app-two", 100);
+    kill(pid, SIGHUP);
+    assert_true(wait_count(logp, "configuration reloaded", 1, 10000));
+    record_id(f, "reload-1");
+    assert_true(wait_delivered(&ep, "reload-1", "app-two"));
+    /* A file that does not parse. */
+    write_text(cfg, "{\"application_id\":\"app-three\",\"flush_interval_ms\":\"soon\"}");
+    kill(pid, SIGHUP);
+    assert_true(wait_count(logp, "reload refused", 1, 10000));
+    /* One that parses but the library refuses (Personalize without a tracking id). */
+    write_text(cfg, "{\"service\":\"personalize\",\"region\":\"us-east-1\"}");
+    kill(pid, SIGHUP);
+    assert_true(wait_count(logp, "reload refused", 2, 10000));
+    char *log = slurp(logp);
+    assert_non_null(strstr(log, "flush_interval_ms"));
+    assert_int_equal(occurrences(logp, "configuration reloaded"), 1);
+    free(log);
+    record_id(f, "reload-2");
+    assert_true(wait_delivered(&ep, "reload-2", "app-two"));
+    kill(pid, SIGTERM);
+    int status = 0;
+    assert_true(wait_exit(pid, 20000, &status));
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    tu_endpoint_stop(&ep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(purge_and_export_api, setup, teardown),
         cmocka_unit_test_setup_teardown(purge_and_export_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(sighup_reloads_the_config, setup, teardown),
     };
     return cmocka_run_group_tests_name("device", tests, NULL, NULL);
 }

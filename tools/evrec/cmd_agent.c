@@ -37,9 +37,13 @@ static void usage(FILE *out)
             "the queue for up to --drain-timeout seconds (default 30; what is left stays\n"
             "queued for the next start). Other processes record into the same store with\n"
             "`evrec record` or the library meanwhile. Logs go to stderr, to syslog, or to a\n"
-            "file that SIGHUP reopens (for logrotate). If another process is the store's\n"
-            "flusher, the agent waits for the role. Exit status 2 for bad configuration,\n"
-            "1 if the store cannot be opened, 0 after a clean stop.\n\n");
+            "file that SIGHUP reopens (for logrotate). SIGHUP also reads the configuration\n"
+            "again (the --config file, then the same flags): credentials, endpoint,\n"
+            "intervals, limits take effect at once; a configuration that does not parse or\n"
+            "that the library refuses is logged and the running one stays (the store, the\n"
+            "log destination and --drain-timeout stay as started). If another process is the\n"
+            "store's flusher, the agent waits for the role. Exit status 2 for bad\n"
+            "configuration, 1 if the store cannot be opened, 0 after a clean stop.\n\n");
     cli_options_help(out);
 }
 
@@ -106,20 +110,46 @@ static int reopen_log(daemon_log_t *l)
     return 0;
 }
 
+/* The agent's own checks of a parsed configuration; -1 with c->err. */
+static int check_config(cli_config_t *c)
+{
+    if (c->use_syslog && c->log_file) {
+        snprintf(c->err, sizeof c->err, "--syslog and --log-file exclude each other");
+        return -1;
+    }
+    if (c->opts.manual_flush || c->opts.no_flusher) {
+        snprintf(c->err, sizeof c->err,
+                 "the agent runs the flusher: manual_flush and no_flusher do not apply");
+        return -1;
+    }
+    return 0;
+}
+
 static int parse(cli_config_t *c, int argc, char **argv)
 {
     if (cli_parse_options(c, argc, argv, 1, "agent") != 0)
         return -1;
-    if (c->use_syslog && c->log_file) {
-        fprintf(stderr, "evrec agent: --syslog and --log-file exclude each other\n");
-        return -1;
-    }
-    if (c->opts.manual_flush || c->opts.no_flusher) {
-        fprintf(stderr, "evrec agent: the agent runs the flusher: manual_flush and no_flusher "
-                        "do not apply\n");
+    if (check_config(c) != 0) {
+        fprintf(stderr, "evrec agent: %s\n", c->err);
         return -1;
     }
     return 0;
+}
+
+/* parse() for a reload: nothing printed, the reason in c->err. */
+static int parse_quietly(cli_config_t *c, int argc, char **argv)
+{
+    c->opts.log_level = EVREC_LOG_INFO;
+    if (cli_config_preload(c, argc, argv) != 0)
+        return -1;
+    for (int i = 1; i < argc; i++) {
+        int got = cli_option_flag(c, argc, argv, &i);
+        if (got == 0)
+            snprintf(c->err, sizeof c->err, "unknown option '%s'", argv[i]);
+        if (got <= 0)
+            return -1;
+    }
+    return check_config(c);
 }
 
 /* Wait up to ms for one of the signals in *set; returns it, or 0 when the time passed. */
@@ -171,7 +201,76 @@ static int open_flusher(cli_config_t *c, daemon_log_t *l, const sigset_t *set, e
     }
 }
 
-static int serve(cli_config_t *c, daemon_log_t *l)
+/* SIGHUP: read the configuration again and, when it parses and the library accepts it (an
+ * agent opened with it without a flusher), restart the flusher with it. Otherwise log why and
+ * keep the running agent. On success *cur becomes the new (malloc'ed) configuration and the
+ * caller frees the old one; *agent is replaced. Returns -1 to go on, or an exit code (a stop
+ * signal came while waiting for the flusher role). */
+static int reload(cli_config_t **cur, int argc, char **argv, daemon_log_t *l,
+                  const sigset_t *set, evrec_t **agent)
+{
+    cli_config_t *n = malloc(sizeof *n);
+    if (!n) {
+        dlog(l, EVREC_LOG_ERROR, "reload refused: out of memory; the running configuration stays");
+        return -1;
+    }
+    cli_config_init(n);
+    cli_config_t *old = *cur;
+    const char *why = NULL;
+    if (parse_quietly(n, argc, argv) != 0)
+        why = n->err;
+    else if (!n->store || strcmp(n->store, old->store) != 0)
+        why = "the store cannot change without a restart";
+    else if (n->use_syslog != old->use_syslog ||
+             (n->log_file == NULL) != (old->log_file == NULL) ||
+             (n->log_file && strcmp(n->log_file, old->log_file) != 0))
+        why = "the log destination cannot change without a restart";
+    char msg[512] = "";
+    if (!why) {
+        n->opts.log_fn = daemon_log_fn;
+        n->opts.log_user = l;
+        /* The probe validates every option, delivery's included: it finds the flusher role
+         * taken (by the running agent) and records only. Its own log would say so: quiet. */
+        evrec_options_t probe_opts = n->opts;
+        probe_opts.log_fn = NULL;
+        evrec_t *probe = NULL;
+        int rc = evrec_open(&probe, n->store, &probe_opts, msg, sizeof msg);
+        if (rc != EVREC_OK) {
+            if (!msg[0])
+                snprintf(msg, sizeof msg, "%s", evrec_strerror(rc));
+            why = msg;
+        } else {
+            evrec_close(probe, 0);
+        }
+    }
+    if (why) {
+        dlog(l, EVREC_LOG_ERROR, "reload refused: %s; the running configuration stays", why);
+        cli_config_free(n);
+        free(n);
+        return -1;
+    }
+    /* The new configuration is good: stop the old flusher (what it has not sent stays queued)
+     * and take the role again with the new one. */
+    evrec_close(*agent, 0);
+    *agent = NULL;
+    l->level = n->opts.log_level;
+    n->drain_timeout_s = old->drain_timeout_s;
+    int code = open_flusher(n, l, set, agent);
+    if (code >= 0 && *agent == NULL && code != CLI_EXIT_OK) {
+        dlog(l, EVREC_LOG_ERROR, "reload failed at open; going back to the running configuration");
+        code = open_flusher(old, l, set, agent);
+        cli_config_free(n);
+        free(n);
+        return code;
+    }
+    dlog(l, EVREC_LOG_INFO, "configuration reloaded: flushing %s to %s (endpoint %s)",
+         n->store, n->opts.service == EVREC_SERVICE_PERSONALIZE ? "Personalize" : "Pinpoint",
+         *agent ? evrec_endpoint_id(*agent) : "-");
+    *cur = n;
+    return code;
+}
+
+static int serve(cli_config_t *c, daemon_log_t *l, int argc, char **argv)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -188,17 +287,35 @@ static int serve(cli_config_t *c, daemon_log_t *l)
          c->opts.service == EVREC_SERVICE_PERSONALIZE ? "Personalize" : "Pinpoint",
          evrec_endpoint_id(agent), (long)getpid());
     int sig;
+    cli_config_t *cur = c; /* after a reload, a malloc'ed one */
     for (;;) {
         sig = wait_signal(&set, 60000);
         if (sig == SIGHUP) {
             if (reopen_log(l) != 0)
                 dlog(l, EVREC_LOG_ERROR, "cannot reopen %s: %s", l->path, strerror(errno));
-            else
+            else if (l->path)
                 dlog(l, EVREC_LOG_INFO, "log reopened");
+            cli_config_t *before = cur;
+            code = reload(&cur, argc, argv, l, &set, &agent);
+            if (cur != before && before != c) {
+                cli_config_free(before);
+                free(before);
+            }
+            if (code >= 0) {
+                if (cur != c) {
+                    cli_config_free(cur);
+                    free(cur);
+                }
+                return code;
+            }
             continue;
         }
         if (sig == SIGTERM || sig == SIGINT)
             break;
+    }
+    if (cur != c) {
+        cli_config_free(cur);
+        free(cur);
     }
     dlog(l, EVREC_LOG_INFO, "%s: draining for up to %u s", strsignal(sig), c->drain_timeout_s);
     uint64_t ms = (uint64_t)c->drain_timeout_s * 1000u;
@@ -242,7 +359,7 @@ static int run(int argc, char **argv)
         openlog("evrec", LOG_PID, LOG_DAEMON);
     c.opts.log_fn = daemon_log_fn;
     c.opts.log_user = &l;
-    code = serve(&c, &l);
+    code = serve(&c, &l, argc, argv);
     if (l.use_syslog)
         closelog();
 done:
