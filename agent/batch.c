@@ -11,14 +11,11 @@
 
 #include "port.h"
 #include "record.h"
-#include "wire.h"
 
-#define PINPOINT_MAX_EVENTS 100u   /* EventsRequest: at most 100 events per request */
-#define PERSONALIZE_MAX_EVENTS 10u /* EventList max */
-#define DEFAULT_MAX_BYTES 4000000u /* Pinpoint's 4 MB request limit, read conservatively */
-/* Personalize batches one (user, session): how many records of other streams the scan looks
- * past before it settles for what it has (sessions rarely interleave; this bounds the scan). */
-#define PERSONALIZE_LOOKAHEAD 1000u
+/* BATCH_GROUP_STREAM batches one (user, session): how many records of other streams the scan
+ * looks past before it settles for what it has (sessions rarely interleave; this bounds the
+ * scan). */
+#define STREAM_LOOKAHEAD 1000u
 
 /* -- the index ----------------------------------------------------------------------------- */
 
@@ -104,6 +101,7 @@ static int event_copy(batch_event_t *ev, uint64_t seq, const evrec_record_view_t
 {
     memset(ev, 0, sizeof *ev);
     ev->seq = seq;
+    ev->shape = v->shape;
     ev->created_ms = v->created_ms;
     ev->flags = v->flags;
     ev->fragment_len = v->fragment_len;
@@ -129,25 +127,15 @@ static int view_is_stream(const evrec_record_view_t *v, const batch_event_t *fir
 
 /* -- size estimates ------------------------------------------------------------------------ */
 
-/* What appending b->events[n] to the first n events adds to the body estimate; `new_endpoint`
- * says whether its endpoint is not among them yet (Pinpoint). */
 static size_t added_bytes(const batch_t *b, size_t n, int new_endpoint)
 {
-    const batch_event_t *ev = &b->events[n];
-    if (b->service == EVREC_SERVICE_PERSONALIZE) {
-        size_t base = n == 0 ? wire_personalize_base_bytes(ev->user_id, ev->session_id,
-                                                            WIRE_TRACKING_ID_BYTES)
-                             : 0;
-        return base + ev->fragment_len + 1;
-    }
-    size_t bytes = wire_pinpoint_event_bytes(ev->event_id, ev->fragment_len);
-    if (new_endpoint)
-        bytes += wire_pinpoint_endpoint_bytes(ev->endpoint_id, ev->profile_len);
-    return bytes + (n == 0 ? WIRE_PINPOINT_BODY_BYTES : 0);
+    return b->rules->added_bytes(b, n, new_endpoint);
 }
 
 static size_t estimate(const batch_t *b)
 {
+    if (b->rules == NULL)
+        return 0;
     batch_index_t endpoints;
     int indexed = batch_index_init(&endpoints, b, 0) == EVREC_OK;
     size_t bytes = 0;
@@ -172,9 +160,10 @@ typedef struct scan {
     batch_t *out;
     uint32_t max_events;
     size_t max_bytes;
-    uint32_t looked_past; /* Personalize: records of other streams since the first taken */
-    batch_index_t events;    /* Pinpoint: (endpoint, event id) pairs taken */
-    batch_index_t endpoints; /* Pinpoint: the first event of each endpoint taken */
+    uint32_t looked_past; /* BATCH_GROUP_STREAM: records of other streams since the first */
+    int indexed;             /* BATCH_GROUP_ENDPOINT_EVENTS: the two indexes below are used */
+    batch_index_t events;    /* (endpoint, event id) pairs taken */
+    batch_index_t endpoints; /* the first event of each endpoint taken */
 } scan_t;
 
 /* The endpoint's profile length as the encoder will splice it ("{}" when there is none). */
@@ -199,28 +188,30 @@ static int visit(void *user, uint64_t seq, const void *value, size_t len)
     scan_t *s = user;
     batch_t *b = s->out;
     b->next_seq = seq + 1;
+    const batch_rules_t *rules = b->rules;
     evrec_record_view_t v;
-    /* Records this batch cannot carry (damaged, for the other service, expired) are passed
-     * over; the queue's own expiry and eviction remove them. */
-    if (evrec_record_decode(value, len, &v) != EVREC_OK || v.service != (uint8_t)b->service)
+    /* Records this batch cannot carry (damaged, of another shape, expired) are passed over;
+     * the queue's own expiry and eviction remove them. */
+    if (evrec_record_decode(value, len, &v) != EVREC_OK || v.shape >= 8 * sizeof rules->shapes ||
+        !(rules->shapes & (1u << v.shape)))
         return 0;
     if (s->lim->expire_before_ms != 0 && v.created_ms < s->lim->expire_before_ms)
         return 0;
-    if (b->service == EVREC_SERVICE_PERSONALIZE && b->n > 0 && !view_is_stream(&v, &b->events[0]))
-        return ++s->looked_past >= PERSONALIZE_LOOKAHEAD ? 1 : 0;
+    if (rules->grouping == BATCH_GROUP_STREAM && b->n > 0 && !view_is_stream(&v, &b->events[0]))
+        return ++s->looked_past >= STREAM_LOOKAHEAD ? 1 : 0;
 
     batch_event_t *ev = &b->events[b->n];
     int rc = event_copy(ev, seq, &v);
     if (rc != EVREC_OK)
         return rc;
     int new_endpoint = 0;
-    if (b->service == EVREC_SERVICE_PINPOINT) {
-        /* Pinpoint keys events by id under their endpoint: a second event with the same pair
-         * has to wait for the next request. */
+    if (s->indexed) {
+        /* Events keyed by id under their endpoint: a second event with the same pair has to
+         * wait for the next request. */
         long same = batch_index_find(&s->endpoints, ev->endpoint_id, NULL);
         new_endpoint = same < 0;
         if (new_endpoint) {
-            rc = profile_len(s, ev);
+            rc = rules->profiles ? profile_len(s, ev) : EVREC_OK;
         } else {
             ev->profile_len = b->events[same].profile_len;
             if (batch_index_find(&s->events, ev->endpoint_id, ev->event_id) >= 0) {
@@ -229,10 +220,18 @@ static int visit(void *user, uint64_t seq, const void *value, size_t len)
                 return 1;
             }
         }
-        if (rc != EVREC_OK) {
-            event_free(ev);
-            return rc;
-        }
+    } else if (rules->profiles) {
+        /* Without an index only a run of one endpoint's events shares a lookup. */
+        const batch_event_t *prev = b->n > 0 ? &b->events[b->n - 1] : NULL;
+        new_endpoint = prev == NULL || strcmp(prev->endpoint_id, ev->endpoint_id) != 0;
+        if (new_endpoint)
+            rc = profile_len(s, ev);
+        else
+            ev->profile_len = prev->profile_len;
+    }
+    if (rc != EVREC_OK) {
+        event_free(ev);
+        return rc;
     }
     size_t cost = added_bytes(b, b->n, new_endpoint);
     if (b->n > 0 && b->body_bytes + cost > s->max_bytes) {
@@ -240,7 +239,7 @@ static int visit(void *user, uint64_t seq, const void *value, size_t len)
         b->next_seq = seq;
         return 1;
     }
-    if (b->service == EVREC_SERVICE_PINPOINT) {
+    if (s->indexed) {
         batch_index_add(&s->events, b->n);
         if (new_endpoint)
             batch_index_add(&s->endpoints, b->n);
@@ -255,22 +254,24 @@ int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out)
     if (out == NULL)
         return EVREC_E_INVALID;
     memset(out, 0, sizeof *out);
-    if (q == NULL || lim == NULL ||
-        (lim->service != EVREC_SERVICE_PINPOINT && lim->service != EVREC_SERVICE_PERSONALIZE))
+    const batch_rules_t *rules = lim != NULL ? lim->rules : NULL;
+    if (q == NULL || rules == NULL || rules->added_bytes == NULL || rules->max_events == 0 ||
+        rules->max_bytes == 0)
         return EVREC_E_INVALID;
-    uint32_t limit = lim->service == EVREC_SERVICE_PINPOINT ? PINPOINT_MAX_EVENTS
-                                                            : PERSONALIZE_MAX_EVENTS;
+    uint32_t limit = rules->max_events;
     scan_t s = { .q = q, .lim = lim, .out = out };
     s.max_events = lim->max_events == 0 || lim->max_events > limit ? limit : lim->max_events;
-    s.max_bytes = lim->max_bytes == 0 ? DEFAULT_MAX_BYTES : lim->max_bytes;
-    out->service = lim->service;
+    s.max_bytes = lim->max_bytes == 0 || lim->max_bytes > rules->max_bytes ? rules->max_bytes
+                                                                           : lim->max_bytes;
+    out->rules = rules;
     out->next_seq = lim->from_seq;
     out->events = port_calloc(s.max_events, sizeof *out->events);
     if (out->events == NULL)
         return EVREC_E_NOMEM;
     out->cap = s.max_events;
-    if (batch_index_init(&s.events, out, 1) != EVREC_OK ||
-        batch_index_init(&s.endpoints, out, 0) != EVREC_OK) {
+    s.indexed = rules->grouping == BATCH_GROUP_ENDPOINT_EVENTS;
+    if (s.indexed && (batch_index_init(&s.events, out, 1) != EVREC_OK ||
+                      batch_index_init(&s.endpoints, out, 0) != EVREC_OK)) {
         batch_free(out);
         return EVREC_E_INVALID;
     }
@@ -302,7 +303,7 @@ static int with_records(void *user, queue_ref_t *refs, size_t n)
         evrec_record_view_t v;
         int usable = rc == EVREC_OK && refs[i].value != NULL &&
                      evrec_record_decode(refs[i].value, refs[i].len, &v) == 0 &&
-                     v.service == (uint8_t)b->service && v.fragment_len == ev->fragment_len &&
+                     v.shape == ev->shape && v.fragment_len == ev->fragment_len &&
                      memchr(v.fragment, '\0', v.fragment_len) == NULL;
         if (usable && v.fragment_nul) {
             ev->fragment = v.fragment;
@@ -370,7 +371,7 @@ int batch_split(batch_t *b, size_t at, batch_t *tail)
     if (b == NULL || at > b->n)
         return EVREC_E_INVALID;
     size_t moved = b->n - at;
-    tail->service = b->service;
+    tail->rules = b->rules;
     tail->events = port_calloc(moved ? moved : 1, sizeof *tail->events);
     if (tail->events == NULL)
         return EVREC_E_NOMEM;

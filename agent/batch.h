@@ -1,16 +1,17 @@
 /*
  * The batcher: picks the next request's worth of queued events, oldest first, under the
- * service's count and size limits. Reads the queue in one read transaction and keeps each
+ * rules a backend gives it (batch_rules_t: count and size limits, the record shapes it carries,
+ * how events group into one request, what each adds to the body). It names no service.
+ * Reads the queue in one read transaction and keeps each
  * event's sequence number, ids and lengths (one small allocation per event), not its JSON:
  * the fragments are read again, without copying, by batch_with_fragments() while the request
  * body is built, so a body is the only copy of its events and nothing is held across the
  * network call.
  *
- * Pinpoint: events of any endpoints, grouped per endpoint id by the wire encoder; at most
- *   max_events (<= 100) and an estimated body of at most max_bytes, counting each distinct
- *   endpoint's profile once.
- * Personalize: only events with the same (userId, sessionId) as the oldest queued event,
- *   at most max_events (<= 10).
+ * Groupings: BATCH_GROUP_ANY (any events in queue order), BATCH_GROUP_ENDPOINT_EVENTS (a
+ * second event with the same (endpoint id, event id) ends the batch: a map keyed so would hold
+ * only one), BATCH_GROUP_STREAM (only events with the same (userId, sessionId) as the oldest
+ * queued one; others are looked past).
  */
 #ifndef EVREC_BATCH_H
 #define EVREC_BATCH_H
@@ -21,8 +22,29 @@
 #include "evrec.h"
 #include "queue.h"
 
+struct batch;
+
+/** How one request's worth of events is chosen: given by each backend (service.h). */
+typedef enum batch_grouping {
+    BATCH_GROUP_ANY = 0,
+    BATCH_GROUP_ENDPOINT_EVENTS,
+    BATCH_GROUP_STREAM,
+} batch_grouping_t;
+
+typedef struct batch_rules {
+    uint32_t max_events;      /* per request: the service's limit */
+    size_t max_bytes;         /* per request, as added_bytes counts: the service's limit */
+    unsigned shapes;          /* bit (1u << shape) for each record shape carried */
+    batch_grouping_t grouping;
+    int profiles;             /* the request carries endpoint profiles: their lengths are read */
+    /* What appending b->events[n] to the first n events adds to the request estimate;
+     * `new_endpoint` says whether its endpoint is not among them yet. An upper bound. */
+    size_t (*added_bytes)(const struct batch *b, size_t n, int new_endpoint);
+} batch_rules_t;
+
 typedef struct batch_event {
     uint64_t seq;
+    uint8_t shape;     /* the record's shape (record.h) */
     int64_t created_ms;
     uint16_t flags;
     char *event_id;    /* batch_next: one allocation holding all four ids, freed with it */
@@ -32,11 +54,11 @@ typedef struct batch_event {
     const char *fragment; /* the stored JSON fragment, NUL-terminated: set only inside
                              batch_with_fragments (or by whoever builds a batch by hand) */
     size_t fragment_len;
-    size_t profile_len; /* Pinpoint: length of the endpoint's profile when batched (estimates) */
+    size_t profile_len; /* rules->profiles: length of the endpoint's profile when batched */
 } batch_event_t;
 
 typedef struct batch {
-    evrec_service_t service;
+    const batch_rules_t *rules;
     batch_event_t *events;
     size_t n;
     size_t cap;
@@ -45,9 +67,9 @@ typedef struct batch {
 } batch_t;
 
 typedef struct batch_limits {
-    evrec_service_t service;
-    uint32_t max_events;     /* clamped to the service's limit */
-    size_t max_bytes;        /* request body bound */
+    const batch_rules_t *rules;
+    uint32_t max_events;     /* clamped to rules->max_events */
+    size_t max_bytes;        /* request bound, clamped to rules->max_bytes */
     int64_t expire_before_ms;/* events created before this are not taken (the caller expires
                                 them with queue_expire); 0: none */
     uint64_t from_seq;       /* start of the scan (0: oldest) */
@@ -55,12 +77,12 @@ typedef struct batch_limits {
 
 /** Fill *out with the next batch (out->n == 0 when nothing is queued). An event too large to
  *  fit a request even alone is still returned alone (the service will judge it).
- *  max_events 0 or above the service's limit means that limit; max_bytes 0 means 4,000,000.
+ *  max_events / max_bytes 0 or above the rules' limits mean those limits.
  *  The scan stops at the first event that does not fit, so order is kept. Records this batch
- *  cannot carry (damaged, encoded for the other service, created before expire_before_ms) are
- *  passed over and left to queue_expire / eviction. Pinpoint: a second event with the same
- *  (endpoint id, event id) ends the batch (the map would hold only one). Personalize: records
- *  of other streams are looked past, at most 1,000 of them. On error *out is empty. */
+ *  cannot carry (damaged, of a shape the rules do not carry, created before expire_before_ms)
+ *  are passed over and left where they are. BATCH_GROUP_ENDPOINT_EVENTS: a second event with
+ *  the same (endpoint id, event id) ends the batch. BATCH_GROUP_STREAM: records of other
+ *  streams are looked past, at most 1,000 of them. On error *out is empty. */
 int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out);
 
 /**
@@ -81,7 +103,8 @@ void batch_free(batch_t *b);
 
 /* -- an index of a batch's events, for the encoders and the decoder -------------------- */
 
-/** Most events a batch_index_t can index (the services allow 100 and 10 per request). */
+/** Most events a batch_index_t can index (Pinpoint allows 100 a request; the batcher indexes
+ *  only BATCH_GROUP_ENDPOINT_EVENTS batches). */
 #define BATCH_INDEX_MAX 127u
 #define BATCH_INDEX_SLOTS 256u
 

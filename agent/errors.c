@@ -49,6 +49,7 @@ EVREC_API const char *evrec_strerror(int code)
     case EVREC_E_REJECTED: return "request rejected by the service";
     case EVREC_E_CLOCK_SKEW: return "device clock is skewed";
     case EVREC_E_TOO_OLD: return "event is older than max_event_age";
+    case EVREC_E_OTHER_SERVICE: return "queued events need another service";
     }
     return "unknown error";
 }

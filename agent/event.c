@@ -552,6 +552,15 @@ const char *event_endpoint_id(const evrec_event_t *ev)
     return ev ? ev->endpoint_id : NULL;
 }
 
+unsigned event_shape(const evrec_event_t *ev, unsigned preferred)
+{
+    if (ev && (ev->user_id || (ev->session_id && !ev->has_session) || ev->item_id ||
+               ev->has_value || ev->properties || ev->recommendation_id || ev->nimpressions ||
+               ev->attribution))
+        return RECORD_SHAPE_PERSONALIZE;
+    return preferred;
+}
+
 int event_has_user_id(const evrec_event_t *ev)
 {
     return ev && ev->user_id;
@@ -1343,7 +1352,8 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
     if (err && errlen)
         err[0] = '\0';
     enc_t e = { ctx, 0, err, errlen };
-    int pz = ctx->service == EVREC_SERVICE_PERSONALIZE;
+    unsigned shape = event_shape(ev, ctx->preferred_shape);
+    int pz = shape == RECORD_SHAPE_PERSONALIZE;
     int64_t ts = ev->has_timestamp ? ev->timestamp_ms : ctx->now_ms;
     if (ts < TS_MIN_MS || ts > TS_MAX_MS)
         return event_errorf(err, errlen, EVREC_E_TIMESTAMP, "timestamp %lld ms is out of range",
@@ -1398,7 +1408,7 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
     }
     evrec_record_view_t v = { 0 };
     v.format = EVREC_RECORD_FORMAT;
-    v.service = (uint8_t)ctx->service;
+    v.shape = (uint8_t)shape;
     v.flags = e.truncated ? EVREC_RECORD_F_TRUNCATED : 0;
     v.created_ms = ts;
     v.event_id = ev->id;

@@ -24,7 +24,9 @@
 
 /** What evrec_record() knows that the event does not: the agent's state at record time. */
 typedef struct event_context {
-    evrec_service_t service;
+    /* RECORD_SHAPE_* the agent's service prefers; an event with Personalize fields is
+     * Personalize-shaped whatever this says (event_shape()). */
+    uint8_t preferred_shape;
     int64_t now_ms;              /**< timestamp used when the event has none */
     const char *endpoint_id;     /**< the agent's default endpoint id */
     /* The open session, carried into Pinpoint's Event.Session and Personalize's sessionId.
@@ -41,7 +43,7 @@ typedef struct event_context {
 } event_context_t;
 
 /**
- * Validate `ev` for ctx->service and encode it into a record (record.h) ready for
+ * Validate `ev` for its shape (event_shape()) and encode it into a record (record.h) ready for
  * queue_append(). Assigns a random UUID v4 id if the event has none (then visible through
  * evrec_event_id()). *out is port_malloc'ed (caller frees with port_free). *truncated is set to
  * 1 if any field was truncated (only with ctx->truncate_oversize), else 0.
@@ -54,6 +56,10 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
 const char *event_endpoint_id(const evrec_event_t *ev);
 /** Whether the event sets its own Personalize userId. */
 int event_has_user_id(const evrec_event_t *ev);
+/** The RECORD_SHAPE_* the event is recorded in: Personalize-shaped if it carries any
+ *  Personalize field (user, session set by evrec_event_set_session_id, item id, value,
+ *  properties, recommendation id, impressions, metric attribution), else `preferred`. */
+unsigned event_shape(const evrec_event_t *ev, unsigned preferred);
 
 /** evrec_event_from_json() with the detail: on failure a message naming the member (or the
  *  setter's message) is written to err. Used by the CLI to report bad input lines. */

@@ -13,10 +13,9 @@
 #include "flusher.h"
 #include "port.h"
 #include "queue.h"
+#include "record.h"
+#include "service.h"
 #include "session.h"
-
-#define PINPOINT_MAX_BATCH 100
-#define PERSONALIZE_MAX_BATCH 10
 #define TICK_MIN_MS 5
 #define TICK_MAX_MS 1000
 
@@ -42,8 +41,8 @@ EVREC_API void evrec_options_init(evrec_options_t *opts)
     opts->session_timeout_ms = 5000;
     opts->flush_interval_ms = 30000;
     opts->flush_threshold_events = 100;
-    opts->max_batch_events = 0; /* the service's limit */
-    opts->max_request_bytes = 4u * 1000 * 1000;
+    opts->max_batch_events = 0;  /* the service's limit */
+    opts->max_request_bytes = 0; /* the service's limit */
     opts->backoff_base_ms = 1000;
     opts->backoff_cap_ms = 300000;
     opts->log_level = EVREC_LOG_WARN;
@@ -68,6 +67,9 @@ static const size_t option_strings[] = {
     offsetof(evrec_options_t, cognito_endpoint_url),
     offsetof(evrec_options_t, ca_bundle),
     offsetof(evrec_options_t, endpoint_id),
+    offsetof(evrec_options_t, stream_name),
+    offsetof(evrec_options_t, stream_arn),
+    offsetof(evrec_options_t, delivery_stream_name),
 };
 #define N_OPTION_STRINGS (sizeof option_strings / sizeof option_strings[0])
 
@@ -135,14 +137,18 @@ static int config_error(char *err, size_t errlen, const char *fmt, ...)
     return EVREC_E_CONFIG;
 }
 
-static uint32_t service_batch_limit(evrec_service_t s)
+/* What the backend needs from the options, as it reads them. */
+static service_ctx_t service_ctx_of(const evrec_options_t *o)
 {
-    return s == EVREC_SERVICE_PERSONALIZE ? PERSONALIZE_MAX_BATCH : PINPOINT_MAX_BATCH;
-}
-
-static const char *service_name(evrec_service_t s)
-{
-    return s == EVREC_SERVICE_PERSONALIZE ? "Personalize" : "Pinpoint";
+    service_ctx_t c = { 0 };
+    c.application_id = o->application_id;
+    c.tracking_id = o->tracking_id;
+    c.stream_name = o->stream_name;
+    c.stream_arn = o->stream_arn;
+    c.delivery_stream_name = o->delivery_stream_name;
+    c.partition_key = o->partition_key;
+    c.max_record_bytes = o->max_record_bytes;
+    return c;
 }
 
 /* The credential providers' options (the region and transport are added by the caller). */
@@ -167,8 +173,12 @@ static void creds_options(const evrec_options_t *o, creds_config_t *c)
 
 static int validate_options(evrec_options_t *o, char *err, size_t errlen)
 {
-    if (o->service != EVREC_SERVICE_PINPOINT && o->service != EVREC_SERVICE_PERSONALIZE)
+    const service_ops_t *svc = service_get(o->service);
+    if (svc == NULL)
         return config_error(err, errlen, "options.service: %d is not a service", (int)o->service);
+    if ((unsigned)o->partition_key > EVREC_PARTITION_RANDOM)
+        return config_error(err, errlen, "options.partition_key: %d is not a partition key mode",
+                            (int)o->partition_key);
     if ((unsigned)o->durability > EVREC_DURABLE_BATCHED)
         return config_error(err, errlen, "options.durability: %d is not a durability mode",
                             (int)o->durability);
@@ -198,21 +208,24 @@ static int validate_options(evrec_options_t *o, char *err, size_t errlen)
                                          "other");
     if (o->no_flusher)
         return EVREC_OK; /* delivery options are not used */
-    if (o->service == EVREC_SERVICE_PINPOINT && empty(o->application_id))
-        return config_error(err, errlen, "options.application_id is required for Pinpoint "
-                                         "(or set no_flusher to record only)");
-    if (o->service == EVREC_SERVICE_PERSONALIZE && empty(o->tracking_id))
-        return config_error(err, errlen, "options.tracking_id is required for Personalize "
-                                         "(or set no_flusher to record only)");
-    uint32_t limit = service_batch_limit(o->service);
+    service_ctx_t sc = service_ctx_of(o);
+    char why[256] = "";
+    if (svc->check(&sc, why, sizeof why) != EVREC_OK)
+        return config_error(err, errlen, "options.%s (or set no_flusher to record only)", why);
+    uint32_t limit = svc->rules.max_events;
     if (o->max_batch_events == 0)
         o->max_batch_events = limit;
     else if (o->max_batch_events > limit)
         return config_error(err, errlen, "options.max_batch_events %u exceeds %s's limit of %u",
-                            o->max_batch_events, service_name(o->service), limit);
+                            o->max_batch_events, svc->title, limit);
+    if (o->max_request_bytes == 0 || o->max_request_bytes > svc->rules.max_bytes)
+        o->max_request_bytes = svc->rules.max_bytes;
     if (o->max_request_bytes < 1024)
         return config_error(err, errlen, "options.max_request_bytes (%zu) is too small",
                             o->max_request_bytes);
+    if (o->max_record_bytes != 0 && o->max_record_bytes < 1024)
+        return config_error(err, errlen, "options.max_record_bytes (%zu) is too small",
+                            o->max_record_bytes);
     if (o->flush_interval_ms == 0)
         return config_error(err, errlen, "options.flush_interval_ms must be > 0");
     if (o->backoff_base_ms == 0 || o->backoff_cap_ms < o->backoff_base_ms)
@@ -248,9 +261,10 @@ static int resolve_endpoint(evrec_t *a, char *err, size_t errlen)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-'))
             return config_error(err, errlen, "region '%s' is not a region name", a->region);
     }
-    const char *svc_env = o->service == EVREC_SERVICE_PERSONALIZE
-                              ? "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS"
-                              : "AWS_ENDPOINT_URL_PINPOINT";
+    const service_ops_t *svc = service_get(o->service);
+    if (svc == NULL)
+        return config_error(err, errlen, "options.service: %d is not a service", (int)o->service);
+    const char *svc_env = svc->endpoint_env;
     const char *url = o->endpoint_url;
     const char *from = "options.endpoint_url";
     char configured[1024], where[160];
@@ -263,9 +277,7 @@ static int resolve_endpoint(evrec_t *a, char *err, size_t errlen)
     if (empty(url)) {
         const char *suffix = strncmp(a->region, "cn-", 3) == 0 ? "amazonaws.com.cn"
                                                                 : "amazonaws.com";
-        snprintf(def, sizeof def, "https://%s.%s.%s",
-                 o->service == EVREC_SERVICE_PERSONALIZE ? "personalize-events" : "pinpoint",
-                 a->region, suffix);
+        snprintf(def, sizeof def, "https://%s.%s.%s", svc->host_prefix, a->region, suffix);
         url = def;
     } else if (!is_http_url(url)) {
         return config_error(err, errlen, "%s '%s' is not an http:// or https:// URL", from, url);
@@ -290,6 +302,11 @@ static void build_flusher_config(evrec_t *a)
     f->service = o->service;
     f->application_id = o->application_id;
     f->tracking_id = o->tracking_id;
+    f->stream_name = o->stream_name;
+    f->stream_arn = o->stream_arn;
+    f->delivery_stream_name = o->delivery_stream_name;
+    f->partition_key = o->partition_key;
+    f->max_record_bytes = o->max_record_bytes;
     f->region = a->region;
     f->endpoint_url = a->endpoint_url;
 
@@ -641,12 +658,48 @@ EVREC_API int evrec_flush(evrec_t *agent, uint32_t timeout_ms)
         return no_flusher_here(agent, "flush");
     (void)queue_sync(agent->queue); /* staged (batched) records are part of "everything" */
     int rc = flusher_flush(agent->flusher, timeout_ms);
-    if (rc == EVREC_E_TIMEOUT)
-        return agent_error(agent, rc, "flush: %llu events still queued after %u ms",
-                           (unsigned long long)queue_count(agent->queue), timeout_ms);
-    if (rc != EVREC_OK)
+    if (rc != EVREC_OK && rc != EVREC_E_TIMEOUT)
         return agent_error(agent, rc, "flush: %s", evrec_strerror(rc));
-    return EVREC_OK;
+    if (queue_count(agent->queue) == 0)
+        return EVREC_OK;
+    /* Left over: events of shapes this backend cannot carry, ones recorded meanwhile, or the
+     * time ran out. */
+    uint64_t per_shape[RECORD_SHAPES] = { 0 };
+    uint64_t other = 0;
+    const service_ops_t *svc = service_get(agent->opts.service);
+    if (queue_count_shapes(agent->queue, per_shape, RECORD_SHAPES, &other) == EVREC_OK) {
+        uint64_t carried = other, stranded = 0;
+        char what[256] = "";
+        size_t used = 0;
+        for (unsigned sh = 0; sh < RECORD_SHAPES; sh++) {
+            if (per_shape[sh] == 0)
+                continue;
+            if (service_carries(svc, sh)) {
+                carried += per_shape[sh];
+                continue;
+            }
+            stranded += per_shape[sh];
+            char titles[160];
+            service_titles_for_shape(sh, titles, sizeof titles);
+            int n = snprintf(what + used, sizeof what - used, "%s%llu wait for %s",
+                             used ? ", " : "", (unsigned long long)per_shape[sh], titles);
+            if (n > 0 && (size_t)n < sizeof what - used)
+                used += (size_t)n;
+        }
+        if (stranded > 0 && carried == 0)
+            return agent_error(agent, EVREC_E_OTHER_SERVICE,
+                               "flush: %llu events are queued that %s cannot carry (%s); they "
+                               "stay queued for an agent configured for that service",
+                               (unsigned long long)stranded, svc ? svc->title : "this agent",
+                               what);
+        if (rc == EVREC_E_TIMEOUT || carried > 0)
+            return agent_error(agent, EVREC_E_TIMEOUT,
+                               "flush: %llu events still queued after %u ms%s%s",
+                               (unsigned long long)(carried + stranded), timeout_ms,
+                               stranded ? "; " : "", what);
+    }
+    return agent_error(agent, EVREC_E_TIMEOUT, "flush: %llu events still queued after %u ms",
+                       (unsigned long long)queue_count(agent->queue), timeout_ms);
 }
 
 EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms)
@@ -695,13 +748,15 @@ static void default_user_id(evrec_t *a, char *out, size_t len)
 int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
 {
     char uid[EVREC_ID_MAX] = "";
-    ctx->service = a->opts.service;
+    const service_ops_t *svc = service_get(a->opts.service);
+    ctx->preferred_shape = svc ? svc->preferred_shape : RECORD_SHAPE_PINPOINT;
     if (ctx->now_ms == 0)
         ctx->now_ms = port_wall_ms();
     ctx->endpoint_id = a->endpoint_id;
     ctx->truncate_oversize = a->opts.truncate_oversize;
     ctx->max_age_ms = a->opts.max_event_age_ms;
-    if (a->opts.service == EVREC_SERVICE_PERSONALIZE && !event_has_user_id(ev)) {
+    if (event_shape(ev, ctx->preferred_shape) == RECORD_SHAPE_PERSONALIZE &&
+        !event_has_user_id(ev)) {
         /* The userId is the User.UserId of the profile of the event's endpoint: the default
          * one (cached), or the one the event names (read from the store). */
         const char *own = event_endpoint_id(ev);

@@ -23,17 +23,15 @@
 #include "batch.h"
 #include "port.h"
 #include "record.h"
+#include "service.h"
 #include "sigv4.h"
 #include "wire.h"
 
 #define FL_DEFAULT_INTERVAL_MS 30000u
 #define FL_DEFAULT_THRESHOLD 100u
-#define FL_DEFAULT_REQUEST_BYTES ((size_t)4 * 1000 * 1000)
 #define FL_DEFAULT_AGE_MS (30ull * 24 * 3600 * 1000)
 #define FL_DEFAULT_BACKOFF_BASE_MS 1000u
 #define FL_DEFAULT_BACKOFF_CAP_MS 300000u
-#define FL_PINPOINT_MAX_EVENTS 100u
-#define FL_PERSONALIZE_MAX_EVENTS 10u
 /* Immediate retries allowed in a row before the flusher falls back to a backoff: a service
  * that keeps saying "skewed" after two corrections, or "expired" after a refresh, is not
  * going to change its mind within milliseconds. */
@@ -71,7 +69,10 @@ struct flusher {
     creds_t *creds;
     transport_t *tp;
     sigv4_key_cache_t keys;
-    const char *signing_name;
+    const service_ops_t *svc; /* the backend: limits, path, headers, body, answers */
+    service_ctx_t sctx;       /* what the backend reads of the configuration */
+    char target_hdr[128];
+    char ctype_hdr[96];
     char *url;       /* endpoint URL + operation path */
     char *sign_path; /* the path as it goes on the wire */
     char host[256];
@@ -154,6 +155,7 @@ static int copy_config(flusher_t *f, const flusher_config_t *in)
     flusher_config_t *c = &f->cfg;
     const char **strings[] = {
         &c->application_id,         &c->tracking_id,           &c->region,
+        &c->stream_name,            &c->stream_arn,            &c->delivery_stream_name,
         &c->endpoint_url,           &c->creds.access_key_id,   &c->creds.secret_access_key,
         &c->creds.session_token,    &c->creds.profile,         &c->creds.iot_endpoint,
         &c->creds.iot_role_alias,   &c->creds.iot_thing_name,  &c->creds.iot_cert_file,
@@ -170,12 +172,11 @@ static int copy_config(flusher_t *f, const flusher_config_t *in)
         c->flush_interval_ms = FL_DEFAULT_INTERVAL_MS;
     if (c->flush_threshold_events == 0)
         c->flush_threshold_events = FL_DEFAULT_THRESHOLD;
-    uint32_t service_max = c->service == EVREC_SERVICE_PERSONALIZE ? FL_PERSONALIZE_MAX_EVENTS
-                                                                   : FL_PINPOINT_MAX_EVENTS;
+    uint32_t service_max = f->svc->rules.max_events;
     if (c->max_batch_events == 0 || c->max_batch_events > service_max)
         c->max_batch_events = service_max;
-    if (c->max_request_bytes == 0)
-        c->max_request_bytes = FL_DEFAULT_REQUEST_BYTES;
+    if (c->max_request_bytes == 0 || c->max_request_bytes > f->svc->rules.max_bytes)
+        c->max_request_bytes = f->svc->rules.max_bytes;
     if (c->max_event_age_ms == 0)
         c->max_event_age_ms = FL_DEFAULT_AGE_MS;
     if (c->backoff.base_ms == 0)
@@ -276,7 +277,7 @@ static int skew_step_accepted(flusher_t *f, int64_t proposed)
 static int build_url(flusher_t *f)
 {
     char *op = NULL;
-    int rc = wire_path(f->cfg.service, f->cfg.application_id, &op);
+    int rc = f->svc->path(&f->sctx, &op);
     if (rc)
         return rc;
     const char *u = f->cfg.endpoint_url;
@@ -539,9 +540,9 @@ typedef struct encoding {
 static int encode_with(void *user, batch_t *b)
 {
     encoding_t *e = user;
-    if (e->f->cfg.service == EVREC_SERVICE_PERSONALIZE)
-        return wire_personalize_encode(b, e->f->cfg.tracking_id, &e->body, &e->len);
-    return wire_pinpoint_encode(b, profile_lookup, e->f, &e->body, &e->len);
+    flusher_t *f = e->f;
+    f->sctx.now_ms = service_now_ms(f);
+    return f->svc->encode(&f->sctx, b, &e->body, &e->len);
 }
 
 /* The request body for b, built straight from the stored fragments. Events that left the
@@ -577,17 +578,19 @@ static int sign_and_send(flusher_t *f, const char *body, size_t len,
         wipe_secrets(f);
         return rc;
     }
-    const sigv4_header_t hs[] = { { "Host", f->host }, { "Content-Type", "application/json" } };
+    const sigv4_header_t hs[] = { { "Host", f->host },
+                                  { "Content-Type", f->svc->content_type },
+                                  { "X-Amz-Target", f->svc->target } };
     sigv4_request_t req = { 0 };
     req.method = "POST";
     req.path = f->sign_path;
     req.headers = hs;
-    req.nheaders = sizeof hs / sizeof hs[0];
+    req.nheaders = f->svc->target ? 3 : 2;
     req.body = body;
     req.body_len = len;
     sigv4_params_t p = { 0 };
     p.region = f->cfg.region;
-    p.service = f->signing_name;
+    p.service = f->svc->signing_name;
     p.unix_ms = service_now_ms(f);
     const char *token = f->cred.session_token[0] ? f->cred.session_token : NULL;
     sigv4_credentials_t sc = { f->cred.access_key_id, f->cred.secret_access_key, token };
@@ -599,9 +602,11 @@ static int sign_and_send(flusher_t *f, const char *body, size_t len,
     }
     snprintf(f->date_hdr, sizeof f->date_hdr, "X-Amz-Date: %s", f->sig.amz_date);
     snprintf(f->auth_hdr, sizeof f->auth_hdr, "Authorization: %s", f->sig.authorization);
-    const char *headers[5];
+    const char *headers[6];
     size_t nh = 0;
-    headers[nh++] = "Content-Type: application/json";
+    headers[nh++] = f->ctype_hdr;
+    if (f->svc->target)
+        headers[nh++] = f->target_hdr;
     headers[nh++] = f->date_hdr;
     headers[nh++] = f->auth_hdr;
     if (token) {
@@ -896,6 +901,12 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
         discard(b); /* every event of it was evicted or deleted meanwhile */
         return STEP_MORE;
     }
+    if (rc == EVREC_E_EVENT_SIZE) {
+        /* As encoded, a record (or the request) is over the service's limits: halves are
+         * tried until the one record that can never go is dropped alone. */
+        return split(f, b, 0, b->n > 1 ? "request over the service's limits"
+                                       : "the record is over the service's record size limit");
+    }
     if (rc) {
         snprintf(f->err, sizeof f->err, "cannot encode a request: %s", evrec_strerror(rc));
         return back_off(f, b, rc, f->err, -1, 0);
@@ -918,8 +929,8 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
             resp.request_id[0] ? resp.request_id : "-");
     wire_result_t r;
     memset(&r, 0, sizeof r);
-    rc = wire_decode(b, resp.status, resp.error_type[0] ? resp.error_type : NULL, resp.body,
-                     resp.body_len, &r);
+    rc = service_decode(b, resp.status, resp.error_type[0] ? resp.error_type : NULL, resp.body,
+                        resp.body_len, &r);
     step_result_t s;
     if (rc) {
         snprintf(f->err, sizeof f->err, "cannot read the answer (HTTP %ld): %s", resp.status,
@@ -954,7 +965,7 @@ static step_result_t step(flusher_t *f)
         b = f->pending[--f->npending];
     } else {
         batch_limits_t lim = { 0 };
-        lim.service = f->cfg.service;
+        lim.rules = &f->svc->rules;
         lim.max_events = f->learnt_events && f->learnt_events < f->cfg.max_batch_events
                              ? f->learnt_events
                              : f->cfg.max_batch_events;
@@ -1126,20 +1137,31 @@ static void flusher_free(flusher_t *f)
     port_free(f);
 }
 
+/* What the backend reads of the configuration (strings owned by f->cfg, or the caller's). */
+static service_ctx_t service_ctx_of(const flusher_config_t *c)
+{
+    service_ctx_t s = { 0 };
+    s.application_id = c->application_id;
+    s.tracking_id = c->tracking_id;
+    s.stream_name = c->stream_name;
+    s.stream_arn = c->stream_arn;
+    s.delivery_stream_name = c->delivery_stream_name;
+    s.partition_key = c->partition_key;
+    s.max_record_bytes = c->max_record_bytes;
+    return s;
+}
+
 static int check_config(const flusher_config_t *c, char *err, size_t errlen)
 {
-    if (c->service != EVREC_SERVICE_PINPOINT && c->service != EVREC_SERVICE_PERSONALIZE) {
+    const service_ops_t *svc = service_get(c->service);
+    if (svc == NULL) {
         snprintf(err, errlen, "service: unknown service %d", (int)c->service);
         return EVREC_E_CONFIG;
     }
-    if (c->service == EVREC_SERVICE_PINPOINT && (!c->application_id || !*c->application_id)) {
-        snprintf(err, errlen, "application_id: required for Pinpoint");
-        return EVREC_E_CONFIG;
-    }
-    if (c->service == EVREC_SERVICE_PERSONALIZE && (!c->tracking_id || !*c->tracking_id)) {
-        snprintf(err, errlen, "tracking_id: required for Personalize Events");
-        return EVREC_E_CONFIG;
-    }
+    service_ctx_t sc = service_ctx_of(c);
+    int rc = svc->check(&sc, err, errlen);
+    if (rc)
+        return rc;
     if (!c->region || !*c->region) {
         snprintf(err, errlen, "region: required");
         return EVREC_E_CONFIG;
@@ -1189,9 +1211,16 @@ int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, 
         return EVREC_E_NOMEM;
     }
     f->q = q;
-    f->signing_name = cfg->service == EVREC_SERVICE_PERSONALIZE ? "personalize"
-                                                                : "mobiletargeting";
+    f->svc = service_get(cfg->service);
     rc = copy_config(f, cfg);
+    if (rc == EVREC_OK) {
+        f->sctx = service_ctx_of(&f->cfg);
+        f->sctx.profile = profile_lookup;
+        f->sctx.profile_user = f;
+        snprintf(f->ctype_hdr, sizeof f->ctype_hdr, "Content-Type: %s", f->svc->content_type);
+        if (f->svc->target)
+            snprintf(f->target_hdr, sizeof f->target_hdr, "X-Amz-Target: %s", f->svc->target);
+    }
     if (rc == EVREC_OK)
         rc = build_url(f);
     if (rc) {

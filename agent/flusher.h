@@ -19,9 +19,14 @@
 typedef struct flusher flusher_t;
 
 typedef struct flusher_config {
-    evrec_service_t service;
+    evrec_service_t service;      /* its backend (service.h) does everything service-specific */
     const char *application_id;   /* Pinpoint */
     const char *tracking_id;      /* Personalize */
+    const char *stream_name;      /* Kinesis (or stream_arn) */
+    const char *stream_arn;
+    const char *delivery_stream_name; /* Firehose */
+    evrec_partition_key_t partition_key;
+    size_t max_record_bytes;      /* 0: the service's limit */
     const char *region;           /* resolved */
     const char *endpoint_url;     /* resolved: override or https://<service host>.<region>... */
     creds_config_t creds;

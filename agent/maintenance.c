@@ -36,7 +36,7 @@ static int view_matches(const evrec_filter_t *f, const evrec_record_view_t *v)
         return 1;
     if (f->created_before_ms != 0 && v->created_ms >= f->created_before_ms)
         return 0;
-    if (f->shape >= 0 && v->service != (uint8_t)f->shape)
+    if (f->shape >= 0 && v->shape != (uint8_t)f->shape)
         return 0;
     if (f->endpoint_id &&
         (strlen(f->endpoint_id) != v->endpoint_id_len ||
@@ -133,7 +133,7 @@ static cJSON *export_object(uint64_t seq, const evrec_record_view_t *v, int deco
     if (v->user_id_len)
         add_part(o, "UserId", v->user_id, v->user_id_len);
     cJSON_AddStringToObject(o, "Service",
-                            v->service == EVREC_SERVICE_PERSONALIZE ? "personalize" : "pinpoint");
+                            v->shape == RECORD_SHAPE_PERSONALIZE ? "personalize" : "pinpoint");
     cJSON *ev = cJSON_ParseWithLength(v->fragment, v->fragment_len);
     if (ev)
         cJSON_AddItemToObject(o, "Event", ev);

@@ -219,4 +219,9 @@ const char *queue_dir(const evrec_queue_t *q);
  *  Owned by the queue; valid until the thread's next failing call or queue_close. */
 const char *queue_last_error(evrec_queue_t *q);
 
+/** Count the queued events by record shape (record.h): counts[shape] for shapes below
+ *  nshapes, *other for damaged records and shapes beyond (agent/queue_shapes.c). One read
+ *  transaction over the whole queue. */
+int queue_count_shapes(evrec_queue_t *q, uint64_t *counts, size_t nshapes, uint64_t *other);
+
 #endif /* EVREC_QUEUE_H */

@@ -27,7 +27,7 @@ size_t evrec_record_size(const evrec_record_view_t *v)
 size_t evrec_record_encode(const evrec_record_view_t *v, uint8_t *buf)
 {
     buf[0] = EVREC_RECORD_FORMAT;
-    buf[1] = v->service;
+    buf[1] = v->shape;
     put_le(buf + 2, v->flags, 2);
     put_le(buf + 4, (uint64_t)v->created_ms, 8);
     buf[12] = (uint8_t)v->event_id_len;
@@ -63,7 +63,7 @@ int evrec_record_decode(const void *data, size_t len, evrec_record_view_t *out)
         return EVREC_E_FORMAT_VERSION;
     memset(out, 0, sizeof *out);
     out->format = b[0];
-    out->service = b[1];
+    out->shape = b[1];
     out->flags = (uint16_t)get_le(b + 2, 2);
     out->created_ms = (int64_t)get_le(b + 4, 8);
     out->event_id_len = b[12];

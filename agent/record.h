@@ -7,7 +7,9 @@
  * Value (all integers little-endian, packed, no padding):
  *   offset size  field
  *   0      1     format      EVREC_RECORD_FORMAT (readers accept every version ≤ theirs)
- *   1      1     service     evrec_service_t the fragment was encoded for
+ *   1      1     shape       RECORD_SHAPE_*: which fragment shape follows (this byte held the
+ *                               service before; the values are the same, so records written
+ *                               then read unchanged)
  *   2      2     flags       EVREC_RECORD_F_*
  *   4      8     created_ms  the event's timestamp, Unix ms (for ordering, expiry, stats)
  *   12     1     event_id_len
@@ -16,8 +18,10 @@
  *   15     1     user_id_len      (Personalize userId override; may be 0)
  *   16     4     fragment_len
  *   20     ...   event_id, endpoint_id, session_id, user_id (no NULs), then the fragment:
- *                the event's JSON object exactly as it goes on the wire for `service`
- *                (a Pinpoint `Event`, or a Personalize `Event` without userId/sessionId);
+ *                the event's JSON object in its shape: a Pinpoint `Event`
+ *                (RECORD_SHAPE_PINPOINT) or a Personalize `Event` without userId/sessionId
+ *                (RECORD_SHAPE_PERSONALIZE). Backends (service.h) say which shapes they
+ *                carry and convert at send time when their wire format differs;
  *                from format 2 on, one NUL byte follows the fragment (not in fragment_len).
  *
  * The header is fixed-size so that the batcher can read ids and lengths without parsing JSON.
@@ -38,9 +42,14 @@
 
 #define EVREC_RECORD_F_TRUNCATED 0x0001u /* some field was truncated at record time */
 
+/* Record shapes: what the fragment looks like. */
+#define RECORD_SHAPE_PINPOINT 0u    /* a Pinpoint Event */
+#define RECORD_SHAPE_PERSONALIZE 1u /* a Personalize Event; userId/sessionId in the header */
+#define RECORD_SHAPES 2u
+
 typedef struct evrec_record_view {
     uint8_t format;
-    uint8_t service;
+    uint8_t shape;
     uint16_t flags;
     int64_t created_ms;
     const char *event_id;

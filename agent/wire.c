@@ -1,57 +1,17 @@
 /*
- * What both PutEvents wire formats share: the request path, printing a body, and judging an
- * answer. AWS error answers look the same for both services (a JSON body with a message and
- * maybe a __type, plus x-amzn-ErrorType), so the request-level classification lives here once;
- * only the 2xx bodies differ (wire_pinpoint.c, wire_personalize.c).
+ * What the backends' wire formats share: printing a body, and judging an answer. AWS error
+ * answers look the same for every service (a JSON body with a message and maybe a __type, plus
+ * x-amzn-ErrorType), so the request-level classification lives here once; only the 2xx bodies
+ * differ (service_*.c).
  */
 #include "wire_internal.h"
 
+#include <mbedtls/base64.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "evrec.h"
 #include "port.h"
-
-/* -- request path -------------------------------------------------------------------------- */
-
-static int is_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
-}
-
-int wire_path(evrec_service_t svc, const char *application_id, char **out)
-{
-    if (out == NULL)
-        return EVREC_E_INVALID;
-    *out = NULL;
-    if (svc == EVREC_SERVICE_PERSONALIZE) {
-        *out = port_strdup("/events");
-        return *out ? EVREC_OK : EVREC_E_NOMEM;
-    }
-    if (svc != EVREC_SERVICE_PINPOINT || application_id == NULL || application_id[0] == '\0')
-        return EVREC_E_INVALID;
-    static const char prefix[] = "/v1/apps/", suffix[] = "/events", hex[] = "0123456789ABCDEF";
-    size_t idlen = strlen(application_id);
-    char *p = port_malloc(sizeof prefix + 3 * idlen + sizeof suffix);
-    if (p == NULL)
-        return EVREC_E_NOMEM;
-    char *w = p + sizeof prefix - 1;
-    memcpy(p, prefix, sizeof prefix - 1);
-    for (size_t i = 0; i < idlen; i++) {
-        unsigned char c = (unsigned char)application_id[i];
-        if (is_unreserved(c)) {
-            *w++ = (char)c;
-        } else {
-            *w++ = '%';
-            *w++ = hex[c >> 4];
-            *w++ = hex[c & 15];
-        }
-    }
-    memcpy(w, suffix, sizeof suffix); /* with its NUL */
-    *out = p;
-    return EVREC_OK;
-}
 
 /* -- size estimates ------------------------------------------------------------------------ */
 
@@ -233,9 +193,14 @@ static int any_in_message(const char *message, const char *const *phrases)
 
 static wire_outcome_t classify(long status, const char *type, const char *message)
 {
+    /* Kinesis throttles with 400 ProvisionedThroughputExceededException or
+     * LimitExceededException; KMS's throttling reaches the streams' callers too. */
     static const char *const throttled[] = { "TooManyRequestsException", "ThrottlingException",
                                              "ThrottledException", "Throttling",
-                                             "RequestLimitExceeded", "SlowDown", NULL };
+                                             "RequestLimitExceeded", "SlowDown",
+                                             "ProvisionedThroughputExceededException",
+                                             "LimitExceededException", "KMSThrottlingException",
+                                             NULL };
     static const char *const too_large[] = { "PayloadTooLargeException",
                                              "RequestEntityTooLargeException",
                                              "RequestEntityTooLarge", NULL };
@@ -256,7 +221,11 @@ static wire_outcome_t classify(long status, const char *type, const char *messag
         "IncompleteSignatureException", "MissingAuthenticationToken",
         "MissingAuthenticationTokenException", "InvalidClientTokenId", "SignatureDoesNotMatch",
         "AccessDeniedException", "ForbiddenException", "NotFoundException",
-        "ResourceNotFoundException", "UnauthorizedException", NULL
+        "ResourceNotFoundException", "UnauthorizedException",
+        /* the streams' encryption keys: nothing the events can change, so keep them all */
+        "KMSDisabledException", "KMSInvalidStateException", "KMSAccessDeniedException",
+        "KMSNotFoundException", "KMSOptInRequired", "InvalidKMSResourceException",
+        "InvalidSourceException", NULL
     };
 
     if (status == 429 || type_in(type, throttled))
@@ -289,13 +258,14 @@ static int is_blank(const char *body, size_t len)
     return 1;
 }
 
-int wire_decode(const batch_t *b, long http_status, const char *error_type_header,
-                const char *body, size_t len, wire_result_t *out)
+int wire_decode_with(const batch_t *b, wire_decode_2xx_fn decode_2xx, long http_status,
+                     const char *error_type_header, const char *body, size_t len,
+                     wire_result_t *out)
 {
     if (out == NULL)
         return EVREC_E_INVALID;
     memset(out, 0, sizeof *out);
-    if (b == NULL || (body == NULL && len > 0))
+    if (b == NULL || decode_2xx == NULL || (body == NULL && len > 0))
         return EVREC_E_INVALID;
     out->n = b->n;
     out->outcome = WIRE_RETRY;
@@ -315,9 +285,7 @@ int wire_decode(const batch_t *b, long http_status, const char *error_type_heade
         if (json == NULL && !is_blank(body, len)) {
             snprintf(out->message, sizeof out->message, "HTTP %ld answer is not JSON", http_status);
         } else {
-            rc = b->service == EVREC_SERVICE_PERSONALIZE
-                     ? wire_personalize_decode_2xx(b, http_status, json, out)
-                     : wire_pinpoint_decode_2xx(b, http_status, json, out);
+            rc = decode_2xx(b, http_status, json, out);
             if (rc >= 0) {
                 out->outcome = (wire_outcome_t)rc;
                 rc = EVREC_OK;
@@ -344,4 +312,29 @@ void wire_result_free(wire_result_t *r)
     port_free(r->verdicts);
     port_free(r->status);
     memset(r, 0, sizeof *r);
+}
+
+/* -- base64 -------------------------------------------------------------------------------- */
+
+size_t wire_base64_bytes(size_t len)
+{
+    return 4 * ((len + 2) / 3);
+}
+
+int wire_base64(const unsigned char *data, size_t len, char **out, size_t *outlen)
+{
+    *out = NULL;
+    *outlen = 0;
+    size_t need = wire_base64_bytes(len) + 1;
+    unsigned char *buf = port_malloc(need);
+    if (buf == NULL)
+        return EVREC_E_NOMEM;
+    size_t n = 0;
+    if (mbedtls_base64_encode(buf, need, &n, data, len) != 0) {
+        port_free(buf);
+        return EVREC_E_INVALID;
+    }
+    *out = (char *)buf;
+    *outlen = n;
+    return EVREC_OK;
 }

@@ -1,13 +1,17 @@
 /*
- * Wire formats of the two PutEvents operations: request bodies built from a batch (stored
- * fragments spliced in as cJSON raw items, never re-parsed) and the service's answer turned
- * into one verdict per event plus a request-level outcome.
+ * What the backends' wire formats share (wire.c): printing a body, JSON string sizes, and an
+ * answer turned into one verdict per event plus a request-level outcome — the error answers
+ * of AWS services look alike, so the request-level classification lives here once and each
+ * backend (service_*.c) reads only its own 2xx body. The backends' encoders are declared here
+ * too, for the tests and the estimates; the flusher reaches them through service.h.
  */
 #ifndef EVREC_WIRE_H
 #define EVREC_WIRE_H
 
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cjson/cJSON.h>
 
 #include "batch.h"
 
@@ -22,9 +26,8 @@ int wire_pinpoint_encode(const batch_t *b, wire_profile_fn profile, void *user, 
 int wire_personalize_encode(const batch_t *b, const char *tracking_id, char **body,
                             size_t *len);
 
-/** The HTTP path of the operation: "/v1/apps/{ApplicationId}/events" (id URI-encoded) or
- *  "/events". *out port_malloc'ed. */
-int wire_path(evrec_service_t svc, const char *application_id, char **out);
+/** Pinpoint's path, "/v1/apps/{ApplicationId}/events" (id URI-encoded). *out port_malloc'ed. */
+int wire_pinpoint_path(const char *application_id, char **out);
 
 typedef enum wire_outcome {
     WIRE_OK = 0,          /* answered per event: look at verdicts */
@@ -38,7 +41,7 @@ typedef enum wire_outcome {
 } wire_outcome_t;
 
 typedef enum wire_verdict {
-    WIRE_ACCEPTED = 0,    /* 202 (Pinpoint) / 200 (Personalize) */
+    WIRE_ACCEPTED = 0,    /* 202 (Pinpoint) / 200 (Personalize) / a record's sequence number */
     WIRE_REJECTED,        /* per-event 400: drop, count, report the message */
     WIRE_KEEP,            /* anything else: retry later */
 } wire_verdict_t;
@@ -54,12 +57,19 @@ typedef struct wire_result {
     char message[512];        /* request-level message */
 } wire_result_t;
 
+/** A backend's reading of a 2xx answer (json NULL for an empty body): per-event verdicts in
+ *  r (wire_set_event); returns a wire_outcome_t, or a negative EVREC_E_* code. */
+typedef int (*wire_decode_2xx_fn)(const batch_t *b, long http_status, const cJSON *json,
+                                  wire_result_t *r);
+
 /**
- * Judge the answer to a request for batch b. `error_type_header` is x-amzn-ErrorType (may be
- * NULL). A malformed 2xx body gives WIRE_RETRY with every verdict WIRE_KEEP (never a drop).
+ * Judge the answer to a request for batch b, 2xx bodies with `decode_2xx`.
+ * `error_type_header` is x-amzn-ErrorType (may be NULL). A malformed 2xx body gives
+ * WIRE_RETRY with every verdict WIRE_KEEP (never a drop).
  */
-int wire_decode(const batch_t *b, long http_status, const char *error_type_header,
-                const char *body, size_t len, wire_result_t *out);
+int wire_decode_with(const batch_t *b, wire_decode_2xx_fn decode_2xx, long http_status,
+                     const char *error_type_header, const char *body, size_t len,
+                     wire_result_t *out);
 void wire_result_free(wire_result_t *r);
 
 /* -- body size estimates: the batcher keeps requests under max_bytes with these, and the

@@ -1,6 +1,6 @@
 /*
- * Private to the wire module (wire.c, wire_pinpoint.c, wire_personalize.c): the pieces both
- * services share, and the per-service halves of wire_decode.
+ * Shared by wire.c and the backends (service_*.c): the pieces every wire format uses, and the
+ * backends' halves of the answer decoding.
  */
 #ifndef EVREC_WIRE_INTERNAL_H
 #define EVREC_WIRE_INTERNAL_H
@@ -29,11 +29,9 @@ void wire_copy_member(const cJSON *obj, const char *const *names, char *dst, siz
 int wire_set_event(wire_result_t *r, size_t i, int status, int accept_status,
                    const char *message);
 
-/** Pinpoint 2xx: per-event verdicts from EventsResponse.Results; returns the outcome. */
-int wire_pinpoint_decode_2xx(const batch_t *b, long http_status, const cJSON *json,
-                             wire_result_t *r);
-/** Personalize 2xx: the operation answers with an empty body; returns the outcome. */
-int wire_personalize_decode_2xx(const batch_t *b, long http_status, const cJSON *json,
-                                wire_result_t *r);
+/** Base64 of `len` bytes into a port_malloc'ed NUL-terminated string (mbedTLS's encoder). */
+int wire_base64(const unsigned char *data, size_t len, char **out, size_t *outlen);
+/** Bytes base64 makes of `len` bytes (without the NUL). */
+size_t wire_base64_bytes(size_t len);
 
 #endif /* EVREC_WIRE_INTERNAL_H */

@@ -105,6 +105,10 @@ typedef enum evrec_error {
 
     /* refusals at record time added later (kept at the end: the values never change) */
     EVREC_E_TOO_OLD = -52,     /**< the event's timestamp is older than max_event_age_ms */
+    /** evrec_flush(): every event left is of a shape this agent's service cannot carry (e.g.
+     *  Personalize-shaped events in an agent delivering to Pinpoint); they stay queued for an
+     *  agent configured for a service that carries them. */
+    EVREC_E_OTHER_SERVICE = -53,
 } evrec_error_t;
 
 /** A short, static description of an error code ("event type missing or too long"). */
@@ -138,10 +142,27 @@ EVREC_API int evrec_set_allocator(evrec_malloc_fn m, evrec_realloc_fn r, evrec_f
 typedef struct evrec evrec_t;             /**< an agent: one store, one flusher */
 typedef struct evrec_event evrec_event_t; /**< an event being built */
 
+/**
+ * Where events go. Each event is recorded in a *shape*: Personalize-shaped if it carries any
+ * Personalize field (user, session, item id, value, properties, recommendation id,
+ * impressions, metric attribution), else the shape the agent's service prefers (Pinpoint-shaped
+ * for Pinpoint, Kinesis and Firehose). Pinpoint carries Pinpoint-shaped events, Personalize
+ * Personalize-shaped ones; Kinesis and Firehose carry both (converted to JSON records at send
+ * time), so switching an agent from Pinpoint to a stream strands nothing already queued.
+ */
 typedef enum evrec_service {
     EVREC_SERVICE_PINPOINT = 0,   /**< Amazon Pinpoint PutEvents (signing name mobiletargeting) */
-    EVREC_SERVICE_PERSONALIZE = 1 /**< Amazon Personalize Events PutEvents (signing name personalize) */
+    EVREC_SERVICE_PERSONALIZE = 1,/**< Amazon Personalize Events PutEvents (signing name personalize) */
+    EVREC_SERVICE_KINESIS = 2,    /**< Amazon Kinesis Data Streams PutRecords (signing name kinesis) */
+    EVREC_SERVICE_FIREHOSE = 3    /**< Amazon Data Firehose PutRecordBatch (signing name firehose) */
 } evrec_service_t;
+
+/** Kinesis PartitionKey of each record. */
+typedef enum evrec_partition_key {
+    EVREC_PARTITION_ENDPOINT = 0, /**< the endpoint id: one device's events stay on one shard, in order */
+    EVREC_PARTITION_SESSION = 1,  /**< the session id (the endpoint id for events without one) */
+    EVREC_PARTITION_RANDOM = 2    /**< a random UUID per record: spreads a hot device over shards */
+} evrec_partition_key_t;
 
 typedef enum evrec_durability {
     /** One LMDB transaction per record, no fsync: survives the process being killed at any
@@ -265,8 +286,11 @@ typedef struct evrec_options {
     int no_flusher;               /**< 1: record only; never upload from this agent */
     uint32_t flush_interval_ms;   /**< default 30,000 */
     uint32_t flush_threshold_events; /**< wake the flusher at this many queued; default 100 */
-    uint32_t max_batch_events;    /**< per request, ≤ the service's limit (100 / 10) */
-    size_t max_request_bytes;     /**< per request body; default 4 MB (Pinpoint's limit) */
+    uint32_t max_batch_events;    /**< per request, ≤ the service's limit (Pinpoint 100,
+                                       Personalize 10, Kinesis and Firehose 500); 0: that limit */
+    size_t max_request_bytes;     /**< per request, ≤ the service's limit; 0 (default): that limit
+                                       (Pinpoint and Personalize 4,000,000 bytes of body;
+                                       Kinesis 5 MiB, Firehose 4 MiB of record data) */
     uint32_t backoff_base_ms;     /**< default 1,000 */
     uint32_t backoff_cap_ms;      /**< default 300,000 */
     evrec_delivery_fn on_delivery;
@@ -276,6 +300,16 @@ typedef struct evrec_options {
     evrec_log_fn log_fn;          /**< NULL: no logging */
     void *log_user;
     evrec_log_level_t log_level;  /**< default EVREC_LOG_WARN */
+
+    /* -- streams (added later: new fields only ever go at the end) ------------------------- */
+    const char *stream_name;      /**< Kinesis: the stream's name (or stream_arn) */
+    const char *stream_arn;       /**< Kinesis: the stream's ARN, instead of stream_name */
+    const char *delivery_stream_name; /**< Firehose: the delivery stream's name */
+    evrec_partition_key_t partition_key; /**< Kinesis; default EVREC_PARTITION_ENDPOINT */
+    size_t max_record_bytes;      /**< Kinesis/Firehose: one record, ≤ the service's limit
+                                       (Kinesis 1 MiB with its partition key, Firehose
+                                       1,000 KiB); 0 (default): that limit. A record over it
+                                       is dropped as poison (EVREC_OUTCOME_DROPPED) */
 } evrec_options_t;
 
 /** Fill *opts with the defaults documented on each field. */
@@ -323,8 +357,11 @@ EVREC_API int evrec_sync(evrec_t *agent);
 
 /**
  * Ask the flusher to upload now and wait until the queue is empty or `timeout_ms` passed.
- * Returns EVREC_OK when empty, EVREC_E_TIMEOUT otherwise. With manual_flush, this runs the
- * flushing work itself on the calling thread.
+ * Returns EVREC_OK only when the store is empty; EVREC_E_TIMEOUT if events are still queued
+ * that this agent can deliver; EVREC_E_OTHER_SERVICE, without waiting out the timeout, when
+ * all that is left is of a shape this agent's service cannot carry (evrec_last_error() says
+ * how many wait and which services carry them: "3 events wait for Personalize"). With
+ * manual_flush, this runs the flushing work itself on the calling thread.
  */
 EVREC_API int evrec_flush(evrec_t *agent, uint32_t timeout_ms);
 
@@ -378,7 +415,9 @@ EVREC_API int evrec_event_set_endpoint_id(evrec_event_t *event, const char *endp
  *  ClientSdkVersion, SdkName. `field` is the Pinpoint member name. */
 EVREC_API int evrec_event_set_field(evrec_event_t *event, const char *field, const char *value);
 
-/* Personalize-only fields (ignored for Pinpoint), with the lengths of the service model: user,
+/* Personalize fields: setting any of them makes the event Personalize-shaped whatever the
+ * agent's service (see evrec_service_t; a Pinpoint agent keeps such events queued for an agent
+ * that carries them), with the lengths of the service model: user,
  * session and item ids 1..256 characters (user and session ids also ≤ 255 bytes), recommendation
  * id ≤ 40, ≤ 25 impressions. For Personalize, attributes and metrics are sent as the
  * `properties` JSON object (one value per name) unless properties are set; setting both is

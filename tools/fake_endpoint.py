@@ -793,7 +793,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rec["outcome"] = "drop"
                 return 0, None, {}, []
             if action not in ("ok", "slow", "lost"):
-                raise self._fault_error(svc, action, cfg)
+                # a status code as an int (subclasses override _fault_error by code), or a name
+                raise self._fault_error(svc, int(action) if action.isdigit() else action, cfg)
             if sig_error is not None:
                 raise sig_error
             if not svc.stream and len(body) > cfg["max_body_bytes"]:
@@ -845,11 +846,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _fault_error(self, svc, action, cfg):
-        if not action.isdigit():  # a scripted error type
-            return ApiError(NAMED_ERROR_STATUS.get(action, 400), action,
-                            f"Scripted {action}")
-        code = int(action)
+    def _fault_error(self, svc, code, cfg):
+        if isinstance(code, str):  # a scripted error type
+            return ApiError(NAMED_ERROR_STATUS.get(code, 400), code, f"Scripted {code}")
         headers = {}
         if code in (429, 503) and cfg["retry_after"] is not None:
             headers["Retry-After"] = f"{cfg['retry_after']:g}"

@@ -7,12 +7,13 @@
 
 #include "evrec.h"
 #include "event.h"
+#include "record.h"
 #include "port.h"
 
 static inline void fuzz_encode_both(evrec_event_t *ev)
 {
     for (int svc = 0; svc < 2; svc++) {
-        event_context_t ctx = { .service = (evrec_service_t)svc, .now_ms = 1764000000000LL,
+        event_context_t ctx = { .preferred_shape = (uint8_t)svc, .now_ms = 1764000000000LL,
                                 .endpoint_id = "fuzz-endpoint", .session_id = "fuzz-session",
                                 .session_start_ms = 1763999990000LL, .session_stop_ms = 0,
                                 .session_duration_ms = -1, .truncate_oversize = svc };

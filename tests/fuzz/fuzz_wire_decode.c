@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "service.h"
 #include "wire.h"
 
 static const long statuses[] = { 200, 202, 400, 403, 404, 413, 429, 500, 503, 504, 302, 0 };
@@ -32,7 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     batch_t b;
     memset(&b, 0, sizeof b);
-    b.service = (data[0] & 0x80) ? EVREC_SERVICE_PERSONALIZE : EVREC_SERVICE_PINPOINT;
+    b.rules = service_rules((data[0] & 0x80) ? EVREC_SERVICE_PERSONALIZE : EVREC_SERVICE_PINPOINT);
     b.events = events;
     b.n = 3;
     b.cap = 3;
@@ -46,7 +47,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     body[size - 2] = '\0';
     wire_result_t r;
     memset(&r, 0, sizeof r);
-    if (wire_decode(&b, status, et, body, size - 2, &r) == 0)
+    if (service_decode(&b, status, et, body, size - 2, &r) == 0)
         wire_result_free(&r);
     free(body);
     return 0;

@@ -293,7 +293,7 @@ static void put(fx_t *x, evrec_service_t svc, const ev_spec_t *s)
     evrec_record_view_t v;
     memset(&v, 0, sizeof v);
     v.format = EVREC_RECORD_FORMAT;
-    v.service = (uint8_t)svc;
+    v.shape = (uint8_t)svc; /* Pinpoint and Personalize: the service value is its shape */
     v.created_ms = created;
     v.event_id = s->id;
     v.event_id_len = strlen(s->id);

@@ -824,6 +824,61 @@ static void flush_delivers_to_the_endpoint(void **state)
     tu_endpoint_stop(&ep);
 }
 
+/* An event with Personalize fields recorded by a Pinpoint agent keeps them (it is
+ * Personalize-shaped); that agent's flush delivers the rest and says at once, without waiting
+ * out the timeout, what waits and for which service; a Personalize agent then delivers it. */
+static void personalize_shaped_events_wait_for_their_service(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    evrec_options_t o = to_fake(&ep);
+    evrec_t *a = open_ok(f->store, &o);
+    for (int i = 0; i < 2; i++)
+        assert_int_equal(record_simple(a, "plain", "v", NULL), EVREC_OK);
+    evrec_event_t *ev = NULL;
+    assert_int_equal(evrec_event_new(&ev, "watch"), EVREC_OK);
+    assert_int_equal(evrec_event_set_user_id(ev, "user-U"), EVREC_OK);
+    assert_int_equal(evrec_event_set_session_id(ev, "sess-X"), EVREC_OK);
+    assert_int_equal(evrec_record(a, ev), EVREC_OK);
+    evrec_event_free(ev);
+    /* a timeout far longer than the test may take: the answer must not wait for it */
+    assert_int_equal(evrec_flush(a, 600000), EVREC_E_OTHER_SERVICE);
+    const char *msg = evrec_last_error(a);
+    if (!strstr(msg, "1 events") || !strstr(msg, "Personalize") || !strstr(msg, "Pinpoint"))
+        fail_msg("last error '%s' does not say what waits for whom", msg);
+    assert_int_equal(fake_log_count(&ep, NULL), 2);
+    evrec_stats_t s;
+    assert_int_equal(evrec_stats(a, &s), EVREC_OK);
+    assert_int_equal(s.queued_events, 1);
+    assert_int_equal(evrec_close(a, 0), EVREC_E_TIMEOUT); /* left queued, kept on disk */
+
+    o.service = EVREC_SERVICE_PERSONALIZE;
+    o.tracking_id = "tracker-1";
+    a = open_ok(f->store, &o);
+    int rc = evrec_flush(a, 20000);
+    if (rc != EVREC_OK)
+        fail_msg("flush: %d %s", rc, evrec_last_error(a));
+    assert_int_equal(evrec_stats(a, &s), EVREC_OK);
+    assert_int_equal(s.queued_events, 0);
+    assert_int_equal(evrec_close(a, 0), EVREC_OK);
+    char url[128];
+    snprintf(url, sizeof url, "%s/_fake/log", ep.url);
+    long status = 0;
+    char *body = tu_http("GET", url, NULL, &status);
+    assert_non_null(body);
+    cJSON *log = cJSON_Parse(body);
+    free(body);
+    assert_int_equal(cJSON_GetArraySize(log), 3);
+    const cJSON *last = cJSON_GetArrayItem(log, 2);
+    assert_string_equal(cJSON_GetObjectItem(last, "service")->valuestring, "personalize-events");
+    assert_string_equal(cJSON_GetObjectItem(last, "user_id")->valuestring, "user-U");
+    assert_string_equal(cJSON_GetObjectItem(last, "session_id")->valuestring, "sess-X");
+    cJSON_Delete(log);
+    tu_endpoint_stop(&ep);
+}
+
 static void manual_flush_by_polling(void **state)
 {
     fixture_t *f = *state;
@@ -870,6 +925,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(too_old_refused_at_record, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_delivers_to_the_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(manual_flush_by_polling, setup, teardown),
+        cmocka_unit_test_setup_teardown(personalize_shaped_events_wait_for_their_service, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("library", tests, NULL, NULL);
 }

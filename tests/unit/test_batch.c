@@ -16,6 +16,7 @@
 #include "port.h"
 #include "queue.h"
 #include "record.h"
+#include "service.h"
 #include "testutil.h"
 #include "wire.h"
 
@@ -62,7 +63,7 @@ typedef struct rec {
 static uint64_t append(evrec_queue_t *q, const rec_t *r)
 {
     evrec_record_view_t v = { 0 };
-    v.service = (uint8_t)r->svc;
+    v.shape = (uint8_t)r->svc; /* EVREC_SERVICE_X of Pinpoint/Personalize == its shape */
     v.created_ms = r->created_ms;
     v.event_id = r->event_id;
     v.event_id_len = strlen(r->event_id);
@@ -112,7 +113,7 @@ static uint64_t append_pp(evrec_queue_t *q, int i, const char *endpoint, size_t 
 static batch_limits_t pp_limits(uint32_t max_events, size_t max_bytes)
 {
     batch_limits_t l = { 0 };
-    l.service = EVREC_SERVICE_PINPOINT;
+    l.rules = service_rules(EVREC_SERVICE_PINPOINT);
     l.max_events = max_events;
     l.max_bytes = max_bytes;
     return l;
@@ -141,7 +142,7 @@ typedef struct encoding {
 static int encode_cb(void *user, batch_t *b)
 {
     encoding_t *e = user;
-    if (b->service == EVREC_SERVICE_PERSONALIZE)
+    if (b->rules == service_rules(EVREC_SERVICE_PERSONALIZE))
         return wire_personalize_encode(b, e->tracking_id, &e->body, &e->len);
     return wire_pinpoint_encode(b, store_profile, e->q, &e->body, &e->len);
 }
@@ -178,7 +179,7 @@ static void empty_queue(void **state)
     assert_int_equal(batch_next(NULL, &l, &b), EVREC_E_INVALID);
     assert_int_equal(batch_next(f->q, NULL, &b), EVREC_E_INVALID);
     assert_int_equal(batch_next(f->q, &l, NULL), EVREC_E_INVALID);
-    l.service = (evrec_service_t)9;
+    l.rules = service_rules((evrec_service_t)9); /* none */
     assert_int_equal(batch_next(f->q, &l, &b), EVREC_E_INVALID);
 }
 
@@ -195,7 +196,7 @@ static void count_limit_and_clamp(void **state)
     batch_t b;
     assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
     assert_int_equal(b.n, 100);
-    assert_int_equal(b.service, EVREC_SERVICE_PINPOINT);
+    assert_ptr_equal(b.rules, service_rules(EVREC_SERVICE_PINPOINT));
     assert_consecutive(&b, first);
     assert_string_equal(b.events[0].event_id, "ev-0000");
     assert_string_equal(b.events[99].event_id, "ev-0099");
@@ -405,11 +406,11 @@ typedef struct stream {
 static void take(evrec_queue_t *q, const stream_t *want, size_t from, size_t n)
 {
     batch_limits_t l = { 0 };
-    l.service = EVREC_SERVICE_PERSONALIZE;
+    l.rules = service_rules(EVREC_SERVICE_PERSONALIZE);
     l.max_events = 50; /* clamped to 10 */
     batch_t b;
     assert_int_equal(batch_next(q, &l, &b), EVREC_OK);
-    assert_int_equal(b.service, EVREC_SERVICE_PERSONALIZE);
+    assert_ptr_equal(b.rules, service_rules(EVREC_SERVICE_PERSONALIZE));
     assert_int_equal(b.n, n);
     uint64_t seqs[10];
     for (size_t i = 0; i < n; i++) {
@@ -464,7 +465,7 @@ static void split_moves_the_tail(void **state)
     assert_int_equal(batch_split(&b, 4, &tail), EVREC_OK);
     assert_int_equal(b.n, 4);
     assert_int_equal(tail.n, 6);
-    assert_int_equal(tail.service, EVREC_SERVICE_PINPOINT);
+    assert_ptr_equal(tail.rules, service_rules(EVREC_SERVICE_PINPOINT));
     assert_consecutive(&b, first);
     assert_consecutive(&tail, first + 4);
     assert_string_equal(tail.events[0].event_id, "ev-0004");
@@ -571,7 +572,7 @@ static void format_one_records(void **state)
         snprintf(id, sizeof id, "old-%d", i);
         frags[i] = pp_fragment(i, 90);
         evrec_record_view_t v = { 0 };
-        v.service = EVREC_SERVICE_PINPOINT;
+        v.shape = RECORD_SHAPE_PINPOINT;
         v.created_ms = 1763800000000LL;
         v.event_id = id;
         v.event_id_len = strlen(id);
@@ -617,7 +618,7 @@ static void index_lookups(void **state)
         ev[i].endpoint_id = eps[i];
     }
     batch_t b = { 0 };
-    b.service = EVREC_SERVICE_PINPOINT;
+    b.rules = service_rules(EVREC_SERVICE_PINPOINT);
     b.events = ev;
     b.n = b.cap = BATCH_INDEX_MAX;
     batch_index_t pairs, endpoints;
@@ -697,7 +698,7 @@ static void built_events_make_valid_requests(void **state)
     const char *profile = "{\"ChannelType\":\"GCM\",\"Demographic\":{\"Platform\":\"linux\"},"
                           "\"User\":{\"UserId\":\"u-1\"}}";
     assert_int_equal(queue_endpoint_put(f->q, "device-1", profile, strlen(profile)), EVREC_OK);
-    event_context_t pp = { .service = EVREC_SERVICE_PINPOINT, .now_ms = 1763805600000LL,
+    event_context_t pp = { .preferred_shape = RECORD_SHAPE_PINPOINT, .now_ms = 1763805600000LL,
                            .endpoint_id = "device-1", .session_id = "sess-1",
                            .session_start_ms = 1763805500000LL, .session_duration_ms = -1 };
     for (int i = 0; i < 5; i++) {
@@ -725,7 +726,7 @@ static void built_events_make_valid_requests(void **state)
     batch_free(&b);
     assert_int_equal(queue_delete(f->q, seqs, 5, NULL, 0), EVREC_OK);
 
-    event_context_t pz = { .service = EVREC_SERVICE_PERSONALIZE, .now_ms = 1763805600000LL,
+    event_context_t pz = { .preferred_shape = RECORD_SHAPE_PERSONALIZE, .now_ms = 1763805600000LL,
                            .endpoint_id = "device-1", .session_id = "sess-1",
                            .session_start_ms = 1763805500000LL, .session_duration_ms = -1,
                            .user_id = "user-42" };
@@ -739,7 +740,7 @@ static void built_events_make_valid_requests(void **state)
         assert_int_equal(evrec_event_add_impression(ev, "movie-3"), EVREC_OK);
         record_event(f->q, ev, &pz);
     }
-    l.service = EVREC_SERVICE_PERSONALIZE;
+    l.rules = service_rules(EVREC_SERVICE_PERSONALIZE);
     l.max_events = 10;
     assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
     assert_int_equal(b.n, 3);

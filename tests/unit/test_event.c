@@ -24,7 +24,7 @@
 static event_context_t pinpoint_ctx(void)
 {
     event_context_t c = { 0 };
-    c.service = EVREC_SERVICE_PINPOINT;
+    c.preferred_shape = RECORD_SHAPE_PINPOINT;
     c.now_ms = 1763805600123LL; /* 2025-11-22T10:00:00.123Z */
     c.endpoint_id = "endpoint-1";
     c.session_duration_ms = -1;
@@ -34,7 +34,7 @@ static event_context_t pinpoint_ctx(void)
 static event_context_t personalize_ctx(void)
 {
     event_context_t c = pinpoint_ctx();
-    c.service = EVREC_SERVICE_PERSONALIZE;
+    c.preferred_shape = RECORD_SHAPE_PERSONALIZE;
     c.session_id = "sess-ctx";
     return c;
 }
@@ -504,6 +504,44 @@ static void timestamp_setters(void **state)
     evrec_event_free(ev);
 }
 
+/* -- shapes ------------------------------------------------------------------------------ */
+
+/* An event carrying Personalize fields is recorded Personalize-shaped whatever the agent's
+ * service prefers, with its user and session ids kept; one without stays in the preferred
+ * shape. */
+static void personalize_fields_decide_the_shape(void **state)
+{
+    (void)state;
+    evrec_event_t *ev;
+    assert_int_equal(evrec_event_new(&ev, "watch"), EVREC_OK);
+    event_context_t pp = pinpoint_ctx();
+    encoded_t e;
+    assert_int_equal(encode(ev, &pp, &e, NULL, 0), EVREC_OK);
+    assert_int_equal(e.v.shape, RECORD_SHAPE_PINPOINT);
+    encoded_free(&e);
+    assert_int_equal(evrec_event_set_user_id(ev, "user-7"), 0);
+    assert_int_equal(evrec_event_set_session_id(ev, "sess-7"), 0);
+    assert_int_equal(encode(ev, &pp, &e, NULL, 0), EVREC_OK);
+    assert_int_equal(e.v.shape, RECORD_SHAPE_PERSONALIZE);
+    assert_int_equal(e.v.user_id_len, 6);
+    assert_memory_equal(e.v.user_id, "user-7", 6);
+    assert_int_equal(e.v.session_id_len, 6);
+    assert_memory_equal(e.v.session_id, "sess-7", 6);
+    assert_string_equal(jstr(e.json, "eventType"), "watch");
+    encoded_free(&e);
+    evrec_event_free(ev);
+    /* any one Personalize field is enough */
+    assert_int_equal(evrec_event_new(&ev, "view"), EVREC_OK);
+    assert_int_equal(evrec_event_set_item_id(ev, "item-1"), 0);
+    assert_int_equal(event_shape(ev, RECORD_SHAPE_PINPOINT), RECORD_SHAPE_PERSONALIZE);
+    evrec_event_free(ev);
+    assert_int_equal(evrec_event_new(&ev, "view"), EVREC_OK);
+    assert_int_equal(evrec_event_set_attribute(ev, "a", "b"), 0);
+    assert_int_equal(event_shape(ev, RECORD_SHAPE_PINPOINT), RECORD_SHAPE_PINPOINT);
+    assert_int_equal(event_shape(ev, RECORD_SHAPE_PERSONALIZE), RECORD_SHAPE_PERSONALIZE);
+    evrec_event_free(ev);
+}
+
 /* -- Pinpoint fragment ------------------------------------------------------------------- */
 
 static void pinpoint_fragment(void **state)
@@ -515,7 +553,6 @@ static void pinpoint_fragment(void **state)
     assert_int_equal(evrec_event_set_metric(ev, "latency", 12.5), 0);
     assert_int_equal(evrec_event_set_field(ev, "AppPackageName", "com.example.app"), 0);
     assert_int_equal(evrec_event_set_field(ev, "AppVersionCode", "42"), 0);
-    assert_int_equal(evrec_event_set_user_id(ev, "ignored-for-pinpoint"), 0);
     event_context_t pp = pinpoint_ctx();
     pp.session_id = "sess-1";
     pp.session_start_ms = pp.now_ms - 60000;
@@ -523,7 +560,7 @@ static void pinpoint_fragment(void **state)
     pp.session_duration_ms = 60000;
     encoded_t e;
     assert_int_equal(encode(ev, &pp, &e, NULL, 0), EVREC_OK);
-    assert_int_equal(e.v.service, EVREC_SERVICE_PINPOINT);
+    assert_int_equal(e.v.shape, RECORD_SHAPE_PINPOINT);
     assert_int_equal(e.v.session_id_len, 0);
     assert_int_equal(e.v.user_id_len, 0);
     assert_string_equal(jstr(e.json, "EventType"), "_session.stop");
@@ -606,7 +643,7 @@ static void personalize_fragment(void **state)
     pz.user_id = "user-ctx";
     encoded_t e;
     assert_int_equal(encode(ev, &pz, &e, NULL, 0), EVREC_OK);
-    assert_int_equal(e.v.service, EVREC_SERVICE_PERSONALIZE);
+    assert_int_equal(e.v.shape, RECORD_SHAPE_PERSONALIZE);
     assert_int_equal(e.v.session_id_len, 8);
     assert_memory_equal(e.v.session_id, "sess-ctx", 8);
     assert_memory_equal(e.v.user_id, "user-ctx", 8);
@@ -998,6 +1035,7 @@ int main(void)
         cmocka_unit_test(iso8601_parse_and_format),
         cmocka_unit_test(timestamp_setters),
         cmocka_unit_test(pinpoint_fragment),
+        cmocka_unit_test(personalize_fields_decide_the_shape),
         cmocka_unit_test(shape_checker_refuses_bad_documents),
         cmocka_unit_test(personalize_fragment),
         cmocka_unit_test(personalize_attributes_map_to_properties),

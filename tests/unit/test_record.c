@@ -11,7 +11,7 @@
 static evrec_record_view_t sample(void)
 {
     evrec_record_view_t v = { 0 };
-    v.service = 0;
+    v.shape = 0;
     v.flags = EVREC_RECORD_F_TRUNCATED;
     v.created_ms = 1763800000123LL;
     v.event_id = "ev-1";

@@ -14,6 +14,8 @@
 #include "evrec.h"
 #include "port.h"
 #include "testutil.h"
+#include "record.h"
+#include "service.h"
 #include "wire.h"
 
 #define PP_FRAG(type, ts)                                                                    \
@@ -46,7 +48,10 @@ static batch_event_t pp_event(uint64_t seq, const char *endpoint, const char *id
 static batch_t make_batch(evrec_service_t svc, batch_event_t *events, size_t n)
 {
     batch_t b = { 0 };
-    b.service = svc;
+    b.rules = service_rules(svc);
+    for (size_t i = 0; i < n; i++) /* the shape each service carries */
+        events[i].shape = svc == EVREC_SERVICE_PERSONALIZE ? RECORD_SHAPE_PERSONALIZE
+                                                           : RECORD_SHAPE_PINPOINT;
     b.events = events;
     b.n = n;
     b.cap = n;
@@ -251,7 +256,7 @@ static void pinpoint_refusals(void **state)
     b.n = 0;
     assert_int_equal(wire_pinpoint_encode(&b, NULL, NULL, &body, &len), EVREC_E_INVALID);
     b.n = 1;
-    b.service = EVREC_SERVICE_PERSONALIZE;
+    ev[0].shape = RECORD_SHAPE_PERSONALIZE; /* Pinpoint carries Pinpoint-shaped events only */
     assert_int_equal(wire_pinpoint_encode(&b, NULL, NULL, &body, &len), EVREC_E_INVALID);
     assert_int_equal(wire_pinpoint_encode(NULL, NULL, NULL, &body, &len), EVREC_E_INVALID);
     assert_int_equal(wire_pinpoint_encode(&b, NULL, NULL, NULL, &len), EVREC_E_INVALID);
@@ -371,9 +376,9 @@ static void personalize_refusals(void **state)
     ev[2].user_id = (char *)"u";
     assert_int_equal(wire_personalize_encode(&b, "", &body, &len), EVREC_E_INVALID);
     assert_int_equal(wire_personalize_encode(&b, NULL, &body, &len), EVREC_E_INVALID);
-    b.service = EVREC_SERVICE_PINPOINT;
+    ev[0].shape = RECORD_SHAPE_PINPOINT; /* Personalize carries Personalize-shaped only */
     assert_int_equal(wire_personalize_encode(&b, "t", &body, &len), EVREC_E_INVALID);
-    b.service = EVREC_SERVICE_PERSONALIZE;
+    ev[0].shape = RECORD_SHAPE_PERSONALIZE;
     b.n = 0;
     assert_int_equal(wire_personalize_encode(&b, "t", &body, &len), EVREC_E_INVALID);
     assert_null(body);
@@ -385,21 +390,23 @@ static void paths(void **state)
 {
     (void)state;
     char *p = NULL;
-    assert_int_equal(wire_path(EVREC_SERVICE_PINPOINT, "0123abcdef", &p), EVREC_OK);
+    const service_ops_t *pp = service_get(EVREC_SERVICE_PINPOINT);
+    service_ctx_t c = { .application_id = "0123abcdef" };
+    assert_int_equal(pp->path(&c, &p), EVREC_OK);
     assert_string_equal(p, "/v1/apps/0123abcdef/events");
     port_free(p);
-    assert_int_equal(wire_path(EVREC_SERVICE_PINPOINT, "a b/c%d?e#f~g_h-i.j\xc3\xa9", &p),
-                     EVREC_OK);
+    c.application_id = "a b/c%d?e#f~g_h-i.j\xc3\xa9";
+    assert_int_equal(pp->path(&c, &p), EVREC_OK);
     assert_string_equal(p, "/v1/apps/a%20b%2Fc%25d%3Fe%23f~g_h-i.j%C3%A9/events");
     port_free(p);
-    assert_int_equal(wire_path(EVREC_SERVICE_PERSONALIZE, NULL, &p), EVREC_OK);
+    assert_int_equal(service_get(EVREC_SERVICE_PERSONALIZE)->path(&c, &p), EVREC_OK);
     assert_string_equal(p, "/events");
     port_free(p);
-    assert_int_equal(wire_path(EVREC_SERVICE_PINPOINT, NULL, &p), EVREC_E_INVALID);
+    assert_int_equal(wire_pinpoint_path(NULL, &p), EVREC_E_INVALID);
     assert_null(p);
-    assert_int_equal(wire_path(EVREC_SERVICE_PINPOINT, "", &p), EVREC_E_INVALID);
-    assert_int_equal(wire_path((evrec_service_t)7, "x", &p), EVREC_E_INVALID);
-    assert_int_equal(wire_path(EVREC_SERVICE_PINPOINT, "x", NULL), EVREC_E_INVALID);
+    assert_int_equal(wire_pinpoint_path("", &p), EVREC_E_INVALID);
+    assert_null(service_get((evrec_service_t)7));
+    assert_int_equal(wire_pinpoint_path("x", NULL), EVREC_E_INVALID);
 }
 
 /* -- decoding ------------------------------------------------------------------------------ */
@@ -418,7 +425,7 @@ static wire_result_t decode(evrec_service_t svc, size_t n, long status, const ch
 {
     batch_t b = make_batch(svc, g_pp, n);
     wire_result_t r;
-    assert_int_equal(wire_decode(&b, status, type, body, body ? strlen(body) : 0, &r), EVREC_OK);
+    assert_int_equal(service_decode(&b, status, type, body, body ? strlen(body) : 0, &r), EVREC_OK);
     assert_int_equal(r.n, n);
     return r;
 }
@@ -495,7 +502,7 @@ static void pinpoint_answers_matched_by_key(void **state)
         "\"same\":{\"Message\":\"Throttled\",\"StatusCode\":429}}}"
         "}}";
     wire_result_t r;
-    assert_int_equal(wire_decode(&b, 202, NULL, body, strlen(body), &r), EVREC_OK);
+    assert_int_equal(service_decode(&b, 202, NULL, body, strlen(body), &r), EVREC_OK);
     assert_int_equal(r.outcome, WIRE_OK);
     assert_int_equal(r.verdicts[0], WIRE_KEEP); /* ep-a/same: 429 */
     assert_int_equal(r.status[0], 429);
@@ -512,7 +519,7 @@ static void pinpoint_answers_matched_by_key(void **state)
     for (size_t i = 0; i < BATCH_INDEX_MAX + 1; i++)
         many[i] = pp_event(i + 1, "ep-a", "x", FRAG_A);
     b = make_batch(EVREC_SERVICE_PINPOINT, many, BATCH_INDEX_MAX + 1);
-    assert_int_equal(wire_decode(&b, 202, NULL, body, strlen(body), &r), EVREC_E_INVALID);
+    assert_int_equal(service_decode(&b, 202, NULL, body, strlen(body), &r), EVREC_E_INVALID);
     char *out = NULL;
     size_t len = 0;
     assert_int_equal(wire_pinpoint_encode(&b, NULL, NULL, &out, &len), EVREC_E_INVALID);
@@ -547,7 +554,7 @@ static void malformed_2xx_never_drops(void **state)
     /* a body length beyond the NUL is read as given, not past it */
     batch_t b = make_batch(EVREC_SERVICE_PINPOINT, g_pp, 1);
     wire_result_t r;
-    assert_int_equal(wire_decode(&b, 202, NULL, "{\"Res", 5, &r), EVREC_OK);
+    assert_int_equal(service_decode(&b, 202, NULL, "{\"Res", 5, &r), EVREC_OK);
     assert_int_equal(r.outcome, WIRE_RETRY);
     wire_result_free(&r);
 }
@@ -692,14 +699,14 @@ static void long_and_bad_inputs(void **state)
     wire_result_free(&r);
 
     batch_t b = make_batch(EVREC_SERVICE_PINPOINT, g_pp, 1);
-    assert_int_equal(wire_decode(&b, 202, NULL, NULL, 4, &r), EVREC_E_INVALID);
-    assert_int_equal(wire_decode(NULL, 202, NULL, "{}", 2, &r), EVREC_E_INVALID);
-    assert_int_equal(wire_decode(&b, 202, NULL, "{}", 2, NULL), EVREC_E_INVALID);
+    assert_int_equal(service_decode(&b, 202, NULL, NULL, 4, &r), EVREC_E_INVALID);
+    assert_int_equal(service_decode(NULL, 202, NULL, "{}", 2, &r), EVREC_E_INVALID);
+    assert_int_equal(service_decode(&b, 202, NULL, "{}", 2, NULL), EVREC_E_INVALID);
     wire_result_free(NULL);
 
     /* an empty batch is fine and says nothing */
     b.n = 0;
-    assert_int_equal(wire_decode(&b, 202, NULL, "{\"Results\":{}}", 14, &r), EVREC_OK);
+    assert_int_equal(service_decode(&b, 202, NULL, "{\"Results\":{}}", 14, &r), EVREC_OK);
     assert_int_equal(r.outcome, WIRE_OK);
     assert_int_equal(r.n, 0);
     wire_result_free(&r);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "event.h"
+#include "record.h"
 #include "evrec.h"
 #include "queue.h"
 
@@ -104,7 +105,7 @@ static double run_append(const char *dir, evrec_durability_t mode, int n)
     uint8_t **recs = malloc(sizeof *recs * (size_t)n);
     size_t *lens = malloc(sizeof *lens * (size_t)n);
     event_context_t ctx = { 0 };
-    ctx.service = EVREC_SERVICE_PINPOINT;
+    ctx.preferred_shape = RECORD_SHAPE_PINPOINT;
     ctx.now_ms = 1764547200000LL;
     ctx.endpoint_id = "0b6cf0f4-5d6e-4b1f-9d43-8c5a3c1f2e77";
     ctx.session_id = "5d6e0b6c-f0f4-4b1f-9d43-8c5a3c1f2e77";

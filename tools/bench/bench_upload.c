@@ -35,6 +35,7 @@
 #include <mbedtls/sha256.h>
 
 #include "event.h"
+#include "record.h"
 #include "evrec.h"
 #include "flusher.h"
 #include "port.h"
@@ -200,7 +201,7 @@ static void fill_queue(evrec_queue_t *q)
                           "\"User\":{\"UserId\":\"bench-user\"}}";
     queue_endpoint_put(q, "bench-endpoint", profile, strlen(profile));
     event_context_t ctx = { 0 };
-    ctx.service = EVREC_SERVICE_PINPOINT;
+    ctx.preferred_shape = RECORD_SHAPE_PINPOINT;
     ctx.endpoint_id = "bench-endpoint";
     ctx.session_id = "bench-session";
     ctx.now_ms = port_wall_ms();

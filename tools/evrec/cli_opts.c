@@ -82,7 +82,7 @@ static const opt_def_t defs[] = {
     { "flush_interval_ms", T_U32, O(flush_interval_ms), NULL, "default 30000" },
     { "flush_threshold_events", T_U32, O(flush_threshold_events), NULL, "default 100" },
     { "max_batch_events", T_U32, O(max_batch_events), NULL, "default: the service's limit" },
-    { "max_request_bytes", T_SIZE, O(max_request_bytes), NULL, "default 4000000" },
+    { "max_request_bytes", T_SIZE, O(max_request_bytes), NULL, "default: the service's limit" },
     { "backoff_base_ms", T_U32, O(backoff_base_ms), NULL, "default 1000" },
     { "backoff_cap_ms", T_U32, O(backoff_cap_ms), NULL, "default 300000" },
     { "log_level", T_ENUM, O(log_level), level_names, "error, warn (default), info, debug" },

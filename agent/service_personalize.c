@@ -1,6 +1,7 @@
 /*
- * Amazon Personalize Events PutEvents: the request body for one (user, session) and the
- * verdicts of its answer, which is an empty 200 when the events were taken.
+ * The Amazon Personalize Events backend: PutEvents, the request body for one (user, session)
+ * and the verdicts of its answer, which is an empty 200 when the events were taken. Carries
+ * Personalize-shaped records only.
  *
  * Request: {"trackingId":..,"userId":..(optional),"sessionId":..,"eventList":[event,...]}
  */
@@ -11,8 +12,11 @@
 
 #include "evrec.h"
 #include "port.h"
+#include "record.h"
+#include "service.h"
 
 #define PERSONALIZE_MAX_EVENTS 10 /* EventList max in the service model */
+#define PERSONALIZE_MAX_BYTES 4000000u
 
 size_t wire_personalize_base_bytes(const char *user_id, const char *session_id,
                                    size_t tracking_id_bytes)
@@ -35,12 +39,13 @@ int wire_personalize_encode(const batch_t *b, const char *tracking_id, char **bo
         return EVREC_E_INVALID;
     *body = NULL;
     *len = 0;
-    if (b == NULL || b->service != EVREC_SERVICE_PERSONALIZE || b->n == 0 ||
+    if (b == NULL || b->n == 0 ||
         b->n > PERSONALIZE_MAX_EVENTS || tracking_id == NULL || tracking_id[0] == '\0')
         return EVREC_E_INVALID;
     const batch_event_t *first = &b->events[0];
     for (size_t i = 0; i < b->n; i++)
-        if (b->events[i].fragment == NULL || !same_stream(first, &b->events[i]))
+        if (b->events[i].fragment == NULL || !same_stream(first, &b->events[i]) ||
+            b->events[i].shape != RECORD_SHAPE_PERSONALIZE)
             return EVREC_E_INVALID;
     const char *user = first->user_id ? first->user_id : "";
     const char *session = first->session_id ? first->session_id : "";
@@ -67,8 +72,8 @@ int wire_personalize_encode(const batch_t *b, const char *tracking_id, char **bo
     return wire_print(root, bound, body, len);
 }
 
-int wire_personalize_decode_2xx(const batch_t *b, long http_status, const cJSON *json,
-                                wire_result_t *r)
+static int decode_2xx(const batch_t *b, long http_status, const cJSON *json,
+                      wire_result_t *r)
 {
     static const char *const error_names[] = { "message", "Message", "__type", NULL };
     /* The operation has no output: an empty body (or an empty object) is the answer. An
@@ -90,3 +95,56 @@ int wire_personalize_decode_2xx(const batch_t *b, long http_status, const cJSON 
     }
     return WIRE_OK;
 }
+
+/* -- the backend ----------------------------------------------------------------------------- */
+
+static size_t added_bytes(const batch_t *b, size_t n, int new_endpoint)
+{
+    (void)new_endpoint;
+    const batch_event_t *ev = &b->events[n];
+    size_t base = n == 0 ? wire_personalize_base_bytes(ev->user_id, ev->session_id,
+                                                        WIRE_TRACKING_ID_BYTES)
+                         : 0;
+    return base + ev->fragment_len + 1;
+}
+
+static int check(const service_ctx_t *c, char *err, size_t errlen)
+{
+    if (c->tracking_id == NULL || c->tracking_id[0] == '\0') {
+        snprintf(err, errlen, "tracking_id: required for Personalize Events");
+        return EVREC_E_CONFIG;
+    }
+    return EVREC_OK;
+}
+
+static int path(const service_ctx_t *c, char **out)
+{
+    (void)c;
+    *out = port_strdup("/events");
+    return *out ? EVREC_OK : EVREC_E_NOMEM;
+}
+
+static int encode(const service_ctx_t *c, const batch_t *b, char **body, size_t *len)
+{
+    return wire_personalize_encode(b, c->tracking_id, body, len);
+}
+
+const service_ops_t service_personalize = {
+    .rules = { .max_events = PERSONALIZE_MAX_EVENTS, .max_bytes = PERSONALIZE_MAX_BYTES,
+               .shapes = 1u << RECORD_SHAPE_PERSONALIZE, .grouping = BATCH_GROUP_STREAM,
+               .profiles = 0, .added_bytes = added_bytes },
+    .id = EVREC_SERVICE_PERSONALIZE,
+    .name = "personalize-events",
+    .title = "Personalize",
+    .signing_name = "personalize",
+    .host_prefix = "personalize-events",
+    .endpoint_env = "AWS_ENDPOINT_URL_PERSONALIZE_EVENTS",
+    .target = NULL,
+    .content_type = "application/json",
+    .max_record_bytes = 0,
+    .preferred_shape = RECORD_SHAPE_PERSONALIZE,
+    .check = check,
+    .path = path,
+    .encode = encode,
+    .decode_2xx = decode_2xx,
+};

@@ -1,5 +1,6 @@
 /*
- * Amazon Pinpoint PutEvents: the EventsRequest body and the EventsResponse verdicts.
+ * The Amazon Pinpoint backend: PutEvents, the EventsRequest body and the EventsResponse
+ * verdicts. Carries Pinpoint-shaped records only.
  *
  * Request:  {"BatchItem":{endpointId:{"Endpoint":profile,"Events":{eventId:event}}}}
  * Response: {"Results":{endpointId:{"EndpointItemResponse":{"StatusCode","Message"},
@@ -12,6 +13,49 @@
 
 #include "evrec.h"
 #include "port.h"
+#include "record.h"
+#include "service.h"
+
+#define PINPOINT_MAX_EVENTS 100u     /* EventsRequest: at most 100 events per request */
+#define PINPOINT_MAX_BYTES 4000000u  /* the 4 MB request limit, read conservatively */
+
+/* -- request path -------------------------------------------------------------------------- */
+
+static int is_unreserved(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+           c == '-' || c == '_' || c == '.' || c == '~';
+}
+
+int wire_pinpoint_path(const char *application_id, char **out)
+{
+    if (out == NULL)
+        return EVREC_E_INVALID;
+    *out = NULL;
+    if (application_id == NULL || application_id[0] == '\0')
+        return EVREC_E_INVALID;
+    static const char prefix[] = "/v1/apps/", suffix[] = "/events", hex[] = "0123456789ABCDEF";
+    size_t idlen = strlen(application_id);
+    char *p = port_malloc(sizeof prefix + 3 * idlen + sizeof suffix);
+    if (p == NULL)
+        return EVREC_E_NOMEM;
+    char *w = p + sizeof prefix - 1;
+    memcpy(p, prefix, sizeof prefix - 1);
+    for (size_t i = 0; i < idlen; i++) {
+        unsigned char c = (unsigned char)application_id[i];
+        if (is_unreserved(c)) {
+            *w++ = (char)c;
+        } else {
+            *w++ = '%';
+            *w++ = hex[c >> 4];
+            *w++ = hex[c & 15];
+        }
+    }
+    memcpy(w, suffix, sizeof suffix); /* with its NUL */
+    *out = p;
+    return EVREC_OK;
+}
+
 
 size_t wire_pinpoint_endpoint_bytes(const char *endpoint_id, size_t profile_len)
 {
@@ -63,7 +107,7 @@ int wire_pinpoint_encode(const batch_t *b, wire_profile_fn profile, void *user, 
         return EVREC_E_INVALID;
     *body = NULL;
     *len = 0;
-    if (b == NULL || b->service != EVREC_SERVICE_PINPOINT || b->n == 0)
+    if (b == NULL || b->n == 0 || b->n > BATCH_INDEX_MAX)
         return EVREC_E_INVALID;
     batch_index_t pairs, endpoints;
     if (batch_index_init(&pairs, b, 1) != EVREC_OK ||
@@ -71,7 +115,8 @@ int wire_pinpoint_encode(const batch_t *b, wire_profile_fn profile, void *user, 
         return EVREC_E_INVALID;
     for (size_t i = 0; i < b->n; i++) {
         const batch_event_t *ev = &b->events[i];
-        if (ev->endpoint_id == NULL || ev->event_id == NULL || ev->fragment == NULL)
+        if (ev->endpoint_id == NULL || ev->event_id == NULL || ev->fragment == NULL ||
+            ev->shape != RECORD_SHAPE_PINPOINT)
             return EVREC_E_INVALID;
         /* Two events with one id under one endpoint would collapse into one map entry. */
         if (batch_index_add(&pairs, i) >= 0)
@@ -121,8 +166,8 @@ static int item_status(const cJSON *item, const char **message)
     return (int)code->valuedouble;
 }
 
-int wire_pinpoint_decode_2xx(const batch_t *b, long http_status, const cJSON *json,
-                             wire_result_t *r)
+static int decode_2xx(const batch_t *b, long http_status, const cJSON *json,
+                      wire_result_t *r)
 {
     /* The EventsResponse is the payload itself; a wrapped {"EventsResponse":{...}} is
      * accepted too (that is how the SDKs show it). */
@@ -186,3 +231,53 @@ int wire_pinpoint_decode_2xx(const batch_t *b, long http_status, const cJSON *js
     }
     return WIRE_OK;
 }
+
+/* -- the backend ----------------------------------------------------------------------------- */
+
+static size_t added_bytes(const batch_t *b, size_t n, int new_endpoint)
+{
+    const batch_event_t *ev = &b->events[n];
+    size_t bytes = wire_pinpoint_event_bytes(ev->event_id, ev->fragment_len);
+    if (new_endpoint)
+        bytes += wire_pinpoint_endpoint_bytes(ev->endpoint_id, ev->profile_len);
+    return bytes + (n == 0 ? WIRE_PINPOINT_BODY_BYTES : 0);
+}
+
+static int check(const service_ctx_t *c, char *err, size_t errlen)
+{
+    if (c->application_id == NULL || c->application_id[0] == '\0') {
+        snprintf(err, errlen, "application_id: required for Pinpoint");
+        return EVREC_E_CONFIG;
+    }
+    return EVREC_OK;
+}
+
+static int path(const service_ctx_t *c, char **out)
+{
+    return wire_pinpoint_path(c->application_id, out);
+}
+
+static int encode(const service_ctx_t *c, const batch_t *b, char **body, size_t *len)
+{
+    return wire_pinpoint_encode(b, c->profile, c->profile_user, body, len);
+}
+
+const service_ops_t service_pinpoint = {
+    .rules = { .max_events = PINPOINT_MAX_EVENTS, .max_bytes = PINPOINT_MAX_BYTES,
+               .shapes = 1u << RECORD_SHAPE_PINPOINT, .grouping = BATCH_GROUP_ENDPOINT_EVENTS,
+               .profiles = 1, .added_bytes = added_bytes },
+    .id = EVREC_SERVICE_PINPOINT,
+    .name = "pinpoint",
+    .title = "Pinpoint",
+    .signing_name = "mobiletargeting",
+    .host_prefix = "pinpoint",
+    .endpoint_env = "AWS_ENDPOINT_URL_PINPOINT",
+    .target = NULL,
+    .content_type = "application/json",
+    .max_record_bytes = 0,
+    .preferred_shape = RECORD_SHAPE_PINPOINT,
+    .check = check,
+    .path = path,
+    .encode = encode,
+    .decode_2xx = decode_2xx,
+};
