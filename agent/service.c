@@ -7,6 +7,8 @@
 static const service_ops_t *const backends[] = {
     &service_pinpoint,
     &service_personalize,
+    &service_kinesis,
+    &service_firehose,
 };
 #define N_BACKENDS (sizeof backends / sizeof backends[0])
 

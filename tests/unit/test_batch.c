@@ -349,6 +349,51 @@ static void oversize_event_alone(void **state)
     batch_free(&b);
 }
 
+static uint64_t append_pz(evrec_queue_t *q, int i, const char *user, const char *session);
+
+/* Each backend takes the shapes it carries, in queue order: the streams take both (and up to
+ * 500 events, without the (endpoint, event id) rule), Pinpoint and Personalize their own. */
+static void backends_take_their_shapes(void **state)
+{
+    fixture_t *f = *state;
+    uint64_t seqs[8];
+    for (int i = 0; i < 8; i++)
+        seqs[i] = i % 3 == 1 ? append_pz(f->q, i, "u", "s") : append_pp(f->q, i, "ep-a", 100);
+    struct {
+        evrec_service_t svc;
+        size_t n;
+    } want[] = { { EVREC_SERVICE_KINESIS, 8 }, { EVREC_SERVICE_FIREHOSE, 8 },
+                 { EVREC_SERVICE_PINPOINT, 5 }, { EVREC_SERVICE_PERSONALIZE, 3 } };
+    for (size_t w = 0; w < 4; w++) {
+        batch_limits_t l = { 0 };
+        l.rules = service_rules(want[w].svc);
+        batch_t b;
+        assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+        assert_int_equal(b.n, want[w].n);
+        for (size_t i = 1; i < b.n; i++)
+            assert_true(b.events[i].seq > b.events[i - 1].seq);
+        for (size_t i = 0; i < b.n; i++)
+            assert_true(service_carries(service_get(want[w].svc), b.events[i].shape));
+        if (want[w].n == 8)
+            for (size_t i = 0; i < 8; i++)
+                assert_int_equal(b.events[i].seq, seqs[i]);
+        batch_free(&b);
+    }
+    /* 600 queued: a stream batch stops at 500 */
+    for (int i = 0; i < 592; i++)
+        append_pp(f->q, 100 + i, "ep-b", 50);
+    batch_limits_t l = { 0 };
+    l.rules = service_rules(EVREC_SERVICE_KINESIS);
+    batch_t b;
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 500);
+    batch_free(&b);
+    l.max_events = 37; /* configured lower */
+    assert_int_equal(batch_next(f->q, &l, &b), EVREC_OK);
+    assert_int_equal(b.n, 37);
+    batch_free(&b);
+}
+
 static void expired_and_foreign_skipped(void **state)
 {
     fixture_t *f = *state;
@@ -763,6 +808,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(duplicate_id_waits, setup, teardown),
         cmocka_unit_test_setup_teardown(oversize_event_alone, setup, teardown),
         cmocka_unit_test_setup_teardown(expired_and_foreign_skipped, setup, teardown),
+        cmocka_unit_test_setup_teardown(backends_take_their_shapes, setup, teardown),
         cmocka_unit_test_setup_teardown(personalize_one_stream, setup, teardown),
         cmocka_unit_test_setup_teardown(split_moves_the_tail, setup, teardown),
         cmocka_unit_test_setup_teardown(from_seq_starts_there, setup, teardown),

@@ -30,7 +30,10 @@ typedef struct opt_def {
     const char *help;
 } opt_def_t;
 
-static const char *const service_names[] = { "pinpoint", "personalize", NULL };
+/* In evrec_service_t order. */
+static const char *const service_names[] = { "pinpoint", "personalize", "kinesis", "firehose",
+                                             NULL };
+static const char *const partition_names[] = { "endpoint", "session", "random", NULL };
 static const char *const durability_names[] = { "process", "power", "batched", NULL };
 static const char *const policy_names[] = { "drop_oldest", "refuse_new", NULL };
 static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
@@ -40,9 +43,18 @@ static const char *const level_names[] = { "error", "warn", "info", "debug", NUL
 
 static const opt_def_t defs[] = {
     { "store", T_STR, C(store), NULL, "store directory (else $EVREC_STORE)" },
-    { "service", T_ENUM, O(service), service_names, "pinpoint (default) or personalize (personalize-events)" },
+    { "service", T_ENUM, O(service), service_names,
+      "pinpoint (default), personalize (personalize-events), kinesis or firehose" },
     { "application_id", T_STR, O(application_id), NULL, "Pinpoint project id" },
     { "tracking_id", T_STR, O(tracking_id), NULL, "Personalize event tracker id" },
+    { "stream_name", T_STR, O(stream_name), NULL, "Kinesis stream name" },
+    { "stream_arn", T_STR, O(stream_arn), NULL, "Kinesis stream ARN (instead of its name)" },
+    { "delivery_stream_name", T_STR, O(delivery_stream_name), NULL,
+      "Firehose delivery stream name" },
+    { "partition_key", T_ENUM, O(partition_key), partition_names,
+      "Kinesis partition key: endpoint (default), session or random" },
+    { "max_record_bytes", T_SIZE, O(max_record_bytes), NULL,
+      "Kinesis/Firehose record limit; default: the service's" },
     { "region", T_STR, O(region), NULL, "AWS region (else AWS_REGION, the profile)" },
     { "endpoint_url", T_STR, O(endpoint_url), NULL, "service URL override" },
     { "access_key_id", T_STR, O(access_key_id), NULL, "static credentials" },

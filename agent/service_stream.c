@@ -1,0 +1,440 @@
+/* Records for Kinesis Data Streams and Data Firehose (service_stream.h). */
+#include "service_stream.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "event.h"
+#include "port.h"
+#include "record.h"
+#include "wire_internal.h"
+
+/* The version Pinpoint's event streams wrote; consumers built on them read this shape. */
+#define STREAM_EVENT_VERSION "3.1"
+/* What the record's own keys, timestamps and fixed members add to an event's fragment, at
+ * most (the fragment's values and the profile's are counted separately). */
+#define STREAM_RECORD_OVERHEAD 768u
+#define STREAM_KEY_BOUND 256u /* PartitionKey: at most 256 characters (ids are shorter) */
+
+/* -- building one record ------------------------------------------------------------------- */
+
+static int add(cJSON *obj, const char *key, cJSON *item)
+{
+    if (item == NULL)
+        return EVREC_E_NOMEM;
+    if (!cJSON_AddItemToObject(obj, key, item)) {
+        cJSON_Delete(item);
+        return EVREC_E_NOMEM;
+    }
+    return EVREC_OK;
+}
+
+/* Move member `from` of src (if any) into dst as `to`. */
+static int move(cJSON *src, const char *from, cJSON *dst, const char *to)
+{
+    cJSON *it = cJSON_DetachItemFromObjectCaseSensitive(src, from);
+    return it ? add(dst, to, it) : EVREC_OK;
+}
+
+/* Copy string member `from` of src (if any) into dst as `to`. */
+static int copy_string(const cJSON *src, const char *from, cJSON *dst, const char *to)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(src, from);
+    if (!cJSON_IsString(it) || it->valuestring == NULL)
+        return EVREC_OK;
+    return add(dst, to, cJSON_CreateString(it->valuestring));
+}
+
+/* An ISO 8601 member of src as epoch milliseconds in dst (left out if it does not parse). */
+static int epoch_ms(const cJSON *src, const char *from, cJSON *dst, const char *to)
+{
+    const cJSON *it = cJSON_GetObjectItemCaseSensitive(src, from);
+    int64_t ms = 0;
+    if (!cJSON_IsString(it) || event_parse_iso8601(it->valuestring, &ms) != EVREC_OK)
+        return EVREC_OK;
+    return add(dst, to, cJSON_CreateNumber((double)ms));
+}
+
+/* An object member of dst, created if missing. */
+static cJSON *object(cJSON *dst, const char *key, int *rc)
+{
+    cJSON *o = cJSON_GetObjectItemCaseSensitive(dst, key);
+    if (o != NULL)
+        return o;
+    o = cJSON_CreateObject();
+    if ((*rc = add(dst, key, o)) != EVREC_OK)
+        return NULL;
+    return o;
+}
+
+/* device.locale from "en_US": {"code":"en_US","language":"en","country":"US"}. */
+static int add_locale(cJSON *device, const char *locale)
+{
+    cJSON *l = cJSON_CreateObject();
+    int rc = add(device, "locale", l);
+    if (rc != EVREC_OK)
+        return rc;
+    char lang[64] = "", country[64] = "";
+    const char *sep = strpbrk(locale, "_-");
+    size_t n = sep ? (size_t)(sep - locale) : strlen(locale);
+    snprintf(lang, sizeof lang, "%.*s", (int)(n < sizeof lang ? n : sizeof lang - 1), locale);
+    if (sep)
+        snprintf(country, sizeof country, "%s", sep + 1);
+    if ((rc = add(l, "code", cJSON_CreateString(locale))) != EVREC_OK)
+        return rc;
+    if (lang[0] && (rc = add(l, "language", cJSON_CreateString(lang))) != EVREC_OK)
+        return rc;
+    if (country[0] && (rc = add(l, "country", cJSON_CreateString(country))) != EVREC_OK)
+        return rc;
+    return EVREC_OK;
+}
+
+/* application, device and endpoint members from the endpoint's profile. */
+static int from_profile(cJSON *out, cJSON *application, const char *profile)
+{
+    if (profile == NULL || profile[0] == '\0')
+        return EVREC_OK;
+    cJSON *p = cJSON_Parse(profile);
+    if (!cJSON_IsObject(p)) {
+        cJSON_Delete(p);
+        return EVREC_OK; /* profiles are validated when stored; a bad one is left out */
+    }
+    int rc = EVREC_OK;
+    const cJSON *demo = cJSON_GetObjectItemCaseSensitive(p, "Demographic");
+    if (cJSON_IsObject(demo)) {
+        rc = copy_string(demo, "AppVersion", application, "version_name");
+        cJSON *device = rc ? NULL : object(out, "device", &rc);
+        const cJSON *locale = cJSON_GetObjectItemCaseSensitive(demo, "Locale");
+        if (device && cJSON_IsString(locale) && locale->valuestring[0])
+            rc = add_locale(device, locale->valuestring);
+        if (device && !rc)
+            rc = copy_string(demo, "Make", device, "make");
+        if (device && !rc)
+            rc = copy_string(demo, "Model", device, "model");
+        const cJSON *name = cJSON_GetObjectItemCaseSensitive(demo, "Platform");
+        const cJSON *version = cJSON_GetObjectItemCaseSensitive(demo, "PlatformVersion");
+        if (device && !rc && (cJSON_IsString(name) || cJSON_IsString(version))) {
+            cJSON *platform = object(device, "platform", &rc);
+            if (platform && !rc)
+                rc = copy_string(demo, "Platform", platform, "name");
+            if (platform && !rc)
+                rc = copy_string(demo, "PlatformVersion", platform, "version");
+        }
+    }
+    if (!rc) {
+        rc = add(out, "endpoint", p); /* the whole profile, as the endpoint's event streams had it */
+        p = NULL;
+    }
+    cJSON_Delete(p);
+    return rc;
+}
+
+/* A Pinpoint Event fragment in the shape of Pinpoint's event stream records. */
+static int pinpoint_record(const service_ctx_t *c, const batch_event_t *ev, const char *profile,
+                           cJSON *frag, cJSON *out)
+{
+    int rc = move(frag, "EventType", out, "event_type");
+    if (!rc)
+        rc = epoch_ms(frag, "Timestamp", out, "event_timestamp");
+    if (!rc)
+        rc = add(out, "arrival_timestamp",
+                 cJSON_CreateNumber((double)(c->now_ms ? c->now_ms : port_wall_ms())));
+    if (!rc)
+        rc = add(out, "event_version", cJSON_CreateString(STREAM_EVENT_VERSION));
+    if (!rc)
+        rc = add(out, "event_id", cJSON_CreateString(ev->event_id));
+    cJSON *application = rc ? NULL : object(out, "application", &rc);
+    if (application && !rc && c->application_id && c->application_id[0])
+        rc = add(application, "app_id", cJSON_CreateString(c->application_id));
+    if (application && !rc)
+        rc = move(frag, "AppPackageName", application, "package_name");
+    if (application && !rc)
+        rc = move(frag, "AppTitle", application, "title");
+    if (application && !rc)
+        rc = move(frag, "AppVersionCode", application, "version_code");
+    cJSON *sdk = application && !rc ? object(application, "sdk", &rc) : NULL;
+    if (sdk && !rc)
+        rc = move(frag, "SdkName", sdk, "name");
+    if (sdk && !rc)
+        rc = move(frag, "ClientSdkVersion", sdk, "version");
+    cJSON *client = rc ? NULL : object(out, "client", &rc);
+    if (client && !rc)
+        rc = add(client, "client_id", cJSON_CreateString(ev->endpoint_id));
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(frag, "Session");
+    if (!rc && cJSON_IsObject(s)) {
+        cJSON *session = object(out, "session", &rc);
+        if (session && !rc)
+            rc = copy_string(s, "Id", session, "session_id");
+        if (session && !rc)
+            rc = epoch_ms(s, "StartTimestamp", session, "start_timestamp");
+        if (session && !rc)
+            rc = epoch_ms(s, "StopTimestamp", session, "stop_timestamp");
+    }
+    if (!rc) {
+        cJSON *a = cJSON_DetachItemFromObjectCaseSensitive(frag, "Attributes");
+        rc = add(out, "attributes", a ? a : cJSON_CreateObject());
+    }
+    if (!rc) {
+        cJSON *m = cJSON_DetachItemFromObjectCaseSensitive(frag, "Metrics");
+        rc = add(out, "metrics", m ? m : cJSON_CreateObject());
+    }
+    if (!rc)
+        rc = from_profile(out, application, profile);
+    return rc;
+}
+
+/* A Personalize Event fragment as its own JSON, with the userId and sessionId the record's
+ * header keeps. */
+static int personalize_record(const batch_event_t *ev, cJSON *frag, cJSON *out)
+{
+    int rc = EVREC_OK;
+    if (ev->user_id && ev->user_id[0])
+        rc = add(out, "userId", cJSON_CreateString(ev->user_id));
+    if (!rc && ev->session_id && ev->session_id[0])
+        rc = add(out, "sessionId", cJSON_CreateString(ev->session_id));
+    cJSON *it;
+    while (!rc && (it = frag->child) != NULL) {
+        cJSON_DetachItemViaPointer(frag, it);
+        if (!cJSON_AddItemToObject(out, it->string, it)) {
+            cJSON_Delete(it);
+            rc = EVREC_E_NOMEM;
+        }
+    }
+    return rc;
+}
+
+int stream_record_data(const stream_format_t *fmt, const service_ctx_t *c,
+                       const batch_event_t *ev, const char *profile, char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (ev->fragment == NULL)
+        return EVREC_E_INVALID;
+    cJSON *frag = cJSON_ParseWithLength(ev->fragment, ev->fragment_len);
+    if (!cJSON_IsObject(frag)) {
+        cJSON_Delete(frag);
+        return EVREC_E_CORRUPT;
+    }
+    cJSON *rec = cJSON_CreateObject();
+    int rc = rec == NULL ? EVREC_E_NOMEM
+             : ev->shape == RECORD_SHAPE_PERSONALIZE ? personalize_record(ev, frag, rec)
+                                                     : pinpoint_record(c, ev, profile, frag, rec);
+    cJSON_Delete(frag);
+    char *text = rc ? NULL : cJSON_PrintUnformatted(rec);
+    cJSON_Delete(rec);
+    if (rc)
+        return rc;
+    if (text == NULL)
+        return EVREC_E_NOMEM;
+    size_t n = strlen(text);
+    if (fmt->newline) {
+        char *grown = port_realloc(text, n + 2);
+        if (grown == NULL) {
+            port_free(text);
+            return EVREC_E_NOMEM;
+        }
+        text = grown;
+        text[n++] = '\n';
+        text[n] = '\0';
+    }
+    *out = text;
+    *len = n;
+    return EVREC_OK;
+}
+
+/* -- the request --------------------------------------------------------------------------- */
+
+int stream_path(const service_ctx_t *c, char **out)
+{
+    (void)c;
+    *out = port_strdup("/");
+    return *out ? EVREC_OK : EVREC_E_NOMEM;
+}
+
+/* The session id of a record (Pinpoint-shaped: its Session.Id), "" if none. */
+static void session_of(const batch_event_t *ev, char *buf, size_t len)
+{
+    buf[0] = '\0';
+    if (ev->shape == RECORD_SHAPE_PERSONALIZE) {
+        snprintf(buf, len, "%s", ev->session_id ? ev->session_id : "");
+        return;
+    }
+    cJSON *frag = cJSON_ParseWithLength(ev->fragment, ev->fragment_len);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(frag, "Session"), "Id");
+    if (cJSON_IsString(id))
+        snprintf(buf, len, "%s", id->valuestring);
+    cJSON_Delete(frag);
+}
+
+static int partition_key(const service_ctx_t *c, const batch_event_t *ev, char *buf, size_t len)
+{
+    if (c->partition_key == EVREC_PARTITION_RANDOM) {
+        char uuid[37];
+        int rc = event_uuid_v4(uuid);
+        if (rc != EVREC_OK)
+            return rc;
+        snprintf(buf, len, "%s", uuid);
+        return EVREC_OK;
+    }
+    if (c->partition_key == EVREC_PARTITION_SESSION)
+        session_of(ev, buf, len);
+    if (buf[0] == '\0' || c->partition_key == EVREC_PARTITION_ENDPOINT)
+        snprintf(buf, len, "%s", ev->endpoint_id);
+    return EVREC_OK;
+}
+
+typedef struct datas {
+    char **b64;
+    size_t n;
+} datas_t;
+
+static void datas_free(datas_t *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        port_free(d->b64[i]);
+    port_free(d->b64);
+}
+
+/* The record's entry: {"Data": base64 (referenced, freed by the caller), "PartitionKey"}. */
+static int add_record(const stream_format_t *fmt, const service_ctx_t *c, const batch_event_t *ev,
+                      const char *profile, cJSON *records, datas_t *d, size_t *total,
+                      size_t *bound)
+{
+    char *data = NULL;
+    size_t dlen = 0;
+    int rc = stream_record_data(fmt, c, ev, profile, &data, &dlen);
+    if (rc)
+        return rc;
+    char key[STREAM_KEY_BOUND + 1] = "";
+    if (fmt->partition_key && (rc = partition_key(c, ev, key, sizeof key)) != EVREC_OK) {
+        port_free(data);
+        return rc;
+    }
+    size_t cost = dlen + strlen(key);
+    size_t record_limit = fmt->max_record_bytes;
+    if (c->max_record_bytes != 0 && c->max_record_bytes < record_limit)
+        record_limit = c->max_record_bytes;
+    *total += cost;
+    if (cost > record_limit || *total > fmt->max_request_bytes) {
+        port_free(data);
+        return EVREC_E_EVENT_SIZE;
+    }
+    char *b64 = NULL;
+    size_t blen = 0;
+    rc = wire_base64((const unsigned char *)data, dlen, &b64, &blen);
+    port_free(data);
+    if (rc)
+        return rc;
+    d->b64[d->n++] = b64;
+    cJSON *entry = cJSON_CreateObject();
+    if (entry == NULL || !cJSON_AddItemToArray(records, entry)) {
+        cJSON_Delete(entry);
+        return EVREC_E_NOMEM;
+    }
+    if ((rc = add(entry, "Data", cJSON_CreateStringReference(b64))) != EVREC_OK)
+        return rc;
+    if (fmt->partition_key && (rc = add(entry, "PartitionKey", cJSON_CreateString(key))) != EVREC_OK)
+        return rc;
+    *bound += blen + wire_json_string_bytes(key) + sizeof "{\"Data\":\"\",\"PartitionKey\":},";
+    return EVREC_OK;
+}
+
+int stream_encode(const stream_format_t *fmt, const service_ctx_t *c, const char *name_key,
+                  const char *name, const batch_t *b, char **body, size_t *len)
+{
+    if (body == NULL || len == NULL)
+        return EVREC_E_INVALID;
+    *body = NULL;
+    *len = 0;
+    if (b == NULL || b->n == 0 || b->n > STREAM_MAX_RECORDS || name == NULL || name[0] == '\0')
+        return EVREC_E_INVALID;
+    datas_t d = { port_calloc(b->n, sizeof(char *)), 0 };
+    cJSON *root = cJSON_CreateObject();
+    cJSON *records = NULL;
+    int rc = d.b64 == NULL || root == NULL ? EVREC_E_NOMEM
+                                           : add(root, name_key, cJSON_CreateString(name));
+    if (!rc)
+        rc = (records = cJSON_AddArrayToObject(root, "Records")) ? EVREC_OK : EVREC_E_NOMEM;
+    size_t total = 0, bound = 32 + wire_json_string_bytes(name);
+    char *profile = NULL;
+    const char *profile_of = NULL; /* the endpoint `profile` was read for */
+    for (size_t i = 0; !rc && i < b->n; i++) {
+        const batch_event_t *ev = &b->events[i];
+        if (ev->fragment == NULL || ev->shape >= RECORD_SHAPES) {
+            rc = EVREC_E_INVALID;
+            break;
+        }
+        if (ev->shape == RECORD_SHAPE_PINPOINT && c->profile != NULL &&
+            (profile_of == NULL || strcmp(profile_of, ev->endpoint_id) != 0)) {
+            port_free(profile);
+            profile = NULL;
+            int prc = c->profile(c->profile_user, ev->endpoint_id, &profile);
+            if (prc != EVREC_OK && prc != EVREC_E_NOT_FOUND) {
+                rc = prc;
+                break;
+            }
+            profile_of = ev->endpoint_id;
+        }
+        rc = add_record(fmt, c, ev, ev->shape == RECORD_SHAPE_PINPOINT ? profile : NULL, records,
+                        &d, &total, &bound);
+    }
+    port_free(profile);
+    if (!rc)
+        rc = wire_print(root, bound, body, len);
+    else
+        cJSON_Delete(root);
+    datas_free(&d);
+    return rc;
+}
+
+/* -- the answer ---------------------------------------------------------------------------- */
+
+int stream_decode_2xx(const stream_format_t *fmt, const batch_t *b, long http_status,
+                      const cJSON *json, wire_result_t *r)
+{
+    const cJSON *answers = cJSON_GetObjectItemCaseSensitive(json, fmt->answers_key);
+    if (!cJSON_IsArray(answers) || (size_t)cJSON_GetArraySize(answers) != b->n) {
+        snprintf(r->message, sizeof r->message, "HTTP %ld answer has no %s for the %zu records",
+                 http_status, fmt->answers_key, b->n);
+        return WIRE_RETRY;
+    }
+    size_t i = 0;
+    const cJSON *item;
+    cJSON_ArrayForEach(item, answers) {
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(item, fmt->id_key);
+        const cJSON *code = cJSON_GetObjectItemCaseSensitive(item, "ErrorCode");
+        int rc;
+        if (cJSON_IsString(id) && id->valuestring[0] != '\0' && !cJSON_IsString(code)) {
+            rc = wire_set_event(r, i, (int)http_status, (int)http_status, NULL);
+        } else {
+            /* ProvisionedThroughputExceededException, ServiceUnavailableException,
+             * InternalFailure...: the record waits for the next attempt. */
+            const cJSON *msg = cJSON_GetObjectItemCaseSensitive(item, "ErrorMessage");
+            char text[300];
+            snprintf(text, sizeof text, "%s%s%s",
+                     cJSON_IsString(code) ? code->valuestring : "no record id in the answer",
+                     cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
+            if (r->error_type[0] == '\0' && cJSON_IsString(code))
+                snprintf(r->error_type, sizeof r->error_type, "%s", code->valuestring);
+            rc = wire_set_event(r, i, 0, (int)http_status, text);
+        }
+        if (rc != EVREC_OK)
+            return rc;
+        i++;
+    }
+    return WIRE_OK;
+}
+
+size_t stream_added_bytes(const stream_format_t *fmt, const batch_t *b, size_t n)
+{
+    const batch_event_t *ev = &b->events[n];
+    size_t bytes = ev->fragment_len + STREAM_RECORD_OVERHEAD + (fmt->newline ? 1 : 0) +
+                   2 * wire_json_string_bytes(ev->endpoint_id) +
+                   wire_json_string_bytes(ev->event_id);
+    if (ev->shape == RECORD_SHAPE_PINPOINT)
+        bytes += 2 * ev->profile_len; /* the profile, and the members taken from it */
+    else
+        bytes += wire_json_string_bytes(ev->user_id) + wire_json_string_bytes(ev->session_id);
+    return bytes + (fmt->partition_key ? STREAM_KEY_BOUND : 0);
+}
