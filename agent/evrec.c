@@ -340,6 +340,9 @@ static void build_flusher_config(evrec_t *a)
     f->delivery_user = o->delivery_user;
     f->log = a->log;
     f->manual = o->manual_flush;
+    f->daily_upload_bytes = o->daily_upload_bytes;
+    f->upload_allowed = o->upload_allowed;
+    f->upload_allowed_user = o->upload_allowed_user;
 }
 
 /* The queue's detail of its last failure in this thread, else the code's name. */

@@ -13,6 +13,7 @@
  * retried later goes back on the stack, so a bisection survives a throttle in its middle.
  */
 #include "flusher.h"
+#include "meter.h"
 
 #include <cjson/cJSON.h>
 #include <mbedtls/platform_util.h>
@@ -131,6 +132,11 @@ struct flusher {
     /* The store's queue as last counted: the threshold counts events recorded by any process
      * (evrec record, other agents), not only this agent's notifications. */
     uint64_t store_queued, left_after_drain;
+    /* Metered links: the day's spending (kept in the store's meta), and requests held back. */
+    meter_t meter;
+    int deferred;           /* the wait in backoff_until_* is a deferral, not a backoff */
+    uint64_t deferred_gen;  /* flush_gen when deferred: a later evrec_flush() asks again */
+    uint64_t deferrals, deferred_events;
 };
 
 /* -- small helpers ---------------------------------------------------------------------- */
@@ -360,6 +366,9 @@ static void persist_status(flusher_t *f, int force)
         cJSON_AddNumberToObject(o, "pid", (double)port_pid());
         cJSON_AddNumberToObject(o, "since_ms", (double)f->started_wall);
         cJSON_AddNumberToObject(o, "updated_ms", (double)port_wall_ms());
+        cJSON_AddNumberToObject(o, "deferrals", (double)f->deferrals);
+        cJSON_AddNumberToObject(o, "deferred_events",
+                                (double)(f->deferred ? f->deferred_events : 0));
     }
     f->persisted_error = f->last_error;
     f->persisted_backoff = f->backoff_until_wall;
@@ -663,7 +672,72 @@ static void clear_backoff(flusher_t *f)
     port_mutex_lock(f->mu);
     f->backoff_until_mono = 0;
     f->backoff_until_wall = 0;
+    f->deferred = 0;
+    f->deferred_events = 0;
     port_mutex_unlock(f->mu);
+}
+
+/* -- metered links ---------------------------------------------------------------------- */
+
+static void load_meter(flusher_t *f)
+{
+    f->meter.budget = f->cfg.daily_upload_bytes;
+    char *v = NULL;
+    size_t len = 0;
+    if (queue_meta_get(f->q, QUEUE_META_UPLOAD_BUDGET, &v, &len) == EVREC_OK &&
+        meter_parse(&f->meter, v, len) != 0)
+        log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: the stored upload budget is unreadable; "
+                                             "counting today from zero");
+    port_free(v);
+}
+
+/* Count a request body that went (or may have gone) over the link, and keep the count. */
+static void meter_sent(flusher_t *f, size_t len)
+{
+    char text[64];
+    port_mutex_lock(f->mu);
+    meter_spend(&f->meter, len, port_wall_ms());
+    meter_format(&f->meter, text, sizeof text);
+    port_mutex_unlock(f->mu);
+    int rc = queue_meta_put(f->q, QUEUE_META_UPLOAD_BUDGET, text, strlen(text));
+    if (rc)
+        log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: cannot keep the upload count: %s",
+                evrec_strerror(rc));
+}
+
+/* How long to hold this request back for the limits of a metered link (0: send it now). */
+static uint64_t metered_hold(flusher_t *f, size_t len, const char **why)
+{
+    if (f->cfg.upload_allowed && !f->cfg.upload_allowed(f->cfg.upload_allowed_user)) {
+        *why = "upload_allowed says not now";
+        return f->cfg.flush_interval_ms;
+    }
+    *why = "the daily upload budget is spent";
+    port_mutex_lock(f->mu);
+    uint64_t wait = meter_wait_ms(&f->meter, len, port_wall_ms());
+    port_mutex_unlock(f->mu);
+    return wait;
+}
+
+/* Hold the queue back for wait_ms: not an error and no backoff attempt; the events stay
+ * queued (the batch is let go and made again) and are counted. An evrec_flush() asks again. */
+static step_result_t defer(flusher_t *f, batch_t *b, uint64_t wait_ms, const char *why)
+{
+    discard(b);
+    uint64_t queued = queue_count(f->q);
+    port_mutex_lock(f->mu);
+    int first = !f->deferred;
+    f->deferred = 1;
+    f->deferred_gen = f->flush_gen;
+    f->deferrals++;
+    f->deferred_events = queued;
+    f->backoff_until_mono = port_monotonic_ms() + wait_ms;
+    f->backoff_until_wall = port_wall_ms() + (int64_t)wait_ms;
+    port_mutex_unlock(f->mu);
+    log_msg(&f->cfg.log, first ? EVREC_LOG_INFO : EVREC_LOG_DEBUG,
+            "flusher: %s: %llu events stay queued; asking again in %llu ms", why,
+            (unsigned long long)queued, (unsigned long long)wait_ms);
+    return STEP_BACKOFF;
 }
 
 /* Delete exactly the events the service answered for, with their counts, then tell the
@@ -911,12 +985,19 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
         snprintf(f->err, sizeof f->err, "cannot encode a request: %s", evrec_strerror(rc));
         return back_off(f, b, rc, f->err, -1, 0);
     }
+    const char *why = NULL;
+    uint64_t hold = metered_hold(f, len, &why);
+    if (hold) {
+        port_free(body);
+        return defer(f, b, hold, why);
+    }
     transport_response_t resp;
     memset(&resp, 0, sizeof resp);
     f->last_body_len = len;
     uint64_t t0 = port_monotonic_ms();
     rc = sign_and_send(f, body, len, &resp);
     port_free(body);
+    meter_sent(f, len);
     if (rc) {
         char msg[sizeof f->err];
         copy_text(msg, sizeof msg, f->err[0] ? f->err : evrec_strerror(rc));
@@ -973,6 +1054,11 @@ static step_result_t step(flusher_t *f)
                             ? f->learnt_bytes
                             : f->cfg.max_request_bytes;
         lim.expire_before_ms = cutoff;
+        port_mutex_lock(f->mu);
+        uint64_t budget_left = meter_left(&f->meter, port_wall_ms());
+        port_mutex_unlock(f->mu);
+        if (budget_left > 0 && budget_left < lim.max_bytes)
+            lim.max_bytes = (size_t)budget_left; /* a batch that fits today's budget */
         int rc = batch_next(f->q, &lim, &b);
         if (rc) {
             discard(&b);
@@ -1005,13 +1091,14 @@ static int due_locked(flusher_t *f, uint64_t now, uint32_t tick_ms, uint64_t *wa
 {
     uint64_t wait;
     int due = 0;
-    if (f->backoff_until_mono > now) {
+    if (f->backoff_until_mono > now && !(f->deferred && f->flush_gen > f->deferred_gen)) {
         wait = f->backoff_until_mono - now;
     } else {
         if (f->backoff_until_mono) {
             f->backoff_until_mono = 0;
             f->backoff_until_wall = 0;
         }
+        f->deferred = 0;
         uint64_t waiting = f->store_queued > f->left_after_drain
                                ? f->store_queued - f->left_after_drain
                                : 0;
@@ -1249,6 +1336,7 @@ int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, 
         goto fail;
     }
     load_clock_offset(f);
+    load_meter(f);
     f->started_wall = port_wall_ms();
     /* The periodic flush's phase is random: the first one comes between half an interval and
      * one and a half after the start, then every interval on that grid (due_locked keeps it
@@ -1387,6 +1475,9 @@ void flusher_stats(flusher_t *f, evrec_stats_t *st)
                                                                         : 0;
     st->last_error = f->last_error;
     copy_text(st->last_error_message, sizeof st->last_error_message, f->last_error_message);
+    st->deferrals = f->deferrals;
+    st->deferred_events = f->deferred ? f->deferred_events : 0;
+    st->upload_bytes_today = meter_used_today(&f->meter, port_wall_ms());
     st->flusher_alive = 1;
     st->flusher_pid = port_pid();
     st->flusher_since_ms = f->started_wall;
@@ -1428,6 +1519,14 @@ int flusher_stats_from_store(evrec_queue_t *q, evrec_stats_t *st)
     st->flusher_pid = (int64_t)number_member(o, "pid");
     st->flusher_since_ms = (int64_t)number_member(o, "since_ms");
     st->status_updated_ms = (int64_t)number_member(o, "updated_ms");
+    st->deferrals = (uint64_t)number_member(o, "deferrals");
+    st->deferred_events = st->backoff_until_ms ? (uint64_t)number_member(o, "deferred_events") : 0;
     cJSON_Delete(o);
+    meter_t spent = { 0, 0, 0 };
+    if (queue_meta_get(q, QUEUE_META_UPLOAD_BUDGET, &v, &len) == EVREC_OK) {
+        if (meter_parse(&spent, v, len) == 0)
+            st->upload_bytes_today = meter_used_today(&spent, port_wall_ms());
+        port_free(v);
+    }
     return EVREC_OK;
 }

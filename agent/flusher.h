@@ -41,6 +41,9 @@ typedef struct flusher_config {
     void *delivery_user;
     log_sink_t log;
     int manual;                   /* 1: no thread; the caller drives flusher_poll() */
+    uint64_t daily_upload_bytes;  /* metered links: body bytes per UTC day (0: no limit) */
+    int (*upload_allowed)(void *user); /* metered links: asked before each request */
+    void *upload_allowed_user;
     /* Tests: randomness for backoff (NULL: port_random) and a clock (NULL: port_wall_ms). */
     uint32_t (*rand_fn)(void *user);
     void *rand_user;

@@ -310,6 +310,20 @@ typedef struct evrec_options {
                                        (Kinesis 1 MiB with its partition key, Firehose
                                        1,000 KiB); 0 (default): that limit. A record over it
                                        is dropped as poison (EVREC_OUTCOME_DROPPED) */
+
+    /* -- metered links ------------------------------------------------------------------- */
+    /** Request body bytes the flusher may send per UTC day; 0 (default) = no limit. Spending
+     *  is kept in the store (a restart does not reset the day's). A request that would go over
+     *  waits for the next UTC day, its events queued (the first request of a day is always
+     *  sent, so one larger than the whole budget is not held for ever); batches are made to
+     *  fit what is left. */
+    uint64_t daily_upload_bytes;
+    /** Asked by the flusher (its thread, or evrec_poll()'s caller) before each request: return
+     *  1 to send now, 0 to hold back (e.g. only on Wi-Fi, not while roaming). Held-back events
+     *  stay queued; it is asked again at the next flush interval or evrec_flush(). NULL:
+     *  always allowed. Must not call evrec_close(). */
+    int (*upload_allowed)(void *user);
+    void *upload_allowed_user;
 } evrec_options_t;
 
 /** Fill *opts with the defaults documented on each field. */
@@ -548,6 +562,10 @@ typedef struct evrec_stats {
                                      agent's flusher; another process's writes them when they
                                      change, at most a second late */
     uint64_t dropped_purged;   /**< deleted on request (evrec_purge, `evrec queue purge`) */
+    /* metered links (daily_upload_bytes, upload_allowed) */
+    uint64_t deferrals;        /**< requests held back by the limits (this flusher's) */
+    uint64_t deferred_events;  /**< events held back now (0 when nothing is held back) */
+    uint64_t upload_bytes_today; /**< request body bytes sent this UTC day */
 } evrec_stats_t;
 
 /** Fill *out with the store's and this agent's counters. */

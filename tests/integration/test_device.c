@@ -476,12 +476,176 @@ static void sighup_reloads_the_config(void **state)
     tu_endpoint_stop(&ep);
 }
 
+/* -- metered links -------------------------------------------------------------------------- */
+
+static evrec_options_t to_fake(const tu_endpoint_t *ep)
+{
+    evrec_options_t o;
+    evrec_options_init(&o);
+    o.application_id = "metered-app";
+    o.endpoint_url = ep->url;
+    o.region = "us-east-1";
+    o.access_key_id = FAKE_KEY;
+    o.secret_access_key = FAKE_SECRET;
+    o.flush_interval_ms = 60000;
+    o.backoff_base_ms = 10;
+    o.backoff_cap_ms = 100;
+    o.request_timeout_ms = 5000;
+    return o;
+}
+
+static long delivered_count(const tu_endpoint_t *ep)
+{
+    char url[128];
+    snprintf(url, sizeof url, "%s/_fake/log", ep->url);
+    char *body = tu_http("GET", url, NULL, NULL);
+    assert_non_null(body);
+    cJSON *arr = cJSON_Parse(body);
+    free(body);
+    long n = cJSON_GetArraySize(arr);
+    cJSON_Delete(arr);
+    return n;
+}
+
+typedef struct gate {
+    int open;
+    int asked;
+} gate_t;
+
+static int gate_allows(void *user)
+{
+    gate_t *g = user;
+    g->asked++;
+    return g->open;
+}
+
+static evrec_t *open_opts(const char *store, const evrec_options_t *o)
+{
+    evrec_t *a = NULL;
+    char msg[256];
+    int rc = evrec_open(&a, store, o, msg, sizeof msg);
+    if (rc)
+        fail_msg("open: %s", msg);
+    return a;
+}
+
+/* upload_allowed is asked before each request: while it says no, nothing is sent, the events
+ * stay queued and are counted as held back; once it says yes, evrec_flush() delivers them. */
+static void upload_allowed_holds_back(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    gate_t g = { 0, 0 };
+    evrec_options_t o = to_fake(&ep);
+    o.upload_allowed = gate_allows;
+    o.upload_allowed_user = &g;
+    evrec_t *a = open_opts(f->store, &o);
+    for (int i = 0; i < 3; i++)
+        record_one(a, "held.back", NULL, 0, NULL);
+    assert_int_equal(evrec_flush(a, 1500), EVREC_E_TIMEOUT);
+    assert_true(g.asked >= 1);
+    assert_int_equal(delivered_count(&ep), 0);
+    evrec_stats_t st;
+    assert_int_equal(evrec_stats(a, &st), EVREC_OK);
+    assert_int_equal(st.queued_events, 3);
+    assert_true(st.deferrals >= 1);
+    assert_int_equal(st.deferred_events, 3);
+    assert_int_equal(st.requests, 0);
+    assert_int_equal(st.last_error, 0); /* held back is no error */
+    g.open = 1;
+    assert_int_equal(evrec_flush(a, 10000), EVREC_OK);
+    assert_int_equal(delivered_count(&ep), 3);
+    assert_int_equal(evrec_stats(a, &st), EVREC_OK);
+    assert_int_equal(st.queued_events, 0);
+    assert_int_equal(st.deferred_events, 0);
+    assert_true(st.upload_bytes_today > 0);
+    assert_int_equal(evrec_close(a, 1000), EVREC_OK);
+    /* The CLI's hook: a program asked before each request, exit 0 = now. */
+    record_id(f, "hook-1");
+    char *out = NULL, *err = NULL;
+    const char *common[] = { "--application-id", "metered-app", "--region", "us-east-1",
+                             "--endpoint-url", ep.url, "--access-key-id", FAKE_KEY,
+                             "--secret-access-key", FAKE_SECRET, "--timeout", "1" };
+    assert_int_equal(run_cli(f, &out, &err, "flush", "--store", f->store, common[0], common[1],
+                             common[2], common[3], common[4], common[5], common[6], common[7],
+                             common[8], common[9], common[10], common[11],
+                             "--upload-allowed-cmd", "/bin/false", NULL), 1);
+    assert_non_null(strstr(out, "\"deferred_events\":1"));
+    free(out);
+    free(err);
+    assert_int_equal(delivered_count(&ep), 3);
+    assert_int_equal(run_cli(f, &out, &err, "flush", "--store", f->store, common[0], common[1],
+                             common[2], common[3], common[4], common[5], common[6], common[7],
+                             common[8], common[9], "--timeout", "10",
+                             "--upload-allowed-cmd", "/bin/true", NULL), 0);
+    free(out);
+    free(err);
+    assert_true(delivered_to(&ep, "hook-1", "metered-app"));
+    tu_endpoint_stop(&ep);
+}
+
+/* A daily budget: the first request of the day goes, the next waits for tomorrow; the day's
+ * spending survives a restart of the agent. */
+static void daily_budget_defers_and_survives_restart(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    evrec_options_t o = to_fake(&ep);
+    o.daily_upload_bytes = 1; /* less than any request */
+    o.max_batch_events = 1;
+    evrec_t *a = open_opts(f->store, &o);
+    for (int i = 0; i < 3; i++)
+        record_one(a, "budgeted", NULL, 0, NULL);
+    assert_int_equal(evrec_flush(a, 1500), EVREC_E_TIMEOUT);
+    assert_int_equal(delivered_count(&ep), 1);
+    evrec_stats_t st;
+    assert_int_equal(evrec_stats(a, &st), EVREC_OK);
+    assert_int_equal(st.queued_events, 2);
+    assert_int_equal(st.requests, 1);
+    assert_true(st.deferrals >= 1);
+    assert_int_equal(st.deferred_events, 2);
+    uint64_t spent = st.upload_bytes_today;
+    assert_true(spent > 100);
+    assert_true(st.backoff_until_ms > 0);
+    assert_int_equal(evrec_close(a, 0), EVREC_E_TIMEOUT);
+    /* Another process sees the spending and the held-back events. */
+    char *out = NULL, *err = NULL;
+    assert_int_equal(run_cli(f, &out, &err, "stats", "--store", f->store, NULL), 0);
+    char want[64];
+    snprintf(want, sizeof want, "\"upload_bytes_today\":%llu", (unsigned long long)spent);
+    assert_non_null(strstr(out, want));
+    free(out);
+    free(err);
+    /* Restarted, the agent still has nothing left today. */
+    a = open_opts(f->store, &o);
+    assert_int_equal(evrec_flush(a, 1000), EVREC_E_TIMEOUT);
+    assert_int_equal(delivered_count(&ep), 1);
+    assert_int_equal(evrec_stats(a, &st), EVREC_OK);
+    assert_int_equal(st.upload_bytes_today, spent);
+    assert_int_equal(st.queued_events, 2);
+    evrec_close(a, 0);
+    /* Without the budget everything goes. */
+    o.daily_upload_bytes = 0;
+    a = open_opts(f->store, &o);
+    assert_int_equal(evrec_flush(a, 10000), EVREC_OK);
+    assert_int_equal(delivered_count(&ep), 3);
+    assert_int_equal(evrec_close(a, 1000), EVREC_OK);
+    tu_endpoint_stop(&ep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(purge_and_export_api, setup, teardown),
         cmocka_unit_test_setup_teardown(purge_and_export_cli, setup, teardown),
         cmocka_unit_test_setup_teardown(sighup_reloads_the_config, setup, teardown),
+        cmocka_unit_test_setup_teardown(upload_allowed_holds_back, setup, teardown),
+        cmocka_unit_test_setup_teardown(daily_budget_defers_and_survives_restart, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests_name("device", tests, NULL, NULL);
 }

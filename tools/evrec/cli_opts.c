@@ -1,6 +1,7 @@
 /* The library's options from a JSON config file and from command-line flags (cli_opts.h). */
 #define _GNU_SOURCE
 #include "cli_opts.h"
+#include "port.h"
 
 #include <errno.h>
 #include <math.h>
@@ -98,6 +99,10 @@ static const opt_def_t defs[] = {
     { "backoff_base_ms", T_U32, O(backoff_base_ms), NULL, "default 1000" },
     { "backoff_cap_ms", T_U32, O(backoff_cap_ms), NULL, "default 300000" },
     { "log_level", T_ENUM, O(log_level), level_names, "error, warn (default), info, debug" },
+    { "daily_upload_bytes", T_U64, O(daily_upload_bytes), NULL,
+      "metered link: request body bytes per UTC day (0: no limit)" },
+    { "upload_allowed_cmd", T_STR, C(upload_allowed_cmd), NULL,
+      "metered link: program run before each request; exit 0 = upload now" },
     { "drain_timeout", T_U32, C(drain_timeout_s), NULL, "agent: seconds to drain on SIGTERM" },
     { "log_file", T_STR, C(log_file), NULL, "agent: log here (reopened on SIGHUP)" },
     { "syslog", T_BOOL, C(use_syslog), NULL, "agent: log to syslog" },
@@ -440,6 +445,26 @@ int cli_is_input_error(int code)
            (code <= EVREC_E_EVENT_TYPE && code >= EVREC_E_TOO_MANY_VALUES);
 }
 
+/* upload_allowed: run the configured program (no shell, 10 s at most); exit 0 = allowed. */
+static int upload_allowed_by_cmd(void *user)
+{
+    const char *argv[] = { user, NULL };
+    char *out = NULL;
+    size_t len = 0;
+    int status = -1;
+    int rc = port_run_capture(argv, &out, &len, 4096, 10000, &status);
+    port_free(out);
+    return rc == 0 && status == 0;
+}
+
+void cli_apply_hooks(cli_config_t *c)
+{
+    if (c->upload_allowed_cmd && *c->upload_allowed_cmd) {
+        c->opts.upload_allowed = upload_allowed_by_cmd;
+        c->opts.upload_allowed_user = (void *)c->upload_allowed_cmd;
+    }
+}
+
 int cli_open_agent(cli_config_t *c, const char *cmd, int must_exist, evrec_t **out)
 {
     *out = NULL;
@@ -454,6 +479,7 @@ int cli_open_agent(cli_config_t *c, const char *cmd, int must_exist, evrec_t **o
     }
     if (c->opts.log_fn == NULL)
         c->opts.log_fn = cli_log_stderr;
+    cli_apply_hooks(c);
     char msg[512] = "";
     int rc = evrec_open(out, c->store, &c->opts, msg, sizeof msg);
     if (rc != EVREC_OK) {

@@ -27,6 +27,7 @@ typedef struct cli_config {
     uint32_t drain_timeout_s; /* default 30 */
     const char *log_file;
     int use_syslog;
+    const char *upload_allowed_cmd; /* metered links: a program asked before each request */
     char *owned[64];          /* strings copied out of the config file */
     int n_owned;
     char err[512];            /* why the last call failed */
@@ -77,6 +78,10 @@ const char *cli_level_name(evrec_log_level_t level);
  *  code (CLI_EXIT_USAGE for configuration, else CLI_EXIT_FAIL). `must_exist`: refuse to
  *  create a store that is not there. */
 int cli_open_agent(cli_config_t *c, const char *cmd, int must_exist, evrec_t **out);
+
+/** Options the CLI implements itself (upload_allowed_cmd → opts.upload_allowed); called by
+ *  cli_open_agent, and by evrec agent before it opens. */
+void cli_apply_hooks(cli_config_t *c);
 
 /** 1 if code is a validation error of an event or profile (bad input). */
 int cli_is_input_error(int code);

@@ -113,6 +113,7 @@ static int reopen_log(daemon_log_t *l)
 /* The agent's own checks of a parsed configuration; -1 with c->err. */
 static int check_config(cli_config_t *c)
 {
+    cli_apply_hooks(c);
     if (c->use_syslog && c->log_file) {
         snprintf(c->err, sizeof c->err, "--syslog and --log-file exclude each other");
         return -1;

@@ -56,6 +56,11 @@ char *cli_stats_json(const evrec_stats_t *s)
     } else {
         cJSON_AddNullToObject(o, "last_error");
     }
+    /* Metered links: requests held back, events waiting on the limits, bytes sent today. */
+    cJSON *m = cJSON_AddObjectToObject(o, "metered");
+    add_u64(m, "deferrals", s->deferrals);
+    add_u64(m, "deferred_events", s->deferred_events);
+    add_u64(m, "upload_bytes_today", s->upload_bytes_today);
     /* Whether a flusher runs now (its pid, since when), and how fresh the delivery state is. */
     cJSON *fl = cJSON_AddObjectToObject(o, "flusher");
     cJSON_AddBoolToObject(fl, "alive", s->flusher_alive);
