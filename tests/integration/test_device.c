@@ -434,6 +434,20 @@ static void record_id(fixture_t *f, const char *event_id)
     free(err);
 }
 
+/* `evrec status`: its exit code, and the "state" it prints (copied into state). */
+static int status_of(fixture_t *f, const char *store, char *state, size_t len)
+{
+    char *out = NULL, *err = NULL;
+    int rc = run_cli(f, &out, &err, "status", "--store", store, NULL);
+    cJSON *o = cJSON_Parse(out);
+    const cJSON *s = cJSON_GetObjectItemCaseSensitive(o, "state");
+    snprintf(state, len, "%s", cJSON_IsString(s) ? s->valuestring : "");
+    cJSON_Delete(o);
+    free(out);
+    free(err);
+    return rc;
+}
+
 /* SIGHUP reads the configuration again: a good one takes over (another application, a short
  * interval), a bad one (does not parse; the library refuses it) is logged and the running one
  * keeps delivering. */
@@ -449,6 +463,9 @@ static void sighup_reloads_the_config(void **state)
     agent_config(f, cfg, &ep, "app-one", 600000);
     pid_t pid = spawn_agent(f, cfg, logp);
     assert_true(wait_count(logp, "flushing", 1, 10000));
+    char st_name[64];
+    assert_int_equal(status_of(f, f->store, st_name, sizeof st_name), 0);
+    assert_string_equal(st_name, "running");
     agent_config(f, cfg, &ep, "app-two", 100);
     kill(pid, SIGHUP);
     assert_true(wait_count(logp, "configuration reloaded", 1, 10000));
@@ -473,6 +490,8 @@ static void sighup_reloads_the_config(void **state)
     assert_true(wait_exit(pid, 20000, &status));
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(status_of(f, f->store, st_name, sizeof st_name), 3);
+    assert_string_equal(st_name, "not running");
     tu_endpoint_stop(&ep);
 }
 
@@ -612,6 +631,16 @@ static void daily_budget_defers_and_survives_restart(void **state)
     assert_true(spent > 100);
     assert_true(st.backoff_until_ms > 0);
     assert_int_equal(evrec_close(a, 0), EVREC_E_TIMEOUT);
+    char st_name[64];
+    assert_int_equal(status_of(f, f->store, st_name, sizeof st_name), 1);
+    assert_string_equal(st_name, "stopped with backlog");
+    /* no store at all: not running; a store that cannot be read: unknown (4) */
+    char path[700];
+    snprintf(path, sizeof path, "%s/none", f->dir);
+    assert_int_equal(status_of(f, path, st_name, sizeof st_name), 3);
+    snprintf(path, sizeof path, "%s/agent.json", f->dir);
+    write_text(path, "not a store");
+    assert_int_equal(status_of(f, path, st_name, sizeof st_name), 4);
     /* Another process sees the spending and the held-back events. */
     char *out = NULL, *err = NULL;
     assert_int_equal(run_cli(f, &out, &err, "stats", "--store", f->store, NULL), 0);

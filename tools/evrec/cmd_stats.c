@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
@@ -26,7 +27,7 @@ static void add_u64(cJSON *o, const char *name, uint64_t v)
     cJSON_AddNumberToObject(o, name, (double)v);
 }
 
-char *cli_stats_json(const evrec_stats_t *s)
+static cJSON *stats_object(const evrec_stats_t *s)
 {
     cJSON *o = cJSON_CreateObject();
     if (!o)
@@ -70,9 +71,31 @@ char *cli_stats_json(const evrec_stats_t *s)
         cJSON_AddNullToObject(fl, "pid");
     add_time(fl, "since", s->flusher_since_ms);
     add_time(fl, "status_updated", s->status_updated_ms);
-    char *text = cJSON_PrintUnformatted(o);
+    return o;
+}
+
+char *cli_stats_json(const evrec_stats_t *s)
+{
+    cJSON *o = stats_object(s);
+    char *text = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return text;
+}
+
+/* `evrec status` exit codes, for monitoring (the LSB init-script convention). */
+#define STATUS_RUNNING 0     /* a process runs the store's flusher */
+#define STATUS_STOPPED 1     /* none does, and events wait in the store */
+#define STATUS_NOT_RUNNING 3 /* none does, and nothing waits (or there is no store) */
+#define STATUS_UNKNOWN 4     /* the store cannot be read */
+
+static const char *status_state(const evrec_stats_t *s, int *code)
+{
+    if (s->flusher_alive) {
+        *code = STATUS_RUNNING;
+        return "running";
+    }
+    *code = s->queued_events > 0 ? STATUS_STOPPED : STATUS_NOT_RUNNING;
+    return s->queued_events > 0 ? "stopped with backlog" : "not running";
 }
 
 static void usage(FILE *out, const char *name)
@@ -82,8 +105,14 @@ static void usage(FILE *out, const char *name)
             "Prints one JSON object: queued events and bytes, endpoints, the oldest event,\n"
             "counters (recorded, delivered, truncated, dropped by reason), the delivery\n"
             "state (requests, retries, last upload, backoff, last error) and the flusher\n"
-            "(alive, pid, since, status_updated).\n\n",
-            name);
+            "(alive, pid, since, status_updated: its last heartbeat).\n%s\n",
+            name,
+            strcmp(name, "status") == 0
+                ? "`status` adds \"state\" and exits, for monitoring: 0 a process runs the\n"
+                  "store's flusher, 1 none does and events wait (stopped with backlog), 3 none\n"
+                  "does and nothing waits or there is no store (not running), 4 the store\n"
+                  "cannot be read, 2 bad command line.\n"
+                : "");
     cli_options_help(out);
 }
 
@@ -101,23 +130,35 @@ static int run_named(int argc, char **argv, const char *name)
         goto done;
     c.opts.no_flusher = 1;
     c.opts.manual_flush = 0;
+    int status = strcmp(name, "status") == 0;
+    struct stat sb;
+    if (status && c.store && *c.store && stat(c.store, &sb) != 0) {
+        printf("{\"state\":\"not running\",\"events\":0}\n");
+        fprintf(stderr, "evrec status: no store at %s\n", c.store);
+        code = STATUS_NOT_RUNNING;
+        goto done;
+    }
     evrec_t *agent = NULL;
     code = cli_open_agent(&c, name, 1, &agent);
-    if (code != CLI_EXIT_OK)
+    if (code != CLI_EXIT_OK) {
+        if (status && code == CLI_EXIT_FAIL)
+            code = STATUS_UNKNOWN;
         goto done;
+    }
     evrec_stats_t st;
     int rc = evrec_stats(agent, &st);
-    if (rc == EVREC_OK) {
-        char *text = cli_stats_json(&st);
-        if (text) {
-            printf("%s\n", text);
-            cJSON_free(text);
-        } else {
-            code = CLI_EXIT_FAIL;
-        }
+    cJSON *o = rc == EVREC_OK ? stats_object(&st) : NULL;
+    if (o && status)
+        cJSON_AddStringToObject(o, "state", status_state(&st, &code));
+    char *text = o ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    if (text) {
+        printf("%s\n", text);
+        cJSON_free(text);
     } else {
-        fprintf(stderr, "evrec %s: %s\n", name, evrec_last_error(agent));
-        code = CLI_EXIT_FAIL;
+        if (rc != EVREC_OK)
+            fprintf(stderr, "evrec %s: %s\n", name, evrec_last_error(agent));
+        code = status ? STATUS_UNKNOWN : CLI_EXIT_FAIL;
     }
     evrec_close(agent, 0);
 done:
