@@ -805,8 +805,10 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 raise ApiError(400, svc.bad_request, verr)
             if svc.stream:
                 name = params.get(svc.name_key)
-                if name in cfg["missing_stream"] or params.get("StreamARN") in cfg[
-                        "missing_stream"]:
+                arn = params.get("StreamARN")
+                if name is None and arn is not None:  # the stream the ARN names
+                    name = arn.rsplit("/", 1)[-1]
+                if name in cfg["missing_stream"] or arn in cfg["missing_stream"]:
                     raise svc.missing(name)
             self._check_poison(svc, events, cfg)
             if svc.stream:
