@@ -2,8 +2,10 @@
  * A device program in miniature: open a store, describe the device (endpoint profile), run a
  * session with a few events, upload, and show the agent's counters.
  *
- *   demo STORE_DIR [ENDPOINT_URL] [APPLICATION_ID]
+ *   demo STORE_DIR [ENDPOINT_URL] [APPLICATION_ID] [kinesis:STREAM | firehose:STREAM]
  *
+ * With the last argument the events go to that Kinesis data stream or Firehose delivery
+ * stream instead of Pinpoint: the only option that changes is the destination.
  * Credentials and region come from the usual places (AWS_ACCESS_KEY_ID, AWS_REGION, ...).
  * Prints "endpoint: <id>" and "recorded: <n>" so that a script can check what arrived.
  */
@@ -56,13 +58,24 @@ static int screen_view(evrec_t *agent, const char *screen, double load_ms)
 int main(int argc, char **argv)
 {
     if (argc < 2) {
-        fprintf(stderr, "usage: demo STORE_DIR [ENDPOINT_URL] [APPLICATION_ID]\n");
+        fprintf(stderr, "usage: demo STORE_DIR [ENDPOINT_URL] [APPLICATION_ID] "
+                        "[kinesis:STREAM | firehose:STREAM]\n");
         return 2;
     }
     evrec_options_t opts;
     evrec_options_init(&opts);
     opts.application_id = argc > 3 ? argv[3] : "demo-app";
     opts.endpoint_url = argc > 2 ? argv[2] : NULL;
+    if (argc > 4 && strncmp(argv[4], "kinesis:", 8) == 0) {
+        opts.service = EVREC_SERVICE_KINESIS;
+        opts.stream_name = argv[4] + 8;
+    } else if (argc > 4 && strncmp(argv[4], "firehose:", 9) == 0) {
+        opts.service = EVREC_SERVICE_FIREHOSE;
+        opts.delivery_stream_name = argv[4] + 9;
+    } else if (argc > 4) {
+        fprintf(stderr, "demo: '%s' is not kinesis:STREAM or firehose:STREAM\n", argv[4]);
+        return 2;
+    }
     opts.log_fn = log_line;
     opts.log_level = EVREC_LOG_WARN;
 

@@ -2,8 +2,9 @@
 """`make run`: the demo device program against the bundled local endpoint.
 
 Starts tools/fake_endpoint.py on 127.0.0.1 (it checks SigV4 with botocore's signer and the body
-against botocore's Pinpoint model), runs build/examples/demo on a fresh store, then prints what
-the endpoint received and the store's stats. Exits non-zero unless every recorded event arrived.
+against botocore's models), runs build/examples/demo on a fresh store for Pinpoint, then again
+on another store for a Kinesis data stream, and prints what the endpoint received and the
+store's stats. Exits non-zero unless every recorded event arrived.
 """
 
 import json
@@ -49,6 +50,39 @@ def fetch(url):
         return json.load(r)
 
 
+def kinesis_demo(url, env, workdir):
+    """The same program with one option changed: events go to a Kinesis data stream."""
+    store = os.path.join(workdir, "store-kinesis")
+    print(f"\n$ demo {store} {url} demo-app kinesis:demo-events")
+    run = subprocess.run([DEMO, store, url, "demo-app", "kinesis:demo-events"], env=env,
+                         capture_output=True, text=True, timeout=60)
+    sys.stdout.write(run.stdout)
+    sys.stderr.write(run.stderr)
+    recorded = endpoint_id = None
+    for line in run.stdout.splitlines():
+        if line.startswith("endpoint: "):
+            endpoint_id = line.split(": ", 1)[1]
+        elif line.startswith("recorded: "):
+            recorded = int(line.split(": ", 1)[1])
+    records = [ev for ev in fetch(url + "/_fake/log") if ev["service"] == "kinesis"]
+    print(f"\nthe Kinesis stream 'demo-events' received {len(records)} records "
+          "(PutRecords, one JSON object each):")
+    for ev in records:
+        e = ev["event"] or {}
+        print(f"  {e.get('event_type', '?'):<16} ts {e.get('event_timestamp')}  "
+              f"partition key {ev['partition_key'][:8]}  seq ...{ev['SequenceNumber'][-6:]}")
+    if records:
+        sample = dict(records[0]["event"])
+        print("a record's data: " + json.dumps(sample, sort_keys=True)[:600])
+    ours = [ev for ev in records if ev.get("endpoint_id") == endpoint_id]
+    if run.returncode != 0 or recorded is None or len(ours) != recorded:
+        print(f"demo: FAILED: recorded {recorded} events, the stream received {len(ours)} "
+              f"for endpoint {endpoint_id}")
+        return 1
+    print(f"\ndemo: OK: all {recorded} events arrived in the Kinesis stream, signed and valid")
+    return 0
+
+
 def main():
     for path in (DEMO, CLI, FAKE):
         if not os.path.exists(path):
@@ -75,7 +109,7 @@ def main():
                 endpoint_id = line.split(": ", 1)[1]
             elif line.startswith("recorded: "):
                 recorded = int(line.split(": ", 1)[1])
-        received = fetch(url + "/_fake/log")
+        received = [ev for ev in fetch(url + "/_fake/log") if ev["service"] == "pinpoint"]
         print(f"\nthe endpoint received {len(received)} events:")
         for ev in received:
             e = ev["event"]
@@ -107,7 +141,7 @@ def main():
                   f"{len(ours)} for endpoint {endpoint_id}")
             return 1
         print(f"\ndemo: OK: all {recorded} events arrived, signed and valid")
-        return 0
+        return kinesis_demo(url, env, workdir)
     finally:
         if endpoint is not None:
             endpoint.terminate()

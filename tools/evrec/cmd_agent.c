@@ -26,6 +26,13 @@ typedef struct daemon_log {
     evrec_log_level_t level;
 } daemon_log_t;
 
+
+/* The destination, for the log. */
+static const char *service_title(evrec_service_t s)
+{
+    static const char *const titles[] = { "Pinpoint", "Personalize", "Kinesis", "Firehose" };
+    return (unsigned)s < sizeof titles / sizeof titles[0] ? titles[s] : "?";
+}
 static void usage(FILE *out)
 {
     fprintf(out,
@@ -265,7 +272,7 @@ static int reload(cli_config_t **cur, int argc, char **argv, daemon_log_t *l,
         return code;
     }
     dlog(l, EVREC_LOG_INFO, "configuration reloaded: flushing %s to %s (endpoint %s)",
-         n->store, n->opts.service == EVREC_SERVICE_PERSONALIZE ? "Personalize" : "Pinpoint",
+         n->store, service_title(n->opts.service),
          *agent ? evrec_endpoint_id(*agent) : "-");
     *cur = n;
     return code;
@@ -285,7 +292,7 @@ static int serve(cli_config_t *c, daemon_log_t *l, int argc, char **argv)
     if (code >= 0)
         return code;
     dlog(l, EVREC_LOG_INFO, "flushing %s to %s (endpoint %s); pid %ld", c->store,
-         c->opts.service == EVREC_SERVICE_PERSONALIZE ? "Personalize" : "Pinpoint",
+         service_title(c->opts.service),
          evrec_endpoint_id(agent), (long)getpid());
     int sig;
     cli_config_t *cur = c; /* after a reload, a malloc'ed one */
