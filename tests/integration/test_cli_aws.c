@@ -609,6 +609,54 @@ static void test_firehose(void **state)
     same_all(e, cases, sizeof cases / sizeof cases[0]);
 }
 
+/* Command lines the AWS CLI reads its own way (argparse, its global option handlers). */
+static void test_parity(void **state)
+{
+    env_t *e = *state;
+    SKIP_WITHOUT_AWS(e);
+    static const cli_case_t cases[] = {
+        /* unique prefixes of long options, global and the operation's, with = too */
+        { .args = { "pinpoint", "put-events", "--endpoint-url", "@URL@", "--application",
+                    "app1", "--events-req", "BatchItem={}", "--out", "text", "--qu=EventsResponse",
+                    "--reg", "us-east-1" },
+          .rc = 0, .events = 0, .requests = 1 },
+        /* an ambiguous prefix */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream", "s",
+                    "--records", "Data=aGk=,PartitionKey=a" },
+          .rc = 252, .events = 0, .requests = 0,
+          .err_has = "evrec: error: ambiguous option: --stream could match --stream-name, "
+                     "--stream-arn\n" },
+        { .args = { "kinesis", "put-records", "--c", "x", "--stream-name", "s", "--records",
+                    "Data=aGk=,PartitionKey=a" },
+          .rc = 252, .events = 0, .requests = 0, .err_has = "could match --color, --ca-bundle" },
+        /* timeouts are read with int() before anything else */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--cli-connect-timeout",
+                    "1.5", "--records", "Data=aGk=,PartitionKey=a" },
+          .rc = 255, .events = 0, .requests = 0,
+          .err_has = "\ninvalid literal for int() with base 10: '1.5'\n" },
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "s",
+                    "--cli-read-timeout", "-1", "--records", "Data=aGk=,PartitionKey=a" },
+          .rc = 255, .events = 0, .requests = 0, .err_has = "Attempted to set read timeout to -1" },
+        /* an access key id without its secret */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "s",
+                    "--records", "Data=aGk=,PartitionKey=a" },
+          .env = { "AWS_SECRET_ACCESS_KEY" }, .rc = 255, .events = 0, .requests = 0,
+          .err_has = "\nPartial credentials found in env, missing: AWS_SECRET_ACCESS_KEY\n" },
+        { .args = { "firehose", "put-record-batch", "--endpoint-url", "@URL@",
+                    "--cli-input-json", "{}", "--cli-input-yaml", "a: 1" },
+          .rc = 252, .events = 0, .requests = 0,
+          .err_has = "\nOnly one --cli-input- parameter may be specified.\n" },
+        /* no command at all */
+        { .args = { NULL }, .rc = 252, .events = 0, .requests = 0,
+          .err_has = "evrec: error: the following arguments are required: command\n" },
+        /* a command neither has (the lists of valid ones differ) */
+        { .args = { "no-such-service", "x" }, .flags = CMP_ERR_FIRST_LINE, .rc = 252,
+          .events = 0, .requests = 0,
+          .err_has = "evrec: error: argument command: Invalid choice, valid choices are:\n" },
+    };
+    same_all(e, cases, sizeof cases / sizeof cases[0]);
+}
+
 static void test_service_errors(void **state)
 {
     env_t *e = *state;
@@ -686,6 +734,11 @@ static void test_evrec_only(void **state)
           .env = { "AWS_DEFAULT_REGION" }, .rc = 253, .events = 0, .requests = 0,
           .err_has = "\nYou must specify a region. You can also configure your region by running "
                      "\"aws configure\".\n" },
+        /* `<service> help` is help, exit 0 */
+        { .args = { "pinpoint", "help" }, .rc = 0, .events = 0, .requests = 0,
+          .out_has = "put-events" },
+        { .args = { "firehose", "help" }, .rc = 0, .events = 0, .requests = 0,
+          .out_has = "put-record-batch" },
         /* --debug shows the exchange */
         { .args = { "--debug", "pinpoint", "put-events", "--endpoint-url", "@URL@",
                     "--application-id", "a", "--events-request", "BatchItem={}" },
@@ -718,7 +771,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pinpoint),       cmocka_unit_test(test_personalize),
         cmocka_unit_test(test_bad_input),      cmocka_unit_test(test_kinesis),
-        cmocka_unit_test(test_firehose),
+        cmocka_unit_test(test_firehose),       cmocka_unit_test(test_parity),
         cmocka_unit_test(test_service_errors),   cmocka_unit_test(test_evrec_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

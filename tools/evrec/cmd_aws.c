@@ -6,6 +6,7 @@
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <math.h>
@@ -112,7 +113,8 @@ static void invalid_choice(const char *opt, const char *const *choices)
 {
     /* awscli's argparser lists the choices in two columns of 40 */
     sbuf_t b = { 0 };
-    sb_printf(&b, "argument --%s: Invalid choice, valid choices are:\n\n", opt);
+    sb_printf(&b, "argument %s%s: Invalid choice, valid choices are:\n\n",
+              strcmp(opt, "command") && strcmp(opt, "operation") ? "--" : "", opt);
     int i;
     for (i = 0; choices[i]; i++) {
         if (i % 2 == 0)
@@ -261,6 +263,44 @@ static const char *lstrip(const char *s)
     return s;
 }
 
+/* int(v) as Python reads a string: blanks around, a sign, digits with single underscores
+ * between them. -1 if it is not one. */
+static int py_int(const char *v, long long *out)
+{
+    const char *p = lstrip(v);
+    int neg = *p == '-';
+    if (*p == '+' || *p == '-')
+        p++;
+    long long n = 0;
+    int digits = 0;
+    for (; *p; p++) {
+        if (*p == '_' && digits && p[1] >= '0' && p[1] <= '9')
+            continue;
+        if (*p < '0' || *p > '9')
+            break;
+        if (n > (LLONG_MAX - 9) / 10)
+            return -1;
+        n = n * 10 + (*p - '0');
+        digits++;
+    }
+    if (!digits || *lstrip(p))
+        return -1;
+    *out = neg ? -n : n;
+    return 0;
+}
+
+/* int()'s ValueError, as the AWS CLI prints it (255). */
+static int int_literal_error(const char *v)
+{
+    cJSON *sv = cJSON_CreateString(v);
+    sbuf_t r = { 0 };
+    pyjson_repr(&r, sv);
+    cJSON_Delete(sv);
+    int rc = fail(RC_GENERAL, "invalid literal for int() with base 10: %s", sb_str(&r));
+    sb_free(&r);
+    return rc;
+}
+
 static int param_error(const char *cli_name, const char *msg)
 {
     return fail(RC_PARAM, "Error parsing parameter '--%s': %s", cli_name, msg);
@@ -337,18 +377,9 @@ static int unpack_one(const char *cli_name, int shape, const char *v, size_t len
         return 0;
     case MT_INTEGER:
     case MT_LONG: {
-        char *end;
-        errno = 0;
-        long long n = strtoll(v, &end, 10);
-        if (end == v || *lstrip(end) || errno) {
-            cJSON *sv = cJSON_CreateString(v);
-            sbuf_t r = { 0 };
-            pyjson_repr(&r, sv);
-            cJSON_Delete(sv);
-            int rc = fail(RC_GENERAL, "invalid literal for int() with base 10: %s", sb_str(&r));
-            sb_free(&r);
-            return rc;
-        }
+        long long n;
+        if (py_int(v, &n) != 0)
+            return int_literal_error(v);
         *out = pyjson_int(n);
         return 0;
     }
@@ -626,17 +657,28 @@ static void on_sigint(int sig)
     _exit(130);
 }
 
-static long parse_timeout(const char *v, long dflt)
+/* --cli-read-timeout / --cli-connect-timeout: the AWS CLI reads them with int() as soon as the
+ * global options are parsed (255 and Python's message for anything else). */
+static int timeout_syntax(const char *v)
 {
-    if (!v)
+    long long n;
+    if (!v || py_int(v, &n) == 0)
+        return 0;
+    return int_literal_error(v);
+}
+
+/* Milliseconds (0: none); urllib3 refuses a negative value when the request is made. */
+static long parse_timeout(const char *v, long dflt, const char *which)
+{
+    long long n;
+    if (!v || py_int(v, &n) != 0)
         return dflt;
-    char *end;
-    double d = strtod(v, &end);
-    if (end == v || *end || d < 0)
+    if (n < 0) {
+        fail(RC_GENERAL, "Attempted to set %s timeout to %lld, but the timeout cannot be set to "
+                         "a value less than or equal to 0.", which, n);
         return -1;
-    if (d == 0)
-        return 0; /* no timeout */
-    return (long)(d * 1000);
+    }
+    return n > LONG_MAX / 1000 ? LONG_MAX : (long)(n * 1000);
 }
 
 typedef struct send_result {
@@ -825,6 +867,70 @@ static const model_operation_t *find_operation(const char *service, const char *
     return NULL;
 }
 
+/* The operation parser's own options, in the order the AWS CLI adds them. */
+static size_t op_options(const model_operation_t *op, const char **names, size_t cap)
+{
+    size_t n = 0;
+    const model_shape_t *in = &model_shapes[op->input];
+    for (size_t i = 0; i < in->nmembers && n < cap; i++)
+        names[n++] = in->members[i].cli_name;
+    static const char *const extra[] = { "cli-input-json", "cli-input-yaml",
+                                         "generate-cli-skeleton" };
+    for (size_t i = 0; i < 3 && n < cap; i++)
+        names[n++] = extra[i];
+    return n;
+}
+
+/* A long option that is not exactly one of ours: a unique prefix of a global option (*d), else
+ * (with an operation) of one of its options (*full), else nothing (unknown). -1 after the
+ * usage error for an ambiguous prefix. */
+static int resolve_prefix(const char *arg, const char *name, size_t nlen,
+                          const model_operation_t *op, const gopt_def_t **d, const char **full)
+{
+    const char *names[64];
+    size_t n = 0, hits = 0, first = 0;
+    for (size_t i = 0; i < sizeof gopt_defs / sizeof gopt_defs[0]; i++)
+        names[n++] = gopt_defs[i].name;
+    size_t nglobal = n;
+    for (int pass = 0; pass < 2; pass++) {
+        size_t from = pass ? nglobal : 0;
+        if (pass == 1) {
+            if (!op)
+                return 0;
+            n = nglobal + op_options(op, names + nglobal, 64 - nglobal);
+            for (size_t i = nglobal; i < n; i++)
+                if (strlen(names[i]) == nlen && strncmp(names[i], name, nlen) == 0) {
+                    *full = names[i];
+                    return 0;
+                }
+        }
+        hits = 0;
+        for (size_t i = from; i < (pass ? n : nglobal); i++)
+            if (strlen(names[i]) > nlen && strncmp(names[i], name, nlen) == 0) {
+                if (!hits)
+                    first = i;
+                hits++;
+            }
+        if (hits == 1) {
+            if (pass == 0)
+                *d = &gopt_defs[first];
+            else
+                *full = names[first];
+            return 0;
+        }
+        if (hits > 1) {
+            sbuf_t m = { 0 };
+            for (size_t i = from; i < (pass ? n : nglobal); i++)
+                if (strlen(names[i]) > nlen && strncmp(names[i], name, nlen) == 0)
+                    sb_printf(&m, "%s--%s", m.len ? ", " : "", names[i]);
+            usage_error("ambiguous option: %s could match %s", arg, sb_str(&m));
+            sb_free(&m);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int parse_argv(int argc, char **argv, parsed_t *p, const model_operation_t **opp)
 {
     const model_operation_t *op = NULL;
@@ -847,6 +953,18 @@ static int parse_argv(int argc, char **argv, parsed_t *p, const model_operation_
         size_t nlen = eq ? (size_t)(eq - name) : strlen(name);
         const char *inline_val = eq ? eq + 1 : NULL;
         const gopt_def_t *d = find_gopt(name, nlen);
+        /* argparse's abbreviations: the global parser first takes a unique prefix of one of its
+         * options, then the operation's parser one of its own; more than one is an error */
+        if (!d && !(nlen == 4 && strncmp(name, "help", 4) == 0)) {
+            const char *full = NULL;
+            int r = resolve_prefix(a, name, nlen, op, &d, &full);
+            if (r < 0)
+                return RC_PARAM;
+            if (full) {
+                name = full;
+                nlen = strlen(full);
+            }
+        }
         if (d) {
             if (take_global(p, d, inline_val, argc, argv, &i) != 0)
                 return RC_PARAM;
@@ -1040,6 +1158,8 @@ static int load_cli_input(const char *cli_name, const char *value, int yaml, cJS
 
 static int build_params(parsed_t *p, const model_operation_t *op, cJSON **params)
 {
+    if (p->cli_input_json && p->cli_input_yaml)
+        return fail(RC_PARAM, "Only one --cli-input- parameter may be specified.");
     const model_shape_t *in = &model_shapes[op->input];
     cJSON *out = cJSON_CreateObject();
     /* arguments in the operation's member order */
@@ -1270,6 +1390,8 @@ static void result_metadata(const ctx_t *c, const send_result_t *r)
 static int run_operation(ctx_t *c, parsed_t *p)
 {
     const model_operation_t *op = c->op;
+    if (timeout_syntax(c->g.read_timeout) || timeout_syntax(c->g.connect_timeout))
+        return RC_GENERAL;
     if (p->skeleton && strcmp(p->skeleton, "output") != 0)
         return skeleton(c, p->skeleton);
 
@@ -1376,12 +1498,11 @@ static int run_operation(ctx_t *c, parsed_t *p)
     }
     sb_free(&rmsg);
 
-    long read_ms = parse_timeout(c->g.read_timeout, 60000);
-    long connect_ms = parse_timeout(c->g.connect_timeout, 60000);
+    long connect_ms = parse_timeout(c->g.connect_timeout, 60000, "connect");
+    long read_ms = connect_ms < 0 ? 0 : parse_timeout(c->g.read_timeout, 60000, "read");
     if (read_ms < 0 || connect_ms < 0) {
         cJSON_Delete(params);
-        return fail(RC_GENERAL, "could not convert string to float: '%s'",
-                    read_ms < 0 ? c->g.read_timeout : c->g.connect_timeout);
+        return RC_GENERAL;
     }
 
     sbuf_t path = { 0 }, body = { 0 };
@@ -1407,6 +1528,14 @@ static int run_operation(ctx_t *c, parsed_t *p)
     char ca_cfg[1024];
     config_get(prof, "ca_bundle", ca_cfg, sizeof ca_cfg);
     const char *ca = c->g.ca_bundle ? c->g.ca_bundle : (ca_cfg[0] ? ca_cfg : NULL);
+    /* botocore's EnvProvider: an access key id without its secret stops the chain (an
+     * explicit --profile skips the environment) */
+    const char *env_ak = getenv("AWS_ACCESS_KEY_ID"), *env_sk = getenv("AWS_SECRET_ACCESS_KEY");
+    if (!c->g.no_sign_request && !c->g.profile && env_ak && *env_ak && !(env_sk && *env_sk)) {
+        sb_free(&path);
+        sb_free(&body);
+        return fail(RC_GENERAL, "Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY");
+    }
     if (!c->g.no_sign_request) {
         creds_config_t cc;
         memset(&cc, 0, sizeof cc);
@@ -1528,8 +1657,25 @@ int cli_aws_main(int argc, char **argv)
             usage_error("the following arguments are required: command");
             rc = RC_PARAM;
         } else if (!find_operation(p.service, NULL)) {
-            usage_error("argument command: Invalid choice: '%s'", p.service);
+            /* evrec's commands, as the AWS CLI lists its own (two columns, then help) */
+            static const cli_command_t *const cmds[] = {
+#define CLI_CMD(name) &cli_cmd_##name,
+                CLI_COMMANDS
+#undef CLI_CMD
+            };
+            const char *names[sizeof cmds / sizeof cmds[0] + 2];
+            size_t n = 0;
+            for (; n < sizeof cmds / sizeof cmds[0]; n++)
+                names[n] = cmds[n]->name;
+            names[n++] = "help";
+            names[n] = NULL;
+            invalid_choice("command", names);
             rc = RC_PARAM;
+        } else if (p.operation && !op && strcmp(p.operation, "help") == 0) {
+            /* `evrec kinesis help`: the service's operations */
+            const model_operation_t *sop = find_operation(p.service, NULL);
+            printf("usage: evrec %s %s ...\n\nOperations: %s\n", p.service, sop->op_cli, sop->op_cli);
+            rc = RC_OK;
         } else if (!p.operation) {
             if (p.help) {
                 printf("usage: evrec %s %s ...\n", p.service, find_operation(p.service, NULL)->op_cli);
@@ -1539,8 +1685,8 @@ int cli_aws_main(int argc, char **argv)
                 rc = RC_PARAM;
             }
         } else if (!op) {
-            usage_error("argument operation: Invalid choice, valid choices are:\n\n%s",
-                        find_operation(p.service, NULL)->op_cli);
+            const char *names[] = { find_operation(p.service, NULL)->op_cli, "help", NULL };
+            invalid_choice("operation", names);
             rc = RC_PARAM;
         } else if (p.help) {
             print_help(op);

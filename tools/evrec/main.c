@@ -26,10 +26,9 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return 2;
-    }
+    /* no command, or one evrec does not have: the AWS CLI's usage error (exit 252) */
+    if (argc < 2)
+        return cli_aws_main(0, argv + 1);
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         usage(stdout);
@@ -46,7 +45,5 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], commands[i]->name) == 0)
             return commands[i]->run(argc - 1, argv + 1);
     }
-    fprintf(stderr, "evrec: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    return cli_aws_main(argc - 1, argv + 1);
 }
