@@ -254,7 +254,12 @@ size_t text_width(const char *s)
 static void update_widths(section_t *s, char **row, size_t n)
 {
     if (!s->nwidths) {
+        /* awscli's table: widths start again while they are empty (a row of no columns, as a
+         * --query of [{}, {}] gives), so the previous empty list goes */
+        free(s->max_widths);
         s->max_widths = calloc(n + 1, sizeof *s->max_widths);
+        if (!s->max_widths)
+            return;
         s->nwidths = n;
         for (size_t i = 0; i < n; i++)
             s->max_widths[i] = text_width(row[i]);
