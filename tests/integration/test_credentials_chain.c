@@ -601,6 +601,88 @@ static void sso(void **state)
     free(conf);
 }
 
+/* -- the agent's log ------------------------------------------------------------------------ */
+
+typedef struct logbook {
+    char *text;
+    size_t len;
+} logbook_t;
+
+static void on_log(void *user, evrec_log_level_t level, const char *message)
+{
+    (void)level;
+    logbook_t *b = user;
+    size_t n = strlen(message);
+    char *t = realloc(b->text, b->len + n + 2);
+    assert_non_null(t);
+    memcpy(t + b->len, message, n);
+    b->len += n;
+    t[b->len++] = '\n';
+    t[b->len] = '\0';
+    b->text = t;
+}
+
+/* An agent whose profile assumes a role: with the log at DEBUG (the HTTP exchanges logged),
+ * neither the source keys' secret nor the role's secret or token appears, whether the role is
+ * refused (the reason is logged) or given (and then refused by the events endpoint). */
+static void agent_log_has_no_credential_secrets(void **state)
+{
+    (void)state;
+    tu_endpoint_t events;
+    if (tu_endpoint_start(&events, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    char *credfile = write_file("credentials-log", "[base]\naws_access_key_id = " SOURCE_KEY
+                                "\naws_secret_access_key = " SOURCE_SECRET "\n", 0600);
+    char *conf = write_file("config-log",
+                            "[profile role]\nrole_arn = arn:aws:iam::123456789012:role/ok\n"
+                            "source_profile = base\n"
+                            "[profile denied]\nrole_arn = arn:aws:iam::123456789012:role/denied\n"
+                            "source_profile = base\n", 0600);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", credfile, 1);
+    setenv("AWS_CONFIG_FILE", conf, 1);
+    setenv("AWS_ENDPOINT_URL_STS", g_ep.url, 1);
+    static const char *const profiles[] = { "denied", "role" };
+    for (size_t i = 0; i < 2; i++) {
+        char *dir = tu_tempdir("chain-store");
+        logbook_t book = { 0 };
+        evrec_options_t o;
+        evrec_options_init(&o);
+        o.application_id = "0123456789abcdef0123456789abcdef";
+        o.region = "us-east-1";
+        o.endpoint_url = events.url;
+        o.profile = profiles[i];
+        o.manual_flush = 1;
+        o.backoff_base_ms = 10;
+        o.backoff_cap_ms = 20;
+        o.log_fn = on_log;
+        o.log_user = &book;
+        o.log_level = EVREC_LOG_DEBUG;
+        evrec_t *a = NULL;
+        char err[512];
+        assert_int_equal(evrec_open(&a, dir, &o, err, sizeof err), EVREC_OK);
+        evrec_event_t *ev = NULL;
+        assert_int_equal(evrec_event_new(&ev, "chain.test"), EVREC_OK);
+        assert_int_equal(evrec_record(a, ev), EVREC_OK);
+        evrec_event_free(ev);
+        assert_int_not_equal(evrec_flush(a, 300), EVREC_OK); /* refused either way */
+        evrec_close(a, 0);
+        assert_non_null(book.text);
+        if (i == 0)
+            assert_non_null(strstr(book.text, "AssumeRole: HTTP 403 AccessDenied"));
+        else
+            assert_non_null(strstr(book.text, "403"));
+        assert_null(strstr(book.text, SOURCE_SECRET));
+        assert_null(strstr(book.text, "stsSecret"));
+        assert_null(strstr(book.text, "stsToken"));
+        free(book.text);
+        tu_rmtree(dir);
+        free(dir);
+    }
+    tu_endpoint_stop(&events);
+    free(credfile);
+    free(conf);
+}
+
 /* -- pieces ---------------------------------------------------------------------------------- */
 
 static void command_splitting_and_xml(void **state)
@@ -645,6 +727,7 @@ int main(void)
         cmocka_unit_test_setup(container, each_setup),
         cmocka_unit_test_setup(instance_metadata_and_backoff, each_setup),
         cmocka_unit_test_setup(sso, each_setup),
+        cmocka_unit_test_setup(agent_log_has_no_credential_secrets, each_setup),
     };
     return cmocka_run_group_tests_name("credentials_chain", tests, group_setup, group_teardown);
 }
