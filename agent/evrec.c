@@ -445,6 +445,14 @@ static void tick_if_due(evrec_t *a)
         (void)run_tick(a);
 }
 
+/* An agent without the flusher role tells on_delivery of the events its own records evicted
+ * (with the role, the flusher does, on its thread). */
+static void deliver_evicted_here(evrec_t *a)
+{
+    if (a->flusher == NULL)
+        flusher_deliver_evicted(a->queue, a->opts.on_delivery, a->opts.delivery_user, &a->log);
+}
+
 /* Commits staged records and fsyncs on time even when nobody records. */
 static void ticker_main(void *arg)
 {
@@ -453,6 +461,7 @@ static void ticker_main(void *arg)
     while (!a->stopping) {
         port_mutex_unlock(a->mu);
         uint32_t next = run_tick(a);
+        deliver_evicted_here(a);
         port_mutex_lock(a->mu);
         if (!a->stopping)
             (void)port_cond_timedwait(a->tick_cond, a->mu, next);
@@ -563,6 +572,8 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
         rc = queue_open(&a->queue, store_dir, &qc, err, sizeof err);
         if (rc == EVREC_OK && err[0]) /* a damaged store was moved aside */
             log_msg(&a->log, EVREC_LOG_WARN, "%s", err);
+        if (rc == EVREC_OK && a->opts.on_delivery)
+            queue_report_evictions(a->queue, 1);
         if (rc == EVREC_OK)
             err[0] = '\0';
     }
@@ -613,6 +624,8 @@ EVREC_API int evrec_close(evrec_t *agent, uint32_t timeout_ms)
     int rc = EVREC_OK;
     if (agent->flusher)
         rc = flusher_stop(agent->flusher, timeout_ms);
+    else
+        deliver_evicted_here(agent); /* the last ones, on the closing thread */
     session_free(agent->session, port_wall_ms());
     char qerr[512];
     int qrc = queue_close_report(agent->queue, qerr, sizeof qerr);
@@ -709,8 +722,10 @@ EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms)
 {
     if (agent == NULL)
         return EVREC_E_INVALID;
-    if (agent->flusher == NULL)
+    if (agent->flusher == NULL) {
+        deliver_evicted_here(agent);
         return no_flusher_here(agent, "poll");
+    }
     if (!agent->opts.manual_flush)
         return agent_error(agent, EVREC_E_STATE, "poll: the flusher runs on its own thread; "
                                                  "evrec_poll() is for manual_flush");

@@ -399,6 +399,35 @@ static void report(flusher_t *f, const char *event_id, const char *endpoint_id,
     f->cfg.on_delivery(f->cfg.delivery_user, &d);
 }
 
+/* -- evictions --------------------------------------------------------------------------- */
+
+void flusher_deliver_evicted(evrec_queue_t *q, evrec_delivery_fn fn, void *user,
+                             const log_sink_t *log)
+{
+    char *pairs = NULL;
+    size_t len = 0;
+    uint64_t unreported = 0;
+    if (!fn || !queue_take_evicted(q, &pairs, &len, &unreported))
+        return;
+    for (size_t i = 0; i < len;) {
+        const char *event_id = pairs + i;
+        const char *endpoint_id = event_id + strlen(event_id) + 1;
+        evrec_delivery_t d = { event_id, endpoint_id, EVREC_OUTCOME_DROPPED, 0, "evicted" };
+        fn(user, &d);
+        i = (size_t)(endpoint_id - pairs) + strlen(endpoint_id) + 1;
+    }
+    port_free(pairs);
+    if (unreported)
+        log_msg(log, EVREC_LOG_WARN,
+                "%llu evicted events not reported to on_delivery (too many at once); "
+                "dropped_evicted counts them", (unsigned long long)unreported);
+}
+
+static void report_evicted(flusher_t *f)
+{
+    flusher_deliver_evicted(f->q, f->cfg.on_delivery, f->cfg.delivery_user, &f->cfg.log);
+}
+
 /* -- expiry ----------------------------------------------------------------------------- */
 
 typedef struct expired {
@@ -1153,6 +1182,7 @@ static void thread_main(void *arg)
         uint32_t tick = queue_tick(f->q);
         count_store(f);
         persist_status(f, 0);
+        report_evicted(f);
         port_mutex_lock(f->mu);
         if (f->stopping) {
             port_mutex_unlock(f->mu);
@@ -1299,6 +1329,8 @@ int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, 
     }
     f->q = q;
     f->svc = service_get(cfg->service);
+    if (cfg->on_delivery)
+        queue_report_evictions(q, 1);
     rc = copy_config(f, cfg);
     if (rc == EVREC_OK) {
         f->sctx = service_ctx_of(&f->cfg);
@@ -1423,6 +1455,7 @@ int flusher_poll(flusher_t *f, uint32_t *next_ms)
     uint32_t tick = queue_tick(f->q);
     count_store(f);
     persist_status(f, 0);
+    report_evicted(f);
     uint64_t wait = 0;
     port_mutex_lock(f->mu);
     int due = due_locked(f, port_monotonic_ms(), tick, &wait);
@@ -1457,6 +1490,7 @@ int flusher_stop(flusher_t *f, uint32_t timeout_ms)
         f->thread = NULL;
     }
     persist_status(f, 1);
+    report_evicted(f); /* the last ones, on the closing thread */
     uint64_t left = queue_count(q);
     flusher_free(f);
     queue_flusher_release(q);

@@ -49,6 +49,13 @@ typedef struct flusher_config {
     void *rand_user;
 } flusher_config_t;
 
+/** Tell `fn` of each event evicted by q's own writes since the last call (DROPPED, reason
+ *  "evicted"); a warning names those that were only counted. The flusher does it on its
+ *  thread (at least once a tick) or in flusher_poll; an agent without the flusher role calls
+ *  it from its ticker thread or evrec_poll. */
+void flusher_deliver_evicted(evrec_queue_t *q, evrec_delivery_fn fn, void *user,
+                             const log_sink_t *log);
+
 /** Start a flusher over q (which must outlive it). Takes the store's flusher role first:
  *  EVREC_E_BUSY if another process holds it (the caller then records only). */
 int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, char *err,

@@ -21,6 +21,7 @@
 #include <string.h>
 
 #include "port.h"
+#include "record.h"
 
 #define QUEUE_FORMAT_VERSION 1u
 #define FORMAT_MAGIC "evrec-store"
@@ -117,6 +118,12 @@ struct evrec_queue {
     uint64_t known_bytes; /* `bytes` as of this process's last transaction */
     uint64_t pending_refused; /* refusals whose own counter commit failed (map full) */
     port_filelock_t *flusher;
+    /* Evictions this queue's writes made, for the delivery callback (queue_take_evicted):
+     * "event id\0endpoint id\0" pairs, at most EVICTED_MAX bytes; the rest only counted. */
+    int report_evictions;
+    char *evicted;
+    size_t evicted_len, evicted_cap;
+    uint64_t evicted_unreported;
 
     port_tls_t *tls; /* per-thread qerr_t */
     qerr_t *errs;    /* every qerr_t handed out, freed at close */
@@ -425,7 +432,83 @@ typedef struct wstate {
     uint64_t bytes;
     uint64_t add[QC_COUNT];
     int seq_dirty, bytes_dirty;
+    /* ids of the records this transaction evicts (report_evictions), published on commit */
+    char *evicted;
+    size_t evicted_len, evicted_cap;
+    uint64_t evicted_unreported;
 } wstate_t;
+
+#define EVICTED_MAX (256u * 1024u)
+
+static void ws_drop_evicted(wstate_t *ws)
+{
+    port_free(ws->evicted);
+    ws->evicted = NULL;
+    ws->evicted_len = ws->evicted_cap = 0;
+    ws->evicted_unreported = 0;
+}
+
+/* Keep the ids of a record about to be evicted (its bytes are the map's until the delete). */
+static void ws_note_evicted(evrec_queue_t *q, wstate_t *ws, const MDB_val *d)
+{
+    evrec_record_view_t v;
+    if (!q->report_evictions)
+        return;
+    size_t need = 0;
+    if (evrec_record_decode(d->mv_data, d->mv_size, &v) == EVREC_OK)
+        need = v.event_id_len + v.endpoint_id_len + 2;
+    if (need == 0 || ws->evicted_len + need > EVICTED_MAX) {
+        ws->evicted_unreported++;
+        return;
+    }
+    if (ws->evicted_len + need > ws->evicted_cap) {
+        size_t cap = ws->evicted_cap ? 2 * ws->evicted_cap : 4096;
+        while (cap < ws->evicted_len + need)
+            cap *= 2;
+        char *p = port_realloc(ws->evicted, cap);
+        if (!p) {
+            ws->evicted_unreported++;
+            return;
+        }
+        ws->evicted = p;
+        ws->evicted_cap = cap;
+    }
+    char *w = ws->evicted + ws->evicted_len;
+    memcpy(w, v.event_id, v.event_id_len);
+    w[v.event_id_len] = '\0';
+    memcpy(w + v.event_id_len + 1, v.endpoint_id, v.endpoint_id_len);
+    w[need - 1] = '\0';
+    ws->evicted_len += need;
+}
+
+/* After a commit: the evictions join the queue's list (bounded) for queue_take_evicted. */
+static void ws_publish_evicted(evrec_queue_t *q, wstate_t *ws)
+{
+    if (!ws->evicted_len && !ws->evicted_unreported)
+        return;
+    port_mutex_lock(q->mu);
+    uint64_t unreported = ws->evicted_unreported;
+    size_t want = q->evicted_len + ws->evicted_len;
+    if (ws->evicted_len && want <= EVICTED_MAX && want > q->evicted_cap) {
+        char *p = port_realloc(q->evicted, want);
+        if (p) {
+            q->evicted = p;
+            q->evicted_cap = want;
+        }
+    }
+    if (ws->evicted_len && want <= q->evicted_cap) {
+        memcpy(q->evicted + q->evicted_len, ws->evicted, ws->evicted_len);
+        q->evicted_len = want;
+    } else {
+        size_t nuls = 0; /* two a pair */
+        for (size_t i = 0; i < ws->evicted_len; i++)
+            nuls += ws->evicted[i] == '\0';
+        unreported += nuls / 2;
+    }
+    q->evicted_unreported += unreported;
+    port_mutex_unlock(q->mu);
+    ws_drop_evicted(ws);
+}
 
 static int ws_begin(evrec_queue_t *q, wstate_t *ws)
 {
@@ -452,6 +535,7 @@ static void ws_abort(wstate_t *ws)
     if (ws->txn)
         mdb_txn_abort(ws->txn);
     ws->txn = NULL;
+    ws_drop_evicted(ws);
 }
 
 static void note_commit(evrec_queue_t *q, uint64_t bytes)
@@ -485,6 +569,7 @@ static int ws_commit(evrec_queue_t *q, wstate_t *ws)
     }
     if (!rc) {
         note_commit(q, ws->bytes);
+        ws_publish_evicted(q, ws);
     } else if (pending) {
         port_mutex_lock(q->mu);
         q->pending_refused += pending;
@@ -524,6 +609,7 @@ static int ws_evict_to(evrec_queue_t *q, wstate_t *ws, uint64_t keep)
         }
         if (rc)
             break;
+        ws_note_evicted(q, ws, &d);
         rc = ws_del_current(ws, cur, d.mv_size);
         if (rc)
             break;
@@ -1418,6 +1504,7 @@ static void free_queue(evrec_queue_t *q)
     port_tls_free(q->tls);
     port_mutex_free(q->mu);
     port_mutex_free(q->commit_mu);
+    port_free(q->evicted);
     port_free(q->dir);
     port_free(q->lock_path);
     port_free(q);
@@ -2192,6 +2279,33 @@ void queue_flusher_release(evrec_queue_t *q)
     q->flusher = NULL;
     port_mutex_unlock(q->mu);
     port_filelock_release(l);
+}
+
+void queue_report_evictions(evrec_queue_t *q, int on)
+{
+    if (!q)
+        return;
+    port_mutex_lock(q->mu);
+    q->report_evictions = on != 0;
+    port_mutex_unlock(q->mu);
+}
+
+int queue_take_evicted(evrec_queue_t *q, char **pairs, size_t *len, uint64_t *unreported)
+{
+    *pairs = NULL;
+    *len = 0;
+    *unreported = 0;
+    if (!q)
+        return 0;
+    port_mutex_lock(q->mu);
+    *pairs = q->evicted;
+    *len = q->evicted_len;
+    *unreported = q->evicted_unreported;
+    q->evicted = NULL;
+    q->evicted_len = q->evicted_cap = 0;
+    q->evicted_unreported = 0;
+    port_mutex_unlock(q->mu);
+    return *len > 0 || *unreported > 0;
 }
 
 int queue_flusher_alive(evrec_queue_t *q)

@@ -215,7 +215,10 @@ typedef struct evrec_delivery {
     const char *reason;  /**< the service's message, or evrec's reason for a drop; may be "" */
 } evrec_delivery_t;
 
-/** Told of each event's fate. Called from the flusher thread; must not call evrec_close(). */
+/** Told of each event's fate. Called from the flusher thread (inside evrec_poll() with
+ *  manual_flush); events evicted by this agent's own records are reported within a tick,
+ *  also by an agent without the flusher role (from its background thread, or evrec_poll()),
+ *  and those left at evrec_close() on the closing thread. Must not call evrec_close(). */
 typedef void (*evrec_delivery_fn)(void *user, const evrec_delivery_t *delivery);
 
 /**

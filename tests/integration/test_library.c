@@ -527,6 +527,72 @@ static void too_old_refused_at_record(void **state)
     assert_int_equal(evrec_close(a, 0), EVREC_OK);
 }
 
+typedef struct evictions {
+    pthread_mutex_t mu;
+    pthread_t caller;
+    int wrong_thread; /* called on the recording thread */
+    int n;
+    char ids[400][64];
+    char endpoint[64];
+} evictions_t;
+
+static void on_drop(void *user, const evrec_delivery_t *d)
+{
+    evictions_t *e = user;
+    pthread_mutex_lock(&e->mu);
+    if (pthread_equal(pthread_self(), e->caller))
+        e->wrong_thread++;
+    if (d->outcome == EVREC_OUTCOME_DROPPED && strcmp(d->reason, "evicted") == 0 && e->n < 400) {
+        snprintf(e->ids[e->n++], 64, "%s", d->event_id);
+        snprintf(e->endpoint, sizeof e->endpoint, "%s", d->endpoint_id);
+    }
+    pthread_mutex_unlock(&e->mu);
+}
+
+/* evrec.h says DROPPED covers evicted events: every event evicted to stay within
+ * max_store_bytes reaches on_delivery (oldest first, reason "evicted"), from the agent's
+ * background thread, not from evrec_record(). */
+static void evictions_reach_on_delivery(void **state)
+{
+    fixture_t *f = *state;
+    static evictions_t e;
+    memset(&e, 0, sizeof e);
+    pthread_mutex_init(&e.mu, NULL);
+    e.caller = pthread_self();
+    evrec_options_t o = record_only();
+    o.max_store_bytes = 16 * 1024;
+    o.on_delivery = on_drop;
+    o.delivery_user = &e;
+    evrec_t *a = open_ok(f->store, &o);
+    char pad[201];
+    memset(pad, 'p', 200);
+    pad[200] = '\0';
+    static char ids[300][64];
+    for (int i = 0; i < 300; i++)
+        assert_int_equal(record_simple(a, "fill", pad, ids[i]), EVREC_OK);
+    evrec_stats_t s;
+    assert_int_equal(evrec_stats(a, &s), EVREC_OK);
+    assert_true(s.dropped_evicted > 0);
+    char endpoint[EVREC_ID_MAX];
+    snprintf(endpoint, sizeof endpoint, "%s", evrec_endpoint_id(a));
+    for (int i = 0; i < 100; i++) { /* the ticker reports within a tick (at most a second) */
+        pthread_mutex_lock(&e.mu);
+        int n = e.n;
+        pthread_mutex_unlock(&e.mu);
+        if ((uint64_t)n == s.dropped_evicted)
+            break;
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    assert_int_equal(evrec_close(a, 0), EVREC_OK);
+    assert_int_equal((uint64_t)e.n, s.dropped_evicted);
+    assert_int_equal(e.wrong_thread, 0);
+    assert_string_equal(e.endpoint, endpoint);
+    for (int i = 0; i < e.n; i++) /* the oldest, in order */
+        assert_string_equal(e.ids[i], ids[i]);
+    pthread_mutex_destroy(&e.mu);
+}
+
 static void endpoint_wrappers(void **state)
 {
     fixture_t *f = *state;
@@ -923,6 +989,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(no_flusher_means_no_flush, setup, teardown),
         cmocka_unit_test_setup_teardown(too_old_refused_at_record, setup, teardown),
+        cmocka_unit_test_setup_teardown(evictions_reach_on_delivery, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_delivers_to_the_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(manual_flush_by_polling, setup, teardown),
         cmocka_unit_test_setup_teardown(personalize_shaped_events_wait_for_their_service, setup,
