@@ -551,19 +551,28 @@ static void on_drop(void *user, const evrec_delivery_t *d)
 
 /* evrec.h says DROPPED covers evicted events: every event evicted to stay within
  * max_store_bytes reaches on_delivery (oldest first, reason "evicted"), from the agent's
- * background thread, not from evrec_record(). */
-static void evictions_reach_on_delivery(void **state)
+ * background thread or its flusher's, not from evrec_record(). */
+static void evictions_reported(const char *store, int with_flusher)
 {
-    fixture_t *f = *state;
     static evictions_t e;
     memset(&e, 0, sizeof e);
     pthread_mutex_init(&e.mu, NULL);
     e.caller = pthread_self();
     evrec_options_t o = record_only();
+    if (with_flusher) { /* nothing reachable: the flusher only reports */
+        o.no_flusher = 0;
+        o.application_id = "app";
+        o.region = "us-east-1";
+        o.endpoint_url = "http://127.0.0.1:1";
+        o.access_key_id = "AKIDEXAMPLE";
+        o.secret_access_key = "secret";
+        o.flush_interval_ms = 600000;
+        o.flush_threshold_events = 100000;
+    }
     o.max_store_bytes = 16 * 1024;
     o.on_delivery = on_drop;
     o.delivery_user = &e;
-    evrec_t *a = open_ok(f->store, &o);
+    evrec_t *a = open_ok(store, &o);
     char pad[201];
     memset(pad, 'p', 200);
     pad[200] = '\0';
@@ -584,13 +593,22 @@ static void evictions_reach_on_delivery(void **state)
         struct timespec ts = { 0, 20 * 1000 * 1000 };
         nanosleep(&ts, NULL);
     }
-    assert_int_equal(evrec_close(a, 0), EVREC_OK);
+    assert_int_equal(evrec_close(a, 0), with_flusher ? EVREC_E_TIMEOUT : EVREC_OK);
     assert_int_equal((uint64_t)e.n, s.dropped_evicted);
     assert_int_equal(e.wrong_thread, 0);
     assert_string_equal(e.endpoint, endpoint);
     for (int i = 0; i < e.n; i++) /* the oldest, in order */
         assert_string_equal(e.ids[i], ids[i]);
     pthread_mutex_destroy(&e.mu);
+}
+
+static void evictions_reach_on_delivery(void **state)
+{
+    fixture_t *f = *state;
+    evictions_reported(f->store, 0);
+    char other[700];
+    snprintf(other, sizeof other, "%s/with-flusher", f->dir);
+    evictions_reported(other, 1);
 }
 
 static void endpoint_wrappers(void **state)
