@@ -513,6 +513,8 @@ typedef struct shared_file {
     char path[512];
     char *text; /* NULL if absent */
     int is_config;
+    long owner;     /* -1: the caller's or root's; else another user's uid */
+    unsigned mode;  /* permission bits */
 } shared_file_t;
 
 static int load_shared(shared_file_t *f, const char *env, const char *name, int is_config)
@@ -522,7 +524,7 @@ static int load_shared(shared_file_t *f, const char *env, const char *name, int 
     if (shared_path(env, name, f->path, sizeof f->path) != 0)
         return 0;
     size_t len;
-    int rc = port_read_file(f->path, &f->text, &len, MAX_SHARED_FILE);
+    int rc = port_read_file_owned(f->path, &f->text, &len, MAX_SHARED_FILE, &f->owner, &f->mode);
     if (rc == -ENOENT || rc == -ENOTDIR) {
         f->text = NULL;
         return 0;
@@ -539,9 +541,29 @@ static void free_shared(shared_file_t *f)
     f->text = NULL;
 }
 
-/* Look a key up in the profile: credentials file first, then config (as the CLI does). */
-static int shared_get(shared_file_t *files, size_t nfiles, const char *profile, const char *key,
-                      char *out, size_t outlen, attempt_t *a, int *malformed)
+/* A secret is taken only from a file that is the caller's (or root's) and private to its
+ * owner, as ssh asks of its keys: anyone else who may read it has the secret, anyone who may
+ * write it chooses the identity. 0 if `f` may hold one; else a note and -1. */
+static int secret_file_ok(const shared_file_t *f, const char *key, attempt_t *a)
+{
+    if (f->owner >= 0) {
+        note(a, P_FILES, "%s holds %s but belongs to another user (uid %ld); refused", f->path,
+             key, f->owner);
+        return -1;
+    }
+    if (f->mode & 077) {
+        note(a, P_FILES, "%s holds %s but group or others may access it (mode %04o); refused: "
+             "chmod 600 %s", f->path, key, f->mode, f->path);
+        return -1;
+    }
+    return 0;
+}
+
+/* Look a key up in the profile: credentials file first, then config (as the CLI does); *from
+ * (when not NULL) gets the file it was found in. */
+static int shared_get_from(shared_file_t *files, size_t nfiles, const char *profile,
+                           const char *key, char *out, size_t outlen, attempt_t *a,
+                           int *malformed, const shared_file_t **from)
 {
     for (size_t i = 0; i < nfiles; i++) {
         if (!files[i].text)
@@ -553,11 +575,20 @@ static int shared_get(shared_file_t *files, size_t nfiles, const char *profile, 
             *malformed = 1;
             return rc;
         }
-        if (rc == EVREC_OK && out[0])
+        if (rc == EVREC_OK && out[0]) {
+            if (from)
+                *from = &files[i];
             return EVREC_OK;
+        }
     }
     out[0] = '\0';
     return EVREC_E_NOT_FOUND;
+}
+
+static int shared_get(shared_file_t *files, size_t nfiles, const char *profile, const char *key,
+                      char *out, size_t outlen, attempt_t *a, int *malformed)
+{
+    return shared_get_from(files, nfiles, profile, key, out, outlen, a, malformed, NULL);
 }
 
 /* -- remote calls behind their gates ---------------------------------------------------- */
@@ -679,11 +710,17 @@ static result_t profile_keys(profile_walk_t *w, const char *name, int which,
     shared_file_t *f = &w->files[which == 2 ? 0 : which];
     int have_id = shared_get(f, n, name, "aws_access_key_id", id, sizeof id, w->a,
                              &malformed) == EVREC_OK;
-    int have_secret = !malformed && shared_get(f, n, name, "aws_secret_access_key", secret,
-                                               sizeof secret, w->a, &malformed) == EVREC_OK;
-    if (!malformed && shared_get(f, n, name, "aws_session_token", token, sizeof token, w->a,
-                                 &malformed) != EVREC_OK)
+    const shared_file_t *secret_from = NULL, *token_from = NULL;
+    int have_secret = !malformed &&
+                      shared_get_from(f, n, name, "aws_secret_access_key", secret, sizeof secret,
+                                      w->a, &malformed, &secret_from) == EVREC_OK;
+    if (!malformed && shared_get_from(f, n, name, "aws_session_token", token, sizeof token,
+                                      w->a, &malformed, &token_from) != EVREC_OK)
         token[0] = '\0';
+    if (!malformed &&
+        ((secret_from && secret_file_ok(secret_from, "aws_secret_access_key", w->a) != 0) ||
+         (token_from && secret_file_ok(token_from, "aws_session_token", w->a) != 0)))
+        malformed = 1; /* named in the note */
     result_t res = R_SKIP;
     if (malformed) {
         res = R_FAIL;
@@ -1006,8 +1043,11 @@ static result_t from_files(creds_t *c, evrec_credentials_t *out, attempt_t *a)
                          .env_ok = !c->cfg.no_environment && !set(c->cfg.profile) };
     result_t res = R_FAIL;
     if (r1 != 0 || r2 != 0) {
+        int r = r1 != 0 ? r1 : r2;
         note(a, P_FILES, "cannot read %s (%s)", r1 != 0 ? files[0].path : files[1].path,
-             r1 == -EFBIG || r2 == -EFBIG ? "larger than 1 MiB" : "permission or I/O error");
+             r == -EFBIG    ? "larger than 1 MiB"
+             : r == -EINVAL ? "not a regular file"
+                            : "permission or I/O error");
         goto done;
     }
     if (!has_profile(&w, profile)) {
@@ -1166,6 +1206,27 @@ static int iot_request(const creds_config_t *g, char url[1024], char thing[512],
     if (!no_control_chars(g->iot_thing_name) || !no_control_chars(g->iot_role_alias) ||
         strchr(g->iot_role_alias, '/') || strchr(g->iot_role_alias, '?')) {
         snprintf(why, whylen, "iot_role_alias or iot_thing_name holds characters it cannot have");
+        return IOT_BAD;
+    }
+    /* The key is a secret (private to its owner, as ssh asks); neither file may be a FIFO or
+     * a device, which would block the TLS set-up past any timeout. A missing file is reported
+     * by the TLS set-up itself. */
+    long owner = -1;
+    unsigned mode = 0;
+    int kr = port_file_check_private(g->iot_key_file, &owner, &mode);
+    int cr = port_file_check_private(g->iot_cert_file, NULL, NULL);
+    if (cr == -EINVAL || kr == -EINVAL) {
+        snprintf(why, whylen, "%s is not a regular file", cr == -EINVAL ? "iot_cert_file"
+                                                                        : "iot_key_file");
+        return IOT_BAD;
+    }
+    if (kr == -EPERM || kr == -EACCES) {
+        if (kr == -EPERM)
+            snprintf(why, whylen, "iot_key_file %.120s belongs to another user (uid %ld)",
+                     g->iot_key_file, owner);
+        else
+            snprintf(why, whylen, "iot_key_file %.120s may be accessed by group or others "
+                     "(mode %04o): chmod 600 it", g->iot_key_file, mode);
         return IOT_BAD;
     }
     int has_scheme = strncmp(g->iot_endpoint, "https://", 8) == 0 ||

@@ -87,6 +87,17 @@ int64_t port_file_size(const char *path);
 /** Read a whole file (at most max_len bytes; -EFBIG if larger); *out is NUL-terminated and
  *  must be freed with port_free. */
 int port_read_file(const char *path, char **out, size_t *len, size_t max_len);
+/** port_read_file (which refuses what is not a regular file with -EINVAL, a FIFO included,
+ *  without waiting for a writer) that also tells, of the file it read, *owner: -1 if the
+ *  caller or root owns it, else its uid; *mode: its permission bits. Either may be NULL. */
+int port_read_file_owned(const char *path, char **out, size_t *len, size_t max_len,
+                         long *owner, unsigned *mode);
+/** Whether the file at `path` may hold a secret (a private key): 0 if it is a regular file
+ *  owned by the caller or root with no permission for group or others; -EINVAL if it is not
+ *  a regular file; -EPERM if another user owns it (*owner gets the uid); -EACCES if group or
+ *  others have any permission (*mode gets its bits); another negative errno if it cannot be
+ *  examined. */
+int port_file_check_private(const char *path, long *owner, unsigned *mode);
 /** A file opened for positional reads (the store verifier reads data.mdb page by page,
  *  without mapping it). */
 typedef struct port_file port_file_t;

@@ -326,7 +326,14 @@ void port_file_close(port_file_t *f)
 
 int port_read_file(const char *path, char **out, size_t *len, size_t max_len)
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    return port_read_file_owned(path, out, len, max_len, NULL, NULL);
+}
+
+int port_read_file_owned(const char *path, char **out, size_t *len, size_t max_len,
+                         long *owner, unsigned *mode)
+{
+    /* O_NONBLOCK: opening a FIFO without a writer would wait forever; it is refused below. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
     struct stat st;
@@ -339,6 +346,10 @@ int port_read_file(const char *path, char **out, size_t *len, size_t max_len)
         close(fd);
         return -EINVAL;
     }
+    if (owner)
+        *owner = st.st_uid == geteuid() || st.st_uid == 0 ? -1 : (long)st.st_uid;
+    if (mode)
+        *mode = (unsigned)(st.st_mode & 07777);
     if ((uint64_t)st.st_size > max_len) {
         close(fd);
         return -EFBIG;
@@ -424,6 +435,22 @@ int port_remove(const char *path)
 int port_chmod_private(const char *path)
 {
     return chmod(path, 0600) == 0 ? 0 : -errno;
+}
+
+int port_file_check_private(const char *path, long *owner, unsigned *mode)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return -EINVAL;
+    if (owner)
+        *owner = (long)st.st_uid;
+    if (mode)
+        *mode = (unsigned)(st.st_mode & 07777);
+    if (st.st_uid != geteuid() && st.st_uid != 0)
+        return -EPERM;
+    return st.st_mode & 077 ? -EACCES : 0;
 }
 
 /* Whether the effective group or a supplementary group of this process is `gid`. */

@@ -14,6 +14,10 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
 #include "credentials.h"
 #include "evrec.h"
 #include "testutil.h"
@@ -156,6 +160,7 @@ static char *write_file(const char *name, const char *text)
     assert_non_null(f);
     fputs(text, f);
     fclose(f);
+    assert_int_equal(chmod(p, 0600), 0); /* as ~/.aws/credentials must be */
     return p;
 }
 
@@ -329,6 +334,61 @@ static void shared_profiles(void **state)
     free(broken);
 }
 
+/* A secret is taken only from a file private to its owner (as ssh asks of its keys); a FIFO
+ * is refused at once instead of blocking until a writer comes. */
+static void secret_files_must_be_private(void **state)
+{
+    (void)state;
+    char *cred = write_file("credentials-loose", "[default]\naws_access_key_id = AKIDLOOSE\n"
+                                                 "aws_secret_access_key = loosesecret\n"
+                                                 "[tok]\naws_access_key_id = AKIDTOK\n");
+    char *conf = write_file("config-loose", "[default]\nregion = eu-north-1\n"
+                                            "[profile tok]\naws_secret_access_key = s\n"
+                                            "aws_session_token = conftoken\n");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", cred, 1);
+    setenv("AWS_CONFIG_FILE", conf, 1);
+    creds_config_t cfg = { 0 };
+    evrec_credentials_t out;
+    char err[1024];
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDLOOSE");
+
+    assert_int_equal(chmod(cred, 0644), 0);
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "group or others may access it (mode 0644)"));
+    assert_non_null(strstr(err, "chmod 600"));
+    assert_null(strstr(err, "loosesecret"));
+    assert_int_equal(chmod(cred, 0640), 0);
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+
+    /* the secret and token of profile tok come from the config file: its mode is what counts */
+    assert_int_equal(chmod(cred, 0600), 0);
+    assert_int_equal(chmod(conf, 0604), 0);
+    cfg.profile = "tok";
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, conf));
+    /* a config file readable by others is fine for what is not secret: the region */
+    char region[32];
+    assert_int_equal(creds_resolve_region(NULL, NULL, region, sizeof region), EVREC_OK);
+    assert_string_equal(region, "eu-north-1");
+    assert_int_equal(chmod(conf, 0600), 0);
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.session_token, "conftoken");
+
+    /* a FIFO in place of the credentials file: refused at once, not read forever */
+    char *fifo = NULL;
+    assert_true(asprintf(&fifo, "%s/credentials-fifo", g_dir) > 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    setenv("AWS_SHARED_CREDENTIALS_FILE", fifo, 1);
+    cfg.profile = NULL;
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "not a regular file"));
+    unlink(fifo);
+    free(fifo);
+    free(cred);
+    free(conf);
+}
+
 /* An explicit profile (the option, the CLI's --profile) is the identity asked for: keys in
  * the environment do not sign in its place. AWS_PROFILE / AWS_DEFAULT_PROFILE are not an
  * explicit choice, so environment keys still win over them, as in botocore. */
@@ -428,6 +488,29 @@ static void errors_name_providers_without_secrets(void **state)
                              .iot_thing_name = "t", .iot_cert_file = "c.pem",
                              .iot_key_file = "k.pem", .cognito_pool_id = "us-east-1:abc" };
     assert_int_equal(creds_check_config(&whole, err, sizeof err), EVREC_OK);
+    /* the device key is a secret: refused at open while group or others may read it; neither
+     * file may be a FIFO (the TLS set-up would wait on it past any timeout) */
+    char *key = write_file("device.key", "-----BEGIN PRIVATE KEY-----\n");
+    char *cert = write_file("device.pem", "-----BEGIN CERTIFICATE-----\n");
+    whole.iot_key_file = key;
+    whole.iot_cert_file = cert;
+    assert_int_equal(creds_check_config(&whole, err, sizeof err), EVREC_OK);
+    assert_int_equal(chmod(key, 0644), 0);
+    assert_int_equal(chmod(cert, 0644), 0); /* a certificate is public */
+    assert_int_equal(creds_check_config(&whole, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "iot_key_file"));
+    assert_non_null(strstr(err, "mode 0644"));
+    assert_int_equal(chmod(key, 0600), 0);
+    char *fifo = NULL;
+    assert_true(asprintf(&fifo, "%s/device-fifo.pem", g_dir) > 0);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    whole.iot_cert_file = fifo;
+    assert_int_equal(creds_check_config(&whole, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "iot_cert_file is not a regular file"));
+    unlink(fifo);
+    free(fifo);
+    free(key);
+    free(cert);
     creds_config_t none = { 0 };
     assert_int_equal(creds_check_config(&none, err, sizeof err), EVREC_OK);
     creds_config_t cog = { .cognito_pool_id = "no-region-here" };
@@ -600,6 +683,7 @@ int main(void)
         cmocka_unit_test(ini_malformed),
         cmocka_unit_test_setup(provider_order, each_setup),
         cmocka_unit_test_setup(shared_profiles, each_setup),
+        cmocka_unit_test_setup(secret_files_must_be_private, each_setup),
         cmocka_unit_test_setup(explicit_profile_beats_environment, each_setup),
         cmocka_unit_test_setup(errors_name_providers_without_secrets, each_setup),
         cmocka_unit_test_setup(expiry_and_refresh, each_setup),
