@@ -219,6 +219,32 @@ static void bad_input_exits_2_and_stores_nothing(void **state)
     expect_bad(f, "one of", "record", "--store", f->store, NULL);
     expect_bad(f, "durability", "record", "--store", f->store, "--type", "x", "--durability",
                "sometimes", NULL);
+    /* a field without a name is refused, not dropped */
+    expect_bad(f, "--attr '=v'", "record", "--store", f->store, "--type", "x", "--attr", "=v",
+               NULL);
+    expect_bad(f, "--metric '=1'", "record", "--store", f->store, "--type", "x", "--metric",
+               "=1", NULL);
+    /* JSON that cJSON takes but that would be stored changed */
+    expect_bad(f, "followed by more text", "record", "--store", f->store, "--json",
+               "{\"EventType\":\"a\"} {\"x\":1}", NULL);
+    expect_bad(f, "NUL", "record", "--store", f->store, "--json",
+               "{\"EventType\":\"a\",\"Attributes\":{\"k\":\"a\\u0000b\"}}", NULL);
+    expect_bad(f, "more than once", "record", "--store", f->store, "--json",
+               "{\"EventType\":\"a\",\"Attributes\":{\"k\":\"1\",\"k\":\"2\"}}", NULL);
+    /* flags a command does not use are refused, not ignored */
+    expect_bad(f, "--durability is not an option of `evrec stats`", "stats", "--store", f->store,
+               "--durability", "power", NULL);
+    expect_bad(f, "--drain-timeout is not an option of `evrec record`", "record", "--store",
+               f->store, "--type", "x", "--drain-timeout", "3", NULL);
+    expect_bad(f, "--application-id is not an option", "record", "--store", f->store, "--type",
+               "x", "--application-id", "a", NULL);
+    expect_bad(f, "--flush-interval-ms is not an option", "flush", "--store", f->store,
+               "--flush-interval-ms", "5", NULL);
+    expect_bad(f, "--region is not an option", "endpoint", "--store", f->store, "--region",
+               "us-east-1", NULL);
+    expect_bad(f, "--truncate-oversize is not an option", "queue", "dump", "--store", f->store,
+               "--truncate-oversize", NULL);
+    expect_bad(f, "--syslog is not an option", "status", "--store", f->store, "--syslog", NULL);
     assert_int_equal(stats_number(f, "events"), 1);
     /* with --truncate-oversize the long value is cut and counted instead */
     assert_int_equal(cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "x",
@@ -322,6 +348,41 @@ static void events_file_skips_bad_lines(void **state)
     assert_int_equal(stats_number(f, "events"), 172);
 }
 
+/* Under refuse_new a full store refuses lines; every line not stored is reported (the rest of
+ * the file is still tried), and the exit status says some were not. */
+static void events_file_reports_every_line_not_stored(void **state)
+{
+    fixture_t *f = *state;
+    char path[700], pad[160];
+    memset(pad, 'x', sizeof pad - 1);
+    pad[sizeof pad - 1] = '\0';
+    snprintf(path, sizeof path, "%s/full.jsonl", f->dir);
+    FILE *fp = fopen(path, "w");
+    for (int i = 0; i < 400; i++)
+        fprintf(fp, "{\"EventType\":\"fill\",\"EventId\":\"f-%03d\",\"Attributes\":{\"p\":\"%s\"}}\n",
+                i, pad);
+    fclose(fp);
+    char *out = NULL, *err = NULL;
+    int rc = cli(f, NULL, &out, &err, "record", "--store", f->store, "--events-file", path,
+                 "--max-store-bytes", "65536", "--full-policy", "refuse_new", NULL);
+    assert_int_equal(rc, 1);
+    int stored = count_lines(out);
+    assert_true(stored > 10 && stored < 400);
+    /* each line not stored is named, up to the last one, and the total is given */
+    for (int line = stored + 1; line <= 400; line++) {
+        char needle[800];
+        snprintf(needle, sizeof needle, "%s:%d: ", path, line);
+        if (!strstr(err, needle))
+            fail_msg("line %d not reported: %.400s", line, err);
+    }
+    char total[800];
+    snprintf(total, sizeof total, "%d of 400 events not stored", 400 - stored);
+    assert_non_null(strstr(err, total));
+    free(out);
+    free(err);
+    assert_int_equal(stats_number(f, "events"), stored);
+}
+
 static void endpoint_set_and_get(void **state)
 {
     fixture_t *f = *state;
@@ -375,6 +436,7 @@ static char *write_file(fixture_t *f, const char *name, const char *text)
     assert_non_null(fp);
     fputs(text, fp);
     fclose(fp);
+    assert_int_equal(chmod(path, 0600), 0); /* they hold secrets */
     return path;
 }
 
@@ -717,6 +779,150 @@ static void flush_endpoint_from_config_services_section(void **state)
     tu_endpoint_stop(&ep);
 }
 
+/* `evrec flush` exits 0 only when the store is empty: events of another service stay queued
+ * and are named, with the command line that delivers them. */
+static void flush_exits_1_while_events_wait_for_another_service(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    char *out = NULL, *err = NULL;
+    assert_int_equal(cli(f, NULL, &out, &err, "record", "--store", f->store, "--service",
+                         "personalize", "--type", "watch", "--user-id", "u-1", "--session-id",
+                         "s-1", "--event-id", "wait-pz", NULL), 0);
+    free(out);
+    free(err);
+    assert_int_equal(cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "open",
+                         "--event-id", "wait-pp", NULL), 0);
+    free(out);
+    free(err);
+    int rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--service", "pinpoint",
+                 "--application-id", "app", "--region", "us-east-1", "--endpoint-url", ep.url,
+                 "--access-key-id", FAKE_KEY, "--secret-access-key", FAKE_SECRET, "--timeout",
+                 "10", NULL);
+    if (rc != 1 || !strstr(err, "1 events wait for another service") ||
+        !strstr(err, "evrec flush --service personalize-events"))
+        fail_msg("flush --service pinpoint: exit %d, stderr %s", rc, err);
+    free(out);
+    free(err);
+    assert_int_equal(fake_events(&ep, "wait-pp"), 1);
+    assert_int_equal(stats_number(f, "events"), 1);
+    rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--service",
+             "personalize-events", "--tracking-id", "tracker", "--region", "us-east-1",
+             "--endpoint-url", ep.url, "--access-key-id", FAKE_KEY, "--secret-access-key",
+             FAKE_SECRET, "--timeout", "10", NULL);
+    if (rc != 0)
+        fail_msg("flush --service personalize-events: exit %d, stderr %s", rc, err);
+    free(out);
+    free(err);
+    assert_int_equal(stats_number(f, "events"), 0);
+    tu_endpoint_stop(&ep);
+}
+
+/* Secrets: a warning when given in argv (other users see /proc/PID/cmdline), *-file variants,
+ * and files holding them must be private and regular. */
+static void secrets_from_private_files(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    char *out = NULL, *err = NULL;
+    assert_int_equal(cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "t",
+                         "--event-id", "secret-1", NULL), 0);
+    free(out);
+    free(err);
+    /* in argv: works, with a warning naming the better way */
+    int rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--application-id", "app",
+                 "--region", "us-east-1", "--endpoint-url", ep.url, "--access-key-id", FAKE_KEY,
+                 "--secret-access-key", FAKE_SECRET, "--timeout", "10", NULL);
+    assert_int_equal(rc, 0);
+    assert_non_null(strstr(err, "warning: --secret-access-key on the command line"));
+    assert_non_null(strstr(err, "--secret-access-key-file"));
+    assert_null(strstr(err, FAKE_SECRET));
+    free(out);
+    free(err);
+    assert_int_equal(fake_events(&ep, "secret-"), 1);
+
+    /* from a file: refused while others may read it, then taken without a warning */
+    char *keyfile = write_file(f, "secret.key", FAKE_SECRET "\n");
+    assert_int_equal(chmod(keyfile, 0644), 0);
+    rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--application-id", "app",
+             "--region", "us-east-1", "--endpoint-url", ep.url, "--access-key-id", FAKE_KEY,
+             "--secret-access-key-file", keyfile, "--timeout", "10", NULL);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "mode 0644"));
+    assert_non_null(strstr(err, "chmod 600"));
+    free(out);
+    free(err);
+    assert_int_equal(chmod(keyfile, 0600), 0);
+    assert_int_equal(cli(f, NULL, &out, &err, "record", "--store", f->store, "--type", "t",
+                         "--event-id", "secret-2", NULL), 0);
+    free(out);
+    free(err);
+    rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--application-id", "app",
+             "--region", "us-east-1", "--endpoint-url", ep.url, "--access-key-id", FAKE_KEY,
+             "--secret-access-key-file", keyfile, "--timeout", "10", NULL);
+    if (rc != 0)
+        fail_msg("flush --secret-access-key-file: %d %s", rc, err);
+    assert_null(strstr(err, "warning"));
+    free(out);
+    free(err);
+    assert_int_equal(fake_events(&ep, "secret-"), 2);
+
+    /* a session token file with a second line is refused (it would inject a header) */
+    char *tokfile = write_file(f, "token", "tok\nX-Injected: yes\n");
+    rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--application-id", "app",
+             "--session-token-file", tokfile, "--timeout", "1", NULL);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "one line"));
+    free(out);
+    free(err);
+
+    /* a config file holding a secret must be private; one without secrets need not be */
+    char cfgtext[512];
+    snprintf(cfgtext, sizeof cfgtext,
+             "{\"application_id\":\"app\",\"region\":\"us-east-1\",\"endpoint_url\":\"%s\","
+             "\"access_key_id\":\"%s\",\"secret_access_key\":\"%s\"}", ep.url, FAKE_KEY,
+             FAKE_SECRET);
+    char *cfg = write_file(f, "secret.json", cfgtext);
+    assert_int_equal(chmod(cfg, 0640), 0);
+    rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--config", cfg, "--timeout",
+             "10", NULL);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "group or others may access it (mode 0640)"));
+    free(out);
+    free(err);
+    char *open_cfg = write_file(f, "open.json", "{\"log_level\":\"error\"}");
+    assert_int_equal(chmod(open_cfg, 0644), 0);
+    rc = cli(f, NULL, &out, &err, "stats", "--store", f->store, "--config", open_cfg, NULL);
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+
+    /* a FIFO as the config or the secret file: refused at once, not waited on */
+    char fifo[700];
+    snprintf(fifo, sizeof fifo, "%s/fifo", f->dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    rc = cli(f, NULL, &out, &err, "stats", "--store", f->store, "--config", fifo, NULL);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "not a regular file"));
+    free(out);
+    free(err);
+    rc = cli(f, NULL, &out, &err, "flush", "--store", f->store, "--application-id", "app",
+             "--access-key-id", FAKE_KEY, "--secret-access-key-file", fifo, NULL);
+    assert_int_equal(rc, 2);
+    assert_non_null(strstr(err, "not a regular file"));
+    free(out);
+    free(err);
+    free(keyfile);
+    free(tokfile);
+    free(cfg);
+    free(open_cfg);
+    tu_endpoint_stop(&ep);
+}
+
 static void agent_reopens_its_log_on_sighup(void **state)
 {
     fixture_t *f = *state;
@@ -732,9 +938,14 @@ static void agent_reopens_its_log_on_sighup(void **state)
     char *cfg = write_file(f, "hup.json", cfgtext);
     pid_t pid = spawn_agent(f, cfg, stderr_path);
     assert_true(wait_for_text(logfile, "flushing", 10000));
+    struct stat st;
+    assert_int_equal(stat(logfile, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600); /* created private whatever the umask */
     assert_int_equal(rename(logfile, rotated), 0); /* what logrotate does */
     kill(pid, SIGHUP);
     assert_true(wait_for_text(logfile, "log reopened", 10000));
+    assert_int_equal(stat(logfile, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
     kill(pid, SIGINT);
     int status = 0;
     assert_true(wait_exit(pid, 25000, &status));
@@ -780,6 +991,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(bad_input_exits_2_and_stores_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(events_file_skips_bad_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(store_bound_is_the_stores, setup, teardown),
+        cmocka_unit_test_setup_teardown(events_file_reports_every_line_not_stored, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(endpoint_set_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(agent_config_errors, setup, teardown),
         cmocka_unit_test_setup_teardown(agent_uploads_what_others_record_and_drains_on_sigterm,
@@ -788,6 +1001,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(flush_profile_beats_environment_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_endpoint_from_config_services_section, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(flush_exits_1_while_events_wait_for_another_service,
+                                        setup, teardown),
+        cmocka_unit_test_setup_teardown(secrets_from_private_files, setup, teardown),
         cmocka_unit_test_setup_teardown(second_agent_waits_for_the_role, setup, teardown),
     };
     return cmocka_run_group_tests_name("cli", tests, NULL, NULL);

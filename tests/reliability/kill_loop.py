@@ -74,6 +74,7 @@ def write_config(work, store, url):
     path = os.path.join(work, "agent.json")
     with open(path, "w") as f:
         json.dump(cfg, f)
+    os.chmod(path, 0o600)  # it holds the secret key: evrec refuses it otherwise
     return path
 
 

@@ -87,6 +87,7 @@ def main():
         config = os.path.join(work, "agent.json")
         with open(config, "w") as f:
             json.dump(cfg, f)
+        os.chmod(config, 0o600)  # it holds the secret key: evrec refuses it otherwise
         agent = subprocess.Popen([args.cli, "agent", "--config", config, "--drain-timeout", "60"],
                                  stdout=subprocess.DEVNULL, stderr=open(os.path.join(work, "agent.log"), "w"))
         acked = []

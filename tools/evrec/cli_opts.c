@@ -4,6 +4,7 @@
 #include "port.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -21,6 +23,7 @@ typedef enum opt_type {
     T_U64,
     T_SIZE,
     T_ENUM,
+    T_SECRET_FILE, /* a file holding the string option at `offset` */
 } opt_type_t;
 
 typedef struct opt_def {
@@ -29,7 +32,13 @@ typedef struct opt_def {
     size_t offset;            /* in cli_config_t */
     const char *const *names; /* T_ENUM: value i is names[i] */
     const char *help;
+    unsigned uses;            /* CLI_FOR_* of the commands that take it as a flag */
 } opt_def_t;
+
+/* Which commands use an option (as a flag; a --config file may hold any key). */
+#define U_ALL (CLI_FOR_RECORD | CLI_FOR_READ | CLI_FOR_ENDPOINT | CLI_FOR_FLUSH | CLI_FOR_AGENT)
+#define U_DELIVER (CLI_FOR_FLUSH | CLI_FOR_AGENT)
+#define U_WRITE (CLI_FOR_RECORD | CLI_FOR_ENDPOINT | CLI_FOR_FLUSH | CLI_FOR_AGENT)
 
 /* In evrec_service_t order. */
 static const char *const service_names[] = { "pinpoint", "personalize", "kinesis", "firehose",
@@ -43,69 +52,88 @@ static const char *const level_names[] = { "error", "warn", "info", "debug", NUL
 #define C(field) offsetof(cli_config_t, field)
 
 static const opt_def_t defs[] = {
-    { "store", T_STR, C(store), NULL, "store directory (else $EVREC_STORE)" },
+    { "store", T_STR, C(store), NULL, "store directory (else $EVREC_STORE)", U_ALL },
     { "service", T_ENUM, O(service), service_names,
-      "pinpoint (default), personalize (personalize-events), kinesis or firehose" },
-    { "application_id", T_STR, O(application_id), NULL, "Pinpoint project id" },
-    { "tracking_id", T_STR, O(tracking_id), NULL, "Personalize event tracker id" },
-    { "stream_name", T_STR, O(stream_name), NULL, "Kinesis stream name" },
-    { "stream_arn", T_STR, O(stream_arn), NULL, "Kinesis stream ARN (instead of its name)" },
+      "pinpoint (default), personalize (personalize-events), kinesis or firehose",
+      CLI_FOR_RECORD | U_DELIVER },
+    { "application_id", T_STR, O(application_id), NULL, "Pinpoint project id", U_DELIVER },
+    { "tracking_id", T_STR, O(tracking_id), NULL, "Personalize event tracker id", U_DELIVER },
+    { "stream_name", T_STR, O(stream_name), NULL, "Kinesis stream name", U_DELIVER },
+    { "stream_arn", T_STR, O(stream_arn), NULL, "Kinesis stream ARN (instead of its name)",
+      U_DELIVER },
     { "delivery_stream_name", T_STR, O(delivery_stream_name), NULL,
-      "Firehose delivery stream name" },
+      "Firehose delivery stream name", U_DELIVER },
     { "partition_key", T_ENUM, O(partition_key), partition_names,
-      "Kinesis partition key: endpoint (default), session or random" },
+      "Kinesis partition key: endpoint (default), session or random", U_DELIVER },
     { "max_record_bytes", T_SIZE, O(max_record_bytes), NULL,
-      "Kinesis/Firehose record limit; default: the service's" },
-    { "region", T_STR, O(region), NULL, "AWS region (else AWS_REGION, the profile)" },
-    { "endpoint_url", T_STR, O(endpoint_url), NULL, "service URL override" },
-    { "access_key_id", T_STR, O(access_key_id), NULL, "static credentials" },
-    { "secret_access_key", T_STR, O(secret_access_key), NULL, "static credentials" },
-    { "session_token", T_STR, O(session_token), NULL, "static credentials" },
+      "Kinesis/Firehose record limit; default: the service's", U_DELIVER },
+    { "region", T_STR, O(region), NULL, "AWS region (else AWS_REGION, the profile)", U_DELIVER },
+    { "endpoint_url", T_STR, O(endpoint_url), NULL, "service URL override", U_DELIVER },
+    { "access_key_id", T_STR, O(access_key_id), NULL, "static credentials", U_DELIVER },
+    { "secret_access_key", T_STR, O(secret_access_key), NULL, "static credentials", U_DELIVER },
+    { "session_token", T_STR, O(session_token), NULL, "static credentials", U_DELIVER },
+    { "secret_access_key_file", T_SECRET_FILE, O(secret_access_key), NULL,
+      "read secret_access_key from FILE (mode 0600; not visible in ps)", U_DELIVER },
+    { "session_token_file", T_SECRET_FILE, O(session_token), NULL,
+      "read session_token from FILE (mode 0600)", U_DELIVER },
     { "no_environment_credentials", T_BOOL, O(no_environment_credentials), NULL,
-      "ignore AWS_ACCESS_KEY_ID & co" },
-    { "profile", T_STR, O(profile), NULL, "shared config/credentials profile" },
+      "ignore AWS_ACCESS_KEY_ID & co", U_DELIVER },
+    { "profile", T_STR, O(profile), NULL, "shared config/credentials profile", U_DELIVER },
     { "iot_credentials_endpoint", T_STR, O(iot_credentials_endpoint), NULL,
-      "AWS IoT credentials provider" },
-    { "iot_role_alias", T_STR, O(iot_role_alias), NULL, "AWS IoT role alias" },
-    { "iot_thing_name", T_STR, O(iot_thing_name), NULL, "AWS IoT thing name" },
-    { "iot_cert_file", T_STR, O(iot_cert_file), NULL, "device certificate (PEM)" },
-    { "iot_key_file", T_STR, O(iot_key_file), NULL, "device private key (PEM)" },
+      "AWS IoT credentials provider", U_DELIVER },
+    { "iot_role_alias", T_STR, O(iot_role_alias), NULL, "AWS IoT role alias", U_DELIVER },
+    { "iot_thing_name", T_STR, O(iot_thing_name), NULL, "AWS IoT thing name", U_DELIVER },
+    { "iot_cert_file", T_STR, O(iot_cert_file), NULL, "device certificate (PEM)", U_DELIVER },
+    { "iot_key_file", T_STR, O(iot_key_file), NULL, "device private key (PEM)", U_DELIVER },
     { "cognito_identity_pool_id", T_STR, O(cognito_identity_pool_id), NULL,
-      "Cognito identity pool (unauthenticated)" },
-    { "cognito_endpoint_url", T_STR, O(cognito_endpoint_url), NULL, "Cognito URL override" },
-    { "ca_bundle", T_STR, O(ca_bundle), NULL, "PEM CA bundle" },
-    { "no_verify_tls", T_BOOL, O(no_verify_tls), NULL, "skip certificate checks (tests)" },
-    { "connect_timeout_ms", T_U32, O(connect_timeout_ms), NULL, "default 10000" },
-    { "request_timeout_ms", T_U32, O(request_timeout_ms), NULL, "default 60000" },
-    { "max_response_bytes", T_SIZE, O(max_response_bytes), NULL, "default 1 MiB" },
-    { "durability", T_ENUM, O(durability), durability_names, "process (default), power, batched" },
-    { "sync_interval_ms", T_U32, O(sync_interval_ms), NULL, "default 1000" },
-    { "commit_interval_ms", T_U32, O(commit_interval_ms), NULL, "default 1000" },
-    { "commit_max_events", T_U32, O(commit_max_events), NULL, "default 100" },
-    { "max_store_bytes", T_U64, O(max_store_bytes), NULL, "default 64 MiB" },
-    { "full_policy", T_ENUM, O(full_policy), policy_names, "drop_oldest (default), refuse_new" },
-    { "max_event_age_ms", T_U64, O(max_event_age_ms), NULL, "default 30 days" },
-    { "map_size_bytes", T_U64, O(map_size_bytes), NULL, "LMDB map size (0: derived)" },
-    { "quarantine_corrupt", T_BOOL, O(quarantine_corrupt), NULL, "move a damaged store aside" },
+      "Cognito identity pool (unauthenticated)", U_DELIVER },
+    { "cognito_endpoint_url", T_STR, O(cognito_endpoint_url), NULL, "Cognito URL override",
+      U_DELIVER },
+    { "ca_bundle", T_STR, O(ca_bundle), NULL, "PEM CA bundle", U_DELIVER },
+    { "no_verify_tls", T_BOOL, O(no_verify_tls), NULL, "skip certificate checks (tests)",
+      U_DELIVER },
+    { "connect_timeout_ms", T_U32, O(connect_timeout_ms), NULL, "default 10000", U_DELIVER },
+    { "request_timeout_ms", T_U32, O(request_timeout_ms), NULL, "default 60000", U_DELIVER },
+    { "max_response_bytes", T_SIZE, O(max_response_bytes), NULL, "default 1 MiB", U_DELIVER },
+    { "durability", T_ENUM, O(durability), durability_names, "process (default), power, batched",
+      U_WRITE },
+    { "sync_interval_ms", T_U32, O(sync_interval_ms), NULL, "default 1000", U_WRITE },
+    { "commit_interval_ms", T_U32, O(commit_interval_ms), NULL, "default 1000", U_WRITE },
+    { "commit_max_events", T_U32, O(commit_max_events), NULL, "default 100", U_WRITE },
+    { "max_store_bytes", T_U64, O(max_store_bytes), NULL, "default 64 MiB", U_WRITE },
+    { "full_policy", T_ENUM, O(full_policy), policy_names, "drop_oldest (default), refuse_new",
+      CLI_FOR_RECORD },
+    { "max_event_age_ms", T_U64, O(max_event_age_ms), NULL, "default 30 days",
+      CLI_FOR_RECORD | U_DELIVER },
+    { "map_size_bytes", T_U64, O(map_size_bytes), NULL, "LMDB map size (0: derived)", U_ALL },
+    { "quarantine_corrupt", T_BOOL, O(quarantine_corrupt), NULL, "move a damaged store aside",
+      U_ALL },
     { "set_store_settings", T_BOOL, O(set_store_settings), NULL,
-      "write durability and max_store_bytes into an existing store" },
-    { "truncate_oversize", T_BOOL, O(truncate_oversize), NULL, "truncate instead of refusing" },
-    { "session_timeout_ms", T_U32, O(session_timeout_ms), NULL, "default 5000" },
-    { "endpoint_id", T_STR, O(endpoint_id), NULL, "endpoint id (else the store's)" },
-    { "flush_interval_ms", T_U32, O(flush_interval_ms), NULL, "default 30000" },
-    { "flush_threshold_events", T_U32, O(flush_threshold_events), NULL, "default 100" },
-    { "max_batch_events", T_U32, O(max_batch_events), NULL, "default: the service's limit" },
-    { "max_request_bytes", T_SIZE, O(max_request_bytes), NULL, "default: the service's limit" },
-    { "backoff_base_ms", T_U32, O(backoff_base_ms), NULL, "default 1000" },
-    { "backoff_cap_ms", T_U32, O(backoff_cap_ms), NULL, "default 300000" },
-    { "log_level", T_ENUM, O(log_level), level_names, "error, warn (default), info, debug" },
+      "write durability and max_store_bytes into an existing store", U_WRITE },
+    { "truncate_oversize", T_BOOL, O(truncate_oversize), NULL, "truncate instead of refusing",
+      CLI_FOR_RECORD },
+    { "session_timeout_ms", T_U32, O(session_timeout_ms), NULL, "default 5000",
+      CLI_FOR_RECORD | CLI_FOR_AGENT },
+    { "endpoint_id", T_STR, O(endpoint_id), NULL, "endpoint id (else the store's)",
+      CLI_FOR_RECORD | CLI_FOR_ENDPOINT },
+    { "flush_interval_ms", T_U32, O(flush_interval_ms), NULL, "default 30000", CLI_FOR_AGENT },
+    { "flush_threshold_events", T_U32, O(flush_threshold_events), NULL, "default 100",
+      CLI_FOR_AGENT },
+    { "max_batch_events", T_U32, O(max_batch_events), NULL, "default: the service's limit",
+      U_DELIVER },
+    { "max_request_bytes", T_SIZE, O(max_request_bytes), NULL, "default: the service's limit",
+      U_DELIVER },
+    { "backoff_base_ms", T_U32, O(backoff_base_ms), NULL, "default 1000", U_DELIVER },
+    { "backoff_cap_ms", T_U32, O(backoff_cap_ms), NULL, "default 300000", U_DELIVER },
+    { "log_level", T_ENUM, O(log_level), level_names, "error, warn (default), info, debug", U_ALL },
     { "daily_upload_bytes", T_U64, O(daily_upload_bytes), NULL,
-      "metered link: request body bytes per UTC day (0: no limit)" },
+      "metered link: request body bytes per UTC day (0: no limit)", U_DELIVER },
     { "upload_allowed_cmd", T_STR, C(upload_allowed_cmd), NULL,
-      "metered link: program run before each request; exit 0 = upload now" },
-    { "drain_timeout", T_U32, C(drain_timeout_s), NULL, "agent: seconds to drain on SIGTERM" },
-    { "log_file", T_STR, C(log_file), NULL, "agent: log here (reopened on SIGHUP)" },
-    { "syslog", T_BOOL, C(use_syslog), NULL, "agent: log to syslog" },
+      "metered link: program run before each request; exit 0 = upload now", U_DELIVER },
+    { "drain_timeout", T_U32, C(drain_timeout_s), NULL, "agent: seconds to drain on SIGTERM",
+      CLI_FOR_AGENT },
+    { "log_file", T_STR, C(log_file), NULL, "agent: log here (reopened on SIGHUP)", CLI_FOR_AGENT },
+    { "syslog", T_BOOL, C(use_syslog), NULL, "agent: log to syslog", CLI_FOR_AGENT },
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 
@@ -119,11 +147,25 @@ void cli_config_init(cli_config_t *c)
         c->store = env;
 }
 
+void cli_config_for(cli_config_t *c, unsigned cmd, const char *name)
+{
+    c->cmd = cmd;
+    c->cmd_name = name;
+}
+
 void cli_config_free(cli_config_t *c)
 {
-    for (int i = 0; i < c->n_owned; i++)
+    /* Some of them are secrets (from the config file or a *_file option): wipe them all. */
+    for (int i = 0; i < c->n_owned; i++) {
+        explicit_bzero(c->owned[i], strlen(c->owned[i]));
         free(c->owned[i]);
+    }
     c->n_owned = 0;
+}
+
+static unsigned def_uses(const opt_def_t *d)
+{
+    return d->uses;
 }
 
 static void *field(cli_config_t *c, const opt_def_t *d)
@@ -175,6 +217,9 @@ static int set_number(cli_config_t *c, const opt_def_t *d, double v, const char 
     return 0;
 }
 
+static int set_secret_file(cli_config_t *c, const opt_def_t *d, const char *path,
+                           const char *where);
+
 /* Text value (from a flag) for any type. */
 static int set_text(cli_config_t *c, const opt_def_t *d, const char *v, const char *where)
 {
@@ -182,6 +227,8 @@ static int set_text(cli_config_t *c, const opt_def_t *d, const char *v, const ch
     case T_STR:
         *(const char **)field(c, d) = v;
         return 0;
+    case T_SECRET_FILE:
+        return set_secret_file(c, d, v, where);
     case T_ENUM:
         return set_enum(c, d, v, where);
     case T_BOOL:
@@ -224,6 +271,114 @@ static char *own(cli_config_t *c, const char *s)
     return d;
 }
 
+/*
+ * Read a small file whole. Refused: what is not a regular file (a FIFO would block past any
+ * timeout, a device would never end). *st is the file's status, for the callers that hold
+ * secrets in it. -1 with c->err.
+ */
+static int read_file(cli_config_t *c, const char *what, const char *path, size_t max,
+                     char **text, size_t *len, struct stat *st)
+{
+    *text = NULL;
+    /* O_NONBLOCK: opening a FIFO with no writer returns at once instead of waiting. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (fd < 0)
+        return set_error(c, "%s %s: %s", what, path, strerror(errno));
+    if (fstat(fd, st) != 0) {
+        int e = errno;
+        close(fd);
+        return set_error(c, "%s %s: %s", what, path, strerror(e));
+    }
+    if (!S_ISREG(st->st_mode)) {
+        close(fd);
+        return set_error(c, "%s %s: not a regular file", what, path);
+    }
+    if ((uint64_t)st->st_size > max) {
+        close(fd);
+        return set_error(c, "%s %s: larger than %zu bytes", what, path, max);
+    }
+    char *buf = malloc(max + 1);
+    size_t got = 0;
+    while (buf && got <= max) {
+        ssize_t n = read(fd, buf + got, max + 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            if (n < 0) {
+                int e = errno;
+                free(buf);
+                close(fd);
+                return set_error(c, "%s %s: %s", what, path, strerror(e));
+            }
+            break;
+        }
+        got += (size_t)n;
+    }
+    close(fd);
+    if (!buf)
+        return set_error(c, "%s %s: out of memory", what, path);
+    if (got > max) {
+        explicit_bzero(buf, got);
+        free(buf);
+        return set_error(c, "%s %s: larger than %zu bytes", what, path, max);
+    }
+    buf[got] = '\0';
+    *text = buf;
+    *len = got;
+    return 0;
+}
+
+/* A file holding a secret must be the caller's (or root's) and private to its owner, as ssh
+ * asks of its keys: anyone else who can read it has the secret, anyone who can write it
+ * chooses the identity. -1 with c->err. */
+static int check_private(cli_config_t *c, const char *what, const char *path,
+                         const struct stat *st)
+{
+    if (st->st_uid != geteuid() && st->st_uid != 0)
+        return set_error(c, "%s %s holds secrets but belongs to another user (uid %u)", what,
+                         path, (unsigned)st->st_uid);
+    if (st->st_mode & 077)
+        return set_error(c, "%s %s holds secrets but group or others may access it (mode "
+                         "%04o): chmod 600 %s", what, path, (unsigned)(st->st_mode & 07777),
+                         path);
+    return 0;
+}
+
+/* The one-line secret in a *_file option: trailing white space (the newline) is not part of
+ * it; anything else on more lines, or nothing, is an error. */
+static int set_secret_file(cli_config_t *c, const opt_def_t *d, const char *path,
+                           const char *where)
+{
+    char *text = NULL;
+    size_t len = 0;
+    struct stat st;
+    if (read_file(c, where, path, 16384, &text, &len, &st) != 0 ||
+        check_private(c, where, path, &st) != 0) {
+        free(text);
+        return -1;
+    }
+    while (len > 0 && (text[len - 1] == '\n' || text[len - 1] == '\r' ||
+                       text[len - 1] == ' ' || text[len - 1] == '\t'))
+        text[--len] = '\0';
+    int bad = len == 0;
+    for (size_t i = 0; i < len && !bad; i++)
+        bad = (unsigned char)text[i] < 0x20 || text[i] == 0x7f;
+    int rc = 0;
+    if (bad) {
+        rc = set_error(c, "%s %s: expected one line holding the secret%s", where, path,
+                       len ? " (it has a control character or more lines)" : " (it is empty)");
+    } else if (c->n_owned >= (int)(sizeof c->owned / sizeof c->owned[0])) {
+        rc = set_error(c, "%s: too many strings", where);
+    } else {
+        c->owned[c->n_owned++] = text; /* wiped and freed by cli_config_free */
+        *(const char **)field(c, d) = text;
+        return 0;
+    }
+    explicit_bzero(text, len);
+    free(text);
+    return rc;
+}
+
 static int set_json(cli_config_t *c, const opt_def_t *d, const cJSON *v, const char *path)
 {
     char where[600];
@@ -231,10 +386,13 @@ static int set_json(cli_config_t *c, const opt_def_t *d, const cJSON *v, const c
     switch (d->type) {
     case T_STR:
     case T_ENUM:
+    case T_SECRET_FILE:
         if (!cJSON_IsString(v))
             return set_error(c, "%s: expected a string", where);
         if (d->type == T_ENUM)
             return set_enum(c, d, v->valuestring, where);
+        if (d->type == T_SECRET_FILE)
+            return set_secret_file(c, d, v->valuestring, where);
         {
             char *s = own(c, v->valuestring);
             if (!s)
@@ -256,34 +414,12 @@ static int set_json(cli_config_t *c, const opt_def_t *d, const cJSON *v, const c
 
 int cli_config_load_file(cli_config_t *c, const char *path)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return set_error(c, "config %s: %s", path, strerror(errno));
     char *text = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len + 4096 + 1 > cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *n = realloc(text, cap);
-            if (!n) {
-                free(text);
-                fclose(f);
-                return set_error(c, "config %s: out of memory", path);
-            }
-            text = n;
-        }
-        size_t got = fread(text + len, 1, 4096, f);
-        len += got;
-        if (got == 0)
-            break;
-        if (len > 1024 * 1024) {
-            free(text);
-            fclose(f);
-            return set_error(c, "config %s: larger than 1 MiB", path);
-        }
-    }
-    fclose(f);
-    text[len] = '\0';
+    size_t len = 0;
+    struct stat st;
+    const char *what = "config";
+    if (read_file(c, what, path, 1024 * 1024, &text, &len, &st) != 0)
+        return -1;
     const char *end = NULL;
     cJSON *doc = cJSON_ParseWithOpts(text, &end, 1);
     int rc = 0;
@@ -295,6 +431,10 @@ int cli_config_load_file(cli_config_t *c, const char *path)
         rc = set_error(c, "config %s: not valid JSON (near line %d)", path, line);
     } else if (!cJSON_IsObject(doc)) {
         rc = set_error(c, "config %s: expected a JSON object of options", path);
+    } else if ((cJSON_GetObjectItemCaseSensitive(doc, "secret_access_key") ||
+                cJSON_GetObjectItemCaseSensitive(doc, "session_token")) &&
+               check_private(c, what, path, &st) != 0) {
+        rc = -1;
     } else {
         for (const cJSON *it = doc->child; it && rc == 0; it = it->next) {
             const opt_def_t *d = NULL;
@@ -308,6 +448,7 @@ int cli_config_load_file(cli_config_t *c, const char *path)
         }
     }
     cJSON_Delete(doc);
+    explicit_bzero(text, len);
     free(text);
     return rc;
 }
@@ -361,17 +502,30 @@ int cli_option_flag(cli_config_t *c, int argc, char **argv, int *i)
     if (cli_flag_value(argc, argv, i, "--config", &missing) || missing)
         return missing ? set_error(c, "--config needs a file name") : 1; /* preloaded */
     for (size_t k = 0; k < N_DEFS; k++) {
+        const opt_def_t *d = &defs[k];
         char flag[64];
-        flag_name(&defs[k], flag, sizeof flag);
-        if (defs[k].type == T_BOOL && strcmp(arg, flag) == 0) {
-            *(int *)field(c, &defs[k]) = 1;
+        flag_name(d, flag, sizeof flag);
+        size_t fl = strlen(flag);
+        if (strncmp(arg, flag, fl) != 0 || (arg[fl] != '\0' && arg[fl] != '='))
+            continue;
+        if (c->cmd && !(def_uses(d) & c->cmd))
+            return set_error(c, "%s is not an option of `evrec %s` (see evrec %s --help)", flag,
+                             c->cmd_name, c->cmd_name);
+        if (d->type == T_BOOL && arg[fl] == '\0') {
+            *(int *)field(c, d) = 1;
             return 1;
         }
         const char *v = cli_flag_value(argc, argv, i, flag, &missing);
         if (missing)
             return set_error(c, "%s needs a value", flag);
-        if (v)
-            return set_text(c, &defs[k], v, flag) == 0 ? 1 : -1;
+        if (d->offset == O(secret_access_key) || d->offset == O(session_token)) {
+            if (d->type == T_STR)
+                fprintf(stderr, "evrec%s%s: warning: %s on the command line can be read by "
+                        "other local users (ps, /proc/PID/cmdline); use %s-file FILE, the "
+                        "environment or a private --config file\n", c->cmd_name ? " " : "",
+                        c->cmd_name ? c->cmd_name : "", flag, flag);
+        }
+        return set_text(c, d, v, flag) == 0 ? 1 : -1;
     }
     return 0;
 }
@@ -415,15 +569,22 @@ int cli_split_pair(const char *arg, char *name, size_t len, const char **value)
     return 0;
 }
 
-void cli_options_help(FILE *out)
+void cli_options_help(FILE *out, unsigned cmd)
 {
-    fprintf(out, "options (also as keys of a --config FILE JSON object, flags win):\n"
+    fprintf(out, "options (also as keys of a --config FILE JSON object, flags win; a file may\n"
+                 "hold keys of other commands, which this one ignores):\n"
                  "  --config FILE                     JSON object of the options below\n");
     for (size_t k = 0; k < N_DEFS; k++) {
+        if (cmd && !(def_uses(&defs[k]) & cmd))
+            continue;
         char flag[64], left[96];
         flag_name(&defs[k], flag, sizeof flag);
         snprintf(left, sizeof left, "%s%s", flag,
-                 defs[k].type == T_BOOL ? "" : defs[k].type == T_STR ? " S" : defs[k].type == T_ENUM ? " NAME" : " N");
+                 defs[k].type == T_BOOL       ? ""
+                 : defs[k].type == T_STR      ? " S"
+                 : defs[k].type == T_ENUM     ? " NAME"
+                 : defs[k].type == T_SECRET_FILE ? " FILE"
+                                              : " N");
         fprintf(out, "  %-33s %s\n", left, defs[k].help);
     }
 }

@@ -20,6 +20,13 @@
 #define CLI_EXIT_FAIL 1  /* the store, the network or the service failed */
 #define CLI_EXIT_USAGE 2 /* bad command line, configuration or input */
 
+/* The commands an option applies to (its flag is refused by the others). */
+#define CLI_FOR_RECORD 1u
+#define CLI_FOR_READ 2u     /* stats, status, queue */
+#define CLI_FOR_ENDPOINT 4u
+#define CLI_FOR_FLUSH 8u
+#define CLI_FOR_AGENT 16u
+
 typedef struct cli_config {
     evrec_options_t opts;
     const char *store;
@@ -31,10 +38,17 @@ typedef struct cli_config {
     char *owned[64];          /* strings copied out of the config file */
     int n_owned;
     char err[512];            /* why the last call failed */
+    unsigned cmd;             /* CLI_FOR_* of the running command; 0 takes every flag */
+    const char *cmd_name;     /* "record", for messages */
 } cli_config_t;
 
 /** Defaults: evrec_options_init(), store from $EVREC_STORE, log level warn. */
 void cli_config_init(cli_config_t *c);
+/** The running command: option flags it does not use are refused (exit 2), its --help lists
+ *  only its own. Keys of a --config file that it does not use are ignored (one file serves
+ *  the agent and the recorders). */
+void cli_config_for(cli_config_t *c, unsigned cmd, const char *name);
+/** Frees (and wipes: some are secrets) the strings the configuration owns. */
 void cli_config_free(cli_config_t *c);
 
 /** Apply a JSON config file (an object of option keys). -1 with c->err on any problem. */
@@ -62,8 +76,8 @@ int cli_parse_options(cli_config_t *c, int argc, char **argv, int first, const c
  *  -1 if there is no '=' or NAME is too long. */
 int cli_split_pair(const char *arg, char *name, size_t len, const char **value);
 
-/** Print the option flags (for a command's --help). */
-void cli_options_help(FILE *out);
+/** Print the option flags of command `cmd` (CLI_FOR_*; 0: all) for its --help. */
+void cli_options_help(FILE *out, unsigned cmd);
 
 /** The value of flag `name` at argv[*i] ("--name V" or "--name=V"), advancing *i; NULL if
  *  argv[*i] is not that flag. Sets *missing when the flag has no value. */

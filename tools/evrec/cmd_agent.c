@@ -1,6 +1,7 @@
 /* `evrec agent`: the long-lived daemon that runs a store's flusher in the foreground. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -51,7 +52,7 @@ static void usage(FILE *out)
             "log destination and --drain-timeout stay as started). If another process is the\n"
             "store's flusher, the agent waits for the role. Exit status 2 for bad\n"
             "configuration, 1 if the store cannot be opened, 0 after a clean stop.\n\n");
-    cli_options_help(out);
+    cli_options_help(out, CLI_FOR_AGENT);
 }
 
 static int syslog_priority(evrec_log_level_t level)
@@ -105,9 +106,15 @@ static int reopen_log(daemon_log_t *l)
 {
     if (l->path == NULL)
         return 0;
-    FILE *f = fopen(l->path, "a");
-    if (!f)
+    /* Created private (0600) whatever the umask: the log names the store, the endpoint and
+     * the service's answers. O_NOFOLLOW: a planted symbolic link is not written through. */
+    int fd = open(l->path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    FILE *f = fd >= 0 ? fdopen(fd, "a") : NULL;
+    if (!f) {
+        if (fd >= 0)
+            close(fd);
         return -1;
+    }
     pthread_mutex_lock(&l->mu);
     FILE *old = l->file;
     l->file = f;
@@ -223,6 +230,7 @@ static int reload(cli_config_t **cur, int argc, char **argv, daemon_log_t *l,
         return -1;
     }
     cli_config_init(n);
+    cli_config_for(n, CLI_FOR_AGENT, "agent");
     cli_config_t *old = *cur;
     const char *why = NULL;
     if (parse_quietly(n, argc, argv) != 0)
@@ -345,6 +353,7 @@ static int run(int argc, char **argv)
     }
     cli_config_t c;
     cli_config_init(&c);
+    cli_config_for(&c, CLI_FOR_AGENT, "agent");
     c.opts.log_level = EVREC_LOG_INFO; /* a daemon says what it does unless told otherwise */
     daemon_log_t l;
     memset(&l, 0, sizeof l);

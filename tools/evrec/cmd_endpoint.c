@@ -27,7 +27,7 @@ static void usage(FILE *out)
             "  --json PUBLIC_ENDPOINT   replace the whole profile\n"
             "--get prints the profile as JSON (the default when nothing is changed); --id\n"
             "prints the endpoint id. Exit status 2 for a bad change (nothing of it is stored).\n\n");
-    cli_options_help(out);
+    cli_options_help(out, CLI_FOR_ENDPOINT);
 }
 
 static int number(const char *s, double *out)
@@ -128,6 +128,7 @@ static int run(int argc, char **argv)
 {
     cli_config_t c;
     cli_config_init(&c);
+    cli_config_for(&c, CLI_FOR_ENDPOINT, "endpoint");
     int code = CLI_EXIT_USAGE;
     /* changes are applied after the store is open, in command-line order */
     const char *what[256], *val[256];

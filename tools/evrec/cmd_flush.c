@@ -1,4 +1,5 @@
 /* `evrec flush`: upload what a store holds now, then exit. */
+#define _GNU_SOURCE
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -6,9 +7,15 @@
 
 #include <cjson/cJSON.h>
 
+#include "agent.h"
 #include "cli.h"
 #include "cli_opts.h"
 #include "evrec.h"
+#include "log.h"
+#include "port.h"
+#include "queue.h"
+#include "record.h"
+#include "service.h"
 
 static void usage(FILE *out)
 {
@@ -18,16 +25,55 @@ static void usage(FILE *out)
             "                   [--endpoint-url URL] [--timeout SECONDS]\n\n"
             "Uploads the queued events and waits until the store is empty or SECONDS\n"
             "(default 30; a fraction is fine) passed, then prints the store's stats as JSON.\n"
-            "Exit status 0 when\n"
-            "everything was delivered, 1 when events are left (they stay queued) or another\n"
-            "process (evrec agent) is the store's flusher, 2 for bad configuration.\n\n");
-    cli_options_help(out);
+            "Exit status 0 only when the store is empty (everything delivered); 1 when events\n"
+            "are left (they stay queued; stderr says how many and for which service, e.g.\n"
+            "Personalize events in a store flushed with --service pinpoint) or another process\n"
+            "(evrec agent) is the store's flusher; 2 for bad configuration or flags.\n\n");
+    cli_options_help(out, CLI_FOR_FLUSH);
+}
+
+/* A line on stderr with the server's text in it: control characters escaped. */
+static void print_escaped(const char *before, const char *text, const char *after)
+{
+    char *copy = strdup(text ? text : "");
+    char *esc = copy ? log_escape(copy) : NULL;
+    fprintf(stderr, "%s%s%s\n", before, esc ? esc : "", after);
+    if (esc != copy)
+        port_free(esc);
+    free(copy);
+}
+
+/* The library's message says how many events wait and for which service; add the command
+ * line that delivers them. */
+static void hint_other_services(evrec_t *agent, const cli_config_t *c)
+{
+    uint64_t n[RECORD_SHAPES] = { 0 };
+    uint64_t other = 0;
+    if (queue_count_shapes(agent_queue(agent), n, RECORD_SHAPES, &other) != EVREC_OK)
+        return;
+    const service_ops_t *mine = service_get(c->opts.service);
+    for (unsigned sh = 0; sh < RECORD_SHAPES; sh++) {
+        if (n[sh] == 0 || service_carries(mine, sh))
+            continue;
+        char names[160] = "";
+        for (int id = 0; id < 16; id++) {
+            const service_ops_t *svc = service_get((evrec_service_t)id);
+            if (svc && service_carries(svc, sh) &&
+                strlen(names) + strlen(svc->name) + 2 < sizeof names) {
+                strcat(names, names[0] ? "|" : "");
+                strcat(names, svc->name);
+            }
+        }
+        fprintf(stderr, "evrec flush: %llu events wait for another service: deliver them with "
+                "evrec flush --service %s\n", (unsigned long long)n[sh], names);
+    }
 }
 
 static int run(int argc, char **argv)
 {
     cli_config_t c;
     cli_config_init(&c);
+    cli_config_for(&c, CLI_FOR_FLUSH, "flush");
     int code = CLI_EXIT_USAGE;
     uint32_t timeout_ms = 30000;
     if (cli_config_preload(&c, argc, argv) != 0) {
@@ -67,14 +113,20 @@ static int run(int argc, char **argv)
         goto done;
     int rc = evrec_flush(agent, timeout_ms);
     if (rc != EVREC_OK) {
-        fprintf(stderr, "evrec flush: %s\n", evrec_last_error(agent));
+        print_escaped("evrec flush: ", evrec_last_error(agent), "");
         code = CLI_EXIT_FAIL;
     }
     evrec_stats_t st;
     if (evrec_stats(agent, &st) == EVREC_OK) {
-        if (rc == EVREC_E_TIMEOUT && st.last_error)
-            fprintf(stderr, "evrec flush: last delivery error: %s: %s\n",
-                    evrec_strerror(st.last_error), st.last_error_message);
+        if (st.queued_events > 0) {
+            code = CLI_EXIT_FAIL; /* 0 means the store is empty */
+            hint_other_services(agent, &c);
+        }
+        if (rc == EVREC_E_TIMEOUT && st.last_error) {
+            fprintf(stderr, "evrec flush: last delivery error: %s: ",
+                    evrec_strerror(st.last_error));
+            print_escaped("", st.last_error_message, "");
+        }
         char *text = cli_stats_json(&st);
         if (text) {
             printf("%s\n", text);

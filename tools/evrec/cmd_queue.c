@@ -134,6 +134,7 @@ static int export_cmd(int argc, char **argv, const char *cmd)
 {
     cli_config_t c;
     cli_config_init(&c);
+    cli_config_for(&c, CLI_FOR_READ, cmd);
     queue_args_t a;
     int code = parse_args(&c, &a, argc, argv, cmd);
     if (code)
@@ -167,6 +168,7 @@ static int purge_cmd(int argc, char **argv)
 {
     cli_config_t c;
     cli_config_init(&c);
+    cli_config_for(&c, CLI_FOR_READ, "queue purge");
     queue_args_t a;
     int code = parse_args(&c, &a, argc, argv, "queue purge");
     if (code)

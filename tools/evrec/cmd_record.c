@@ -43,10 +43,11 @@ static void usage(FILE *out)
             "--event-type and --attribute are accepted for --type and --attr. JSON events are\n"
             "in the Pinpoint Event shape (EventType, Attributes, Metrics, Timestamp, ...) or the\n"
             "Personalize one (eventType, sentAt, ...), plus optional EventId and EndpointId.\n"
-            "Exit status: 0 ok; 2 bad command line or a bad event (nothing of it is stored);\n"
-            "1 the store failed, or (--events-file) some lines were bad: they are reported with\n"
-            "their line number and skipped, every good line is stored.\n\n");
-    cli_options_help(out);
+            "Exit status: 0 every event stored; 2 bad command line or a bad event (nothing of\n"
+            "it is stored); 1 the store failed or refused (full under refuse_new), or\n"
+            "(--events-file) some lines were not stored: each is reported with its line number\n"
+            "and why, every other line is stored.\n\n");
+    cli_options_help(out, CLI_FOR_RECORD);
 }
 
 /* The detail of a failed setter, else the code's name. */
@@ -79,8 +80,8 @@ static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, s
     for (int i = 0; i < r->n_attrs && rc == EVREC_OK; i++) {
         char name[512];
         const char *value;
-        if (cli_split_pair(r->attrs[i], name, sizeof name, &value) != 0) {
-            snprintf(msg, len, "--attr '%s': expected NAME=VALUE", r->attrs[i]);
+        if (cli_split_pair(r->attrs[i], name, sizeof name, &value) != 0 || name[0] == '\0') {
+            snprintf(msg, len, "--attr '%s': expected NAME=VALUE with a NAME", r->attrs[i]);
             rc = EVREC_E_INVALID;
         } else if ((rc = kept(evrec_event_set_attribute(ev, name, value))) != EVREC_OK) {
             snprintf(msg, len, "--attr '%s': %s", name, why(ev, rc));
@@ -90,8 +91,8 @@ static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, s
         char name[512];
         const char *value;
         char *end = NULL;
-        if (cli_split_pair(r->metrics[i], name, sizeof name, &value) != 0) {
-            snprintf(msg, len, "--metric '%s': expected NAME=NUMBER", r->metrics[i]);
+        if (cli_split_pair(r->metrics[i], name, sizeof name, &value) != 0 || name[0] == '\0') {
+            snprintf(msg, len, "--metric '%s': expected NAME=NUMBER with a NAME", r->metrics[i]);
             rc = EVREC_E_INVALID;
             break;
         }
@@ -132,7 +133,10 @@ typedef struct pending {
     int batched;
     uint32_t max;
     char (*ids)[EVREC_ID_MAX];
+    long *lines;      /* the input line of each id (--events-file) */
+    const char *name; /* the input's name */
     uint32_t n;
+    long lost;        /* events staged but not committed */
 } pending_t;
 
 static int pending_flush(pending_t *p, evrec_t *agent)
@@ -142,6 +146,10 @@ static int pending_flush(pending_t *p, evrec_t *agent)
     int rc = evrec_sync(agent);
     if (rc != EVREC_OK) {
         fprintf(stderr, "evrec record: %s\n", evrec_last_error(agent));
+        for (uint32_t i = 0; p->lines && i < p->n; i++)
+            fprintf(stderr, "evrec record: %s:%ld: not stored: its batch did not commit\n",
+                    p->name, p->lines[i]);
+        p->lost += p->n;
         p->n = 0;
         return rc;
     }
@@ -153,17 +161,24 @@ static int pending_flush(pending_t *p, evrec_t *agent)
 }
 
 /* The event is recorded: print its id now, or once its batch is committed. */
-static int acknowledge(pending_t *p, evrec_t *agent, const evrec_event_t *ev)
+static int acknowledge(pending_t *p, evrec_t *agent, const evrec_event_t *ev, const char *name,
+                       long lineno)
 {
     if (!p->batched || p->ids == NULL) {
         if (p->batched && evrec_sync(agent) != EVREC_OK) {
             fprintf(stderr, "evrec record: %s\n", evrec_last_error(agent));
+            if (name)
+                fprintf(stderr, "evrec record: %s:%ld: not stored: its batch did not commit\n",
+                        name, lineno);
+            p->lost++;
             return EVREC_E_IO;
         }
         printf("%s\n", evrec_event_id(ev));
         fflush(stdout);
         return EVREC_OK;
     }
+    p->name = name;
+    p->lines[p->n] = lineno;
     snprintf(p->ids[p->n++], EVREC_ID_MAX, "%s", evrec_event_id(ev));
     return p->n >= p->max ? pending_flush(p, agent) : EVREC_OK;
 }
@@ -177,8 +192,17 @@ static void pending_init(pending_t *p, const cli_config_t *c, evrec_t *agent, in
     p->max = c->opts.commit_max_events ? c->opts.commit_max_events : 100;
     if (p->max > 10000)
         p->max = 10000;
-    if (p->batched && many)
-        p->ids = calloc(p->max, sizeof *p->ids); /* NULL: sync after each record instead */
+    if (p->batched && many) {
+        /* NULL: sync after each record instead */
+        p->ids = calloc(p->max, sizeof *p->ids);
+        p->lines = calloc(p->max, sizeof *p->lines);
+        if (!p->ids || !p->lines) {
+            free(p->ids);
+            free(p->lines);
+            p->ids = NULL;
+            p->lines = NULL;
+        }
+    }
 }
 
 static int exit_for(int rc)
@@ -205,7 +229,7 @@ static int record_one(cli_config_t *c, const record_args_t *r)
     pending_init(&p, c, agent, 0);
     rc = evrec_record(agent, ev);
     if (rc == EVREC_OK) {
-        if (acknowledge(&p, agent, ev) != EVREC_OK)
+        if (acknowledge(&p, agent, ev, NULL, 0) != EVREC_OK)
             code = CLI_EXIT_FAIL;
     } else {
         fprintf(stderr, "evrec record: %s\n", evrec_last_error(agent));
@@ -247,6 +271,7 @@ static int record_file(cli_config_t *c, const char *path)
     ssize_t n;
     long lineno = 0;
     int bad = 0;
+    long not_stored = 0, events = 0;
     pending_t p;
     pending_init(&p, c, agent, 1);
     const char *name = in == stdin ? "stdin" : path;
@@ -254,6 +279,7 @@ static int record_file(cli_config_t *c, const char *path)
         lineno++;
         if (blank(line))
             continue;
+        events++;
         evrec_event_t *ev = NULL;
         char detail[512] = "";
         int rc = event_from_json(&ev, line, (size_t)n, detail, sizeof detail);
@@ -262,23 +288,21 @@ static int record_file(cli_config_t *c, const char *path)
                     detail[0] ? detail : why(ev, rc));
             evrec_event_free(ev);
             bad = 1;
+            not_stored++;
             continue;
         }
         rc = evrec_record(agent, ev);
         if (rc == EVREC_OK) {
-            if (acknowledge(&p, agent, ev) != EVREC_OK) {
-                evrec_event_free(ev);
-                code = CLI_EXIT_FAIL;
-                break;
-            }
+            if (acknowledge(&p, agent, ev, name, lineno) != EVREC_OK)
+                code = CLI_EXIT_FAIL; /* the lines of the lost batch are reported */
         } else {
+            /* Every line not stored is reported, whatever the reason: a full store under
+             * refuse_new may take the next line once the agent has delivered. */
             fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno, evrec_last_error(agent));
-            if (!cli_is_input_error(rc)) {
-                evrec_event_free(ev);
+            if (!cli_is_input_error(rc))
                 code = CLI_EXIT_FAIL;
-                break; /* the store itself failed: later lines would too */
-            }
             bad = 1;
+            not_stored++;
         }
         evrec_event_free(ev);
     }
@@ -287,9 +311,14 @@ static int record_file(cli_config_t *c, const char *path)
         fclose(in);
     if (pending_flush(&p, agent) != EVREC_OK)
         code = CLI_EXIT_FAIL;
+    not_stored += p.lost;
     free(p.ids);
+    free(p.lines);
     if (evrec_close(agent, 0) != EVREC_OK)
         code = CLI_EXIT_FAIL;
+    if (not_stored)
+        fprintf(stderr, "evrec record: %s: %ld of %ld events not stored (see the lines above)\n",
+                name, not_stored, events);
     return code != CLI_EXIT_OK ? code : bad ? CLI_EXIT_FAIL : CLI_EXIT_OK;
 }
 
@@ -365,6 +394,7 @@ static int run(int argc, char **argv)
     }
     cli_config_t c;
     cli_config_init(&c);
+    cli_config_for(&c, CLI_FOR_RECORD, "record");
     record_args_t r;
     memset(&r, 0, sizeof r);
     int code = CLI_EXIT_USAGE;

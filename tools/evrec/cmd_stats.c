@@ -113,13 +113,14 @@ static void usage(FILE *out, const char *name)
                   "does and nothing waits or there is no store (not running), 4 the store\n"
                   "cannot be read, 2 bad command line.\n"
                 : "");
-    cli_options_help(out);
+    cli_options_help(out, CLI_FOR_READ);
 }
 
 static int run_named(int argc, char **argv, const char *name)
 {
     cli_config_t c;
     cli_config_init(&c);
+    cli_config_for(&c, CLI_FOR_READ, name);
     int code = CLI_EXIT_USAGE;
     if (cli_wants_help(argc, argv)) {
         usage(stdout, name);
