@@ -513,8 +513,8 @@ typedef struct shared_file {
     char path[512];
     char *text; /* NULL if absent */
     int is_config;
-    long owner;     /* -1: the caller's or root's; else another user's uid */
-    unsigned mode;  /* permission bits */
+    long owner;     /* its uid */
+    unsigned mode;  /* its permission bits */
 } shared_file_t;
 
 static int load_shared(shared_file_t *f, const char *env, const char *name, int is_config)
@@ -541,22 +541,19 @@ static void free_shared(shared_file_t *f)
     f->text = NULL;
 }
 
-/* A secret is taken only from a file that is the caller's (or root's) and private to its
- * owner, as ssh asks of its keys: anyone else who may read it has the secret, anyone who may
- * write it chooses the identity. 0 if `f` may hold one; else a note and -1. */
+/* A secret is taken only from a private file, as ssh asks of its keys (port_secret_owner_ok):
+ * anyone else who may read it has the secret, anyone who may write it chooses the identity.
+ * 0 if `f` may hold one; else a note and -1. */
 static int secret_file_ok(const shared_file_t *f, const char *key, attempt_t *a)
 {
-    if (f->owner >= 0) {
+    int rc = port_secret_owner_ok(f->owner, f->mode);
+    if (rc == -EPERM)
         note(a, P_FILES, "%s holds %s but belongs to another user (uid %ld); refused", f->path,
              key, f->owner);
-        return -1;
-    }
-    if (f->mode & 077) {
+    else if (rc != 0)
         note(a, P_FILES, "%s holds %s but group or others may access it (mode %04o); refused: "
              "chmod 600 %s", f->path, key, f->mode, f->path);
-        return -1;
-    }
-    return 0;
+    return rc ? -1 : 0;
 }
 
 /* Look a key up in the profile: credentials file first, then config (as the CLI does); *from

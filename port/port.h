@@ -88,15 +88,18 @@ int64_t port_file_size(const char *path);
  *  must be freed with port_free. */
 int port_read_file(const char *path, char **out, size_t *len, size_t max_len);
 /** port_read_file (which refuses what is not a regular file with -EINVAL, a FIFO included,
- *  without waiting for a writer) that also tells, of the file it read, *owner: -1 if the
- *  caller or root owns it, else its uid; *mode: its permission bits. Either may be NULL. */
+ *  without waiting for a writer) that also tells, of the file it read, *owner: its uid;
+ *  *mode: its permission bits. Either may be NULL. */
 int port_read_file_owned(const char *path, char **out, size_t *len, size_t max_len,
                          long *owner, unsigned *mode);
-/** Whether the file at `path` may hold a secret (a private key): 0 if it is a regular file
- *  owned by the caller or root with no permission for group or others; -EINVAL if it is not
- *  a regular file; -EPERM if another user owns it (*owner gets the uid); -EACCES if group or
- *  others have any permission (*mode gets its bits); another negative errno if it cannot be
- *  examined. */
+/** Whether a file of `owner` (uid) with permission bits `mode` may hold a secret, as ssh
+ *  judges its keys: 0 if the caller owns it and neither group nor others have any permission,
+ *  or root owns it and others have none (root may grant its group, e.g. root:evrec 0640 for a
+ *  service user); -EPERM if another user owns it; -EACCES if it is too open. */
+int port_secret_owner_ok(long owner, unsigned mode);
+/** Whether the file at `path` may hold a secret (a private key): -EINVAL if it is not a
+ *  regular file, else port_secret_owner_ok of its owner and mode (*owner and *mode get them);
+ *  another negative errno if it cannot be examined. */
 int port_file_check_private(const char *path, long *owner, unsigned *mode);
 /** A file opened for positional reads (the store verifier reads data.mdb page by page,
  *  without mapping it). */

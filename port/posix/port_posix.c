@@ -347,7 +347,7 @@ int port_read_file_owned(const char *path, char **out, size_t *len, size_t max_l
         return -EINVAL;
     }
     if (owner)
-        *owner = st.st_uid == geteuid() || st.st_uid == 0 ? -1 : (long)st.st_uid;
+        *owner = (long)st.st_uid;
     if (mode)
         *mode = (unsigned)(st.st_mode & 07777);
     if ((uint64_t)st.st_size > max_len) {
@@ -448,9 +448,16 @@ int port_file_check_private(const char *path, long *owner, unsigned *mode)
         *owner = (long)st.st_uid;
     if (mode)
         *mode = (unsigned)(st.st_mode & 07777);
-    if (st.st_uid != geteuid() && st.st_uid != 0)
-        return -EPERM;
-    return st.st_mode & 077 ? -EACCES : 0;
+    return port_secret_owner_ok((long)st.st_uid, (unsigned)st.st_mode);
+}
+
+int port_secret_owner_ok(long owner, unsigned mode)
+{
+    if (owner == (long)geteuid())
+        return mode & 077 ? -EACCES : 0;
+    if (owner == 0) /* root may hand a key to a service's group (root:evrec 0640) */
+        return mode & 007 ? -EACCES : 0;
+    return -EPERM;
 }
 
 /* Whether the effective group or a supplementary group of this process is `gid`. */

@@ -5,6 +5,7 @@
  * providers and never carry a secret.
  */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,7 @@
 #include <unistd.h>
 
 #include "credentials.h"
+#include "port.h"
 #include "evrec.h"
 #include "testutil.h"
 
@@ -374,6 +376,18 @@ static void secret_files_must_be_private(void **state)
     assert_int_equal(chmod(conf, 0600), 0);
     assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
     assert_string_equal(out.session_token, "conftoken");
+
+    /* the rule itself, as ssh judges keys: the caller's file private to it; root's file may
+     * be given to a group (root:evrec 0640 for a service user), never to others */
+    long me = (long)geteuid();
+    long other = me == 4242 ? 4243 : 4242;
+    assert_int_equal(port_secret_owner_ok(me, 0100600), 0);
+    assert_int_equal(port_secret_owner_ok(me, 0100400), 0);
+    assert_int_equal(port_secret_owner_ok(me, 0100640), -EACCES);
+    assert_int_equal(port_secret_owner_ok(me, 0100602), -EACCES);
+    assert_int_equal(port_secret_owner_ok(other, 0100600), -EPERM);
+    assert_int_equal(port_secret_owner_ok(0, 0100604), -EACCES);
+    assert_int_equal(port_secret_owner_ok(0, 0100640), me == 0 ? -EACCES : 0);
 
     /* a FIFO in place of the credentials file: refused at once, not read forever */
     char *fifo = NULL;

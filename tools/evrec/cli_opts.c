@@ -16,6 +16,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "port.h"
+
 typedef enum opt_type {
     T_STR,
     T_BOOL,
@@ -328,16 +330,17 @@ static int read_file(cli_config_t *c, const char *what, const char *path, size_t
     return 0;
 }
 
-/* A file holding a secret must be the caller's (or root's) and private to its owner, as ssh
- * asks of its keys: anyone else who can read it has the secret, anyone who can write it
- * chooses the identity. -1 with c->err. */
+/* A file holding a secret must be private, as ssh asks of its keys (port_secret_owner_ok):
+ * anyone else who can read it has the secret, anyone who can write it chooses the identity.
+ * -1 with c->err. */
 static int check_private(cli_config_t *c, const char *what, const char *path,
                          const struct stat *st)
 {
-    if (st->st_uid != geteuid() && st->st_uid != 0)
+    int rc = port_secret_owner_ok((long)st->st_uid, (unsigned)st->st_mode);
+    if (rc == -EPERM)
         return set_error(c, "%s %s holds secrets but belongs to another user (uid %u)", what,
                          path, (unsigned)st->st_uid);
-    if (st->st_mode & 077)
+    if (rc != 0)
         return set_error(c, "%s %s holds secrets but group or others may access it (mode "
                          "%04o): chmod 600 %s", what, path, (unsigned)(st->st_mode & 07777),
                          path);
