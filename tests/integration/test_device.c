@@ -344,6 +344,7 @@ static void write_text(const char *path, const char *text)
     assert_non_null(fp);
     fputs(text, fp);
     fclose(fp);
+    assert_int_equal(chmod(path, 0600), 0); /* an agent config holding a secret must be */
 }
 
 static pid_t spawn_agent(fixture_t *f, const char *cfg, const char *logpath)
