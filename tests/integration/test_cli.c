@@ -708,6 +708,54 @@ static void agent_uploads_what_others_record_and_drains_on_sigterm(void **state)
     tu_endpoint_stop(&ep);
 }
 
+/* `evrec agent --flush-threshold-events 3` counts the store's queue: three events recorded
+ * by `evrec record` (other processes) go out at once, not at the 10-minute interval. */
+static void agent_threshold_counts_other_processes(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    char cfgtext[1024];
+    snprintf(cfgtext, sizeof cfgtext,
+             "{\"service\":\"pinpoint\",\"application_id\":\"cli-app\",\"region\":\"us-east-1\","
+             "\"endpoint_url\":\"%s\",\"access_key_id\":\"%s\",\"secret_access_key\":\"%s\","
+             "\"flush_interval_ms\":600000,\"log_level\":\"info\"}",
+             ep.url, FAKE_KEY, FAKE_SECRET);
+    char *cfg = write_file(f, "threshold.json", cfgtext);
+    char logpath[700];
+    snprintf(logpath, sizeof logpath, "%s/threshold.log", f->dir);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+        dup2(fd, 2);
+        execl(f->cli, f->cli, "agent", "--store", f->store, "--config", cfg,
+              "--flush-threshold-events", "3", "--drain-timeout", "1", (char *)NULL);
+        _exit(127);
+    }
+    assert_true(wait_for_text(logpath, "flushing", 10000));
+    char *out = NULL, *err = NULL;
+    for (int i = 0; i < 3; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "thr-%d", i);
+        assert_int_equal(cli(f, NULL, &out, &err, "record", "--store", f->store, "--type",
+                             "from.script", "--event-id", id, NULL), 0);
+        free(out);
+        free(err);
+    }
+    int64_t end = now_ms() + 10000;
+    while (fake_events(&ep, "thr-") < 3 && now_ms() < end)
+        pause_ms(100);
+    long sent = fake_events(&ep, "thr-");
+    kill(pid, SIGTERM);
+    int status = 0;
+    assert_true(wait_exit(pid, 25000, &status));
+    assert_int_equal(sent, 3);
+    free(cfg);
+    tu_endpoint_stop(&ep);
+}
+
 /* `evrec flush --profile good` signs with that profile's keys even when other keys are in
  * the environment (before, the environment's keys signed: a wrong identity, silently). */
 static void flush_profile_beats_environment_keys(void **state)
@@ -998,6 +1046,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(agent_uploads_what_others_record_and_drains_on_sigterm,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(agent_reopens_its_log_on_sighup, setup, teardown),
+        cmocka_unit_test_setup_teardown(agent_threshold_counts_other_processes, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_profile_beats_environment_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_endpoint_from_config_services_section, setup,
                                         teardown),

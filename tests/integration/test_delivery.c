@@ -660,6 +660,41 @@ static void test_too_large_remembered(void **state)
     assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
 }
 
+/* The learnt size grows back: after 16 batches in a row accepted at it, twice as many events
+ * are tried (here the endpoint's limit was raised meanwhile, so they are accepted). */
+static void test_too_large_grows_back(void **state)
+{
+    fx_t *x = *state;
+    fake_config("{\"max_body_bytes\":6000}");
+    put_series(x, "big", 16, 1, "app.big", 900, -1, NULL);
+    flusher_t *f = start(x);
+    assert_int_equal(flusher_flush(f, 20000), EVREC_OK); /* learns: 4 events a request */
+    fake_config("{\"max_body_bytes\":4194304}");
+    fake_post("/_fake/reset", "{}");
+    put_series(x, "grow", 16 * 4 + 16, 1, "app.big", 900, -1, NULL);
+    assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
+    assert_log_exactly(&g_ep, "grow", 80, NULL);
+    /* 4 events a request (the size that was accepted) until 16 in a row were accepted since
+     * the last 413 (some of them in the first flush), then 8 */
+    cJSON *reqs = fake_get(&g_ep, "/_fake/requests");
+    int fours = 0, eights = 0, prev = 4;
+    cJSON *r;
+    cJSON_ArrayForEach(r, reqs)
+    {
+        int n = cJSON_GetObjectItem(r, "event_count")->valueint;
+        assert_true(n == 4 || n == 8);
+        assert_true(n >= prev);
+        prev = n;
+        fours += n == 4;
+        eights += n == 8;
+    }
+    cJSON_Delete(reqs);
+    assert_true(fours >= 1 && fours <= 16);
+    assert_int_equal(4 * fours + 8 * eights, 80);
+    assert_true(eights >= 2);
+    assert_int_equal(flusher_stop(f, 1000), EVREC_OK);
+}
+
 /* The threshold counts the store's queue: events another process records (here appended
  * straight to the store, so this flusher is never notified) are sent once there are
  * flush_threshold_events of them, not at the (10-minute) interval. */
@@ -1426,6 +1461,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_per_event_rejection, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large_splits, setup, teardown),
         cmocka_unit_test_setup_teardown(test_too_large_remembered, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_too_large_grows_back, setup, teardown),
         cmocka_unit_test_setup_teardown(test_threshold_counts_the_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_status_current_for_others, setup, teardown),
         cmocka_unit_test_setup_teardown(test_poison_bisection, setup, teardown),
