@@ -206,11 +206,67 @@ static void flush_both_services(void **state)
     free(dir);
 }
 
+/* The contract line of issue 5: an event recorded with --user-id and --session-id, without
+ * --service, keeps both ids whatever the store's default service, and
+ * `evrec flush --service personalize-events` delivers it. Personalize-shaped JSON given to
+ * `record --json` in that (Pinpoint) store is kept whole too, never cut to its event type. */
+static void personalize_ids_kept_without_service(void **state)
+{
+    (void)state;
+    isolate_environment();
+    tu_endpoint_t ep;
+    assert_int_equal(tu_endpoint_start(&ep, NULL), 0);
+    char *dir = tu_tempdir("contract-ids");
+    char store[600];
+    snprintf(store, sizeof store, "%s/store", dir);
+    char *out = NULL, *err = NULL;
+    int rc = run(&out, &err, "record", "--store", store, "--type", "watch", "--user-id",
+                 "contract-user", "--session-id", "contract-session", "--event-id", "ids-1",
+                 NULL);
+    if (rc != 0)
+        print_error("record: %s\n", err);
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+    rc = run(&out, &err, "record", "--store", store, "--json",
+             "{\"eventType\":\"rate\",\"eventId\":\"ids-2\",\"itemId\":\"contract-item\","
+             "\"eventValue\":4.5,\"properties\":{\"stars\":\"4\"},\"userId\":\"contract-user\","
+             "\"sessionId\":\"contract-session\"}", NULL);
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+    /* a Pinpoint flush cannot carry them: exit 1, and they stay */
+    rc = run(&out, &err, "flush", "--store", store, "--service", "pinpoint", "--application-id",
+             "contract-app", "--endpoint-url", ep.url, "--timeout", "10", NULL);
+    assert_int_equal(rc, 1);
+    assert_non_null(strstr(err, "evrec flush --service personalize-events"));
+    free(out);
+    free(err);
+    rc = run(&out, &err, "flush", "--store", store, "--service", "personalize-events",
+             "--tracking-id", "contract-tracker", "--endpoint-url", ep.url, "--timeout", "10",
+             NULL);
+    if (rc != 0)
+        print_error("flush personalize-events: %s\n", err);
+    assert_int_equal(rc, 0);
+    free(out);
+    free(err);
+    assert_true(count_in_log(&ep, "\"ids-1\"") >= 1);
+    assert_true(count_in_log(&ep, "\"ids-2\"") >= 1);
+    assert_true(count_in_log(&ep, "\"contract-session\"") >= 1);
+    assert_true(count_in_log(&ep, "\"contract-user\"") >= 1);
+    assert_true(count_in_log(&ep, "\"contract-item\"") >= 1);
+    assert_true(count_in_log(&ep, "stars") >= 1);
+    tu_endpoint_stop(&ep);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(queue_side_command_lines),
         cmocka_unit_test(flush_both_services),
+        cmocka_unit_test(personalize_ids_kept_without_service),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
