@@ -493,8 +493,9 @@ static void agent_config_errors(void **state)
     free(err);
 }
 
-static pid_t spawn_agent_on(fixture_t *f, const char *store, const char *cfg,
-                            const char *logpath)
+/* `evrec agent` on store with cfg, stderr in logpath, plus one optional flag and value. */
+static pid_t spawn_agent_with(fixture_t *f, const char *store, const char *cfg,
+                              const char *logpath, const char *flag, const char *value)
 {
     pid_t pid = fork();
     assert_true(pid >= 0);
@@ -505,10 +506,16 @@ static pid_t spawn_agent_on(fixture_t *f, const char *store, const char *cfg,
         dup2(devnull, 0);
         dup2(devnull, 1);
         execl(f->cli, f->cli, "agent", "--store", store, "--config", cfg, "--drain-timeout",
-              "20", (char *)NULL);
+              "20", flag, value, (char *)NULL);
         _exit(127);
     }
     return pid;
+}
+
+static pid_t spawn_agent_on(fixture_t *f, const char *store, const char *cfg,
+                            const char *logpath)
+{
+    return spawn_agent_with(f, store, cfg, logpath, NULL, NULL);
 }
 
 static int64_t now_ms(void)
@@ -613,21 +620,30 @@ static int stats_flusher(fixture_t *f, long *pid)
     return alive;
 }
 
+/* An agent configuration for the local endpoint with a 10-minute interval, plus `extra`
+ * members ("" or ",\"name\":value..."), written to f->dir/name. */
+static char *fake_agent_config(fixture_t *f, const tu_endpoint_t *ep, const char *name,
+                               const char *extra)
+{
+    char cfgtext[1024];
+    snprintf(cfgtext, sizeof cfgtext,
+             "{\"service\":\"pinpoint\",\"application_id\":\"cli-app\",\"region\":\"us-east-1\","
+             "\"endpoint_url\":\"%s\",\"access_key_id\":\"%s\",\"secret_access_key\":\"%s\","
+             "\"flush_interval_ms\":600000,\"log_level\":\"info\"%s}",
+             ep->url, FAKE_KEY, FAKE_SECRET, extra);
+    return write_file(f, name, cfgtext);
+}
+
 static void agent_uploads_what_others_record_and_drains_on_sigterm(void **state)
 {
     fixture_t *f = *state;
     tu_endpoint_t ep;
     if (tu_endpoint_start(&ep, NULL) != 0)
         fail_msg("could not start tools/fake_endpoint.py");
-    char cfgtext[1024];
     /* a long interval and a high threshold: nothing goes out until the drain */
-    snprintf(cfgtext, sizeof cfgtext,
-             "{\"service\":\"pinpoint\",\"application_id\":\"cli-app\",\"region\":\"us-east-1\","
-             "\"endpoint_url\":\"%s\",\"access_key_id\":\"%s\",\"secret_access_key\":\"%s\","
-             "\"flush_interval_ms\":600000,\"flush_threshold_events\":1000,"
-             "\"backoff_base_ms\":10,\"backoff_cap_ms\":200,\"log_level\":\"info\"}",
-             ep.url, FAKE_KEY, FAKE_SECRET);
-    char *cfg = write_file(f, "agent.json", cfgtext);
+    char *cfg = fake_agent_config(f, &ep, "agent.json",
+                                  ",\"flush_threshold_events\":1000,"
+                                  "\"backoff_base_ms\":10,\"backoff_cap_ms\":200");
     char logpath[700];
     snprintf(logpath, sizeof logpath, "%s/agent.log", f->dir);
     pid_t pid = spawn_agent(f, cfg, logpath);
@@ -716,24 +732,10 @@ static void agent_threshold_counts_other_processes(void **state)
     tu_endpoint_t ep;
     if (tu_endpoint_start(&ep, NULL) != 0)
         fail_msg("could not start tools/fake_endpoint.py");
-    char cfgtext[1024];
-    snprintf(cfgtext, sizeof cfgtext,
-             "{\"service\":\"pinpoint\",\"application_id\":\"cli-app\",\"region\":\"us-east-1\","
-             "\"endpoint_url\":\"%s\",\"access_key_id\":\"%s\",\"secret_access_key\":\"%s\","
-             "\"flush_interval_ms\":600000,\"log_level\":\"info\"}",
-             ep.url, FAKE_KEY, FAKE_SECRET);
-    char *cfg = write_file(f, "threshold.json", cfgtext);
+    char *cfg = fake_agent_config(f, &ep, "threshold.json", "");
     char logpath[700];
     snprintf(logpath, sizeof logpath, "%s/threshold.log", f->dir);
-    pid_t pid = fork();
-    assert_true(pid >= 0);
-    if (pid == 0) {
-        int fd = open(logpath, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-        dup2(fd, 2);
-        execl(f->cli, f->cli, "agent", "--store", f->store, "--config", cfg,
-              "--flush-threshold-events", "3", "--drain-timeout", "1", (char *)NULL);
-        _exit(127);
-    }
+    pid_t pid = spawn_agent_with(f, f->store, cfg, logpath, "--flush-threshold-events", "3");
     assert_true(wait_for_text(logpath, "flushing", 10000));
     char *out = NULL, *err = NULL;
     for (int i = 0; i < 3; i++) {
