@@ -973,6 +973,42 @@ static void secrets_from_private_files(void **state)
     tu_endpoint_stop(&ep);
 }
 
+/* `evrec pinpoint put-events` as the AWS CLI: the endpoint from AWS_ENDPOINT_URL_PINPOINT, and
+ * AWS_PROFILE (not an explicit --profile) does not outrank the environment's keys. */
+static void aws_put_events_env_endpoint_and_keys(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    char *credfile = write_file(f, "credentials-aws",
+                                "[other]\naws_access_key_id = AKIDOTHERPROFILE\n"
+                                "aws_secret_access_key = other-profile-secret\n");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", credfile, 1);
+    setenv("AWS_PROFILE", "other", 1);
+    setenv("AWS_ACCESS_KEY_ID", FAKE_KEY, 1);
+    setenv("AWS_SECRET_ACCESS_KEY", FAKE_SECRET, 1);
+    setenv("AWS_ENDPOINT_URL_PINPOINT", ep.url, 1);
+    char *out = NULL, *err = NULL;
+    int rc = cli(f, NULL, &out, &err, "pinpoint", "put-events", "--application-id", "app",
+                 "--events-request",
+                 "{\"BatchItem\":{\"d1\":{\"Endpoint\":{},\"Events\":{\"awsenv-1\":"
+                 "{\"EventType\":\"click\",\"Timestamp\":\"2024-01-01T00:00:00Z\"}}}}}",
+                 NULL);
+    unsetenv("AWS_PROFILE");
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_ENDPOINT_URL_PINPOINT");
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent/credentials", 1);
+    if (rc != 0)
+        fail_msg("put-events: %d %s %s", rc, out, err);
+    assert_non_null(strstr(out, "\"StatusCode\": 202"));
+    free(out);
+    free(err);
+    free(credfile);
+    tu_endpoint_stop(&ep);
+}
+
 static void agent_reopens_its_log_on_sighup(void **state)
 {
     fixture_t *f = *state;
@@ -1052,6 +1088,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(flush_profile_beats_environment_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_endpoint_from_config_services_section, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(aws_put_events_env_endpoint_and_keys, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_exits_1_while_events_wait_for_another_service,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(secrets_from_private_files, setup, teardown),

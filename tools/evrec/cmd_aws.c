@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <math.h>
 #include <signal.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1539,7 +1540,9 @@ static int run_operation(ctx_t *c, parsed_t *p)
     if (!c->g.no_sign_request) {
         creds_config_t cc;
         memset(&cc, 0, sizeof cc);
-        cc.profile = profile;
+        /* only --profile is an explicit choice; the chain reads AWS_DEFAULT_PROFILE and
+         * AWS_PROFILE itself, after the environment's keys, as botocore does */
+        cc.profile = c->g.profile;
         cc.region = region;
         cc.ca_bundle = ca;
         cc.no_verify_tls = c->g.no_verify_ssl;
@@ -1557,8 +1560,15 @@ static int run_operation(ctx_t *c, parsed_t *p)
         creds_free(creds);
     }
 
+    char svc_env[96], cfg_url[1024], cfg_from[160];
+    size_t sl = (size_t)snprintf(svc_env, sizeof svc_env, "AWS_ENDPOINT_URL_%s", op->endpoint_prefix);
+    for (size_t i = 17; i < sl && i < sizeof svc_env; i++) /* "personalize-events" -> ..._EVENTS */
+        svc_env[i] = svc_env[i] == '-' ? '_' : (char)toupper((unsigned char)svc_env[i]);
     if (c->g.endpoint_url)
         snprintf(base, sizeof base, "%s", c->g.endpoint_url);
+    else if (!base[0] && creds_endpoint_url(svc_env, c->g.profile, 1, cfg_url, sizeof cfg_url,
+                                            cfg_from, sizeof cfg_from) == EVREC_OK)
+        snprintf(base, sizeof base, "%s", cfg_url); /* the environment's or the config file's */
     else if (!base[0])
         snprintf(base, sizeof base, "https://%s.%s.amazonaws.com%s", op->endpoint_prefix, region,
                  strncmp(region, "cn-", 3) == 0 ? ".cn" : "");
