@@ -239,7 +239,11 @@ static void assume_role(void **state)
              "[profile both]\nrole_arn = arn:aws:iam::123456789012:role/b\n"
              "source_profile = base\ncredential_source = Environment\n"
              "[profile badsource]\nrole_arn = arn:aws:iam::123456789012:role/b\n"
-             "credential_source = Somewhere\n");
+             "credential_source = Somewhere\n"
+             "[profile fromtask]\nrole_arn = arn:aws:iam::123456789012:role/task-role\n"
+             "credential_source = EcsContainer\n"
+             "[profile frominstance]\nrole_arn = arn:aws:iam::123456789012:role/inst-role\n"
+             "credential_source = Ec2InstanceMetadata\n");
     char *conf = write_file("config-roles", text, 0600);
     setenv("AWS_SHARED_CREDENTIALS_FILE", credfile, 1);
     setenv("AWS_CONFIG_FILE", conf, 1);
@@ -304,6 +308,39 @@ static void assume_role(void **state)
     creds_free(c);
     unsetenv("AWS_ACCESS_KEY_ID");
     unsetenv("AWS_SECRET_ACCESS_KEY");
+
+    /* credential_source = EcsContainer / Ec2InstanceMetadata: the role is assumed with the
+     * task's or the instance's credentials */
+    setenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "/v2/credentials/task-2", 1);
+    cfg.container_endpoint = g_ep.url;
+    cfg.profile = "fromtask";
+    assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
+    if (get(c, &out, err, sizeof err) != EVREC_OK)
+        fail_msg("credential_source EcsContainer: %s", err);
+    assert_memory_equal(out.access_key_id, "ASIASTS", 7);
+    j = last_sts();
+    assert_memory_equal(jstr(j, "_access_key_id"), "ASIACONT", 8);
+    cJSON_Delete(j);
+    creds_free(c);
+    unsetenv("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI");
+    setenv("AWS_EC2_METADATA_SERVICE_ENDPOINT", g_ep.url, 1);
+    unsetenv("AWS_EC2_METADATA_DISABLED");
+    cfg.profile = "frominstance";
+    assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
+    if (get(c, &out, err, sizeof err) != EVREC_OK)
+        fail_msg("credential_source Ec2InstanceMetadata: %s", err);
+    j = last_sts();
+    assert_memory_equal(jstr(j, "_access_key_id"), "ASIAIMDS", 8);
+    assert_string_equal(jstr(j, "RoleArn"), "arn:aws:iam::123456789012:role/inst-role");
+    cJSON_Delete(j);
+    creds_free(c);
+    setenv("AWS_EC2_METADATA_DISABLED", "true", 1);
+    /* disabled, the source is named as missing */
+    assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
+    assert_int_equal(get(c, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "profile 'frominstance': credential_source Ec2InstanceMetadata: "
+                                "AWS_EC2_METADATA_DISABLED is set"));
+    creds_free(c);
 
     /* refusals and mistakes name the profile, the role and the reason, and no secret */
     cfg.profile = "denied";
