@@ -931,9 +931,11 @@ static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t 
         port_mutex_unlock(f->mu);
         if (kept > 0) {
             /* The kept events are still queued and are picked up again after the wait. */
-            snprintf(f->err, sizeof f->err, "%ld events not accepted yet; will retry", kept);
+            snprintf(f->err, sizeof f->err, "%ld events not accepted yet%s%s; will retry", kept,
+                     r->error_type[0] ? ": " : "", r->error_type);
             discard(b);
-            return back_off(f, b, EVREC_E_SERVICE, f->err, resp->retry_after_ms, 0);
+            return back_off(f, b, r->kept_throttled ? EVREC_E_THROTTLED : EVREC_E_SERVICE, f->err,
+                            resp->retry_after_ms, 0);
         }
         clear_backoff(f);
         discard(b);

@@ -415,8 +415,13 @@ int stream_decode_2xx(const stream_format_t *fmt, const batch_t *b, long http_st
             snprintf(text, sizeof text, "%s%s%s",
                      cJSON_IsString(code) ? code->valuestring : "no record id in the answer",
                      cJSON_IsString(msg) ? ": " : "", cJSON_IsString(msg) ? msg->valuestring : "");
-            if (r->error_type[0] == '\0' && cJSON_IsString(code))
+            if (r->error_type[0] == '\0' && cJSON_IsString(code)) {
                 snprintf(r->error_type, sizeof r->error_type, "%s", code->valuestring);
+                /* Kinesis's and Firehose's per-record throttling codes */
+                r->kept_throttled =
+                    strcmp(code->valuestring, "ProvisionedThroughputExceededException") == 0 ||
+                    strcmp(code->valuestring, "ServiceUnavailableException") == 0;
+            }
             rc = wire_set_event(r, i, 0, (int)http_status, text);
         }
         if (rc != EVREC_OK)

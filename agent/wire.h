@@ -53,7 +53,9 @@ typedef struct wire_result {
     int *status;              /* per-event status code (0 unknown) */
     char **messages;          /* per-event message of events not accepted (NULL or
                                  port_malloc'ed) */
-    char error_type[128];     /* request-level error type (header or body __type/code) */
+    char error_type[128];     /* request-level error type (header or body __type/code); for
+                                 per-record answers, the first record's ErrorCode */
+    int kept_throttled;       /* WIRE_OK: the events kept were refused as throttling */
     char message[512];        /* request-level message */
 } wire_result_t;
 

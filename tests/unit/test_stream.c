@@ -319,6 +319,7 @@ static void per_record_answers(void **state)
     assert_int_equal(r.verdicts[2], WIRE_ACCEPTED);
     assert_non_null(strstr(r.messages[1], "ProvisionedThroughputExceededException"));
     assert_string_equal(r.error_type, "ProvisionedThroughputExceededException");
+    assert_true(r.kept_throttled);
     wire_result_free(&r);
 
     r = decode(EVREC_SERVICE_FIREHOSE, 2, 200, NULL,
@@ -328,6 +329,12 @@ static void per_record_answers(void **state)
     assert_int_equal(r.outcome, WIRE_OK);
     assert_int_equal(r.verdicts[0], WIRE_KEEP);
     assert_int_equal(r.verdicts[1], WIRE_ACCEPTED);
+    assert_true(r.kept_throttled);
+    wire_result_free(&r);
+    r = decode(EVREC_SERVICE_FIREHOSE, 1, 200, NULL,
+               "{\"FailedPutCount\":1,\"RequestResponses\":[{\"ErrorCode\":\"InternalFailure\"}]}");
+    assert_int_equal(r.verdicts[0], WIRE_KEEP);
+    assert_false(r.kept_throttled);
     wire_result_free(&r);
 
     /* An answer that does not account for every record says nothing: all are kept. */

@@ -1,0 +1,112 @@
+/*
+ * What the upload benchmarks share (bench_upload.c, bench_streams.c): CPU and wall clocks,
+ * the local endpoint started and stopped, and its control API read with libcurl.
+ */
+#ifndef EVREC_BENCH_COMMON_H
+#define EVREC_BENCH_COMMON_H
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static double cpu_seconds(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + (double)ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static const char *python(void)
+{
+    const char *p = getenv("EVREC_PYTHON");
+    return p && *p ? p : "python3";
+}
+
+typedef struct buf {
+    char *data;
+    size_t len;
+} buf_t;
+
+static size_t collect(char *p, size_t sz, size_t n, void *ud)
+{
+    buf_t *b = ud;
+    char *nd = realloc(b->data, b->len + sz * n + 1);
+    if (!nd)
+        return 0;
+    memcpy(nd + b->len, p, sz * n);
+    b->data = nd;
+    b->len += sz * n;
+    b->data[b->len] = '\0';
+    return sz * n;
+}
+
+static cJSON *http_json(const char *method, const char *url)
+{
+    CURL *c = curl_easy_init();
+    buf_t b = { NULL, 0 };
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+    if (strcmp(method, "POST") == 0)
+        curl_easy_setopt(c, CURLOPT_POSTFIELDS, "{}");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    CURLcode rc = curl_easy_perform(c);
+    curl_easy_cleanup(c);
+    cJSON *j = rc == CURLE_OK && b.data ? cJSON_Parse(b.data) : NULL;
+    free(b.data);
+    return j;
+}
+
+/* Start the local endpoint; returns its pid and writes its URL. */
+static pid_t start_endpoint(const char *dir, char *url, size_t urllen)
+{
+    char portfile[700];
+    snprintf(portfile, sizeof portfile, "%s/port", dir);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execlp(python(), python(), "tools/fake_endpoint.py", "--port-file", portfile,
+               (char *)NULL);
+        _exit(127);
+    }
+    for (int i = 0; i < 200; i++) {
+        FILE *f = fopen(portfile, "r");
+        int port = 0;
+        if (f) {
+            int got = fscanf(f, "%d", &port);
+            fclose(f);
+            if (got == 1 && port > 0) {
+                snprintf(url, urllen, "http://127.0.0.1:%d", port);
+                return pid;
+            }
+        }
+        usleep(100000);
+    }
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return -1;
+}
+
+static void stop_endpoint(pid_t pid)
+{
+    kill(pid, SIGTERM);
+    waitpid(pid, NULL, 0);
+}
+
+#endif /* EVREC_BENCH_COMMON_H */
