@@ -215,9 +215,13 @@ static int allowed_http_host(const char *url)
         hl = strcspn(h, "]") + 1;
     for (size_t i = 0; i < sizeof hosts / sizeof hosts[0]; i++) {
         size_t n = strlen(hosts[i]);
-        if (hosts[i][n - 1] == '.' ? strncmp(h, hosts[i], n) == 0
-                                   : hl == n && strncmp(h, hosts[i], n) == 0)
+        if (hosts[i][n - 1] == '.') {
+            /* 127.0.0.0/8 as an address: "127.evil.example" is a name, not the loopback */
+            if (hl > n && strncmp(h, hosts[i], n) == 0 && strspn(h, "0123456789.") == hl)
+                return 1;
+        } else if (hl == n && strncmp(h, hosts[i], n) == 0) {
             return 1;
+        }
     }
     return 0;
 }

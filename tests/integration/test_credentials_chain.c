@@ -478,11 +478,16 @@ static void container(void **state)
     creds_free(c);
 
     /* plain http only to the loopback or the container addresses */
-    setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", "http://198.51.100.7/creds", 1);
-    assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
-    assert_int_equal(get(c, &out, err, sizeof err), EVREC_E_CONFIG);
-    assert_non_null(strstr(err, "container: AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http"));
-    creds_free(c);
+    static const char *const refused[] = { "http://198.51.100.7/creds",
+                                           "http://127.evil.example/creds",
+                                           "http://169.254.170.2.example/creds" };
+    for (size_t i = 0; i < sizeof refused / sizeof refused[0]; i++) {
+        setenv("AWS_CONTAINER_CREDENTIALS_FULL_URI", refused[i], 1);
+        assert_int_equal(creds_new(&c, &cfg), EVREC_OK);
+        assert_int_equal(get(c, &out, err, sizeof err), EVREC_E_CONFIG);
+        assert_non_null(strstr(err, "container: AWS_CONTAINER_CREDENTIALS_FULL_URI: plain http"));
+        creds_free(c);
+    }
     free(tf);
 }
 
