@@ -1,10 +1,17 @@
 /*
- * The credentials provider chain, first hit wins:
+ * The credentials provider chain, first hit wins (the AWS SDKs' default chain, botocore's
+ * order, with the device providers where options name them):
  *   1 static keys, 2 caller callback, 3 environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
- *   AWS_SESSION_TOKEN), 4 shared files (~/.aws/credentials, ~/.aws/config; AWS_PROFILE,
- *   AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE), 5 AWS IoT credentials provider (mutual TLS),
- *   6 Amazon Cognito identity pool, unauthenticated (GetId + GetCredentialsForIdentity).
- * Temporary credentials are cached and refreshed ahead of expiry; never used after it.
+ *   AWS_SESSION_TOKEN; skipped when a profile is chosen explicitly), 4 shared files
+ *   (~/.aws/credentials, ~/.aws/config; AWS_DEFAULT_PROFILE, AWS_PROFILE,
+ *   AWS_SHARED_CREDENTIALS_FILE, AWS_CONFIG_FILE) and what a profile names, in order: assume
+ *   role (STS), web identity (STS; also from AWS_WEB_IDENTITY_TOKEN_FILE / AWS_ROLE_ARN), SSO,
+ *   keys, credential_process, keys in the config file; 5 AWS IoT credentials provider (mutual
+ *   TLS), 6 Amazon Cognito identity pool, unauthenticated (GetId + GetCredentialsForIdentity),
+ *   7 container credentials (AWS_CONTAINER_CREDENTIALS_*), 8 EC2 instance metadata (IMDSv2).
+ * The providers themselves live in creds_*.c (creds_internal.h).
+ * Temporary credentials are cached and refreshed ahead of expiry; never used after it. A
+ * remote provider that failed is not asked again for a while (1 s doubling to 5 minutes).
  * Errors name the provider that failed and why, never a secret.
  */
 #ifndef EVREC_CREDENTIALS_H
