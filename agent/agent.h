@@ -27,6 +27,7 @@ struct evrec {
     evrec_options_t opts;     /* a deep copy: every string is owned by the agent */
     char *store_dir;
     evrec_queue_t *queue;
+    struct seal_keys *keys;   /* encryption at rest: NULL if the store is not encrypted */
     log_sink_t log;
 
     /* delivery: at most one of these is set */
@@ -64,5 +65,7 @@ int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx);
 
 /** The agent's store (for tools that read it directly, e.g. `evrec queue dump`). */
 evrec_queue_t *agent_queue(const evrec_t *a);
+/** The agent's encryption keys (seal.h), NULL if its store is not encrypted. */
+const struct seal_keys *agent_keys(const evrec_t *a);
 
 #endif /* EVREC_AGENT_H */

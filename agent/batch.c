@@ -11,6 +11,7 @@
 
 #include "port.h"
 #include "record.h"
+#include "seal.h"
 
 /* BATCH_GROUP_STREAM batches one (user, session): how many records of other streams the scan
  * looks past before it settles for what it has (sessions rarely interleave; this bounds the
@@ -164,6 +165,7 @@ typedef struct scan {
     int indexed;             /* BATCH_GROUP_ENDPOINT_EVENTS: the two indexes below are used */
     batch_index_t events;    /* (endpoint, event id) pairs taken */
     batch_index_t endpoints; /* the first event of each endpoint taken */
+    seal_buf_t opened;       /* a sealed record, opened (the ids are copied out of it) */
 } scan_t;
 
 /* The endpoint's profile length as the encoder will splice it ("{}" when there is none). */
@@ -192,7 +194,8 @@ static int visit(void *user, uint64_t seq, const void *value, size_t len)
     evrec_record_view_t v;
     /* Records this batch cannot carry (damaged, of another shape, expired) are passed over;
      * the queue's own expiry and eviction remove them. */
-    if (evrec_record_decode(value, len, &v) != EVREC_OK || v.shape >= 8 * sizeof rules->shapes ||
+    if (seal_decode(b->keys, value, len, &s->opened, &v) != EVREC_OK ||
+        v.shape >= 8 * sizeof rules->shapes ||
         !(rules->shapes & (1u << v.shape)))
         return 0;
     if (s->lim->expire_before_ms != 0 && v.created_ms < s->lim->expire_before_ms)
@@ -264,6 +267,7 @@ int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out)
     s.max_bytes = lim->max_bytes == 0 || lim->max_bytes > rules->max_bytes ? rules->max_bytes
                                                                            : lim->max_bytes;
     out->rules = rules;
+    out->keys = lim->keys;
     out->next_seq = lim->from_seq;
     out->events = port_calloc(s.max_events, sizeof *out->events);
     if (out->events == NULL)
@@ -276,6 +280,7 @@ int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out)
         return EVREC_E_INVALID;
     }
     int rc = queue_scan(q, lim->from_seq, visit, &s);
+    seal_buf_free(&s.opened);
     if (rc < 0) {
         batch_free(out);
         return rc;
@@ -290,6 +295,7 @@ typedef struct with {
     batch_fn fn;
     void *user;
     char **copies; /* format-1 records: fragments copied to get their NUL; else NULL */
+    seal_buf_t *opened; /* sealed records: each opened into its own buffer; else NULL */
 } with_t;
 
 static int with_records(void *user, queue_ref_t *refs, size_t n)
@@ -301,8 +307,15 @@ static int with_records(void *user, queue_ref_t *refs, size_t n)
     for (size_t i = 0; i < n; i++) {
         batch_event_t *ev = &b->events[i];
         evrec_record_view_t v;
+        const uint8_t *raw = refs[i].value;
+        int sealed = raw != NULL && refs[i].len > 0 && raw[0] == EVREC_RECORD_FORMAT_SEALED;
+        if (sealed && rc == EVREC_OK && w->opened == NULL &&
+            (w->opened = port_calloc(n, sizeof *w->opened)) == NULL)
+            rc = EVREC_E_NOMEM;
         int usable = rc == EVREC_OK && refs[i].value != NULL &&
-                     evrec_record_decode(refs[i].value, refs[i].len, &v) == 0 &&
+                     (sealed ? seal_decode(b->keys, refs[i].value, refs[i].len, &w->opened[i],
+                                           &v)
+                             : evrec_record_decode(refs[i].value, refs[i].len, &v)) == 0 &&
                      v.shape == ev->shape && v.fragment_len == ev->fragment_len &&
                      memchr(v.fragment, '\0', v.fragment_len) == NULL;
         if (usable && v.fragment_nul) {
@@ -347,13 +360,18 @@ int batch_with_fragments(evrec_queue_t *q, batch_t *b, batch_fn fn, void *user)
         return EVREC_E_NOMEM;
     for (size_t i = 0; i < b->n; i++)
         refs[i].seq = b->events[i].seq;
-    with_t w = { b, fn, user, NULL };
+    with_t w = { b, fn, user, NULL, NULL };
     size_t n = b->n;
     int rc = queue_with_records(q, refs, n, with_records, &w);
     if (w.copies != NULL) {
         for (size_t i = 0; i < n; i++)
             port_free(w.copies[i]);
         port_free(w.copies);
+    }
+    if (w.opened != NULL) { /* plain events of an encrypted store: wiped */
+        for (size_t i = 0; i < n; i++)
+            seal_buf_free(&w.opened[i]);
+        port_free(w.opened);
     }
     for (size_t i = 0; i < b->n; i++)
         b->events[i].fragment = NULL;
@@ -372,6 +390,7 @@ int batch_split(batch_t *b, size_t at, batch_t *tail)
         return EVREC_E_INVALID;
     size_t moved = b->n - at;
     tail->rules = b->rules;
+    tail->keys = b->keys;
     tail->events = port_calloc(moved ? moved : 1, sizeof *tail->events);
     if (tail->events == NULL)
         return EVREC_E_NOMEM;

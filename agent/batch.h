@@ -64,6 +64,7 @@ typedef struct batch {
     size_t cap;
     size_t body_bytes;    /* estimated request body size */
     uint64_t next_seq;    /* where the scan stopped: start the next batch here to skip this one */
+    const struct seal_keys *keys; /* encryption at rest: opens sealed records (batch_next's) */
 } batch_t;
 
 typedef struct batch_limits {
@@ -73,6 +74,7 @@ typedef struct batch_limits {
     int64_t expire_before_ms;/* events created before this are not taken (the caller expires
                                 them with queue_expire); 0: none */
     uint64_t from_seq;       /* start of the scan (0: oldest) */
+    const struct seal_keys *keys; /* encryption at rest: opens sealed records; NULL: none */
 } batch_limits_t;
 
 /** Fill *out with the next batch (out->n == 0 when nothing is queued). An event too large to
@@ -87,7 +89,8 @@ int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out);
 
 /**
  * Point every event's `fragment` at its stored JSON (straight into the store's memory map; a
- * copy only for records written before the format had a terminating NUL), call fn(user, b),
+ * copy only for records written before the format had a terminating NUL, and for sealed
+ * records, opened into a buffer that is wiped after fn), call fn(user, b),
  * then clear the pointers again. Events no longer queued (evicted, or deleted by another
  * process, since the batch was taken) and damaged records are removed from b first; if none
  * is left, fn is not called and the result is EVREC_E_NOT_FOUND. Otherwise fn's result.

@@ -24,6 +24,7 @@ EVREC_API const char *evrec_strerror(int code)
     case EVREC_E_STATE: return "not allowed in the current state";
     case EVREC_E_CONFIG: return "invalid configuration";
     case EVREC_E_UNSAFE: return "store directory or files are not safe to use";
+    case EVREC_E_KEY: return "encryption key missing, wrong or unusable";
     case EVREC_E_EVENT_TYPE: return "event type missing or too long";
     case EVREC_E_TOO_MANY_FIELDS: return "too many attributes and metrics";
     case EVREC_E_NAME_LENGTH: return "name empty or too long";

@@ -14,6 +14,7 @@
 #include "port.h"
 #include "queue.h"
 #include "record.h"
+#include "seal.h"
 #include "service.h"
 #include "session.h"
 #define TICK_MIN_MS 5
@@ -70,6 +71,7 @@ static const size_t option_strings[] = {
     offsetof(evrec_options_t, stream_name),
     offsetof(evrec_options_t, stream_arn),
     offsetof(evrec_options_t, delivery_stream_name),
+    offsetof(evrec_options_t, encryption_key_file),
 };
 #define N_OPTION_STRINGS (sizeof option_strings / sizeof option_strings[0])
 
@@ -340,6 +342,7 @@ static void build_flusher_config(evrec_t *a)
     f->delivery_user = o->delivery_user;
     f->log = a->log;
     f->manual = o->manual_flush;
+    f->keys = a->keys;
     f->daily_upload_bytes = o->daily_upload_bytes;
     f->upload_allowed = o->upload_allowed;
     f->upload_allowed_user = o->upload_allowed_user;
@@ -488,6 +491,7 @@ static void agent_free(evrec_t *a)
     if (a->mu)
         port_mutex_free(a->mu);
     free_option_strings(&a->opts);
+    seal_keys_free(a->keys);
     port_free(a->endpoint_url);
     port_free(a->store_dir);
     port_free(a);
@@ -521,6 +525,21 @@ static int start_delivery(evrec_t *a, char *err, size_t errlen)
     return rc;
 }
 
+/* Encryption at rest: the keys of the key file or the application's callback, if any. */
+static int load_keys(evrec_t *a, char *err, size_t errlen)
+{
+    const evrec_options_t *o = &a->opts;
+    if (!empty(o->encryption_key_file) && o->encryption_keys)
+        return config_error(err, errlen, "options.encryption_key_file and encryption_keys "
+                                         "exclude each other");
+    if (!empty(o->encryption_key_file))
+        return seal_keys_from_file(&a->keys, o->encryption_key_file, err, errlen);
+    if (o->encryption_keys)
+        return seal_keys_from_callback(&a->keys, o->encryption_keys, o->encryption_keys_user,
+                                       err, errlen);
+    return EVREC_OK;
+}
+
 EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_options_t *opts,
                          char *error_message, size_t error_message_len)
 {
@@ -551,6 +570,8 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
     /* Configuration is checked before anything touches the disk. */
     if (rc == EVREC_OK && !a->opts.no_flusher)
         rc = resolve_endpoint(a, err, sizeof err);
+    if (rc == EVREC_OK)
+        rc = load_keys(a, err, sizeof err);
     if (rc == EVREC_OK && (a->store_dir == NULL || port_mutex_new(&a->mu) != 0 ||
                            port_cond_new(&a->tick_cond) != 0 ||
                            port_tls_new(&a->err_key, error_buf_destroy) != 0)) {
@@ -577,6 +598,8 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
         if (rc == EVREC_OK)
             err[0] = '\0';
     }
+    if (rc == EVREC_OK)
+        rc = seal_check_store(a->keys, a->queue, err, sizeof err);
     if (rc == EVREC_OK)
         rc = endpoint_default_id(a->queue, a->opts.endpoint_id, a->endpoint_id,
                                  sizeof a->endpoint_id, err, sizeof err);
@@ -793,6 +816,18 @@ int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
         port_free(rec);
         return agent_error(a, rc, "record: %s", err[0] ? err : evrec_strerror(rc));
     }
+    if (a->keys) { /* encrypted at rest: the plain record never reaches the store */
+        uint8_t *sealed = NULL;
+        size_t slen = 0;
+        int src = seal_record(a->keys, rec, len, &sealed, &slen);
+        mbedtls_platform_zeroize(rec, len);
+        port_free(rec);
+        if (src != EVREC_OK)
+            return agent_error(a, src, "record: cannot encrypt the event: %s",
+                               evrec_strerror(src));
+        rec = sealed;
+        len = slen;
+    }
     rc = queue_append(a->queue, rec, len, truncated, NULL);
     port_free(rec);
     if (rc != EVREC_OK)
@@ -859,6 +894,11 @@ EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out)
 evrec_queue_t *agent_queue(const evrec_t *a)
 {
     return a ? a->queue : NULL;
+}
+
+const struct seal_keys *agent_keys(const evrec_t *a)
+{
+    return a ? a->keys : NULL;
 }
 
 EVREC_API const char *evrec_endpoint_id(const evrec_t *agent)

@@ -14,6 +14,7 @@
  */
 #include "flusher.h"
 #include "meter.h"
+#include "seal.h"
 
 #include <cjson/cJSON.h>
 #include <mbedtls/platform_util.h>
@@ -435,13 +436,16 @@ typedef struct expired {
     char **ids;  /* event id, endpoint id pairs */
     size_t n, cap;
     int64_t cutoff_ms;
+    const struct seal_keys *keys; /* encryption at rest: sealed records are opened for ids */
+    seal_buf_t opened;
 } expired_t;
 
 static int collect_expired(void *user, uint64_t seq, const void *value, size_t len)
 {
     expired_t *e = user;
     evrec_record_view_t v;
-    if (evrec_record_decode(value, len, &v) != EVREC_OK || v.created_ms >= e->cutoff_ms)
+    if (evrec_record_header(value, len, &v) != EVREC_OK || v.created_ms >= e->cutoff_ms ||
+        seal_decode(e->keys, value, len, &e->opened, &v) != EVREC_OK)
         return 0;
     e->seqs[e->n] = seq;
     e->ids[2 * e->n] = port_strndup(v.event_id, v.event_id_len);
@@ -486,6 +490,7 @@ static void expire_old(flusher_t *f, int64_t cutoff_ms)
         expired_t e = { 0 };
         e.cap = FL_EXPIRE_SCAN_MAX;
         e.cutoff_ms = cutoff_ms;
+        e.keys = f->cfg.keys;
         e.seqs = port_calloc(e.cap, sizeof *e.seqs);
         e.ids = port_calloc(2 * e.cap, sizeof *e.ids);
         if (!e.seqs || !e.ids)
@@ -501,6 +506,7 @@ static void expire_old(flusher_t *f, int64_t cutoff_ms)
         }
         port_free(e.ids);
         port_free(e.seqs);
+        seal_buf_free(&e.opened);
     }
     if (rc)
         log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: expiry failed: %s", evrec_strerror(rc));
@@ -1085,6 +1091,7 @@ static step_result_t step(flusher_t *f)
                             ? f->learnt_bytes
                             : f->cfg.max_request_bytes;
         lim.expire_before_ms = cutoff;
+        lim.keys = f->cfg.keys;
         port_mutex_lock(f->mu);
         uint64_t budget_left = meter_left(&f->meter, port_wall_ms());
         port_mutex_unlock(f->mu);

@@ -41,6 +41,7 @@ typedef struct flusher_config {
     void *delivery_user;
     log_sink_t log;
     int manual;                   /* 1: no thread; the caller drives flusher_poll() */
+    const struct seal_keys *keys; /* encryption at rest: opens sealed records (the agent's) */
     uint64_t daily_upload_bytes;  /* metered links: body bytes per UTC day (0: no limit) */
     int (*upload_allowed)(void *user); /* metered links: asked before each request */
     void *upload_allowed_user;

@@ -9,6 +9,7 @@
 #include "agent.h"
 #include "queue.h"
 #include "record.h"
+#include "seal.h"
 
 EVREC_API void evrec_filter_init(evrec_filter_t *f)
 {
@@ -59,6 +60,8 @@ static int check_filter(evrec_t *agent, const char *what, const evrec_filter_t *
 typedef struct purge_ctx {
     const evrec_filter_t *filter;
     uint64_t unreadable; /* records that cannot be decoded: kept, never purged by criterion */
+    const struct seal_keys *keys;
+    seal_buf_t opened;
 } purge_ctx_t;
 
 static int purge_match(void *user, uint64_t seq, const void *value, size_t len)
@@ -68,7 +71,7 @@ static int purge_match(void *user, uint64_t seq, const void *value, size_t len)
     if (c->filter->all && !has_criterion(c->filter))
         return 1;
     evrec_record_view_t v;
-    if (evrec_record_decode(value, len, &v) != EVREC_OK) {
+    if (seal_decode(c->keys, value, len, &c->opened, &v) != EVREC_OK) {
         c->unreadable++;
         return 0;
     }
@@ -87,9 +90,10 @@ EVREC_API int evrec_purge(evrec_t *agent, const evrec_filter_t *filter, uint64_t
     if (!filter->all && !has_criterion(filter))
         return agent_error(agent, EVREC_E_INVALID,
                            "purge: no criterion given; set all = 1 to purge every event");
-    purge_ctx_t c = { filter, 0 };
+    purge_ctx_t c = { filter, 0, agent_keys(agent), { NULL, 0 } };
     uint64_t n = 0;
     rc = queue_remove_matching(agent_queue(agent), purge_match, &c, QC_PURGED, &n);
+    seal_buf_free(&c.opened);
     if (purged)
         *purged = n;
     if (rc)
@@ -102,6 +106,8 @@ typedef struct export_ctx {
     evrec_export_fn fn;
     void *user;
     int result; /* fn's non-zero return */
+    const struct seal_keys *keys;
+    seal_buf_t opened;
 } export_ctx_t;
 
 static void add_part(cJSON *o, const char *name, const char *s, size_t len)
@@ -146,7 +152,7 @@ static int export_one(void *user, uint64_t seq, const void *value, size_t len)
 {
     export_ctx_t *c = user;
     evrec_record_view_t v;
-    int decoded = evrec_record_decode(value, len, &v) == EVREC_OK;
+    int decoded = seal_decode(c->keys, value, len, &c->opened, &v) == EVREC_OK;
     if (decoded && !view_matches(c->filter, &v))
         return 0;
     if (!decoded && c->filter && has_criterion(c->filter))
@@ -173,8 +179,9 @@ EVREC_API int evrec_export(evrec_t *agent, const evrec_filter_t *filter, evrec_e
     int rc = check_filter(agent, "export", filter);
     if (rc)
         return rc;
-    export_ctx_t c = { filter, fn, user, 0 };
+    export_ctx_t c = { filter, fn, user, 0, agent_keys(agent), { NULL, 0 } };
     rc = queue_scan(agent_queue(agent), 0, export_one, &c);
+    seal_buf_free(&c.opened);
     if (rc)
         return agent_error(agent, rc, "export: %s", detail(agent_queue(agent), rc));
     return c.result;

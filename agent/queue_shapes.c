@@ -15,7 +15,7 @@ static int count_one(void *user, uint64_t seq, const void *value, size_t len)
     (void)seq;
     shape_count_t *c = user;
     evrec_record_view_t v;
-    if (evrec_record_decode(value, len, &v) == EVREC_OK && v.shape < c->nshapes)
+    if (evrec_record_header(value, len, &v) == EVREC_OK && v.shape < c->nshapes)
         c->counts[v.shape]++;
     else
         (*c->other)++;

@@ -52,6 +52,21 @@ size_t evrec_record_encode(const evrec_record_view_t *v, uint8_t *buf)
     return (size_t)(p - buf);
 }
 
+int evrec_record_header(const void *data, size_t len, evrec_record_view_t *out)
+{
+    const uint8_t *b = data;
+    memset(out, 0, sizeof *out);
+    if (len < EVREC_RECORD_HEADER_SIZE || b[0] == 0)
+        return EVREC_E_CORRUPT;
+    if (b[0] > EVREC_RECORD_FORMAT_SEALED)
+        return EVREC_E_FORMAT_VERSION;
+    out->format = b[0];
+    out->shape = b[1];
+    out->flags = (uint16_t)get_le(b + 2, 2);
+    out->created_ms = (int64_t)get_le(b + 4, 8);
+    return EVREC_OK;
+}
+
 int evrec_record_decode(const void *data, size_t len, evrec_record_view_t *out)
 {
     const uint8_t *b = data;
@@ -59,6 +74,8 @@ int evrec_record_decode(const void *data, size_t len, evrec_record_view_t *out)
         return EVREC_E_CORRUPT;
     if (b[0] == 0)
         return EVREC_E_CORRUPT;
+    if (b[0] == EVREC_RECORD_FORMAT_SEALED)
+        return EVREC_E_KEY;
     if (b[0] > EVREC_RECORD_FORMAT)
         return EVREC_E_FORMAT_VERSION;
     memset(out, 0, sizeof *out);

@@ -38,9 +38,13 @@
 #include "evrec.h"
 
 #define EVREC_RECORD_FORMAT 2
+/* A record sealed with AES-256-GCM (seal.h): its plain header (format, shape, flags,
+ * created_ms) stays readable; the rest needs the key. */
+#define EVREC_RECORD_FORMAT_SEALED 3
 #define EVREC_RECORD_HEADER_SIZE 20
 
 #define EVREC_RECORD_F_TRUNCATED 0x0001u /* some field was truncated at record time */
+#define EVREC_RECORD_F_SEALED 0x0002u    /* encrypted at rest (format EVREC_RECORD_FORMAT_SEALED) */
 
 /* Record shapes: what the fragment looks like. */
 #define RECORD_SHAPE_PINPOINT 0u    /* a Pinpoint Event */
@@ -72,7 +76,12 @@ size_t evrec_record_size(const evrec_record_view_t *v);
  *  bytes written. */
 size_t evrec_record_encode(const evrec_record_view_t *v, uint8_t *buf);
 
-/** Decode a stored value into a view that points into `data` (no copies). Returns 0, or
+/** Only the fields every record keeps in plain (format, shape, flags, created_ms), of a plain
+ *  or a sealed record; the rest of *out is zero. EVREC_E_CORRUPT / EVREC_E_FORMAT_VERSION. */
+int evrec_record_header(const void *data, size_t len, evrec_record_view_t *out);
+
+/** Decode a stored value into a view that points into `data` (no copies). A sealed record
+ *  gives EVREC_E_KEY: it is opened with seal_decode (seal.h). Returns 0, or
  *  EVREC_E_CORRUPT if lengths do not add up, or EVREC_E_FORMAT_VERSION for a newer format. */
 int evrec_record_decode(const void *data, size_t len, evrec_record_view_t *out);
 

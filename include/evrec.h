@@ -74,6 +74,7 @@ typedef enum evrec_error {
     EVREC_E_CONFIG = -13,        /**< the options are inconsistent or incomplete */
     EVREC_E_UNSAFE = -14,        /**< the store's directory belongs to another user or is
                                       writable by others, or its files are symbolic links */
+    EVREC_E_KEY = -15,           /**< the store's encryption key is missing, wrong or unusable */
 
     /* validation of events and endpoint profiles (the services' documented quotas) */
     EVREC_E_EVENT_TYPE = -20,     /**< event type missing, or longer than 50 characters */
@@ -221,6 +222,12 @@ typedef struct evrec_delivery {
  *  and those left at evrec_close() on the closing thread. Must not call evrec_close(). */
 typedef void (*evrec_delivery_fn)(void *user, const evrec_delivery_t *delivery);
 
+/** Bytes of an encryption key (AES-256). */
+#define EVREC_KEY_BYTES 32
+/** Gives the application's encryption keys (evrec_options_t.encryption_keys). */
+typedef int (*evrec_keys_fn)(void *user, unsigned char keys[][EVREC_KEY_BYTES], size_t max,
+                             size_t *n);
+
 /**
  * Options for evrec_open(). Always start from evrec_options_init(), then set what you need.
  * Strings are copied by evrec_open(). New fields are only ever added at the end.
@@ -327,6 +334,20 @@ typedef struct evrec_options {
      *  always allowed. Must not call evrec_close(). */
     int (*upload_allowed)(void *user);
     void *upload_allowed_user;
+
+    /* -- encryption at rest -------------------------------------------------------------- */
+    /** A key file (lines of 64 hex digits: the current key first, then older keys still to be
+     *  read) that only its owner may read (0600; 0640 for a group store). Every record is
+     *  sealed with AES-256-GCM under the current key and names its key, so keys rotate without
+     *  losing the backlog. A store holding records of a key not given, or marked encrypted
+     *  and opened without a key, fails to open with EVREC_E_KEY: never a plaintext fallback.
+     *  CLI: --encryption-key-file. */
+    const char *encryption_key_file;
+    /** Instead of the file: the application gives its keys (a keystore, a secure element's
+     *  unwrapped key): fills keys[0..*n) (at most max), the current key first; returns 0.
+     *  Called once, in evrec_open(). */
+    evrec_keys_fn encryption_keys;
+    void *encryption_keys_user;
 } evrec_options_t;
 
 /** Fill *opts with the defaults documented on each field. */

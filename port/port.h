@@ -126,6 +126,9 @@ int port_chmod_private(const char *path);
  *  write to it or the group may without setgid (*mode gets its permission bits); another
  *  negative errno if it cannot be examined. */
 int port_dir_check_private(const char *path, long *owner, unsigned *mode);
+/** A regular file's permission bits (*mode) and whether it belongs to the effective user or
+ *  root (*mine): 0, -EINVAL if it is not a regular file (a link is followed), or -errno. */
+int port_file_mode(const char *path, unsigned *mode, int *mine);
 /** Create the regular file `path` (0600) if missing, without following a symbolic link in its
  *  last component (O_NOFOLLOW), and make it 0600 through the opened file. -ELOOP if it is a
  *  symbolic link, -EINVAL if it is not a regular file, -EPERM if another user owns it. */

@@ -14,6 +14,19 @@ echo "library text: $text bytes ($(( text / 1024 )) KiB; target <= 150 KiB)"
 echo "== CLI at -Os"
 size build-os/evrec | tail -1
 echo "CLI file size: $(stat -c %s build-os/evrec) bytes"
+echo "== encryption at rest (AES-256-GCM, agent/seal.c): what it adds"
+echo "agent/seal.o at -Os: text $(size build-os/obj/agent/seal.o | awk 'NR==2 {print $1}') bytes"
+mbed=$(for d in /usr/lib/$(gcc -print-multiarch 2>/dev/null) /usr/lib /usr/local/lib; do
+         [ -f "$d/libmbedcrypto.a" ] && { echo "$d/libmbedcrypto.a"; break; }; done)
+if [ -n "$mbed" ]; then
+  # mbedtls_gcm_setkey goes through the cipher layer, whose table names every enabled cipher:
+  # a static link of a default mbedTLS build pulls those in too (a firmware's trimmed
+  # mbedtls_config.h does not).
+  size "$mbed" 2>/dev/null | awk '$6 ~ /^(aes|aesni|gcm)\.c\.o$/ {g += $1} $6 ~ /^cipher(_wrap)?\.c\.o$/ {c += $1}
+      END {printf "mbedTLS linked for it (%s): aes + aesni + gcm text %d bytes; cipher + cipher_wrap %d bytes\n", "static", g, c}'
+else
+  echo "mbedTLS: no libmbedcrypto.a here; aes.o + gcm.o + the cipher layer are what a static link adds"
+fi
 if [ -f tools/footprint.c ]; then
   make -s BUILD=build-os OPT=-Os build-os/footprint >/dev/null
   out=$(mktemp -d)

@@ -504,6 +504,18 @@ int port_dir_check_private(const char *path, long *owner, unsigned *mode)
     return -EPERM;
 }
 
+int port_file_mode(const char *path, unsigned *mode, int *mine)
+{
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return -errno;
+    if (!S_ISREG(st.st_mode))
+        return -EINVAL;
+    *mode = (unsigned)(st.st_mode & 07777);
+    *mine = st.st_uid == geteuid() || st.st_uid == 0;
+    return 0;
+}
+
 int port_prepare_private_file(const char *path)
 {
     return port_prepare_store_file(path, 0);

@@ -667,6 +667,141 @@ static void daily_budget_defers_and_survives_restart(void **state)
     tu_endpoint_stop(&ep);
 }
 
+/* -- encryption at rest --------------------------------------------------------------------- */
+
+typedef struct keyset {
+    unsigned char keys[2][EVREC_KEY_BYTES];
+    size_t n;
+} keyset_t;
+
+static int give_keys(void *user, unsigned char keys[][EVREC_KEY_BYTES], size_t max, size_t *n)
+{
+    keyset_t *k = user;
+    assert_true(max >= k->n);
+    memcpy(keys, k->keys, k->n * EVREC_KEY_BYTES);
+    *n = k->n;
+    return 0;
+}
+
+/* Whether the store's data file holds `needle` anywhere (plaintext on disk). */
+static int store_holds(const fixture_t *f, const char *needle)
+{
+    char path[700];
+    snprintf(path, sizeof path, "%s/data.mdb", f->store);
+    FILE *fp = fopen(path, "rb");
+    assert_non_null(fp);
+    size_t cap = 64u << 20, n;
+    char *buf = malloc(cap);
+    n = fread(buf, 1, cap, fp);
+    fclose(fp);
+    int found = memmem(buf, n, needle, strlen(needle)) != NULL;
+    free(buf);
+    return found;
+}
+
+static void record_secret(evrec_t *a, const char *value)
+{
+    evrec_event_t *ev = NULL;
+    assert_int_equal(evrec_event_new(&ev, "secret.event"), EVREC_OK);
+    assert_int_equal(evrec_event_set_attribute(ev, "email", value), EVREC_OK);
+    assert_int_equal(evrec_record(a, ev), EVREC_OK);
+    evrec_event_free(ev);
+}
+
+static int open_code(const char *store, const evrec_options_t *o, char *msg, size_t len)
+{
+    evrec_t *a = NULL;
+    int rc = evrec_open(&a, store, o, msg, len);
+    if (rc == EVREC_OK)
+        evrec_close(a, 0);
+    return rc;
+}
+
+/* Events are sealed in the store (the attribute is nowhere on disk), delivered intact, and
+ * keys rotate: after a new key is put first, the backlog of the old one is still sent. A
+ * store opened without its key, or with only another key, is refused at open. */
+static void encrypted_store_delivers_and_rotates(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    keyset_t ks = { { { 0 } }, 1 };
+    memset(ks.keys[0], 0x5a, EVREC_KEY_BYTES);
+    evrec_options_t o = to_fake(&ep);
+    o.encryption_keys = give_keys;
+    o.encryption_keys_user = &ks;
+    o.no_flusher = 1;
+    evrec_t *a = open_opts(f->store, &o);
+    record_secret(a, "alice-secret@example.com");
+    evrec_close(a, 0);
+    assert_false(store_holds(f, "alice-secret"));
+    char msg[512];
+    /* without a key, with another key only: refused at open, nothing read as plain */
+    evrec_options_t plain = to_fake(&ep);
+    plain.no_flusher = 1;
+    assert_int_equal(open_code(f->store, &plain, msg, sizeof msg), EVREC_E_KEY);
+    assert_non_null(strstr(msg, "encrypted"));
+    keyset_t other = { { { 0 } }, 1 };
+    memset(other.keys[0], 0x77, EVREC_KEY_BYTES);
+    evrec_options_t wrong = o;
+    wrong.encryption_keys_user = &other;
+    assert_int_equal(open_code(f->store, &wrong, msg, sizeof msg), EVREC_E_KEY);
+    assert_non_null(strstr(msg, "key id"));
+    /* rotate: the new key first, the old one still read */
+    keyset_t rot = { { { 0 } }, 2 };
+    memset(rot.keys[0], 0x77, EVREC_KEY_BYTES);
+    memset(rot.keys[1], 0x5a, EVREC_KEY_BYTES);
+    evrec_options_t r = o;
+    r.encryption_keys_user = &rot;
+    a = open_opts(f->store, &r);
+    record_secret(a, "bob-secret@example.com");
+    evrec_close(a, 0);
+    assert_false(store_holds(f, "bob-secret"));
+    /* the store now needs both keys */
+    assert_int_equal(open_code(f->store, &o, msg, sizeof msg), EVREC_E_KEY);
+    assert_int_equal(open_code(f->store, &wrong, msg, sizeof msg), EVREC_E_KEY);
+    /* the CLI reads it with a key file of both (0600) */
+    char kf[700];
+    snprintf(kf, sizeof kf, "%s/keys", f->dir);
+    char text[200];
+    snprintf(text, sizeof text, "%0128d\n", 0);
+    for (int i = 0; i < 64; i++)
+        text[i] = "77"[i % 2];
+    for (int i = 0; i < 64; i++)
+        text[65 + i] = "5a"[i % 2];
+    text[64] = '\n';
+    text[129] = '\n';
+    text[130] = '\0';
+    write_text(kf, text);
+    assert_int_equal(chmod(kf, 0600), 0);
+    char *out = NULL, *err = NULL;
+    assert_int_equal(run_cli(f, &out, &err, "queue", "export", "--store", f->store,
+                             "--encryption-key-file", kf, NULL), 0);
+    assert_int_equal(lines_in(out), 2);
+    assert_non_null(strstr(out, "alice-secret@example.com"));
+    assert_non_null(strstr(out, "bob-secret@example.com"));
+    free(out);
+    free(err);
+    assert_int_equal(run_cli(f, &out, &err, "queue", "export", "--store", f->store, NULL), 1);
+    assert_non_null(strstr(err, "encrypted"));
+    free(out);
+    free(err);
+    /* delivered intact, both keys' events */
+    r.no_flusher = 0;
+    a = open_opts(f->store, &r);
+    assert_int_equal(evrec_flush(a, 10000), EVREC_OK);
+    assert_int_equal(evrec_close(a, 1000), EVREC_OK);
+    char url[128];
+    snprintf(url, sizeof url, "%s/_fake/log", ep.url);
+    char *body = tu_http("GET", url, NULL, NULL);
+    assert_non_null(body);
+    assert_non_null(strstr(body, "alice-secret@example.com"));
+    assert_non_null(strstr(body, "bob-secret@example.com"));
+    free(body);
+    tu_endpoint_stop(&ep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -676,6 +811,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(upload_allowed_holds_back, setup, teardown),
         cmocka_unit_test_setup_teardown(daily_budget_defers_and_survives_restart, setup,
                                         teardown),
+        cmocka_unit_test_setup_teardown(encrypted_store_delivers_and_rotates, setup, teardown),
     };
     return cmocka_run_group_tests_name("device", tests, NULL, NULL);
 }

@@ -54,8 +54,10 @@ static void rejects_damage(void **state)
     evrec_record_view_t d;
     assert_int_equal(evrec_record_decode(buf, n - 1, &d), EVREC_E_CORRUPT);
     assert_int_equal(evrec_record_decode(buf, 10, &d), EVREC_E_CORRUPT);
-    buf[0] = EVREC_RECORD_FORMAT + 1;
+    buf[0] = EVREC_RECORD_FORMAT_SEALED + 1;
     assert_int_equal(evrec_record_decode(buf, n, &d), EVREC_E_FORMAT_VERSION);
+    buf[0] = EVREC_RECORD_FORMAT_SEALED; /* encrypted: opened with its key (seal.h) only */
+    assert_int_equal(evrec_record_decode(buf, n, &d), EVREC_E_KEY);
     buf[0] = EVREC_RECORD_FORMAT;
     buf[16] = 0xff; /* fragment length beyond the value */
     assert_int_equal(evrec_record_decode(buf, n, &d), EVREC_E_CORRUPT);

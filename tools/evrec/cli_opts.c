@@ -128,6 +128,8 @@ static const opt_def_t defs[] = {
     { "backoff_base_ms", T_U32, O(backoff_base_ms), NULL, "default 1000", U_DELIVER },
     { "backoff_cap_ms", T_U32, O(backoff_cap_ms), NULL, "default 300000", U_DELIVER },
     { "log_level", T_ENUM, O(log_level), level_names, "error, warn (default), info, debug", U_ALL },
+    { "encryption_key_file", T_STR, O(encryption_key_file), NULL,
+      "events encrypted at rest: a 0600 file of 64-hex-digit keys, current first", U_ALL },
     { "daily_upload_bytes", T_U64, O(daily_upload_bytes), NULL,
       "metered link: request body bytes per UTC day (0: no limit)", U_DELIVER },
     { "upload_allowed_cmd", T_STR, C(upload_allowed_cmd), NULL,
