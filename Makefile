@@ -16,6 +16,7 @@ CROSS_ARCH := $(if $(findstring aarch64,$(TRIPLET)),arm64,$(if $(findstring arm-
 QEMU_ARCH  := $(if $(findstring aarch64,$(TRIPLET)),aarch64,arm)
 CC       := $(CROSS)gcc
 AR       := $(CROSS)ar
+OBJCOPY  := $(CROSS)objcopy
 BUILD    ?= build-cross-$(CROSS_ARCH)
 SYSROOT  ?= $(CURDIR)/$(BUILD)/sysroot
 $(if $(wildcard $(SYSROOT)/.complete),,$(shell bash tools/cross/sysroot.sh $(CROSS_ARCH) $(SYSROOT) >&2))
@@ -26,6 +27,7 @@ EXTRA_LDFLAGS += -L$(SYSROOT)/usr/lib/$(TRIPLET) -Wl,-rpath-link,$(SYSLIBS)
 RUNNER   := qemu-$(QEMU_ARCH) -L /usr/$(TRIPLET) -E LD_LIBRARY_PATH=$(SYSLIBS)
 endif
 AR       ?= ar
+OBJCOPY  ?= objcopy
 BUILD    ?= build
 PKG_CONFIG ?= pkg-config
 OPT      ?= -O2
@@ -84,6 +86,9 @@ FUZZ_BIN := $(FUZZ_NAMES:%=$(BUILD)/fuzz/fuzz_%)
 FUZZ_SECONDS ?= 20
 
 STATIC   := $(BUILD)/libevrec.a
+# The library's objects as they are, internal symbols visible: the CLI, the benchmarks and the
+# fuzz targets use internals. Only libevrec.a and libevrec.so are installed.
+INTERNAL := $(BUILD)/libevrec-internal.a
 TEST_STATIC := $(BUILD)/libevrec-test.a
 SHARED   := $(BUILD)/libevrec.so
 CLI      := $(BUILD)/evrec
@@ -102,7 +107,7 @@ export AWS_EC2_METADATA_DISABLED := true
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \
         install install-check uninstall size cross-check tsan valgrind fuzz reliability fuzz-run fuzz-replay \
-        fake-selftest check-tree
+        fake-selftest check-tree check-symbols
 # The first target is the default: `make` builds everything.
 all: lib $(CLI) $(EXAMPLE_BIN)
 # `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
@@ -118,7 +123,16 @@ $(BUILD)/obj-fi/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(FI_DEFS) $(SANFLAGS) -MMD -MP -c $< -o $@
 
+# libevrec.a exports evrec_* only: its objects are linked into one relocatable object whose
+# hidden symbols (everything not marked EVREC_API; the agent is built with -fvisibility=hidden)
+# are made local, so a program linking it statically meets none of our internal names.
 $(STATIC): $(LIB_OBJ)
+	@mkdir -p $(dir $@)
+	$(CC) -nostdlib -r -o $(BUILD)/obj/libevrec.o $^
+	$(OBJCOPY) --localize-hidden $(BUILD)/obj/libevrec.o
+	rm -f $@ && $(AR) rcs $@ $(BUILD)/obj/libevrec.o
+
+$(INTERNAL): $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@ && $(AR) rcs $@ $^
 
@@ -130,19 +144,19 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libevrec.so.$(shell sed -n 's/^#define EVREC_ABI_VERSION \([0-9]*\).*/\1/p' include/evrec.h) \
 	    $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-$(CLI): $(CLI_OBJ) $(STATIC)
-	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(STATIC) $(LDLIBS) $(YAML_LIBS)
+$(CLI): $(CLI_OBJ) $(INTERNAL)
+	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(INTERNAL) $(LDLIBS) $(YAML_LIBS)
 
 $(BUILD)/tests/%: tests/%.c $(SUP_OBJ) $(TEST_STATIC)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) $(FI_DEFS) $(SANFLAGS) -Itests/support -MMD -MP -MF $@.d -o $@ $< $(SUP_OBJ) $(TEST_STATIC) $(LDLIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/bench/%: tools/bench/%.c $(STATIC)
+$(BUILD)/bench/%: tools/bench/%.c $(INTERNAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -O2 -o $@ $< $(STATIC) $(LDLIBS) -lsqlite3
+	$(CC) $(ALL_CFLAGS) -O2 -o $@ $< $(INTERNAL) $(LDLIBS) -lsqlite3
 
-$(BUILD)/footprint: tools/footprint.c $(STATIC)
-	$(CC) $(ALL_CFLAGS) -o $@ $< $(STATIC) $(LDLIBS)
+$(BUILD)/footprint: tools/footprint.c $(INTERNAL)
+	$(CC) $(ALL_CFLAGS) -o $@ $< $(INTERNAL) $(LDLIBS)
 
 $(BUILD)/examples/%: examples/%.c $(STATIC)
 	@mkdir -p $(dir $@)
@@ -150,13 +164,13 @@ $(BUILD)/examples/%: examples/%.c $(STATIC)
 
 # Fuzz targets, built two ways: with a replay driver (every seed and regression input once;
 # part of `make test`), and with libFuzzer under clang (`make fuzz`, FUZZ_SECONDS each).
-$(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(STATIC)
+$(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(INTERNAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -MMD -MP -MF $@.d -o $@ $< tests/fuzz/replay_main.c $(STATIC) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -MMD -MP -MF $@.d -o $@ $< tests/fuzz/replay_main.c $(INTERNAL) $(LDLIBS)
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(STATIC)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(INTERNAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(STATIC) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(INTERNAL) $(LDLIBS)
 
 fuzz-replay: $(REPLAY_BIN)
 	@fail=0; for n in $(FUZZ_NAMES); do $(RUNNER) $(BUILD)/fuzz-replay/fuzz_$$n tests/fuzz/corpus/$$n tests/fuzz/regressions/$$n || fail=1; done; exit $$fail
@@ -185,7 +199,7 @@ integration: all $(INTEG_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory check-port check-tree
+	@$(MAKE) --no-print-directory check-port check-tree check-symbols
 	@$(MAKE) --no-print-directory unit integration fuzz-replay fake-selftest
 	@$(MAKE) --no-print-directory reliability install-check
 
@@ -222,6 +236,10 @@ fake-selftest:
 # library carries no fault-injection hook.
 check-tree: lib
 	@bash tests/build/check_tree.sh $(BUILD)
+
+# The installed libraries export evrec_* and nothing else; the CLI none of libyaml's names.
+check-symbols: lib $(CLI)
+	@bash tests/build/check_symbols.sh $(STATIC) $(SHARED) $(CLI)
 
 # Nothing under agent/ reaches the OS except through port/port.h.
 check-port: lib

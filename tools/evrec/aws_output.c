@@ -980,7 +980,7 @@ static void y_node(yemit_t *e, const cJSON *v, int indent, int in_seq)
     }
 }
 
-void yaml_dump(sbuf_t *b, const cJSON *v)
+void aws_yaml_dump(sbuf_t *b, const cJSON *v)
 {
     yemit_t e = { b, 0 };
     if (cJSON_IsObject(v) && v->child)
@@ -998,7 +998,7 @@ static void yaml_value(sbuf_t *b, const cJSON *v)
         pyjson_dump(b, v, -1);
         sb_putc(b, '\n');
     } else {
-        yaml_dump(b, v);
+        aws_yaml_dump(b, v);
     }
 }
 
@@ -1029,7 +1029,7 @@ int aws_format(sbuf_t *b, const cJSON *response, const out_options_t *o, char *e
         if (!is_empty_dict(response)) {
             cJSON *wrap = cJSON_CreateArray();
             cJSON_AddItemReferenceToArray(wrap, (cJSON *)response);
-            yaml_dump(b, wrap);
+            aws_yaml_dump(b, wrap);
             cJSON_Delete(wrap);
         }
         break;

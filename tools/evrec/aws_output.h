@@ -26,6 +26,6 @@ int aws_format(sbuf_t *b, const cJSON *response, const out_options_t *o, char *e
                size_t errlen);
 
 /** ruamel-style block YAML of v at indent 0 (used by yaml output and skeletons). */
-void yaml_dump(sbuf_t *b, const cJSON *v);
+void aws_yaml_dump(sbuf_t *b, const cJSON *v);
 
 #endif

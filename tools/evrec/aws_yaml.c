@@ -124,7 +124,7 @@ static cJSON *node(yaml_parser_t *p, yaml_event_t *ev, char *err, size_t errlen,
     return NULL;
 }
 
-int yaml_load(const char *text, size_t len, cJSON **out, char *err, size_t errlen)
+int aws_yaml_load(const char *text, size_t len, cJSON **out, char *err, size_t errlen)
 {
     yaml_parser_t p;
     *out = NULL;

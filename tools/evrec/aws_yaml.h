@@ -7,6 +7,6 @@
 #include <cjson/cJSON.h>
 
 /** Parse one YAML document. Returns 0 and *out, or -1 with libyaml's message in err. */
-int yaml_load(const char *text, size_t len, cJSON **out, char *err, size_t errlen);
+int aws_yaml_load(const char *text, size_t len, cJSON **out, char *err, size_t errlen);
 
 #endif

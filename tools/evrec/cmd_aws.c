@@ -1139,7 +1139,7 @@ static int load_cli_input(const char *cli_name, const char *value, int yaml, cJS
     char err[512];
     int rc = 0;
     if (yaml) {
-        if (yaml_load(text, len, out, err, sizeof err) != 0)
+        if (aws_yaml_load(text, len, out, err, sizeof err) != 0)
             rc = fail(RC_PARAM, "Error parsing parameter '--%s': Invalid YAML: %s", cli_name, err);
     } else if (pyjson_parse(text, len, out, err, sizeof err) != 0) {
         sbuf_t m = { 0 };
