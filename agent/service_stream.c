@@ -45,6 +45,14 @@ static int copy_string(const cJSON *src, const char *from, cJSON *dst, const cha
     return add(dst, to, cJSON_CreateString(it->valuestring));
 }
 
+/* Epoch milliseconds as an integer (printed as such: no floating-point round trip). */
+static int add_ms(cJSON *dst, const char *key, int64_t ms)
+{
+    char text[24];
+    snprintf(text, sizeof text, "%lld", (long long)ms);
+    return add(dst, key, cJSON_CreateRaw(text));
+}
+
 /* An ISO 8601 member of src as epoch milliseconds in dst (left out if it does not parse). */
 static int epoch_ms(const cJSON *src, const char *from, cJSON *dst, const char *to)
 {
@@ -52,7 +60,7 @@ static int epoch_ms(const cJSON *src, const char *from, cJSON *dst, const char *
     int64_t ms = 0;
     if (!cJSON_IsString(it) || event_parse_iso8601(it->valuestring, &ms) != EVREC_OK)
         return EVREC_OK;
-    return add(dst, to, cJSON_CreateNumber((double)ms));
+    return add_ms(dst, to, ms);
 }
 
 /* An object member of dst, created if missing. */
@@ -89,16 +97,13 @@ static int add_locale(cJSON *device, const char *locale)
     return EVREC_OK;
 }
 
-/* application, device and endpoint members from the endpoint's profile. */
-static int from_profile(cJSON *out, cJSON *application, const char *profile)
+/* application, device and endpoint members from the endpoint's profile (parsed once for a
+ * run of one endpoint's events; its text is spliced in as it is stored). */
+static int from_profile(cJSON *out, cJSON *application, const stream_profile_t *profile)
 {
-    if (profile == NULL || profile[0] == '\0')
-        return EVREC_OK;
-    cJSON *p = cJSON_Parse(profile);
-    if (!cJSON_IsObject(p)) {
-        cJSON_Delete(p);
-        return EVREC_OK; /* profiles are validated when stored; a bad one is left out */
-    }
+    const cJSON *p = profile ? profile->parsed : NULL;
+    if (!cJSON_IsObject(p))
+        return EVREC_OK; /* none, or not an object: profiles are validated when stored */
     int rc = EVREC_OK;
     const cJSON *demo = cJSON_GetObjectItemCaseSensitive(p, "Demographic");
     if (cJSON_IsObject(demo)) {
@@ -121,24 +126,20 @@ static int from_profile(cJSON *out, cJSON *application, const char *profile)
                 rc = copy_string(demo, "PlatformVersion", platform, "version");
         }
     }
-    if (!rc) {
-        rc = add(out, "endpoint", p); /* the whole profile, as the endpoint's event streams had it */
-        p = NULL;
-    }
-    cJSON_Delete(p);
+    if (!rc) /* the whole profile, as the endpoint's event streams had it */
+        rc = add(out, "endpoint", wire_raw_reference(profile->text));
     return rc;
 }
 
 /* A Pinpoint Event fragment in the shape of Pinpoint's event stream records. */
-static int pinpoint_record(const service_ctx_t *c, const batch_event_t *ev, const char *profile,
-                           cJSON *frag, cJSON *out)
+static int pinpoint_record(const service_ctx_t *c, const batch_event_t *ev,
+                           const stream_profile_t *profile, cJSON *frag, cJSON *out)
 {
     int rc = move(frag, "EventType", out, "event_type");
     if (!rc)
         rc = epoch_ms(frag, "Timestamp", out, "event_timestamp");
     if (!rc)
-        rc = add(out, "arrival_timestamp",
-                 cJSON_CreateNumber((double)(c->now_ms ? c->now_ms : port_wall_ms())));
+        rc = add_ms(out, "arrival_timestamp", c->now_ms ? c->now_ms : port_wall_ms());
     if (!rc)
         rc = add(out, "event_version", cJSON_CreateString(STREAM_EVENT_VERSION));
     if (!rc)
@@ -204,7 +205,8 @@ static int personalize_record(const batch_event_t *ev, cJSON *frag, cJSON *out)
 }
 
 int stream_record_data(const stream_format_t *fmt, const service_ctx_t *c,
-                       const batch_event_t *ev, const char *profile, char **out, size_t *len)
+                       const batch_event_t *ev, const stream_profile_t *profile, char **out,
+                       size_t *len)
 {
     *out = NULL;
     *len = 0;
@@ -284,6 +286,14 @@ static int partition_key(const service_ctx_t *c, const batch_event_t *ev, char *
     return EVREC_OK;
 }
 
+static void profile_clear(stream_profile_t *p)
+{
+    cJSON_Delete(p->parsed);
+    port_free(p->text);
+    p->parsed = NULL;
+    p->text = NULL;
+}
+
 typedef struct datas {
     char **b64;
     size_t n;
@@ -298,7 +308,7 @@ static void datas_free(datas_t *d)
 
 /* The record's entry: {"Data": base64 (referenced, freed by the caller), "PartitionKey"}. */
 static int add_record(const stream_format_t *fmt, const service_ctx_t *c, const batch_event_t *ev,
-                      const char *profile, cJSON *records, datas_t *d, size_t *total,
+                      const stream_profile_t *profile, cJSON *records, datas_t *d, size_t *total,
                       size_t *bound)
 {
     char *data = NULL;
@@ -357,7 +367,7 @@ int stream_encode(const stream_format_t *fmt, const service_ctx_t *c, const char
     if (!rc)
         rc = (records = cJSON_AddArrayToObject(root, "Records")) ? EVREC_OK : EVREC_E_NOMEM;
     size_t total = 0, bound = 32 + wire_json_string_bytes(name);
-    char *profile = NULL;
+    stream_profile_t profile = { NULL, NULL };
     const char *profile_of = NULL; /* the endpoint `profile` was read for */
     for (size_t i = 0; !rc && i < b->n; i++) {
         const batch_event_t *ev = &b->events[i];
@@ -367,19 +377,20 @@ int stream_encode(const stream_format_t *fmt, const service_ctx_t *c, const char
         }
         if (ev->shape == RECORD_SHAPE_PINPOINT && c->profile != NULL &&
             (profile_of == NULL || strcmp(profile_of, ev->endpoint_id) != 0)) {
-            port_free(profile);
-            profile = NULL;
-            int prc = c->profile(c->profile_user, ev->endpoint_id, &profile);
+            profile_clear(&profile);
+            int prc = c->profile(c->profile_user, ev->endpoint_id, &profile.text);
             if (prc != EVREC_OK && prc != EVREC_E_NOT_FOUND) {
                 rc = prc;
                 break;
             }
+            if (profile.text != NULL && profile.text[0] != '\0')
+                profile.parsed = cJSON_Parse(profile.text);
             profile_of = ev->endpoint_id;
         }
-        rc = add_record(fmt, c, ev, ev->shape == RECORD_SHAPE_PINPOINT ? profile : NULL, records,
+        rc = add_record(fmt, c, ev, ev->shape == RECORD_SHAPE_PINPOINT ? &profile : NULL, records,
                         &d, &total, &bound);
     }
-    port_free(profile);
+    profile_clear(&profile);
     if (!rc)
         rc = wire_print(root, bound, body, len);
     else

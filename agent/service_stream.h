@@ -43,9 +43,16 @@ int stream_decode_2xx(const stream_format_t *fmt, const batch_t *b, long http_st
  *  and its partition key for Kinesis). */
 size_t stream_added_bytes(const stream_format_t *fmt, const batch_t *b, size_t n);
 
+/** An endpoint's profile: its stored text, and parsed (NULL if none or not JSON). */
+typedef struct stream_profile {
+    char *text;
+    cJSON *parsed;
+} stream_profile_t;
+
 /** One event's record data (port_malloc'ed, NUL-terminated; '\n' at the end if fmt->newline).
- *  `profile` is the endpoint's profile JSON (NULL or "" for none). */
+ *  `profile` is the endpoint's profile (NULL for none). */
 int stream_record_data(const stream_format_t *fmt, const service_ctx_t *c,
-                       const batch_event_t *ev, const char *profile, char **out, size_t *len);
+                       const batch_event_t *ev, const stream_profile_t *profile, char **out,
+                       size_t *len);
 
 #endif /* EVREC_SERVICE_STREAM_H */
