@@ -107,7 +107,7 @@ export AWS_EC2_METADATA_DISABLED := true
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \
         install install-check uninstall size cross-check tsan valgrind fuzz reliability fuzz-run fuzz-replay \
-        fake-selftest check-tree check-symbols
+        fake-selftest check-tree check-symbols regen check-generated
 # The first target is the default: `make` builds everything.
 all: lib $(CLI) $(EXAMPLE_BIN)
 # `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
@@ -199,7 +199,7 @@ integration: all $(INTEG_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory check-port check-tree check-symbols
+	@$(MAKE) --no-print-directory check-port check-tree check-symbols check-generated
 	@$(MAKE) --no-print-directory unit integration fuzz-replay fake-selftest
 	@$(MAKE) --no-print-directory reliability install-check
 
@@ -236,6 +236,25 @@ fake-selftest:
 # library carries no fault-injection hook.
 check-tree: lib
 	@bash tests/build/check_tree.sh $(BUILD)
+
+# Generated sources: the CLI's model tables from botocore's service models, its table widths
+# from Python's Unicode data. Each file's first line names the version it came from.
+GENERATED := tools/evrec/model_gen.c:tools/gen_model.py tools/evrec/widths_gen.c:tools/gen_widths.py
+regen:
+	@[ -n "$(PYTHON)" ] || { echo "regen: no python3 with botocore (python3-botocore)"; exit 1; }
+	@for g in $(GENERATED); do out=$${g%%:*}; gen=$${g##*:}; \
+	  $(PYTHON) $$gen > $$out.tmp && mv $$out.tmp $$out && echo "regen: $$out ($$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' $$out))" \
+	  || { rm -f $$out.tmp; exit 1; }; done
+
+# Regenerating gives the same bytes: a stale generated file fails `make test`.
+check-generated:
+	@[ -n "$(PYTHON)" ] || { echo "check-generated: no python3 with botocore (python3-botocore)"; exit 1; }
+	@mkdir -p $(BUILD)/regen; fail=0; for g in $(GENERATED); do out=$${g%%:*}; gen=$${g##*:}; \
+	  $(PYTHON) $$gen > $(BUILD)/regen/$$(basename $$out) || fail=1; \
+	  cmp -s $(BUILD)/regen/$$(basename $$out) $$out || { fail=1; \
+	    echo "check-generated: $$out is stale (make regen)"; \
+	    diff -u $$out $(BUILD)/regen/$$(basename $$out) | head -20; }; done; \
+	[ $$fail -eq 0 ] && echo "check-generated: $(words $(GENERATED)) generated files up to date"; exit $$fail
 
 # The installed libraries export evrec_* and nothing else; the CLI none of libyaml's names.
 check-symbols: lib $(CLI)
