@@ -1,6 +1,6 @@
-/* Fuzz the service-answer decoders (wire_decode) for both services. Input: one byte picks the
- * service and the HTTP status, a second the x-amzn-ErrorType header variant, the rest is the
- * response body. The batch names endpoints and events the body may or may not mention. */
+/* Fuzz the service-answer decoders (service_decode) of every backend. Input: one byte picks
+ * the HTTP status and, with the second's top bit, the service (Pinpoint, Personalize, Kinesis,
+ * Firehose); the second the x-amzn-ErrorType header variant; the rest is the response body. The batch names endpoints and events the body may or may not mention. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +33,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     batch_t b;
     memset(&b, 0, sizeof b);
-    b.rules = service_rules((data[0] & 0x80) ? EVREC_SERVICE_PERSONALIZE : EVREC_SERVICE_PINPOINT);
+    static const evrec_service_t services[] = { EVREC_SERVICE_PINPOINT, EVREC_SERVICE_PERSONALIZE,
+                                                EVREC_SERVICE_KINESIS, EVREC_SERVICE_FIREHOSE };
+    b.rules = service_rules(services[((data[0] & 0x80) ? 1 : 0) | ((data[1] & 0x80) ? 2 : 0)]);
     b.events = events;
     b.n = 3;
     b.cap = 3;

@@ -354,6 +354,79 @@ static void cli_flush_lines(void **state)
     free(evrec);
 }
 
+/* The options each stream needs, checked at open before anything is written. */
+static void stream_options_are_validated(void **state)
+{
+    fixture_t *f = *state;
+    struct {
+        evrec_service_t svc;
+        const char *stream, *arn, *delivery;
+        int partition;
+        size_t record_bytes;
+        const char *needle;
+    } bad[] = {
+        { EVREC_SERVICE_KINESIS, NULL, NULL, NULL, 0, 0, "stream_name" },
+        { EVREC_SERVICE_KINESIS, "a", STREAM_ARN, NULL, 0, 0, "not both" },
+        { EVREC_SERVICE_KINESIS, "a", NULL, NULL, 7, 0, "partition_key" },
+        { EVREC_SERVICE_KINESIS, "a", NULL, NULL, 0, 100, "max_record_bytes" },
+        { EVREC_SERVICE_FIREHOSE, "a", NULL, NULL, 0, 0, "delivery_stream_name" },
+        { (evrec_service_t)9, "a", NULL, "b", 0, 0, "service" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        evrec_options_t o = stream_options(f, EVREC_SERVICE_KINESIS);
+        o.service = bad[i].svc;
+        o.stream_name = bad[i].stream;
+        o.stream_arn = bad[i].arn;
+        o.delivery_stream_name = bad[i].delivery;
+        o.partition_key = (evrec_partition_key_t)bad[i].partition;
+        o.max_record_bytes = bad[i].record_bytes;
+        evrec_t *a = NULL;
+        char err[512] = "";
+        assert_int_equal(evrec_open(&a, f->store, &o, err, sizeof err), EVREC_E_CONFIG);
+        assert_null(a);
+        if (!strstr(err, bad[i].needle))
+            fail_msg("case %zu: '%s' does not name '%s'", i, err, bad[i].needle);
+    }
+    /* at the service's limits and under them: accepted */
+    evrec_options_t o = stream_options(f, EVREC_SERVICE_KINESIS);
+    o.max_batch_events = 500;
+    o.max_request_bytes = 64u * 1024 * 1024; /* lowered to 5 MiB */
+    evrec_t *a = open_agent(f, &o);
+    assert_int_equal(evrec_close(a, 0), EVREC_OK);
+    o.max_batch_events = 501;
+    char err[512] = "";
+    assert_int_equal(evrec_open(&a, f->store, &o, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "Kinesis's limit of 500"));
+}
+
+/* Issue 14's line: an event recorded with user and session ids in a Pinpoint store keeps
+ * them; flushing for Pinpoint leaves it (exit 1, it waits), Personalize delivers it. */
+static void cli_personalize_ids_survive_a_pinpoint_store(void **state)
+{
+    fixture_t *f = *state;
+    char *evrec = tu_root_path("build/evrec");
+    const char *rec[] = { evrec, "record", "--store", f->store, "--type", "watch", "--user-id",
+                          "U", "--session-id", "X", NULL };
+    assert_int_equal(tu_run(rec, NULL, NULL, NULL), 0);
+    const char *pp[] = { evrec, "flush", "--store", f->store, "--service", "pinpoint",
+                         "--application-id", "app-1", "--endpoint-url", f->ep.url, "--region",
+                         "us-east-1", "--timeout", "600", "--access-key-id", FAKE_KEY,
+                         "--secret-access-key", FAKE_SECRET, NULL };
+    assert_int_equal(tu_run(pp, NULL, NULL, NULL), 1);
+    const char *pz[] = { evrec, "flush", "--store", f->store, "--service", "personalize-events",
+                         "--tracking-id", "tracker-1", "--endpoint-url", f->ep.url, "--region",
+                         "us-east-1", "--access-key-id", FAKE_KEY, "--secret-access-key",
+                         FAKE_SECRET, NULL };
+    assert_int_equal(tu_run(pz, NULL, NULL, NULL), 0);
+    cJSON *log = control(f, "GET", "/_fake/log", NULL);
+    assert_int_equal(cJSON_GetArraySize(log), 1);
+    const cJSON *e = cJSON_GetArrayItem(log, 0);
+    assert_string_equal(cJSON_GetObjectItem(e, "user_id")->valuestring, "U");
+    assert_string_equal(cJSON_GetObjectItem(e, "session_id")->valuestring, "X");
+    cJSON_Delete(log);
+    free(evrec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +439,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(switching_from_pinpoint_strands_nothing, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(cli_flush_lines, setup, teardown),
+        cmocka_unit_test_setup_teardown(stream_options_are_validated, setup, teardown),
+        cmocka_unit_test_setup_teardown(cli_personalize_ids_survive_a_pinpoint_store, setup,
+                                        teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
