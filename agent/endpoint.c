@@ -299,9 +299,10 @@ int endpoint_validate_json(const char *json, size_t len, char *err, size_t errle
 {
     if (!json)
         return event_errorf(err, errlen, EVREC_E_INVALID, "no profile JSON given");
-    cJSON *root = cJSON_ParseWithLength(json, len ? len : strlen(json));
+    cJSON *root = event_json_parse(json, len ? len : strlen(json), "the endpoint profile", err,
+                                   errlen);
     if (!root)
-        return event_errorf(err, errlen, EVREC_E_JSON, "the endpoint profile is not valid JSON");
+        return EVREC_E_JSON;
     int rc = validate_and_print(root, NULL, NULL, err, errlen);
     cJSON_Delete(root);
     return rc;
@@ -458,10 +459,11 @@ static int edit_cb(void *user, const char *old_json, size_t old_len, char **new_
     edit_t *e = user;
     cJSON *root;
     if (e->json) {
-        root = cJSON_Parse(e->json);
+        /* a NUL in a string, a key twice, text after the profile: refused, not changed */
+        root = event_json_parse(e->json, strlen(e->json), "the endpoint profile", e->err,
+                                e->errlen);
         if (!root)
-            return event_errorf(e->err, e->errlen, EVREC_E_JSON,
-                                "the endpoint profile is not valid JSON");
+            return EVREC_E_JSON;
     } else {
         root = old_json && old_len ? cJSON_ParseWithLength(old_json, old_len) : cJSON_CreateObject();
         if (!cJSON_IsObject(root)) {

@@ -463,6 +463,18 @@ static void replace_with_json(void **state)
                      EVREC_E_ENUM);
     assert_int_equal(endpoint_set_json(f->q, ID, "{not json", err, sizeof err), EVREC_E_JSON);
     assert_int_equal(endpoint_set_json(f->q, ID, "[]", err, sizeof err), EVREC_E_JSON);
+    /* what cJSON takes but would store changed: a key twice, a NUL, a second value */
+    assert_int_equal(endpoint_set_json(f->q, ID, "{\"Address\":\"x\",\"Address\":\"y\"}", err,
+                                       sizeof err), EVREC_E_JSON);
+    assert_non_null(strstr(err, "\"Address\" more than once"));
+    assert_int_equal(endpoint_set_json(f->q, ID, "{\"Address\":\"a\\u0000b\"}", err, sizeof err),
+                     EVREC_E_JSON);
+    assert_non_null(strstr(err, "NUL"));
+    assert_int_equal(endpoint_set_json(f->q, ID, "{\"Address\":\"x\"} {}", err, sizeof err),
+                     EVREC_E_JSON);
+    assert_non_null(strstr(err, "followed by more text"));
+    assert_int_equal(endpoint_validate_json("{\"Address\":\"x\",\"Address\":\"y\"}", 0, err,
+                                            sizeof err), EVREC_E_JSON);
     root = profile(f->q, ID);
     assert_string_equal(str_at(root, NULL, "ChannelType"), "EMAIL");
     cJSON_Delete(root);
