@@ -15,6 +15,17 @@
 #include <time.h>
 #include <unistd.h>
 
+void tu_recent_day(int days_ago, char iso[32], char printed[32])
+{
+    time_t t = time(NULL) - (time_t)days_ago * 86400;
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    if (iso)
+        strftime(iso, 32, "%Y-%m-%dT10:00:00Z", &tm);
+    if (printed)
+        strftime(printed, 32, "%Y-%m-%dT10:00:00.000Z", &tm);
+}
+
 char *tu_tempdir(const char *tag)
 {
     const char *base = getenv("TMPDIR");

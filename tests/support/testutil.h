@@ -7,6 +7,12 @@
 
 /** Make a fresh private temporary directory; returns a malloc'ed path. */
 char *tu_tempdir(const char *tag);
+
+/** A recent event time for tests that record through max_event_age: "YYYY-MM-DDT10:00:00Z" of
+ *  the UTC day `days_ago` days before today, written as an ISO 8601 timestamp (`iso`, ending
+ *  in "Z") and as the form evrec prints back (`printed`, "...T10:00:00.000Z"); either may be
+ *  NULL. Fixed dates would age past the 30-day limit and be refused. */
+void tu_recent_day(int days_ago, char iso[32], char printed[32]);
 /** Remove a directory tree (best effort). */
 void tu_rmtree(const char *path);
 /** Path of a file under the source tree ($EVREC_ROOT, or "."); malloc'ed. */
