@@ -294,22 +294,53 @@ static void profile_clear(stream_profile_t *p)
     p->text = NULL;
 }
 
-typedef struct datas {
-    char **b64;
-    size_t n;
-} datas_t;
+/* The body is written straight into one growing buffer, each record's base64 in place, so a
+ * request costs about one copy of its body (plus one record's JSON at a time). */
+typedef struct out {
+    char *p;
+    size_t len, cap;
+} out_t;
 
-static void datas_free(datas_t *d)
+static int out_reserve(out_t *o, size_t more)
 {
-    for (size_t i = 0; i < d->n; i++)
-        port_free(d->b64[i]);
-    port_free(d->b64);
+    if (o->len + more + 1 <= o->cap)
+        return EVREC_OK;
+    size_t cap = o->cap ? o->cap : 16384;
+    while (cap < o->len + more + 1)
+        cap += cap / 4; /* small steps: the buffer is at most a quarter larger than the body */
+    char *p = port_realloc(o->p, cap);
+    if (p == NULL)
+        return EVREC_E_NOMEM;
+    o->p = p;
+    o->cap = cap;
+    return EVREC_OK;
 }
 
-/* The record's entry: {"Data": base64 (referenced, freed by the caller), "PartitionKey"}. */
+static int out_put(out_t *o, const char *s, size_t n)
+{
+    int rc = out_reserve(o, n);
+    if (rc == EVREC_OK) {
+        memcpy(o->p + o->len, s, n);
+        o->len += n;
+        o->p[o->len] = '\0';
+    }
+    return rc;
+}
+
+/* `s` as a JSON string, escaped by cJSON. */
+static int out_string(out_t *o, const char *s)
+{
+    cJSON *item = cJSON_CreateStringReference(s);
+    char *text = item ? cJSON_PrintUnformatted(item) : NULL;
+    cJSON_Delete(item);
+    int rc = text ? out_put(o, text, strlen(text)) : EVREC_E_NOMEM;
+    cJSON_free(text);
+    return rc;
+}
+
+/* One record: {"Data":"<base64>","PartitionKey":"..."}. */
 static int add_record(const stream_format_t *fmt, const service_ctx_t *c, const batch_event_t *ev,
-                      const stream_profile_t *profile, cJSON *records, datas_t *d, size_t *total,
-                      size_t *bound)
+                      const stream_profile_t *profile, out_t *o, size_t *total)
 {
     char *data = NULL;
     size_t dlen = 0;
@@ -317,37 +348,34 @@ static int add_record(const stream_format_t *fmt, const service_ctx_t *c, const 
     if (rc)
         return rc;
     char key[STREAM_KEY_BOUND + 1] = "";
-    if (fmt->partition_key && (rc = partition_key(c, ev, key, sizeof key)) != EVREC_OK) {
-        port_free(data);
-        return rc;
-    }
+    if (fmt->partition_key)
+        rc = partition_key(c, ev, key, sizeof key);
     size_t cost = dlen + strlen(key);
     size_t record_limit = fmt->max_record_bytes;
     if (c->max_record_bytes != 0 && c->max_record_bytes < record_limit)
         record_limit = c->max_record_bytes;
     *total += cost;
-    if (cost > record_limit || *total > fmt->max_request_bytes) {
-        port_free(data);
-        return EVREC_E_EVENT_SIZE;
-    }
-    char *b64 = NULL;
-    size_t blen = 0;
-    rc = wire_base64((const unsigned char *)data, dlen, &b64, &blen);
+    if (!rc && (cost > record_limit || *total > fmt->max_request_bytes))
+        rc = EVREC_E_EVENT_SIZE;
+    size_t b64 = wire_base64_bytes(dlen);
+    if (!rc)
+        rc = out_put(o, "{\"Data\":\"", 9);
+    if (!rc)
+        rc = out_reserve(o, b64 + 1);
+    size_t written = 0;
+    if (!rc)
+        rc = wire_base64((const unsigned char *)data, dlen, o->p + o->len, b64 + 1, &written);
     port_free(data);
     if (rc)
         return rc;
-    d->b64[d->n++] = b64;
-    cJSON *entry = cJSON_CreateObject();
-    if (entry == NULL || !cJSON_AddItemToArray(records, entry)) {
-        cJSON_Delete(entry);
-        return EVREC_E_NOMEM;
+    o->len += written;
+    rc = out_put(o, "\"", 1);
+    if (!rc && fmt->partition_key) {
+        rc = out_put(o, ",\"PartitionKey\":", 16);
+        if (!rc)
+            rc = out_string(o, key);
     }
-    if ((rc = add(entry, "Data", cJSON_CreateStringReference(b64))) != EVREC_OK)
-        return rc;
-    if (fmt->partition_key && (rc = add(entry, "PartitionKey", cJSON_CreateString(key))) != EVREC_OK)
-        return rc;
-    *bound += blen + wire_json_string_bytes(key) + sizeof "{\"Data\":\"\",\"PartitionKey\":},";
-    return EVREC_OK;
+    return rc ? rc : out_put(o, "}", 1);
 }
 
 int stream_encode(const stream_format_t *fmt, const service_ctx_t *c, const char *name_key,
@@ -359,14 +387,17 @@ int stream_encode(const stream_format_t *fmt, const service_ctx_t *c, const char
     *len = 0;
     if (b == NULL || b->n == 0 || b->n > STREAM_MAX_RECORDS || name == NULL || name[0] == '\0')
         return EVREC_E_INVALID;
-    datas_t d = { port_calloc(b->n, sizeof(char *)), 0 };
-    cJSON *root = cJSON_CreateObject();
-    cJSON *records = NULL;
-    int rc = d.b64 == NULL || root == NULL ? EVREC_E_NOMEM
-                                           : add(root, name_key, cJSON_CreateString(name));
+    out_t o = { NULL, 0, 0 };
+    int rc = out_put(&o, "{", 1);
     if (!rc)
-        rc = (records = cJSON_AddArrayToObject(root, "Records")) ? EVREC_OK : EVREC_E_NOMEM;
-    size_t total = 0, bound = 32 + wire_json_string_bytes(name);
+        rc = out_string(&o, name_key);
+    if (!rc)
+        rc = out_put(&o, ":", 1);
+    if (!rc)
+        rc = out_string(&o, name);
+    if (!rc)
+        rc = out_put(&o, ",\"Records\":[", 12);
+    size_t total = 0;
     stream_profile_t profile = { NULL, NULL };
     const char *profile_of = NULL; /* the endpoint `profile` was read for */
     for (size_t i = 0; !rc && i < b->n; i++) {
@@ -387,16 +418,22 @@ int stream_encode(const stream_format_t *fmt, const service_ctx_t *c, const char
                 profile.parsed = cJSON_Parse(profile.text);
             profile_of = ev->endpoint_id;
         }
-        rc = add_record(fmt, c, ev, ev->shape == RECORD_SHAPE_PINPOINT ? &profile : NULL, records,
-                        &d, &total, &bound);
+        if (i > 0)
+            rc = out_put(&o, ",", 1);
+        if (!rc)
+            rc = add_record(fmt, c, ev, ev->shape == RECORD_SHAPE_PINPOINT ? &profile : NULL,
+                            &o, &total);
     }
     profile_clear(&profile);
     if (!rc)
-        rc = wire_print(root, bound, body, len);
-    else
-        cJSON_Delete(root);
-    datas_free(&d);
-    return rc;
+        rc = out_put(&o, "]}", 2);
+    if (rc) {
+        port_free(o.p);
+        return rc;
+    }
+    *body = o.p;
+    *len = o.len;
+    return EVREC_OK;
 }
 
 /* -- the answer ---------------------------------------------------------------------------- */

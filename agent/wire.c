@@ -321,20 +321,14 @@ size_t wire_base64_bytes(size_t len)
     return 4 * ((len + 2) / 3);
 }
 
-int wire_base64(const unsigned char *data, size_t len, char **out, size_t *outlen)
+int wire_base64(const unsigned char *data, size_t len, char *dst, size_t dstlen,
+                size_t *written)
 {
-    *out = NULL;
-    *outlen = 0;
-    size_t need = wire_base64_bytes(len) + 1;
-    unsigned char *buf = port_malloc(need);
-    if (buf == NULL)
-        return EVREC_E_NOMEM;
-    size_t n = 0;
-    if (mbedtls_base64_encode(buf, need, &n, data, len) != 0) {
-        port_free(buf);
+    *written = 0;
+    if (dstlen < wire_base64_bytes(len) + 1)
         return EVREC_E_INVALID;
-    }
-    *out = (char *)buf;
-    *outlen = n;
-    return EVREC_OK;
+    /* mbedTLS's encoder, constant-time (built for keys), NUL-terminates its output */
+    return mbedtls_base64_encode((unsigned char *)dst, dstlen, written, data, len) == 0
+               ? EVREC_OK
+               : EVREC_E_INVALID;
 }

@@ -29,8 +29,10 @@ void wire_copy_member(const cJSON *obj, const char *const *names, char *dst, siz
 int wire_set_event(wire_result_t *r, size_t i, int status, int accept_status,
                    const char *message);
 
-/** Base64 of `len` bytes into a port_malloc'ed NUL-terminated string (mbedTLS's encoder). */
-int wire_base64(const unsigned char *data, size_t len, char **out, size_t *outlen);
+/** Base64 of `len` bytes into dst (dstlen >= wire_base64_bytes(len) + 1), NUL-terminated;
+ *  *written: the characters written, without the NUL (mbedTLS's encoder). */
+int wire_base64(const unsigned char *data, size_t len, char *dst, size_t dstlen,
+                size_t *written);
 /** Bytes base64 makes of `len` bytes (without the NUL). */
 size_t wire_base64_bytes(size_t len);
 

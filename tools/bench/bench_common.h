@@ -1,11 +1,13 @@
 /*
- * What the upload benchmarks share (bench_upload.c, bench_streams.c): CPU and wall clocks,
- * the local endpoint started and stopped, and its control API read with libcurl.
+ * What the upload benchmarks share (bench_upload.c, bench_streams.c): a counting allocator
+ * (for evrec_set_allocator: current and peak bytes), CPU and wall clocks, the local endpoint
+ * started and stopped, and its control API read with libcurl.
  */
 #ifndef EVREC_BENCH_COMMON_H
 #define EVREC_BENCH_COMMON_H
 
 #include <cjson/cJSON.h>
+#include <stdatomic.h>
 #include <curl/curl.h>
 #include <signal.h>
 #include <stdio.h>
@@ -15,6 +17,58 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+/* -- counting allocator ------------------------------------------------------------------ */
+
+#define HDR 16 /* keeps max_align_t alignment */
+static atomic_size_t g_cur, g_peak;
+
+static void note_alloc(size_t n)
+{
+    size_t cur = atomic_fetch_add(&g_cur, n) + n;
+    size_t peak = atomic_load(&g_peak);
+    while (cur > peak && !atomic_compare_exchange_weak(&g_peak, &peak, cur))
+        ;
+}
+
+static void *cm(size_t n)
+{
+    unsigned char *p = malloc(n + HDR);
+    if (!p)
+        return NULL;
+    memcpy(p, &n, sizeof n);
+    note_alloc(n);
+    return p + HDR;
+}
+
+static void cf(void *ptr)
+{
+    if (!ptr)
+        return;
+    unsigned char *p = (unsigned char *)ptr - HDR;
+    size_t n;
+    memcpy(&n, p, sizeof n);
+    atomic_fetch_sub(&g_cur, n);
+    free(p);
+}
+
+static void *cr(void *ptr, size_t n)
+{
+    if (!ptr)
+        return cm(n);
+    unsigned char *p = (unsigned char *)ptr - HDR;
+    size_t old;
+    memcpy(&old, p, sizeof old);
+    unsigned char *q = realloc(p, n + HDR);
+    if (!q)
+        return NULL;
+    memcpy(q, &n, sizeof n);
+    atomic_fetch_sub(&g_cur, old);
+    note_alloc(n);
+    return q + HDR;
+}
+
+/* -- helpers ------------------------------------------------------------------------------- */
 
 static double cpu_seconds(void)
 {

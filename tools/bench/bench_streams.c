@@ -5,13 +5,13 @@
  * (batch, convert to stream records, base64, encode, sign, send, apply the per-record verdicts),
  * against a boto3 `put_records` / `put_record_batch` loop sending the very same records in the
  * same batches of 500. Events per second of both are printed too (the endpoint's own time is
- * in both). Target (as for Pinpoint, bench_upload): boto3 / evrec CPU per event >= 20; printed
+ * in both), and evrec's peak heap during the flush (a second pass, with a counting allocator
+ * given to evrec_set_allocator) against the largest request body. Target (as for Pinpoint, bench_upload): boto3 / evrec CPU per event >= 20; printed
  * as met or MISSED. The exit status is 1 only if not every event arrived (or a side could not
  * run), since the ratio moves with the machine and its load. boto3 missing skips that
  * comparison.
  */
 #define _GNU_SOURCE
-#include <stdatomic.h>
 #include <sys/stat.h>
 
 #include "bench_common.h"
@@ -69,6 +69,7 @@ static void fill_queue(evrec_queue_t *q)
 
 typedef struct result {
     double cpu_s, wall_s;
+    size_t peak_heap;
     int ok;
 } result_t;
 
@@ -100,10 +101,13 @@ static result_t run_evrec(const char *dir, const char *url, evrec_service_t svc)
         fprintf(stderr, "bench_streams: %s\n", err);
         exit(2);
     }
+    size_t base = atomic_load(&g_cur);
+    atomic_store(&g_peak, base);
     double c0 = cpu_seconds(), w0 = wall_seconds();
     int rc = flusher_flush(f, 120000);
     r.cpu_s = cpu_seconds() - c0;
     r.wall_s = wall_seconds() - w0;
+    r.peak_heap = atomic_load(&g_peak) - base;
     r.ok = rc == EVREC_OK && queue_count(q) == 0;
     flusher_stop(f, 0);
     queue_close(q);
@@ -197,8 +201,15 @@ static int run_boto3(const char *dir, const char *url, cJSON *log, const char *s
 /* One service: evrec's flush, then boto3 on the same records. Returns 1 on a failure. */
 static int bench_one(const char *dir, const char *url, evrec_service_t svc, const char *name)
 {
-    char store[700], u[160];
+    char store[700], heap_store[700], u[160];
     snprintf(store, sizeof store, "%s/store-%s", dir, name);
+    snprintf(heap_store, sizeof heap_store, "%s/store-%s-heap", dir, name);
+    /* the heap pass first, with the counting allocator; then the default allocator again */
+    if (evrec_set_allocator(cm, cr, cf) != EVREC_OK)
+        return 1;
+    result_t heap = run_evrec(heap_store, url, svc);
+    if (evrec_set_allocator(NULL, NULL, NULL) != EVREC_OK)
+        return 1;
     snprintf(u, sizeof u, "%s/_fake/reset", url);
     cJSON_Delete(http_json("POST", u));
     result_t ev = run_evrec(store, url, svc);
@@ -208,13 +219,14 @@ static int bench_one(const char *dir, const char *url, evrec_service_t svc, cons
     double requests = stats ? cJSON_GetObjectItem(stats, "requests")->valuedouble : 0;
     double biggest = stats ? cJSON_GetObjectItem(stats, "max_request_data_bytes")->valuedouble
                            : 0;
+    double max_body = stats ? cJSON_GetObjectItem(stats, "max_body_bytes")->valuedouble : 0;
     cJSON_Delete(stats);
     snprintf(u, sizeof u, "%s/_fake/log", url);
     cJSON *log = http_json("GET", u);
     snprintf(u, sizeof u, "%s/_fake/reset", url);
     cJSON_Delete(http_json("POST", u));
     int fail = 0;
-    if (!ev.ok || accepted != EVENTS) {
+    if (!ev.ok || !heap.ok || accepted != EVENTS) {
         fprintf(stderr, "bench_streams: %s: evrec delivered %.0f of %d events\n", name, accepted,
                 EVENTS);
         fail = 1;
@@ -222,6 +234,8 @@ static int bench_one(const char *dir, const char *url, evrec_service_t svc, cons
     printf("%s: evrec: %d events in %.0f requests (largest %.0f bytes of records): %.2f us CPU "
            "per event, %.0f events/s\n",
            name, EVENTS, requests, biggest, ev.cpu_s * 1e6 / EVENTS, EVENTS / ev.wall_s);
+    printf("%s: peak heap during the flush: %zu bytes = %.2f x the largest body (%.0f bytes)\n",
+           name, heap.peak_heap, max_body > 0 ? (double)heap.peak_heap / max_body : 0, max_body);
     result_t bo = { 0 };
     int brc = log ? run_boto3(dir, url, log, name, &bo) : 1;
     cJSON_Delete(log);

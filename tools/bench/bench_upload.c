@@ -46,58 +46,6 @@
 #define SECRET_KEY "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 #define APP_ID "bench-upload-app"
 
-/* -- counting allocator ------------------------------------------------------------------ */
-
-#define HDR 16 /* keeps max_align_t alignment */
-static atomic_size_t g_cur, g_peak;
-
-static void note_alloc(size_t n)
-{
-    size_t cur = atomic_fetch_add(&g_cur, n) + n;
-    size_t peak = atomic_load(&g_peak);
-    while (cur > peak && !atomic_compare_exchange_weak(&g_peak, &peak, cur))
-        ;
-}
-
-static void *cm(size_t n)
-{
-    unsigned char *p = malloc(n + HDR);
-    if (!p)
-        return NULL;
-    memcpy(p, &n, sizeof n);
-    note_alloc(n);
-    return p + HDR;
-}
-
-static void cf(void *ptr)
-{
-    if (!ptr)
-        return;
-    unsigned char *p = (unsigned char *)ptr - HDR;
-    size_t n;
-    memcpy(&n, p, sizeof n);
-    atomic_fetch_sub(&g_cur, n);
-    free(p);
-}
-
-static void *cr(void *ptr, size_t n)
-{
-    if (!ptr)
-        return cm(n);
-    unsigned char *p = (unsigned char *)ptr - HDR;
-    size_t old;
-    memcpy(&old, p, sizeof old);
-    unsigned char *q = realloc(p, n + HDR);
-    if (!q)
-        return NULL;
-    memcpy(q, &n, sizeof n);
-    atomic_fetch_sub(&g_cur, old);
-    note_alloc(n);
-    return q + HDR;
-}
-
-/* -- helpers ------------------------------------------------------------------------------- */
-
 #include "bench_common.h"
 
 /* -- the evrec side -------------------------------------------------------------------------- */
