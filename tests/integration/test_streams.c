@@ -2,6 +2,7 @@
  * endpoint (tools/fake_endpoint.py: signatures and bodies checked with botocore, the services'
  * size limits enforced): each fault alone and all of them mixed. Every case ends with every
  * recorded event accepted at least once, no request over the limits, and nothing queued. */
+#define _POSIX_C_SOURCE 200809L
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +13,12 @@
 #include <cmocka.h>
 
 #include <cjson/cJSON.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "evrec.h"
 #include "testutil.h"
@@ -427,6 +434,78 @@ static void cli_personalize_ids_survive_a_pinpoint_store(void **state)
     free(evrec);
 }
 
+/* `evrec agent` takes the same: a config file for Firehose, then flags for Kinesis. Each
+ * delivers what scripts record meanwhile, and drains on SIGTERM. */
+static void agent_config_file_and_flags(void **state)
+{
+    fixture_t *f = *state;
+    char *evrec = tu_root_path("build/evrec");
+    char cfg[700], log[700];
+    snprintf(cfg, sizeof cfg, "%s/agent.json", f->dir);
+    snprintf(log, sizeof log, "%s/agent.log", f->dir);
+    FILE *fp = fopen(cfg, "w");
+    assert_non_null(fp);
+    fprintf(fp, "{\"service\": \"firehose\", \"delivery_stream_name\": \"to-s3\", "
+                "\"endpoint_url\": \"%s\", \"region\": \"us-east-1\", "
+                "\"access_key_id\": \"%s\", \"secret_access_key\": \"%s\", "
+                "\"flush_interval_ms\": 100}\n",
+            f->ep.url, FAKE_KEY, FAKE_SECRET);
+    fclose(fp);
+    assert_int_equal(chmod(cfg, 0600), 0); /* it holds keys */
+    for (int round = 0; round < 2; round++) {
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            int fd = open(log, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+            dup2(fd, 2);
+            if (round == 0)
+                execl(evrec, evrec, "agent", "--store", f->store, "--config", cfg, (char *)NULL);
+            else
+                execl(evrec, evrec, "agent", "--store", f->store, "--config", cfg, "--service",
+                      "kinesis", "--stream-name", "clicks", "--partition-key", "random",
+                      (char *)NULL);
+            _exit(127);
+        }
+        const char *rec[] = { evrec, "record", "--store", f->store, "--type",
+                              round == 0 ? "via.agent.fh" : "via.agent.k", NULL };
+        for (int i = 0; i < 3; i++)
+            assert_int_equal(tu_run(rec, NULL, NULL, NULL), 0);
+        const char *service = round == 0 ? "firehose" : "kinesis";
+        long seen = 0;
+        for (int wait = 0; wait < 200 && seen < 3; wait++) {
+            struct timespec ts = { 0, 50 * 1000000L };
+            nanosleep(&ts, NULL);
+            cJSON *l = control(f, "GET", "/_fake/log", NULL);
+            seen = 0;
+            const cJSON *e;
+            cJSON_ArrayForEach(e, l)
+                seen += strcmp(cJSON_GetObjectItem(e, "service")->valuestring, service) == 0;
+            cJSON_Delete(l);
+        }
+        kill(pid, SIGTERM);
+        int status = 0;
+        waitpid(pid, &status, 0);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+            char text[2048] = "";
+            FILE *lf = fopen(log, "r");
+            if (lf) {
+                size_t n = fread(text, 1, sizeof text - 1, lf);
+                text[n] = '\0';
+                fclose(lf);
+            }
+            fail_msg("%s: the agent exited with %d: %s", round ? "kinesis" : "firehose",
+                     WIFEXITED(status) ? WEXITSTATUS(status) : -1, text);
+        }
+        if (seen != 3)
+            fail_msg("%s: the agent delivered %ld of 3 events", service, seen);
+    }
+    cJSON *l = control(f, "GET", "/_fake/log", NULL);
+    const cJSON *last = cJSON_GetArrayItem(l, cJSON_GetArraySize(l) - 1);
+    assert_int_equal(strlen(cJSON_GetObjectItem(last, "partition_key")->valuestring), 36);
+    cJSON_Delete(l);
+    free(evrec);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -440,6 +519,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(cli_flush_lines, setup, teardown),
         cmocka_unit_test_setup_teardown(stream_options_are_validated, setup, teardown),
+        cmocka_unit_test_setup_teardown(agent_config_file_and_flags, setup, teardown),
         cmocka_unit_test_setup_teardown(cli_personalize_ids_survive_a_pinpoint_store, setup,
                                         teardown),
     };
