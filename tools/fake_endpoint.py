@@ -96,14 +96,15 @@ def _script(v):
     items = _str_list(v)
     for item in items:
         if not _script_item_ok(item):
-            raise ValueError(f"unknown outcome '{item}' (use ok, drop, lost, slow, a 4xx/5xx "
-                             "status code or an error type such as "
+            raise ValueError(f"unknown outcome '{item}' (use ok, drop, lost, slow, null_body, "
+                             "a 4xx/5xx status code or an error type such as "
                              "ProvisionedThroughputExceededException)")
     return items
 
 
 def _script_item_ok(item):
-    return (item in ("ok", "drop", "lost", "slow") or (item.isdigit() and 400 <= int(item) <= 599)
+    return (item in ("ok", "drop", "lost", "slow", "null_body")
+            or (item.isdigit() and 400 <= int(item) <= 599)
             or NAMED_ERROR_RE.match(item) is not None)
 
 
@@ -792,7 +793,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             if action == "drop":
                 rec["outcome"] = "drop"
                 return 0, None, {}, []
-            if action not in ("ok", "slow", "lost"):
+            if action not in ("ok", "slow", "lost", "null_body"):
                 # a status code as an int (subclasses override _fault_error by code), or a name
                 raise self._fault_error(svc, int(action) if action.isdigit() else action, cfg)
             if sig_error is not None:
@@ -821,6 +822,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 rec["outcome"] = "lost"
             else:
                 rec["outcome"] = "accepted" if not rejected else "partial"
+            if action == "null_body":  # accepted, answered with the JSON body null
+                answer = b"null"
             return svc.ok_status, answer, {}, accepted
         except ApiError as e:
             rec.update(outcome=self._outcome_name(e), error_type=e.etype, error_message=e.message)

@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
-"""Generate tools/evrec/widths_gen.c: the code point ranges the AWS CLI's table output counts as
-two columns wide (unicodedata.east_asian_width in 'W', 'F' or 'A', as awscli/table.py does).
+"""Generate tools/evrec/widths_gen.c, Unicode tables as the AWS CLI's Python has them: the code
+point ranges its table output counts as two columns wide (unicodedata.east_asian_width in 'W',
+'F' or 'A', as awscli/table.py does), and str.upper()'s full case mapping, which its text output
+applies to keys ('ß' is 'SS').
 
     make regen      (/usr/bin/python3 tools/gen_widths.py > tools/evrec/widths_gen.c)
 
@@ -30,3 +32,14 @@ for a, b in ranges:
     print("    { 0x%X, 0x%X }," % (a, b))
 print("};")
 print("const size_t text_nwide_ranges = sizeof text_wide_ranges / sizeof text_wide_ranges[0];")
+print()
+print("const text_upper_t text_upper_map[] = {")
+for cp in range(sys.maxunicode + 1):
+    if 0xD800 <= cp <= 0xDFFF:
+        continue
+    up = chr(cp).upper()
+    if up != chr(cp):
+        octets = "".join("\\%03o" % b for b in up.encode("utf-8"))
+        print('    { 0x%X, "%s" },' % (cp, octets))
+print("};")
+print("const size_t text_nupper = sizeof text_upper_map / sizeof text_upper_map[0];")

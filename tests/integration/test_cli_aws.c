@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pty.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -646,6 +647,16 @@ static void test_parity(void **state)
                     "--cli-input-json", "{}", "--cli-input-yaml", "a: 1" },
           .rc = 252, .events = 0, .requests = 0,
           .err_has = "\nOnly one --cli-input- parameter may be specified.\n" },
+        /* an answer of null: PutEvents' payload is null; on the json protocol the AWS CLI
+         * fails on it */
+        { .args = { "pinpoint", "put-events", "--endpoint-url", "@URL@", "--application-id",
+                    "a", "--events-request", "BatchItem={}" },
+          .faults = "script=null_body", .rc = 0, .events = 0, .requests = 1,
+          .out_has = "{\n    \"EventsResponse\": null\n}\n" },
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "s",
+                    "--records", "Data=aGk=,PartitionKey=a" },
+          .faults = "script=null_body&seed=3", .rc = 255, .events = 1, .requests = 1,
+          .err_has = "\n'NoneType' object has no attribute 'setdefault'\n" },
         /* no command at all */
         { .args = { NULL }, .rc = 252, .events = 0, .requests = 0,
           .err_has = "evrec: error: the following arguments are required: command\n" },
@@ -676,6 +687,92 @@ static void test_service_errors(void **state)
           .err_has = "Unable to locate credentials." },
     };
     same_all(e, cases, sizeof cases / sizeof cases[0]);
+}
+
+/* Run prog on a terminal (a pty) with the pager set to pager (NULL: unset) and PAGER to
+ * env_pager; *tty gets what the terminal showed, *paged what the pager was given (NULL if the
+ * pager never ran). */
+static int run_on_tty(env_t *e, const char *prog, const char *pager, const char *env_pager,
+                      const char *extra, char **tty, char **paged)
+{
+    char file[600];
+    snprintf(file, sizeof file, "%s/paged.7", e->home);
+    unlink(file);
+    prepare(&e->ep, &(cli_case_t){ .faults = "seed=9" });
+    int master;
+    pid_t pid = forkpty(&master, NULL, NULL, NULL);
+    if (pid == 0) {
+        if (pager)
+            setenv("AWS_PAGER", pager, 1);
+        else
+            unsetenv("AWS_PAGER");
+        if (env_pager)
+            setenv("PAGER", env_pager, 1);
+        unsetenv("LESS");
+        execl(prog, prog, "kinesis", "put-records", "--endpoint-url", e->ep.url, "--stream-name",
+              "s", "--records", "Data=aGk=,PartitionKey=a", "--output", "text", extra,
+              (char *)NULL);
+        _exit(127);
+    }
+    size_t len = 0;
+    char *buf = calloc(1, 65536);
+    for (;;) {
+        ssize_t n = read(master, buf + len, 65535 - len);
+        if (n <= 0)
+            break;
+        len += (size_t)n;
+    }
+    close(master);
+    int status = 0;
+    waitpid(pid, &status, 0);
+    *tty = buf;
+    *paged = slurp(e, "paged", 7);
+    if (access(file, F_OK) != 0) {
+        free(*paged);
+        *paged = NULL;
+    }
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
+}
+
+/* AWS_PAGER, PAGER and --no-cli-pager on a terminal, the same as the AWS CLI; LESS=FRX is set
+ * for the pager. */
+static void test_pager(void **state)
+{
+    env_t *e = *state;
+    SKIP_WITHOUT_AWS(e);
+    static const struct {
+        const char *pager, *env_pager, *extra;
+        int rc, pages;
+    } cases[] = {
+        { "sh -c 'echo \"LESS=$LESS\" > paged.7; cat >> paged.7'", NULL, NULL, 0, 1 },
+        { NULL, "sh -c 'cat > paged.7'", NULL, 0, 1 },
+        { "sh -c 'cat > paged.7'", NULL, "--no-cli-pager", 0, 0 },
+        { "", "sh -c 'cat > paged.7'", NULL, 0, 0 },
+        { "no-such-pager --x", NULL, NULL, 253, 0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *at, *ap, *et, *ep;
+        int arc = run_on_tty(e, AWS, cases[i].pager, cases[i].env_pager, cases[i].extra, &at, &ap);
+        int erc = run_on_tty(e, e->cli, cases[i].pager, cases[i].env_pager, cases[i].extra, &et,
+                             &ep);
+        if (arc != erc || strcmp(at, et) != 0 || (ap == NULL) != (ep == NULL) ||
+            (ap && strcmp(ap, ep) != 0))
+            fprintf(stderr, "pager case %zu: aws %d [%s] paged [%s]\nevrec %d [%s] paged [%s]\n",
+                    i, arc, at, ap ? ap : "-", erc, et, ep ? ep : "-");
+        assert_int_equal(erc, arc);
+        assert_int_equal(erc, cases[i].rc);
+        assert_string_equal(et, at);
+        assert_int_equal(ep != NULL, cases[i].pages);
+        assert_int_equal(ap != NULL, cases[i].pages);
+        if (ep)
+            assert_string_equal(ep, ap);
+        if (i == 0)
+            assert_non_null(strstr(ep, "LESS=FRX\nNONE\t0\n"));
+        free(at);
+        free(ap);
+        free(et);
+        free(ep);
+    }
 }
 
 /* evrec alone: checks the AWS CLI leaves to the service, and what --debug must not show. */
@@ -772,6 +869,7 @@ int main(void)
         cmocka_unit_test(test_pinpoint),       cmocka_unit_test(test_personalize),
         cmocka_unit_test(test_bad_input),      cmocka_unit_test(test_kinesis),
         cmocka_unit_test(test_firehose),       cmocka_unit_test(test_parity),
+        cmocka_unit_test(test_pager),
         cmocka_unit_test(test_service_errors),   cmocka_unit_test(test_evrec_only),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

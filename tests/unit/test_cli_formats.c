@@ -59,6 +59,9 @@ static const char *const cases_json[] = {
     "\"just a string\"", "42", "null", "[]", "{}", "[\"a\",\"b\"]", "true", "1.25",
     /* rows of no columns (the table's widths start again: the first list was leaked) */
     "[{}, {}]", "[[], []]", "[{\"a\":1},{}]", "{\"x\":[{}, {\"b\":2}]}",
+    /* text output upper-cases keys as Python's str.upper() does */
+    "{\"straße\":[{\"üml\":1}],\"ﬁle\":[{\"ıd\":2}],\"ǆz\":[{\"ᾀ\":\"é\"}],"
+    "\"ŉ\":[{\"ǰ\":3}]}",
     /* repeated keys keep their first place with the last value, past the reader's key index */
     "{\"d\":1,\"d\":2,\"e\":3,\"d\":4}",
     "{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,\"k10\":10,\"k11\":11,\"k3\":\"x\",\"k11\":\"y\",\"k12\":12,\"k0\":[1],\"k12\":13}",

@@ -37,10 +37,39 @@ static const char **sorted_keys(const cJSON *obj, int scalars, int nonscalars, s
 
 /* -- text ------------------------------------------------------------------------------------ */
 
+/* str.upper() with Python's full Unicode mapping ('ß' is 'SS', 'ﬁ' is 'FI'; widths.h). */
 static void upper(sbuf_t *b, const char *s)
 {
-    for (; *s; s++)
-        sb_putc(b, (*s >= 'a' && *s <= 'z') ? (char)(*s - 32) : *s);
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned long cp = *p;
+        size_t n = 1;
+        if (*p >= 0xF0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80)
+            cp = ((*p & 0x07UL) << 18) | ((p[1] & 0x3FUL) << 12) | ((p[2] & 0x3FUL) << 6) |
+                 (p[3] & 0x3F), n = 4;
+        else if (*p >= 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80)
+            cp = ((*p & 0x0FUL) << 12) | ((p[1] & 0x3FUL) << 6) | (p[2] & 0x3F), n = 3;
+        else if (*p >= 0xC0 && (p[1] & 0xC0) == 0x80)
+            cp = ((*p & 0x1FUL) << 6) | (p[1] & 0x3F), n = 2;
+        size_t lo = 0, hi = text_nupper;
+        const char *up = NULL;
+        while (lo < hi) {
+            size_t mid = (lo + hi) / 2;
+            if (cp < text_upper_map[mid].cp)
+                hi = mid;
+            else if (cp > text_upper_map[mid].cp)
+                lo = mid + 1;
+            else {
+                up = text_upper_map[mid].upper;
+                break;
+            }
+        }
+        if (up)
+            sb_puts(b, up);
+        else
+            sb_putn(b, (const char *)p, n);
+        p += n;
+    }
 }
 
 static void text_item(sbuf_t *b, const cJSON *item, const char *identifier, const char **scalar_keys,

@@ -153,13 +153,30 @@ static cJSON *body_json(const char *body, size_t len)
     return v;
 }
 
-static cJSON *parse_shape(const cJSON *v, int shape)
+/* Python's name of v's type ("int" of "<class 'int'>"). */
+static void py_type(sbuf_t *b, const cJSON *v)
+{
+    const char *t = pyjson_type_name(v) + 8;
+    sb_putn(b, t, strlen(t) - 2);
+}
+
+/* botocore's _handle_structure: null stays None; anything else that is not an object fails
+ * on value.get() (err set, the AWS CLI's 255). */
+static cJSON *parse_shape(const cJSON *v, int shape, sbuf_t *err)
 {
     const model_shape_t *s = &model_shapes[shape];
     switch (s->type) {
     case MT_STRUCTURE: {
-        if (!cJSON_IsObject(v))
-            return cJSON_CreateObject();
+        if (cJSON_IsNull(v))
+            return cJSON_CreateNull();
+        if (!cJSON_IsObject(v)) {
+            if (!err->len) {
+                sb_putc(err, '\'');
+                py_type(err, v);
+                sb_puts(err, "' object has no attribute 'get'");
+            }
+            return cJSON_CreateNull();
+        }
         cJSON *out = cJSON_CreateObject();
         for (size_t i = 0; i < s->nmembers; i++) {
             const model_member_t *m = &s->members[i];
@@ -168,7 +185,7 @@ static cJSON *parse_shape(const cJSON *v, int shape)
             const cJSON *raw =
                 cJSON_GetObjectItemCaseSensitive(v, m->location_name ? m->location_name : m->name);
             if (raw && !cJSON_IsNull(raw))
-                cJSON_AddItemToObject(out, m->name, parse_shape(raw, m->shape));
+                cJSON_AddItemToObject(out, m->name, parse_shape(raw, m->shape, err));
         }
         return out;
     }
@@ -176,14 +193,14 @@ static cJSON *parse_shape(const cJSON *v, int shape)
         cJSON *out = cJSON_CreateArray();
         if (cJSON_IsArray(v))
             for (const cJSON *c = v->child; c; c = c->next)
-                cJSON_AddItemToArray(out, parse_shape(c, s->member));
+                cJSON_AddItemToArray(out, parse_shape(c, s->member, err));
         return out;
     }
     case MT_MAP: {
         cJSON *out = cJSON_CreateObject();
         if (cJSON_IsObject(v))
             for (const cJSON *c = v->child; c; c = c->next)
-                cJSON_AddItemToObject(out, c->string, parse_shape(c, s->value));
+                cJSON_AddItemToObject(out, c->string, parse_shape(c, s->value, err));
         return out;
     }
     default:
@@ -191,10 +208,14 @@ static cJSON *parse_shape(const cJSON *v, int shape)
     }
 }
 
-cJSON *wire_parse_output(const model_operation_t *op, const char *body, size_t len)
+int wire_parse_output(const model_operation_t *op, const char *body, size_t len,
+                      int has_request_id, cJSON **result, sbuf_t *err)
 {
-    if (op->output < 0)
-        return cJSON_CreateObject();
+    *result = NULL;
+    if (op->output < 0) {
+        *result = cJSON_CreateObject();
+        return 0;
+    }
     const model_shape_t *out = &model_shapes[op->output];
     cJSON *doc = body_json(body, len);
     cJSON *res = cJSON_CreateObject();
@@ -203,14 +224,25 @@ cJSON *wire_parse_output(const model_operation_t *op, const char *body, size_t l
         if (out->members[i].payload)
             payload = &out->members[i];
     if (payload) {
-        cJSON_AddItemToObject(res, payload->name, parse_shape(doc, payload->shape));
+        /* a null payload is "EventsResponse": null */
+        cJSON_AddItemToObject(res, payload->name, parse_shape(doc, payload->shape, err));
     } else {
-        cJSON *p = parse_shape(doc, op->output);
+        cJSON *p = parse_shape(doc, op->output, err);
         cJSON_Delete(res);
         res = p;
+        /* the json protocol's answer of null is None: botocore fails adding the request id
+         * to it, or the AWS CLI looking into it */
+        if (cJSON_IsNull(res) && !err->len)
+            sb_puts(err, has_request_id ? "'NoneType' object has no attribute 'setdefault'"
+                                        : "argument of type 'NoneType' is not iterable");
     }
     cJSON_Delete(doc);
-    return res;
+    if (err->len) {
+        cJSON_Delete(res);
+        return -1;
+    }
+    *result = res;
+    return 0;
 }
 
 static const char *reason_phrase(long status)

@@ -18,8 +18,12 @@
 int wire_serialize(const model_operation_t *op, const cJSON *params, sbuf_t *path, sbuf_t *body,
                    char *err, size_t errlen);
 
-/** The parsed result of a 2xx response (new object; {} when the operation has no output). */
-cJSON *wire_parse_output(const model_operation_t *op, const char *body, size_t len);
+/** The parsed result of a 2xx response (new object; {} when the operation has no output).
+ *  -1 with the AWS CLI's message (exit 255) for an answer botocore's parser fails on (a JSON
+ *  value that is not an object where a structure is modelled; has_request_id: the answer
+ *  had an x-amzn-RequestId header, which changes the message for a null answer). */
+int wire_parse_output(const model_operation_t *op, const char *body, size_t len,
+                      int has_request_id, cJSON **result, sbuf_t *err);
 
 /** Error code and message of an error response, as botocore reports them for op's protocol. */
 void wire_parse_error(const model_operation_t *op, long status, const char *error_type_header,

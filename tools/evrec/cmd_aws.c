@@ -16,7 +16,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1051,6 +1053,157 @@ static int parse_argv(int argc, char **argv, parsed_t *p, const model_operation_
 
 /* -- the command ----------------------------------------------------------------------------- */
 
+/* shlex.split(s) (POSIX mode, no comments): words split at blanks, '...' literal, "..." with
+ * \\ \" \$ \` escapes, a backslash elsewhere taking the next character. NULL-terminated. */
+static char **shlex_split(const char *s)
+{
+    size_t cap = 8, n = 0;
+    char **argv = calloc(cap, sizeof *argv);
+    sbuf_t w = { 0 };
+    int in_word = 0;
+    if (!argv)
+        return NULL;
+    for (const char *p = s;; p++) {
+        if (!*p || *p == ' ' || (*p >= '\t' && *p <= '\r')) {
+            if (in_word) {
+                if (n + 2 > cap) {
+                    char **g = realloc(argv, (cap *= 2) * sizeof *argv);
+                    if (!g)
+                        break;
+                    argv = g;
+                }
+                argv[n++] = strdup(sb_str(&w));
+                argv[n] = NULL;
+                w.len = 0;
+                in_word = 0;
+            }
+            if (!*p)
+                break;
+            continue;
+        }
+        in_word = 1;
+        if (*p == '\'') {
+            for (p++; *p && *p != '\''; p++)
+                sb_putc(&w, *p);
+            if (!*p)
+                p--;
+        } else if (*p == '"') {
+            for (p++; *p && *p != '"'; p++) {
+                if (*p == '\\' && p[1] && strchr("\\\"$`\n", p[1]))
+                    p++;
+                sb_putc(&w, *p);
+            }
+            if (!*p)
+                p--;
+        } else if (*p == '\\' && p[1]) {
+            sb_putc(&w, *++p);
+        } else {
+            sb_putc(&w, *p);
+        }
+    }
+    sb_free(&w);
+    return argv;
+}
+
+/* The AWS CLI's pager: AWS_PAGER, else the profile's cli_pager, else PAGER, else less (each
+ * counts when set, even empty); --no-cli-pager: none. "" when none. */
+static void pager_of(const ctx_t *c, char *out, size_t len)
+{
+    out[0] = '\0';
+    if (c->g.no_cli_pager)
+        return;
+    const char *v = getenv("AWS_PAGER");
+    if (v) {
+        snprintf(out, len, "%s", v);
+        return;
+    }
+    const char *profile = c->g.profile ? c->g.profile : getenv("AWS_PROFILE");
+    char *path = config_path("AWS_CONFIG_FILE", ".aws/config");
+    char *text = path ? read_text_file(path) : NULL;
+    int set = text && creds_ini_get(text, 1, profile && *profile ? profile : "default",
+                                    "cli_pager", out, len) == EVREC_OK;
+    free(text);
+    free(path);
+    if (set)
+        return;
+    v = getenv("PAGER");
+    snprintf(out, len, "%s", v ? v : "less");
+}
+
+/* Output goes through the pager when stdout is a terminal and there is one (LESS=FRX unless
+ * LESS is set), as the AWS CLI does; a pager that cannot start is its error (253). */
+static int page_or_print(const ctx_t *c, const char *text, size_t len, int tty)
+{
+    char pager[1024];
+    if (tty)
+        pager_of(c, pager, sizeof pager);
+    if (!tty || !pager[0]) {
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+        return RC_OK;
+    }
+    char **argv = shlex_split(pager);
+    int in[2], report[2];
+    if (!argv || !argv[0] || pipe(in) != 0 || pipe2(report, O_CLOEXEC) != 0) {
+        for (size_t i = 0; argv && argv[i]; i++)
+            free(argv[i]);
+        free(argv);
+        fwrite(text, 1, len, stdout);
+        fflush(stdout);
+        return RC_OK;
+    }
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(report[0]);
+        dup2(in[0], STDIN_FILENO);
+        close(in[0]);
+        close(in[1]);
+        if (!getenv("LESS"))
+            setenv("LESS", "FRX", 1);
+        execvp(argv[0], argv);
+        int e = errno;
+        ssize_t w = write(report[1], &e, sizeof e);
+        (void)w;
+        _exit(127);
+    }
+    close(in[0]);
+    close(report[1]);
+    int rc = RC_OK, e = 0;
+    if (pid < 0 || read(report[0], &e, sizeof e) == (ssize_t)sizeof e) {
+        /* Python's FileNotFoundError text */
+        if (pid < 0)
+            e = errno;
+        cJSON *name = cJSON_CreateString(argv[0]);
+        sbuf_t r = { 0 };
+        pyjson_repr(&r, name);
+        cJSON_Delete(name);
+        rc = fail(RC_CONFIG, "Unable to redirect output to pager. Received the following error "
+                             "when opening pager:\n[Errno %d] %s: %s\n\nLearn more about "
+                             "configuring the output pager by running \"aws help config-vars\".",
+                  e, strerror(e), sb_str(&r));
+        sb_free(&r);
+    } else {
+        void (*old)(int) = signal(SIGPIPE, SIG_IGN); /* a pager closed early is fine */
+        for (size_t off = 0; off < len;) {
+            ssize_t w = write(in[1], text + off, len - off);
+            if (w <= 0)
+                break;
+            off += (size_t)w;
+        }
+        signal(SIGPIPE, old);
+    }
+    close(in[1]);
+    close(report[0]);
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
+        }
+    for (size_t i = 0; argv[i]; i++)
+        free(argv[i]);
+    free(argv);
+    return rc;
+}
+
 static int print_output(ctx_t *c, const cJSON *response)
 {
     const cJSON *data = response;
@@ -1099,11 +1252,10 @@ static int print_output(ctx_t *c, const cJSON *response)
         cJSON_Delete(queried);
         return fail(RC_GENERAL, "%s", ferr);
     }
-    fwrite(sb_str(&b), 1, b.len, stdout);
-    fflush(stdout);
+    int rc = page_or_print(c, sb_str(&b), b.len, tty);
     sb_free(&b);
     cJSON_Delete(queried);
-    return RC_OK;
+    return rc;
 }
 
 static void print_help(const model_operation_t *op)
@@ -1644,8 +1796,14 @@ static int run_operation(ctx_t *c, parsed_t *p)
                   code[0] ? code : "Unknown", op->op_name, retry_info, sb_str(&msg));
         sb_free(&msg);
     } else {
-        cJSON *out = wire_parse_output(op, r.resp.body, r.resp.body_len);
-        rc = print_output(c, out);
+        cJSON *out = NULL;
+        sbuf_t perr = { 0 };
+        if (wire_parse_output(op, r.resp.body, r.resp.body_len, r.resp.request_id[0] != '\0',
+                              &out, &perr) != 0)
+            rc = fail(RC_GENERAL, "%s", sb_str(&perr));
+        else
+            rc = print_output(c, out);
+        sb_free(&perr);
         cJSON_Delete(out);
     }
     transport_response_clear(&r.resp);
