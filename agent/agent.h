@@ -17,6 +17,8 @@
 #include "session.h"
 
 #define AGENT_ERROR_LEN 512
+/* Records up to this size are encoded on the caller's stack by evrec_record(). */
+#define AGENT_RECORD_STACK 2048
 /* How long a cached Personalize user id (the endpoint's User.UserId) is trusted before it is
  * read again: other processes may change the profile. */
 #define AGENT_USER_ID_TTL_MS 1000

@@ -21,6 +21,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "jsonw.h"
 #include "port.h"
 #include "record.h"
 
@@ -218,26 +219,15 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 void event_format_iso8601(int64_t unix_ms, char out[32])
 {
+    if (jsonw_format_iso8601(unix_ms, out)) /* years 0000..9999: by hand, no printf */
+        return;
     int64_t days = unix_ms >= 0 ? unix_ms / 86400000 : -((-unix_ms + 86399999) / 86400000);
     int64_t rem = unix_ms - days * 86400000;
     int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    jsonw_civil_from_days(days, &y, &m, &d);
     char buf[96]; /* room for any int64 year, so the format cannot truncate */
     snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", (long long)y, m, d,
              (unsigned)(rem / 3600000), (unsigned)(rem / 60000 % 60), (unsigned)(rem / 1000 % 60),
@@ -327,7 +317,7 @@ int event_parse_iso8601(const char *s, int64_t *unix_ms)
 int event_uuid_v4(char out[37])
 {
     uint8_t b[16];
-    int rc = port_random(b, sizeof b);
+    int rc = port_random_id(b, sizeof b);
     if (rc != 0)
         return EVREC_E_IO;
     b[6] = (uint8_t)((b[6] & 0x0F) | 0x40);
@@ -1191,13 +1181,6 @@ static int put(cJSON *obj, const char *key, cJSON *item)
     return cJSON_AddItemToObject(obj, key, item) ? EVREC_OK : (cJSON_Delete(item), EVREC_E_NOMEM);
 }
 
-static int put_iso(cJSON *obj, const char *key, int64_t ms)
-{
-    char ts[32];
-    event_format_iso8601(ms, ts);
-    return put(obj, key, cJSON_CreateString(ts));
-}
-
 /* Attributes and metrics into two objects (Pinpoint) or one (Personalize properties). */
 static int encode_fields(enc_t *e, const evrec_event_t *ev, cJSON *attrs, cJSON *metrics)
 {
@@ -1225,51 +1208,175 @@ static int encode_fields(enc_t *e, const evrec_event_t *ev, cJSON *attrs, cJSON 
     return EVREC_OK;
 }
 
-static int encode_pinpoint(enc_t *e, const evrec_event_t *ev, int64_t ts, cJSON *o)
+/* What the validation pass learnt of one attribute or metric, for the writing pass. */
+typedef struct field_out {
+    size_t name_len;  /* after truncation */
+    size_t value_len; /* attribute, after truncation */
+} field_out_t;
+
+/* Validate (and, in truncate mode, cut) what limited_name() and limited_string() check, without
+ * copying: the lengths to write go to *fo. */
+static int check_field(enc_t *e, const ev_field_t *f, field_out_t *fo)
+{
+    const char *kind = f->is_metric ? "metric" : "attribute";
+    /* The setters checked the UTF-8: counting characters only matters when there are more
+     * bytes than the limit allows characters. */
+    size_t len = strlen(f->name);
+    long n = len <= EVENT_NAME_MAX ? (long)len : event_utf8_chars(f->name, len);
+    if (n < 0)
+        return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", kind);
+    if (n > EVENT_NAME_MAX) {
+        if (!e->ctx->truncate_oversize)
+            return event_errorf(e->err, e->errlen, EVREC_E_NAME_LENGTH,
+                                "%s name \"%.50s...\" is %ld characters, more than %d", kind,
+                                f->name, n, EVENT_NAME_MAX);
+        len = utf8_prefix(f->name, len, EVENT_NAME_MAX);
+        e->truncated = 1;
+    }
+    fo->name_len = len;
+    fo->value_len = 0;
+    if (f->is_metric)
+        return EVREC_OK;
+    size_t vlen = strlen(f->value);
+    long vn = vlen <= EVENT_ATTR_VALUE_MAX ? (long)vlen : event_utf8_chars(f->value, vlen);
+    if (vn < 0)
+        return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "attribute is not valid UTF-8");
+    if (vn > EVENT_ATTR_VALUE_MAX) {
+        if (!e->ctx->truncate_oversize)
+            return event_errorf(e->err, e->errlen, EVREC_E_VALUE_LENGTH,
+                                "attribute \"%.*s\" is %ld characters, more than %ld", (int)len,
+                                f->name, vn, (long)EVENT_ATTR_VALUE_MAX);
+        vlen = utf8_prefix(f->value, vlen, EVENT_ATTR_VALUE_MAX);
+        e->truncated = 1;
+    }
+    fo->value_len = vlen;
+    return EVREC_OK;
+}
+
+static int same_name(const evrec_event_t *ev, const field_out_t *fo, size_t i, size_t j)
+{
+    return ev->fields[i].is_metric == ev->fields[j].is_metric &&
+           fo[i].name_len == fo[j].name_len &&
+           memcmp(ev->fields[i].name, ev->fields[j].name, fo[i].name_len) == 0;
+}
+
+/* The attributes (is_metric 0) or metrics (1) as a JSON object under `key`, if there are any.
+ * Names only collide after truncation (setters replace a field of the same name): then, as
+ * a JSON object keeps one value a name, the name stays where it first came with the value
+ * that came last. */
+static void write_fields(jsonw_t *w, const evrec_event_t *ev, const field_out_t *fo,
+                         int collide, int is_metric, const char *key)
+{
+    int first = 1;
+    for (size_t i = 0; i < ev->nfields; i++) {
+        if (ev->fields[i].is_metric != is_metric)
+            continue;
+        size_t src = i;
+        if (collide) {
+            size_t j = 0;
+            while (j < i && !same_name(ev, fo, i, j))
+                j++;
+            if (j < i)
+                continue; /* written already */
+            for (j = i + 1; j < ev->nfields; j++)
+                if (same_name(ev, fo, i, j))
+                    src = j;
+        }
+        jsonw_raw(w, first ? key : ",", first ? strlen(key) : 1);
+        first = 0;
+        const ev_field_t *f = &ev->fields[src];
+        jsonw_str(w, ev->fields[i].name, fo[i].name_len);
+        jsonw_raw(w, ":", 1);
+        if (is_metric)
+            jsonw_num(w, f->number);
+        else
+            jsonw_str(w, f->value, fo[src].value_len);
+    }
+    if (!first)
+        jsonw_raw(w, "}", 1);
+}
+
+/* The dates an event carries repeat (its session's start; events of the same millisecond):
+ * each thread keeps the last two it formatted. */
+typedef struct iso_cache {
+    int64_t ms;
+    size_t len;
+    char text[34]; /* quoted */
+} iso_cache_t;
+static _Thread_local iso_cache_t iso_cache[2] = { { -1, 0, "" }, { -1, 0, "" } };
+static _Thread_local unsigned iso_next;
+
+static void write_iso(jsonw_t *w, int64_t ms)
+{
+    iso_cache_t *c = &iso_cache[0];
+    if (c->ms != ms) {
+        c = &iso_cache[1];
+        if (c->ms != ms) {
+            c = &iso_cache[iso_next];
+            iso_next ^= 1;
+            c->text[0] = '"';
+            event_format_iso8601(ms, c->text + 1);
+            c->len = strlen(c->text);
+            c->text[c->len++] = '"';
+            c->ms = ms;
+        }
+    }
+    jsonw_raw(w, c->text, c->len);
+}
+
+#define W_LIT(w, lit) jsonw_raw((w), (lit), sizeof(lit) - 1)
+
+/* The Pinpoint Event, written straight into w: the members in the order the services' SDKs
+ * send them. Validation first, over every field in order, so that the first problem is the
+ * one reported whatever is written later. */
+static int encode_pinpoint(enc_t *e, const evrec_event_t *ev, int64_t ts, jsonw_t *w)
 {
     const event_context_t *ctx = e->ctx;
-    int rc = EVREC_OK;
-    cJSON *type = limited_string(e, "event type", NULL, ev->type, EVENT_TYPE_MAX,
-                                 EVREC_E_EVENT_TYPE, &rc);
-    if (rc || (rc = put(o, "EventType", type)) || (rc = put_iso(o, "Timestamp", ts)))
-        return rc;
-    if (ev->nfields) {
-        cJSON *attrs = cJSON_CreateObject(), *metrics = cJSON_CreateObject();
-        if (!attrs || !metrics) {
-            cJSON_Delete(attrs);
-            cJSON_Delete(metrics);
-            return EVREC_E_NOMEM;
-        }
-        rc = encode_fields(e, ev, attrs, metrics);
-        if (!rc && cJSON_GetArraySize(attrs) > 0) {
-            rc = put(o, "Attributes", attrs);
-            attrs = NULL;
-        }
-        if (!rc && cJSON_GetArraySize(metrics) > 0) {
-            rc = put(o, "Metrics", metrics);
-            metrics = NULL;
-        }
-        cJSON_Delete(attrs);
-        cJSON_Delete(metrics);
+    size_t tlen = strlen(ev->type);
+    long tn = tlen <= EVENT_TYPE_MAX ? (long)tlen : event_utf8_chars(ev->type, tlen);
+    if (tn < 0)
+        return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "event type is not valid UTF-8");
+    if (tn > EVENT_TYPE_MAX) {
+        if (!ctx->truncate_oversize)
+            return event_errorf(e->err, e->errlen, EVREC_E_EVENT_TYPE,
+                                "event type is %ld characters, more than %ld", tn,
+                                (long)EVENT_TYPE_MAX);
+        tlen = utf8_prefix(ev->type, tlen, EVENT_TYPE_MAX);
+        e->truncated = 1;
+    }
+    field_out_t fo[EVENT_FIELDS_MAX];
+    int collide = 0;
+    for (size_t i = 0; i < ev->nfields; i++) {
+        int rc = check_field(e, &ev->fields[i], &fo[i]);
         if (rc)
             return rc;
+        collide |= fo[i].name_len != strlen(ev->fields[i].name);
     }
+    W_LIT(w, "{\"EventType\":");
+    jsonw_str(w, ev->type, tlen);
+    W_LIT(w, ",\"Timestamp\":");
+    write_iso(w, ts);
+    write_fields(w, ev, fo, collide, 0, ",\"Attributes\":{");
+    write_fields(w, ev, fo, collide, 1, ",\"Metrics\":{");
     const char *sid = ev->has_session ? ev->session_id : ctx->session_id;
     if (sid) {
-        cJSON *s = cJSON_CreateObject();
-        if ((rc = put(o, "Session", s)))
-            return rc;
         int64_t start = ev->has_session ? ev->session_start_ms : ctx->session_start_ms;
         int64_t stop = ev->has_session ? ev->session_stop_ms : ctx->session_stop_ms;
         int has_dur = ev->has_session ? ev->has_duration : stop > 0;
         int64_t dur = ev->has_session ? ev->session_duration_ms : ctx->session_duration_ms;
-        if ((rc = put(s, "Id", cJSON_CreateString(sid))) ||
-            (rc = put_iso(s, "StartTimestamp", start)))
-            return rc;
-        if (stop > 0 && (rc = put_iso(s, "StopTimestamp", stop)))
-            return rc;
-        if (has_dur && dur >= 0 && (rc = put(s, "Duration", cJSON_CreateNumber((double)dur))))
-            return rc;
+        W_LIT(w, ",\"Session\":{\"Id\":");
+        jsonw_str(w, sid, strlen(sid));
+        W_LIT(w, ",\"StartTimestamp\":");
+        write_iso(w, start);
+        if (stop > 0) {
+            W_LIT(w, ",\"StopTimestamp\":");
+            write_iso(w, stop);
+        }
+        if (has_dur && dur >= 0) {
+            W_LIT(w, ",\"Duration\":");
+            jsonw_num(w, (double)dur);
+        }
+        W_LIT(w, "}");
     }
     for (int i = 0; i < APP_COUNT; i++) {
         const char *v = ev->app[i];
@@ -1277,9 +1384,14 @@ static int encode_pinpoint(enc_t *e, const evrec_event_t *ev, int64_t ts, cJSON 
             v = "evrec";
         if (!v && i == APP_CLIENT_SDK_VERSION)
             v = EVREC_VERSION_STRING;
-        if (v && (rc = put(o, app_field_names[i], cJSON_CreateString(v))))
-            return rc;
+        if (v) {
+            W_LIT(w, ",\"");
+            jsonw_raw(w, app_field_names[i], strlen(app_field_names[i]));
+            W_LIT(w, "\":");
+            jsonw_str(w, v, strlen(v));
+        }
     }
+    W_LIT(w, "}");
     return EVREC_OK;
 }
 
@@ -1340,8 +1452,9 @@ static int encode_personalize(enc_t *e, const evrec_event_t *ev, int64_t ts, cJS
     return EVREC_OK;
 }
 
-int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t **out,
-                        size_t *len, int *truncated, char *err, size_t errlen)
+int event_encode_record_in(evrec_event_t *ev, const event_context_t *ctx, uint8_t *buf,
+                           size_t cap, uint8_t **out, size_t *len, int *truncated, char *err,
+                           size_t errlen)
 {
     if (!ev || !ctx || !out || !len)
         return event_errorf(err, errlen, EVREC_E_INVALID, "event_encode_record: NULL argument");
@@ -1390,47 +1503,82 @@ int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t *
     if (!ev->id[0] && (rc = event_uuid_v4(ev->id)))
         return event_errorf(err, errlen, rc, "no secure random bytes for the event id");
 
-    cJSON *o = cJSON_CreateObject();
-    if (!o)
-        return EVREC_E_NOMEM;
-    rc = pz ? encode_personalize(&e, ev, ts, o) : encode_pinpoint(&e, ev, ts, o);
-    char *frag = rc ? NULL : cJSON_PrintUnformatted(o);
-    cJSON_Delete(o);
-    if (rc)
-        return rc;
-    if (!frag)
-        return EVREC_E_NOMEM;
-    size_t flen = strlen(frag);
+    evrec_record_view_t v = { 0 };
+    v.format = EVREC_RECORD_FORMAT;
+    v.shape = (uint8_t)shape;
+    v.created_ms = ts;
+    v.event_id = ev->id;
+    v.event_id_len = strlen(ev->id);
+    v.endpoint_id = endpoint;
+    v.endpoint_id_len = strlen(endpoint);
+    v.session_id = session ? session : "";
+    v.session_id_len = session ? strlen(session) : 0;
+    v.user_id = user ? user : "";
+    v.user_id_len = user ? strlen(user) : 0;
+    size_t fixed = evrec_record_size(&v); /* all but the fragment */
+    char *frag = NULL;                    /* Personalize: cJSON's text */
+    size_t flen;
+    if (pz) {
+        cJSON *o = cJSON_CreateObject();
+        if (!o)
+            return EVREC_E_NOMEM;
+        rc = encode_personalize(&e, ev, ts, o);
+        frag = rc ? NULL : cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (rc)
+            return rc;
+        if (!frag)
+            return EVREC_E_NOMEM;
+        flen = strlen(frag);
+    } else { /* Pinpoint: written in place, after the header and the ids */
+        jsonw_t w;
+        jsonw_init(&w, cap > fixed ? (char *)buf + fixed - 1 : NULL, cap > fixed ? cap - fixed : 0);
+        if ((rc = encode_pinpoint(&e, ev, ts, &w)))
+            return rc;
+        flen = w.len;
+    }
     if (flen > EVENT_MAX_BYTES) {
         cJSON_free(frag);
         return event_errorf(err, errlen, EVREC_E_EVENT_SIZE, "the encoded event is %zu bytes, more than %d",
                     flen, EVENT_MAX_BYTES);
     }
-    evrec_record_view_t v = { 0 };
-    v.format = EVREC_RECORD_FORMAT;
-    v.shape = (uint8_t)shape;
-    v.flags = e.truncated ? EVREC_RECORD_F_TRUNCATED : 0;
-    v.created_ms = ts;
-    v.event_id = ev->id;
-    v.event_id_len = strlen(ev->id);
-    v.endpoint_id = endpoint ? endpoint : "";
-    v.endpoint_id_len = endpoint ? strlen(endpoint) : 0;
-    v.session_id = session ? session : "";
-    v.session_id_len = session ? strlen(session) : 0;
-    v.user_id = user ? user : "";
-    v.user_id_len = user ? strlen(user) : 0;
-    v.fragment = frag;
-    v.fragment_len = flen;
-    size_t size = evrec_record_size(&v);
-    uint8_t *buf = port_malloc(size);
-    if (!buf) {
+    uint8_t *dst = fixed + flen <= cap ? buf : port_malloc(fixed + flen);
+    if (!dst) {
         cJSON_free(frag);
         return EVREC_E_NOMEM;
     }
-    *len = evrec_record_encode(&v, buf);
+    if (!pz && dst != buf) { /* it did not fit: write it again where it does */
+        jsonw_t w;
+        jsonw_init(&w, (char *)dst + fixed - 1, flen);
+        e.truncated = 0;
+        encode_pinpoint(&e, ev, ts, &w);
+    }
+    v.flags = e.truncated ? EVREC_RECORD_F_TRUNCATED : 0;
+    v.fragment = frag ? frag : (const char *)dst + fixed - 1;
+    v.fragment_len = flen;
+    *len = evrec_record_encode(&v, dst);
     cJSON_free(frag);
-    *out = buf;
+    *out = dst;
     if (truncated)
         *truncated = e.truncated;
+    return EVREC_OK;
+}
+
+int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t **out,
+                        size_t *len, int *truncated, char *err, size_t errlen)
+{
+    uint8_t stack[2048];
+    uint8_t *rec = NULL;
+    int rc = event_encode_record_in(ev, ctx, stack, sizeof stack, &rec, len, truncated, err,
+                                    errlen);
+    if (rc || rec != stack) {
+        if (out)
+            *out = rec;
+        return rc;
+    }
+    *out = port_malloc(*len);
+    if (!*out)
+        return EVREC_E_NOMEM;
+    memcpy(*out, stack, *len);
     return EVREC_OK;
 }

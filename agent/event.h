@@ -51,6 +51,14 @@ typedef struct event_context {
  */
 int event_encode_record(evrec_event_t *ev, const event_context_t *ctx, uint8_t **out,
                         size_t *len, int *truncated, char *err, size_t errlen);
+/**
+ * event_encode_record() into the caller's buffer `buf` of `cap` bytes (a Pinpoint-shaped event
+ * is written there in place, without allocating): *out is `buf` when the record fits, else a
+ * port_malloc'ed buffer the caller frees (only if *out != buf).
+ */
+int event_encode_record_in(evrec_event_t *ev, const event_context_t *ctx, uint8_t *buf,
+                           size_t cap, uint8_t **out, size_t *len, int *truncated, char *err,
+                           size_t errlen);
 
 /** The endpoint id set on the event itself (evrec_event_set_endpoint_id), or NULL. */
 const char *event_endpoint_id(const evrec_event_t *ev);

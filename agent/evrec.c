@@ -807,21 +807,25 @@ int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
             uid[0] = '\0';
         ctx->user_id = uid[0] ? uid : NULL;
     }
+    /* The record is encoded on the stack (a larger one in a buffer of its own): no
+     * allocation between the caller's event and the store. */
+    uint8_t stack[AGENT_RECORD_STACK];
     uint8_t *rec = NULL;
     size_t len = 0;
     int truncated = 0;
-    char err[AGENT_ERROR_LEN] = "";
-    int rc = event_encode_record(ev, ctx, &rec, &len, &truncated, err, sizeof err);
-    if (rc != EVREC_OK) {
-        port_free(rec);
+    char err[AGENT_ERROR_LEN];
+    err[0] = '\0';
+    int rc = event_encode_record_in(ev, ctx, stack, sizeof stack, &rec, &len, &truncated, err,
+                                    sizeof err);
+    if (rc != EVREC_OK)
         return agent_error(a, rc, "record: %s", err[0] ? err : evrec_strerror(rc));
-    }
     if (a->keys) { /* encrypted at rest: the plain record never reaches the store */
         uint8_t *sealed = NULL;
         size_t slen = 0;
         int src = seal_record(a->keys, rec, len, &sealed, &slen);
         mbedtls_platform_zeroize(rec, len);
-        port_free(rec);
+        if (rec != stack)
+            port_free(rec);
         if (src != EVREC_OK)
             return agent_error(a, src, "record: cannot encrypt the event: %s",
                                evrec_strerror(src));
@@ -829,7 +833,8 @@ int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
         len = slen;
     }
     rc = queue_append(a->queue, rec, len, truncated, NULL);
-    port_free(rec);
+    if (rec != stack)
+        port_free(rec);
     if (rc != EVREC_OK)
         return agent_error(a, rc, "record: event %s not stored: %s", evrec_event_id(ev),
                            queue_detail(a->queue, rc));

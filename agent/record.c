@@ -46,7 +46,8 @@ size_t evrec_record_encode(const evrec_record_view_t *v, uint8_t *buf)
     if (v->user_id_len)
         memcpy(p, v->user_id, v->user_id_len);
     p += v->user_id_len;
-    memcpy(p, v->fragment, v->fragment_len);
+    if ((const char *)p != v->fragment) /* else written in place already */
+        memcpy(p, v->fragment, v->fragment_len);
     p += v->fragment_len;
     *p++ = 0;
     return (size_t)(p - buf);

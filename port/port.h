@@ -42,6 +42,10 @@ void port_sleep_ms(uint32_t ms);
 
 /** Fill buf with cryptographically secure random bytes. */
 int port_random(void *buf, size_t len);
+/** Random bytes for identifiers (event ids), from the same source as port_random but through
+ *  a pool the port refills many ids at a time: one system call for many ids. Never the same
+ *  bytes twice, in a forked child either. Not for secrets. */
+int port_random_id(void *buf, size_t len);
 
 /* -- threads ------------------------------------------------------------------------------- */
 

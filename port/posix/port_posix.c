@@ -70,6 +70,48 @@ int port_random(void *buf, size_t len)
     return 0;
 }
 
+/* Ids come from a pool refilled 512 bytes at a time (32 UUIDs a getrandom call). A forked
+ * child must not hand out its parent's bytes again: pthread_atfork empties the pool in the
+ * child, and bytes handed out are wiped from it. */
+#define ID_POOL_BYTES 512
+static pthread_mutex_t g_id_mu = PTHREAD_MUTEX_INITIALIZER;
+static unsigned char g_id_pool[ID_POOL_BYTES];
+static size_t g_id_pos = ID_POOL_BYTES;
+static pthread_once_t g_id_once = PTHREAD_ONCE_INIT;
+
+static void id_pool_child(void)
+{
+    pthread_mutex_init(&g_id_mu, NULL);
+    memset(g_id_pool, 0, sizeof g_id_pool);
+    g_id_pos = ID_POOL_BYTES;
+}
+
+static void id_pool_init(void)
+{
+    pthread_atfork(NULL, NULL, id_pool_child);
+}
+
+int port_random_id(void *buf, size_t len)
+{
+    if (len > ID_POOL_BYTES / 4)
+        return port_random(buf, len);
+    pthread_once(&g_id_once, id_pool_init);
+    pthread_mutex_lock(&g_id_mu);
+    if (ID_POOL_BYTES - g_id_pos < len) {
+        int rc = port_random(g_id_pool, ID_POOL_BYTES);
+        if (rc != 0) {
+            pthread_mutex_unlock(&g_id_mu);
+            return rc;
+        }
+        g_id_pos = 0;
+    }
+    memcpy(buf, g_id_pool + g_id_pos, len);
+    memset(g_id_pool + g_id_pos, 0, len);
+    g_id_pos += len;
+    pthread_mutex_unlock(&g_id_mu);
+    return 0;
+}
+
 /* -- threads ------------------------------------------------------------------------------- */
 
 struct port_mutex {
