@@ -1677,6 +1677,16 @@ int queue_sync(evrec_queue_t *q)
     return rc ? rc : src;
 }
 
+size_t queue_staged_count(evrec_queue_t *q)
+{
+    if (!q)
+        return 0;
+    port_mutex_lock(q->mu);
+    size_t n = q->nstaged;
+    port_mutex_unlock(q->mu);
+    return n;
+}
+
 uint32_t queue_tick(evrec_queue_t *q)
 {
     if (!q)

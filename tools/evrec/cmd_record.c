@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "agent.h"
 #include "cli_opts.h"
 #include "event.h"
 #include "evrec.h"
@@ -126,8 +127,10 @@ static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, s
 
 /*
  * A printed id is a promise that the event is stored. In batched durability a record is only
- * staged until its batch commits, so ids wait here and are printed once evrec_sync() has
- * committed them (every commit_max_events records, and at the end).
+ * staged until its batch commits, so ids wait here and are printed once the store has
+ * committed them: when its own commit (every commit_max_events records, or commit_interval_ms)
+ * leaves nothing staged; else by evrec_sync() when this list is full, and at the end. A commit
+ * batch costs one commit, not an fsync.
  */
 typedef struct pending {
     int batched;
@@ -139,11 +142,11 @@ typedef struct pending {
     long lost;        /* events staged but not committed */
 } pending_t;
 
-static int pending_flush(pending_t *p, evrec_t *agent)
+static int pending_flush(pending_t *p, evrec_t *agent, int committed)
 {
     if (p->n == 0)
         return EVREC_OK;
-    int rc = evrec_sync(agent);
+    int rc = committed ? EVREC_OK : evrec_sync(agent);
     if (rc != EVREC_OK) {
         fprintf(stderr, "evrec record: %s\n", evrec_last_error(agent));
         for (uint32_t i = 0; p->lines && i < p->n; i++)
@@ -180,7 +183,9 @@ static int acknowledge(pending_t *p, evrec_t *agent, const evrec_event_t *ev, co
     p->name = name;
     p->lines[p->n] = lineno;
     snprintf(p->ids[p->n++], EVREC_ID_MAX, "%s", evrec_event_id(ev));
-    return p->n >= p->max ? pending_flush(p, agent) : EVREC_OK;
+    if (queue_staged_count(agent_queue(agent)) == 0)
+        return pending_flush(p, agent, 1);
+    return p->n >= p->max ? pending_flush(p, agent, 0) : EVREC_OK;
 }
 
 static void pending_init(pending_t *p, const cli_config_t *c, evrec_t *agent, int many)
@@ -309,7 +314,7 @@ static int record_file(cli_config_t *c, const char *path)
     free(line);
     if (in != stdin)
         fclose(in);
-    if (pending_flush(&p, agent) != EVREC_OK)
+    if (pending_flush(&p, agent, 0) != EVREC_OK)
         code = CLI_EXIT_FAIL;
     not_stored += p.lost;
     free(p.ids);
