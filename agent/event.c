@@ -343,6 +343,11 @@ const char *event_last_error(const evrec_event_t *ev)
     return ev ? ev->err : "";
 }
 
+EVREC_API const char *evrec_event_last_error(const evrec_event_t *event)
+{
+    return event_last_error(event);
+}
+
 /* The event type: required, valid UTF-8, <= 256 characters (Personalize's limit, the wider of
  * the two services). Pinpoint's 50 is checked when the event is recorded for Pinpoint. */
 static int check_type(char *err, size_t errlen, const char *type)

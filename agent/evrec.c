@@ -861,10 +861,30 @@ EVREC_API int evrec_record(evrec_t *agent, evrec_event_t *event)
 
 /* -- stats --------------------------------------------------------------------------------- */
 
+static int fill_stats(evrec_t *agent, evrec_stats_t *out);
+
+/* Fills the caller's struct as far as its struct_size reaches (a caller built against an older
+ * header passes a shorter struct), then says how far it filled. */
 EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out)
 {
     if (agent == NULL || out == NULL)
         return agent_error(agent, EVREC_E_INVALID, "stats: out is NULL");
+    if (out->struct_size < offsetof(evrec_stats_t, queued_bytes))
+        return agent_error(agent, EVREC_E_INVALID,
+                           "stats: struct_size is %zu; set it to sizeof(evrec_stats_t)",
+                           out->struct_size);
+    size_t n = out->struct_size < sizeof *out ? out->struct_size : sizeof *out;
+    evrec_stats_t full;
+    int rc = fill_stats(agent, &full);
+    if (rc != EVREC_OK)
+        return rc;
+    full.struct_size = n;
+    memcpy(out, &full, n);
+    return EVREC_OK;
+}
+
+static int fill_stats(evrec_t *agent, evrec_stats_t *out)
+{
     memset(out, 0, sizeof *out);
     queue_stats_t qs;
     int rc = queue_stats(agent->queue, &qs);

@@ -64,7 +64,7 @@ int main(int argc, char **argv)
     evrec_session_stop(agent);           /* app closed: _session.stop with the duration */
 
     rc = evrec_flush(agent, 5000);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     evrec_stats(agent, &st);
     printf("delivered %llu, queued %llu\n", (unsigned long long)st.delivered,
            (unsigned long long)st.queued_events);

@@ -100,7 +100,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    evrec_stats_t before;
+    evrec_stats_t before = { .struct_size = sizeof before };
     evrec_stats(agent, &before);
     rc = check(evrec_session_start(agent), agent, "session start");
     if (rc == EVREC_OK)
@@ -118,14 +118,14 @@ int main(int argc, char **argv)
         rc = screen_view(agent, "about", 4.25);
     if (rc == EVREC_OK)
         rc = check(evrec_session_stop(agent), agent, "session stop");
-    evrec_stats_t after;
+    evrec_stats_t after = { .struct_size = sizeof after };
     evrec_stats(agent, &after);
     printf("recorded: %llu\n", (unsigned long long)(after.recorded - before.recorded));
 
     if (rc == EVREC_OK)
         rc = check(evrec_flush(agent, 15000), agent, "flush");
 
-    evrec_stats_t s;
+    evrec_stats_t s = { .struct_size = sizeof s };
     if (evrec_stats(agent, &s) == EVREC_OK)
         printf("stats: queued %llu, delivered %llu, requests %llu, retries %llu, "
                "dropped %llu, last error %s\n",

@@ -81,7 +81,7 @@ int main(int argc, char **argv)
 
     /* Before power-down: upload what is left (bounded), keep the rest on disk. */
     rc = evrec_flush(agent, 5000);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     evrec_stats(agent, &st);
     printf("recorded %d, delivered %llu, queued %llu\n", taken,
            (unsigned long long)st.delivered, (unsigned long long)st.queued_events);

@@ -88,7 +88,7 @@ int main(int argc, char **argv)
 
     /* Drain for up to 5 s; whatever is left stays queued for the next start. */
     rc = evrec_flush(agent, 5000);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     evrec_stats(agent, &st);
     printf("delivered %llu, queued %llu\n", (unsigned long long)st.delivered,
            (unsigned long long)st.queued_events);

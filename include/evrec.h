@@ -11,14 +11,28 @@
  *   exponential backoff and full jitter. Events are deleted only once the service has answered
  *   for them (accepted, or permanently rejected).
  *
- * Conventions:
- *   - Every fallible call returns int: EVREC_OK (0) or a negative EVREC_E_* code.
- *     evrec_strerror() names a code; evrec_last_error() gives the detail of the last failure
- *     on an agent (per calling thread).
- *   - Strings passed in are copied; the caller keeps ownership of what it passes.
- *     Ownership of anything returned is written next to the function.
- *   - Any thread may call any function on an agent, except evrec_close() which must be the
- *     last call. Callbacks are called from the flusher thread (or from inside evrec_poll()).
+ * Conventions (they hold for every function below unless its comment says otherwise):
+ *   - Returns: every fallible call returns int: EVREC_OK (0) or a negative EVREC_E_* code.
+ *     Each function's comment lists the codes it returns besides EVREC_OK; any of them may
+ *     also return EVREC_E_NOMEM (an allocation failed; nothing was changed). A NULL agent,
+ *     event or required pointer gives EVREC_E_INVALID. evrec_strerror() names a code;
+ *     evrec_last_error() gives the detail of the last failure on an agent (per calling
+ *     thread), evrec_event_last_error() the detail of the last refused setter on an event.
+ *   - Ownership: strings and structs passed in are copied before the call returns; the caller
+ *     keeps ownership of what it passes and may free or reuse it at once. Anything returned
+ *     says who owns it: "owned by the agent / event" (valid until it is closed / freed, never
+ *     freed by the caller), or "free with evrec_free()".
+ *   - Threads: any thread may call any function on an agent at the same time, except
+ *     evrec_close(), which must be the last call on it (no other call may be running or
+ *     start). An event (evrec_event_t) belongs to one thread at a time: build it on one
+ *     thread, or lock it yourself. Process-wide: evrec_set_allocator() only before anything
+ *     else.
+ *   - Callbacks are called from the flusher thread (or from inside evrec_poll() /
+ *     evrec_flush() with manual_flush, on the caller's thread), never while evrec holds a
+ *     store transaction. They may call evrec_record(), evrec_stats() and the event and
+ *     session functions on the agent; they must not call evrec_close(), evrec_flush() or
+ *     evrec_poll() (these wait on the flusher that is running the callback), and must return
+ *     promptly: the flusher waits for them.
  *   - Never use an agent across fork(): open a new one in the child.
  */
 #ifndef EVREC_H
@@ -46,9 +60,9 @@ extern "C" {
 #define EVREC_VERSION_PATCH 0
 #define EVREC_VERSION_STRING "0.1.0"
 /** Bumped whenever a change breaks binary compatibility; it is the shared library's soname. */
-#define EVREC_ABI_VERSION 0
+#define EVREC_ABI_VERSION 1 /* 1: evrec_stats_t starts with struct_size */
 
-/** The library's version string, e.g. "0.1.0" (static storage). */
+/** The library's version string, e.g. "0.1.0" (static storage: never free it). Any thread. */
 EVREC_API const char *evrec_version(void);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -112,10 +126,12 @@ typedef enum evrec_error {
     EVREC_E_OTHER_SERVICE = -53,
 } evrec_error_t;
 
-/** A short, static description of an error code ("event type missing or too long"). */
+/** A short description of an error code ("event type missing or too long"); an unknown code
+ *  gives "unknown error". Static storage: never free it. Any thread. */
 EVREC_API const char *evrec_strerror(int code);
 
-/** 1 if an operation that failed with this code may succeed when retried later, else 0. */
+/** 1 if an operation that failed with this code may succeed when retried later (network,
+ *  throttling, 5xx, timeouts, a busy or full store), else 0. Pure; any thread. */
 EVREC_API int evrec_error_is_retryable(int code);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -132,7 +148,9 @@ typedef void (*evrec_free_fn)(void *ptr);
  * otherwise). Passing NULLs for all three restores the C library's allocator. Blocks must be
  * aligned as malloc's are (for max_align_t): a header in front of each block has to be padded
  * to that alignment (on 32-bit ARM an unaligned 64-bit member faults).
- * Not thread-safe: call it before any agent exists.
+ * Returns EVREC_OK, or EVREC_E_INVALID (some but not all three NULL; nothing changed).
+ * Not thread-safe: call it before any agent or event exists; memory allocated before must
+ * not be freed by the new functions.
  */
 EVREC_API int evrec_set_allocator(evrec_malloc_fn m, evrec_realloc_fn r, evrec_free_fn f);
 
@@ -188,7 +206,10 @@ typedef enum evrec_log_level {
     EVREC_LOG_DEBUG = 3
 } evrec_log_level_t;
 
-/** Log sink. `message` is NUL-terminated and already redacted of secrets. */
+/** Log sink. `message` is NUL-terminated, already redacted of secrets, and valid only during
+ *  the call (copy it to keep it). Called from any thread that calls into evrec (recording
+ *  threads as well as the flusher), possibly from several at once: it must be thread-safe.
+ *  It must not call back into evrec on the same agent (evrec_last_error() is fine). */
 typedef void (*evrec_log_fn)(void *user, evrec_log_level_t level, const char *message);
 
 /** Credentials given by a caller callback. */
@@ -199,7 +220,12 @@ typedef struct evrec_credentials {
     int64_t expiration_ms;    /**< Unix ms when they expire; 0 = never */
 } evrec_credentials_t;
 
-/** Fill *out and return EVREC_OK, or return a negative code. Called from the flusher. */
+/** Fill *out (zeroed before the call; strings NUL-terminated within their arrays) and return
+ *  EVREC_OK, or return a negative code: the flusher then tries the next provider of the chain
+ *  and, if none answers, backs off with EVREC_E_CREDENTIALS, keeping every event queued.
+ *  Called from the flusher thread (or evrec_poll()'s caller) when credentials are first
+ *  needed and again before expiration_ms. May block (it delays the upload only); must not
+ *  call evrec_close(), evrec_flush() or evrec_poll(). */
 typedef int (*evrec_credentials_fn)(void *user, evrec_credentials_t *out);
 
 typedef enum evrec_outcome {
@@ -208,6 +234,8 @@ typedef enum evrec_outcome {
     EVREC_OUTCOME_DROPPED = 2   /**< evrec dropped it (evicted, expired, poison) */
 } evrec_outcome_t;
 
+/** One event's fate, given to evrec_delivery_fn. Every pointer is owned by evrec and valid only
+ *  during the call. */
 typedef struct evrec_delivery {
     const char *event_id;
     const char *endpoint_id;
@@ -224,7 +252,10 @@ typedef void (*evrec_delivery_fn)(void *user, const evrec_delivery_t *delivery);
 
 /** Bytes of an encryption key (AES-256). */
 #define EVREC_KEY_BYTES 32
-/** Gives the application's encryption keys (evrec_options_t.encryption_keys). */
+/** Gives the application's encryption keys (evrec_options_t.encryption_keys): fill keys[0..*n)
+ *  (at most `max`), the current key first, and return 0; any other return fails evrec_open()
+ *  with EVREC_E_KEY. Called once, inside evrec_open(), on its caller's thread; evrec copies
+ *  the keys and wipes its copies at evrec_close(). Must not call into evrec. */
 typedef int (*evrec_keys_fn)(void *user, unsigned char keys[][EVREC_KEY_BYTES], size_t max,
                              size_t *n);
 
@@ -350,7 +381,8 @@ typedef struct evrec_options {
     void *encryption_keys_user;
 } evrec_options_t;
 
-/** Fill *opts with the defaults documented on each field. */
+/** Fill *opts with the defaults documented on each field (and struct_size). Cannot fail; any
+ *  thread. The struct holds no allocation: nothing to free. */
 EVREC_API void evrec_options_init(evrec_options_t *opts);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -367,7 +399,13 @@ EVREC_API void evrec_options_init(evrec_options_t *opts);
  * flusher at a time (the others record only).
  * On success *out owns the agent (free with evrec_close()). `opts` may be NULL for defaults.
  * On failure *out is NULL and, if `error_message` is not NULL, up to `error_message_len`
- * bytes of detail are written there.
+ * bytes of detail are written there (NUL-terminated).
+ * Returns EVREC_E_INVALID (out or store_dir NULL, struct_size unset), EVREC_E_CONFIG (options
+ * inconsistent, e.g. no application id for Pinpoint, store settings differing without
+ * set_store_settings), EVREC_E_IO, EVREC_E_UNSAFE, EVREC_E_CORRUPT, EVREC_E_FOREIGN,
+ * EVREC_E_FORMAT_VERSION, EVREC_E_KEY, EVREC_E_FULL (no room for the store), EVREC_E_NOMEM.
+ * Everything in `opts` is copied: the caller may free its strings once this returns.
+ * Any thread; several agents (of one or several stores) may be open in one process.
  */
 EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_options_t *opts,
                          char *error_message, size_t error_message_len);
@@ -377,20 +415,25 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
  * to `timeout_ms` if this agent runs a flusher, commits staged records, and frees everything.
  * Returns EVREC_OK, or EVREC_E_TIMEOUT if events were left queued (they are kept on disk), or
  * the commit's error (EVREC_E_FULL / EVREC_E_IO) if staged records (batched mode) could not be
- * committed: those are lost, counted in `dropped_uncommitted` and logged. `agent` may be NULL.
+ * committed: those are lost, counted in `dropped_uncommitted` and logged. `agent` may be NULL
+ * (EVREC_OK). Whatever it returns, the agent is freed: it must be the last call on `agent`,
+ * made when no other thread is inside a call on it, and never from a callback.
  */
 EVREC_API int evrec_close(evrec_t *agent, uint32_t timeout_ms);
 
-/** The detail of the last error on `agent` in this thread ("" if none). Valid until the
- *  thread's next call on the agent. */
+/** The detail of the last error on `agent` in this thread ("" if none; a NULL agent gives "").
+ *  Owned by the agent; valid until this thread's next call on the agent. */
 EVREC_API const char *evrec_last_error(const evrec_t *agent);
 
 /** The store's kept durability and max_store_bytes, which this agent follows (see
- *  set_store_settings). Either pointer may be NULL. */
+ *  set_store_settings). Either pointer may be NULL. Returns EVREC_E_INVALID (agent NULL),
+ *  EVREC_E_IO / EVREC_E_CORRUPT (the store could not be read). Any thread. */
 EVREC_API int evrec_store_settings(evrec_t *agent, evrec_durability_t *durability,
                                    uint64_t *max_store_bytes);
 
-/** Force everything recorded so far to disk (commit staged records and fsync). */
+/** Force everything recorded so far to disk (commit staged records and fsync), in any
+ *  durability mode. Returns EVREC_E_INVALID, EVREC_E_IO, EVREC_E_FULL (a staged commit found
+ *  the disk full: the records stay staged), EVREC_E_CLOSED. Any thread; blocks for the fsync. */
 EVREC_API int evrec_sync(evrec_t *agent);
 
 /**
@@ -400,12 +443,19 @@ EVREC_API int evrec_sync(evrec_t *agent);
  * all that is left is of a shape this agent's service cannot carry (evrec_last_error() says
  * how many wait and which services carry them: "3 events wait for Personalize"). With
  * manual_flush, this runs the flushing work itself on the calling thread.
+ * Also returns EVREC_E_INVALID, EVREC_E_STATE (no_flusher, or another process holds the
+ * store's flusher role), EVREC_E_CLOSED. Any thread but a callback's; blocks up to timeout_ms.
  */
 EVREC_API int evrec_flush(evrec_t *agent, uint32_t timeout_ms);
 
 /**
  * For firmware without threads (options.manual_flush = 1): do one bounded step of flushing
  * work (at most one request) and store in *next_ms how long until it wants to be called again.
+ * Returns EVREC_OK whether or not a request went out or was accepted (delivery problems are
+ * retried later and show in evrec_stats()); EVREC_E_INVALID (agent or next_ms NULL),
+ * EVREC_E_STATE (the agent runs its own flusher thread: manual_flush is 0), EVREC_E_BUSY
+ * (another process holds the store's flusher role; call again later), or the store's error
+ * (EVREC_E_IO, EVREC_E_CORRUPT). Call it from one thread at a time; callbacks run inside it.
  */
 EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms);
 
@@ -424,10 +474,19 @@ EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms);
  *  EVREC_E_NAME_LENGTH / EVREC_E_VALUE_LENGTH: evrec_record() then refuses the event with the
  *  same code, or, if the agent was opened with truncate_oversize, truncates them at a code-point
  *  boundary and counts the event as truncated. Every other violation is refused and not stored.
- *  "Characters" are Unicode code points. */
+ *  "Characters" are Unicode code points.
+ *
+ *  Returns EVREC_E_INVALID (out NULL), EVREC_E_EVENT_TYPE, EVREC_E_UTF8, EVREC_E_NOMEM; on
+ *  failure *out is NULL. *out is owned by the caller. Every setter below returns EVREC_OK or
+ *  the EVREC_E_* code of the limit it breaks (EVREC_E_INVALID for a NULL event or argument,
+ *  EVREC_E_UTF8, EVREC_E_NAME_LENGTH, EVREC_E_VALUE_LENGTH, EVREC_E_TOO_MANY_FIELDS,
+ *  EVREC_E_METRIC_VALUE, EVREC_E_TIMESTAMP, EVREC_E_ID, EVREC_E_ENUM, EVREC_E_JSON), with the
+ *  detail in evrec_event_last_error(); a refused setter leaves the event as it was (except the
+ *  over-long values described above). Setters copy their strings. */
 EVREC_API int evrec_event_new(evrec_event_t **out, const char *event_type);
 
-/** Free an event (NULL is fine). */
+/** Free an event and everything it holds (NULL is fine). The caller's pointer is then
+ *  invalid, as are strings evrec_event_id() / evrec_event_last_error() returned for it. */
 EVREC_API void evrec_event_free(evrec_event_t *event);
 
 /** Add or replace a string attribute (name ≤ 50, value ≤ 200 characters). */
@@ -475,23 +534,43 @@ EVREC_API int evrec_event_set_metric_attribution(evrec_event_t *event, const cha
  * Metrics, Timestamp, Session, AppPackageName, ...) or the Personalize `Event` shape
  * (eventType, sentAt, itemId, properties, ...), plus optional "EventId" and "EndpointId"
  * (and "userId"/"sessionId" for Personalize). `len` may be 0 for a NUL-terminated string.
+ * Returns EVREC_E_INVALID, EVREC_E_JSON (does not parse, or a member has the wrong type or is
+ * unknown) or any setter's code for a member that breaks a limit; on failure *out is NULL.
+ * *out is owned by the caller (evrec_event_free()).
  */
 EVREC_API int evrec_event_from_json(evrec_event_t **out, const char *json, size_t len);
 
-/** The event's id (assigned by evrec_record() if not set). Owned by the event. */
+/** The event's id (assigned by evrec_record() if not set; "" before that and for a NULL
+ *  event). Owned by the event: valid until it is freed or its id changes. */
 EVREC_API const char *evrec_event_id(const evrec_event_t *event);
+
+/** The detail of the last setter (or evrec_event_from_json()'s parse) refused on this event,
+ *  e.g. "attribute name \"x...\" is 51 characters, more than 50" ("" if none; "" for a NULL
+ *  event). Owned by the event: valid until its next setter call or evrec_event_free(). */
+EVREC_API const char *evrec_event_last_error(const evrec_event_t *event);
 
 /**
  * Validate the event, encode it and append it to the durable queue. Returns in microseconds;
  * never touches the network. On EVREC_OK the event is stored (per the durability mode) and
  * its id is readable with evrec_event_id(). The caller still owns `event`. Recording the same
  * event object twice stores two events with the same id unless a new id is set between.
+ * Returns EVREC_E_INVALID (agent or event NULL), the event's validation codes for this
+ * agent's service (EVREC_E_EVENT_TYPE, EVREC_E_NAME_LENGTH, EVREC_E_VALUE_LENGTH,
+ * EVREC_E_EVENT_SIZE, EVREC_E_TOO_MANY_FIELDS, EVREC_E_ID, ...; nothing is stored),
+ * EVREC_E_TOO_OLD (older than max_event_age_ms), EVREC_E_FULL (refuse_new policy, or the disk
+ * is full), EVREC_E_IO, EVREC_E_CORRUPT, EVREC_E_KEY, EVREC_E_CLOSED; the detail is in
+ * evrec_last_error(). Any thread, concurrently with others; never waits for the flusher.
  */
 EVREC_API int evrec_record(evrec_t *agent, evrec_event_t *event);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Sessions                                                                                  */
 /* ---------------------------------------------------------------------------------------- */
+
+/* Sessions are the agent's (one open session at a time, shared by every thread); each call
+ * records its `_session.*` event as evrec_record() does and returns what evrec_record() returns
+ * for it, or EVREC_E_INVALID (agent NULL) / EVREC_E_STATE (no session in a state that allows
+ * the call). Any thread; the calls are serialised. */
 
 /** Start a session (stopping any open one first); records `_session.start`. */
 EVREC_API int evrec_session_start(evrec_t *agent);
@@ -502,14 +581,16 @@ EVREC_API int evrec_session_pause(evrec_t *agent);
 /** Resume a paused session; if it was paused longer than session_timeout_ms it is stopped and
  *  a new one started instead. Records `_session.resume` (or stop + start). */
 EVREC_API int evrec_session_resume(evrec_t *agent);
-/** Copy the open session's id into buf ("" and EVREC_E_STATE if none). */
+/** Copy the open session's id into buf ("" and EVREC_E_STATE if none; EVREC_E_INVALID if buf
+ *  is NULL, len 0 or too small). The caller owns buf. */
 EVREC_API int evrec_session_id(evrec_t *agent, char *buf, size_t len);
 
 /* ---------------------------------------------------------------------------------------- */
 /* Endpoint profile (Pinpoint PublicEndpoint)                                                */
 /* ---------------------------------------------------------------------------------------- */
 
-/** The agent's default endpoint id (a persisted UUID v4 unless overridden). Owned by the agent. */
+/** The agent's default endpoint id (a persisted UUID v4 unless overridden; NULL for a NULL
+ *  agent). Owned by the agent: valid until evrec_close(). Any thread. */
 EVREC_API const char *evrec_endpoint_id(const evrec_t *agent);
 
 /**
@@ -520,6 +601,12 @@ EVREC_API const char *evrec_endpoint_id(const evrec_t *agent);
  * "Demographic.PlatformVersion", "Demographic.Timezone", "Location.City", "Location.Country",
  * "Location.PostalCode", "Location.Region", "User.UserId". `value` NULL removes the member.
  * The profile is persisted at once and sent with the endpoint's next events.
+ * The endpoint_set functions return EVREC_E_INVALID (unknown field, NULL name), the limits'
+ * codes (EVREC_E_ID, EVREC_E_NAME_LENGTH, EVREC_E_VALUE_LENGTH, EVREC_E_TOO_MANY_FIELDS,
+ * EVREC_E_TOO_MANY_VALUES, EVREC_E_METRIC_VALUE, EVREC_E_UTF8, EVREC_E_ENUM,
+ * EVREC_E_EVENT_SIZE, EVREC_E_JSON), or the store's (EVREC_E_IO, EVREC_E_FULL); a refused
+ * change leaves the stored profile as it was. Any thread; changes to one profile are
+ * serialised (last writer wins per member).
  */
 EVREC_API int evrec_endpoint_set(evrec_t *agent, const char *endpoint_id, const char *field,
                                  const char *value);
@@ -545,10 +632,13 @@ EVREC_API int evrec_endpoint_set_metric(evrec_t *agent, const char *endpoint_id,
 EVREC_API int evrec_endpoint_set_json(evrec_t *agent, const char *endpoint_id, const char *json);
 
 /** The endpoint's profile as PublicEndpoint JSON. *out is malloc'ed (evrec's allocator);
- *  free it with evrec_free(). */
+ *  the caller owns it: free it with evrec_free(). An endpoint with no profile stored gives "{}".
+ *  Returns EVREC_E_INVALID, EVREC_E_IO, EVREC_E_CORRUPT, EVREC_E_NOMEM; on failure *out is
+ *  NULL. */
 EVREC_API int evrec_endpoint_get_json(evrec_t *agent, const char *endpoint_id, char **out);
 
-/** Free memory that evrec returned to the caller. */
+/** Free memory that evrec returned to the caller (evrec_endpoint_get_json()); NULL is fine.
+ *  Uses evrec's allocator (evrec_set_allocator). */
 EVREC_API void evrec_free(void *ptr);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -556,6 +646,11 @@ EVREC_API void evrec_free(void *ptr);
 /* ---------------------------------------------------------------------------------------- */
 
 typedef struct evrec_stats {
+    /** Set by the caller to sizeof(evrec_stats_t) before calling evrec_stats(), which fills the
+     *  struct only that far (a program built against an older header passes a shorter one) and
+     *  sets it to the bytes it filled. Below sizeof(size_t) + 8 it is refused (EVREC_E_INVALID).
+     *  New fields are only ever added at the end. */
+    size_t struct_size;
     uint64_t queued_events;  /**< events in the store now */
     uint64_t queued_bytes;   /**< their stored size */
     uint64_t endpoints;      /**< endpoint profiles in the store */
@@ -592,7 +687,10 @@ typedef struct evrec_stats {
     uint64_t upload_bytes_today; /**< request body bytes sent this UTC day */
 } evrec_stats_t;
 
-/** Fill *out with the store's and this agent's counters. */
+/** Fill *out with the store's and this agent's counters. Set out->struct_size first (see
+ *  above). Returns EVREC_E_INVALID (agent or out NULL, struct_size too small), EVREC_E_IO /
+ *  EVREC_E_CORRUPT (the store could not be read); *out is the caller's. Any thread; cheap (one
+ *  read transaction), fine to poll. */
 EVREC_API int evrec_stats(evrec_t *agent, evrec_stats_t *out);
 
 /* ---------------------------------------------------------------------------------------- */
@@ -611,25 +709,31 @@ typedef struct evrec_filter {
                                     shaped for); -1 = any */
 } evrec_filter_t;
 
-/** Set *f to match nothing by criterion (all = 0, no age, any endpoint, shape -1). */
+/** Set *f to match nothing by criterion (all = 0, no age, any endpoint, shape -1). Cannot
+ *  fail; the filter holds no allocation. */
 EVREC_API void evrec_filter_init(evrec_filter_t *f);
 
 /** Delete the queued events that match `filter` from the store (every process's), counted in
  *  evrec_stats()'s dropped_purged. *purged (may be NULL) gets how many. A filter with no
  *  criterion and all = 0 is refused with EVREC_E_INVALID (nothing is deleted). Events being
  *  sent at that moment may still be delivered (the store deletes them first; the answer then
- *  finds them gone). */
+ *  finds them gone). Also returns EVREC_E_INVALID (agent or filter NULL, shape unknown),
+ *  EVREC_E_IO, EVREC_E_FULL. Any thread. */
 EVREC_API int evrec_purge(evrec_t *agent, const evrec_filter_t *filter, uint64_t *purged);
 
 /** Called by evrec_export() with one event as a line of JSON (NUL-terminated, no newline; valid
- *  during the call). A non-zero return stops the export, which returns that value. */
+ *  during the call). A non-zero return stops the export, which returns that value. Called on
+ *  evrec_export()'s thread inside a read transaction of the store: it may not call evrec_purge(),
+ *  evrec_close() or evrec_export() on the agent; recording from it works but waits for no one. */
 typedef int (*evrec_export_fn)(void *user, const char *json, size_t len);
 
 /** Hand every queued event matching `filter` (NULL: all; `all` is not needed), oldest first,
  *  to fn as one JSON object: {"Seq", "CreatedMs", "EventId", "EndpointId", "SessionId" and
  *  "UserId" when set, "Service" (the event's shape: "pinpoint" or "personalize"), "Event" (the
  *  event as it goes on the wire)}; a record that cannot be read gives {"Seq", "Error"}. The
- *  store is not changed. Runs inside one read transaction of the store. */
+ *  store is not changed. Runs inside one read transaction of the store. Returns EVREC_OK,
+ *  fn's non-zero return, EVREC_E_INVALID (agent or fn NULL), EVREC_E_IO, EVREC_E_NOMEM.
+ *  Any thread. */
 EVREC_API int evrec_export(evrec_t *agent, const evrec_filter_t *filter, evrec_export_fn fn,
                            void *user);
 

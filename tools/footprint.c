@@ -103,7 +103,7 @@ int main(int argc, char **argv)
     }
     if (url)
         rc = evrec_flush(a, 60000);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     evrec_stats(a, &st);
     printf("recorded=%d delivered=%llu queued=%llu\n", events, (unsigned long long)st.delivered,
            (unsigned long long)st.queued_events);

@@ -26,7 +26,7 @@ int main(int argc, char **argv)
     if (rc == EVREC_OK)
         rc = evrec_record(agent, ev);
     evrec_event_free(ev);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     if (rc == EVREC_OK)
         rc = evrec_stats(agent, &st);
     if (rc != EVREC_OK) {

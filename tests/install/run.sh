@@ -36,8 +36,8 @@ one_install() {
   export PKG_CONFIG_PATH="$lib/pkgconfig" PKG_CONFIG_SYSROOT_DIR="$root"
   check grep -qx "prefix=$prefix" "$lib/pkgconfig/evrec.pc"
   check test "$(pkg-config --variable=includedir evrec)" = "$root$prefix/include"
-  check test "$(readlink "$lib/libevrec.so.0")" != ""
-  check sh -c "objdump -p '$lib/libevrec.so' | grep -q 'SONAME *libevrec.so.0'"
+  check test "$(readlink "$lib/libevrec.so.1")" != ""
+  check sh -c "objdump -p '$lib/libevrec.so' | grep -q 'SONAME *libevrec.so.1'"
   # Only evrec_* symbols are exported by the shared library.
   check sh -c "! nm -D --defined-only '$lib/libevrec.so' | awk '{print \$3}' | grep -v '^evrec_' | grep -q ."
   check test -f "$root$prefix/share/man/man1/evrec.1"

@@ -210,7 +210,7 @@ static void purge_and_export_api(void **state)
     flt.shape = EVREC_SERVICE_PINPOINT;
     assert_int_equal(evrec_purge(a, &flt, &n), EVREC_OK);
     assert_int_equal(n, 1);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
     assert_int_equal(st.queued_events, 2);
     assert_int_equal(st.dropped_purged, 2);
@@ -567,7 +567,7 @@ static void upload_allowed_holds_back(void **state)
     assert_int_equal(evrec_flush(a, 1500), EVREC_E_TIMEOUT);
     assert_true(g.asked >= 1);
     assert_int_equal(delivered_count(&ep), 0);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
     assert_int_equal(st.queued_events, 3);
     assert_true(st.deferrals >= 1);
@@ -622,7 +622,7 @@ static void daily_budget_defers_and_survives_restart(void **state)
         record_one(a, "budgeted", NULL, 0, NULL);
     assert_int_equal(evrec_flush(a, 1500), EVREC_E_TIMEOUT);
     assert_int_equal(delivered_count(&ep), 1);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
     assert_int_equal(st.queued_events, 2);
     assert_int_equal(st.requests, 1);

@@ -160,7 +160,7 @@ static void record_close_reopen_keeps_events(void **state)
 
     a = open_ok(f->store, &o);
     assert_string_equal(evrec_endpoint_id(a), endpoint); /* persisted */
-    evrec_stats_t s;
+    evrec_stats_t s = { .struct_size = sizeof s };
     assert_int_equal(evrec_stats(a, &s), EVREC_OK);
     assert_int_equal(s.queued_events, 3);
     assert_int_equal(s.recorded, 3);
@@ -336,7 +336,7 @@ static void many_threads_record(void **state)
         pthread_join(t[i], NULL);
         assert_int_equal(w[i].failures, 0);
     }
-    evrec_stats_t s;
+    evrec_stats_t s = { .struct_size = sizeof s };
     assert_int_equal(evrec_stats(a, &s), EVREC_OK);
     assert_int_equal(s.queued_events, THREADS * EACH);
     assert_int_equal(s.recorded, THREADS * EACH);
@@ -421,7 +421,7 @@ static void errors_have_messages_and_lose_nothing(void **state)
     }
     assert_true(stored > 10);
     assert_int_equal(refused, 3);
-    evrec_stats_t s;
+    evrec_stats_t s = { .struct_size = sizeof s };
     assert_int_equal(evrec_stats(a, &s), EVREC_OK);
     assert_int_equal(s.queued_events, stored);
     assert_int_equal(s.dropped_refused, 3);
@@ -450,7 +450,7 @@ static void truncation_is_counted(void **state)
     assert_int_equal(evrec_record(a, ev), EVREC_OK);
     evrec_event_free(ev);
     assert_int_equal(record_simple(a, "whole", "v", NULL), EVREC_OK);
-    evrec_stats_t s;
+    evrec_stats_t s = { .struct_size = sizeof s };
     assert_int_equal(evrec_stats(a, &s), EVREC_OK);
     assert_int_equal(s.truncated, 1);
     assert_int_equal(s.queued_events, 2);
@@ -496,7 +496,7 @@ static void too_old_refused_at_record(void **state)
     assert_string_equal(evrec_strerror(EVREC_E_TOO_OLD), "event is older than max_event_age");
     assert_int_equal(record_at(a, "recent", now - 1000), EVREC_OK);
     assert_int_equal(record_at(a, "future", now + 1000), EVREC_OK);
-    evrec_stats_t s;
+    evrec_stats_t s = { .struct_size = sizeof s };
     assert_int_equal(evrec_stats(a, &s), EVREC_OK);
     assert_int_equal(s.queued_events, 2);
     assert_int_equal(s.recorded, 2);
@@ -579,7 +579,7 @@ static void evictions_reported(const char *store, int with_flusher)
     static char ids[300][64];
     for (int i = 0; i < 300; i++)
         assert_int_equal(record_simple(a, "fill", pad, ids[i]), EVREC_OK);
-    evrec_stats_t s;
+    evrec_stats_t s = { .struct_size = sizeof s };
     assert_int_equal(evrec_stats(a, &s), EVREC_OK);
     assert_true(s.dropped_evicted > 0);
     char endpoint[EVREC_ID_MAX];
@@ -897,7 +897,7 @@ static void flush_delivers_to_the_endpoint(void **state)
         assert_int_equal(record_simple(a, "deliver.me", "v", NULL), EVREC_OK);
     assert_int_equal(evrec_session_stop(a), EVREC_OK);
     assert_int_equal(evrec_flush(a, 20000), EVREC_OK);
-    evrec_stats_t s;
+    evrec_stats_t s = { .struct_size = sizeof s };
     assert_int_equal(evrec_stats(a, &s), EVREC_OK);
     assert_int_equal(s.queued_events, 0);
     assert_int_equal(s.delivered, 7);
@@ -933,7 +933,7 @@ static void personalize_shaped_events_wait_for_their_service(void **state)
     if (!strstr(msg, "1 events") || !strstr(msg, "Personalize") || !strstr(msg, "Pinpoint"))
         fail_msg("last error '%s' does not say what waits for whom", msg);
     assert_int_equal(fake_log_count(&ep, NULL), 2);
-    evrec_stats_t s;
+    evrec_stats_t s = { .struct_size = sizeof s };
     assert_int_equal(evrec_stats(a, &s), EVREC_OK);
     assert_int_equal(s.queued_events, 1);
     assert_int_equal(evrec_close(a, 0), EVREC_E_TIMEOUT); /* left queued, kept on disk */
@@ -984,7 +984,7 @@ static void manual_flush_by_polling(void **state)
         nanosleep(&ts, NULL);
     }
     assert_int_equal(fake_log_count(&ep, NULL), 3);
-    evrec_stats_t s;
+    evrec_stats_t s = { .struct_size = sizeof s };
     assert_int_equal(evrec_stats(a, &s), EVREC_OK);
     assert_int_equal(s.queued_events, 0);
     assert_int_equal(evrec_close(a, 0), EVREC_OK);

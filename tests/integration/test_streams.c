@@ -166,7 +166,7 @@ static void deliver_and_check(fixture_t *f, evrec_t *a, evrec_service_t svc, con
         rc = evrec_flush(a, 15000);
     if (rc != EVREC_OK)
         fail_msg("flush: %s: %s", evrec_strerror(rc), evrec_last_error(a));
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
     assert_int_equal(st.queued_events, 0);
     int *counts = calloc((size_t)n, sizeof *counts);
@@ -247,7 +247,7 @@ static void missing_stream_keeps_everything(void **state)
     evrec_t *a = open_agent(f, &o);
     record_events(a, "ms", 10, NULL);
     assert_int_equal(evrec_flush(a, 300), EVREC_E_TIMEOUT);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
     assert_int_equal(st.queued_events, 10);
     assert_int_equal(st.last_error, EVREC_E_AUTH);
@@ -268,7 +268,7 @@ static void poison_record_is_bisected(void **state)
     record_events(a, "bad", 1, "bad");
     record_events(a, "ok2", 12, NULL);
     assert_int_equal(evrec_flush(a, 20000), EVREC_OK);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
     assert_int_equal(st.queued_events, 0);
     assert_int_equal(st.dropped_poison, 1);

@@ -149,7 +149,7 @@ static int child_open(const char *store, int quarantine, int expect_events)
                          rc == EVREC_E_FORMAT_VERSION || rc == EVREC_E_IO) && msg[0] != '\0';
             _exit(clear ? CHILD_REFUSED : CHILD_BAD_ERROR);
         }
-        evrec_stats_t st;
+        evrec_stats_t st = { .struct_size = sizeof st };
         int code = CHILD_OPENED;
         if (evrec_stats(a, &st) != EVREC_OK) {
             code = evrec_last_error(a)[0] ? CHILD_REFUSED : CHILD_BAD_ERROR;

@@ -116,7 +116,7 @@ static void batched_full_disk_loses_at_most_the_window(void **state)
         refused++;
     }
     assert_int_not_equal(rc_first, EVREC_OK);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
     uint64_t stored = st.queued_events;
     /* Never more acknowledged than stored plus one staged window (commit_max_events, 100). */
@@ -173,7 +173,7 @@ static void full_then_space_returns(void **state)
         int again = record_one(a, -1);
         assert_true(again == EVREC_E_FULL || again == EVREC_E_IO || again == EVREC_OK);
     }
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
     uint64_t queued_full = st.queued_events;
     assert_true(queued_full >= (uint64_t)acked);

@@ -129,7 +129,7 @@ static int agent_life(const char *store)
     if (rc == EVREC_OK)
         rc = evrec_endpoint_get_json(a, NULL, &json);
     evrec_free(json);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     if (rc == EVREC_OK)
         rc = evrec_stats(a, &st);
     if (rc == EVREC_OK)
@@ -193,7 +193,7 @@ static void secrets_wiped_before_free(void **state)
     assert_int_equal(evrec_record(a, ev), EVREC_OK);
     evrec_event_free(ev);
     assert_int_equal(evrec_flush(a, 300), EVREC_E_TIMEOUT);
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
     assert_true(st.retries >= 1); /* it did sign a request (refused: none went out) */
     assert_int_equal(evrec_close(a, 0), EVREC_E_TIMEOUT);

@@ -94,7 +94,7 @@ static double record(const char *dir, int encrypted, int n, uint64_t *bytes)
         inside += now_s() - t;
         evrec_event_free(ev);
     }
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     evrec_stats(a, &st);
     *bytes = st.queued_bytes;
     evrec_close(a, 0);

@@ -116,7 +116,7 @@ static int run(int argc, char **argv)
         print_escaped("evrec flush: ", evrec_last_error(agent), "");
         code = CLI_EXIT_FAIL;
     }
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     if (evrec_stats(agent, &st) == EVREC_OK) {
         if (st.queued_events > 0) {
             code = CLI_EXIT_FAIL; /* 0 means the store is empty */

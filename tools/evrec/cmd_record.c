@@ -54,7 +54,7 @@ static void usage(FILE *out)
 /* The detail of a failed setter, else the code's name. */
 static const char *why(const evrec_event_t *ev, int rc)
 {
-    const char *m = ev ? event_last_error(ev) : "";
+    const char *m = evrec_event_last_error(ev);
     return m && *m ? m : evrec_strerror(rc);
 }
 

@@ -146,7 +146,7 @@ static int run_named(int argc, char **argv, const char *name)
             code = STATUS_UNKNOWN;
         goto done;
     }
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     int rc = evrec_stats(agent, &st);
     cJSON *o = rc == EVREC_OK ? stats_object(&st) : NULL;
     if (o && status)
