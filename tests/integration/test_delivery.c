@@ -1399,7 +1399,7 @@ static void test_pinpoint_session_flush(void **state)
 
     int total = api_assert_log_has_ids(x);
     assert_true(total >= 14); /* the 12 events, _session.start and _session.stop */
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
     assert_int_equal(st.queued_events, 0);
     assert_int_equal(st.delivered, (uint64_t)total);
@@ -1437,7 +1437,7 @@ static void test_manual_poll_and_throttle(void **state)
         api_record(x, a, "app.tap", i);
     uint32_t next = 0;
     int polls = 0;
-    evrec_stats_t st;
+    evrec_stats_t st = { .struct_size = sizeof st };
     do {
         assert_int_equal(evrec_poll(a, &next), EVREC_OK);
         assert_int_equal(evrec_stats(a, &st), EVREC_OK);
