@@ -513,9 +513,10 @@ static cJSON *parse_object(parser_t *p, int depth)
         free(key);
         if (old) {
             /* a repeated key keeps its first place with the last value, as a dict does */
+            cJSON **sl = ix.slot ? key_slot(&ix, val->string) : NULL; /* before old goes */
             cJSON_ReplaceItemViaPointer(obj, old, val);
-            if (ix.slot)
-                *key_slot(&ix, val->string) = val;
+            if (sl)
+                *sl = val;
         } else {
             cJSON_AddItemToArray(obj, val);
             count++;
