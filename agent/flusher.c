@@ -14,6 +14,7 @@
  */
 #include "flusher.h"
 #include "meter.h"
+#include "policy.h"
 #include "seal.h"
 
 #include <cjson/cJSON.h>
@@ -34,24 +35,12 @@
 #define FL_DEFAULT_AGE_MS (30ull * 24 * 3600 * 1000)
 #define FL_DEFAULT_BACKOFF_BASE_MS 1000u
 #define FL_DEFAULT_BACKOFF_CAP_MS 300000u
-/* Immediate retries allowed in a row before the flusher falls back to a backoff: a service
- * that keeps saying "skewed" after two corrections, or "expired" after a refresh, is not
- * going to change its mind within milliseconds. */
-#define FL_MAX_SKEW_FIXES 2u
-/* One skew answer may move the clock offset by at most this much on its word alone; a larger
- * move needs a second answer agreeing (within FL_SKEW_AGREE_MS) first. The offset only ever
- * serves signing and credential expiry: event age is judged on the device clock the events
- * were stamped with, so no server answer can expire data. */
-#define FL_SKEW_STEP_MS (3600ll * 1000)
-#define FL_SKEW_AGREE_MS (5ll * 60 * 1000)
-#define FL_MAX_TOKEN_REFRESHES 1u
 /* Expired events are looked for at the start of each cycle and at least this often. */
 #define FL_EXPIRE_PERIOD_MS 60000u
 #define FL_EXPIRE_SCAN_MAX 1024u
 #define FL_EXPIRE_PASSES 64
 /* The status in meta is rewritten on any change of error or backoff, else at most this often. */
 #define FL_STATUS_PERIOD_MS 1000u
-#define FL_ATTEMPT_MAX 64u
 /* After a 413 the batches stay at the size that was accepted; after this many full-size
  * batches accepted in a row, the flusher tries twice the size (up to the configured limits). */
 #define FL_GROW_AFTER 16u
@@ -78,9 +67,8 @@ struct flusher {
     char *url;       /* endpoint URL + operation path */
     char *sign_path; /* the path as it goes on the wire */
     char host[256];
-    int64_t clock_offset_ms; /* service time minus device time */
-    int64_t skew_candidate_ms; /* an offset one answer proposed beyond FL_SKEW_STEP_MS */
-    int skew_candidate_set;
+    /* Retry state and the clock offset (service time minus device time): policy.c's. */
+    policy_state_t pol;
 
     /* Scratch kept off the stack (small-stack devices): wiped after each signing. */
     evrec_credentials_t cred;
@@ -93,8 +81,6 @@ struct flusher {
     /* Work state (under `work`). */
     batch_t *pending;
     size_t npending, cap_pending;
-    uint32_t attempt;
-    uint32_t skew_fixes, token_refreshes;
     uint64_t next_expire_mono;
     int expire_due;
     /* Learnt from a 413 (0: none): the largest batch to send, in events and body bytes. */
@@ -222,7 +208,7 @@ static uint32_t next_random(flusher_t *f)
 
 static int64_t service_now_ms(const flusher_t *f)
 {
-    return port_wall_ms() + f->clock_offset_ms;
+    return port_wall_ms() + f->pol.clock_offset_ms;
 }
 
 /* Credentials' expiry is judged on the same corrected clock as signing: their expiration
@@ -244,9 +230,9 @@ static void load_clock_offset(flusher_t *f)
         uint64_t u = 0;
         for (int i = 7; i >= 0; i--)
             u = (u << 8) | (unsigned char)v[i];
-        f->clock_offset_ms = (int64_t)u;
+        f->pol.clock_offset_ms = (int64_t)u;
     } else {
-        f->clock_offset_ms = strtoll(v, NULL, 10);
+        f->pol.clock_offset_ms = strtoll(v, NULL, 10);
     }
     port_free(v);
 }
@@ -254,29 +240,10 @@ static void load_clock_offset(flusher_t *f)
 static int store_clock_offset(flusher_t *f)
 {
     unsigned char b[8];
-    uint64_t u = (uint64_t)f->clock_offset_ms;
+    uint64_t u = (uint64_t)f->pol.clock_offset_ms;
     for (int i = 0; i < 8; i++)
         b[i] = (unsigned char)(u >> (8 * i));
     return queue_meta_put(f->q, QUEUE_META_CLOCK_OFFSET, b, sizeof b);
-}
-
-static int64_t abs64(int64_t v)
-{
-    return v < 0 ? -v : v;
-}
-
-/* Whether an offset proposed by one skew answer may replace the current one: at once if the
- * move is small, else only once a second answer proposed about the same. */
-static int skew_step_accepted(flusher_t *f, int64_t proposed)
-{
-    if (abs64(proposed - f->clock_offset_ms) <= FL_SKEW_STEP_MS ||
-        (f->skew_candidate_set && abs64(proposed - f->skew_candidate_ms) <= FL_SKEW_AGREE_MS)) {
-        f->skew_candidate_set = 0;
-        return 1;
-    }
-    f->skew_candidate_ms = proposed;
-    f->skew_candidate_set = 1;
-    return 0;
 }
 
 /* Split endpoint_url into the request URL and the path to sign (a base path in the URL, as
@@ -669,23 +636,13 @@ static int sign_and_send(flusher_t *f, const char *body, size_t len,
     return rc;
 }
 
-/* A failure that keeps the batch and waits: full-jitter backoff with Retry-After as a floor,
- * or the cap at once for answers that will not change soon (403/404). */
-static step_result_t back_off(flusher_t *f, batch_t *b, int code, const char *msg,
-                              int64_t retry_after_ms, int long_wait)
+/* Carry out a wait the policy decided: the batch is kept (pushed back to go first), the
+ * error and the wait are published. */
+static step_result_t wait_as_decided(flusher_t *f, batch_t *b, const policy_action_t *a,
+                                     const char *msg)
 {
-    uint64_t delay;
-    if (long_wait) {
-        delay = f->cfg.backoff.cap_ms;
-        if (retry_after_ms > 0 && (uint64_t)retry_after_ms > delay)
-            delay = (uint64_t)retry_after_ms;
-    } else {
-        delay = backoff_delay_ms(&f->cfg.backoff, f->attempt, retry_after_ms, next_random(f));
-    }
-    if (f->attempt < FL_ATTEMPT_MAX)
-        f->attempt++;
-    f->skew_fixes = 0;
-    f->token_refreshes = 0;
+    int code = a->code;
+    uint64_t delay = a->delay_ms;
     if (b->n > 0 && pending_push(f, b) != EVREC_OK)
         log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: out of memory keeping a batch");
     port_mutex_lock(f->mu);
@@ -700,6 +657,15 @@ static step_result_t back_off(flusher_t *f, batch_t *b, int code, const char *ms
             msg && *msg ? msg : evrec_strerror(code), evrec_strerror(code),
             (unsigned long long)delay);
     return STEP_BACKOFF;
+}
+
+/* A failure with no answer to judge (network, store, encoding): back off, keeping the batch. */
+static step_result_t back_off(flusher_t *f, batch_t *b, int code, const char *msg,
+                              int64_t retry_after_ms)
+{
+    policy_action_t a = policy_back_off(&f->pol, &f->cfg.backoff, code, retry_after_ms,
+                                        next_random(f));
+    return wait_as_decided(f, b, &a, msg);
 }
 
 static void clear_backoff(flusher_t *f)
@@ -828,7 +794,7 @@ static step_result_t drop_poison(flusher_t *f, batch_t *b, int status, const cha
     int rc = queue_delete(f->q, &e->seq, 1, &c, 1);
     if (rc) {
         snprintf(f->err, sizeof f->err, "cannot drop a poison event: %s", evrec_strerror(rc));
-        return back_off(f, b, rc, f->err, -1, 0);
+        return back_off(f, b, rc, f->err, -1);
     }
     char reason[600] = "poison: ";
     copy_text(reason + 8, sizeof reason - 8, message && *message ? message : "rejected");
@@ -860,7 +826,7 @@ static step_result_t split(flusher_t *f, batch_t *b, long status, const char *me
     if (rc) {
         batch_free(&tail);
         snprintf(f->err, sizeof f->err, "cannot split a batch: %s", evrec_strerror(rc));
-        return back_off(f, b, rc, f->err, -1, 0);
+        return back_off(f, b, rc, f->err, -1);
     }
     return STEP_MORE;
 }
@@ -909,98 +875,133 @@ static void learn_accepted(flusher_t *f, size_t n)
     }
 }
 
+static policy_outcome_t outcome_of(wire_outcome_t o)
+{
+    switch (o) {
+    case WIRE_OK:
+        return PO_ANSWERED;
+    case WIRE_THROTTLED:
+        return PO_THROTTLED;
+    case WIRE_RETRY:
+        return PO_RETRY;
+    case WIRE_TOO_LARGE:
+        return PO_TOO_LARGE;
+    case WIRE_BAD_REQUEST:
+        return PO_BAD_REQUEST;
+    case WIRE_CLOCK_SKEW:
+        return PO_CLOCK_SKEW;
+    case WIRE_EXPIRED_TOKEN:
+        return PO_EXPIRED_TOKEN;
+    case WIRE_AUTH:
+        return PO_AUTH;
+    }
+    return PO_RETRY;
+}
+
+/* Events the service has not answered for yet (they stay queued). */
+static size_t count_kept(const batch_t *b, const wire_result_t *r)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        wire_verdict_t v = i < r->n ? r->verdicts[i] : WIRE_KEEP;
+        if (v != WIRE_ACCEPTED && v != WIRE_REJECTED)
+            kept++;
+    }
+    return kept;
+}
+
+/* PA_DELETE: delete what the service answered for, publish the success, and wait before the
+ * kept events if the policy says so. A store failure is judged on the state from before. */
+static step_result_t delivered(flusher_t *f, batch_t *b, const wire_result_t *r,
+                               const policy_action_t *a, const policy_state_t *before)
+{
+    learn_accepted(f, b->n);
+    size_t rejected = 0;
+    long kept = apply_verdicts(f, b, r, &rejected);
+    if (kept < 0) {
+        f->pol = *before;
+        snprintf(f->err, sizeof f->err, "cannot delete delivered events: %s",
+                 evrec_strerror((int)kept));
+        return back_off(f, b, (int)kept, f->err, -1);
+    }
+    port_mutex_lock(f->mu);
+    f->last_upload_ms = port_wall_ms();
+    if (rejected)
+        snprintf(f->last_error_message, sizeof f->last_error_message,
+                 "%zu events rejected by the service", rejected);
+    else
+        f->last_error_message[0] = '\0';
+    f->last_error = rejected ? EVREC_E_REJECTED : EVREC_OK;
+    port_mutex_unlock(f->mu);
+    if (a->back_off_after) {
+        /* The kept events are still queued and are picked up again after the wait. */
+        snprintf(f->err, sizeof f->err, "%ld events not accepted yet%s%s; will retry", kept,
+                 r->error_type[0] ? ": " : "", r->error_type);
+        discard(b);
+        return wait_as_decided(f, b, a, f->err);
+    }
+    clear_backoff(f);
+    discard(b);
+    return STEP_MORE;
+}
+
+/* PA_RETRY_NOW: refresh the credentials or keep the corrected clock, and resend at once. */
+static step_result_t retry_now(flusher_t *f, batch_t *b, const policy_action_t *a,
+                               const policy_state_t *before)
+{
+    if (a->refresh_credentials) {
+        creds_invalidate(f->creds);
+        log_msg(&f->cfg.log, EVREC_LOG_INFO, "flusher: credentials expired; refreshing");
+    } else if (a->clock_held) {
+        log_msg(&f->cfg.log, EVREC_LOG_WARN,
+                "flusher: clock skew reported; offset %lld ms -> %lld ms held until "
+                "a second answer agrees",
+                (long long)before->clock_offset_ms, (long long)a->proposed_offset_ms);
+    } else if (a->clock_changed) {
+        int rc = store_clock_offset(f);
+        log_msg(&f->cfg.log, EVREC_LOG_WARN,
+                "flusher: clock skew reported; offset %lld ms -> %lld ms%s",
+                (long long)before->clock_offset_ms, (long long)f->pol.clock_offset_ms,
+                rc ? " (not persisted)" : "");
+    }
+    (void)pending_push(f, b); /* on failure the events are still queued */
+    return STEP_MORE;
+}
+
+/* The service answered: the policy (DESIGN §4, policy.c) decides, this carries it out. */
 static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t *resp,
                            const wire_result_t *r)
 {
-    switch (r->outcome) {
-    case WIRE_OK: {
-        learn_accepted(f, b->n);
-        size_t rejected = 0;
-        long kept = apply_verdicts(f, b, r, &rejected);
-        if (kept < 0) {
-            snprintf(f->err, sizeof f->err, "cannot delete delivered events: %s",
-                     evrec_strerror((int)kept));
-            return back_off(f, b, (int)kept, f->err, -1, 0);
-        }
-        f->attempt = 0;
-        f->skew_fixes = 0;
-        f->skew_candidate_set = 0;
-        f->token_refreshes = 0;
-        port_mutex_lock(f->mu);
-        f->last_upload_ms = port_wall_ms();
-        if (rejected)
-            snprintf(f->last_error_message, sizeof f->last_error_message,
-                     "%zu events rejected by the service", rejected);
-        else
-            f->last_error_message[0] = '\0';
-        f->last_error = rejected ? EVREC_E_REJECTED : EVREC_OK;
-        port_mutex_unlock(f->mu);
-        if (kept > 0) {
-            /* The kept events are still queued and are picked up again after the wait. */
-            snprintf(f->err, sizeof f->err, "%ld events not accepted yet%s%s; will retry", kept,
-                     r->error_type[0] ? ": " : "", r->error_type);
-            discard(b);
-            return back_off(f, b, r->kept_throttled ? EVREC_E_THROTTLED : EVREC_E_SERVICE, f->err,
-                            resp->retry_after_ms, 0);
-        }
-        clear_backoff(f);
-        discard(b);
-        return STEP_MORE;
+    policy_outcome_t o = outcome_of(r->outcome);
+    policy_facts_t facts = {
+        .events = b->n,
+        .kept = o == PO_ANSWERED ? count_kept(b, r) : 0,
+        .kept_throttled = r->kept_throttled,
+        .status = resp->status,
+        .retry_after_ms = resp->retry_after_ms,
+        .server_date_ms = resp->date_ms,
+    };
+    if (o != PO_ANSWERED)
+        request_error_message(f, resp, r);
+    policy_state_t before = f->pol;
+    policy_action_t a = policy_decide(&f->pol, &f->cfg.backoff, o, &facts, port_wall_ms(),
+                                      next_random(f));
+    const char *why = r->message[0] ? r->message : f->err;
+    switch (a.verb) {
+    case PA_DELETE:
+        return delivered(f, b, r, &a, &before);
+    case PA_SPLIT:
+    case PA_DROP_POISON:
+        if (a.learn_too_large)
+            learn_too_large(f, b->n);
+        return a.verb == PA_SPLIT ? split(f, b, resp->status, why)
+                                  : drop_poison(f, b, (int)resp->status, why);
+    case PA_RETRY_NOW:
+        return retry_now(f, b, &a, &before);
+    case PA_BACK_OFF:
+        break;
     }
-    case WIRE_THROTTLED:
-        request_error_message(f, resp, r);
-        return back_off(f, b, EVREC_E_THROTTLED, f->err, resp->retry_after_ms, 0);
-    case WIRE_RETRY:
-        request_error_message(f, resp, r);
-        return back_off(f, b, EVREC_E_SERVICE, f->err, resp->retry_after_ms, 0);
-    case WIRE_TOO_LARGE:
-        learn_too_large(f, b->n);
-        request_error_message(f, resp, r);
-        return split(f, b, resp->status, r->message[0] ? r->message : f->err);
-    case WIRE_BAD_REQUEST:
-        request_error_message(f, resp, r);
-        return split(f, b, resp->status, r->message[0] ? r->message : f->err);
-    case WIRE_CLOCK_SKEW:
-        request_error_message(f, resp, r);
-        if (resp->date_ms > 0 && f->skew_fixes < FL_MAX_SKEW_FIXES) {
-            f->skew_fixes++;
-            int64_t before = f->clock_offset_ms;
-            int64_t proposed = resp->date_ms - port_wall_ms();
-            if (!skew_step_accepted(f, proposed)) {
-                log_msg(&f->cfg.log, EVREC_LOG_WARN,
-                        "flusher: clock skew reported; offset %lld ms -> %lld ms held until "
-                        "a second answer agrees",
-                        (long long)before, (long long)proposed);
-                (void)pending_push(f, b);
-                return STEP_MORE;
-            }
-            f->clock_offset_ms = proposed;
-            int rc = store_clock_offset(f);
-            log_msg(&f->cfg.log, EVREC_LOG_WARN,
-                    "flusher: clock skew reported; offset %lld ms -> %lld ms%s",
-                    (long long)before, (long long)f->clock_offset_ms,
-                    rc ? " (not persisted)" : "");
-            (void)pending_push(f, b); /* on failure the events are still queued */
-            return STEP_MORE;
-        }
-        return back_off(f, b, EVREC_E_CLOCK_SKEW, f->err, resp->retry_after_ms, 0);
-    case WIRE_EXPIRED_TOKEN:
-        request_error_message(f, resp, r);
-        if (f->token_refreshes < FL_MAX_TOKEN_REFRESHES) {
-            f->token_refreshes++;
-            creds_invalidate(f->creds);
-            log_msg(&f->cfg.log, EVREC_LOG_INFO, "flusher: credentials expired; refreshing");
-            (void)pending_push(f, b);
-            return STEP_MORE;
-        }
-        return back_off(f, b, EVREC_E_AUTH, f->err, resp->retry_after_ms, 0);
-    case WIRE_AUTH:
-        request_error_message(f, resp, r);
-        return back_off(f, b, resp->status == 404 ? EVREC_E_REJECTED : EVREC_E_AUTH, f->err,
-                        resp->retry_after_ms, 1);
-    }
-    request_error_message(f, resp, r);
-    return back_off(f, b, EVREC_E_SERVICE, f->err, resp->retry_after_ms, 0);
+    return wait_as_decided(f, b, &a, f->err);
 }
 
 static step_result_t send_batch(flusher_t *f, batch_t *b)
@@ -1015,12 +1016,16 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
     if (rc == EVREC_E_EVENT_SIZE) {
         /* As encoded, a record (or the request) is over the service's limits: halves are
          * tried until the one record that can never go is dropped alone. */
-        return split(f, b, 0, b->n > 1 ? "request over the service's limits"
-                                       : "the record is over the service's record size limit");
+        policy_facts_t facts = { .events = b->n, .retry_after_ms = -1 };
+        policy_action_t a = policy_decide(&f->pol, &f->cfg.backoff, PO_OVERSIZE, &facts,
+                                          port_wall_ms(), 0);
+        if (a.verb == PA_DROP_POISON)
+            return drop_poison(f, b, 0, "the record is over the service's record size limit");
+        return split(f, b, 0, "request over the service's limits");
     }
     if (rc) {
         snprintf(f->err, sizeof f->err, "cannot encode a request: %s", evrec_strerror(rc));
-        return back_off(f, b, rc, f->err, -1, 0);
+        return back_off(f, b, rc, f->err, -1);
     }
     const char *why = NULL;
     uint64_t hold = metered_hold(f, len, &why);
@@ -1039,7 +1044,7 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
         char msg[sizeof f->err];
         copy_text(msg, sizeof msg, f->err[0] ? f->err : evrec_strerror(rc));
         transport_response_clear(&resp);
-        return back_off(f, b, rc, msg, -1, 0);
+        return back_off(f, b, rc, msg, -1);
     }
     log_msg(&f->cfg.log, EVREC_LOG_DEBUG,
             "flusher: POST %s: %zu events, %zu bytes -> %ld in %llu ms (request id %s)", f->url,
@@ -1053,7 +1058,7 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
     if (rc) {
         snprintf(f->err, sizeof f->err, "cannot read the answer (HTTP %ld): %s", resp.status,
                  evrec_strerror(rc));
-        s = back_off(f, b, EVREC_E_RESPONSE, f->err, resp.retry_after_ms, 0);
+        s = back_off(f, b, EVREC_E_RESPONSE, f->err, resp.retry_after_ms);
     } else {
         s = judge(f, b, &resp, &r);
     }
@@ -1101,7 +1106,7 @@ static step_result_t step(flusher_t *f)
         if (rc) {
             discard(&b);
             snprintf(f->err, sizeof f->err, "cannot read the queue: %s", evrec_strerror(rc));
-            return back_off(f, &b, rc, f->err, -1, 0);
+            return back_off(f, &b, rc, f->err, -1);
         }
         if (b.n == 0) {
             batch_free(&b);
