@@ -3,15 +3,18 @@
 AWS CLI-compatible parsing and output: shorthand syntax, JSON, text, table and YAML output.
 
 Reads one JSON object per line: {"kind": "...", "input": "<text>"} where input is shorthand
-text (kind "shorthand") or JSON text (every other kind, read with json.loads as the AWS CLI
-reads parameters and answers). Writes one JSON line per case: {"ok": true, "text": "..."} with
+text (kind "shorthand"), a blob parameter's text (kind "blob": what the request carries with
+--cli-binary-format base64, base64.b64decode then b64encode, or the AWS CLI's error) or JSON text
+(every other kind, read with json.loads as the AWS CLI reads parameters and answers). Writes one JSON line per case: {"ok": true, "text": "..."} with
 the AWS CLI's output, or {"ok": false, "error": "..."} with its error message.
 """
 import argparse
+import base64
 import io
 import json
 import sys
 
+from awscli.customizations.binaryformat import Base64DecodeVisitor, InvalidBase64Error
 from awscli.formatter import (JSONFormatter, StreamedYAMLFormatter, TableFormatter,
                               TextFormatter, YAMLFormatter)
 from awscli.shorthand import ShorthandParseError, ShorthandParser
@@ -36,6 +39,16 @@ def run(case):
         except ShorthandParseError as e:
             return {"ok": False, "error": str(e)}
         return {"ok": True, "text": json.dumps(value, ensure_ascii=False)}
+    if kind == "blob":
+        class Blob:  # the smallest model a ModelVisitor walks: one blob member
+            type_name = "structure"
+            members = {"Data": type("S", (), {"type_name": "blob"})()}
+        params = {"Data": src}
+        try:
+            Base64DecodeVisitor().visit(params, Blob())
+        except (InvalidBase64Error, ValueError) as e:
+            return {"ok": False, "error": str(e)}
+        return {"ok": True, "text": base64.b64encode(params["Data"]).decode()}
     value = json.loads(src)  # botocore hands the formatters plain (ordered) dicts
     out = io.StringIO()
     args = argparse.Namespace(query=Select(), color="off")
