@@ -18,11 +18,12 @@
 
 /* -- building one record ------------------------------------------------------------------- */
 
+/* Add item under `key`, a string literal (kept by reference, never copied or freed). */
 static int add(cJSON *obj, const char *key, cJSON *item)
 {
     if (item == NULL)
         return EVREC_E_NOMEM;
-    if (!cJSON_AddItemToObject(obj, key, item)) {
+    if (!cJSON_AddItemToObjectCS(obj, key, item)) {
         cJSON_Delete(item);
         return EVREC_E_NOMEM;
     }
