@@ -52,6 +52,11 @@ struct evrec {
     int stopping;
     _Atomic uint64_t tick_due_ms; /* monotonic ms when queue_tick wants to run again */
 
+    /* The clock of the agent's records and sessions (the callers' threads' work): zero is the
+     * system's; tests move it with agent_set_clock() instead of sleeping. The store's
+     * intervals and the flusher take theirs in their own configuration. */
+    port_clock_t clock;
+
     char user_id[EVREC_ID_MAX];   /* Personalize: cached User.UserId of the default endpoint */
     uint64_t user_id_read_ms;     /* monotonic ms of the read; 0: not cached */
 };
@@ -67,6 +72,10 @@ int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx);
 
 /** The agent's store (for tools that read it directly, e.g. `evrec queue dump`). */
 evrec_queue_t *agent_queue(const evrec_t *a);
+/** Tests: stamp records and run sessions on `c` (copied) instead of the system's clock; NULL
+ *  restores the system's. Call it from the thread that records, before recording. */
+void agent_set_clock(evrec_t *a, const port_clock_t *c);
+
 /** The agent's encryption keys (seal.h), NULL if its store is not encrypted. */
 const struct seal_keys *agent_keys(const evrec_t *a);
 

@@ -605,6 +605,8 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
                                  sizeof a->endpoint_id, err, sizeof err);
     if (rc == EVREC_OK) {
         rc = session_new(&a->session, a->queue, a->opts.session_timeout_ms, &a->log);
+        if (rc == EVREC_OK)
+            session_set_clock(a->session, &a->clock);
         if (rc != EVREC_OK)
             snprintf(err, sizeof err, "could not load the session state");
     }
@@ -618,7 +620,7 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
     if (rc != EVREC_OK) {
         if (a->flusher)
             (void)flusher_stop(a->flusher, 0);
-        session_free(a->session, port_wall_ms());
+        session_free(a->session, port_clock_wall_ms(&a->clock));
         if (a->queue)
             queue_close(a->queue);
         agent_free(a);
@@ -649,7 +651,7 @@ EVREC_API int evrec_close(evrec_t *agent, uint32_t timeout_ms)
         rc = flusher_stop(agent->flusher, timeout_ms);
     else
         deliver_evicted_here(agent); /* the last ones, on the closing thread */
-    session_free(agent->session, port_wall_ms());
+    session_free(agent->session, port_clock_wall_ms(&agent->clock));
     char qerr[512];
     int qrc = queue_close_report(agent->queue, qerr, sizeof qerr);
     if (qrc != EVREC_OK) {
@@ -792,7 +794,7 @@ int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
     const service_ops_t *svc = service_get(a->opts.service);
     ctx->preferred_shape = svc ? svc->preferred_shape : RECORD_SHAPE_PINPOINT;
     if (ctx->now_ms == 0)
-        ctx->now_ms = port_wall_ms();
+        ctx->now_ms = port_clock_wall_ms(&a->clock);
     ctx->endpoint_id = a->endpoint_id;
     ctx->truncate_oversize = a->opts.truncate_oversize;
     ctx->max_age_ms = a->opts.max_event_age_ms;
@@ -851,7 +853,7 @@ EVREC_API int evrec_record(evrec_t *agent, evrec_event_t *event)
     if (event == NULL)
         return agent_error(agent, EVREC_E_INVALID, "record: event is NULL");
     event_context_t ctx = { 0 };
-    ctx.now_ms = port_wall_ms();
+    ctx.now_ms = port_clock_wall_ms(&agent->clock);
     ctx.session_duration_ms = -1;
     char sid[SESSION_ID_LEN];
     if (session_current(agent->session, ctx.now_ms, sid, &ctx.session_start_ms))
@@ -915,6 +917,16 @@ static int fill_stats(evrec_t *agent, evrec_stats_t *out)
 }
 
 /* -- endpoint profile ---------------------------------------------------------------------- */
+
+void agent_set_clock(evrec_t *a, const port_clock_t *c)
+{
+    if (!a)
+        return;
+    if (c)
+        a->clock = *c;
+    else
+        memset(&a->clock, 0, sizeof a->clock);
+}
 
 evrec_queue_t *agent_queue(const evrec_t *a)
 {

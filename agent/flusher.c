@@ -208,7 +208,7 @@ static uint32_t next_random(flusher_t *f)
 
 static int64_t service_now_ms(const flusher_t *f)
 {
-    return port_wall_ms() + f->pol.clock_offset_ms;
+    return port_clock_wall_ms(f->cfg.clock) + f->pol.clock_offset_ms;
 }
 
 /* Credentials' expiry is judged on the same corrected clock as signing: their expiration
@@ -318,7 +318,7 @@ static uint64_t status_wait_locked(const flusher_t *f, uint64_t now)
 static void persist_status(flusher_t *f, int force)
 {
     port_mutex_lock(f->mu);
-    uint64_t now = port_monotonic_ms();
+    uint64_t now = port_clock_monotonic_ms(f->cfg.clock);
     if (!force && status_wait_locked(f, now) != 0) {
         port_mutex_unlock(f->mu);
         return;
@@ -333,7 +333,7 @@ static void persist_status(flusher_t *f, int force)
         cJSON_AddStringToObject(o, "last_error_message", f->last_error_message);
         cJSON_AddNumberToObject(o, "pid", (double)port_pid());
         cJSON_AddNumberToObject(o, "since_ms", (double)f->started_wall);
-        cJSON_AddNumberToObject(o, "updated_ms", (double)port_wall_ms());
+        cJSON_AddNumberToObject(o, "updated_ms", (double)port_clock_wall_ms(f->cfg.clock));
         cJSON_AddNumberToObject(o, "deferrals", (double)f->deferrals);
         cJSON_AddNumberToObject(o, "deferred_events",
                                 (double)(f->deferred ? f->deferred_events : 0));
@@ -487,7 +487,7 @@ static void expire_old(flusher_t *f, int64_t cutoff_ms)
  * one: a device far behind keeps its events, and a forged Date cannot expire anything. */
 static int64_t expiry_cutoff(const flusher_t *f)
 {
-    int64_t now = port_wall_ms();
+    int64_t now = port_clock_wall_ms(f->cfg.clock);
     if ((uint64_t)now <= f->cfg.max_event_age_ms)
         return 0;
     return now - (int64_t)f->cfg.max_event_age_ms;
@@ -647,10 +647,10 @@ static step_result_t wait_as_decided(flusher_t *f, batch_t *b, const policy_acti
         log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: out of memory keeping a batch");
     port_mutex_lock(f->mu);
     f->retries++;
-    f->backoff_until_mono = port_monotonic_ms() + delay;
+    f->backoff_until_mono = port_clock_monotonic_ms(f->cfg.clock) + delay;
     if (f->backoff_until_mono == 0)
         f->backoff_until_mono = 1;
-    f->backoff_until_wall = port_wall_ms() + (int64_t)delay;
+    f->backoff_until_wall = port_clock_wall_ms(f->cfg.clock) + (int64_t)delay;
     set_error_locked(f, code, msg);
     port_mutex_unlock(f->mu);
     log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: %s (%s); retrying in %llu ms",
@@ -697,7 +697,7 @@ static void meter_sent(flusher_t *f, size_t len)
 {
     char text[64];
     port_mutex_lock(f->mu);
-    meter_spend(&f->meter, len, port_wall_ms());
+    meter_spend(&f->meter, len, port_clock_wall_ms(f->cfg.clock));
     meter_format(&f->meter, text, sizeof text);
     port_mutex_unlock(f->mu);
     int rc = queue_meta_put(f->q, QUEUE_META_UPLOAD_BUDGET, text, strlen(text));
@@ -715,7 +715,7 @@ static uint64_t metered_hold(flusher_t *f, size_t len, const char **why)
     }
     *why = "the daily upload budget is spent";
     port_mutex_lock(f->mu);
-    uint64_t wait = meter_wait_ms(&f->meter, len, port_wall_ms());
+    uint64_t wait = meter_wait_ms(&f->meter, len, port_clock_wall_ms(f->cfg.clock));
     port_mutex_unlock(f->mu);
     return wait;
 }
@@ -732,8 +732,8 @@ static step_result_t defer(flusher_t *f, batch_t *b, uint64_t wait_ms, const cha
     f->deferred_gen = f->flush_gen;
     f->deferrals++;
     f->deferred_events = queued;
-    f->backoff_until_mono = port_monotonic_ms() + wait_ms;
-    f->backoff_until_wall = port_wall_ms() + (int64_t)wait_ms;
+    f->backoff_until_mono = port_clock_monotonic_ms(f->cfg.clock) + wait_ms;
+    f->backoff_until_wall = port_clock_wall_ms(f->cfg.clock) + (int64_t)wait_ms;
     port_mutex_unlock(f->mu);
     log_msg(&f->cfg.log, first ? EVREC_LOG_INFO : EVREC_LOG_DEBUG,
             "flusher: %s: %llu events stay queued; asking again in %llu ms", why,
@@ -925,7 +925,7 @@ static step_result_t delivered(flusher_t *f, batch_t *b, const wire_result_t *r,
         return back_off(f, b, (int)kept, f->err, -1);
     }
     port_mutex_lock(f->mu);
-    f->last_upload_ms = port_wall_ms();
+    f->last_upload_ms = port_clock_wall_ms(f->cfg.clock);
     if (rejected)
         snprintf(f->last_error_message, sizeof f->last_error_message,
                  "%zu events rejected by the service", rejected);
@@ -984,7 +984,7 @@ static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t 
     if (o != PO_ANSWERED)
         request_error_message(f, resp, r);
     policy_state_t before = f->pol;
-    policy_action_t a = policy_decide(&f->pol, &f->cfg.backoff, o, &facts, port_wall_ms(),
+    policy_action_t a = policy_decide(&f->pol, &f->cfg.backoff, o, &facts, port_clock_wall_ms(f->cfg.clock),
                                       next_random(f));
     const char *why = r->message[0] ? r->message : f->err;
     switch (a.verb) {
@@ -1018,7 +1018,7 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
          * tried until the one record that can never go is dropped alone. */
         policy_facts_t facts = { .events = b->n, .retry_after_ms = -1 };
         policy_action_t a = policy_decide(&f->pol, &f->cfg.backoff, PO_OVERSIZE, &facts,
-                                          port_wall_ms(), 0);
+                                          port_clock_wall_ms(f->cfg.clock), 0);
         if (a.verb == PA_DROP_POISON)
             return drop_poison(f, b, 0, "the record is over the service's record size limit");
         return split(f, b, 0, "request over the service's limits");
@@ -1036,7 +1036,7 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
     transport_response_t resp;
     memset(&resp, 0, sizeof resp);
     f->last_body_len = len;
-    uint64_t t0 = port_monotonic_ms();
+    uint64_t t0 = port_clock_monotonic_ms(f->cfg.clock);
     rc = sign_and_send(f, body, len, &resp);
     port_free(body);
     meter_sent(f, len);
@@ -1048,7 +1048,7 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
     }
     log_msg(&f->cfg.log, EVREC_LOG_DEBUG,
             "flusher: POST %s: %zu events, %zu bytes -> %ld in %llu ms (request id %s)", f->url,
-            b->n, len, resp.status, (unsigned long long)(port_monotonic_ms() - t0),
+            b->n, len, resp.status, (unsigned long long)(port_clock_monotonic_ms(f->cfg.clock) - t0),
             resp.request_id[0] ? resp.request_id : "-");
     wire_result_t r;
     memset(&r, 0, sizeof r);
@@ -1075,7 +1075,7 @@ static step_result_t step(flusher_t *f)
     port_mutex_unlock(f->mu);
 
     int64_t cutoff = expiry_cutoff(f);
-    uint64_t now = port_monotonic_ms();
+    uint64_t now = port_clock_monotonic_ms(f->cfg.clock);
     if (f->expire_due || now >= f->next_expire_mono) {
         f->expire_due = 0;
         f->next_expire_mono = now + FL_EXPIRE_PERIOD_MS;
@@ -1098,7 +1098,7 @@ static step_result_t step(flusher_t *f)
         lim.expire_before_ms = cutoff;
         lim.keys = f->cfg.keys;
         port_mutex_lock(f->mu);
-        uint64_t budget_left = meter_left(&f->meter, port_wall_ms());
+        uint64_t budget_left = meter_left(&f->meter, port_clock_wall_ms(f->cfg.clock));
         port_mutex_unlock(f->mu);
         if (budget_left > 0 && budget_left < lim.max_bytes)
             lim.max_bytes = (size_t)budget_left; /* a batch that fits today's budget */
@@ -1202,7 +1202,7 @@ static void thread_main(void *arg)
             port_mutex_unlock(f->mu);
             break;
         }
-        uint64_t wait = 0, now = port_monotonic_ms();
+        uint64_t wait = 0, now = port_clock_monotonic_ms(f->cfg.clock);
         int due = due_locked(f, now, tick, &wait);
         if (!due) {
             uint64_t status_wait = status_wait_locked(f, now);
@@ -1220,13 +1220,13 @@ static void thread_main(void *arg)
 /* Manual mode: drain on the calling thread until empty (EVREC_OK) or the deadline. */
 static int drain_here(flusher_t *f, uint64_t gen, uint32_t timeout_ms)
 {
-    uint64_t deadline = port_monotonic_ms() + timeout_ms;
+    uint64_t deadline = port_clock_monotonic_ms(f->cfg.clock) + timeout_ms;
     for (;;) {
         uint32_t tick = queue_tick(f->q);
         count_store(f);
         port_mutex_lock(f->mu);
         int done = f->empty_gen >= gen;
-        uint64_t now = port_monotonic_ms(), wait = 0;
+        uint64_t now = port_clock_monotonic_ms(f->cfg.clock), wait = 0;
         int due = done ? 0 : due_locked(f, now, tick, &wait);
         port_mutex_unlock(f->mu);
         if (done)
@@ -1383,13 +1383,13 @@ int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, 
     }
     load_clock_offset(f);
     load_meter(f);
-    f->started_wall = port_wall_ms();
+    f->started_wall = port_clock_wall_ms(f->cfg.clock);
     /* The periodic flush's phase is random: the first one comes between half an interval and
      * one and a half after the start, then every interval on that grid (due_locked keeps it
      * whatever else starts a drain), so devices that boot together do not flush together for
      * ever after (bench_herd). Events already queued wait for it, as they always did. */
     f->next_interval_mono =
-        port_monotonic_ms() + backoff_phase_ms(f->cfg.flush_interval_ms, next_random(f));
+        port_clock_monotonic_ms(f->cfg.clock) + backoff_phase_ms(f->cfg.flush_interval_ms, next_random(f));
     f->left_after_drain = f->store_queued = queue_count(q);
     f->expire_due = 1;
     persist_status(f, 1); /* `evrec stats` shows this flusher (pid, since) at once */
@@ -1425,12 +1425,12 @@ void flusher_notify(flusher_t *f)
 /* Ask for a drain and wait for the thread to report the queue empty. */
 static int wait_drained(flusher_t *f, uint32_t timeout_ms)
 {
-    uint64_t deadline = port_monotonic_ms() + timeout_ms;
+    uint64_t deadline = port_clock_monotonic_ms(f->cfg.clock) + timeout_ms;
     port_mutex_lock(f->mu);
     uint64_t gen = ++f->flush_gen;
     port_cond_broadcast(f->wake);
     while (f->empty_gen < gen) {
-        uint64_t now = port_monotonic_ms();
+        uint64_t now = port_clock_monotonic_ms(f->cfg.clock);
         if (now >= deadline)
             break;
         port_cond_timedwait(f->idle, f->mu, (uint32_t)(deadline - now));
@@ -1472,7 +1472,7 @@ int flusher_poll(flusher_t *f, uint32_t *next_ms)
     report_evicted(f);
     uint64_t wait = 0;
     port_mutex_lock(f->mu);
-    int due = due_locked(f, port_monotonic_ms(), tick, &wait);
+    int due = due_locked(f, port_clock_monotonic_ms(f->cfg.clock), tick, &wait);
     port_mutex_unlock(f->mu);
     if (due) {
         step_result_t s = run_step(f);
@@ -1480,7 +1480,7 @@ int flusher_poll(flusher_t *f, uint32_t *next_ms)
         if (s == STEP_MORE)
             wait = 0;
         else
-            due_locked(f, port_monotonic_ms(), tick, &wait);
+            due_locked(f, port_clock_monotonic_ms(f->cfg.clock), tick, &wait);
         port_mutex_unlock(f->mu);
     }
     *next_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
@@ -1519,17 +1519,17 @@ void flusher_stats(flusher_t *f, evrec_stats_t *st)
     st->requests = f->requests;
     st->retries = f->retries;
     st->last_upload_ms = f->last_upload_ms;
-    st->backoff_until_ms = f->backoff_until_mono > port_monotonic_ms() ? f->backoff_until_wall
+    st->backoff_until_ms = f->backoff_until_mono > port_clock_monotonic_ms(f->cfg.clock) ? f->backoff_until_wall
                                                                         : 0;
     st->last_error = f->last_error;
     copy_text(st->last_error_message, sizeof st->last_error_message, f->last_error_message);
     st->deferrals = f->deferrals;
     st->deferred_events = f->deferred ? f->deferred_events : 0;
-    st->upload_bytes_today = meter_used_today(&f->meter, port_wall_ms());
+    st->upload_bytes_today = meter_used_today(&f->meter, port_clock_wall_ms(f->cfg.clock));
     st->flusher_alive = 1;
     st->flusher_pid = port_pid();
     st->flusher_since_ms = f->started_wall;
-    st->status_updated_ms = port_wall_ms();
+    st->status_updated_ms = port_clock_wall_ms(f->cfg.clock);
     port_mutex_unlock(f->mu);
 }
 

@@ -45,9 +45,11 @@ typedef struct flusher_config {
     uint64_t daily_upload_bytes;  /* metered links: body bytes per UTC day (0: no limit) */
     int (*upload_allowed)(void *user); /* metered links: asked before each request */
     void *upload_allowed_user;
-    /* Tests: randomness for backoff (NULL: port_random) and a clock (NULL: port_wall_ms). */
+    /* Tests: randomness for backoff (NULL: port_random) and a clock for every decision the
+     * flusher times (NULL: the system's; it must outlive the flusher). */
     uint32_t (*rand_fn)(void *user);
     void *rand_user;
+    const struct port_clock *clock;
 } flusher_config_t;
 
 /** Tell `fn` of each event evicted by q's own writes since the last call (DROPPED, reason

@@ -826,7 +826,7 @@ static int env_sync(evrec_queue_t *q)
     port_mutex_lock(q->mu);
     int was_dirty = q->dirty;
     q->dirty = 0; /* cleared first: a commit racing with this fsync marks it again */
-    q->last_sync_ms = port_monotonic_ms();
+    q->last_sync_ms = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_unlock(q->mu);
     int rc = port_fault_take("queue.sync");
     rc = rc ? -rc : mdb_env_sync(q->env, 1);
@@ -843,7 +843,7 @@ static void maybe_sync(evrec_queue_t *q)
 {
     if (is_power(q))
         return;
-    uint64_t now = port_monotonic_ms();
+    uint64_t now = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_lock(q->mu);
     int due = q->dirty && now - q->last_sync_ms >= q->cfg.sync_interval_ms;
     port_mutex_unlock(q->mu);
@@ -880,7 +880,7 @@ static void restage(evrec_queue_t *q, staged_t *arr, size_t n)
     port_free(arr);
     q->staged = merged;
     q->nstaged = q->capstaged = total;
-    q->staged_since_ms = port_monotonic_ms();
+    q->staged_since_ms = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_unlock(q->mu);
 }
 
@@ -972,7 +972,7 @@ static int stage_record(evrec_queue_t *q, const void *record, size_t len, int tr
         return qfail(q, EVREC_E_NOMEM, "no memory to stage a record");
     }
     memcpy(copy, record, len);
-    uint64_t now = port_monotonic_ms();
+    uint64_t now = port_clock_monotonic_ms(q->cfg.clock);
     if (q->nstaged == 0)
         q->staged_since_ms = now;
     q->staged[q->nstaged++] = (staged_t){ copy, len, truncated };
@@ -1566,7 +1566,7 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
         free_queue(q);
         return rc;
     }
-    q->last_sync_ms = port_monotonic_ms();
+    q->last_sync_ms = port_clock_monotonic_ms(q->cfg.clock);
     *out = q;
     return EVREC_OK;
 }
@@ -1691,7 +1691,7 @@ uint32_t queue_tick(evrec_queue_t *q)
 {
     if (!q)
         return 1000;
-    uint64_t now = port_monotonic_ms();
+    uint64_t now = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_lock(q->mu);
     int commit_due = q->nstaged > 0 && now - q->staged_since_ms >= q->cfg.commit_interval_ms;
     port_mutex_unlock(q->mu);
@@ -1699,7 +1699,7 @@ uint32_t queue_tick(evrec_queue_t *q)
         flush_staged(q);
     maybe_sync(q);
 
-    now = port_monotonic_ms();
+    now = port_clock_monotonic_ms(q->cfg.clock);
     uint64_t wait = q->cfg.sync_interval_ms;
     port_mutex_lock(q->mu);
     if (q->nstaged > 0) {

@@ -163,7 +163,14 @@ struct session {
     port_mutex_t *mu;        /* serialises transitions and guards st */
     session_state_t st;
     uint64_t seen_written_ms;/* monotonic ms of the last SESSION_META_SEEN write */
+    const port_clock_t *clock; /* NULL: the system's */
 };
+
+void session_set_clock(session_t *s, const port_clock_t *clock)
+{
+    if (s)
+        s->clock = clock;
+}
 
 static void persist_state(session_t *s)
 {
@@ -250,7 +257,7 @@ int session_current(session_t *s, int64_t now, char *id_out, int64_t *start_ms)
     session_touch(&s->st, now);
     memcpy(id_out, s->st.id, SESSION_ID_LEN);
     *start_ms = s->st.start_ms;
-    uint64_t mono = port_monotonic_ms();
+    uint64_t mono = port_clock_monotonic_ms(s->clock);
     int write_seen = !s->st.paused && mono - s->seen_written_ms >= SESSION_SEEN_INTERVAL_MS;
     if (write_seen)
         s->seen_written_ms = mono;
@@ -330,7 +337,7 @@ static int begin_new(evrec_t *a, session_t *s, int64_t now)
     if (rc != EVREC_OK)
         return rc;
     s->st = next;
-    s->seen_written_ms = port_monotonic_ms();
+    s->seen_written_ms = port_clock_monotonic_ms(s->clock);
     persist_state(s);
     return EVREC_OK;
 }
@@ -345,7 +352,7 @@ EVREC_API int evrec_session_start(evrec_t *agent)
     session_t *s = session_of(agent);
     if (s == NULL)
         return EVREC_E_INVALID;
-    int64_t now = port_wall_ms();
+    int64_t now = port_clock_wall_ms(s->clock);
     port_mutex_lock(s->mu);
     int rc = EVREC_OK;
     if (s->st.open)
@@ -368,7 +375,7 @@ EVREC_API int evrec_session_stop(evrec_t *agent)
     if (s == NULL)
         return EVREC_E_INVALID;
     port_mutex_lock(s->mu);
-    int rc = step(agent, s, session_end, port_wall_ms());
+    int rc = step(agent, s, session_end, port_clock_wall_ms(s->clock));
     port_mutex_unlock(s->mu);
     return rc == EVREC_E_STATE ? no_session(agent, "stop") : rc;
 }
@@ -379,7 +386,7 @@ EVREC_API int evrec_session_pause(evrec_t *agent)
     if (s == NULL)
         return EVREC_E_INVALID;
     port_mutex_lock(s->mu);
-    int rc = step(agent, s, session_suspend, port_wall_ms());
+    int rc = step(agent, s, session_suspend, port_clock_wall_ms(s->clock));
     port_mutex_unlock(s->mu);
     return rc == EVREC_E_STATE ? no_session(agent, "pause (needs an open, running session)")
                                : rc;
@@ -390,7 +397,7 @@ EVREC_API int evrec_session_resume(evrec_t *agent)
     session_t *s = session_of(agent);
     if (s == NULL)
         return EVREC_E_INVALID;
-    int64_t now = port_wall_ms();
+    int64_t now = port_clock_wall_ms(s->clock);
     port_mutex_lock(s->mu);
     int rc;
     if (session_expired(&s->st, now, s->timeout_ms)) {

@@ -91,6 +91,8 @@ typedef struct session session_t;
 /** Load the store's session state (restored = 1 if one is open). A damaged state is logged
  *  and ignored. */
 int session_new(session_t **out, evrec_queue_t *q, uint32_t timeout_ms, const log_sink_t *log);
+/** The clock of the session's transitions (the agent's; must outlive s). NULL: the system's. */
+void session_set_clock(session_t *s, const struct port_clock *clock);
 /** Write the last known time of an open session (a clean close) and free. NULL is fine. */
 void session_free(session_t *s, int64_t now);
 

@@ -38,6 +38,25 @@ int64_t port_wall_ms(void);
 /** Sleep the calling thread for at least `ms` milliseconds. */
 void port_sleep_ms(uint32_t ms);
 
+/** A clock given to a module (queue, session, flusher) instead of the system's, so tests move
+ *  time instead of sleeping. Either function may be NULL (the system's); a NULL clock is the
+ *  system's. The clock must outlive whatever it was given to. */
+typedef struct port_clock {
+    int64_t (*wall_ms)(void *user);       /**< as port_wall_ms() */
+    uint64_t (*monotonic_ms)(void *user); /**< as port_monotonic_ms(): never goes backwards */
+    void *user;
+} port_clock_t;
+
+static inline int64_t port_clock_wall_ms(const port_clock_t *c)
+{
+    return c && c->wall_ms ? c->wall_ms(c->user) : port_wall_ms();
+}
+
+static inline uint64_t port_clock_monotonic_ms(const port_clock_t *c)
+{
+    return c && c->monotonic_ms ? c->monotonic_ms(c->user) : port_monotonic_ms();
+}
+
 /* -- randomness ---------------------------------------------------------------------------- */
 
 /** Fill buf with cryptographically secure random bytes. */

@@ -25,6 +25,23 @@
 #include "record.h"
 #include "testutil.h"
 
+/* Sessions and record times run on this clock where a test moves time instead of sleeping. */
+static int64_t g_wall_ms;
+static int64_t test_wall(void *user)
+{
+    (void)user;
+    return g_wall_ms;
+}
+
+static void use_test_clock(evrec_t *a)
+{
+    static const port_clock_t clock = { test_wall, NULL, NULL };
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    g_wall_ms = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+    agent_set_clock(a, &clock);
+}
+
 #define FAKE_KEY "AKIDEXAMPLE"
 #define FAKE_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 
@@ -512,10 +529,10 @@ static void too_old_refused_at_record(void **state)
     o.max_event_age_ms = 5;
     o.session_timeout_ms = 0;
     a = open_ok(f->store, &o);
+    use_test_clock(a);
     assert_int_equal(evrec_session_start(a), EVREC_OK);
     assert_int_equal(evrec_session_pause(a), EVREC_OK);
-    struct timespec ts = { 0, 30 * 1000 * 1000 };
-    nanosleep(&ts, NULL);
+    g_wall_ms += 30; /* the pause outlives max_event_age */
     assert_int_equal(evrec_session_resume(a), EVREC_OK);
     q = queued(a);
     const char *want[] = { "recent", "future", "_session.start", "_session.pause",
@@ -749,12 +766,12 @@ static void long_pause_starts_a_new_session(void **state)
     evrec_options_t o = record_only();
     o.session_timeout_ms = 0; /* any pause is too long */
     evrec_t *a = open_ok(f->store, &o);
+    use_test_clock(a);
     char first[64], second[64];
     assert_int_equal(evrec_session_start(a), EVREC_OK);
     assert_int_equal(evrec_session_id(a, first, sizeof first), EVREC_OK);
     assert_int_equal(evrec_session_pause(a), EVREC_OK);
-    struct timespec ts = { 0, 20 * 1000 * 1000 };
-    nanosleep(&ts, NULL);
+    g_wall_ms += 20;
     assert_int_equal(evrec_session_resume(a), EVREC_OK);
     assert_int_equal(evrec_session_id(a, second, sizeof second), EVREC_OK);
     assert_string_not_equal(first, second);
