@@ -107,7 +107,7 @@ export AWS_EC2_METADATA_DISABLED := true
 .SECONDARY:
 .PHONY: all lib test unit integration run demo bench clean check-all asan deps check-port \
         install install-check uninstall size cross-check tsan valgrind fuzz reliability fuzz-run fuzz-replay \
-        fake-selftest check-tree check-symbols regen check-generated
+        fake-selftest check-tree check-symbols regen check-generated check-layers
 # The first target is the default: `make` builds everything.
 all: lib $(CLI) $(EXAMPLE_BIN)
 # `make run` and `make test` install missing Debian packages first (set EVREC_NO_DEPS=1 to skip).
@@ -199,7 +199,7 @@ integration: all $(INTEG_BIN)
 
 test: deps
 	@$(MAKE) --no-print-directory all
-	@$(MAKE) --no-print-directory check-port check-tree check-symbols check-generated
+	@$(MAKE) --no-print-directory check-port check-tree check-symbols check-generated check-layers
 	@$(MAKE) --no-print-directory unit integration fuzz-replay fake-selftest
 	@$(MAKE) --no-print-directory reliability install-check
 
@@ -236,6 +236,10 @@ fake-selftest:
 # library carries no fault-injection hook.
 check-tree: lib
 	@bash tests/build/check_tree.sh $(BUILD)
+
+# agent/README.md's module table (who may call whom) matches the #includes of agent/.
+check-layers:
+	@bash tests/build/check_layers.sh
 
 # Generated sources: the CLI's model tables from botocore's service models, its table widths
 # from Python's Unicode data. Each file's first line names the version it came from.
