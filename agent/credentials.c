@@ -229,6 +229,16 @@ static int fill(evrec_credentials_t *out, const char *id, const char *secret, co
 /* -- 1, 2, 3: static keys, callback, environment ----------------------------------------- */
 
 /* What is wrong with the static keys as configured (NULL: nothing, or none given). */
+static int no_control_chars(const char *s);
+
+/* A key id, secret or token with a control character could not be sent as one header line
+ * (a CR/LF in a token would inject a header): refused wherever it comes from. */
+static int sendable_credentials(const evrec_credentials_t *k)
+{
+    return no_control_chars(k->access_key_id) && no_control_chars(k->secret_access_key) &&
+           no_control_chars(k->session_token);
+}
+
 static const char *static_problem(const creds_config_t *g)
 {
     if (!set(g->access_key_id) && !set(g->secret_access_key))
@@ -241,8 +251,11 @@ static const char *static_problem(const creds_config_t *g)
         return "access_key_id is set but secret_access_key is not";
     evrec_credentials_t probe;
     int too_long = fill(&probe, g->access_key_id, g->secret_access_key, g->session_token, 0);
+    int sendable = too_long || sendable_credentials(&probe);
     mbedtls_platform_zeroize(&probe, sizeof probe);
-    return too_long ? "a key or token is too long" : NULL;
+    return too_long    ? "a key or token is too long"
+           : !sendable ? "a key or token holds a control character (CR, LF, ...)"
+                       : NULL;
 }
 
 static result_t from_static(creds_t *c, evrec_credentials_t *out, attempt_t *a)
@@ -1541,6 +1554,11 @@ int creds_get(creds_t *c, evrec_credentials_t *out, char *err, size_t errlen)
     char skipped[128] = "";
     for (int p = 0; p < P_COUNT; p++) {
         result_t r = run_provider(c, (provider_t)p, &got, &a);
+        if (r == R_HIT && !sendable_credentials(&got)) {
+            note(&a, (provider_t)p, "gave a key or session token holding a control character "
+                 "(CR, LF, ...); refused");
+            r = p == P_STATIC ? R_STOP : R_FAIL;
+        }
         if (r == R_HIT) {
             *out = got;
             if (p != P_STATIC && (p != P_CALLBACK || got.expiration_ms != 0)) {

@@ -336,6 +336,36 @@ static void shared_profiles(void **state)
     free(broken);
 }
 
+/* A key or token that could not go out as one header line (a CR/LF would inject a header) is
+ * refused by every provider: static keys at open, the others when they answer. */
+static void control_characters_refused(void **state)
+{
+    (void)state;
+    creds_config_t st = { .access_key_id = "AKIDX", .secret_access_key = "s",
+                          .session_token = "tok\r\nX-Injected: yes" };
+    char err[1024];
+    assert_int_equal(creds_check_config(&st, err, sizeof err), EVREC_E_CONFIG);
+    assert_non_null(strstr(err, "control character"));
+    assert_null(strstr(err, "X-Injected"));
+    evrec_credentials_t out;
+    assert_int_equal(get_once(&st, &out, err, sizeof err), EVREC_E_CONFIG);
+
+    setenv("AWS_ACCESS_KEY_ID", "AKIDENV", 1);
+    setenv("AWS_SECRET_ACCESS_KEY", "envsecret", 1);
+    setenv("AWS_SESSION_TOKEN", "envtoken\nX-Injected: yes", 1);
+    creds_config_t none = { 0 };
+    assert_int_equal(get_once(&none, &out, err, sizeof err), EVREC_E_CREDENTIALS);
+    assert_non_null(strstr(err, "environment: gave a key or session token holding a control "
+                                "character"));
+    assert_null(strstr(err, "envtoken"));
+    setenv("AWS_SESSION_TOKEN", "envtoken", 1);
+    assert_int_equal(get_once(&none, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.session_token, "envtoken");
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    unsetenv("AWS_SESSION_TOKEN");
+}
+
 /* A secret is taken only from a file private to its owner (as ssh asks of its keys); a FIFO
  * is refused at once instead of blocking until a writer comes. */
 static void secret_files_must_be_private(void **state)
@@ -698,6 +728,7 @@ int main(void)
         cmocka_unit_test_setup(provider_order, each_setup),
         cmocka_unit_test_setup(shared_profiles, each_setup),
         cmocka_unit_test_setup(secret_files_must_be_private, each_setup),
+        cmocka_unit_test_setup(control_characters_refused, each_setup),
         cmocka_unit_test_setup(explicit_profile_beats_environment, each_setup),
         cmocka_unit_test_setup(errors_name_providers_without_secrets, each_setup),
         cmocka_unit_test_setup(expiry_and_refresh, each_setup),
