@@ -729,10 +729,11 @@ EVREC_API int evrec_flush(evrec_t *agent, uint32_t timeout_ms)
         }
         if (stranded > 0 && carried == 0)
             return agent_error(agent, EVREC_E_OTHER_SERVICE,
-                               "flush: %llu events are queued that %s cannot carry (%s); they "
-                               "stay queued for an agent configured for that service",
-                               (unsigned long long)stranded, svc ? svc->title : "this agent",
-                               what);
+                               "flush: %llu event%s queued that %s cannot carry (%s); %s "
+                               "for an agent configured for that service",
+                               (unsigned long long)stranded, stranded == 1 ? " is" : "s are",
+                               svc ? svc->title : "this agent", what,
+                               stranded == 1 ? "it stays" : "they stay");
         if (rc == EVREC_E_TIMEOUT || carried > 0)
             return agent_error(agent, EVREC_E_TIMEOUT,
                                "flush: %llu events still queued after %u ms%s%s",

@@ -441,7 +441,8 @@ EVREC_API int evrec_sync(evrec_t *agent);
  * Returns EVREC_OK only when the store is empty; EVREC_E_TIMEOUT if events are still queued
  * that this agent can deliver; EVREC_E_OTHER_SERVICE, without waiting out the timeout, when
  * all that is left is of a shape this agent's service cannot carry (evrec_last_error() says
- * how many wait and which services carry them: "3 events wait for Personalize"). With
+ * how many wait and which services carry them: "3 events are queued that Pinpoint cannot
+ * carry (3 wait for Personalize or Kinesis or Firehose)..."). With
  * manual_flush, this runs the flushing work itself on the calling thread.
  * Also returns EVREC_E_INVALID, EVREC_E_STATE (no_flusher, or another process holds the
  * store's flusher role), EVREC_E_CLOSED. Any thread but a callback's; blocks up to timeout_ms.
