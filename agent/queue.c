@@ -108,6 +108,7 @@ struct evrec_queue {
     port_mutex_t *commit_mu; /* serialises batched commits so batches land in staging order */
     staged_t *staged;
     size_t nstaged, capstaged;
+    size_t inflight;      /* records taken from staging by a commit that has not ended yet */
     uint64_t staged_bytes;
     uint64_t staged_since_ms;
     int last_commit_rc;
@@ -893,6 +894,7 @@ static int flush_staged(evrec_queue_t *q)
     q->staged = NULL;
     q->nstaged = q->capstaged = 0;
     q->staged_bytes = 0;
+    q->inflight = n;
     port_mutex_unlock(q->mu);
     int rc = EVREC_OK;
     if (n > 0) {
@@ -905,6 +907,7 @@ static int flush_staged(evrec_queue_t *q)
             restage(q, arr, n);
         port_mutex_lock(q->mu);
         q->last_commit_rc = rc;
+        q->inflight = 0;
         port_mutex_unlock(q->mu);
     }
     port_mutex_unlock(q->commit_mu);
@@ -916,8 +919,12 @@ static int flush_staged(evrec_queue_t *q)
  * failing disk can take is at most commit_max_events acknowledged records, never more. */
 static int window_blocked(evrec_queue_t *q)
 {
+    /* Records another thread is committing (the interval commit) count against the window:
+     * staging a full window beside a commit that then fails would put both back in staging,
+     * more than one window acknowledged and at risk. Wait for that commit instead. */
     port_mutex_lock(q->mu);
-    int blocked = q->last_commit_rc != 0 && q->nstaged >= q->cfg.commit_max_events;
+    int full = q->nstaged + q->inflight >= q->cfg.commit_max_events;
+    int blocked = full && (q->last_commit_rc != 0 || q->inflight > 0);
     port_mutex_unlock(q->mu);
     if (!blocked)
         return EVREC_OK;
@@ -925,7 +932,7 @@ static int window_blocked(evrec_queue_t *q)
     if (rc == EVREC_OK)
         return EVREC_OK;
     port_mutex_lock(q->mu);
-    size_t n = q->nstaged;
+    size_t n = q->nstaged + q->inflight;
     blocked = n >= q->cfg.commit_max_events;
     port_mutex_unlock(q->mu);
     if (!blocked)

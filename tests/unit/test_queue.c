@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <lmdb.h>
 #include <signal.h>
@@ -665,6 +666,48 @@ static void disk_full(void **state)
     assert_string_equal(s->ids[0], "x");
     assert_string_equal(s->ids[2], "z");
     free(s);
+    queue_close(q);
+    drop_store(dir);
+}
+
+/* Batched mode with a disk that refuses every commit, while another thread runs the interval
+ * commit (as the agent's background thread does): the records acknowledged never exceed one
+ * staged window, even when the interval commit has taken records out of staging when new ones
+ * arrive. */
+typedef struct ticker {
+    evrec_queue_t *q;
+    atomic_int stop;
+} ticker_t;
+
+static void tick_loop(void *arg)
+{
+    ticker_t *t = arg;
+    while (!atomic_load(&t->stop))
+        queue_tick(t->q);
+}
+
+static void batched_window_holds_beside_interval_commits(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_BATCHED);
+    c.commit_interval_ms = 0; /* every tick commits what is staged */
+    c.commit_max_events = 20;
+    evrec_queue_t *q = open_ok(dir, &c);
+    port_fault_set("queue.commit", -ENOSPC, 1000000);
+    ticker_t t = { q, 0 };
+    port_thread_t *th;
+    assert_int_equal(port_thread_start(&th, tick_loop, &t), 0);
+    uint8_t buf[256];
+    size_t n = make_rec(buf, 90, 1, "w");
+    int acked = 0;
+    for (int i = 0; i < 20000; i++)
+        if (queue_append(q, buf, n, 0, NULL) == EVREC_OK)
+            acked++;
+    atomic_store(&t.stop, 1);
+    port_thread_join(th);
+    port_fault_set("queue.commit", 0, 0);
+    assert_true(acked <= 20);
     queue_close(q);
     drop_store(dir);
 }
@@ -1836,6 +1879,7 @@ int main(void)
         cmocka_unit_test(durability_process_and_power),
         cmocka_unit_test(durability_batched),
         cmocka_unit_test(disk_full),
+        cmocka_unit_test(batched_window_holds_beside_interval_commits),
         cmocka_unit_test(evict_at_bound),
         cmocka_unit_test(refuse_new),
         cmocka_unit_test(tiny_map_full),
