@@ -24,6 +24,7 @@
 #include "jsonw.h"
 #include "port.h"
 #include "record.h"
+#include "util_time.h"
 
 /* Personalize's limits (botocore personalize-events 2018-03-22). */
 #define PZ_STRING_MAX 256        /* StringType, ItemId, UserId */
@@ -208,17 +209,6 @@ static int check_id(char *err, size_t errlen, const char *what, const char *s, l
 /* Time                                                                                      */
 /* ---------------------------------------------------------------------------------------- */
 
-/* Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's civil algorithm). */
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    unsigned yoe = (unsigned)(y - era * 400);
-    unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + (int64_t)doe - 719468;
-}
-
 void event_format_iso8601(int64_t unix_ms, char out[32])
 {
     if (jsonw_format_iso8601(unix_ms, out)) /* years 0000..9999: by hand, no printf */
@@ -227,7 +217,7 @@ void event_format_iso8601(int64_t unix_ms, char out[32])
     int64_t rem = unix_ms - days * 86400000;
     int64_t y;
     unsigned m, d;
-    jsonw_civil_from_days(days, &y, &m, &d);
+    util_civil_from_days(days, &y, &m, &d);
     char buf[96]; /* room for any int64 year, so the format cannot truncate */
     snprintf(buf, sizeof buf, "%04lld-%02u-%02uT%02u:%02u:%02u.%03uZ", (long long)y, m, d,
              (unsigned)(rem / 3600000), (unsigned)(rem / 60000 % 60), (unsigned)(rem / 1000 % 60),
@@ -251,13 +241,6 @@ static int digits(const char **p, int n, int *out)
     *p += n;
     *out = v;
     return 0;
-}
-
-static int days_in_month(int y, int m)
-{
-    static const int dm[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    return m == 2 ? 28 + leap : dm[m - 1];
 }
 
 int event_parse_iso8601(const char *s, int64_t *unix_ms)
@@ -304,9 +287,9 @@ int event_parse_iso8601(const char *s, int64_t *unix_ms)
     }
     if (*p != '\0')
         return EVREC_E_TIMESTAMP;
-    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 59)
+    if (mo < 1 || mo > 12 || d < 1 || (unsigned)d > util_days_in_month(y, (unsigned)mo) || h > 23 || mi > 59 || se > 59)
         return EVREC_E_TIMESTAMP;
-    int64_t t = days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400000 +
+    int64_t t = util_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400000 +
                 ((int64_t)h * 3600 + mi * 60 + se) * 1000 + ms - (int64_t)offset_min * 60000;
     if (t < TS_MIN_MS || t > TS_MAX_MS)
         return EVREC_E_TIMESTAMP;

@@ -1,4 +1,5 @@
 #include "jsonw.h"
+#include "util_time.h"
 
 #include <math.h>
 #include <string.h>
@@ -160,19 +161,6 @@ void jsonw_num(jsonw_t *w, double d)
     put(w, b, jsonw_format_number(d, b));
 }
 
-void jsonw_civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int64_t)yoe + era * 400 + (*m <= 2);
-}
-
 static void two(char *p, unsigned v)
 {
     p[0] = (char)('0' + v / 10);
@@ -190,7 +178,7 @@ size_t jsonw_format_iso8601(int64_t unix_ms, char out[25])
     unsigned rem = (unsigned)(unix_ms - days * 86400000);
     int64_t y;
     unsigned m, d;
-    jsonw_civil_from_days(days, &y, &m, &d);
+    util_civil_from_days(days, &y, &m, &d);
     unsigned yy = (unsigned)y;
     two(out, yy / 100);
     two(out + 2, yy % 100);

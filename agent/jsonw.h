@@ -50,7 +50,4 @@ size_t jsonw_format_number(double d, char out[32]);
  *  NUL-terminated); returns 24, or 0 for a time outside that range (nothing written). */
 size_t jsonw_format_iso8601(int64_t unix_ms, char out[25]);
 
-/** Days since 1970-01-01 to a proleptic Gregorian date (H. Hinnant's civil algorithm). */
-void jsonw_civil_from_days(int64_t days, int64_t *y, unsigned *m, unsigned *d);
-
 #endif /* EVREC_JSONW_H */

@@ -24,6 +24,7 @@
 
 #include "evrec.h"
 #include "port.h"
+#include "util_time.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
@@ -186,20 +187,6 @@ static int hmac(const unsigned char *key, size_t keylen, const void *msg, size_t
 
 /* -- time --------------------------------------------------------------------------------- */
 
-/* Gregorian date of a day count since 1970-01-01 (proleptic; H. Hinnant's algorithm). */
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
-{
-    z += 719468;
-    int64_t era = (z >= 0 ? z : z - 146096) / 146097;
-    unsigned doe = (unsigned)(z - era * 146097);
-    unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-    unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    unsigned mp = (5 * doy + 2) / 153;
-    *d = doy - (153 * mp + 2) / 5 + 1;
-    *m = mp < 10 ? mp + 3 : mp - 9;
-    *y = (int)(yoe + era * 400) + (*m <= 2);
-}
-
 /* "yyyymmddThhmmssZ" for a time in years 0..9999, else EVREC_E_INVALID. */
 static int amz_date(int64_t unix_ms, char out[17])
 {
@@ -208,9 +195,9 @@ static int amz_date(int64_t unix_ms, char out[17])
     int64_t secs = unix_ms / 1000;
     int64_t days = secs / 86400;
     int64_t rem = secs % 86400;
-    int y;
+    int64_t y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    util_civil_from_days(days, &y, &m, &d);
     unsigned f[6] = { (unsigned)y, m, d, (unsigned)(rem / 3600), (unsigned)(rem / 60 % 60),
                       (unsigned)(rem % 60) };
     static const unsigned width[6] = { 4, 2, 2, 2, 2, 2 };

@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "model.h"
+#include "util_time.h"
 
 size_t utf8_len(const char *s)
 {
@@ -254,16 +255,6 @@ static int digits(const char **p, int n, int *out)
     return 0;
 }
 
-static int64_t days_from_civil(int y, int m, int d)
-{
-    y -= m <= 2;
-    int64_t era = (y >= 0 ? y : y - 399) / 400;
-    int64_t yoe = y - era * 400;
-    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
-    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    return era * 146097 + doe - 719468;
-}
-
 static int iso_parse(const char *s, double *epoch)
 {
     int y, mo, d, h = 0, mi = 0, sec = 0;
@@ -327,11 +318,9 @@ static int iso_parse(const char *s, double *epoch)
         return -1;
     if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
         return -1;
-    static const int mdays[] = { 31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    if (d > mdays[mo - 1] || (mo == 2 && d == 29 && !leap))
+    if ((unsigned)d > util_days_in_month(y, (unsigned)mo))
         return -1;
-    *epoch = (double)days_from_civil(y, mo, d) * 86400.0 + h * 3600 + mi * 60 + sec - tz + frac;
+    *epoch = (double)util_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400.0 + h * 3600 + mi * 60 + sec - tz + frac;
     return 0;
 }
 
