@@ -20,6 +20,7 @@
 
 #include "event.h"
 #include "port.h"
+#include "util_utf8.h"
 
 static const char *const channel_types[] = {
     "PUSH", "GCM", "APNS", "APNS_SANDBOX", "APNS_VOIP", "APNS_VOIP_SANDBOX", "ADM",
@@ -66,7 +67,7 @@ static int check_string(vctx_t *v, const cJSON *item, const char *where)
 {
     if (!cJSON_IsString(item))
         return event_errorf(v->err, v->errlen, EVREC_E_JSON, "%s must be a string", where);
-    if (event_utf8_chars(item->valuestring, strlen(item->valuestring)) < 0)
+    if (util_utf8_chars(item->valuestring, strlen(item->valuestring)) < 0)
         return event_errorf(v->err, v->errlen, EVREC_E_UTF8, "%s is not valid UTF-8", where);
     return EVREC_OK;
 }
@@ -91,7 +92,7 @@ static int check_enum(vctx_t *v, const cJSON *item, const char *where, const cha
 
 static int check_name(vctx_t *v, const char *name, const char *where)
 {
-    long n = event_utf8_chars(name, strlen(name));
+    long n = util_utf8_chars(name, strlen(name));
     if (n < 0)
         return event_errorf(v->err, v->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", where);
     if (n == 0 || n > ENDPOINT_NAME_MAX)
@@ -130,7 +131,7 @@ static int check_list_map(vctx_t *v, const cJSON *map, const char *where)
             if (!cJSON_IsString(val))
                 return event_errorf(v->err, v->errlen, EVREC_E_JSON,
                                     "%s.%s[%d] must be a string", where, attr->string, i);
-            long n = event_utf8_chars(val->valuestring, strlen(val->valuestring));
+            long n = util_utf8_chars(val->valuestring, strlen(val->valuestring));
             if (n < 0)
                 return event_errorf(v->err, v->errlen, EVREC_E_UTF8,
                                     "%s.%s[%d] is not valid UTF-8", where, attr->string, i);

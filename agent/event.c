@@ -25,6 +25,7 @@
 #include "port.h"
 #include "record.h"
 #include "util_time.h"
+#include "util_utf8.h"
 
 /* Personalize's limits (botocore personalize-events 2018-03-22). */
 #define PZ_STRING_MAX 256        /* StringType, ItemId, UserId */
@@ -96,44 +97,6 @@ int event_errorf(char *err, size_t errlen, int code, const char *fmt, ...)
 
 #define EV_FAIL(ev, code, ...) event_errorf((ev)->err, sizeof (ev)->err, (code), __VA_ARGS__)
 
-long event_utf8_chars(const char *s, size_t len)
-{
-    const unsigned char *p = (const unsigned char *)s;
-    size_t i = 0;
-    long n = 0;
-    while (i < len) {
-        unsigned c = p[i];
-        size_t need;
-        uint32_t cp, min;
-        if (c < 0x80) {
-            i++;
-            n++;
-            continue;
-        } else if ((c & 0xE0) == 0xC0) {
-            need = 1, cp = c & 0x1F, min = 0x80;
-        } else if ((c & 0xF0) == 0xE0) {
-            need = 2, cp = c & 0x0F, min = 0x800;
-        } else if ((c & 0xF8) == 0xF0) {
-            need = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return -1; /* continuation byte first, or 0xF8.. */
-        }
-        if (len - i - 1 < need)
-            return -1; /* truncated sequence */
-        for (size_t k = 1; k <= need; k++) {
-            unsigned cc = p[i + k];
-            if ((cc & 0xC0) != 0x80)
-                return -1;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-            return -1; /* overlong, out of range, surrogate */
-        i += need + 1;
-        n++;
-    }
-    return n;
-}
-
 /* Bytes taken by the first `chars` code points of a valid UTF-8 string. */
 static size_t utf8_prefix(const char *s, size_t len, long chars)
 {
@@ -167,7 +130,7 @@ static long check_text(char *err, size_t errlen, const char *what, const char *s
                        long max, int too_long_code)
 {
     size_t len = strlen(s);
-    long n = event_utf8_chars(s, len);
+    long n = util_utf8_chars(s, len);
     if (n < 0)
         return event_errorf(err, errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
     if (n < min)
@@ -187,7 +150,7 @@ static int check_id(char *err, size_t errlen, const char *what, const char *s, l
     size_t len = strlen(s);
     if (len == 0)
         return event_errorf(err, errlen, EVREC_E_ID, "%s is empty", what);
-    long n = event_utf8_chars(s, len);
+    long n = util_utf8_chars(s, len);
     if (n < 0)
         return event_errorf(err, errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
     if (n > max_chars)
@@ -398,7 +361,7 @@ static int check_name(evrec_event_t *ev, const char *kind, const char *name)
 {
     if (!name || !*name)
         return EV_FAIL(ev, EVREC_E_NAME_LENGTH, "%s name is empty", kind);
-    long n = event_utf8_chars(name, strlen(name));
+    long n = util_utf8_chars(name, strlen(name));
     if (n < 0)
         return EV_FAIL(ev, EVREC_E_UTF8, "%s name is not valid UTF-8", kind);
     return n > EVENT_NAME_MAX ? 1 : 0;
@@ -408,7 +371,7 @@ static int name_too_long(evrec_event_t *ev, const char *kind, const char *name)
 {
     return EV_FAIL(ev, EVREC_E_NAME_LENGTH,
                    "%s name \"%.50s...\" is %ld characters, more than %d (kept: refused or "
-                   "truncated when recorded)", kind, name, event_utf8_chars(name, strlen(name)),
+                   "truncated when recorded)", kind, name, util_utf8_chars(name, strlen(name)),
                    EVENT_NAME_MAX);
 }
 
@@ -443,7 +406,7 @@ EVREC_API int evrec_event_set_attribute(evrec_event_t *ev, const char *name, con
         return long_name;
     if (!value)
         return EV_FAIL(ev, EVREC_E_INVALID, "attribute \"%.50s\" value is NULL", name);
-    long n = event_utf8_chars(value, strlen(value));
+    long n = util_utf8_chars(value, strlen(value));
     if (n < 0)
         return EV_FAIL(ev, EVREC_E_UTF8, "attribute \"%.50s\" value is not valid UTF-8", name);
     char *copy = port_strdup(value);
@@ -1113,7 +1076,7 @@ static cJSON *limited_string(enc_t *e, const char *what, const char *name, const
                              int code, int *rc)
 {
     size_t len = strlen(s);
-    long n = event_utf8_chars(s, len);
+    long n = util_utf8_chars(s, len);
     if (n < 0) {
         *rc = event_errorf(e->err, e->errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
         return NULL;
@@ -1141,7 +1104,7 @@ static cJSON *limited_string(enc_t *e, const char *what, const char *name, const
 static int limited_name(enc_t *e, const char *kind, const char *name, char *buf, size_t buflen)
 {
     size_t len = strlen(name);
-    long n = event_utf8_chars(name, len);
+    long n = util_utf8_chars(name, len);
     if (n < 0)
         return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", kind);
     if (n > EVENT_NAME_MAX) {
@@ -1210,7 +1173,7 @@ static int check_field(enc_t *e, const ev_field_t *f, field_out_t *fo)
     /* The setters checked the UTF-8: counting characters only matters when there are more
      * bytes than the limit allows characters. */
     size_t len = strlen(f->name);
-    long n = len <= EVENT_NAME_MAX ? (long)len : event_utf8_chars(f->name, len);
+    long n = len <= EVENT_NAME_MAX ? (long)len : util_utf8_chars(f->name, len);
     if (n < 0)
         return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", kind);
     if (n > EVENT_NAME_MAX) {
@@ -1226,7 +1189,7 @@ static int check_field(enc_t *e, const ev_field_t *f, field_out_t *fo)
     if (f->is_metric)
         return EVREC_OK;
     size_t vlen = strlen(f->value);
-    long vn = vlen <= EVENT_ATTR_VALUE_MAX ? (long)vlen : event_utf8_chars(f->value, vlen);
+    long vn = vlen <= EVENT_ATTR_VALUE_MAX ? (long)vlen : util_utf8_chars(f->value, vlen);
     if (vn < 0)
         return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "attribute is not valid UTF-8");
     if (vn > EVENT_ATTR_VALUE_MAX) {
@@ -1321,7 +1284,7 @@ static int encode_pinpoint(enc_t *e, const evrec_event_t *ev, int64_t ts, jsonw_
 {
     const event_context_t *ctx = e->ctx;
     size_t tlen = strlen(ev->type);
-    long tn = tlen <= EVENT_TYPE_MAX ? (long)tlen : event_utf8_chars(ev->type, tlen);
+    long tn = tlen <= EVENT_TYPE_MAX ? (long)tlen : util_utf8_chars(ev->type, tlen);
     if (tn < 0)
         return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "event type is not valid UTF-8");
     if (tn > EVENT_TYPE_MAX) {
@@ -1411,7 +1374,7 @@ static int encode_personalize(enc_t *e, const evrec_event_t *ev, int64_t ts, cJS
         if (!rc && !(txt = cJSON_PrintUnformatted(props)))
             rc = EVREC_E_NOMEM;
         cJSON_Delete(props);
-        long n = txt ? event_utf8_chars(txt, strlen(txt)) : 0;
+        long n = txt ? util_utf8_chars(txt, strlen(txt)) : 0;
         if (!rc && n > EVENT_PROPERTIES_MAX)
             rc = event_errorf(e->err, e->errlen, EVREC_E_VALUE_LENGTH,
                       "attributes and metrics make properties of %ld characters, more than %d",

@@ -96,9 +96,6 @@ const char *event_last_error(const evrec_event_t *ev);
 /** Write a random UUID v4 (lower-case, 36 characters + NUL) from the port's secure random. */
 int event_uuid_v4(char out[37]);
 
-/** Check UTF-8 validity and count code points (the services' "characters").
- *  Returns the number of characters, or -1 if `s` (len bytes) is not valid UTF-8. */
-long event_utf8_chars(const char *s, size_t len);
 
 /** Format Unix ms as ISO 8601 UTC with milliseconds: "2026-11-22T10:00:00.123Z" (25 bytes). */
 void event_format_iso8601(int64_t unix_ms, char out[32]);

@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "event.h"
+#include "util_utf8.h"
 #include "port.h"
 #include "record.h"
 #include "testutil.h"
@@ -104,14 +105,14 @@ static void assert_valid_shape(const char *service, const char *shape, const cha
 static void utf8_counts_code_points(void **state)
 {
     (void)state;
-    assert_int_equal(event_utf8_chars("", 0), 0);
-    assert_int_equal(event_utf8_chars("abc", 3), 3);
-    assert_int_equal(event_utf8_chars("\xc3\xa9", 2), 1);             /* é */
-    assert_int_equal(event_utf8_chars("\xe2\x82\xac", 3), 1);         /* € */
-    assert_int_equal(event_utf8_chars("\xf0\x9f\x98\x80", 4), 1);     /* 😀 */
-    assert_int_equal(event_utf8_chars("\xf4\x8f\xbf\xbf", 4), 1);     /* U+10FFFF */
-    assert_int_equal(event_utf8_chars("\xed\x9f\xbf", 3), 1);         /* U+D7FF */
-    assert_int_equal(event_utf8_chars("a\xc3\xa9\xe2\x82\xac", 6), 3);
+    assert_int_equal(util_utf8_chars("", 0), 0);
+    assert_int_equal(util_utf8_chars("abc", 3), 3);
+    assert_int_equal(util_utf8_chars("\xc3\xa9", 2), 1);             /* é */
+    assert_int_equal(util_utf8_chars("\xe2\x82\xac", 3), 1);         /* € */
+    assert_int_equal(util_utf8_chars("\xf0\x9f\x98\x80", 4), 1);     /* 😀 */
+    assert_int_equal(util_utf8_chars("\xf4\x8f\xbf\xbf", 4), 1);     /* U+10FFFF */
+    assert_int_equal(util_utf8_chars("\xed\x9f\xbf", 3), 1);         /* U+D7FF */
+    assert_int_equal(util_utf8_chars("a\xc3\xa9\xe2\x82\xac", 6), 3);
 }
 
 static void utf8_rejects_bad_sequences(void **state)
@@ -133,7 +134,7 @@ static void utf8_rejects_bad_sequences(void **state)
         "\xff",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        assert_int_equal(event_utf8_chars(bad[i], strlen(bad[i])), -1);
+        assert_int_equal(util_utf8_chars(bad[i], strlen(bad[i])), -1);
 
     evrec_event_t *ev;
     assert_int_equal(evrec_event_new(&ev, "\xed\xa0\x80"), EVREC_E_UTF8);
@@ -302,14 +303,14 @@ static void truncation_mode_cuts_at_code_points(void **state)
     assert_int_equal(e.truncated, 1);
     assert_true(e.v.flags & EVREC_RECORD_F_TRUNCATED);
     const char *t = jstr(e.json, "EventType");
-    assert_int_equal(event_utf8_chars(t, strlen(t)), 50);
+    assert_int_equal(util_utf8_chars(t, strlen(t)), 50);
     assert_int_equal(strlen(t), 100);
     const cJSON *attrs = cJSON_GetObjectItem(e.json, "Attributes");
     assert_int_equal(cJSON_GetArraySize(attrs), 2);
     const cJSON *first = attrs->child;
-    assert_int_equal(event_utf8_chars(first->string, strlen(first->string)), 50);
+    assert_int_equal(util_utf8_chars(first->string, strlen(first->string)), 50);
     assert_int_equal(strlen(first->string), 200);
-    assert_int_equal(event_utf8_chars(first->valuestring, strlen(first->valuestring)), 200);
+    assert_int_equal(util_utf8_chars(first->valuestring, strlen(first->valuestring)), 200);
     assert_int_equal(strlen(first->valuestring), 600);
     encoded_free(&e);
     evrec_event_free(ev);
@@ -736,7 +737,7 @@ static void personalize_field_limits(void **state)
     pad = tu_repeat("\xc3\xa9", 1024 - fixed);
     char *ok = malloc(strlen(pad) + 16);
     sprintf(ok, "{\"k\":\"%s\"}", pad);
-    assert_int_equal(event_utf8_chars(ok, strlen(ok)), 1024);
+    assert_int_equal(util_utf8_chars(ok, strlen(ok)), 1024);
     assert_int_equal(evrec_event_set_properties(ev, ok), EVREC_OK);
     free(pad);
     free(ok);

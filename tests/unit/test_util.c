@@ -11,6 +11,7 @@
 #include <cmocka.h>
 
 #include "util_time.h"
+#include "util_utf8.h"
 
 /* Every day from 1601 to 2400 maps to the date gmtime gives and back. */
 static void calendar_matches_gmtime(void **state)
@@ -43,11 +44,29 @@ static void days_in_month_knows_leap_years(void **state)
     assert_int_equal(util_days_from_civil(0, 1, 1), -719528);
 }
 
+/* The strict count refuses what the services refuse; the lenient one (for strings cJSON
+ * already decoded) agrees with it on valid text. */
+static void utf8_counts(void **state)
+{
+    (void)state;
+    const char *valid[] = { "", "abc", "h\xc3\xa9llo", "\xe2\x82\xac", "\xf0\x9f\x98\x80x" };
+    const long chars[] = { 0, 3, 5, 1, 2 };
+    for (size_t i = 0; i < sizeof valid / sizeof valid[0]; i++) {
+        assert_int_equal(util_utf8_chars(valid[i], strlen(valid[i])), chars[i]);
+        assert_int_equal(util_utf8_count(valid[i]), (size_t)chars[i]);
+    }
+    const char *invalid[] = { "\x80", "\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80",
+                              "\xf8\x88\x80\x80\x80" };
+    for (size_t i = 0; i < sizeof invalid / sizeof invalid[0]; i++)
+        assert_int_equal(util_utf8_chars(invalid[i], strlen(invalid[i])), -1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(calendar_matches_gmtime),
         cmocka_unit_test(days_in_month_knows_leap_years),
+        cmocka_unit_test(utf8_counts),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

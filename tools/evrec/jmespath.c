@@ -5,6 +5,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include "jmespath.h"
+#include "util_utf8.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -1094,15 +1095,6 @@ static void type_error(eval_t *e, const char *fn, const cJSON *got, int mask)
     cJSON_free(shown);
 }
 
-static long utf8_len(const char *s)
-{
-    long n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
-    return n;
-}
-
 static int cmp_json(const cJSON *a, const cJSON *b)
 {
     if (cJSON_IsNumber(a) && cJSON_IsNumber(b))
@@ -1414,7 +1406,7 @@ static cJSON *call(eval_t *e, const fn_spec_t *f, cJSON **a, const node_t *const
     }
     if (!strcmp(name, "length")) {
         if (cJSON_IsString(a[0]))
-            return cJSON_CreateNumber((double)utf8_len(a[0]->valuestring));
+            return cJSON_CreateNumber((double)util_utf8_count(a[0]->valuestring));
         return cJSON_CreateNumber(cJSON_GetArraySize(a[0]));
     }
     if (!strcmp(name, "map")) {

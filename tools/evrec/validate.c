@@ -11,15 +11,7 @@
 
 #include "model.h"
 #include "util_time.h"
-
-size_t utf8_len(const char *s)
-{
-    size_t n = 0;
-    for (; *s; s++)
-        if (((unsigned char)*s & 0xC0) != 0x80)
-            n++;
-    return n;
-}
+#include "util_utf8.h"
 
 /* 1: botocore's checks only (no maximum lengths or values, no enumerations) */
 static int botocore_only;
@@ -137,7 +129,7 @@ static void validate(const cJSON *v, int shape, const char *name, sbuf_t *r, int
             invalid_type(r, count, name, v, "<class 'str'>");
             break;
         }
-        length_check(r, count, name, utf8_len(v->valuestring), s);
+        length_check(r, count, name, util_utf8_count(v->valuestring), s);
         if (s->nenums && !botocore_only) {
             size_t i;
             for (i = 0; i < s->nenums; i++)

@@ -22,7 +22,5 @@ int validate_botocore(const cJSON *params, int shape, sbuf_t *report);
  *  Unix time in seconds (with fraction), or -1. */
 int timestamp_parse(const cJSON *value, double *epoch);
 
-/** Number of Unicode code points in a UTF-8 string (Python's len()). */
-size_t utf8_len(const char *s);
 
 #endif
