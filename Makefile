@@ -37,14 +37,25 @@ PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null || echo -llmdb -l
 # Debian's libmbedtls-dev 2.x ships no pkg-config file.
 MBED_LIBS  := $(shell $(PKG_CONFIG) --libs mbedcrypto 2>/dev/null || echo -lmbedcrypto)
 CMOCKA_LIBS := $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null || echo -lcmocka)
+# SHA-256 of request bodies (port/sha256.c): mbedTLS's is always built (the reference);
+# SHA256=libcrypto adds OpenSSL's (CPU SHA extensions; Debian's libcurl loads it anyway) as the
+# default backend, SHA256=mbedtls leaves it out; auto takes libcrypto when pkg-config finds it.
+SHA256   ?= auto
+ifeq ($(SHA256),auto)
+override SHA256 := $(shell $(PKG_CONFIG) --exists libcrypto 2>/dev/null && echo libcrypto || echo mbedtls)
+endif
+ifeq ($(SHA256),libcrypto)
+SHA_DEFS := -DEVREC_SHA256_LIBCRYPTO
+SHA_LIBS := $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
+endif
 # libyaml: the CLI's --cli-input-yaml.
 YAML_LIBS := $(shell $(PKG_CONFIG) --libs yaml-0.1 2>/dev/null || echo -lyaml)
 
 WARN     := -Wall -Wextra -Werror -Wshadow -Wvla -Wformat=2 -Wstrict-prototypes
 CFLAGS   ?= $(OPT) -g
 ALL_CFLAGS := -std=c11 $(WARN) $(CFLAGS) -fPIC -fvisibility=hidden -DEVREC_BUILDING -D_FILE_OFFSET_BITS=64 \
-              -Iinclude -Iagent -Iport $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS   := $(EXTRA_LDFLAGS) $(PKG_LIBS) $(MBED_LIBS) -lpthread -lm
+              -Iinclude -Iagent -Iport $(PKG_CFLAGS) $(SHA_DEFS) $(EXTRA_CFLAGS)
+LDLIBS   := $(EXTRA_LDFLAGS) $(PKG_LIBS) $(MBED_LIBS) $(SHA_LIBS) -lpthread -lm
 SANFLAGS ?=
 
 LIB_SRC  := $(filter-out port/fault.c,$(sort $(wildcard agent/*.c) $(wildcard port/*.c) $(wildcard port/posix/*.c)))
@@ -332,7 +343,7 @@ install: all
 	ln -sf libevrec.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libevrec.so.$(ABI)
 	ln -sf libevrec.so.$(ABI) $(DESTDIR)$(LIBDIR)/libevrec.so
 	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@INCDIR@|$(INCDIR)|' \
-	    -e 's|@VERSION@|$(VERSION)|' tools/evrec.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/evrec.pc
+	    -e 's|@VERSION@|$(VERSION)|' -e 's|@SHA_LIBS@|$(SHA_LIBS)|' tools/evrec.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/evrec.pc
 	chmod 0644 $(DESTDIR)$(LIBDIR)/pkgconfig/evrec.pc
 	install -m 0755 $(CLI) $(DESTDIR)$(BINDIR)/evrec
 	install -m 0644 tools/evrec/evrec.1 $(DESTDIR)$(MANDIR)/man1/evrec.1

@@ -69,6 +69,11 @@ int service_decode(const batch_t *b, long http_status, const char *error_type_he
                    const char *body, size_t len, wire_result_t *out)
 {
     const service_ops_t *s = service_of(b);
+    int accepted = s && s->all_accepted && b && body && http_status >= 200 && http_status <= 299
+                       ? s->all_accepted(b, http_status, body, len)
+                       : 0;
+    if (accepted > 0) /* the common answer, confirmed by a count: no tree */
+        return wire_accept_all(b, accepted, out);
     return wire_decode_with(b, s ? s->decode_2xx : NULL, http_status, error_type_header, body,
                             len, out);
 }

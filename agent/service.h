@@ -50,6 +50,9 @@ typedef struct service_ops {
     int (*encode)(const service_ctx_t *c, const batch_t *b, char **body, size_t *len);
     /* A 2xx answer into per-event verdicts; returns the wire_outcome_t or a negative code. */
     wire_decode_2xx_fn decode_2xx;
+    /* Optional: when counting members of the raw 2xx answer shows every event accepted, the
+     * status each accepted event gets (then no JSON tree is built); 0 to decode it fully. */
+    int (*all_accepted)(const batch_t *b, long http_status, const char *body, size_t len);
 } service_ops_t;
 
 extern const service_ops_t service_pinpoint;

@@ -13,6 +13,7 @@ static const stream_format_t firehose = {
     .name_key = "DeliveryStreamName",
     .answers_key = "RequestResponses",
     .id_key = "RecordId",
+    .failed_key = "FailedPutCount",
     .partition_key = 0,
     .newline = 1,
     .max_record_bytes = 1000u * 1024,
@@ -45,6 +46,11 @@ static int decode_2xx(const batch_t *b, long http_status, const cJSON *json, wir
     return stream_decode_2xx(&firehose, b, http_status, json, r);
 }
 
+static int all_accepted(const batch_t *b, long http_status, const char *body, size_t len)
+{
+    return stream_all_accepted(&firehose, b, http_status, body, len);
+}
+
 const service_ops_t service_firehose = {
     .rules = { .max_events = STREAM_MAX_RECORDS, .max_bytes = 4u * 1024 * 1024,
                .shapes = (1u << RECORD_SHAPE_PINPOINT) | (1u << RECORD_SHAPE_PERSONALIZE),
@@ -63,4 +69,5 @@ const service_ops_t service_firehose = {
     .path = stream_path,
     .encode = encode,
     .decode_2xx = decode_2xx,
+    .all_accepted = all_accepted,
 };

@@ -13,6 +13,7 @@ static const stream_format_t kinesis = {
     .name_key = "StreamName",
     .answers_key = "Records",
     .id_key = "SequenceNumber",
+    .failed_key = "FailedRecordCount",
     .partition_key = 1,
     .newline = 0,
     .max_record_bytes = 1024u * 1024,
@@ -53,6 +54,11 @@ static int decode_2xx(const batch_t *b, long http_status, const cJSON *json, wir
     return stream_decode_2xx(&kinesis, b, http_status, json, r);
 }
 
+static int all_accepted(const batch_t *b, long http_status, const char *body, size_t len)
+{
+    return stream_all_accepted(&kinesis, b, http_status, body, len);
+}
+
 const service_ops_t service_kinesis = {
     .rules = { .max_events = STREAM_MAX_RECORDS, .max_bytes = 5u * 1024 * 1024,
                .shapes = (1u << RECORD_SHAPE_PINPOINT) | (1u << RECORD_SHAPE_PERSONALIZE),
@@ -71,4 +77,5 @@ const service_ops_t service_kinesis = {
     .path = stream_path,
     .encode = encode,
     .decode_2xx = decode_2xx,
+    .all_accepted = all_accepted,
 };

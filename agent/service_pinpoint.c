@@ -232,6 +232,17 @@ static int decode_2xx(const batch_t *b, long http_status, const cJSON *json,
     return WIRE_OK;
 }
 
+/* Every status in the answer is 202, and there is one for each event plus one for each
+ * endpoint (its EndpointItemResponse): all accepted. Anything else is decoded in full. */
+static int all_accepted(const batch_t *b, long http_status, const char *body, size_t len)
+{
+    (void)http_status;
+    size_t ok = 0;
+    size_t statuses = wire_count_member(body, len, "StatusCode", "202", &ok);
+    size_t endpoints = wire_count_member(body, len, "EndpointItemResponse", NULL, NULL);
+    return b->n > 0 && ok == statuses && statuses == b->n + endpoints ? 202 : 0;
+}
+
 /* -- the backend ----------------------------------------------------------------------------- */
 
 static size_t added_bytes(const batch_t *b, size_t n, int new_endpoint)
@@ -280,4 +291,5 @@ const service_ops_t service_pinpoint = {
     .path = path,
     .encode = encode,
     .decode_2xx = decode_2xx,
+    .all_accepted = all_accepted,
 };

@@ -480,6 +480,17 @@ int stream_decode_2xx(const stream_format_t *fmt, const batch_t *b, long http_st
     return WIRE_OK;
 }
 
+int stream_all_accepted(const stream_format_t *fmt, const batch_t *b, long http_status,
+                        const char *body, size_t len)
+{
+    size_t zero = 0;
+    if (b->n == 0 || wire_count_member(body, len, fmt->failed_key, "0", &zero) != 1 ||
+        zero != 1 || wire_count_member(body, len, "ErrorCode", NULL, NULL) != 0 ||
+        wire_count_member(body, len, fmt->id_key, NULL, NULL) != b->n)
+        return 0;
+    return (int)http_status;
+}
+
 size_t stream_added_bytes(const stream_format_t *fmt, const batch_t *b, size_t n)
 {
     const batch_event_t *ev = &b->events[n];

@@ -20,6 +20,7 @@ typedef struct stream_format {
     const char *name_key;    /* "StreamName" / "DeliveryStreamName" */
     const char *answers_key; /* "Records" / "RequestResponses" */
     const char *id_key;      /* "SequenceNumber" / "RecordId" */
+    const char *failed_key;  /* "FailedRecordCount" / "FailedPutCount" */
     int partition_key;       /* records carry a PartitionKey, counted in the record's size */
     int newline;             /* each record's data ends with '\n' (Firehose: one per line in S3) */
     size_t max_record_bytes; /* the service's limit for one record */
@@ -38,6 +39,11 @@ int stream_encode(const stream_format_t *fmt, const service_ctx_t *c, const char
  *  retry (it is throttling or an internal failure: nothing about the record is wrong). */
 int stream_decode_2xx(const stream_format_t *fmt, const batch_t *b, long http_status,
                       const cJSON *json, wire_result_t *r);
+
+/** All accepted, confirmed by a count over the raw answer (failed_key 0, no ErrorCode, an
+ *  id_key for every record): the status each record gets (http_status), else 0. */
+int stream_all_accepted(const stream_format_t *fmt, const batch_t *b, long http_status,
+                        const char *body, size_t len);
 
 /** An upper bound of what b->events[n] adds to the request as the limits count it (its data,
  *  and its partition key for Kinesis). */

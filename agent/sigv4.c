@@ -10,7 +10,8 @@
  *     then value;
  *   - header names are lower-cased, values trimmed with every run of whitespace (including
  *     folded continuation lines) turned into one space, repeated headers joined with ','.
- * mbedTLS does SHA-256 and HMAC; the body is hashed where it lies, never copied.
+ * The port's SHA-256 (mbedTLS, or a faster backend the build adds) hashes the body where it
+ * lies, never copied; mbedTLS does HMAC.
  */
 #include "sigv4.h"
 
@@ -166,14 +167,8 @@ static void to_hex(const unsigned char *in, size_t n, char *out)
 
 void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 {
-    unsigned char digest[32];
-    mbedtls_sha256_context ctx;
-    mbedtls_sha256_init(&ctx);
-    mbedtls_sha256_starts_ret(&ctx, 0);
-    if (len > 0)
-        mbedtls_sha256_update_ret(&ctx, data, len);
-    mbedtls_sha256_finish_ret(&ctx, digest);
-    mbedtls_sha256_free(&ctx);
+    uint8_t digest[32];
+    port_sha256(len > 0 ? data : "", len, digest); /* the port's backend (port/sha256.c) */
     to_hex(digest, sizeof digest, out);
 }
 

@@ -258,15 +258,9 @@ static int is_blank(const char *body, size_t len)
     return 1;
 }
 
-int wire_decode_with(const batch_t *b, wire_decode_2xx_fn decode_2xx, long http_status,
-                     const char *error_type_header, const char *body, size_t len,
-                     wire_result_t *out)
+/* The result arrays for b's events, each WIRE_KEEP. */
+static int result_alloc(const batch_t *b, wire_result_t *out)
 {
-    if (out == NULL)
-        return EVREC_E_INVALID;
-    memset(out, 0, sizeof *out);
-    if (b == NULL || decode_2xx == NULL || (body == NULL && len > 0))
-        return EVREC_E_INVALID;
     out->n = b->n;
     out->outcome = WIRE_RETRY;
     out->verdicts = port_calloc(b->n, sizeof *out->verdicts);
@@ -278,6 +272,21 @@ int wire_decode_with(const batch_t *b, wire_decode_2xx_fn decode_2xx, long http_
     }
     for (size_t i = 0; i < b->n; i++)
         out->verdicts[i] = WIRE_KEEP;
+    return EVREC_OK;
+}
+
+int wire_decode_with(const batch_t *b, wire_decode_2xx_fn decode_2xx, long http_status,
+                     const char *error_type_header, const char *body, size_t len,
+                     wire_result_t *out)
+{
+    if (out == NULL)
+        return EVREC_E_INVALID;
+    memset(out, 0, sizeof *out);
+    if (b == NULL || decode_2xx == NULL || (body == NULL && len > 0))
+        return EVREC_E_INVALID;
+    int arc = result_alloc(b, out);
+    if (arc != EVREC_OK)
+        return arc;
 
     cJSON *json = len > 0 ? cJSON_ParseWithLength(body, len) : NULL;
     int rc = EVREC_OK;
@@ -299,6 +308,60 @@ int wire_decode_with(const batch_t *b, wire_decode_2xx_fn decode_2xx, long http_
     if (rc != EVREC_OK)
         wire_result_free(out);
     return rc;
+}
+
+int wire_accept_all(const batch_t *b, int status, wire_result_t *out)
+{
+    if (out == NULL || b == NULL)
+        return EVREC_E_INVALID;
+    memset(out, 0, sizeof *out);
+    int rc = result_alloc(b, out);
+    if (rc != EVREC_OK)
+        return rc;
+    for (size_t i = 0; i < b->n; i++) {
+        out->verdicts[i] = WIRE_ACCEPTED;
+        out->status[i] = status;
+    }
+    out->outcome = WIRE_OK;
+    return EVREC_OK;
+}
+
+static const char *skip_ws(const char *p, const char *end)
+{
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n'))
+        p++;
+    return p;
+}
+
+size_t wire_count_member(const char *body, size_t len, const char *key, const char *value,
+                         size_t *with_value)
+{
+    size_t klen = strlen(key), vlen = value ? strlen(value) : 0, n = 0, nv = 0;
+    const char *p = body, *end = body + len;
+    while (p < end && (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
+        const char *q = p + 1;
+        if (p > body && p[-1] == '\\') { /* an escaped quote, inside a string */
+            p = q;
+            continue;
+        }
+        if ((size_t)(end - q) <= klen || memcmp(q, key, klen) != 0 || q[klen] != '"') {
+            p = q;
+            continue;
+        }
+        const char *c = skip_ws(q + klen + 1, end);
+        p = q + klen + 1;
+        if (c >= end || *c != ':')
+            continue; /* the same text as a value, not a key */
+        n++;
+        c = skip_ws(c + 1, end);
+        if (value && (size_t)(end - c) > vlen && memcmp(c, value, vlen) == 0 &&
+            (c[vlen] == ',' || c[vlen] == '}' || c[vlen] == ']' || c[vlen] == ' ' ||
+             c[vlen] == '\n' || c[vlen] == '\r' || c[vlen] == '\t'))
+            nv++;
+    }
+    if (with_value)
+        *with_value = nv;
+    return n;
 }
 
 void wire_result_free(wire_result_t *r)

@@ -74,6 +74,16 @@ int wire_decode_with(const batch_t *b, wire_decode_2xx_fn decode_2xx, long http_
                      wire_result_t *out);
 void wire_result_free(wire_result_t *r);
 
+/** The verdict for a 2xx answer that accepted every event of b: each WIRE_ACCEPTED with
+ *  `status`, outcome WIRE_OK. */
+int wire_accept_all(const batch_t *b, int status, wire_result_t *out);
+
+/** Count, in a raw JSON text, the members named `key` (a quoted key followed by ':'), and in
+ *  *with_value how many of them have exactly the scalar `value` ("202", "0"; may be NULL).
+ *  A scan, no tree: strings cannot fake a key since their quotes are escaped. */
+size_t wire_count_member(const char *body, size_t len, const char *key, const char *value,
+                         size_t *with_value);
+
 /* -- body size estimates: the batcher keeps requests under max_bytes with these, and the
  *    encoders size their output buffers with them (both are upper bounds of cJSON's output). */
 

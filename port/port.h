@@ -66,6 +66,16 @@ int port_random(void *buf, size_t len);
  *  bytes twice, in a forked child either. Not for secrets. */
 int port_random_id(void *buf, size_t len);
 
+/* -- SHA-256 (port/sha256.c, shared by all ports) ------------------------------------------ */
+
+/** SHA-256 of len bytes (the SigV4 body and canonical-request hashes). */
+void port_sha256(const void *data, size_t len, uint8_t out[32]);
+/** The backend port_sha256 uses: "mbedtls" (the reference, always built) or a faster one the
+ *  build added ("libcrypto"). */
+const char *port_sha256_backend(void);
+/** Switch backend by name (tests, benchmarks): 0, or -ENOENT if it is not built in. */
+int port_sha256_use(const char *name);
+
 /* -- threads ------------------------------------------------------------------------------- */
 
 typedef struct port_mutex port_mutex_t;

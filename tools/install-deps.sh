@@ -2,7 +2,7 @@
 # Install the Debian packages evrec builds, tests and runs with, if any are missing.
 # Used by `make run`, `make test` and CI, so a fresh Debian machine needs nothing else.
 set -euo pipefail
-PKGS="build-essential pkg-config liblmdb-dev libcjson-dev libmbedtls-dev libcurl4-openssl-dev
+PKGS="build-essential pkg-config liblmdb-dev libcjson-dev libmbedtls-dev libssl-dev libcurl4-openssl-dev
       libcmocka-dev libsqlite3-dev libyaml-dev python3 python3-botocore openssl awscli
       systemd ${EVREC_EXTRA_PKGS:-}"
 missing=""

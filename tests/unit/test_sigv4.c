@@ -19,6 +19,8 @@
 #include <sys/stat.h>
 #include <time.h>
 #include <cmocka.h>
+#include <errno.h>
+#include <mbedtls/sha256.h>
 
 #include "evrec.h"
 #include "port.h"
@@ -590,12 +592,63 @@ static void rejects_bad_input(void **state)
     assert_int_equal(sigv4_sign(NULL, &r, &p, &token, &s), EVREC_OK);
 }
 
+/* Every built SHA-256 backend gives mbedTLS's digest, for lengths around the block edges and
+ * a request-sized body. */
+static void sha256_backends_agree(void **state)
+{
+    (void)state;
+    size_t big = 300000;
+    uint8_t *buf = malloc(big);
+    assert_non_null(buf);
+    for (size_t i = 0; i < big; i++)
+        buf[i] = (uint8_t)(i * 131 + (i >> 7));
+    const size_t lens[] = { 0, 1, 55, 56, 63, 64, 65, 119, 120, 127, 128, 1000, 34567, 300000 };
+    const char *was = port_sha256_backend();
+    for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+        uint8_t ref[32], got[32];
+        mbedtls_sha256_ret(buf, lens[k], ref, 0);
+        assert_int_equal(port_sha256_use("mbedtls"), 0);
+        port_sha256(buf, lens[k], got);
+        assert_memory_equal(got, ref, 32);
+        if (port_sha256_use("libcrypto") == 0) {
+            port_sha256(buf, lens[k], got);
+            assert_memory_equal(got, ref, 32);
+        }
+    }
+    assert_int_equal(port_sha256_use(was), 0);
+    assert_int_equal(port_sha256_use("no-such-backend"), -ENOENT);
+    free(buf);
+}
+
+/* The whole suite runs once per SHA-256 backend the build has: mbedTLS (the reference, always)
+ * and libcrypto (when built with it). */
+static int use_backend(void **state)
+{
+    return port_sha256_use((const char *)*state) == 0 ? 0 : -1;
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(aws_test_suite),    cmocka_unit_test(key_cache),
-        cmocka_unit_test(sign_adds_headers), cmocka_unit_test(paths_and_queries),
-        cmocka_unit_test(rejects_bad_input),
-    };
-    return cmocka_run_group_tests_name("sigv4", tests, NULL, NULL);
+    static const char *const backends[] = { "mbedtls", "libcrypto" };
+    int failed = 0;
+    for (size_t b = 0; b < sizeof backends / sizeof backends[0]; b++) {
+        if (port_sha256_use(backends[b]) != 0) {
+            printf("sigv4 with SHA-256 from %s: not built in (make SHA256=libcrypto)\n",
+                   backends[b]);
+            continue;
+        }
+        void *name = (void *)backends[b];
+        const struct CMUnitTest tests[] = {
+            cmocka_unit_test_prestate_setup_teardown(aws_test_suite, use_backend, NULL, name),
+            cmocka_unit_test_prestate_setup_teardown(key_cache, use_backend, NULL, name),
+            cmocka_unit_test_prestate_setup_teardown(sign_adds_headers, use_backend, NULL, name),
+            cmocka_unit_test_prestate_setup_teardown(paths_and_queries, use_backend, NULL, name),
+            cmocka_unit_test_prestate_setup_teardown(rejects_bad_input, use_backend, NULL, name),
+            cmocka_unit_test(sha256_backends_agree),
+        };
+        char group[64];
+        snprintf(group, sizeof group, "sigv4 (SHA-256: %s)", backends[b]);
+        failed += cmocka_run_group_tests_name(group, tests, NULL, NULL);
+    }
+    return failed;
 }

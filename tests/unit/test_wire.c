@@ -682,6 +682,78 @@ static void request_level_outcomes(void **state)
     }
 }
 
+/* The count over a raw answer: keys only (not the same text as a value or inside a string),
+ * values exact. */
+static void answers_counted_without_a_tree(void **state)
+{
+    (void)state;
+    const char *t = "{\"StatusCode\" : 202,\"x\":\"StatusCode\",\"m\":\"a \\\"StatusCode\\\":202\","
+                    "\"k\":{\"StatusCode\":2020},\"StatusCode\":\n202}";
+    size_t ok = 9;
+    assert_int_equal(wire_count_member(t, strlen(t), "StatusCode", "202", &ok), 3);
+    assert_int_equal(ok, 2);
+    assert_int_equal(wire_count_member(t, strlen(t), "Status", NULL, NULL), 0);
+    assert_int_equal(wire_count_member(t, 19, "StatusCode", "202", &ok), 1); /* cut short */
+    assert_int_equal(ok, 0);
+
+    /* Pinpoint, every status 202: accepted without decoding */
+    wire_result_t r = decode(EVREC_SERVICE_PINPOINT, 3, 200, NULL,
+                             "{\"Results\":{\"ep-a\":{\"EndpointItemResponse\":{\"Message\":\"Accepted\","
+                             "\"StatusCode\":202},\"EventsItemResponse\":{\"ev-1\":{\"Message\":"
+                             "\"Accepted\",\"StatusCode\":202},\"ev-2\":{\"StatusCode\":202}}},"
+                             "\"ep-b\":{\"EndpointItemResponse\":{\"StatusCode\":202},"
+                             "\"EventsItemResponse\":{\"ev-3\":{\"StatusCode\":202}}}}}");
+    assert_int_equal(r.outcome, WIRE_OK);
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(r.verdicts[i], WIRE_ACCEPTED);
+        assert_int_equal(r.status[i], 202);
+    }
+    wire_result_free(&r);
+    /* one refusal among 202s: the count does not add up, the full decode finds it */
+    r = decode(EVREC_SERVICE_PINPOINT, 3, 200, NULL,
+               "{\"Results\":{\"ep-a\":{\"EndpointItemResponse\":{\"StatusCode\":202},"
+               "\"EventsItemResponse\":{\"ev-1\":{\"StatusCode\":202},\"ev-2\":{\"Message\":"
+               "\"bad\",\"StatusCode\":400}}},\"ep-b\":{\"EndpointItemResponse\":{\"StatusCode\":"
+               "202},\"EventsItemResponse\":{\"ev-3\":{\"StatusCode\":202}}}}}");
+    assert_int_equal(r.verdicts[0], WIRE_ACCEPTED);
+    assert_int_equal(r.verdicts[1], WIRE_REJECTED);
+    assert_int_equal(r.verdicts[2], WIRE_ACCEPTED);
+    wire_result_free(&r);
+    /* an event not answered for: fewer statuses than events and endpoints, kept */
+    r = decode(EVREC_SERVICE_PINPOINT, 3, 200, NULL,
+               "{\"Results\":{\"ep-a\":{\"EndpointItemResponse\":{\"StatusCode\":202},"
+               "\"EventsItemResponse\":{\"ev-1\":{\"StatusCode\":202}}},\"ep-b\":{"
+               "\"EndpointItemResponse\":{\"StatusCode\":202},\"EventsItemResponse\":{\"ev-3\":"
+               "{\"StatusCode\":202}}}}}");
+    assert_int_equal(r.verdicts[0], WIRE_ACCEPTED);
+    assert_int_equal(r.verdicts[1], WIRE_KEEP);
+    assert_int_equal(r.verdicts[2], WIRE_ACCEPTED);
+    wire_result_free(&r);
+
+    /* Kinesis: FailedRecordCount 0 and a SequenceNumber each */
+    r = decode(EVREC_SERVICE_KINESIS, 2, 200, NULL,
+               "{\"FailedRecordCount\": 0,\"Records\":[{\"SequenceNumber\":\"1\",\"ShardId\":"
+               "\"s\"},{\"SequenceNumber\":\"2\",\"ShardId\":\"s\"}]}");
+    assert_int_equal(r.outcome, WIRE_OK);
+    assert_int_equal(r.verdicts[0], WIRE_ACCEPTED);
+    assert_int_equal(r.verdicts[1], WIRE_ACCEPTED);
+    assert_int_equal(r.status[1], 200);
+    wire_result_free(&r);
+    /* a count of 0 but a record short: decoded in full, which keeps them all for a retry */
+    r = decode(EVREC_SERVICE_KINESIS, 2, 200, NULL,
+               "{\"FailedRecordCount\":0,\"Records\":[{\"SequenceNumber\":\"1\"}]}");
+    assert_int_equal(r.outcome, WIRE_RETRY);
+    assert_all_kept(&r);
+    wire_result_free(&r);
+    /* a failed record: not confirmed, decoded */
+    r = decode(EVREC_SERVICE_KINESIS, 2, 200, NULL,
+               "{\"FailedRecordCount\":1,\"Records\":[{\"SequenceNumber\":\"1\"},{\"ErrorCode\":"
+               "\"ProvisionedThroughputExceededException\",\"ErrorMessage\":\"slow\"}]}");
+    assert_int_equal(r.verdicts[0], WIRE_ACCEPTED);
+    assert_int_equal(r.verdicts[1], WIRE_KEEP);
+    wire_result_free(&r);
+}
+
 static void long_and_bad_inputs(void **state)
 {
     (void)state;
@@ -730,6 +802,7 @@ int main(void)
         cmocka_unit_test(personalize_accepts_empty_200),
         cmocka_unit_test(request_level_outcomes),
         cmocka_unit_test(long_and_bad_inputs),
+        cmocka_unit_test(answers_counted_without_a_tree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
