@@ -6,7 +6,6 @@
  */
 #include "wire_internal.h"
 
-#include <mbedtls/base64.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -390,8 +389,29 @@ int wire_base64(const unsigned char *data, size_t len, char *dst, size_t dstlen,
     *written = 0;
     if (dstlen < wire_base64_bytes(len) + 1)
         return EVREC_E_INVALID;
-    /* mbedTLS's encoder, constant-time (built for keys), NUL-terminates its output */
-    return mbedtls_base64_encode((unsigned char *)dst, dstlen, written, data, len) == 0
-               ? EVREC_OK
-               : EVREC_E_INVALID;
+    /* Not mbedtls_base64_encode: it is constant-time, built for keys, and costs ~100
+     * instructions a byte (a fifth of a Kinesis flush under callgrind). Record data is no
+     * key: a table lookup a character (test_wire checks it against mbedTLS's output). */
+    static const char tab[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    char *o = dst;
+    size_t i = 0;
+    for (; i + 3 <= len; i += 3) {
+        uint32_t v = (uint32_t)data[i] << 16 | (uint32_t)data[i + 1] << 8 | data[i + 2];
+        o[0] = tab[v >> 18];
+        o[1] = tab[(v >> 12) & 63];
+        o[2] = tab[(v >> 6) & 63];
+        o[3] = tab[v & 63];
+        o += 4;
+    }
+    if (i < len) {
+        uint32_t v = (uint32_t)data[i] << 16 | (i + 1 < len ? (uint32_t)data[i + 1] << 8 : 0);
+        o[0] = tab[v >> 18];
+        o[1] = tab[(v >> 12) & 63];
+        o[2] = i + 1 < len ? tab[(v >> 6) & 63] : '=';
+        o[3] = '=';
+        o += 4;
+    }
+    *o = '\0';
+    *written = (size_t)(o - dst);
+    return EVREC_OK;
 }

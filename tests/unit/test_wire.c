@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <cmocka.h>
+#include <mbedtls/base64.h>
 
 #include <cjson/cJSON.h>
 
@@ -17,6 +18,7 @@
 #include "record.h"
 #include "service.h"
 #include "wire.h"
+#include "wire_internal.h"
 
 #define PP_FRAG(type, ts)                                                                    \
     "{\"EventType\":\"" type "\",\"Timestamp\":\"" ts "\",\"Session\":{\"Id\":\"s-1\","     \
@@ -682,6 +684,29 @@ static void request_level_outcomes(void **state)
     }
 }
 
+/* Record data's base64 is mbedTLS's text for every length and byte. */
+static void base64_as_mbedtls_writes_it(void **state)
+{
+    (void)state;
+    unsigned char data[300];
+    for (size_t i = 0; i < sizeof data; i++)
+        data[i] = (unsigned char)(i * 197 + 11);
+    for (size_t n = 0; n <= sizeof data; n++) {
+        char got[420], want[420] = ""; /* mbedTLS writes nothing for 0 bytes */
+        size_t glen = 0, wlen = 0;
+        assert_int_equal(wire_base64(data + (sizeof data - n), n, got, sizeof got, &glen),
+                         EVREC_OK);
+        assert_int_equal(mbedtls_base64_encode((unsigned char *)want, sizeof want, &wlen,
+                                               data + (sizeof data - n), n), 0);
+        assert_int_equal(glen, wlen);
+        assert_int_equal(glen, wire_base64_bytes(n));
+        assert_string_equal(got, want);
+    }
+    char small[8];
+    size_t w;
+    assert_int_equal(wire_base64(data, 6, small, sizeof small, &w), EVREC_E_INVALID);
+}
+
 /* The count over a raw answer: keys only (not the same text as a value or inside a string),
  * values exact. */
 static void answers_counted_without_a_tree(void **state)
@@ -803,6 +828,7 @@ int main(void)
         cmocka_unit_test(request_level_outcomes),
         cmocka_unit_test(long_and_bad_inputs),
         cmocka_unit_test(answers_counted_without_a_tree),
+        cmocka_unit_test(base64_as_mbedtls_writes_it),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
