@@ -203,6 +203,13 @@ int64_t port_io_write_bytes(void);
 int port_run_capture(const char *const *argv, char **out, size_t *len, size_t max_len,
                      uint32_t timeout_ms, int *exit_status);
 
+/** Run the program argv[0] (on PATH when it has no '/') with arguments argv, directly — never
+ *  through a shell — with data (len bytes) on its stdin and stdout/stderr inherited; waits for
+ *  it. A program that stops reading early is not an error. On 0, *exit_status as above; a
+ *  program that cannot start is the spawn's -errno (-ENOENT). Only the CLI's output pager
+ *  (the AWS CLI's AWS_PAGER) uses this; a port without processes returns -ENOSYS. */
+int port_run_feed(const char *const *argv, const char *data, size_t len, int *exit_status);
+
 /* -- process-wide registry ---------------------------------------------------------------- */
 /* For handles a library allows only once per process (LMDB: an environment must not be open
  * twice in one process, its locks are per process), so that two users in one process can

@@ -39,21 +39,22 @@ for o in $objs; do
     fail=1
   done
 done
-# Neither the library nor the command-line tool ever starts a shell. One program is started,
-# by the one port function made for it (port_run_capture: a profile's credential_process, the
-# AWS CLI's contract), with posix_spawnp and an argument vector, never a shell: the POSIX port
-# may import posix_spawnp, and nothing else may start anything.
+# Neither the library nor the command-line tool ever starts a shell. Programs are started only
+# by the port functions made for them (port_run_capture: a profile's credential_process;
+# port_run_feed: the CLI's output pager; both the AWS CLI's contracts), with posix_spawnp and an
+# argument vector, never a shell: the POSIX port may import posix_spawnp, and nothing else may
+# start anything.
 for o in "$objdir"/agent/*.o "$objdir"/port/*.o "$objdir"/port/posix/*.o "$objdir"/tools/evrec/*.o; do
   [ -f "$o" ] || continue
   spawn_re='^(system|popen|exec[lv]p?e?|execvpe|posix_spawnp?|fork|vfork|wordexp)$'
   [[ "$o" == */port/posix/port_posix.o ]] && spawn_re='^(system|popen|exec[lv]p?e?|execvpe|posix_spawn|fork|vfork|wordexp)$'
   spawn=$(nm -u "$o" | awk '{print $2}' | sed 's/@.*//' | grep -E "$spawn_re" || true)
   if [ -n "$spawn" ]; then
-    echo "check-port: $(basename "$o" .o).c starts programs ($(echo $spawn)): evrec never spawns a shell; only port_run_capture starts a program"
+    echo "check-port: $(basename "$o" .o).c starts programs ($(echo $spawn)): evrec never spawns a shell; only port_run_capture and port_run_feed start programs"
     fail=1
   fi
 done
 if [ "$fail" -eq 0 ]; then
-  echo "check-port: agent/ reaches the OS only through port/ ($(echo "$objs" | wc -w) objects checked); only port_run_capture starts a program (no shell)"
+  echo "check-port: agent/ reaches the OS only through port/ ($(echo "$objs" | wc -w) objects checked); only port_run_capture and port_run_feed start programs (no shell)"
 fi
 exit "$fail"

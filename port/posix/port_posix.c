@@ -877,3 +877,50 @@ int port_run_capture(const char *const *argv, char **out, size_t *len, size_t ma
     *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
     return 0;
 }
+
+int port_run_feed(const char *const *argv, const char *data, size_t len, int *exit_status)
+{
+    if (!argv || !argv[0] || !exit_status)
+        return -EINVAL;
+    int fds[2];
+    if (pipe2(fds, O_CLOEXEC) != 0)
+        return -errno;
+    posix_spawn_file_actions_t fa;
+    int rc = posix_spawn_file_actions_init(&fa);
+    if (rc != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return -rc;
+    }
+    rc = posix_spawn_file_actions_adddup2(&fa, fds[0], STDIN_FILENO);
+    pid_t pid = -1;
+    if (rc == 0)
+        rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    close(fds[0]);
+    if (rc != 0) {
+        close(fds[1]);
+        return -rc;
+    }
+    /* a program that stops reading early (a pager quit) is not an error */
+    struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+    sigemptyset(&ign.sa_mask);
+    sigaction(SIGPIPE, &ign, &old);
+    for (size_t off = 0; off < len;) {
+        ssize_t n = write(fds[1], data + off, len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        off += (size_t)n;
+    }
+    close(fds[1]);
+    sigaction(SIGPIPE, &old, NULL);
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR)
+            return -errno;
+    }
+    *exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    return 0;
+}

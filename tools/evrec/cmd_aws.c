@@ -16,9 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <fcntl.h>
 #include <sys/ioctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -30,6 +28,7 @@
 #include "evrec.h"
 #include "jmespath.h"
 #include "model.h"
+#include "port.h"
 #include "pyjson.h"
 #include "shorthand.h"
 #include "sigv4.h"
@@ -1143,37 +1142,19 @@ static int page_or_print(const ctx_t *c, const char *text, size_t len, int tty)
         return RC_OK;
     }
     char **argv = shlex_split(pager);
-    int in[2], report[2];
-    if (!argv || !argv[0] || pipe(in) != 0 || pipe2(report, O_CLOEXEC) != 0) {
-        for (size_t i = 0; argv && argv[i]; i++)
-            free(argv[i]);
+    if (!argv || !argv[0]) {
         free(argv);
         fwrite(text, 1, len, stdout);
         fflush(stdout);
         return RC_OK;
     }
     fflush(stdout);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(report[0]);
-        dup2(in[0], STDIN_FILENO);
-        close(in[0]);
-        close(in[1]);
-        if (!getenv("LESS"))
-            setenv("LESS", "FRX", 1);
-        execvp(argv[0], argv);
-        int e = errno;
-        ssize_t w = write(report[1], &e, sizeof e);
-        (void)w;
-        _exit(127);
-    }
-    close(in[0]);
-    close(report[1]);
-    int rc = RC_OK, e = 0;
-    if (pid < 0 || read(report[0], &e, sizeof e) == (ssize_t)sizeof e) {
+    if (!getenv("LESS"))
+        setenv("LESS", "FRX", 1);
+    int rc = RC_OK, status = 0;
+    int e = port_run_feed((const char *const *)argv, text, len, &status);
+    if (e < 0) {
         /* Python's FileNotFoundError text */
-        if (pid < 0)
-            e = errno;
         cJSON *name = cJSON_CreateString(argv[0]);
         sbuf_t r = { 0 };
         pyjson_repr(&r, name);
@@ -1181,23 +1162,9 @@ static int page_or_print(const ctx_t *c, const char *text, size_t len, int tty)
         rc = fail(RC_CONFIG, "Unable to redirect output to pager. Received the following error "
                              "when opening pager:\n[Errno %d] %s: %s\n\nLearn more about "
                              "configuring the output pager by running \"aws help config-vars\".",
-                  e, strerror(e), sb_str(&r));
+                  -e, strerror(-e), sb_str(&r));
         sb_free(&r);
-    } else {
-        void (*old)(int) = signal(SIGPIPE, SIG_IGN); /* a pager closed early is fine */
-        for (size_t off = 0; off < len;) {
-            ssize_t w = write(in[1], text + off, len - off);
-            if (w <= 0)
-                break;
-            off += (size_t)w;
-        }
-        signal(SIGPIPE, old);
     }
-    close(in[1]);
-    close(report[0]);
-    if (pid > 0)
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {
-        }
     for (size_t i = 0; argv[i]; i++)
         free(argv[i]);
     free(argv);
