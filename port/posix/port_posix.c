@@ -780,16 +780,15 @@ static int wait_child(pid_t pid, int *status)
     }
 }
 
-int port_run_capture(const char *const *argv, char **out, size_t *len, size_t max_len,
-                     uint32_t timeout_ms, int *exit_status)
+/* Start argv with a pipe on its stdout (child_fd STDOUT_FILENO, stdin /dev/null) or its stdin
+ * (STDIN_FILENO); *fd is the parent's end. 0 or -errno. */
+static int spawn_piped(const char *const *argv, int child_fd, int *fd, pid_t *pid)
 {
-    if (!argv || !argv[0] || !out || !len || !exit_status)
-        return -EINVAL;
-    *out = NULL;
-    *len = 0;
     int fds[2];
     if (pipe2(fds, O_CLOEXEC) != 0)
         return -errno;
+    int child_end = child_fd == STDOUT_FILENO ? fds[1] : fds[0];
+    int parent_end = child_fd == STDOUT_FILENO ? fds[0] : fds[1];
     posix_spawn_file_actions_t fa;
     int rc = posix_spawn_file_actions_init(&fa);
     if (rc != 0) {
@@ -797,20 +796,35 @@ int port_run_capture(const char *const *argv, char **out, size_t *len, size_t ma
         close(fds[1]);
         return -rc;
     }
-    /* The child's stdout is the pipe's write end; stdin is /dev/null (a credential program
-     * that prompts must not read the host's input). */
-    rc = posix_spawn_file_actions_adddup2(&fa, fds[1], STDOUT_FILENO);
-    if (rc == 0)
+    rc = posix_spawn_file_actions_adddup2(&fa, child_end, child_fd);
+    if (rc == 0 && child_fd == STDOUT_FILENO)
         rc = posix_spawn_file_actions_addopen(&fa, STDIN_FILENO, "/dev/null", O_RDONLY, 0);
-    pid_t pid = -1;
     if (rc == 0)
-        rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
+        rc = posix_spawnp(pid, argv[0], &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
-    close(fds[1]);
+    close(child_end);
     if (rc != 0) {
-        close(fds[0]);
+        close(parent_end);
         return -rc;
     }
+    *fd = parent_end;
+    return 0;
+}
+
+int port_run_capture(const char *const *argv, char **out, size_t *len, size_t max_len,
+                     uint32_t timeout_ms, int *exit_status)
+{
+    if (!argv || !argv[0] || !out || !len || !exit_status)
+        return -EINVAL;
+    *out = NULL;
+    *len = 0;
+    /* The child's stdout is the pipe's write end; stdin is /dev/null (a credential program
+     * that prompts must not read the host's input). */
+    int fds[2] = { -1, -1 };
+    pid_t pid = -1;
+    int rc = spawn_piped(argv, STDOUT_FILENO, &fds[0], &pid);
+    if (rc != 0)
+        return rc;
     size_t cap = 4096, got = 0;
     char *buf = port_malloc(cap);
     int err = buf ? 0 : -ENOMEM;
@@ -882,26 +896,11 @@ int port_run_feed(const char *const *argv, const char *data, size_t len, int *ex
 {
     if (!argv || !argv[0] || !exit_status)
         return -EINVAL;
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0)
-        return -errno;
-    posix_spawn_file_actions_t fa;
-    int rc = posix_spawn_file_actions_init(&fa);
-    if (rc != 0) {
-        close(fds[0]);
-        close(fds[1]);
-        return -rc;
-    }
-    rc = posix_spawn_file_actions_adddup2(&fa, fds[0], STDIN_FILENO);
+    int fds[2] = { -1, -1 };
     pid_t pid = -1;
-    if (rc == 0)
-        rc = posix_spawnp(&pid, argv[0], &fa, NULL, (char *const *)argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(fds[0]);
-    if (rc != 0) {
-        close(fds[1]);
-        return -rc;
-    }
+    int rc = spawn_piped(argv, STDIN_FILENO, &fds[1], &pid);
+    if (rc != 0)
+        return rc;
     /* a program that stops reading early (a pager quit) is not an error */
     struct sigaction ign = { .sa_handler = SIG_IGN }, old;
     sigemptyset(&ign.sa_mask);
