@@ -253,13 +253,15 @@ check-layers:
 	@bash tests/build/check_layers.sh
 
 # Generated sources: the CLI's model tables from botocore's service models, its table widths
-# from Python's Unicode data. Each file's first line names the version it came from.
+# from Python's Unicode data (each file's first line names the version it came from), and
+# README.md's option table from agent/options.def.
 GENERATED := tools/evrec/model_gen.c:tools/gen_model.py tools/evrec/widths_gen.c:tools/gen_widths.py
 regen:
 	@[ -n "$(PYTHON)" ] || { echo "regen: no python3 with botocore (python3-botocore)"; exit 1; }
 	@for g in $(GENERATED); do out=$${g%%:*}; gen=$${g##*:}; \
 	  $(PYTHON) $$gen > $$out.tmp && mv $$out.tmp $$out && echo "regen: $$out ($$(sed -n '1s/^[^(]*(\([^)]*\)).*/\1/p' $$out))" \
 	  || { rm -f $$out.tmp; exit 1; }; done
+	@$(PYTHON) tools/gen_options_doc.py --write && echo "regen: README.md's option table (agent/options.def)"
 
 # Regenerating gives the same bytes: a stale generated file fails `make test`.
 check-generated:
@@ -269,6 +271,7 @@ check-generated:
 	  cmp -s $(BUILD)/regen/$$(basename $$out) $$out || { fail=1; \
 	    echo "check-generated: $$out is stale (make regen)"; \
 	    diff -u $$out $(BUILD)/regen/$$(basename $$out) | head -20; }; done; \
+	$(PYTHON) tools/gen_options_doc.py --check || fail=1; \
 	[ $$fail -eq 0 ] && echo "check-generated: $(words $(GENERATED)) generated files up to date"; exit $$fail
 
 # The installed libraries export evrec_* and nothing else; the CLI none of libyaml's names.

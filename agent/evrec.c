@@ -28,50 +28,25 @@ EVREC_API void evrec_options_init(evrec_options_t *opts)
         return;
     memset(opts, 0, sizeof *opts);
     opts->struct_size = sizeof *opts;
-    opts->service = EVREC_SERVICE_PINPOINT;
-    opts->connect_timeout_ms = 10000;
-    opts->request_timeout_ms = 60000;
-    opts->max_response_bytes = 1024 * 1024;
-    opts->durability = EVREC_DURABLE_PROCESS;
-    opts->sync_interval_ms = 1000;
-    opts->commit_interval_ms = 1000;
-    opts->commit_max_events = 100;
-    opts->max_store_bytes = 64ull * 1024 * 1024;
-    opts->full_policy = EVREC_FULL_DROP_OLDEST;
-    opts->max_event_age_ms = 30ull * 24 * 3600 * 1000;
-    opts->session_timeout_ms = 5000;
-    opts->flush_interval_ms = 30000;
-    opts->flush_threshold_events = 100;
-    opts->max_batch_events = 0;  /* the service's limit */
-    opts->max_request_bytes = 0; /* the service's limit */
-    opts->backoff_base_ms = 1000;
-    opts->backoff_cap_ms = 300000;
-    opts->log_level = EVREC_LOG_WARN;
+#define EVREC_OPTION(kind, name, def, shown, meaning) opts->name = def;
+#include "options.def"
+#undef EVREC_OPTION
 }
 
-/* Every string member of the options: copied on open, wiped and freed on close. */
+/* Every string member of the options (options.def's STR): copied on open, wiped and freed on
+ * close. */
+#define OPTION_OFFSET_STR(name) offsetof(evrec_options_t, name),
+#define OPTION_OFFSET_BOOL(name)
+#define OPTION_OFFSET_U32(name)
+#define OPTION_OFFSET_U64(name)
+#define OPTION_OFFSET_SIZE(name)
+#define OPTION_OFFSET_ENUM(name)
+#define OPTION_OFFSET_FN(name)
+#define OPTION_OFFSET_PTR(name)
 static const size_t option_strings[] = {
-    offsetof(evrec_options_t, application_id),
-    offsetof(evrec_options_t, tracking_id),
-    offsetof(evrec_options_t, region),
-    offsetof(evrec_options_t, endpoint_url),
-    offsetof(evrec_options_t, access_key_id),
-    offsetof(evrec_options_t, secret_access_key),
-    offsetof(evrec_options_t, session_token),
-    offsetof(evrec_options_t, profile),
-    offsetof(evrec_options_t, iot_credentials_endpoint),
-    offsetof(evrec_options_t, iot_role_alias),
-    offsetof(evrec_options_t, iot_thing_name),
-    offsetof(evrec_options_t, iot_cert_file),
-    offsetof(evrec_options_t, iot_key_file),
-    offsetof(evrec_options_t, cognito_identity_pool_id),
-    offsetof(evrec_options_t, cognito_endpoint_url),
-    offsetof(evrec_options_t, ca_bundle),
-    offsetof(evrec_options_t, endpoint_id),
-    offsetof(evrec_options_t, stream_name),
-    offsetof(evrec_options_t, stream_arn),
-    offsetof(evrec_options_t, delivery_stream_name),
-    offsetof(evrec_options_t, encryption_key_file),
+#define EVREC_OPTION(kind, name, def, shown, meaning) OPTION_OFFSET_##kind(name)
+#include "options.def"
+#undef EVREC_OPTION
 };
 #define N_OPTION_STRINGS (sizeof option_strings / sizeof option_strings[0])
 
