@@ -1,5 +1,6 @@
 /*
- * AWS Signature Version 4 (header signing), with mbedTLS for SHA-256 and HMAC.
+ * AWS Signature Version 4 (header signing): SHA-256 from the port (port_sha256: mbedTLS, or
+ * libcrypto where the build adds it), HMAC from mbedTLS.
  *
  * The caller gives the request exactly as it will be sent (method, path as on the wire, raw
  * query, headers including Host) and gets back the headers to add. Every stage is exposed so
