@@ -20,6 +20,7 @@
 
 #include "event.h"
 #include "port.h"
+#include "util_str.h"
 #include "util_utf8.h"
 
 static const char *const channel_types[] = {
@@ -58,7 +59,7 @@ static int check_unique(vctx_t *v, const cJSON *obj, const char *where)
     for (const cJSON *a = obj->child; a; a = a->next)
         for (const cJSON *b = a->next; b; b = b->next)
             if (strcmp(a->string, b->string) == 0)
-                return event_errorf(v->err, v->errlen, EVREC_E_JSON,
+                return util_failf(v->err, v->errlen, EVREC_E_JSON,
                                     "%s has member \"%.50s\" twice", where, a->string);
     return EVREC_OK;
 }
@@ -66,9 +67,9 @@ static int check_unique(vctx_t *v, const cJSON *obj, const char *where)
 static int check_string(vctx_t *v, const cJSON *item, const char *where)
 {
     if (!cJSON_IsString(item))
-        return event_errorf(v->err, v->errlen, EVREC_E_JSON, "%s must be a string", where);
+        return util_failf(v->err, v->errlen, EVREC_E_JSON, "%s must be a string", where);
     if (util_utf8_chars(item->valuestring, strlen(item->valuestring)) < 0)
-        return event_errorf(v->err, v->errlen, EVREC_E_UTF8, "%s is not valid UTF-8", where);
+        return util_failf(v->err, v->errlen, EVREC_E_UTF8, "%s is not valid UTF-8", where);
     return EVREC_OK;
 }
 
@@ -84,7 +85,7 @@ static int check_enum(vctx_t *v, const cJSON *item, const char *where, const cha
             if (p[1])
                 strncat(list, ", ", sizeof list - strlen(list) - 1);
         }
-        return event_errorf(v->err, v->errlen, EVREC_E_ENUM,
+        return util_failf(v->err, v->errlen, EVREC_E_ENUM,
                             "%s \"%.40s\" is not one of %s", where, item->valuestring, list);
     }
     return EVREC_OK;
@@ -94,9 +95,9 @@ static int check_name(vctx_t *v, const char *name, const char *where)
 {
     long n = util_utf8_chars(name, strlen(name));
     if (n < 0)
-        return event_errorf(v->err, v->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", where);
+        return util_failf(v->err, v->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", where);
     if (n == 0 || n > ENDPOINT_NAME_MAX)
-        return event_errorf(v->err, v->errlen, EVREC_E_NAME_LENGTH,
+        return util_failf(v->err, v->errlen, EVREC_E_NAME_LENGTH,
                             "%s name \"%.50s\" is %ld characters; names are 1..%d", where, name,
                             n, ENDPOINT_NAME_MAX);
     return EVREC_OK;
@@ -106,7 +107,7 @@ static int check_name(vctx_t *v, const char *name, const char *where)
 static int check_list_map(vctx_t *v, const cJSON *map, const char *where)
 {
     if (!cJSON_IsObject(map))
-        return event_errorf(v->err, v->errlen, EVREC_E_JSON,
+        return util_failf(v->err, v->errlen, EVREC_E_JSON,
                             "%s must be an object of string lists", where);
     int rc = check_unique(v, map, where);
     if (rc)
@@ -117,11 +118,11 @@ static int check_list_map(vctx_t *v, const cJSON *map, const char *where)
         if ((rc = check_name(v, attr->string, where)))
             return rc;
         if (!cJSON_IsArray(attr))
-            return event_errorf(v->err, v->errlen, EVREC_E_JSON,
+            return util_failf(v->err, v->errlen, EVREC_E_JSON,
                                 "%s.%s must be a list of strings", where, attr->string);
         int nvalues = cJSON_GetArraySize(attr);
         if (nvalues > ENDPOINT_VALUES_MAX)
-            return event_errorf(v->err, v->errlen, EVREC_E_TOO_MANY_VALUES,
+            return util_failf(v->err, v->errlen, EVREC_E_TOO_MANY_VALUES,
                                 "%s.%s has %d values, more than %d", where, attr->string,
                                 nvalues, ENDPOINT_VALUES_MAX);
         int i = 0;
@@ -129,14 +130,14 @@ static int check_list_map(vctx_t *v, const cJSON *map, const char *where)
         cJSON_ArrayForEach(val, attr)
         {
             if (!cJSON_IsString(val))
-                return event_errorf(v->err, v->errlen, EVREC_E_JSON,
+                return util_failf(v->err, v->errlen, EVREC_E_JSON,
                                     "%s.%s[%d] must be a string", where, attr->string, i);
             long n = util_utf8_chars(val->valuestring, strlen(val->valuestring));
             if (n < 0)
-                return event_errorf(v->err, v->errlen, EVREC_E_UTF8,
+                return util_failf(v->err, v->errlen, EVREC_E_UTF8,
                                     "%s.%s[%d] is not valid UTF-8", where, attr->string, i);
             if (n > ENDPOINT_VALUE_MAX)
-                return event_errorf(v->err, v->errlen, EVREC_E_VALUE_LENGTH,
+                return util_failf(v->err, v->errlen, EVREC_E_VALUE_LENGTH,
                                     "%s.%s[%d] is %ld characters, more than %d", where,
                                     attr->string, i, n, ENDPOINT_VALUE_MAX);
             i++;
@@ -149,7 +150,7 @@ static int check_list_map(vctx_t *v, const cJSON *map, const char *where)
 static int check_metrics(vctx_t *v, const cJSON *map)
 {
     if (!cJSON_IsObject(map))
-        return event_errorf(v->err, v->errlen, EVREC_E_JSON, "Metrics must be an object of numbers");
+        return util_failf(v->err, v->errlen, EVREC_E_JSON, "Metrics must be an object of numbers");
     int rc = check_unique(v, map, "Metrics");
     if (rc)
         return rc;
@@ -159,10 +160,10 @@ static int check_metrics(vctx_t *v, const cJSON *map)
         if ((rc = check_name(v, m->string, "Metrics")))
             return rc;
         if (!cJSON_IsNumber(m))
-            return event_errorf(v->err, v->errlen, EVREC_E_JSON, "Metrics.%s must be a number",
+            return util_failf(v->err, v->errlen, EVREC_E_JSON, "Metrics.%s must be a number",
                                 m->string);
         if (!isfinite(m->valuedouble))
-            return event_errorf(v->err, v->errlen, EVREC_E_METRIC_VALUE,
+            return util_failf(v->err, v->errlen, EVREC_E_METRIC_VALUE,
                                 "Metrics.%s is not a finite number", m->string);
         v->nattrs++;
     }
@@ -174,7 +175,7 @@ static int check_object(vctx_t *v, const cJSON *obj, const char *where,
                         int (*member)(vctx_t *, const cJSON *))
 {
     if (!cJSON_IsObject(obj))
-        return event_errorf(v->err, v->errlen, EVREC_E_JSON, "%s must be an object", where);
+        return util_failf(v->err, v->errlen, EVREC_E_JSON, "%s must be an object", where);
     int rc = check_unique(v, obj, where);
     const cJSON *it;
     cJSON_ArrayForEach(it, obj)
@@ -188,7 +189,7 @@ static int check_object(vctx_t *v, const cJSON *obj, const char *where,
 
 static int unknown(vctx_t *v, const char *where, const char *name)
 {
-    return event_errorf(v->err, v->errlen, EVREC_E_JSON, "unknown member \"%s%s%.50s\"", where,
+    return util_failf(v->err, v->errlen, EVREC_E_JSON, "unknown member \"%s%s%.50s\"", where,
                         *where ? "." : "", name);
 }
 
@@ -203,7 +204,7 @@ static int demographic_member(vctx_t *v, const cJSON *it)
 static int check_degrees(vctx_t *v, const char *where, double value, double limit)
 {
     if (!isfinite(value) || value < -limit || value > limit)
-        return event_errorf(v->err, v->errlen, EVREC_E_INVALID,
+        return util_failf(v->err, v->errlen, EVREC_E_INVALID,
                             "%s %g is outside -%g..%g degrees", where, value, limit, limit);
     return EVREC_OK;
 }
@@ -218,7 +219,7 @@ static int location_member(vctx_t *v, const cJSON *it)
     if (!lat && strcmp(it->string, "Longitude") != 0)
         return unknown(v, "Location", it->string);
     if (!cJSON_IsNumber(it))
-        return event_errorf(v->err, v->errlen, EVREC_E_JSON, "%s must be a number", where);
+        return util_failf(v->err, v->errlen, EVREC_E_JSON, "%s must be a number", where);
     return check_degrees(v, where, it->valuedouble, lat ? 90.0 : 180.0);
 }
 
@@ -246,7 +247,7 @@ static int top_member(vctx_t *v, const cJSON *it)
         int64_t ms;
         int rc = check_string(v, it, k);
         if (!rc && event_parse_iso8601(it->valuestring, &ms))
-            rc = event_errorf(v->err, v->errlen, EVREC_E_TIMESTAMP,
+            rc = util_failf(v->err, v->errlen, EVREC_E_TIMESTAMP,
                               "EffectiveDate \"%.40s\" is not an ISO 8601 date-time", it->valuestring);
         return rc;
     }
@@ -272,7 +273,7 @@ static int validate_and_print(const cJSON *root, char **out, size_t *outlen, cha
     if (rc)
         return rc;
     if (v.nattrs > ENDPOINT_ATTRS_MAX)
-        return event_errorf(err, errlen, EVREC_E_TOO_MANY_FIELDS,
+        return util_failf(err, errlen, EVREC_E_TOO_MANY_FIELDS,
                             "the profile has %d attributes (Attributes + User.UserAttributes + "
                             "Metrics), more than %d", v.nattrs, ENDPOINT_ATTRS_MAX);
     char *txt = cJSON_PrintUnformatted(root);
@@ -281,7 +282,7 @@ static int validate_and_print(const cJSON *root, char **out, size_t *outlen, cha
     size_t len = strlen(txt);
     if (len > ENDPOINT_MAX_BYTES) {
         cJSON_free(txt);
-        return event_errorf(err, errlen, EVREC_E_EVENT_SIZE,
+        return util_failf(err, errlen, EVREC_E_EVENT_SIZE,
                             "the encoded profile is %zu bytes, more than %d", len,
                             ENDPOINT_MAX_BYTES);
     }
@@ -299,7 +300,7 @@ static int validate_and_print(const cJSON *root, char **out, size_t *outlen, cha
 int endpoint_validate_json(const char *json, size_t len, char *err, size_t errlen)
 {
     if (!json)
-        return event_errorf(err, errlen, EVREC_E_INVALID, "no profile JSON given");
+        return util_failf(err, errlen, EVREC_E_INVALID, "no profile JSON given");
     cJSON *root = event_json_parse(json, len ? len : strlen(json), "the endpoint profile", err,
                                    errlen);
     if (!root)
@@ -377,7 +378,7 @@ static int apply_field(edit_t *e, cJSON *root)
                           (strcmp(section, "User") == 0 && strcmp(name, "UserId") == 0)
                     : in_list(top, f);
     if (!known)
-        return event_errorf(e->err, e->errlen, EVREC_E_INVALID,
+        return util_failf(e->err, e->errlen, EVREC_E_INVALID,
                             "\"%.60s\" is not a settable PublicEndpoint field (Location.Latitude "
                             "and Longitude: use set_location)", f);
     cJSON *item = NULL;
@@ -409,9 +410,9 @@ static int apply_location(edit_t *e, cJSON *root)
 static int apply_list(edit_t *e, cJSON *root)
 {
     if (e->n > 0 && !e->values)
-        return event_errorf(e->err, e->errlen, EVREC_E_INVALID, "values is NULL");
+        return util_failf(e->err, e->errlen, EVREC_E_INVALID, "values is NULL");
     if (e->n > ENDPOINT_VALUES_MAX) /* before building a huge array */
-        return event_errorf(e->err, e->errlen, EVREC_E_TOO_MANY_VALUES,
+        return util_failf(e->err, e->errlen, EVREC_E_TOO_MANY_VALUES,
                             "attribute \"%.50s\" has %zu values, more than %d", e->field, e->n,
                             ENDPOINT_VALUES_MAX);
     cJSON *section = root;
@@ -429,7 +430,7 @@ static int apply_list(edit_t *e, cJSON *root)
         for (size_t i = 0; i < e->n; i++) {
             if (!e->values[i]) {
                 cJSON_Delete(list);
-                return event_errorf(e->err, e->errlen, EVREC_E_INVALID,
+                return util_failf(e->err, e->errlen, EVREC_E_INVALID,
                                     "attribute \"%.50s\" value %zu is NULL", e->field, i);
             }
             cJSON *s = cJSON_CreateString(e->values[i]);
@@ -469,7 +470,7 @@ static int edit_cb(void *user, const char *old_json, size_t old_len, char **new_
         root = old_json && old_len ? cJSON_ParseWithLength(old_json, old_len) : cJSON_CreateObject();
         if (!cJSON_IsObject(root)) {
             cJSON_Delete(root);
-            return event_errorf(e->err, e->errlen, EVREC_E_CORRUPT,
+            return util_failf(e->err, e->errlen, EVREC_E_CORRUPT,
                                 "the stored endpoint profile is not a JSON object");
         }
     }
@@ -485,13 +486,13 @@ static int run_edit(evrec_queue_t *q, const char *id, edit_t *e)
     if (e->err && e->errlen)
         e->err[0] = '\0';
     if (!q)
-        return event_errorf(e->err, e->errlen, EVREC_E_INVALID, "no store");
+        return util_failf(e->err, e->errlen, EVREC_E_INVALID, "no store");
     int rc = event_check_id("endpoint id", id, e->err, e->errlen);
     if (rc)
         return rc;
     rc = queue_endpoint_update(q, id, edit_cb, e);
     if (rc && e->err && e->errlen && !e->err[0])
-        event_errorf(e->err, e->errlen, rc, "storing the endpoint profile failed: %s",
+        util_failf(e->err, e->errlen, rc, "storing the endpoint profile failed: %s",
                      evrec_strerror(rc));
     return rc;
 }
@@ -500,7 +501,7 @@ int endpoint_set_field(evrec_queue_t *q, const char *id, const char *field, cons
                        char *err, size_t errlen)
 {
     if (!field)
-        return event_errorf(err, errlen, EVREC_E_INVALID, "no field given");
+        return util_failf(err, errlen, EVREC_E_INVALID, "no field given");
     edit_t e = { .apply = apply_field, .field = field, .value = value, .err = err,
                  .errlen = errlen };
     return run_edit(q, id, &e);
@@ -518,7 +519,7 @@ int endpoint_set_list(evrec_queue_t *q, const char *id, int user_attributes, con
                       const char *const *values, size_t n, char *err, size_t errlen)
 {
     if (!name)
-        return event_errorf(err, errlen, EVREC_E_NAME_LENGTH, "attribute name is missing");
+        return util_failf(err, errlen, EVREC_E_NAME_LENGTH, "attribute name is missing");
     edit_t e = { .apply = apply_list, .field = name, .user_attributes = user_attributes,
                  .values = values, .n = n, .err = err, .errlen = errlen };
     return run_edit(q, id, &e);
@@ -528,9 +529,9 @@ int endpoint_set_metric(evrec_queue_t *q, const char *id, const char *name, doub
                         char *err, size_t errlen)
 {
     if (!name)
-        return event_errorf(err, errlen, EVREC_E_NAME_LENGTH, "metric name is missing");
+        return util_failf(err, errlen, EVREC_E_NAME_LENGTH, "metric name is missing");
     if (!isfinite(value))
-        return event_errorf(err, errlen, EVREC_E_METRIC_VALUE,
+        return util_failf(err, errlen, EVREC_E_METRIC_VALUE,
                             "Metrics.%.50s is not a finite number", name);
     edit_t e = { .apply = apply_metric, .field = name, .a = value, .err = err,
                  .errlen = errlen };
@@ -541,7 +542,7 @@ int endpoint_set_json(evrec_queue_t *q, const char *id, const char *json, char *
                       size_t errlen)
 {
     if (!json)
-        return event_errorf(err, errlen, EVREC_E_INVALID, "no profile JSON given");
+        return util_failf(err, errlen, EVREC_E_INVALID, "no profile JSON given");
     edit_t e = { .json = json, .err = err, .errlen = errlen };
     return run_edit(q, id, &e);
 }
@@ -588,7 +589,7 @@ int endpoint_default_id(evrec_queue_t *q, const char *override, char *out, size_
                         char *err, size_t errlen)
 {
     if (!out || outlen == 0)
-        return event_errorf(err, errlen, EVREC_E_INVALID, "no room for the endpoint id");
+        return util_failf(err, errlen, EVREC_E_INVALID, "no room for the endpoint id");
     out[0] = '\0';
     const char *id = override;
     char *stored = NULL;
@@ -596,18 +597,18 @@ int endpoint_default_id(evrec_queue_t *q, const char *override, char *out, size_
     int rc;
     if (!id) {
         if (!q)
-            return event_errorf(err, errlen, EVREC_E_INVALID, "no store");
+            return util_failf(err, errlen, EVREC_E_INVALID, "no store");
         if ((rc = event_uuid_v4(fresh)))
-            return event_errorf(err, errlen, rc, "no secure random bytes for the endpoint id");
+            return util_failf(err, errlen, rc, "no secure random bytes for the endpoint id");
         /* Whoever stores first wins; every process sharing the store reads the same id. */
         if ((rc = queue_meta_put_if_absent(q, QUEUE_META_ENDPOINT_ID, fresh, &stored)))
-            return event_errorf(err, errlen, rc, "storing the endpoint id failed: %s",
+            return util_failf(err, errlen, rc, "storing the endpoint id failed: %s",
                                 evrec_strerror(rc));
         id = stored;
     }
     rc = event_check_id(override ? "endpoint id" : "stored endpoint id", id, err, errlen);
     if (!rc && strlen(id) >= outlen)
-        rc = event_errorf(err, errlen, EVREC_E_INVALID, "no room for the endpoint id");
+        rc = util_failf(err, errlen, EVREC_E_INVALID, "no room for the endpoint id");
     if (!rc)
         memcpy(out, id, strlen(id) + 1);
     port_free(stored);

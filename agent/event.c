@@ -25,6 +25,7 @@
 #include "port.h"
 #include "record.h"
 #include "util_time.h"
+#include "util_str.h"
 #include "util_utf8.h"
 
 /* Personalize's limits (botocore personalize-events 2018-03-22). */
@@ -84,18 +85,7 @@ struct evrec_event {
 /* Small helpers                                                                             */
 /* ---------------------------------------------------------------------------------------- */
 
-int event_errorf(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
-#define EV_FAIL(ev, code, ...) event_errorf((ev)->err, sizeof (ev)->err, (code), __VA_ARGS__)
+#define EV_FAIL(ev, code, ...) util_failf((ev)->err, sizeof (ev)->err, (code), __VA_ARGS__)
 
 /* Bytes taken by the first `chars` code points of a valid UTF-8 string. */
 static size_t utf8_prefix(const char *s, size_t len, long chars)
@@ -132,11 +122,11 @@ static long check_text(char *err, size_t errlen, const char *what, const char *s
     size_t len = strlen(s);
     long n = util_utf8_chars(s, len);
     if (n < 0)
-        return event_errorf(err, errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
+        return util_failf(err, errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
     if (n < min)
-        return event_errorf(err, errlen, too_long_code, "%s is empty", what);
+        return util_failf(err, errlen, too_long_code, "%s is empty", what);
     if (max > 0 && n > max)
-        return event_errorf(err, errlen, too_long_code, "%s is %ld characters, more than %ld", what, n,
+        return util_failf(err, errlen, too_long_code, "%s is %ld characters, more than %ld", what, n,
                     max);
     return n;
 }
@@ -149,20 +139,20 @@ static int check_id(char *err, size_t errlen, const char *what, const char *s, l
 {
     size_t len = strlen(s);
     if (len == 0)
-        return event_errorf(err, errlen, EVREC_E_ID, "%s is empty", what);
+        return util_failf(err, errlen, EVREC_E_ID, "%s is empty", what);
     long n = util_utf8_chars(s, len);
     if (n < 0)
-        return event_errorf(err, errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
+        return util_failf(err, errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
     if (n > max_chars)
-        return event_errorf(err, errlen, EVREC_E_ID, "%s is %ld characters, more than %ld", what, n,
+        return util_failf(err, errlen, EVREC_E_ID, "%s is %ld characters, more than %ld", what, n,
                     max_chars);
     if (in_header && len > RECORD_ID_BYTES_MAX)
-        return event_errorf(err, errlen, EVREC_E_ID, "%s is %zu bytes, more than the %d evrec stores",
+        return util_failf(err, errlen, EVREC_E_ID, "%s is %zu bytes, more than the %d evrec stores",
                     what, len, RECORD_ID_BYTES_MAX);
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)s[i];
         if (c < 0x20 || c == 0x7F || (visible_ascii && (c <= 0x20 || c >= 0x7F)))
-            return event_errorf(err, errlen, EVREC_E_ID, "%s has a character that is not %s at byte %zu",
+            return util_failf(err, errlen, EVREC_E_ID, "%s has a character that is not %s at byte %zu",
                         what, visible_ascii ? "printable ASCII" : "printable", i);
     }
     return EVREC_OK;
@@ -299,7 +289,7 @@ EVREC_API const char *evrec_event_last_error(const evrec_event_t *event)
 static int check_type(char *err, size_t errlen, const char *type)
 {
     if (!type || !*type)
-        return event_errorf(err, errlen, EVREC_E_EVENT_TYPE, "event type is required");
+        return util_failf(err, errlen, EVREC_E_EVENT_TYPE, "event type is required");
     long n = check_text(err, errlen, "event type", type, 1, PZ_STRING_MAX, EVREC_E_EVENT_TYPE);
     return n < 0 ? (int)n : EVREC_OK;
 }
@@ -473,7 +463,7 @@ EVREC_API int evrec_event_set_timestamp_iso(evrec_event_t *ev, const char *iso86
 int event_check_id(const char *what, const char *id, char *err, size_t errlen)
 {
     if (!id)
-        return event_errorf(err, errlen, EVREC_E_ID, "%s is missing", what);
+        return util_failf(err, errlen, EVREC_E_ID, "%s is missing", what);
     return check_id(err, errlen, what, id, EVREC_ID_MAX - 1, 1, 1);
 }
 
@@ -724,7 +714,7 @@ cJSON *event_json_parse(const char *text, size_t len, const char *what, char *er
 {
     size_t at = 0;
     if (json_nul_at(text, len, &at)) {
-        event_errorf(err, errlen, EVREC_E_JSON,
+        util_failf(err, errlen, EVREC_E_JSON,
                      "%s holds a NUL character (at byte %zu), which no string may hold", what,
                      at + 1);
         return NULL;
@@ -732,7 +722,7 @@ cJSON *event_json_parse(const char *text, size_t len, const char *what, char *er
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
     if (!root) {
-        event_errorf(err, errlen, EVREC_E_JSON, "%s is not valid JSON", what);
+        util_failf(err, errlen, EVREC_E_JSON, "%s is not valid JSON", what);
         return NULL;
     }
     size_t off = end ? (size_t)(end - text) : len;
@@ -741,11 +731,11 @@ cJSON *event_json_parse(const char *text, size_t len, const char *what, char *er
         off++;
     const char *dup = NULL;
     if (off < len)
-        event_errorf(err, errlen, EVREC_E_JSON,
+        util_failf(err, errlen, EVREC_E_JSON,
                      "%s is followed by more text (at byte %zu): give one JSON value", what,
                      off + 1);
     else if ((dup = json_duplicate_key(root)) != NULL)
-        event_errorf(err, errlen, EVREC_E_JSON, "%s has the key \"%.64s\" more than once",
+        util_failf(err, errlen, EVREC_E_JSON, "%s has the key \"%.64s\" more than once",
                      what, dup);
     else
         return root;
@@ -755,7 +745,7 @@ cJSON *event_json_parse(const char *text, size_t len, const char *what, char *er
 
 static int jfail(json_in_t *in, const char *member, const char *expected)
 {
-    return event_errorf(in->err, sizeof in->err, EVREC_E_JSON, "member \"%s\" must be %s", member,
+    return util_failf(in->err, sizeof in->err, EVREC_E_JSON, "member \"%s\" must be %s", member,
                 expected);
 }
 
@@ -786,12 +776,12 @@ static int json_map(json_in_t *in, const cJSON *obj, int metrics)
         int rc;
         if (metrics) {
             if (!cJSON_IsNumber(it))
-                return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
+                return util_failf(in->err, sizeof in->err, EVREC_E_JSON,
                             "member \"Metrics.%s\" must be a number", it->string);
             rc = evrec_event_set_metric(in->ev, it->string, it->valuedouble);
         } else {
             if (!cJSON_IsString(it))
-                return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
+                return util_failf(in->err, sizeof in->err, EVREC_E_JSON,
                             "member \"Attributes.%s\" must be a string", it->string);
             rc = evrec_event_set_attribute(in->ev, it->string, it->valuestring);
         }
@@ -808,7 +798,7 @@ static int json_iso(json_in_t *in, const cJSON *item, int64_t *ms)
     if (rc)
         return rc;
     if (event_parse_iso8601(s, ms))
-        return event_errorf(in->err, sizeof in->err, EVREC_E_TIMESTAMP,
+        return util_failf(in->err, sizeof in->err, EVREC_E_TIMESTAMP,
                     "member \"%s\" is not an ISO 8601 date-time in 1970..9999", item->string);
     return EVREC_OK;
 }
@@ -845,12 +835,12 @@ static int json_session(json_in_t *in, const cJSON *obj)
             ev->session_duration_ms = (int64_t)d;
             ev->has_duration = 1;
         } else {
-            return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
+            return util_failf(in->err, sizeof in->err, EVREC_E_JSON,
                         "unknown member \"Session.%s\"", it->string);
         }
     }
     if (!have_id || !have_start)
-        return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
+        return util_failf(in->err, sizeof in->err, EVREC_E_JSON,
                     "member \"Session\" needs \"Id\" and \"StartTimestamp\"");
     ev->has_session = 1;
     return EVREC_OK;
@@ -901,7 +891,7 @@ static int json_pinpoint(json_in_t *in, const cJSON *root)
                 if (strcmp(k, app_field_names[i]) == 0)
                     app = i;
             if (app < 0)
-                return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
+                return util_failf(in->err, sizeof in->err, EVREC_E_JSON,
                             "unknown member \"%s\" in a Pinpoint Event", k);
             rc = jstring(in, it, &s);
             if (!rc)
@@ -924,7 +914,7 @@ static int json_personalize_member(json_in_t *in, const cJSON *it)
         if (cJSON_IsNumber(it)) {
             double ms = it->valuedouble * 1000.0;
             if (!(ms >= (double)TS_MIN_MS && ms <= (double)TS_MAX_MS))
-                return event_errorf(in->err, sizeof in->err, EVREC_E_TIMESTAMP,
+                return util_failf(in->err, sizeof in->err, EVREC_E_TIMESTAMP,
                             "member \"sentAt\" is outside 1970..9999");
             return jset(in, evrec_event_set_timestamp(ev, (int64_t)llround(ms)));
         }
@@ -989,7 +979,7 @@ static int json_personalize_member(json_in_t *in, const cJSON *it)
     }
     if (!json_common(in, it, &rc))
         return rc;
-    return event_errorf(in->err, sizeof in->err, EVREC_E_JSON,
+    return util_failf(in->err, sizeof in->err, EVREC_E_JSON,
                 "unknown member \"%s\" in a Personalize Event", k);
 }
 
@@ -997,7 +987,7 @@ int event_from_json(evrec_event_t **out, const char *json, size_t len, char *err
                     size_t errlen)
 {
     if (!out || !json)
-        return event_errorf(err, errlen, EVREC_E_INVALID, "no JSON given");
+        return util_failf(err, errlen, EVREC_E_INVALID, "no JSON given");
     *out = NULL;
     if (len == 0)
         len = strlen(json);
@@ -1050,7 +1040,7 @@ done:
     cJSON_Delete(root);
     evrec_event_free(in.ev);
     if (rc)
-        event_errorf(err, errlen, rc, "%s", in.err);
+        util_failf(err, errlen, rc, "%s", in.err);
     return rc;
 }
 
@@ -1078,13 +1068,13 @@ static cJSON *limited_string(enc_t *e, const char *what, const char *name, const
     size_t len = strlen(s);
     long n = util_utf8_chars(s, len);
     if (n < 0) {
-        *rc = event_errorf(e->err, e->errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
+        *rc = util_failf(e->err, e->errlen, EVREC_E_UTF8, "%s is not valid UTF-8", what);
         return NULL;
     }
     cJSON *item;
     if (n > max) {
         if (!e->ctx->truncate_oversize) {
-            *rc = event_errorf(e->err, e->errlen, code, "%s%s%s%s is %ld characters, more than %ld", what,
+            *rc = util_failf(e->err, e->errlen, code, "%s%s%s%s is %ld characters, more than %ld", what,
                        name ? " \"" : "", name ? name : "", name ? "\"" : "", n, max);
             return NULL;
         }
@@ -1106,10 +1096,10 @@ static int limited_name(enc_t *e, const char *kind, const char *name, char *buf,
     size_t len = strlen(name);
     long n = util_utf8_chars(name, len);
     if (n < 0)
-        return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", kind);
+        return util_failf(e->err, e->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", kind);
     if (n > EVENT_NAME_MAX) {
         if (!e->ctx->truncate_oversize)
-            return event_errorf(e->err, e->errlen, EVREC_E_NAME_LENGTH,
+            return util_failf(e->err, e->errlen, EVREC_E_NAME_LENGTH,
                         "%s name \"%.50s...\" is %ld characters, more than %d", kind, name, n,
                         EVENT_NAME_MAX);
         len = utf8_prefix(name, len, EVENT_NAME_MAX);
@@ -1144,7 +1134,7 @@ static int encode_fields(enc_t *e, const evrec_event_t *ev, cJSON *attrs, cJSON 
             return rc;
         cJSON *target = f->is_metric ? metrics : attrs;
         if (attrs == metrics && cJSON_GetObjectItemCaseSensitive(target, name))
-            return event_errorf(e->err, e->errlen, EVREC_E_INVALID,
+            return util_failf(e->err, e->errlen, EVREC_E_INVALID,
                         "attribute and metric both named \"%s\": Personalize properties has one "
                         "value per name", name);
         cJSON *item = f->is_metric ? cJSON_CreateNumber(f->number)
@@ -1175,10 +1165,10 @@ static int check_field(enc_t *e, const ev_field_t *f, field_out_t *fo)
     size_t len = strlen(f->name);
     long n = len <= EVENT_NAME_MAX ? (long)len : util_utf8_chars(f->name, len);
     if (n < 0)
-        return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", kind);
+        return util_failf(e->err, e->errlen, EVREC_E_UTF8, "%s name is not valid UTF-8", kind);
     if (n > EVENT_NAME_MAX) {
         if (!e->ctx->truncate_oversize)
-            return event_errorf(e->err, e->errlen, EVREC_E_NAME_LENGTH,
+            return util_failf(e->err, e->errlen, EVREC_E_NAME_LENGTH,
                                 "%s name \"%.50s...\" is %ld characters, more than %d", kind,
                                 f->name, n, EVENT_NAME_MAX);
         len = utf8_prefix(f->name, len, EVENT_NAME_MAX);
@@ -1191,10 +1181,10 @@ static int check_field(enc_t *e, const ev_field_t *f, field_out_t *fo)
     size_t vlen = strlen(f->value);
     long vn = vlen <= EVENT_ATTR_VALUE_MAX ? (long)vlen : util_utf8_chars(f->value, vlen);
     if (vn < 0)
-        return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "attribute is not valid UTF-8");
+        return util_failf(e->err, e->errlen, EVREC_E_UTF8, "attribute is not valid UTF-8");
     if (vn > EVENT_ATTR_VALUE_MAX) {
         if (!e->ctx->truncate_oversize)
-            return event_errorf(e->err, e->errlen, EVREC_E_VALUE_LENGTH,
+            return util_failf(e->err, e->errlen, EVREC_E_VALUE_LENGTH,
                                 "attribute \"%.*s\" is %ld characters, more than %ld", (int)len,
                                 f->name, vn, (long)EVENT_ATTR_VALUE_MAX);
         vlen = utf8_prefix(f->value, vlen, EVENT_ATTR_VALUE_MAX);
@@ -1286,10 +1276,10 @@ static int encode_pinpoint(enc_t *e, const evrec_event_t *ev, int64_t ts, jsonw_
     size_t tlen = strlen(ev->type);
     long tn = tlen <= EVENT_TYPE_MAX ? (long)tlen : util_utf8_chars(ev->type, tlen);
     if (tn < 0)
-        return event_errorf(e->err, e->errlen, EVREC_E_UTF8, "event type is not valid UTF-8");
+        return util_failf(e->err, e->errlen, EVREC_E_UTF8, "event type is not valid UTF-8");
     if (tn > EVENT_TYPE_MAX) {
         if (!ctx->truncate_oversize)
-            return event_errorf(e->err, e->errlen, EVREC_E_EVENT_TYPE,
+            return util_failf(e->err, e->errlen, EVREC_E_EVENT_TYPE,
                                 "event type is %ld characters, more than %ld", tn,
                                 (long)EVENT_TYPE_MAX);
         tlen = utf8_prefix(ev->type, tlen, EVENT_TYPE_MAX);
@@ -1360,7 +1350,7 @@ static int encode_personalize(enc_t *e, const evrec_event_t *ev, int64_t ts, cJS
     if (ev->item_id && (rc = put(o, "itemId", cJSON_CreateString(ev->item_id))))
         return rc;
     if (ev->properties && ev->nfields)
-        return event_errorf(e->err, e->errlen, EVREC_E_INVALID,
+        return util_failf(e->err, e->errlen, EVREC_E_INVALID,
                     "the event sets both properties and attributes/metrics: for Personalize "
                     "use one of them");
     if (ev->properties) {
@@ -1376,7 +1366,7 @@ static int encode_personalize(enc_t *e, const evrec_event_t *ev, int64_t ts, cJS
         cJSON_Delete(props);
         long n = txt ? util_utf8_chars(txt, strlen(txt)) : 0;
         if (!rc && n > EVENT_PROPERTIES_MAX)
-            rc = event_errorf(e->err, e->errlen, EVREC_E_VALUE_LENGTH,
+            rc = util_failf(e->err, e->errlen, EVREC_E_VALUE_LENGTH,
                       "attributes and metrics make properties of %ld characters, more than %d",
                       n, EVENT_PROPERTIES_MAX);
         if (!rc)
@@ -1408,7 +1398,7 @@ int event_encode_record_in(evrec_event_t *ev, const event_context_t *ctx, uint8_
                            size_t errlen)
 {
     if (!ev || !ctx || !out || !len)
-        return event_errorf(err, errlen, EVREC_E_INVALID, "event_encode_record: NULL argument");
+        return util_failf(err, errlen, EVREC_E_INVALID, "event_encode_record: NULL argument");
     *out = NULL;
     *len = 0;
     if (truncated)
@@ -1420,28 +1410,28 @@ int event_encode_record_in(evrec_event_t *ev, const event_context_t *ctx, uint8_
     int pz = shape == RECORD_SHAPE_PERSONALIZE;
     int64_t ts = ev->has_timestamp ? ev->timestamp_ms : ctx->now_ms;
     if (ts < TS_MIN_MS || ts > TS_MAX_MS)
-        return event_errorf(err, errlen, EVREC_E_TIMESTAMP, "timestamp %lld ms is out of range",
+        return util_failf(err, errlen, EVREC_E_TIMESTAMP, "timestamp %lld ms is out of range",
                     (long long)ts);
     /* It would only be stored to be dropped as expired: refuse it now, where the caller hears. */
     if (ctx->max_age_ms != 0 && ctx->now_ms > ts && (uint64_t)(ctx->now_ms - ts) > ctx->max_age_ms)
-        return event_errorf(err, errlen, EVREC_E_TOO_OLD,
+        return util_failf(err, errlen, EVREC_E_TOO_OLD,
                             "timestamp %lld ms is %llu ms old; max_event_age is %llu ms",
                             (long long)ts, (unsigned long long)(ctx->now_ms - ts),
                             (unsigned long long)ctx->max_age_ms);
     const char *endpoint = ev->endpoint_id ? ev->endpoint_id : ctx->endpoint_id;
     const char *session = NULL, *user = NULL;
     if (!endpoint || !*endpoint) /* events are batched (and stored) under their endpoint */
-        return event_errorf(err, errlen, EVREC_E_ID,
+        return util_failf(err, errlen, EVREC_E_ID,
                             "the event has no endpoint id: set one on the event or give the "
                             "agent's");
     if (endpoint && strlen(endpoint) > RECORD_ID_BYTES_MAX)
-        return event_errorf(err, errlen, EVREC_E_ID, "endpoint id is longer than %d bytes",
+        return util_failf(err, errlen, EVREC_E_ID, "endpoint id is longer than %d bytes",
                     RECORD_ID_BYTES_MAX);
     if (pz) {
         session = ev->session_id ? ev->session_id : ctx->session_id;
         user = ev->user_id ? ev->user_id : ctx->user_id;
         if (!session || !*session)
-            return event_errorf(err, errlen, EVREC_E_ID,
+            return util_failf(err, errlen, EVREC_E_ID,
                         "a Personalize event needs a sessionId: set one on the event or start "
                         "a session");
         int rc = check_id(err, errlen, "sessionId", session, PZ_STRING_MAX, 1, 0);
@@ -1452,7 +1442,7 @@ int event_encode_record_in(evrec_event_t *ev, const event_context_t *ctx, uint8_
     }
     int rc;
     if (!ev->id[0] && (rc = event_uuid_v4(ev->id)))
-        return event_errorf(err, errlen, rc, "no secure random bytes for the event id");
+        return util_failf(err, errlen, rc, "no secure random bytes for the event id");
 
     evrec_record_view_t v = { 0 };
     v.format = EVREC_RECORD_FORMAT;
@@ -1490,7 +1480,7 @@ int event_encode_record_in(evrec_event_t *ev, const event_context_t *ctx, uint8_
     }
     if (flen > EVENT_MAX_BYTES) {
         cJSON_free(frag);
-        return event_errorf(err, errlen, EVREC_E_EVENT_SIZE, "the encoded event is %zu bytes, more than %d",
+        return util_failf(err, errlen, EVREC_E_EVENT_SIZE, "the encoded event is %zu bytes, more than %d",
                     flen, EVENT_MAX_BYTES);
     }
     uint8_t *dst = fixed + flen <= cap ? buf : port_malloc(fixed + flen);

@@ -81,11 +81,6 @@ struct cJSON;
 struct cJSON *event_json_parse(const char *text, size_t len, const char *what, char *err,
                                size_t errlen);
 
-/** Format a message into err (when err is not NULL and errlen > 0) and return `code`: the one
- *  way event and endpoint validation report what they refused. */
-int event_errorf(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
 /** Check an event or endpoint id: 1..EVREC_ID_MAX-1 printable ASCII characters (0x21..0x7E).
  *  `what` names it in the message. EVREC_OK, EVREC_E_ID or EVREC_E_UTF8. */
 int event_check_id(const char *what, const char *id, char *err, size_t errlen);

@@ -17,6 +17,7 @@
 #include "seal.h"
 #include "service.h"
 #include "session.h"
+#include "util_str.h"
 #define TICK_MIN_MS 5
 #define TICK_MAX_MS 1000
 
@@ -109,7 +110,7 @@ static int config_error(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
+    util_vfailf(err, errlen, EVREC_E_CONFIG, fmt, ap);
     va_end(ap);
     return EVREC_E_CONFIG;
 }
@@ -385,9 +386,9 @@ int agent_error(const evrec_t *a, int code, const char *fmt, ...)
     if (b != NULL) {
         va_list ap;
         va_start(ap, fmt);
-        vsnprintf(b->msg, sizeof b->msg, fmt, ap);
+        util_vfailf(b->msg, sizeof b->msg, code, fmt, ap);
         va_end(ap);
-        log_redact(b->msg);
+        log_redact(b->msg); /* details may quote a key or a token */
     }
     return code;
 }

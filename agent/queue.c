@@ -22,6 +22,7 @@
 
 #include "port.h"
 #include "record.h"
+#include "util_str.h"
 
 #define QUEUE_FORMAT_VERSION 1u
 #define FORMAT_MAGIC "evrec-store"
@@ -199,13 +200,10 @@ static char *errbuf(evrec_queue_t *q)
 __attribute__((format(printf, 3, 4))) static int qfail(evrec_queue_t *q, int code,
                                                        const char *fmt, ...)
 {
-    char *b = errbuf(q);
-    if (b) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(b, ERR_LEN, fmt, ap);
-        va_end(ap);
-    }
+    va_list ap;
+    va_start(ap, fmt);
+    util_vfailf(errbuf(q), ERR_LEN, code, fmt, ap);
+    va_end(ap);
     return code;
 }
 
@@ -336,8 +334,6 @@ static int is_reserved_meta(const char *key)
 
 /* -- store-kept settings ------------------------------------------------------------------ */
 
-static int open_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
 static int open_fail_mdb(const evrec_queue_t *q, char *err, size_t errlen, int rc,
                          const char *what);
 
@@ -401,13 +397,13 @@ static int settle_settings(evrec_queue_t *q, MDB_txn *txn, char *err, size_t err
     const queue_config_t *c = &q->cfg;
     if (!c->set_store_settings) {
         if (fd && d != (uint64_t)c->durability && c->durability != EVREC_DURABLE_PROCESS)
-            return open_fail(err, errlen, EVREC_E_CONFIG,
+            return util_failf(err, errlen, EVREC_E_CONFIG,
                              "store %s keeps durability %s; this opener asks for %s: set "
                              "set_store_settings (CLI: --set-store-settings) to change it for "
                              "every process",
                              q->dir, mode_names[d], mode_names[c->durability]);
         if (fm && m != c->max_store_bytes && c->max_store_bytes != DEF_MAX_STORE_BYTES)
-            return open_fail(err, errlen, EVREC_E_CONFIG,
+            return util_failf(err, errlen, EVREC_E_CONFIG,
                              "store %s keeps max_store_bytes %llu; this opener asks for %llu: "
                              "set set_store_settings (CLI: --set-store-settings) to change it "
                              "for every process",
@@ -994,17 +990,6 @@ static int stage_record(evrec_queue_t *q, const void *record, size_t len, int tr
 
 /* -- open -------------------------------------------------------------------------------- */
 
-static int open_fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
-
 static int open_fail_mdb(const evrec_queue_t *q, char *err, size_t errlen, int rc,
                          const char *what)
 {
@@ -1052,24 +1037,24 @@ static int check_marker(evrec_queue_t *q, MDB_txn *txn, char *err, size_t errlen
     MDB_val k = str_val(K_FORMAT), d;
     int rc = mdb_get(txn, q->meta, &k, &d);
     if (rc == MDB_NOTFOUND)
-        return open_fail(err, errlen, EVREC_E_FOREIGN,
+        return util_failf(err, errlen, EVREC_E_FOREIGN,
                          "%s holds an LMDB environment without evrec's format marker: not an "
                          "evrec store",
                          q->dir);
     if (rc)
         return open_fail_mdb(q, err, errlen, rc, "reading the store's format marker");
     if (d.mv_size != FORMAT_MAGIC_LEN + 4 || memcmp(d.mv_data, FORMAT_MAGIC, FORMAT_MAGIC_LEN))
-        return open_fail(err, errlen, EVREC_E_FOREIGN,
+        return util_failf(err, errlen, EVREC_E_FOREIGN,
                          "%s holds an LMDB environment whose format marker is not evrec's",
                          q->dir);
     const uint8_t *p = (const uint8_t *)d.mv_data + FORMAT_MAGIC_LEN;
     uint32_t ver = (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
                    (uint32_t)p[3] << 24;
     if (ver == 0)
-        return open_fail(err, errlen, EVREC_E_CORRUPT,
+        return util_failf(err, errlen, EVREC_E_CORRUPT,
                          "store %s is corrupt: format version 0", q->dir);
     if (ver > QUEUE_FORMAT_VERSION)
-        return open_fail(err, errlen, EVREC_E_FORMAT_VERSION,
+        return util_failf(err, errlen, EVREC_E_FORMAT_VERSION,
                          "store %s has format version %u; this evrec reads up to version %u",
                          q->dir, ver, QUEUE_FORMAT_VERSION);
     return EVREC_OK;
@@ -1114,7 +1099,7 @@ static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
             rc = mdb_stat(txn, main_dbi, &st);
         if (!rc && st.ms_entries != 0) {
             mdb_txn_abort(txn);
-            return open_fail(err, errlen, EVREC_E_FOREIGN,
+            return util_failf(err, errlen, EVREC_E_FOREIGN,
                              "%s holds an LMDB environment that is not an evrec store (no "
                              "format marker)",
                              q->dir);
@@ -1127,7 +1112,7 @@ static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
         }
     } else if (rc == MDB_INCOMPATIBLE) {
         mdb_txn_abort(txn);
-        return open_fail(err, errlen, EVREC_E_FOREIGN,
+        return util_failf(err, errlen, EVREC_E_FOREIGN,
                          "%s holds an LMDB environment that is not an evrec store", q->dir);
     } else if (rc) {
         mdb_txn_abort(txn);
@@ -1144,7 +1129,7 @@ static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
         if (rc) {
             mdb_txn_abort(txn);
             if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
-                return open_fail(err, errlen, EVREC_E_CORRUPT,
+                return util_failf(err, errlen, EVREC_E_CORRUPT,
                                  "store %s is corrupt: its events database is missing", q->dir);
             return open_fail_mdb(q, err, errlen, rc, "opening the store's databases");
         }
@@ -1218,9 +1203,9 @@ static int verify_pages(evrec_queue_t *q, const char *data_path, char *err, size
         attempt++;
     }
     if (vrc == EVREC_E_CORRUPT)
-        return open_fail(err, errlen, EVREC_E_CORRUPT, "store %s is corrupt: %s", q->dir, why);
+        return util_failf(err, errlen, EVREC_E_CORRUPT, "store %s is corrupt: %s", q->dir, why);
     if (vrc)
-        return open_fail(err, errlen, vrc, "checking store %s: %s", q->dir, why);
+        return util_failf(err, errlen, vrc, "checking store %s: %s", q->dir, why);
     return EVREC_OK;
 }
 
@@ -1239,10 +1224,10 @@ static int check_dir(evrec_queue_t *q, char *err, size_t errlen)
 {
     int prc = port_mkdir_private(q->dir);
     if (prc == -ENOTDIR || prc == -EEXIST)
-        return open_fail(err, errlen, EVREC_E_FOREIGN,
+        return util_failf(err, errlen, EVREC_E_FOREIGN,
                          "%s exists and is not a directory: not an evrec store", q->dir);
     if (prc)
-        return open_fail(err, errlen, EVREC_E_IO, "cannot create store directory %s: %s",
+        return util_failf(err, errlen, EVREC_E_IO, "cannot create store directory %s: %s",
                          q->dir, mdb_strerror(-prc));
     /* Another user who owns the directory, or may write to it, could plant links to files of
      * ours (LMDB would write and we would chmod through them) or swap the store under us. */
@@ -1253,34 +1238,34 @@ static int check_dir(evrec_queue_t *q, char *err, size_t errlen)
     if (prc == 1)
         prc = 0;
     if (prc == -EPERM)
-        return open_fail(err, errlen, EVREC_E_UNSAFE,
+        return util_failf(err, errlen, EVREC_E_UNSAFE,
                          "store directory %s belongs to another user (uid %ld): refused", q->dir,
                          owner);
     if (prc == -EACCES)
-        return open_fail(err, errlen, EVREC_E_UNSAFE,
+        return util_failf(err, errlen, EVREC_E_UNSAFE,
                          "store directory %s is writable by others, or by its group "
                          "without setgid (mode %04o): refused; chmod o-w it (a store shared "
                          "by a group: chmod 2770)",
                          q->dir, mode);
     if (prc)
-        return open_fail(err, errlen, EVREC_E_IO, "cannot examine store directory %s: %s",
+        return util_failf(err, errlen, EVREC_E_IO, "cannot examine store directory %s: %s",
                          q->dir, mdb_strerror(-prc));
     char *data_path = store_file(q, "data.mdb");
     if (!data_path)
-        return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+        return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
     int code = EVREC_OK;
     if (port_is_dir(data_path)) {
-        code = open_fail(err, errlen, EVREC_E_FOREIGN,
+        code = util_failf(err, errlen, EVREC_E_FOREIGN,
                          "%s/data.mdb is a directory: not an evrec store", q->dir);
     } else if (!port_path_exists(data_path)) {
         foreign_scan_t fs = { { 0 } };
         int lrc = port_dir_list(q->dir, find_foreign, &fs);
         if (lrc == 1)
-            code = open_fail(err, errlen, EVREC_E_FOREIGN,
+            code = util_failf(err, errlen, EVREC_E_FOREIGN,
                              "%s holds files that are not an evrec store (e.g. '%s')", q->dir,
                              fs.name);
         else if (lrc < 0)
-            code = open_fail(err, errlen, EVREC_E_IO, "cannot list store directory %s: %s",
+            code = util_failf(err, errlen, EVREC_E_IO, "cannot list store directory %s: %s",
                              q->dir, mdb_strerror(-lrc));
     }
     port_free(data_path);
@@ -1291,7 +1276,7 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
 {
     char *data_path = store_file(q, "data.mdb");
     if (!data_path)
-        return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+        return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
     unsigned flags = MDB_NOTLS | (is_power(q) ? 0u : MDB_NOSYNC);
     /* LMDB opens its files following links: create or check them first without (O_NOFOLLOW);
      * the directory is ours alone (check_dir), so nobody can plant a link meanwhile. */
@@ -1305,17 +1290,17 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
         if (prc) {
             port_free(data_path);
             if (prc == -ENOMEM)
-                return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+                return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
             if (prc == -ELOOP || prc == -EINVAL || prc == -EPERM ||
                 (prc == -EACCES && q->shared))
-                return open_fail(err, errlen, EVREC_E_UNSAFE,
+                return util_failf(err, errlen, EVREC_E_UNSAFE,
                                  "%s/%s is %s: refused", q->dir, names[i],
                                  prc == -ELOOP    ? "a symbolic link"
                                  : prc == -EPERM  ? "owned by another user"
                                  : prc == -EACCES ? "another member's, not mode 0660 of a "
                                                     "group of ours"
                                                   : "not a regular file");
-            return open_fail(err, errlen, EVREC_E_IO, "cannot open %s/%s: %s", q->dir,
+            return util_failf(err, errlen, EVREC_E_IO, "cannot open %s/%s: %s", q->dir,
                              names[i], mdb_strerror(-prc));
         }
     }
@@ -1361,7 +1346,7 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
     uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
     if (fsize >= 0 && (uint64_t)fsize < need) {
         port_free(data_path);
-        return open_fail(err, errlen, EVREC_E_CORRUPT,
+        return util_failf(err, errlen, EVREC_E_CORRUPT,
                          "store %s is corrupt: data.mdb is truncated (%lld bytes, its pages "
                          "need %llu)",
                          q->dir, (long long)fsize, (unsigned long long)need);
@@ -1429,7 +1414,7 @@ static int open_shared(evrec_queue_t *q, char *err, size_t errlen)
     char id[64];
     int prc = port_file_id(q->dir, id, sizeof id);
     if (prc)
-        return open_fail(err, errlen, EVREC_E_IO, "cannot identify store directory %s: %s",
+        return util_failf(err, errlen, EVREC_E_IO, "cannot identify store directory %s: %s",
                          q->dir, mdb_strerror(-prc));
     shared_env_t *se = port_registry_find(id);
     if (se && se->pid != port_pid()) {
@@ -1446,7 +1431,7 @@ static int open_shared(evrec_queue_t *q, char *err, size_t errlen)
     se = port_calloc(1, sizeof *se);
     if (!se || port_registry_add(id, se) != 0) {
         port_free(se);
-        return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+        return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
     }
     se->env = q->env;
     se->events = q->events;
@@ -1523,19 +1508,19 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
     if (err && errlen)
         err[0] = '\0';
     if (!out)
-        return open_fail(err, errlen, EVREC_E_INVALID, "queue_open: out is NULL");
+        return util_failf(err, errlen, EVREC_E_INVALID, "queue_open: out is NULL");
     *out = NULL;
     if (!dir || !*dir)
-        return open_fail(err, errlen, EVREC_E_INVALID, "store directory is empty");
+        return util_failf(err, errlen, EVREC_E_INVALID, "store directory is empty");
     if (cfg && (unsigned)cfg->durability > EVREC_DURABLE_BATCHED)
-        return open_fail(err, errlen, EVREC_E_CONFIG, "durability %d is not a known mode",
+        return util_failf(err, errlen, EVREC_E_CONFIG, "durability %d is not a known mode",
                          (int)cfg->durability);
     if (cfg && (unsigned)cfg->full_policy > EVREC_FULL_REFUSE_NEW)
-        return open_fail(err, errlen, EVREC_E_CONFIG, "full_policy %d is not a known policy",
+        return util_failf(err, errlen, EVREC_E_CONFIG, "full_policy %d is not a known policy",
                          (int)cfg->full_policy);
     evrec_queue_t *q = port_calloc(1, sizeof *q);
     if (!q)
-        return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+        return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
     if (cfg)
         q->cfg = *cfg;
     normalise_config(&q->cfg);
@@ -1549,7 +1534,7 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
     if (!q->dir || !q->lock_path || port_mutex_new(&q->mu) || port_mutex_new(&q->commit_mu) ||
         port_tls_new(&q->tls, NULL)) {
         free_queue(q);
-        return open_fail(err, errlen, EVREC_E_NOMEM, "out of memory");
+        return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
     }
     int rc = open_store(q, err, errlen);
     if (rc == EVREC_E_CORRUPT && q->cfg.quarantine_corrupt) {
@@ -1559,13 +1544,13 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
         int mrc = quarantine(q, moved, sizeof moved);
         if (mrc) {
             free_queue(q);
-            return open_fail(err, errlen, EVREC_E_IO,
+            return util_failf(err, errlen, EVREC_E_IO,
                              "%s; moving it aside to %s failed: %s", why, moved,
                              mdb_strerror(-mrc));
         }
         rc = open_store(q, err, errlen);
         if (rc == EVREC_OK)
-            open_fail(err, errlen, EVREC_OK,
+            util_failf(err, errlen, EVREC_OK,
                       "%s; the damaged store was moved to %s and an empty store created", why,
                       moved);
     }
@@ -1591,14 +1576,14 @@ static int close_staged(evrec_queue_t *q, char *err, size_t errlen)
     size_t n = q->nstaged;
     port_mutex_unlock(q->mu);
     if (n == 0)
-        return open_fail(err, errlen, rc, "closing store %s: %s", q->dir, why);
+        return util_failf(err, errlen, rc, "closing store %s: %s", q->dir, why);
     wstate_t ws;
     int crc = ws_begin(q, &ws);
     if (!crc) {
         ws.add[QC_UNCOMMITTED] = n;
         crc = ws_commit(q, &ws);
     }
-    return open_fail(err, errlen, rc,
+    return util_failf(err, errlen, rc,
                      "closing store %s: %zu staged records could not be committed and are "
                      "lost (%s)%s",
                      q->dir, n, why,
@@ -1620,7 +1605,7 @@ int queue_close_report(evrec_queue_t *q, char *err, size_t errlen)
     if (dirty) {
         int src = env_sync(q);
         if (src && rc == EVREC_OK)
-            rc = open_fail(err, errlen, src, "%s", queue_last_error(q));
+            rc = util_failf(err, errlen, src, "%s", queue_last_error(q));
     }
     free_queue(q);
     return rc;

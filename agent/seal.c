@@ -11,6 +11,7 @@
 #include <mbedtls/sha256.h>
 
 #include "port.h"
+#include "util_str.h"
 
 #define KEY_BYTES EVREC_KEY_BYTES
 #define ID_BYTES 8
@@ -21,19 +22,6 @@ struct seal_keys {
     uint8_t keys[SEAL_MAX_KEYS][KEY_BYTES];
     uint8_t ids[SEAL_MAX_KEYS][ID_BYTES];
 };
-
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static int fail(char *err, size_t errlen, int code, const char *fmt, ...)
-{
-    if (err && errlen) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return code;
-}
 
 static void put_le64(uint8_t *p, uint64_t v)
 {
@@ -144,16 +132,16 @@ int seal_keys_from_file(seal_keys_t **out, const char *path, char *err, size_t e
     int mine = 0;
     int prc = port_file_mode(path, &mode, &mine);
     if (prc == -EINVAL)
-        return fail(err, errlen, EVREC_E_KEY, "encryption key file %s is not a regular file",
+        return util_failf(err, errlen, EVREC_E_KEY, "encryption key file %s is not a regular file",
                     path);
     if (prc)
-        return fail(err, errlen, EVREC_E_KEY, "cannot read encryption key file %s: %s", path,
+        return util_failf(err, errlen, EVREC_E_KEY, "cannot read encryption key file %s: %s", path,
                     strerror(-prc));
     if (!mine)
-        return fail(err, errlen, EVREC_E_UNSAFE,
+        return util_failf(err, errlen, EVREC_E_UNSAFE,
                     "encryption key file %s belongs to another user: refused", path);
     if (mode & 0027)
-        return fail(err, errlen, EVREC_E_UNSAFE,
+        return util_failf(err, errlen, EVREC_E_UNSAFE,
                     "encryption key file %s may be read by others or written by its group "
                     "(mode %04o): refused; chmod 0600 it",
                     path, mode);
@@ -161,7 +149,7 @@ int seal_keys_from_file(seal_keys_t **out, const char *path, char *err, size_t e
     size_t len = 0;
     prc = port_read_file(path, &text, &len, 64 * 1024);
     if (prc)
-        return fail(err, errlen, EVREC_E_KEY, "cannot read encryption key file %s: %s", path,
+        return util_failf(err, errlen, EVREC_E_KEY, "cannot read encryption key file %s: %s", path,
                     strerror(-prc));
     seal_keys_t *k = port_calloc(1, sizeof *k);
     if (!k) {
@@ -175,11 +163,11 @@ int seal_keys_from_file(seal_keys_t **out, const char *path, char *err, size_t e
     if (bad || k->n == 0) {
         seal_keys_free(k);
         if (bad)
-            return fail(err, errlen, EVREC_E_KEY,
+            return util_failf(err, errlen, EVREC_E_KEY,
                         "encryption key file %s, line %d: not a key (64 hex digits; at most "
                         "%d keys)",
                         path, bad, SEAL_MAX_KEYS);
-        return fail(err, errlen, EVREC_E_KEY, "encryption key file %s holds no key", path);
+        return util_failf(err, errlen, EVREC_E_KEY, "encryption key file %s holds no key", path);
     }
     *out = k;
     return EVREC_OK;
@@ -196,7 +184,7 @@ int seal_keys_from_callback(seal_keys_t **out, evrec_keys_fn fn, void *user, cha
     int rc = fn(user, k->keys, SEAL_MAX_KEYS, &n);
     if (rc != 0 || n == 0 || n > SEAL_MAX_KEYS) {
         seal_keys_free(k);
-        return fail(err, errlen, EVREC_E_KEY,
+        return util_failf(err, errlen, EVREC_E_KEY,
                     "encryption_keys callback gave no key (returned %d with %zu keys)", rc, n);
     }
     k->n = n;
@@ -318,11 +306,11 @@ int seal_check_store(const seal_keys_t *k, evrec_queue_t *q, char *err, size_t e
     store_scan_t s = { k, 0, 0, { 0 } };
     int rc = queue_scan(q, 0, scan_one, &s);
     if (rc)
-        return fail(err, errlen, rc, "checking the store's encrypted records: %s",
+        return util_failf(err, errlen, rc, "checking the store's encrypted records: %s",
                     evrec_strerror(rc));
     if (!k) {
         if (marked || s.sealed)
-            return fail(err, errlen, EVREC_E_KEY,
+            return util_failf(err, errlen, EVREC_E_KEY,
                         "the store is encrypted (%llu sealed events): give its key "
                         "(encryption_key_file / --encryption-key-file, or encryption_keys)",
                         (unsigned long long)s.sealed);
@@ -331,7 +319,7 @@ int seal_check_store(const seal_keys_t *k, evrec_queue_t *q, char *err, size_t e
     if (s.unknown) {
         char id[2 * ID_BYTES + 1];
         hex_id(s.unknown_id, id);
-        return fail(err, errlen, EVREC_E_KEY,
+        return util_failf(err, errlen, EVREC_E_KEY,
                     "%llu of the store's %llu encrypted events are sealed with a key not given "
                     "(key id %s): add that key (an older key stays on a later line of the key "
                     "file until they are sent)",
@@ -343,7 +331,7 @@ int seal_check_store(const seal_keys_t *k, evrec_queue_t *q, char *err, size_t e
         rc = queue_meta_put_if_absent(q, QUEUE_META_ENCRYPTION, v, &stored);
         port_free(stored);
         if (rc)
-            return fail(err, errlen, rc, "marking the store encrypted: %s", evrec_strerror(rc));
+            return util_failf(err, errlen, rc, "marking the store encrypted: %s", evrec_strerror(rc));
     }
     return EVREC_OK;
 }

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "util_str.h"
 #include "util_time.h"
 #include "util_utf8.h"
 
@@ -61,12 +62,27 @@ static void utf8_counts(void **state)
         assert_int_equal(util_utf8_chars(invalid[i], strlen(invalid[i])), -1);
 }
 
+/* The detail goes into the carrier's buffer, truncated to fit; the code comes back. */
+static void failf_writes_and_returns_the_code(void **state)
+{
+    (void)state;
+    char buf[16];
+    memset(buf, 'x', sizeof buf);
+    assert_int_equal(util_failf(buf, sizeof buf, -13, "options.%s: %d", "durability", 7), -13);
+    assert_string_equal(buf, "options.durabil");
+    assert_int_equal(util_failf(NULL, 0, -2, "no buffer %d", 1), -2);
+    char one[1] = { 'x' };
+    assert_int_equal(util_failf(one, sizeof one, -5, "%s", "anything"), -5);
+    assert_int_equal(one[0], '\0');
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(calendar_matches_gmtime),
         cmocka_unit_test(days_in_month_knows_leap_years),
         cmocka_unit_test(utf8_counts),
+        cmocka_unit_test(failf_writes_and_returns_the_code),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
