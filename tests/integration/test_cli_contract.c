@@ -137,6 +137,19 @@ static long count_in_log(const tu_endpoint_t *ep, const char *needle)
     return n;
 }
 
+/* `evrec queue stats --store STORE` says N events wait. */
+static void assert_queued(const char *store, int n)
+{
+    char *out = NULL, *err = NULL;
+    assert_int_equal(run(&out, &err, "queue", "stats", "--store", store, NULL), 0);
+    cJSON *st = cJSON_Parse(out);
+    assert_non_null(st);
+    assert_int_equal(cJSON_GetObjectItem(st, "events")->valueint, n);
+    cJSON_Delete(st);
+    free(out);
+    free(err);
+}
+
 static void flush_both_services(void **state)
 {
     (void)state;
@@ -197,10 +210,7 @@ static void flush_both_services(void **state)
     assert_int_equal(rc, 1);
     free(out);
     free(err);
-    assert_int_equal(run(&out, &err, "queue", "stats", "--store", pin, NULL), 0);
-    assert_non_null(strstr(out, "\"events\":1"));
-    free(out);
-    free(err);
+    assert_queued(pin, 1);
 
     tu_endpoint_stop(&ep);
     tu_rmtree(dir);
@@ -262,12 +272,112 @@ static void personalize_ids_kept_without_service(void **state)
     free(dir);
 }
 
+/* The part of a --help text before its option list: the usage lines and the description. */
+static char *usage_part(char *help)
+{
+    char *cut = strstr(help, "\noptions");
+    if (cut)
+        *cut = '\0';
+    return help;
+}
+
+/* Issue 13's command lines for the stream services, as written there:
+ *   evrec flush --store DIR --service kinesis (--stream-name NAME | --stream-arn ARN)
+ *               [--region R] [--endpoint-url URL] [--timeout S]
+ *   evrec flush --store DIR --service firehose --delivery-stream-name NAME ...
+ * each draining the store once, exit 0 only when it is empty (1 and the events kept when the
+ * stream is missing); and the tool's and those commands' --help name all four services. */
+static void flush_stream_services(void **state)
+{
+    (void)state;
+    isolate_environment();
+    char *out = NULL, *err = NULL;
+
+    assert_int_equal(run(&out, &err, "--help", NULL), 0);
+    assert_non_null(strstr(out, "Kinesis"));
+    assert_non_null(strstr(out, "Firehose"));
+    free(out);
+    free(err);
+    const char *cmds[] = { "flush", "agent" };
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(run(&out, &err, cmds[i], "--help", NULL), 0);
+        usage_part(out);
+        assert_non_null(strstr(out, "--service kinesis"));
+        assert_non_null(strstr(out, "--stream-arn ARN"));
+        assert_non_null(strstr(out, "--service firehose --delivery-stream-name NAME"));
+        free(out);
+        free(err);
+    }
+
+    tu_endpoint_t ep;
+    assert_int_equal(tu_endpoint_start(&ep, NULL), 0);
+    char *dir = tu_tempdir("contract-streams");
+    char store[600];
+    snprintf(store, sizeof store, "%s/store", dir);
+
+    const char *arn = "arn:aws:kinesis:us-east-1:123456789012:stream/contract-stream";
+    const char *lines[][6] = {
+        { "kinesis", "--stream-name", "contract-stream", "contract.ks1" },
+        { "kinesis", "--stream-arn", arn, "contract.ks2" },
+        { "firehose", "--delivery-stream-name", "contract-delivery", "contract.fh" },
+    };
+    for (size_t i = 0; i < sizeof lines / sizeof lines[0]; i++) {
+        const char *type = lines[i][3];
+        assert_int_equal(run(&out, &err, "record", "--store", store, "--type", type, NULL), 0);
+        free(out);
+        free(err);
+        int rc = run(&out, &err, "flush", "--store", store, "--service", lines[i][0],
+                     lines[i][1], lines[i][2], "--region", "us-east-1", "--endpoint-url", ep.url,
+                     "--timeout", "20", NULL);
+        if (rc != 0)
+            print_error("flush --service %s %s: %s\n", lines[i][0], lines[i][1], err);
+        assert_int_equal(rc, 0);
+        free(out);
+        free(err);
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "\"%s\"", type);
+        assert_int_equal(count_in_log(&ep, quoted), 1);
+    }
+
+    /* without a stream: a usage error, nothing sent */
+    assert_int_equal(run(&out, &err, "flush", "--store", store, "--service", "kinesis",
+                         "--endpoint-url", ep.url, "--timeout", "1", NULL), 2);
+    free(out);
+    free(err);
+    assert_int_equal(run(&out, &err, "flush", "--store", store, "--service", "firehose",
+                         "--endpoint-url", ep.url, "--timeout", "1", NULL), 2);
+    free(out);
+    free(err);
+
+    /* a missing stream: exit 1 after the timeout, the event kept */
+    char url[160];
+    snprintf(url, sizeof url, "%s/_fake/config?missing_stream=contract-gone", ep.url);
+    long status = 0;
+    free(tu_http("POST", url, "", &status));
+    assert_int_equal(status, 200);
+    assert_int_equal(run(&out, &err, "record", "--store", store, "--type", "contract.kept",
+                         NULL), 0);
+    free(out);
+    free(err);
+    assert_int_equal(run(&out, &err, "flush", "--store", store, "--service", "kinesis",
+                         "--stream-name", "contract-gone", "--endpoint-url", ep.url,
+                         "--timeout", "1", NULL), 1);
+    free(out);
+    free(err);
+    assert_queued(store, 1);
+
+    tu_endpoint_stop(&ep);
+    tu_rmtree(dir);
+    free(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(queue_side_command_lines),
         cmocka_unit_test(flush_both_services),
         cmocka_unit_test(personalize_ids_kept_without_service),
+        cmocka_unit_test(flush_stream_services),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -22,7 +22,12 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: evrec flush --store DIR [--service pinpoint|personalize-events]\n"
             "                   (--application-id ID | --tracking-id ID) [--region R]\n"
-            "                   [--endpoint-url URL] [--timeout SECONDS]\n\n"
+            "                   [--endpoint-url URL] [--timeout SECONDS]\n"
+            "       evrec flush --store DIR --service kinesis\n"
+            "                   (--stream-name NAME | --stream-arn ARN) [--region R]\n"
+            "                   [--endpoint-url URL] [--timeout SECONDS]\n"
+            "       evrec flush --store DIR --service firehose --delivery-stream-name NAME\n"
+            "                   [--region R] [--endpoint-url URL] [--timeout SECONDS]\n\n"
             "Uploads the queued events and waits until the store is empty or SECONDS\n"
             "(default 30; a fraction is fine) passed, then prints the store's stats as JSON.\n"
             "Exit status 0 only when the store is empty (everything delivered); 1 when events\n"

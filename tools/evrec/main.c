@@ -16,7 +16,8 @@ static void usage(FILE *out)
     fprintf(out,
             "usage: evrec [--help] [--version] <command> [options]\n"
             "\n"
-            "An on-device event recorder for Amazon Pinpoint and Amazon Personalize Events.\n"
+            "An on-device event recorder for Amazon Kinesis Data Streams, Amazon Data Firehose,\n"
+            "Amazon Pinpoint and Amazon Personalize Events.\n"
             "\n"
             "commands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
