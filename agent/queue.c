@@ -67,6 +67,13 @@ static const char *const counter_keys[QC_COUNT] = {
 #define MAP_MAX_32BIT (1ull << 30)
 
 #define EXPIRE_CHUNK 512u
+#define SIDE_BOOT_LEN 64u
+/* A process-mode store may grow beyond its synced snapshot by an eighth of its map (at least
+ * 1 MiB, at most 4 MiB of 4 KiB pages) before a sync is forced: bounds the file's growth while
+ * commits come faster than the sync interval. */
+#define PIN_GROWTH_SHARE 8u
+#define PIN_GROWTH_MIN_PAGES 256u
+#define PIN_GROWTH_MAX_PAGES 1024u
 #define ERR_LEN 256
 
 typedef struct qerr {
@@ -107,6 +114,7 @@ struct evrec_queue {
 
     port_mutex_t *mu;        /* guards everything below */
     port_mutex_t *commit_mu; /* serialises batched commits so batches land in staging order */
+    port_mutex_t *sync_mu;   /* serialises fsyncs and the synced snapshot they keep */
     staged_t *staged;
     size_t nstaged, capstaged;
     size_t inflight;      /* records taken from staging by a commit that has not ended yet */
@@ -116,6 +124,7 @@ struct evrec_queue {
     uint64_t last_sync_ms;
     int dirty;            /* committed since the last fsync */
     int env_mode_set;     /* follow_mode has set the environment's sync flag once */
+    int opening;          /* open_env .. open_dbs: the environment stays synced */
     int shared;           /* a group store (setgid, group-writable directory): files 0660 */
     uint64_t known_bytes; /* `bytes` as of this process's last transaction */
     uint64_t pending_refused; /* refusals whose own counter commit failed (map full) */
@@ -126,6 +135,10 @@ struct evrec_queue {
     char *evicted;
     size_t evicted_len, evicted_cap;
     uint64_t evicted_unreported;
+    MDB_txn *pin;         /* (under mu) read transaction on the last synced snapshot */
+    uint64_t pin_last_pgno; /* (under mu) the file's last page when it was taken */
+    char *data_path, *synced_path;
+    int restored;         /* open: the last synced snapshot was restored (at most once) */
 
     port_tls_t *tls; /* per-thread qerr_t */
     qerr_t *errs;    /* every qerr_t handed out, freed at close */
@@ -351,8 +364,12 @@ static void follow_mode(evrec_queue_t *q, int mode)
 {
     if (atomic_exchange(&q->mode, mode) == mode && q->env_mode_set)
         return;
+    if (q->opening)
+        return; /* open_dbs applies it after its commit */
     mdb_env_set_flags(q->env, MDB_NOSYNC, mode == EVREC_DURABLE_POWER ? 0 : 1);
     q->env_mode_set = 1;
+    if (mode == EVREC_DURABLE_POWER) /* every commit is durable: no synced snapshot to keep */
+        (void)port_remove(q->synced_path);
 }
 
 /* Read the store's settings inside a write transaction and follow them. */
@@ -666,6 +683,8 @@ static int ws_put_record(evrec_queue_t *q, wstate_t *ws, const staged_t *r, uint
     return 0;
 }
 
+static int env_sync(evrec_queue_t *q);
+
 /* Count refusals in a transaction of their own. When even that cannot commit (the map is
  * full while a reader pins its pages) the count is kept and lands with the next commit, so
  * the counter ends up exact unless the process dies first. */
@@ -738,6 +757,7 @@ static int store_records(evrec_queue_t *q, const staged_t *recs, size_t n, uint6
         total += recs[i].len;
     *refused = 0;
     *consumed = 0;
+    int pin_moved = 0;
     for (int attempt = 0;; attempt++) {
         wstate_t ws;
         int rc = ws_begin(q, &ws);
@@ -775,6 +795,12 @@ static int store_records(evrec_queue_t *q, const staged_t *recs, size_t n, uint6
         }
         if (rc != MDB_MAP_FULL)
             return mdb_fail(q, rc, "appending to the store");
+        if (!is_power(q) && !pin_moved) {
+            /* The pinned synced snapshot keeps old pages: sync now, which pins the newest. */
+            pin_moved = 1;
+            if (env_sync(q) == EVREC_OK)
+                continue;
+        }
         int dead = 0;
         mdb_reader_check(q->env, &dead); /* a killed process's reader pins pages: clear it */
         if (dead > 0 && attempt == 0)
@@ -818,21 +844,157 @@ static int store_records(evrec_queue_t *q, const staged_t *recs, size_t n, uint6
 
 /* -- sync -------------------------------------------------------------------------------- */
 
+/* Process and batched modes commit without fsync, so between two syncs the OS may write the
+ * new pages and meta pages back in any order: a power cut can leave meta pages naming pages
+ * that never reached the disk. What bounds the loss to the unsynced window: the snapshot a
+ * sync made durable is pinned by a read transaction until the next sync (LMDB never reuses a
+ * page a reader can see, so no later commit overwrites it), and its meta record is kept in
+ * `synced.meta` (written atomically, fsynced) before the previous pin is let go. If a power
+ * cut damaged the newest state, open writes that meta record back (restore_synced). */
+/* synced.meta holds two slots of SIDE_SLOT bytes, written in turn in place (no new disk
+ * blocks, so it works on a full disk too) and fdatasync'ed: "evrsync1", u64 sequence, u64
+ * FNV-1a hash of the rest, the meta copy at SIDE_COPY_AT, the boot id at SIDE_BOOT_AT. A slot
+ * torn by a power cut fails its hash; the other one still holds the previous sync. */
+#define SIDE_SLOT 512u
+#define SIDE_COPY_AT 24u
+#define SIDE_BOOT_AT (SIDE_COPY_AT + 256u)
+#define SIDE_MAGIC "evrsync1"
+
+static uint64_t fnv1a(const uint8_t *p, size_t n)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ p[i]) * 1099511628211ull;
+    return h;
+}
+
+typedef struct side {
+    uint64_t seq, txnid;
+    uint8_t copy[256];
+    char boot[SIDE_BOOT_LEN + 1];
+} side_t;
+
+/* The newest valid slot of synced.meta. */
+static int read_side(evrec_queue_t *q, side_t *out)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    int prc = port_read_file(q->synced_path, &buf, &len, 4 * SIDE_SLOT);
+    int found = 0;
+    for (size_t i = 0; !prc && len == 2 * SIDE_SLOT && i < 2; i++) {
+        const uint8_t *slot = (const uint8_t *)buf + i * SIDE_SLOT;
+        if (memcmp(slot, SIDE_MAGIC, 8) != 0 ||
+            get_le64(slot + 16) != fnv1a(slot + 24, SIDE_SLOT - 24))
+            continue;
+        uint64_t seq = get_le64(slot + 8);
+        if (found && seq <= out->seq)
+            continue;
+        found = 1;
+        out->seq = seq;
+        memcpy(out->copy, slot + SIDE_COPY_AT, sizeof out->copy);
+        out->txnid = store_meta_copy_txnid(out->copy);
+        snprintf(out->boot, sizeof out->boot, "%.*s", (int)SIDE_BOOT_LEN,
+                 (const char *)slot + SIDE_BOOT_AT);
+    }
+    port_free(buf);
+    return found ? EVREC_OK : EVREC_E_NOT_FOUND;
+}
+
+static int write_side(evrec_queue_t *q, const uint8_t *meta_copy)
+{
+    side_t cur;
+    uint64_t seq = read_side(q, &cur) == EVREC_OK ? cur.seq + 1 : 1;
+    uint8_t slot[SIDE_SLOT];
+    memset(slot, 0, sizeof slot);
+    memcpy(slot, SIDE_MAGIC, 8);
+    put_le64(slot + 8, seq);
+    memcpy(slot + SIDE_COPY_AT, meta_copy, store_meta_copy_size());
+    port_boot_id((char *)slot + SIDE_BOOT_AT, SIDE_BOOT_LEN);
+    put_le64(slot + 16, fnv1a(slot + 24, SIDE_SLOT - 24));
+    if (port_file_size(q->synced_path) == 2 * SIDE_SLOT)
+        return port_file_write_at_sync(q->synced_path, (seq & 1) * SIDE_SLOT, slot, SIDE_SLOT)
+                   ? EVREC_E_IO
+                   : EVREC_OK;
+    uint8_t both[2 * SIDE_SLOT];
+    memset(both, 0, sizeof both);
+    memcpy(both + (seq & 1) * SIDE_SLOT, slot, SIDE_SLOT);
+    return port_write_file_private(q->synced_path, both, sizeof both) ? EVREC_E_IO : EVREC_OK;
+}
+
+static void keep_synced(evrec_queue_t *q, MDB_txn *snap, const uint8_t *meta_copy)
+{
+    if (write_side(q, meta_copy) != EVREC_OK) { /* the previous pin and copy stay: a pair */
+        mdb_txn_abort(snap);
+        return;
+    }
+    MDB_envinfo info;
+    uint64_t last = mdb_env_info(q->env, &info) == 0 ? (uint64_t)info.me_last_pgno : 0;
+    port_mutex_lock(q->mu);
+    MDB_txn *old = q->pin;
+    q->pin = snap;
+    q->pin_last_pgno = last;
+    port_mutex_unlock(q->mu);
+    if (old)
+        mdb_txn_abort(old);
+}
+
+static void drop_pin(evrec_queue_t *q)
+{
+    port_mutex_lock(q->mu);
+    MDB_txn *old = q->pin;
+    q->pin = NULL;
+    port_mutex_unlock(q->mu);
+    if (old)
+        mdb_txn_abort(old);
+}
+
+static int env_sync_locked(evrec_queue_t *q);
+
 static int env_sync(evrec_queue_t *q)
+{
+    port_mutex_lock(q->sync_mu);
+    int rc = env_sync_locked(q);
+    port_mutex_unlock(q->sync_mu);
+    return rc;
+}
+
+static int env_sync_locked(evrec_queue_t *q)
 {
     port_mutex_lock(q->mu);
     int was_dirty = q->dirty;
     q->dirty = 0; /* cleared first: a commit racing with this fsync marks it again */
     q->last_sync_ms = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_unlock(q->mu);
+    /* The snapshot to keep is taken before the fsync, so the fsync covers it, and its meta
+     * record copied while a write transaction keeps other writers (threads and processes)
+     * from replacing that meta page meanwhile. */
+    MDB_txn *snap = NULL;
+    uint8_t copy[256];
+    if (!is_power(q)) {
+        MDB_txn *hold = NULL;
+        if (mdb_txn_begin(q->env, NULL, 0, &hold) == 0) {
+            if (mdb_txn_begin(q->env, NULL, MDB_RDONLY, &snap) != 0)
+                snap = NULL;
+            if (snap && store_meta_copy(q->data_path, (uint64_t)mdb_txn_id(snap), copy,
+                                        sizeof copy) != EVREC_OK) {
+                mdb_txn_abort(snap);
+                snap = NULL;
+            }
+            mdb_txn_abort(hold);
+        }
+    }
     int rc = port_fault_take("queue.sync");
     rc = rc ? -rc : mdb_env_sync(q->env, 1);
     if (rc) {
+        if (snap)
+            mdb_txn_abort(snap);
         port_mutex_lock(q->mu);
         q->dirty |= was_dirty;
         port_mutex_unlock(q->mu);
         return mdb_fail(q, rc, "syncing the store to disk");
     }
+    if (snap)
+        keep_synced(q, snap, copy);
     return EVREC_OK;
 }
 
@@ -843,7 +1005,20 @@ static void maybe_sync(evrec_queue_t *q)
     uint64_t now = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_lock(q->mu);
     int due = q->dirty && now - q->last_sync_ms >= q->cfg.sync_interval_ms;
+    uint64_t pinned_last = q->pin_last_pgno;
     port_mutex_unlock(q->mu);
+    if (!due && pinned_last) {
+        /* The pinned snapshot keeps LMDB from reusing pages: past a share of the map of new
+         * pages, sync early so the file does not grow with the commit rate. */
+        MDB_envinfo info;
+        uint64_t growth = q->map_size / 4096 / PIN_GROWTH_SHARE; /* in pages */
+        if (growth < PIN_GROWTH_MIN_PAGES)
+            growth = PIN_GROWTH_MIN_PAGES;
+        if (growth > PIN_GROWTH_MAX_PAGES)
+            growth = PIN_GROWTH_MAX_PAGES;
+        due = mdb_env_info(q->env, &info) == 0 &&
+              (uint64_t)info.me_last_pgno > pinned_last + growth;
+    }
     if (due)
         env_sync(q); /* a failure is remembered as dirty and retried at the next interval */
 }
@@ -1005,7 +1180,7 @@ typedef struct foreign_scan {
 static int find_foreign(void *user, const char *name)
 {
     if (name[0] == '.' || strcmp(name, "data.mdb") == 0 || strcmp(name, "lock.mdb") == 0 ||
-        strcmp(name, "flusher.lock") == 0)
+        strcmp(name, "flusher.lock") == 0 || strcmp(name, "synced.meta") == 0)
         return 0;
     foreign_scan_t *fs = user;
     snprintf(fs->name, sizeof fs->name, "%s", name);
@@ -1142,16 +1317,42 @@ static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
         rc = meta_get_u64(q, txn, K_BYTES, &bytes);
     if (!rc)
         rc = last_seq(q, txn, &last);
+    /* Every record's size, against the byte total committed with them: a power cut that tore
+     * or lost pages of the newest, unsynced transactions can leave a tree that is sound in
+     * structure but not the one its meta page described. */
+    uint64_t sum = 0;
     if (!rc) {
         MDB_cursor *cur;
         rc = mdb_cursor_open(txn, q->events, &cur);
         if (!rc) {
             MDB_val k, d;
-            int r2 = mdb_cursor_get(cur, &k, &d, MDB_FIRST);
-            if (r2 && r2 != MDB_NOTFOUND)
+            int r2;
+            uint64_t prev = 0;
+            for (r2 = mdb_cursor_get(cur, &k, &d, MDB_FIRST); r2 == 0;
+                 r2 = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+                uint64_t seq = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+                if (seq <= prev) { /* keys out of order: a page holds older content */
+                    r2 = MDB_CORRUPTED;
+                    break;
+                }
+                prev = seq;
+                sum += d.mv_size;
+            }
+            if (r2 != MDB_NOTFOUND)
                 rc = r2;
             mdb_cursor_close(cur);
         }
+    }
+    if (!rc && sum != bytes) {
+        if (!q->restored && port_path_exists(q->synced_path)) {
+            mdb_txn_abort(txn);
+            return util_failf(err, errlen, EVREC_E_CORRUPT,
+                             "store %s is corrupt: its records hold %llu bytes, its running "
+                             "total says %llu",
+                             q->dir, (unsigned long long)sum, (unsigned long long)bytes);
+        }
+        bytes = sum;
+        rc = meta_put_u64(q, txn, K_BYTES, sum);
     }
     if (!rc && next <= last)
         rc = meta_put_u64(q, txn, K_NEXT_SEQ, last + 1);
@@ -1167,6 +1368,9 @@ static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
         return code;
     }
     rc = txn_commit(txn);
+    q->opening = 0;
+    q->env_mode_set = 0;
+    follow_mode(q, atomic_load(&q->mode));
     if (rc)
         return open_fail_mdb(q, err, errlen, rc, "opening the store");
     return EVREC_OK;
@@ -1272,12 +1476,86 @@ static int check_dir(evrec_queue_t *q, char *err, size_t errlen)
     return code;
 }
 
+static int open_env(evrec_queue_t *q, char *err, size_t errlen);
+
+/* The data file failed its check: if a power cut damaged only what came after the last sync,
+ * write that sync's meta record back (synced.meta) and open again. Only when no other process
+ * has the store open (they hold LMDB's lock file), and undone if the result does not verify
+ * either. On success err holds a warning saying what happened. */
+static int restore_synced(evrec_queue_t *q, char *err, size_t errlen)
+{
+    char why[512];
+    snprintf(why, sizeof why, "%s", err && errlen ? err : "corrupt");
+    q->restored = 1;
+    size_t len = store_meta_copy_size();
+    side_t side;
+    if (read_side(q, &side) != EVREC_OK)
+        return util_failf(err, errlen, EVREC_E_CORRUPT, "%s", why);
+    uint8_t *copy = side.copy;
+    int prc;
+    char *lock_path = store_file(q, "lock.mdb");
+    port_filelock_t *alone = NULL;
+    prc = lock_path ? port_filelock_first_byte_try(lock_path, &alone) : -ENOMEM;
+    port_free(lock_path);
+    if (prc)
+        return util_failf(err, errlen, EVREC_E_CORRUPT, "%s (another process has it open)", why);
+    uint8_t before[512];
+    int code = 2 * len <= sizeof before
+                   ? store_meta_restore(q->data_path, copy, len, before, sizeof before)
+                   : EVREC_E_INVALID;
+    uint64_t txnid = side.txnid;
+    port_filelock_release(alone);
+    if (code)
+        return util_failf(err, errlen, EVREC_E_CORRUPT, "%s", why);
+    code = open_env(q, err, errlen);
+    if (code == EVREC_OK)
+        return util_failf(err, errlen, EVREC_OK,
+                         "%s; opened as of its last sync (transaction %llu): what was committed "
+                         "after it, unsynced, is lost",
+                         why, (unsigned long long)txnid);
+    if (q->env) {
+        mdb_env_close(q->env);
+        q->env = NULL;
+    }
+    (void)store_meta_put_back(q->data_path, before, 2 * len);
+    return util_failf(err, errlen, EVREC_E_CORRUPT, "%s", why);
+}
+
+/* Whether the newest transaction was committed after the last sync recorded in synced.meta,
+ * on a machine that has restarted since. */
+static int unsynced_before_reboot(evrec_queue_t *q, uint64_t last_txnid)
+{
+    side_t side;
+    char now[SIDE_BOOT_LEN + 1];
+    if (read_side(q, &side) != EVREC_OK)
+        return 0;
+    port_boot_id(now, sizeof now);
+    return side.txnid < last_txnid && side.boot[0] && now[0] && strcmp(side.boot, now) != 0;
+}
+
+/* A failed open: damage (or a main database without our marker, in a directory where evrec
+ * kept a synced snapshot) is worth one attempt to restore the last synced snapshot. */
+static int damaged(evrec_queue_t *q, int code, char *err, size_t errlen)
+{
+    if (code == EVREC_OK || q->restored)
+        return code;
+    if (code != EVREC_E_CORRUPT &&
+        !(code == EVREC_E_FOREIGN && port_path_exists(q->synced_path)))
+        return code;
+    mdb_env_close(q->env);
+    q->env = NULL;
+    return restore_synced(q, err, errlen);
+}
+
 static int open_env(evrec_queue_t *q, char *err, size_t errlen)
 {
     char *data_path = store_file(q, "data.mdb");
     if (!data_path)
         return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
-    unsigned flags = MDB_NOTLS | (is_power(q) ? 0u : MDB_NOSYNC);
+    /* Opened synced: the commit of open_dbs (creating a store, settling its settings) reaches
+     * the disk before anything is acknowledged; then the store's mode applies. */
+    unsigned flags = MDB_NOTLS;
+    q->opening = 1;
     /* LMDB opens its files following links: create or check them first without (O_NOFOLLOW);
      * the directory is ours alone (check_dir), so nobody can plant a link meanwhile. */
     static const char *const names[] = { "data.mdb", "lock.mdb", "flusher.lock" };
@@ -1346,19 +1624,35 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
     uint64_t need = ((uint64_t)info.me_last_pgno + 1) * st.ms_psize;
     if (fsize >= 0 && (uint64_t)fsize < need) {
         port_free(data_path);
-        return util_failf(err, errlen, EVREC_E_CORRUPT,
-                         "store %s is corrupt: data.mdb is truncated (%lld bytes, its pages "
-                         "need %llu)",
-                         q->dir, (long long)fsize, (unsigned long long)need);
+        rc = util_failf(err, errlen, EVREC_E_CORRUPT,
+                       "store %s is corrupt: data.mdb is truncated (%lld bytes, its pages "
+                       "need %llu)",
+                       q->dir, (long long)fsize, (unsigned long long)need);
+        return damaged(q, rc, err, errlen);
+    }
+    /* Commits made after the last sync, by a machine that has restarted since: a power cut
+     * (or a reset) may have written any part of them, sound-looking or not. The store opens
+     * as of that sync: what process and batched modes promise to keep through a power cut. */
+    if (!q->restored && unsynced_before_reboot(q, (uint64_t)info.me_last_txnid)) {
+        port_free(data_path);
+        mdb_env_close(q->env);
+        q->env = NULL;
+        util_failf(err, errlen, EVREC_E_CORRUPT,
+                  "store %s held commits not synced before the machine restarted", q->dir);
+        if (restore_synced(q, err, errlen) == EVREC_OK)
+            return EVREC_OK;
+        if (err && errlen) /* no way back to the synced state: the newest, checked as usual */
+            err[0] = '\0';
+        return open_env(q, err, errlen);
     }
     /* LMDB trusts its pages blindly: check their structure before anything walks them. */
     rc = verify_pages(q, data_path, err, errlen);
     port_free(data_path);
     if (rc)
-        return rc;
+        return damaged(q, rc, err, errlen);
     if (info.me_mapsize > q->map_size)
         q->map_size = info.me_mapsize;
-    return open_dbs(q, err, errlen);
+    return damaged(q, open_dbs(q, err, errlen), err, errlen);
 }
 
 /* Use the environment another queue of this process has open. */
@@ -1485,6 +1779,8 @@ static void free_queue(evrec_queue_t *q)
 {
     if (!q)
         return;
+    if (q->env)
+        drop_pin(q);
     close_env(q);
     port_filelock_release(q->flusher);
     free_staged(q->staged, q->nstaged);
@@ -1497,8 +1793,11 @@ static void free_queue(evrec_queue_t *q)
     port_mutex_free(q->mu);
     port_mutex_free(q->commit_mu);
     port_free(q->evicted);
+    port_mutex_free(q->sync_mu);
     port_free(q->dir);
     port_free(q->lock_path);
+    port_free(q->data_path);
+    port_free(q->synced_path);
     port_free(q);
 }
 
@@ -1531,7 +1830,10 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
         dlen--;
     q->dir = port_strndup(dir, dlen);
     q->lock_path = q->dir ? store_file(q, "flusher.lock") : NULL;
-    if (!q->dir || !q->lock_path || port_mutex_new(&q->mu) || port_mutex_new(&q->commit_mu) ||
+    q->data_path = q->dir ? store_file(q, "data.mdb") : NULL;
+    q->synced_path = q->dir ? store_file(q, "synced.meta") : NULL;
+    if (!q->dir || !q->lock_path || !q->data_path || !q->synced_path || port_mutex_new(&q->mu) || port_mutex_new(&q->commit_mu) ||
+        port_mutex_new(&q->sync_mu) ||
         port_tls_new(&q->tls, NULL)) {
         free_queue(q);
         return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
@@ -1559,6 +1861,9 @@ int queue_open(evrec_queue_t **out, const char *dir, const queue_config_t *cfg, 
         return rc;
     }
     q->last_sync_ms = port_clock_monotonic_ms(q->cfg.clock);
+    /* A synced snapshot to fall back on from the start (process and batched modes). */
+    if (!is_power(q))
+        (void)env_sync(q);
     *out = q;
     return EVREC_OK;
 }
@@ -1577,6 +1882,7 @@ static int close_staged(evrec_queue_t *q, char *err, size_t errlen)
     port_mutex_unlock(q->mu);
     if (n == 0)
         return util_failf(err, errlen, rc, "closing store %s: %s", q->dir, why);
+    (void)env_sync(q); /* frees the pages the synced snapshot kept, for the count below */
     wstate_t ws;
     int crc = ws_begin(q, &ws);
     if (!crc) {

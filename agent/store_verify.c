@@ -378,3 +378,114 @@ int store_verify(const char *path, uint64_t txnid, char *err, size_t errlen)
     port_file_close(v.f);
     return rc;
 }
+
+/* -- the last synced meta page (process and batched modes) ------------------------------------
+ * Layout of a saved copy: the first META_COPY bytes of the meta page (its header and the meta
+ * record) as LMDB wrote it. */
+#define META_COPY (PAGEHDRSZ + 24 + 14 * W)
+#define META_TXNID_OFF (PAGEHDRSZ + 8 + 2 * W + 2 * DB_RECORD_SIZE + W)
+
+/* The page size, and (if metas is not NULL) the first META_COPY bytes of both meta pages. */
+static int read_metas(const char *path, size_t *psize, unsigned char *metas);
+
+static int meta_psize(port_file_t *f, size_t *psize)
+{
+    unsigned char head[64];
+    int rc = port_file_read_at(f, 0, head, PAGEHDRSZ + 8 + 2 * W + 4);
+    if (rc)
+        return rc == -ENODATA ? EVREC_E_CORRUPT : EVREC_E_IO;
+    *psize = get32(head + PAGEHDRSZ + 8 + 2 * W);
+    if (*psize < 512 || *psize > 65536 || (*psize & (*psize - 1)))
+        return EVREC_E_CORRUPT;
+    return EVREC_OK;
+}
+
+size_t store_meta_copy_size(void)
+{
+    return META_COPY;
+}
+
+int store_meta_copy(const char *path, uint64_t txnid, void *out, size_t outlen)
+{
+    if (outlen < META_COPY)
+        return EVREC_E_INVALID;
+    unsigned char both[2 * META_COPY];
+    size_t psize = 0;
+    int rc = read_metas(path, &psize, both);
+    if (rc)
+        return rc;
+    unsigned char *p = out;
+    memcpy(p, both + (txnid & 1) * META_COPY, META_COPY);
+    const unsigned char *meta = p + PAGEHDRSZ;
+    if (get32(meta) != MDB_MAGIC || get32(meta + 4) != MDB_DATA_VERSION)
+        return EVREC_E_CORRUPT;
+    if (get_w(p + META_TXNID_OFF) != (size_t)txnid)
+        return EVREC_E_BUSY; /* another commit replaced it already */
+    return EVREC_OK;
+}
+
+uint64_t store_meta_copy_txnid(const void *copy)
+{
+    return get_w((const unsigned char *)copy + META_TXNID_OFF);
+}
+
+static void put_w(unsigned char *p, size_t x)
+{
+    memcpy(p, &x, sizeof x);
+}
+
+int store_meta_restore(const char *path, const void *copy, size_t len, void *saved_out,
+                       size_t saved_len)
+{
+    if (len != META_COPY || saved_len < 2 * META_COPY)
+        return EVREC_E_INVALID;
+    size_t txnid = get_w((const unsigned char *)copy + META_TXNID_OFF);
+    const unsigned char *meta = (const unsigned char *)copy + PAGEHDRSZ;
+    if (txnid < 1 || get32(meta) != MDB_MAGIC || get32(meta + 4) != MDB_DATA_VERSION)
+        return EVREC_E_CORRUPT;
+    size_t psize = 0;
+    int rc = read_metas(path, &psize, saved_out);
+    if (rc)
+        return rc;
+    /* The synced snapshot in its own slot, and the same snapshot under the previous id in the
+     * other (LMDB's two meta pages always hold consecutive ids of their parity). */
+    unsigned char page[2][META_COPY];
+    for (size_t m = 0; m < 2; m++) {
+        size_t id = (txnid & 1) == m ? txnid : txnid - 1;
+        memcpy(page[m], copy, META_COPY);
+        put_w(page[m], m); /* the page header's page number */
+        put_w(page[m] + META_TXNID_OFF, id);
+    }
+    /* The older id first: a cut in between leaves the synced one or the old pages. */
+    size_t first = (txnid & 1) ? 0 : 1;
+    rc = port_file_write_at_sync(path, first * psize, page[first], META_COPY);
+    if (!rc)
+        rc = port_file_write_at_sync(path, (1 - first) * psize, page[1 - first], META_COPY);
+    return rc ? EVREC_E_IO : EVREC_OK;
+}
+
+int store_meta_put_back(const char *path, const void *saved, size_t saved_len)
+{
+    if (saved_len < 2 * META_COPY)
+        return EVREC_E_INVALID;
+    size_t psize = 0;
+    int rc = read_metas(path, &psize, NULL);
+    const unsigned char *s = saved;
+    for (size_t m = 0; !rc && m < 2; m++)
+        rc = port_file_write_at_sync(path, m * psize, s + m * META_COPY, META_COPY) ? EVREC_E_IO
+                                                                                  : EVREC_OK;
+    return rc;
+}
+
+static int read_metas(const char *path, size_t *psize, unsigned char *metas)
+{
+    port_file_t *f;
+    if (port_file_open_read(path, &f))
+        return EVREC_E_IO;
+    int rc = meta_psize(f, psize);
+    for (size_t m = 0; !rc && metas && m < 2; m++)
+        rc = port_file_read_at(f, m * *psize, metas + m * META_COPY, META_COPY) ? EVREC_E_IO
+                                                                                : EVREC_OK;
+    port_file_close(f);
+    return rc;
+}

@@ -26,4 +26,25 @@
  *  longer in the file (take a new snapshot and call again). */
 int store_verify(const char *path, uint64_t txnid, char *err, size_t errlen);
 
+/*
+ * The last synced snapshot's meta page, kept beside the store (process and batched modes).
+ * Those modes commit without fsync; a power cut may then leave meta pages naming pages that
+ * never reached the disk. The queue keeps a read transaction on the last synced snapshot (so
+ * its pages are not reused) and a copy of that snapshot's meta record in a side file; if the
+ * file is damaged at open, the copy is written back and the store opens as of that sync.
+ */
+/** Bytes of a meta copy. */
+size_t store_meta_copy_size(void);
+/** Copy the meta record of transaction `txnid` from the data file (out: store_meta_copy_size()
+ *  bytes). EVREC_E_BUSY if a later commit has replaced that meta page already. */
+int store_meta_copy(const char *path, uint64_t txnid, void *out, size_t outlen);
+/** The transaction id in a copy. */
+uint64_t store_meta_copy_txnid(const void *copy);
+/** Write a copy back as both meta pages (its id and the one before), fdatasync'ed. The meta
+ *  records found first go to saved_out (2 * store_meta_copy_size() bytes), for
+ *  store_meta_put_back if the restored store does not verify either. */
+int store_meta_restore(const char *path, const void *copy, size_t len, void *saved_out,
+                       size_t saved_len);
+int store_meta_put_back(const char *path, const void *saved, size_t saved_len);
+
 #endif /* EVREC_STORE_VERIFY_H */

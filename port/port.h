@@ -143,6 +143,12 @@ int port_file_read_at(port_file_t *f, uint64_t offset, void *buf, size_t len);
 void port_file_close(port_file_t *f);
 /** Write a whole file atomically (temp file, fsync, rename) with permissions 0600. */
 int port_write_file_private(const char *path, const void *data, size_t len);
+/** Write `len` bytes at `offset` of the existing file `path` (not through a symbolic link)
+ *  and fdatasync it. */
+int port_file_write_at_sync(const char *path, uint64_t offset, const void *buf, size_t len);
+/** A text that changes at every boot of the machine (Linux: the kernel's boot_id), "" if the
+ *  platform has none. $EVREC_TEST_BOOT_ID stands in for it (the power-cut test's reboot). */
+void port_boot_id(char *buf, size_t len);
 /** Rename (move) a file or directory. */
 int port_rename(const char *from, const char *to);
 /** Remove a file (not a directory). */
@@ -181,6 +187,11 @@ void port_filelock_release(port_filelock_t *l);
  *  such file), a negative errno on failure. It may hold a shared lock for an instant to ask,
  *  during which port_filelock_try by another caller fails: takers retry once. */
 int port_filelock_probe(const char *path);
+/** An exclusive POSIX record lock on the first byte of `path`, which every process that has
+ *  an LMDB environment open holds shared on its lock file: taken only if no other process has
+ *  the store open. 0 with *out set (NULL if the file does not exist), -EAGAIN if another
+ *  process holds it. Released by port_filelock_release. */
+int port_filelock_first_byte_try(const char *path, port_filelock_t **out);
 
 /** Call fn(user, name) for each entry of directory `path` except "." and "..", in no
  *  particular order. Stops at the first non-zero return of fn and returns that value;

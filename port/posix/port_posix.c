@@ -425,6 +425,23 @@ int port_read_file_owned(const char *path, char **out, size_t *len, size_t max_l
     return 0;
 }
 
+/* fsync the directory holding `path`, so that a rename into it is durable. */
+static int sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = slash ? port_strndup(path, slash == path ? 1 : (size_t)(slash - path))
+                      : port_strdup(".");
+    if (!dir)
+        return -ENOMEM;
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    port_free(dir);
+    if (fd < 0)
+        return -errno;
+    int rc = fsync(fd) == 0 || errno == EINVAL ? 0 : -errno;
+    close(fd);
+    return rc;
+}
+
 int port_write_file_private(const char *path, const void *data, size_t len)
 {
     size_t plen = strlen(path);
@@ -461,8 +478,55 @@ int port_write_file_private(const char *path, const void *data, size_t len)
     if (rc != 0)
         unlink(tmp);
     port_free(tmp);
+    if (rc == 0)
+        rc = sync_parent_dir(path); /* the rename itself survives a power cut */
     return rc;
 }
+
+void port_boot_id(char *buf, size_t len)
+{
+    if (len == 0)
+        return;
+    buf[0] = '\0';
+    const char *fake = getenv("EVREC_TEST_BOOT_ID");
+    if (fake && *fake) {
+        snprintf(buf, len, "%s", fake);
+        return;
+    }
+    int fd = open("/proc/sys/kernel/random/boot_id", O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    ssize_t n = read(fd, buf, len - 1);
+    close(fd);
+    buf[n > 0 ? n : 0] = '\0';
+    buf[strcspn(buf, "\n")] = '\0';
+}
+
+int port_file_write_at_sync(const char *path, uint64_t offset, const void *buf, size_t len)
+{
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    const char *p = buf;
+    int rc = 0;
+    while (len > 0) {
+        ssize_t n = pwrite(fd, p, len, (off_t)offset);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            break;
+        }
+        p += n;
+        offset += (uint64_t)n;
+        len -= (size_t)n;
+    }
+    if (rc == 0 && fdatasync(fd) != 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
 
 int port_rename(const char *from, const char *to)
 {
@@ -590,6 +654,19 @@ struct port_filelock {
     int fd;
 };
 
+/* A lock handle owning fd (closed on failure). */
+static int lock_handle(int fd, port_filelock_t **out)
+{
+    port_filelock_t *l = port_malloc(sizeof *l);
+    if (!l) {
+        close(fd);
+        return -ENOMEM;
+    }
+    l->fd = fd;
+    *out = l;
+    return 0;
+}
+
 int port_filelock_try(const char *path, port_filelock_t **out)
 {
     int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -602,14 +679,7 @@ int port_filelock_try(const char *path, port_filelock_t **out)
         close(fd);
         return e;
     }
-    port_filelock_t *l = port_malloc(sizeof *l);
-    if (!l) {
-        close(fd);
-        return -ENOMEM;
-    }
-    l->fd = fd;
-    *out = l;
-    return 0;
+    return lock_handle(fd, out);
 }
 
 int port_filelock_probe(const char *path)
@@ -633,6 +703,26 @@ void port_filelock_release(port_filelock_t *l)
         close(l->fd);
         port_free(l);
     }
+}
+
+int port_filelock_first_byte_try(const char *path, port_filelock_t **out)
+{
+    *out = NULL;
+    int fd = open(path, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -errno;
+    struct flock fl;
+    memset(&fl, 0, sizeof fl);
+    fl.l_type = F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = 0;
+    fl.l_len = 1;
+    if (fcntl(fd, F_SETLK, &fl) != 0) {
+        int e = errno == EACCES ? -EAGAIN : -errno;
+        close(fd);
+        return e;
+    }
+    return lock_handle(fd, out);
 }
 
 int port_dir_list(const char *path, int (*fn)(void *user, const char *name), void *user)

@@ -9,7 +9,9 @@
  *   W  a write through the page cache (pwrite, write, writev, pwritev)
  *   D  a write through a file opened O_DSYNC/O_SYNC (durable when the call returns)
  *   S  fsync / fdatasync / msync of the file (every earlier write is durable)
- *   M  a marker from the workload (iotrace_mark): kind in `off` high byte, value in `len`
+ *   M  a marker from the workload (iotrace_mark): kind in `off`, value in `len`
+ *   F  synced.meta's whole content, when renamed into place (evrec fsyncs it and its
+ *      directory) or fdatasync'ed after a write in place
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -48,6 +50,8 @@ static ssize_t (*real_pwritev)(int, const struct iovec *, int, off_t);
 static int (*real_fsync)(int);
 static int (*real_fdatasync)(int);
 static off_t (*real_lseek)(int, off_t, int);
+static int (*real_rename)(const char *, const char *);
+static ssize_t (*real_read)(int, void *, size_t);
 
 static void init(void)
 {
@@ -64,6 +68,8 @@ static void init(void)
     real_fsync = dlsym(RTLD_NEXT, "fsync");
     real_fdatasync = dlsym(RTLD_NEXT, "fdatasync");
     real_lseek = dlsym(RTLD_NEXT, "lseek");
+    real_rename = dlsym(RTLD_NEXT, "rename");
+    real_read = dlsym(RTLD_NEXT, "read");
     const char *path = getenv("EVREC_IOTRACE");
     if (path && *path)
         trace_fd = real_open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
@@ -127,10 +133,29 @@ static int is_data_file(const char *path)
            (n == 8 || path[n - 9] == '/');
 }
 
+static int is_side_file(const char *path)
+{
+    size_t n = strlen(path);
+    return n >= 11 && strcmp(path + n - 11, "synced.meta") == 0;
+}
+
 static void note_open(int fd, const char *path, int flags)
 {
     if (fd >= 0 && fd < MAX_FD)
-        tracked[fd] = is_data_file(path) ? ((flags & (O_DSYNC | O_SYNC)) ? 2 : 1) : 0;
+        tracked[fd] = is_data_file(path) ? ((flags & (O_DSYNC | O_SYNC)) ? 2 : 1)
+                      : is_side_file(path) ? 3
+                                           : 0;
+}
+
+/* synced.meta's whole content, as an F record (it is durable once synced). */
+static void log_side(int fd)
+{
+    char buf[4096];
+    ssize_t got = pread(fd, buf, sizeof buf, 0);
+    if (got < 0)
+        got = 0;
+    struct iovec v = { buf, (size_t)got };
+    log_rec('F', 0, &v, 1, (size_t)got);
 }
 
 int open(const char *path, int flags, ...)
@@ -178,7 +203,7 @@ static int kind(int fd)
 
 static void traced(int fd, uint64_t off, const struct iovec *iov, int n, ssize_t done)
 {
-    if (done > 0 && kind(fd))
+    if (done > 0 && (kind(fd) == 1 || kind(fd) == 2))
         log_rec(kind(fd) == 2 ? 'D' : 'W', off, iov, n, (size_t)done);
 }
 
@@ -231,7 +256,9 @@ int fsync(int fd)
 {
     init();
     int rc = real_fsync(fd);
-    if (rc == 0 && kind(fd))
+    if (rc == 0 && kind(fd) == 3)
+        log_side(fd);
+    else if (rc == 0 && kind(fd))
         log_rec('S', 0, NULL, 0, 0);
     return rc;
 }
@@ -240,7 +267,30 @@ int fdatasync(int fd)
 {
     init();
     int rc = real_fdatasync(fd);
-    if (rc == 0 && kind(fd))
+    if (rc == 0 && kind(fd) == 3)
+        log_side(fd);
+    else if (rc == 0 && kind(fd))
         log_rec('S', 0, NULL, 0, 0);
+    return rc;
+}
+
+int rename(const char *from, const char *to)
+{
+    init();
+    int rc = real_rename(from, to);
+    size_t n = strlen(to);
+    if (rc == 0 && trace_fd >= 0 && n >= 11 && strcmp(to + n - 11, "synced.meta") == 0) {
+        char buf[4096];
+        size_t got = 0;
+        int fd = real_open(to, O_RDONLY | O_CLOEXEC);
+        if (fd >= 0) {
+            ssize_t r;
+            while (got < sizeof buf && (r = real_read(fd, buf + got, sizeof buf - got)) > 0)
+                got += (size_t)r;
+            real_close(fd);
+        }
+        struct iovec v = { buf, got };
+        log_rec('F', 0, &v, 1, got);
+    }
     return rc;
 }

@@ -19,8 +19,10 @@ mode promises every event acknowledged before the cut; process and batched modes
 those acknowledged before the last completed sync (queue_sync / the periodic fsync). Events
 deleted (as delivered) before the cut are not required.
 
-Seeded: prints its seed; --seed gives it back. Exit 1 if a promise is broken (a crash, or a
-power-mode loss) or, with --strict, if any mode loses more than its unsynced window.
+Seeded: prints its seed; --seed gives it back. Exit 1 if a promise is broken: an opener
+crash, a promised event missing, or a store refused although it had been synced (a cut while
+the store is being created, before its first sync, can leave a file with no valid meta page:
+counted apart).
 """
 import argparse
 import os
@@ -46,7 +48,7 @@ def read_trace(path):
         t, off, ln = REC.unpack_from(data, pos)
         pos += REC.size
         t = t.decode()
-        if t in "WD":
+        if t in "WDF":
             ops.append((t, off, data[pos:pos + ln]))
             pos += ln
         elif t == "S":
@@ -86,6 +88,15 @@ class Replay:
         for p in self.pending:
             self.durable[p] = self.latest[p]
         self.pending = {}
+
+
+def side_file(ops, cut):
+    """synced.meta as of the cut (written atomically and fsynced by evrec), or None."""
+    content = None
+    for t, _, data in ops[:cut]:
+        if t == "F":
+            content = data
+    return content
 
 
 def image(ops, cut, model, rng):
@@ -161,12 +172,18 @@ def run(args):
                     os.mkdir(d, 0o700)
                     with open(os.path.join(d, "data.mdb"), "wb") as f:
                         f.write(image(ops, cut, model, rng))
+                    side = side_file(ops, cut)
+                    if side is not None:
+                        with open(os.path.join(d, "synced.meta"), "wb") as f:
+                            f.write(side)
                     dirs.append(d)
                     cuts.append(cut)
-                out = subprocess.run([args.tool, "check"], input="\n".join(dirs) + "\n",
+                # The images are opened as after a restart of the machine.
+                reboot = dict(os.environ, EVREC_TEST_BOOT_ID="after-the-power-cut")
+                out = subprocess.run([args.tool, "check"], input="\n".join(dirs) + "\n", env=reboot,
                                      capture_output=True, text=True, check=True).stdout
                 lines = out.splitlines()
-                refused = crashed = lossy = missing = 0
+                refused = crashed = lossy = missing = creating = 0
                 example = ""
                 for d, cut, line in zip(dirs, cuts, lines):
                     if line.startswith("OK"):
@@ -177,7 +194,11 @@ def run(args):
                             missing += len(miss)
                     elif line.startswith("REFUSED"):
                         refused += 1
-                        example = example or line[:160]
+                        synced = any(o[0] == "S" for o in ops[:cut])
+                        if not synced or (mode != "power" and side_file(ops, cut) is None):
+                            creating += 1  # cut before the store's first sync completed
+                        else:
+                            example = example or line[:160]
                     else:
                         crashed += 1
                     shutil.rmtree(d)
@@ -185,12 +206,12 @@ def run(args):
                     crashed += len(dirs) - len(lines)
                 results.append((mode, model, len(dirs), refused, crashed, lossy, missing))
                 print(f"powercut: {mode:8s} {model:8s} {len(dirs)} images ({nw} writes, {ns} "
-                      f"syncs traced): {refused} refused, {crashed} crashed, {lossy} opened "
-                      f"without promised events ({missing} events)"
-                      + (f"; e.g. {example}" if example else ""))
-                if crashed or (mode == "power" and (refused or missing)):
-                    failed = True
-                if args.strict and (refused or missing):
+                      f"syncs traced): {refused} refused ({creating} cut while the store was "
+                      f"being created), {crashed} crashed, {lossy} opened without promised "
+                      f"events ({missing} events)" + (f"; e.g. {example}" if example else ""))
+                # Every mode keeps its promise: no crash, nothing promised missing, and no
+                # store refused once it has been synced.
+                if crashed or missing or refused > creating:
                     failed = True
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -206,7 +227,6 @@ def main():
     ap.add_argument("--images", type=int, default=40)
     ap.add_argument("--events", type=int, default=200)
     ap.add_argument("--modes", default="process,batched,power")
-    ap.add_argument("--strict", action="store_true")
     args = ap.parse_args()
     args.tool = os.path.abspath(args.tool)
     args.shim = os.path.abspath(args.shim)
