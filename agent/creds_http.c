@@ -18,6 +18,7 @@
 
 #include "event.h"
 #include "port.h"
+#include "util_str.h"
 
 #define CONTAINER_HOST "http://169.254.170.2"
 #define IMDS_HOST "http://169.254.169.254"
@@ -477,29 +478,6 @@ static int sso_cache_path(const char *key, char *out, size_t len)
     return n < 0 || (size_t)n >= len ? -1 : 0;
 }
 
-/* Percent-encode everything but RFC 3986's unreserved characters. */
-int creds_url_encode(const char *s, char *out, size_t len)
-{
-    static const char hex[] = "0123456789ABCDEF";
-    size_t o = 0;
-    for (; *s; s++) {
-        unsigned char ch = (unsigned char)*s;
-        int plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                    (ch >= '0' && ch <= '9') || ch == '-' || ch == '_' || ch == '.' || ch == '~';
-        if (o + (plain ? 1 : 3) >= len)
-            return -1;
-        if (plain) {
-            out[o++] = (char)ch;
-        } else {
-            out[o++] = '%';
-            out[o++] = hex[ch >> 4];
-            out[o++] = hex[ch & 15];
-        }
-    }
-    out[o] = '\0';
-    return 0;
-}
-
 /* The cached access token, if there and not expired. */
 static int sso_token(const creds_sso_t *sso, int64_t now_ms, char **token, char *why,
                      size_t whylen)
@@ -553,8 +531,8 @@ int creds_sso(transport_t **tx, const creds_config_t *cfg, const creds_sso_t *ss
         return rc;
     char account[128], role[256], url[1200], hdr[8192];
     int n = -1;
-    if (creds_url_encode(sso->account_id, account, sizeof account) == 0 &&
-        creds_url_encode(sso->role_name, role, sizeof role) == 0) {
+    if (util_percent_encode(sso->account_id, account, sizeof account) == 0 &&
+        util_percent_encode(sso->role_name, role, sizeof role) == 0) {
         if (set(sso->endpoint_url))
             n = snprintf(url, sizeof url, "%s/federation/credentials?account_id=%s&role_name=%s",
                          sso->endpoint_url, account, role);

@@ -38,8 +38,6 @@ int creds_transport(transport_t **tx, const creds_config_t *cfg, uint32_t timeou
 /** "HTTP <status> <error type>: <message>" from a JSON, XML or plain answer (bounded). */
 void creds_http_reason(const transport_response_t *r, char *out, size_t len);
 
-/** Percent-encode all but RFC 3986's unreserved characters; -1 if it does not fit. */
-int creds_url_encode(const char *s, char *out, size_t len);
 
 /** A retryable failure of the network or of the service (5xx, 429) as a code. */
 int creds_status_code(long status);

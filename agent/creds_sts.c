@@ -15,6 +15,7 @@
 
 #include "event.h"
 #include "port.h"
+#include "util_str.h"
 #include "sigv4.h"
 
 #define STS_VERSION "2011-06-15"
@@ -180,7 +181,7 @@ static int form_add(char *body, size_t cap, const char *name, const char *value)
     int n = snprintf(body + l, cap - l, "%s%s=", l ? "&" : "", name);
     if (n < 0 || (size_t)n >= cap - l)
         return -1;
-    return creds_url_encode(value, body + l + (size_t)n, cap - l - (size_t)n);
+    return util_percent_encode(value, body + l + (size_t)n, cap - l - (size_t)n);
 }
 
 static int sts_url(const creds_role_t *role, char *url, size_t len)

@@ -15,17 +15,12 @@
 #include "port.h"
 #include "record.h"
 #include "service.h"
+#include "util_str.h"
 
 #define PINPOINT_MAX_EVENTS 100u     /* EventsRequest: at most 100 events per request */
 #define PINPOINT_MAX_BYTES 4000000u  /* the 4 MB request limit, read conservatively */
 
 /* -- request path -------------------------------------------------------------------------- */
-
-static int is_unreserved(unsigned char c)
-{
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '_' || c == '.' || c == '~';
-}
 
 int wire_pinpoint_path(const char *application_id, char **out)
 {
@@ -34,24 +29,18 @@ int wire_pinpoint_path(const char *application_id, char **out)
     *out = NULL;
     if (application_id == NULL || application_id[0] == '\0')
         return EVREC_E_INVALID;
-    static const char prefix[] = "/v1/apps/", suffix[] = "/events", hex[] = "0123456789ABCDEF";
-    size_t idlen = strlen(application_id);
-    char *p = port_malloc(sizeof prefix + 3 * idlen + sizeof suffix);
+    static const char prefix[] = "/v1/apps/", suffix[] = "/events";
+    size_t cap = sizeof prefix + 3 * strlen(application_id) + sizeof suffix;
+    char *p = port_malloc(cap);
     if (p == NULL)
         return EVREC_E_NOMEM;
-    char *w = p + sizeof prefix - 1;
     memcpy(p, prefix, sizeof prefix - 1);
-    for (size_t i = 0; i < idlen; i++) {
-        unsigned char c = (unsigned char)application_id[i];
-        if (is_unreserved(c)) {
-            *w++ = (char)c;
-        } else {
-            *w++ = '%';
-            *w++ = hex[c >> 4];
-            *w++ = hex[c & 15];
-        }
+    char *w = p + sizeof prefix - 1;
+    if (util_percent_encode(application_id, w, cap - (sizeof prefix - 1)) != 0) {
+        port_free(p);
+        return EVREC_E_NOMEM;
     }
-    memcpy(w, suffix, sizeof suffix); /* with its NUL */
+    memcpy(w + strlen(w), suffix, sizeof suffix); /* with its NUL */
     *out = p;
     return EVREC_OK;
 }

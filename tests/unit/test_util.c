@@ -76,6 +76,22 @@ static void failf_writes_and_returns_the_code(void **state)
     assert_int_equal(one[0], '\0');
 }
 
+/* RFC 3986: unreserved characters stay, every other byte is %XX in capitals. */
+static void percent_encoding(void **state)
+{
+    (void)state;
+    char out[64];
+    assert_int_equal(util_percent_encode("a b/\xc3\xa9~-._Z9", out, sizeof out), 0);
+    assert_string_equal(out, "a%20b%2F%C3%A9~-._Z9");
+    assert_int_equal(util_percent_encode("", out, sizeof out), 0);
+    assert_string_equal(out, "");
+    char small[6] = "keep";
+    assert_int_equal(util_percent_encode("a/b/c", small, sizeof small), -1);
+    assert_string_equal(small, "keep"); /* unchanged when it does not fit */
+    assert_int_equal(util_percent_encode("ab/c", small, sizeof small), -1);
+    assert_int_equal(util_percent_encode("abcde", small, sizeof small), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -83,6 +99,7 @@ int main(void)
         cmocka_unit_test(days_in_month_knows_leap_years),
         cmocka_unit_test(utf8_counts),
         cmocka_unit_test(failf_writes_and_returns_the_code),
+        cmocka_unit_test(percent_encoding),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "util_str.h"
 #include "validate.h"
 
 static const model_member_t *find_member(const model_shape_t *s, const char *name)
@@ -19,16 +20,15 @@ static const model_member_t *find_member(const model_shape_t *s, const char *nam
     return NULL;
 }
 
-/* botocore's percent_encode: everything but unreserved characters. */
+/* botocore's percent_encode: everything but unreserved characters (the library's one
+ * percent-encoding, libcurl's). */
 static void percent_encode(sbuf_t *b, const char *s)
 {
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
-            *p == '-' || *p == '.' || *p == '_' || *p == '~')
-            sb_putc(b, (char)*p);
-        else
-            sb_printf(b, "%%%02X", *p);
-    }
+    size_t cap = 3 * strlen(s) + 1;
+    char *e = malloc(cap);
+    if (e && util_percent_encode(s, e, cap) == 0)
+        sb_puts(b, e);
+    free(e);
 }
 
 static cJSON *serialize_value(const cJSON *v, int shape);
