@@ -25,17 +25,15 @@
 
 #include "evrec.h"
 #include "port.h"
+#include "util_buf.h"
 #include "util_time.h"
 
 #define ALGORITHM "AWS4-HMAC-SHA256"
 
 /* -- a growing string ----------------------------------------------------------------------- */
 
-typedef struct sb {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sb_t;
+typedef util_buf_t sb_t; /* always with .wipe set: the canonical request holds the token */
+#define SB_INIT { .wipe = 1 }
 
 /* Free a string that may hold a secret (the canonical request holds the session token). */
 static void wipe_free(char *s)
@@ -46,52 +44,15 @@ static void wipe_free(char *s)
     }
 }
 
-static void sb_put(sb_t *b, const char *s, size_t n)
-{
-    if (b->oom)
-        return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 256;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        /* Not realloc: the old block is wiped before it goes back to the allocator. */
-        char *np = port_malloc(cap);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        if (b->p) {
-            memcpy(np, b->p, b->len + 1);
-            mbedtls_platform_zeroize(b->p, b->cap);
-            port_free(b->p);
-        }
-        b->p = np;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = '\0';
-}
-
-static void sb_str(sb_t *b, const char *s)
-{
-    sb_put(b, s, strlen(s));
-}
-
-static void sb_chr(sb_t *b, char c)
-{
-    sb_put(b, &c, 1);
-}
-
 /* Hand the built string to *out, or free it and report the allocation failure. */
 static int sb_finish(sb_t *b, char **out)
 {
-    if (b->oom || !b->p) {
-        wipe_free(b->p);
+    if (b->oom || !b->data) {
+        util_buf_free(b);
         *out = NULL;
         return EVREC_E_NOMEM;
     }
-    *out = b->p;
+    *out = b->data;
     return EVREC_OK;
 }
 
@@ -122,14 +83,14 @@ static void uri_encode(sb_t *b, const char *s, size_t n, int keep_slash, int kee
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
         if (is_unreserved(c) || (keep_slash && c == '/')) {
-            sb_chr(b, (char)c);
+            util_buf_putc(b, (char)c);
         } else if (keep_escapes && c == '%' && i + 2 < n && hex_value(s[i + 1]) >= 0 &&
                    hex_value(s[i + 2]) >= 0) {
-            sb_put(b, s + i, 3);
+            util_buf_putn(b, s + i, 3);
             i += 2;
         } else {
             char esc[3] = { '%', hex[c >> 4], hex[c & 15] };
-            sb_put(b, esc, 3);
+            util_buf_putn(b, esc, 3);
         }
     }
 }
@@ -254,17 +215,17 @@ static void normalized_path(sb_t *b, const char *path, size_t n, int encode)
         }
         i = j + 1;
     }
-    sb_chr(b, '/');
+    util_buf_putc(b, '/');
     for (size_t k = 0; k < count; k++) {
         if (k > 0)
-            sb_chr(b, '/');
+            util_buf_putc(b, '/');
         if (encode)
             uri_encode(b, path + seg[2 * k], seg[2 * k + 1], 0, 0);
         else
-            sb_put(b, path + seg[2 * k], seg[2 * k + 1]);
+            util_buf_putn(b, path + seg[2 * k], seg[2 * k + 1]);
     }
     if (count > 0 && n > 0 && path[n - 1] == '/')
-        sb_chr(b, '/');
+        util_buf_putc(b, '/');
     port_free(seg);
 }
 
@@ -272,7 +233,7 @@ static void canonical_uri(sb_t *b, const char *path, int no_normalize)
 {
     size_t n = path ? strlen(path) : 0;
     if (n == 0) {
-        sb_chr(b, '/');
+        util_buf_putc(b, '/');
         return;
     }
     if (no_normalize)
@@ -297,8 +258,8 @@ static char *encode_component(const char *s, size_t n)
     char *raw = percent_decode(s, n);
     if (!raw)
         return NULL;
-    sb_t e = { 0 };
-    sb_str(&e, "");
+    sb_t e = SB_INIT;
+    util_buf_puts(&e, "");
     uri_encode(&e, raw, strlen(raw), 0, 0);
     port_free(raw);
     char *out;
@@ -340,10 +301,10 @@ static void canonical_query(sb_t *b, const char *query)
         qsort(ps, count, sizeof *ps, qparam_cmp);
         for (size_t i = 0; i < count; i++) {
             if (i > 0)
-                sb_chr(b, '&');
-            sb_str(b, ps[i].key);
-            sb_chr(b, '=');
-            sb_str(b, ps[i].value);
+                util_buf_putc(b, '&');
+            util_buf_puts(b, ps[i].key);
+            util_buf_putc(b, '=');
+            util_buf_puts(b, ps[i].value);
         }
     }
     for (size_t i = 0; i < count; i++) {
@@ -395,9 +356,9 @@ static void header_value(sb_t *b, const char *v)
             while (is_space(*v))
                 v++;
             if (*v)
-                sb_chr(b, ' ');
+                util_buf_putc(b, ' ');
         } else {
-            sb_chr(b, *v++);
+            util_buf_putc(b, *v++);
         }
     }
 }
@@ -435,19 +396,19 @@ static int canonical_headers(sb_t *b, sb_t *signed_list, const sigv4_header_t *h
         for (size_t i = 0; i < n; i++) {
             int repeat = i > 0 && strcmp(hs[i].name, hs[i - 1].name) == 0;
             if (repeat) {
-                sb_chr(b, ',');
+                util_buf_putc(b, ',');
             } else {
                 if (i > 0) {
-                    sb_chr(b, '\n');
-                    sb_chr(signed_list, ';');
+                    util_buf_putc(b, '\n');
+                    util_buf_putc(signed_list, ';');
                 }
-                sb_str(b, hs[i].name);
-                sb_chr(b, ':');
-                sb_str(signed_list, hs[i].name);
+                util_buf_puts(b, hs[i].name);
+                util_buf_putc(b, ':');
+                util_buf_puts(signed_list, hs[i].name);
             }
             header_value(b, hs[i].value);
         }
-        sb_chr(b, '\n');
+        util_buf_putc(b, '\n');
     }
     for (size_t i = 0; i < n; i++)
         port_free(hs[i].name);
@@ -479,26 +440,26 @@ int sigv4_canonical_request(const sigv4_request_t *req, const sigv4_params_t *p,
     else
         sigv4_sha256_hex(req->body, req->body_len, body_hash);
 
-    sb_t b = { 0 }, sl = { 0 };
-    sb_str(&sl, "");
-    sb_str(&b, req->method);
-    sb_chr(&b, '\n');
+    sb_t b = SB_INIT, sl = SB_INIT;
+    util_buf_puts(&sl, "");
+    util_buf_puts(&b, req->method);
+    util_buf_putc(&b, '\n');
     canonical_uri(&b, req->path, p->no_path_normalize);
-    sb_chr(&b, '\n');
+    util_buf_putc(&b, '\n');
     canonical_query(&b, req->query);
-    sb_chr(&b, '\n');
+    util_buf_putc(&b, '\n');
     int rc = canonical_headers(&b, &sl, req->headers, req->nheaders);
     if (rc == EVREC_OK && sl.oom)
         rc = EVREC_E_NOMEM;
     if (rc == EVREC_OK) {
-        sb_chr(&b, '\n');
-        sb_str(&b, sl.p);
-        sb_chr(&b, '\n');
-        sb_str(&b, body_hash);
+        util_buf_putc(&b, '\n');
+        util_buf_puts(&b, sl.data);
+        util_buf_putc(&b, '\n');
+        util_buf_puts(&b, body_hash);
     }
-    port_free(sl.p);
+    port_free(sl.data);
     if (rc != EVREC_OK) {
-        wipe_free(b.p);
+        wipe_free(b.data);
         return rc;
     }
     return sb_finish(&b, out);
@@ -522,13 +483,13 @@ int sigv4_string_to_sign(const char *canonical_request, const sigv4_params_t *p,
     amz_date(p->unix_ms, date);
     scope_of(p, date, scope, sizeof scope);
     sigv4_sha256_hex(canonical_request, strlen(canonical_request), hash);
-    sb_t b = { 0 };
-    sb_str(&b, ALGORITHM "\n");
-    sb_str(&b, date);
-    sb_chr(&b, '\n');
-    sb_str(&b, scope);
-    sb_str(&b, "/aws4_request\n");
-    sb_str(&b, hash);
+    sb_t b = SB_INIT;
+    util_buf_puts(&b, ALGORITHM "\n");
+    util_buf_puts(&b, date);
+    util_buf_putc(&b, '\n');
+    util_buf_puts(&b, scope);
+    util_buf_puts(&b, "/aws4_request\n");
+    util_buf_puts(&b, hash);
     return sb_finish(&b, out);
 }
 
@@ -607,15 +568,15 @@ int sigv4_authorization(const char *string_to_sign, const char *canonical_reques
         return rc;
     char sighex[65];
     to_hex(sig, sizeof sig, sighex);
-    sb_t b = { 0 };
-    sb_str(&b, ALGORITHM " Credential=");
-    sb_str(&b, creds->access_key_id);
-    sb_chr(&b, '/');
-    sb_str(&b, scope);
-    sb_str(&b, "/aws4_request, SignedHeaders=");
-    sb_put(&b, sh, (size_t)(last - sh));
-    sb_str(&b, ", Signature=");
-    sb_str(&b, sighex);
+    sb_t b = SB_INIT;
+    util_buf_puts(&b, ALGORITHM " Credential=");
+    util_buf_puts(&b, creds->access_key_id);
+    util_buf_putc(&b, '/');
+    util_buf_puts(&b, scope);
+    util_buf_puts(&b, "/aws4_request, SignedHeaders=");
+    util_buf_putn(&b, sh, (size_t)(last - sh));
+    util_buf_puts(&b, ", Signature=");
+    util_buf_puts(&b, sighex);
     return sb_finish(&b, out);
 }
 

@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "util_buf.h"
 #include "util_str.h"
 #include "util_time.h"
 #include "util_utf8.h"
@@ -92,6 +93,29 @@ static void percent_encoding(void **state)
     assert_int_equal(util_percent_encode("abcde", small, sizeof small), 0);
 }
 
+/* Appends grow the string in both modes; an empty buffer reads as "". */
+static void growing_strings(void **state)
+{
+    (void)state;
+    for (int wipe = 0; wipe < 2; wipe++) {
+        util_buf_t b = { .wipe = wipe };
+        assert_string_equal(util_buf_str(&b), "");
+        for (int i = 0; i < 1000; i++)
+            util_buf_putc(&b, (char)('a' + i % 26));
+        util_buf_printf(&b, "%0300d|%s", 7, "end");
+        util_buf_puts(&b, "!");
+        assert_int_equal(b.len, 1000 + 300 + 4 + 1);
+        assert_false(b.oom);
+        const char *t = util_buf_str(&b);
+        assert_int_equal(t[0], 'a');
+        assert_int_equal(t[26], 'a');
+        assert_string_equal(t + 1000 + 299, "7|end!");
+        util_buf_free(&b);
+        assert_null(b.data);
+        assert_int_equal(b.wipe, wipe); /* kept for reuse */
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -100,6 +124,7 @@ int main(void)
         cmocka_unit_test(utf8_counts),
         cmocka_unit_test(failf_writes_and_returns_the_code),
         cmocka_unit_test(percent_encoding),
+        cmocka_unit_test(growing_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

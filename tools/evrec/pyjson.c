@@ -7,76 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* -- growable string ----------------------------------------------------------------------- */
-
-static int sb_reserve(sbuf_t *b, size_t add)
-{
-    if (b->oom)
-        return -1;
-    if (b->len + add + 1 <= b->cap)
-        return 0;
-    size_t cap = b->cap ? b->cap : 256;
-    while (cap < b->len + add + 1)
-        cap *= 2;
-    char *nd = realloc(b->data, cap);
-    if (!nd) {
-        b->oom = 1;
-        return -1;
-    }
-    b->data = nd;
-    b->cap = cap;
-    return 0;
-}
-
-void sb_putn(sbuf_t *b, const char *s, size_t n)
-{
-    if (sb_reserve(b, n) != 0)
-        return;
-    memcpy(b->data + b->len, s, n);
-    b->len += n;
-    b->data[b->len] = '\0';
-}
-
-void sb_puts(sbuf_t *b, const char *s) { sb_putn(b, s, strlen(s)); }
-void sb_putc(sbuf_t *b, char c) { sb_putn(b, &c, 1); }
-
-void sb_printf(sbuf_t *b, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    char tmp[256];
-    int n = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return;
-    if ((size_t)n < sizeof tmp) {
-        sb_putn(b, tmp, (size_t)n);
-        return;
-    }
-    if (sb_reserve(b, (size_t)n) != 0)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->len += (size_t)n;
-}
-
-const char *sb_str(sbuf_t *b)
-{
-    if (!b->data)
-        sb_reserve(b, 0);
-    if (!b->data)
-        return "";
-    b->data[b->len] = '\0';
-    return b->data;
-}
-
-void sb_free(sbuf_t *b)
-{
-    free(b->data);
-    memset(b, 0, sizeof *b);
-}
-
 /* -- numbers ------------------------------------------------------------------------------- */
 
 static char *dup_str(const char *s)
@@ -314,7 +244,7 @@ static char *parse_string(parser_t *p)
     size_t begin = p->pos;
     p->pos++;
     sbuf_t b = { 0 };
-    sb_reserve(&b, 0);
+    (void)util_buf_str(&b); /* "" even when nothing is appended */
     for (;;) {
         if (p->pos >= p->len) {
             parse_fail(p, "Unterminated string starting at", begin);

@@ -13,20 +13,15 @@
 #include <stddef.h>
 #include <cjson/cJSON.h>
 
-/** A growable string. */
-typedef struct sbuf {
-    char *data;
-    size_t len, cap;
-    int oom;
-} sbuf_t;
-
-void sb_putn(sbuf_t *b, const char *s, size_t n);
-void sb_puts(sbuf_t *b, const char *s);
-void sb_putc(sbuf_t *b, char c);
-void sb_printf(sbuf_t *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/** The NUL-terminated contents (never NULL); ownership stays with b. */
-const char *sb_str(sbuf_t *b);
-void sb_free(sbuf_t *b);
+/* The CLI's growable string is the library's (agent/util_buf.h), under its short names. */
+#include "util_buf.h"
+typedef util_buf_t sbuf_t;
+#define sb_putn util_buf_putn
+#define sb_puts util_buf_puts
+#define sb_putc util_buf_putc
+#define sb_printf util_buf_printf
+#define sb_str util_buf_str
+#define sb_free util_buf_free
 
 /** Parse text (len bytes) into *out. On failure returns -1 with Python's message in err. */
 int pyjson_parse(const char *text, size_t len, cJSON **out, char *err, size_t errlen);
