@@ -182,32 +182,18 @@ void event_format_iso8601(int64_t unix_ms, char out[32])
     out[n] = '\0';
 }
 
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        char c = (*p)[i];
-        if (c < '0' || c > '9')
-            return -1;
-        v = v * 10 + (c - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
 int event_parse_iso8601(const char *s, int64_t *unix_ms)
 {
     if (!s || !unix_ms)
         return EVREC_E_INVALID;
     const char *p = s;
     int y, mo, d, h, mi, se, ms = 0;
-    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
-        digits(&p, 2, &d) || (*p != 'T' && *p != 't'))
+    if (util_digits(&p, 4, &y) || *p++ != '-' || util_digits(&p, 2, &mo) || *p++ != '-' ||
+        util_digits(&p, 2, &d) || (*p != 'T' && *p != 't'))
         return EVREC_E_TIMESTAMP;
     p++;
-    if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
-        digits(&p, 2, &se))
+    if (util_digits(&p, 2, &h) || *p++ != ':' || util_digits(&p, 2, &mi) || *p++ != ':' ||
+        util_digits(&p, 2, &se))
         return EVREC_E_TIMESTAMP;
     if (*p == '.' || *p == ',') {
         p++;
@@ -228,11 +214,11 @@ int event_parse_iso8601(const char *s, int64_t *unix_ms)
         p++;
     } else if (*p == '+' || *p == '-') {
         int sign = *p++ == '-' ? -1 : 1, oh, om;
-        if (digits(&p, 2, &oh))
+        if (util_digits(&p, 2, &oh))
             return EVREC_E_TIMESTAMP;
         if (*p == ':')
             p++;
-        if (digits(&p, 2, &om) || oh > 23 || om > 59)
+        if (util_digits(&p, 2, &om) || oh > 23 || om > 59)
             return EVREC_E_TIMESTAMP;
         offset_min = sign * (oh * 60 + om);
     } else {
@@ -240,7 +226,7 @@ int event_parse_iso8601(const char *s, int64_t *unix_ms)
     }
     if (*p != '\0')
         return EVREC_E_TIMESTAMP;
-    if (mo < 1 || mo > 12 || d < 1 || (unsigned)d > util_days_in_month(y, (unsigned)mo) || h > 23 || mi > 59 || se > 59)
+    if (!util_valid_civil(y, mo, d, h, mi, se))
         return EVREC_E_TIMESTAMP;
     int64_t t = util_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400000 +
                 ((int64_t)h * 3600 + mi * 60 + se) * 1000 + ms - (int64_t)offset_min * 60000;

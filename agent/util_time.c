@@ -30,3 +30,23 @@ unsigned util_days_in_month(int64_t y, unsigned m)
     unsigned leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
     return m == 2 ? 28 + leap : dm[m - 1];
 }
+
+int util_digits(const char **p, int n, int *out)
+{
+    int v = 0;
+    for (int i = 0; i < n; i++) {
+        char c = (*p)[i];
+        if (c < '0' || c > '9')
+            return -1;
+        v = v * 10 + (c - '0');
+    }
+    *p += n;
+    *out = v;
+    return 0;
+}
+
+int util_valid_civil(int64_t y, int mo, int d, int h, int mi, int s)
+{
+    return mo >= 1 && mo <= 12 && d >= 1 && (unsigned)d <= util_days_in_month(y, (unsigned)mo) &&
+           h >= 0 && h <= 23 && mi >= 0 && mi <= 59 && s >= 0 && s <= 59;
+}

@@ -46,6 +46,28 @@ static void days_in_month_knows_leap_years(void **state)
     assert_int_equal(util_days_from_civil(0, 1, 1), -719528);
 }
 
+/* The atoms both ISO 8601 grammars are made of. */
+static void date_atoms(void **state)
+{
+    (void)state;
+    const char *p = "2024x";
+    int v = -1;
+    assert_int_equal(util_digits(&p, 4, &v), 0);
+    assert_int_equal(v, 2024);
+    assert_string_equal(p, "x");
+    const char *q = "1a";
+    assert_int_equal(util_digits(&q, 2, &v), -1);
+    assert_string_equal(q, "1a"); /* not moved */
+    assert_true(util_valid_civil(2024, 2, 29, 23, 59, 59));
+    assert_false(util_valid_civil(2023, 2, 29, 0, 0, 0));
+    assert_false(util_valid_civil(2023, 13, 1, 0, 0, 0));
+    assert_false(util_valid_civil(2023, 4, 31, 0, 0, 0));
+    assert_false(util_valid_civil(2023, 1, 0, 0, 0, 0));
+    assert_false(util_valid_civil(2023, 1, 1, 24, 0, 0));
+    assert_false(util_valid_civil(2023, 1, 1, 0, 60, 0));
+    assert_false(util_valid_civil(2023, 1, 1, 0, 0, 60));
+}
+
 /* The strict count refuses what the services refuse; the lenient one (for strings cJSON
  * already decoded) agrees with it on valid text. */
 static void utf8_counts(void **state)
@@ -125,6 +147,7 @@ int main(void)
         cmocka_unit_test(failf_writes_and_returns_the_code),
         cmocka_unit_test(percent_encoding),
         cmocka_unit_test(growing_strings),
+        cmocka_unit_test(date_atoms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -234,19 +234,6 @@ int validate_botocore(const cJSON *params, int shape, sbuf_t *report)
 
 /* -- timestamps -------------------------------------------------------------------------------- */
 
-static int digits(const char **p, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)(*p)[i]))
-            return -1;
-        v = v * 10 + ((*p)[i] - '0');
-    }
-    *p += n;
-    *out = v;
-    return 0;
-}
-
 static int iso_parse(const char *s, double *epoch)
 {
     int y, mo, d, h = 0, mi = 0, sec = 0;
@@ -254,28 +241,28 @@ static int iso_parse(const char *s, double *epoch)
     const char *p = s;
     while (isspace((unsigned char)*p))
         p++;
-    if (digits(&p, 4, &y) != 0)
+    if (util_digits(&p, 4, &y) != 0)
         return -1;
     if (*p == '-')
         p++;
-    if (digits(&p, 2, &mo) != 0)
+    if (util_digits(&p, 2, &mo) != 0)
         return -1;
     if (*p == '-')
         p++;
-    if (digits(&p, 2, &d) != 0)
+    if (util_digits(&p, 2, &d) != 0)
         return -1;
     int tz = 0;
     if (*p == 'T' || *p == 't' || *p == ' ') {
         p++;
-        if (digits(&p, 2, &h) != 0)
+        if (util_digits(&p, 2, &h) != 0)
             return -1;
         if (*p == ':')
             p++;
-        if (digits(&p, 2, &mi) == 0) {
+        if (util_digits(&p, 2, &mi) == 0) {
             if (*p == ':')
                 p++;
             if (isdigit((unsigned char)*p)) {
-                if (digits(&p, 2, &sec) != 0)
+                if (util_digits(&p, 2, &sec) != 0)
                     return -1;
                 if (*p == '.' || *p == ',') {
                     p++;
@@ -295,11 +282,11 @@ static int iso_parse(const char *s, double *epoch)
         } else if (*p == '+' || *p == '-') {
             int sign = *p == '-' ? -1 : 1, th, tm = 0;
             p++;
-            if (digits(&p, 2, &th) != 0)
+            if (util_digits(&p, 2, &th) != 0)
                 return -1;
             if (*p == ':')
                 p++;
-            if (isdigit((unsigned char)*p) && digits(&p, 2, &tm) != 0)
+            if (isdigit((unsigned char)*p) && util_digits(&p, 2, &tm) != 0)
                 return -1;
             tz = sign * (th * 3600 + tm * 60);
         }
@@ -308,9 +295,7 @@ static int iso_parse(const char *s, double *epoch)
         p++;
     if (*p)
         return -1;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || sec > 59)
-        return -1;
-    if ((unsigned)d > util_days_in_month(y, (unsigned)mo))
+    if (!util_valid_civil(y, mo, d, h, mi, sec))
         return -1;
     *epoch = (double)util_days_from_civil(y, (unsigned)mo, (unsigned)d) * 86400.0 + h * 3600 + mi * 60 + sec - tz + frac;
     return 0;
