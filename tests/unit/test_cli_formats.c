@@ -63,6 +63,9 @@ static const char *const cases_json[] = {
     /* text output upper-cases keys as Python's str.upper() does */
     "{\"straße\":[{\"üml\":1}],\"ﬁle\":[{\"ıd\":2}],\"ǆz\":[{\"ᾀ\":\"é\"}],"
     "\"ŉ\":[{\"ǰ\":3}]}",
+    /* yaml: characters past U+FFFF (emoji), C1 controls and the BOM are double-quoted escapes */
+    "{\"k\":\"a\\ud83d\\ude00b\",\"\\ud801\\udc28\":[\"x\\u0080y\",\"\\ufeffz\"],"
+    "\"t\\\"\\ud83d\\ude00\":\"\u00e9\\ud83d\\ude00\"}",
     /* repeated keys keep their first place with the last value, past the reader's key index */
     "{\"d\":1,\"d\":2,\"e\":3,\"d\":4}",
     "{\"k0\":0,\"k1\":1,\"k2\":2,\"k3\":3,\"k4\":4,\"k5\":5,\"k6\":6,\"k7\":7,\"k8\":8,\"k9\":9,\"k10\":10,\"k11\":11,\"k3\":\"x\",\"k11\":\"y\",\"k12\":12,\"k0\":[1],\"k12\":13}",

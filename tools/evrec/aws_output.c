@@ -785,6 +785,33 @@ static int resolves_to_non_string(const char *s)
 
 typedef enum { ST_PLAIN, ST_SINGLE, ST_DOUBLE } yaml_style_t;
 
+/* The code point of the UTF-8 sequence at p and its length (*n); a stray octet is itself. */
+static unsigned long utf8_cp(const unsigned char *p, size_t *n)
+{
+    if (*p >= 0xF0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80 && (p[3] & 0xC0) == 0x80) {
+        *n = 4;
+        return ((p[0] & 0x07UL) << 18) | ((p[1] & 0x3FUL) << 12) | ((p[2] & 0x3FUL) << 6) |
+               (p[3] & 0x3FUL);
+    }
+    if (*p >= 0xE0 && (p[1] & 0xC0) == 0x80 && (p[2] & 0xC0) == 0x80) {
+        *n = 3;
+        return ((p[0] & 0x0FUL) << 12) | ((p[1] & 0x3FUL) << 6) | (p[2] & 0x3FUL);
+    }
+    if (*p >= 0xC0 && (p[1] & 0xC0) == 0x80) {
+        *n = 2;
+        return ((p[0] & 0x1FUL) << 6) | (p[1] & 0x3FUL);
+    }
+    *n = 1;
+    return *p;
+}
+
+/* What the AWS CLI's ruamel writes as is with allow_unicode: not C1 controls, the BOM,
+ * U+FFFE/U+FFFF or anything past U+FFFF (those force double quotes and escapes). */
+static int y_printable(unsigned long cp)
+{
+    return cp == 0x85 || (cp >= 0xA0 && cp <= 0xD7FF) || (cp >= 0xE000 && cp <= 0xFFFD && cp != 0xFEFF);
+}
+
 static yaml_style_t scalar_style(const char *s)
 {
     if (!*s)
@@ -795,6 +822,12 @@ static yaml_style_t scalar_style(const char *s)
             line_break = 1;
         else if ((*p < 0x20 && *p != '\n') || *p == 0x7f)
             special = 1;
+        else if (*p >= 0x80) {
+            size_t n;
+            if (!y_printable(utf8_cp(p, &n)))
+                special = 1;
+            p += n - 1;
+        }
     }
     if (special)
         return ST_DOUBLE;
@@ -889,10 +922,25 @@ static void y_double(yemit_t *e, const char *s)
         case 0x1b: sb_puts(&q, "\\e"); break;
         case 0x00: sb_puts(&q, "\\0"); break;
         default:
-            if (*p < 0x20 || *p == 0x7f)
+            if (*p < 0x20 || *p == 0x7f) {
                 sb_printf(&q, "\\x%02X", *p);
-            else
+            } else if (*p >= 0x80) {
+                size_t n;
+                unsigned long cp = utf8_cp(p, &n);
+                if (cp == 0x85 || cp == 0x2028 || cp == 0x2029)
+                    sb_puts(&q, cp == 0x85 ? "\\N" : cp == 0x2028 ? "\\L" : "\\P");
+                else if (y_printable(cp))
+                    sb_putn(&q, (const char *)p, n);
+                else if (cp <= 0xFF)
+                    sb_printf(&q, "\\x%02lX", cp);
+                else if (cp <= 0xFFFF)
+                    sb_printf(&q, "\\u%04lX", cp);
+                else
+                    sb_printf(&q, "\\U%08lX", cp);
+                p += n - 1;
+            } else {
                 sb_putc(&q, (char)*p);
+            }
         }
     }
     sb_putc(&q, '"');
