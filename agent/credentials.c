@@ -479,7 +479,7 @@ int creds_ini_get(const char *text, int is_config, const char *profile, const ch
 }
 
 /* 1 if the file text has the profile's section at all. */
-static int ini_has_profile(const char *text, int is_config, const char *profile)
+int creds_ini_has_profile(const char *text, int is_config, const char *profile)
 {
     for (const char *p = text; p && *p;) {
         const char *eol = strchr(p, '\n');
@@ -799,8 +799,8 @@ static result_t named_source(profile_walk_t *w, const char *name, const char *so
 
 static int has_profile(const profile_walk_t *w, const char *name)
 {
-    return (w->files[0].text && ini_has_profile(w->files[0].text, 0, name)) ||
-           (w->files[1].text && ini_has_profile(w->files[1].text, 1, name));
+    return (w->files[0].text && creds_ini_has_profile(w->files[0].text, 0, name)) ||
+           (w->files[1].text && creds_ini_has_profile(w->files[1].text, 1, name));
 }
 
 /* role_arn with source_profile or credential_source: STS AssumeRole signed by the source. */

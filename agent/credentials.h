@@ -83,6 +83,10 @@ int creds_resolve_region(const char *explicit_region, const char *profile, char 
 int creds_ini_get(const char *text, int is_config, const char *profile, const char *key,
                   char *out, size_t outlen);
 
+/** 1 if the INI text has a section for `profile`, read as creds_ini_get reads it (the one
+ *  scanner of the shared files: the CLI's "profile could not be found" asks it too). */
+int creds_ini_has_profile(const char *text, int is_config, const char *profile);
+
 /* -- service endpoints from the environment and the config file ---------------------------- */
 
 /** The endpoint URL configured for a service, as the AWS SDKs find it, first found wins:

@@ -720,6 +720,22 @@ static void region_resolution(void **state)
     free(conf);
 }
 
+/* The one scanner of the shared files decides whether a profile exists, for the chain and
+ * for the CLI: in the config file only [profile NAME] (and [default]) name a profile. */
+static void profile_sections(void **state)
+{
+    (void)state;
+    const char *config = "[default]\nregion = x\n[profile dev]\nregion = y\n[foo]\nregion = z\n"
+                         "  [nested]\n";
+    assert_true(creds_ini_has_profile(config, 1, "default"));
+    assert_true(creds_ini_has_profile(config, 1, "dev"));
+    assert_false(creds_ini_has_profile(config, 1, "foo")); /* as the AWS CLI: not a profile */
+    assert_false(creds_ini_has_profile(config, 1, "profile dev"));
+    const char *credentials = "[foo] ; a comment\naws_access_key_id = A\n";
+    assert_true(creds_ini_has_profile(credentials, 0, "foo"));
+    assert_false(creds_ini_has_profile(credentials, 0, "dev"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -734,6 +750,7 @@ int main(void)
         cmocka_unit_test_setup(expiry_and_refresh, each_setup),
         cmocka_unit_test_setup(service_endpoints, each_setup),
         cmocka_unit_test_setup(region_resolution, each_setup),
+        cmocka_unit_test(profile_sections),
     };
     return cmocka_run_group_tests_name("credentials", tests, group_setup, group_teardown);
 }

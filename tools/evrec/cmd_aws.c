@@ -544,39 +544,6 @@ static void config_get(const char *profile, const char *key, char *out, size_t l
     free(path);
 }
 
-static int section_exists(const char *text, const char *name, int is_config)
-{
-    for (const char *line = text; line && *line;) {
-        const char *nl = strchr(line, '\n');
-        size_t n = nl ? (size_t)(nl - line) : strlen(line);
-        const char *p = line;
-        while (p < line + n && (*p == ' ' || *p == '\t'))
-            p++;
-        if (p < line + n && *p == '[') {
-            const char *e = memchr(p, ']', (size_t)(line + n - p));
-            if (e) {
-                char sect[512];
-                snprintf(sect, sizeof sect, "%.*s", (int)(e - p - 1), p + 1);
-                char *s = sect;
-                while (*s == ' ')
-                    s++;
-                size_t l = strlen(s);
-                while (l && s[l - 1] == ' ')
-                    s[--l] = '\0';
-                if (is_config && strncmp(s, "profile ", 8) == 0) {
-                    s += 8;
-                    while (*s == ' ')
-                        s++;
-                }
-                if (strcmp(s, name) == 0)
-                    return 1;
-            }
-        }
-        line = nl ? nl + 1 : NULL;
-    }
-    return 0;
-}
-
 static int profile_exists(const char *profile)
 {
     int found = 0;
@@ -584,7 +551,7 @@ static int profile_exists(const char *profile)
                        config_path("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials") };
     for (int i = 0; i < 2; i++) {
         char *text = paths[i] ? read_text_file(paths[i]) : NULL;
-        if (text && section_exists(text, profile, i == 0))
+        if (text && creds_ini_has_profile(text, i == 0, profile))
             found = 1;
         free(text);
         free(paths[i]);
