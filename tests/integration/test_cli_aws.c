@@ -367,6 +367,7 @@ static int setup(void **state)
     write_file(e->home, "records.json",
                "[{\"Data\": \"eyJldmVudF90eXBlIjogImNsaWNrIn0K\", \"PartitionKey\": \"dev-ü\"},"
                " {\"Data\": \" aGVs bG8= \", \"PartitionKey\": \"k2\", \"ExplicitHashKey\": \"7\"}]\n");
+    write_file(e->home, "partial-credentials", "[p1]\naws_access_key_id = AKIDPARTIAL\n");
     write_file(e->home, "stream.yaml",
                "StreamName: s-yaml\nRecords:\n- Data: aGk=\n  PartitionKey: k\n"
                "- Data: eyJhIjogMX0=\n  PartitionKey: k\n");
@@ -643,6 +644,13 @@ static void test_parity(void **state)
                     "--records", "Data=aGk=,PartitionKey=a" },
           .env = { "AWS_SECRET_ACCESS_KEY" }, .rc = 255, .events = 0, .requests = 0,
           .err_has = "\nPartial credentials found in env, missing: AWS_SECRET_ACCESS_KEY\n" },
+        /* and a profile's */
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--stream-name", "s",
+                    "--records", "Data=aGk=,PartitionKey=a", "--profile", "p1" },
+          .env = { "AWS_SHARED_CREDENTIALS_FILE=partial-credentials" }, .rc = 255, .events = 0,
+          .requests = 0,
+          .err_has = "\nPartial credentials found in shared-credentials-file, missing: "
+                     "aws_secret_access_key\n" },
         { .args = { "firehose", "put-record-batch", "--endpoint-url", "@URL@",
                     "--cli-input-json", "{}", "--cli-input-yaml", "a: 1" },
           .rc = 252, .events = 0, .requests = 0,

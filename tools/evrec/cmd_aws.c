@@ -559,6 +559,29 @@ static int profile_exists(const char *profile)
     return found;
 }
 
+/* botocore's SharedCredentialProvider, then ConfigProvider: a profile with aws_access_key_id
+ * but no aws_secret_access_key stops the chain. The file that has it ("shared-credentials-file"
+ * or "config-file"), or NULL. */
+static const char *partial_profile_keys(const char *profile)
+{
+    static const char *const names[2] = { "shared-credentials-file", "config-file" };
+    const char *found = NULL;
+    for (int i = 0; i < 2 && !found; i++) {
+        char *path = i ? config_path("AWS_CONFIG_FILE", ".aws/config")
+                       : config_path("AWS_SHARED_CREDENTIALS_FILE", ".aws/credentials");
+        char *text = path ? read_text_file(path) : NULL;
+        char v[256];
+        if (text && creds_ini_get(text, i, profile, "aws_access_key_id", v, sizeof v) == EVREC_OK &&
+            v[0] &&
+            !(creds_ini_get(text, i, profile, "aws_secret_access_key", v, sizeof v) == EVREC_OK &&
+              v[0]))
+            found = names[i];
+        free(text);
+        free(path);
+    }
+    return found;
+}
+
 /* -- retries (botocore's standard and legacy modes) ------------------------------------------ */
 
 typedef enum { RETRY_STANDARD, RETRY_ADAPTIVE } retry_mode_t;
@@ -1640,6 +1663,10 @@ static int run_operation(ctx_t *c, parsed_t *p)
             creds_free(creds);
             sb_free(&path);
             sb_free(&body);
+            const char *partial = partial_profile_keys(prof);
+            if (partial)
+                return fail(RC_GENERAL, "Partial credentials found in %s, missing: "
+                                        "aws_secret_access_key", partial);
             return fail(RC_CONFIG, "Unable to locate credentials. You can configure credentials by "
                                    "running \"aws configure\".");
         }
