@@ -14,6 +14,7 @@
 #include "evrec.h"
 #include "port.h"
 #include "record.h"
+#include "jsonw.h"
 #include "service.h"
 #include "util_str.h"
 
@@ -59,36 +60,12 @@ size_t wire_pinpoint_event_bytes(const char *event_id, size_t fragment_len)
     return wire_json_string_bytes(event_id) + 2 + fragment_len;
 }
 
-/* A new endpoint's entry in BatchItem, with its profile; returns its "Events" object. */
-static cJSON *endpoint_entry(cJSON *items, const char *endpoint_id, wire_profile_fn profile,
-                             void *user, size_t *bound, int *rc)
-{
-    char *json = NULL;
-    if (profile != NULL) {
-        int prc = profile(user, endpoint_id, &json);
-        if (prc != EVREC_OK && prc != EVREC_E_NOT_FOUND) {
-            *rc = prc;
-            return NULL;
-        }
-    }
-    const char *raw = json != NULL && json[0] != '\0' ? json : "{}";
-    /* Keys are the batch's own strings (cJSON_AddItemToObjectCS: not copied, not freed). */
-    cJSON *entry = cJSON_CreateObject(), *events = NULL;
-    if (entry == NULL || !cJSON_AddItemToObjectCS(items, endpoint_id, entry)) {
-        cJSON_Delete(entry);
-        entry = NULL;
-    }
-    if (entry == NULL || cJSON_AddRawToObject(entry, "Endpoint", raw) == NULL ||
-        (events = cJSON_AddObjectToObject(entry, "Events")) == NULL) {
-        events = NULL;
-        *rc = EVREC_E_NOMEM;
-    } else {
-        *bound += wire_pinpoint_endpoint_bytes(endpoint_id, strlen(raw));
-    }
-    port_free(json);
-    return events;
-}
-
+/*
+ * {"BatchItem":{"<endpoint id>":{"Endpoint":<profile>,"Events":{"<event id>":<fragment>,...}},
+ * ...}}: endpoints in the order of their first event, each one's events in batch order. The
+ * stored fragments and profiles are JSON already and are copied in as they are; the ids are
+ * escaped as cJSON escapes them (agent/jsonw.c). No tree: one buffer of the exact size.
+ */
 int wire_pinpoint_encode(const batch_t *b, wire_profile_fn profile, void *user, char **body,
                          size_t *len)
 {
@@ -102,46 +79,83 @@ int wire_pinpoint_encode(const batch_t *b, wire_profile_fn profile, void *user, 
     if (batch_index_init(&pairs, b, 1) != EVREC_OK ||
         batch_index_init(&endpoints, b, 0) != EVREC_OK)
         return EVREC_E_INVALID;
+    uint8_t first[BATCH_INDEX_MAX]; /* the index of the first event of each event's endpoint */
+    char *profiles[BATCH_INDEX_MAX]; /* by that first index; NULL: none ("{}") */
+    memset(profiles, 0, sizeof profiles);
+    size_t bound = WIRE_PINPOINT_BODY_BYTES;
+    int rc = EVREC_OK;
     for (size_t i = 0; i < b->n; i++) {
         const batch_event_t *ev = &b->events[i];
         if (ev->endpoint_id == NULL || ev->event_id == NULL || ev->fragment == NULL ||
             ev->shape != RECORD_SHAPE_PINPOINT)
-            return EVREC_E_INVALID;
+            rc = EVREC_E_INVALID;
         /* Two events with one id under one endpoint would collapse into one map entry. */
-        if (batch_index_add(&pairs, i) >= 0)
-            return EVREC_E_INVALID;
-    }
-    cJSON *root = cJSON_CreateObject();
-    cJSON *items = cJSON_AddObjectToObject(root, "BatchItem");
-    if (items == NULL) {
-        cJSON_Delete(root);
-        return EVREC_E_NOMEM;
-    }
-    cJSON *group[BATCH_INDEX_MAX]; /* by the index of each endpoint's first event */
-    size_t bound = WIRE_PINPOINT_BODY_BYTES;
-    int rc = EVREC_OK;
-    for (size_t i = 0; i < b->n && rc == EVREC_OK; i++) {
-        const batch_event_t *ev = &b->events[i];
-        long first = batch_index_add(&endpoints, i);
-        cJSON *events = first >= 0 ? group[first]
-                                   : endpoint_entry(items, ev->endpoint_id, profile, user,
-                                                    &bound, &rc);
-        if (events == NULL)
+        else if (batch_index_add(&pairs, i) >= 0)
+            rc = EVREC_E_INVALID;
+        if (rc != EVREC_OK)
             break;
-        if (first < 0)
-            group[i] = events;
-        cJSON *raw = wire_raw_reference(ev->fragment);
-        if (raw == NULL || !cJSON_AddItemToObjectCS(events, ev->event_id, raw)) {
-            cJSON_Delete(raw);
-            rc = EVREC_E_NOMEM;
+        long f = batch_index_add(&endpoints, i);
+        first[i] = (uint8_t)(f >= 0 ? (size_t)f : i);
+        if (f < 0 && profile != NULL) {
+            int prc = profile(user, ev->endpoint_id, &profiles[i]);
+            if (prc != EVREC_OK && prc != EVREC_E_NOT_FOUND) {
+                rc = prc;
+                break;
+            }
+            if (profiles[i] != NULL && profiles[i][0] == '\0') {
+                port_free(profiles[i]);
+                profiles[i] = NULL;
+            }
         }
+        if (f < 0)
+            bound += wire_pinpoint_endpoint_bytes(ev->endpoint_id,
+                                                  profiles[i] ? strlen(profiles[i]) : 2);
         bound += wire_pinpoint_event_bytes(ev->event_id, ev->fragment_len);
     }
-    if (rc != EVREC_OK) {
-        cJSON_Delete(root);
-        return rc;
+    char *buf = rc == EVREC_OK ? port_malloc(bound + 1) : NULL;
+    if (rc == EVREC_OK && buf == NULL)
+        rc = EVREC_E_NOMEM;
+    if (rc == EVREC_OK) {
+        jsonw_t w;
+        jsonw_init(&w, buf, bound);
+        jsonw_raw(&w, "{\"BatchItem\":{", 14);
+        for (size_t i = 0; i < b->n; i++) {
+            if (first[i] != i)
+                continue;
+            const char *id = b->events[i].endpoint_id;
+            if (i > 0)
+                jsonw_raw(&w, ",", 1);
+            jsonw_str(&w, id, strlen(id));
+            jsonw_raw(&w, ":{\"Endpoint\":", 13);
+            const char *raw = profiles[i] ? profiles[i] : "{}";
+            jsonw_raw_slow(&w, raw, strlen(raw));
+            jsonw_raw(&w, ",\"Events\":{", 11);
+            for (size_t j = i; j < b->n; j++) {
+                if (first[j] != i)
+                    continue;
+                const batch_event_t *ev = &b->events[j];
+                if (j > i)
+                    jsonw_raw(&w, ",", 1);
+                jsonw_str(&w, ev->event_id, strlen(ev->event_id));
+                jsonw_raw(&w, ":", 1);
+                jsonw_raw_slow(&w, ev->fragment, ev->fragment_len);
+            }
+            jsonw_raw(&w, "}}", 2);
+        }
+        jsonw_raw(&w, "}}", 2);
+        if (w.len > bound) { /* the bound is exact or above: never here */
+            port_free(buf);
+            buf = NULL;
+            rc = EVREC_E_INVALID;
+        } else {
+            buf[w.len] = '\0';
+            *body = buf;
+            *len = w.len;
+        }
     }
-    return wire_print(root, bound, body, len);
+    for (size_t i = 0; i < b->n; i++)
+        port_free(profiles[i]); /* set only at each endpoint's first event */
+    return rc;
 }
 
 /* The {"StatusCode","Message"} pair of an item response; status 0 if there is none. */
