@@ -185,12 +185,15 @@ typedef enum evrec_partition_key {
 
 typedef enum evrec_durability {
     /** One LMDB transaction per record, no fsync: survives the process being killed at any
-     *  instant; an fsync every sync_interval_ms bounds what a power loss can take. Default. */
+     *  instant; a power cut loses at most what was committed since the last fsync (every
+     *  sync_interval_ms): the store then opens as of that fsync, with a warning. Default. */
     EVREC_DURABLE_PROCESS = 0,
     /** fsync before evrec_record() returns: survives power loss; slowest, most flash wear. */
     EVREC_DURABLE_POWER = 1,
     /** Records are staged in memory and committed every commit_interval_ms or
-     *  commit_max_events: fastest, least wear; a crash loses at most that window. */
+     *  commit_max_events: fastest, least wear; a crash loses at most that window (a power cut
+     *  also what was committed since the last fsync). The mode is the store's: see
+     *  set_store_settings. */
     EVREC_DURABLE_BATCHED = 2
 } evrec_durability_t;
 
