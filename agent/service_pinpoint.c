@@ -240,10 +240,11 @@ static int decode_2xx(const batch_t *b, long http_status, const cJSON *json,
 static int all_accepted(const batch_t *b, long http_status, const char *body, size_t len)
 {
     (void)http_status;
-    size_t ok = 0;
-    size_t statuses = wire_count_member(body, len, "StatusCode", "202", &ok);
-    size_t endpoints = wire_count_member(body, len, "EndpointItemResponse", NULL, NULL);
-    return b->n > 0 && ok == statuses && statuses == b->n + endpoints ? 202 : 0;
+    static const wire_member_count_t m[] = { { "StatusCode", 10, "202" },
+                                             { "EndpointItemResponse", 20, NULL } };
+    size_t n[2], v[2];
+    wire_count_members(body, len, m, 2, n, v);
+    return b->n > 0 && v[0] == n[0] && n[0] == b->n + n[1] ? 202 : 0;
 }
 
 /* -- the backend ----------------------------------------------------------------------------- */

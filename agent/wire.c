@@ -332,32 +332,45 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
-size_t wire_count_member(const char *body, size_t len, const char *key, const char *value,
-                         size_t *with_value)
+void wire_count_members(const char *body, size_t len, const wire_member_count_t *m, size_t nm,
+                        size_t *counts, size_t *with_value)
 {
-    size_t klen = strlen(key), vlen = value ? strlen(value) : 0, n = 0, nv = 0;
+    for (size_t k = 0; k < nm; k++)
+        counts[k] = with_value[k] = 0;
     const char *p = body, *end = body + len;
     while (p < end && (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
         const char *q = p + 1;
-        if (p > body && p[-1] == '\\') { /* an escaped quote, inside a string */
-            p = q;
+        p = q;
+        if (q - 1 > body && q[-2] == '\\') /* an escaped quote, inside a string */
             continue;
+        for (size_t k = 0; k < nm; k++) {
+            size_t klen = m[k].key_len;
+            if (q >= end || *q != m[k].key[0] || (size_t)(end - q) <= klen ||
+                memcmp(q, m[k].key, klen) != 0 || q[klen] != '"')
+                continue;
+            const char *c = skip_ws(q + klen + 1, end);
+            p = q + klen + 1;
+            if (c >= end || *c != ':')
+                break; /* the same text as a value, not a key */
+            counts[k]++;
+            c = skip_ws(c + 1, end);
+            const char *v = m[k].value;
+            size_t vlen = v ? strlen(v) : 0;
+            if (v && (size_t)(end - c) > vlen && memcmp(c, v, vlen) == 0 &&
+                (c[vlen] == ',' || c[vlen] == '}' || c[vlen] == ']' || c[vlen] == ' ' ||
+                 c[vlen] == '\n' || c[vlen] == '\r' || c[vlen] == '\t'))
+                with_value[k]++;
+            break;
         }
-        if ((size_t)(end - q) <= klen || memcmp(q, key, klen) != 0 || q[klen] != '"') {
-            p = q;
-            continue;
-        }
-        const char *c = skip_ws(q + klen + 1, end);
-        p = q + klen + 1;
-        if (c >= end || *c != ':')
-            continue; /* the same text as a value, not a key */
-        n++;
-        c = skip_ws(c + 1, end);
-        if (value && (size_t)(end - c) > vlen && memcmp(c, value, vlen) == 0 &&
-            (c[vlen] == ',' || c[vlen] == '}' || c[vlen] == ']' || c[vlen] == ' ' ||
-             c[vlen] == '\n' || c[vlen] == '\r' || c[vlen] == '\t'))
-            nv++;
     }
+}
+
+size_t wire_count_member(const char *body, size_t len, const char *key, const char *value,
+                         size_t *with_value)
+{
+    wire_member_count_t m = { key, strlen(key), value };
+    size_t n, nv;
+    wire_count_members(body, len, &m, 1, &n, &nv);
     if (with_value)
         *with_value = nv;
     return n;

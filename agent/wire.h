@@ -84,6 +84,15 @@ int wire_accept_all(const batch_t *b, int status, wire_result_t *out);
 size_t wire_count_member(const char *body, size_t len, const char *key, const char *value,
                          size_t *with_value);
 
+/** Several members in one pass: counts[k] and with_value[k] for m[k] as above. */
+typedef struct wire_member_count {
+    const char *key;
+    size_t key_len;
+    const char *value; /* or NULL */
+} wire_member_count_t;
+void wire_count_members(const char *body, size_t len, const wire_member_count_t *m, size_t nm,
+                        size_t *counts, size_t *with_value);
+
 /* -- body size estimates: the batcher keeps requests under max_bytes with these, and the
  *    encoders size their output buffers with them (both are upper bounds of cJSON's output). */
 
