@@ -68,12 +68,11 @@ static const char *const counter_keys[QC_COUNT] = {
 
 #define EXPIRE_CHUNK 512u
 #define SIDE_BOOT_LEN 64u
-/* A process-mode store may grow beyond its synced snapshot by an eighth of its map (at least
- * 1 MiB, at most 4 MiB of 4 KiB pages) before a sync is forced: bounds the file's growth while
- * commits come faster than the sync interval. */
-#define PIN_GROWTH_SHARE 8u
-#define PIN_GROWTH_MIN_PAGES 256u
-#define PIN_GROWTH_MAX_PAGES 1024u
+/* Transactions (of any process) a process lets pass beyond its synced snapshot before it
+ * syncs early: while the snapshot is pinned, every commit takes fresh pages, and those freed
+ * become reusable only once the pin moves on, so the file holds about twice the pages of the
+ * commits between two syncs (~5 pages each): this bounds that to ~10 MiB at high rates. */
+#define PIN_MAX_TXNS 256u
 #define ERR_LEN 256
 
 typedef struct qerr {
@@ -136,7 +135,7 @@ struct evrec_queue {
     size_t evicted_len, evicted_cap;
     uint64_t evicted_unreported;
     MDB_txn *pin;         /* (under mu) read transaction on the last synced snapshot */
-    uint64_t pin_last_pgno; /* (under mu) the file's last page when it was taken */
+    uint64_t pin_txnid;   /* (under mu) its transaction id */
     char *data_path, *synced_path;
     int restored;         /* open: the last synced snapshot was restored (at most once) */
 
@@ -927,12 +926,10 @@ static void keep_synced(evrec_queue_t *q, MDB_txn *snap, const uint8_t *meta_cop
         mdb_txn_abort(snap);
         return;
     }
-    MDB_envinfo info;
-    uint64_t last = mdb_env_info(q->env, &info) == 0 ? (uint64_t)info.me_last_pgno : 0;
     port_mutex_lock(q->mu);
     MDB_txn *old = q->pin;
     q->pin = snap;
-    q->pin_last_pgno = last;
+    q->pin_txnid = (uint64_t)mdb_txn_id(snap);
     port_mutex_unlock(q->mu);
     if (old)
         mdb_txn_abort(old);
@@ -1005,19 +1002,12 @@ static void maybe_sync(evrec_queue_t *q)
     uint64_t now = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_lock(q->mu);
     int due = q->dirty && now - q->last_sync_ms >= q->cfg.sync_interval_ms;
-    uint64_t pinned_last = q->pin_last_pgno;
+    uint64_t pinned_txn = q->pin_txnid;
     port_mutex_unlock(q->mu);
-    if (!due && pinned_last) {
-        /* The pinned snapshot keeps LMDB from reusing pages: past a share of the map of new
-         * pages, sync early so the file does not grow with the commit rate. */
+    if (!due && pinned_txn) {
         MDB_envinfo info;
-        uint64_t growth = q->map_size / 4096 / PIN_GROWTH_SHARE; /* in pages */
-        if (growth < PIN_GROWTH_MIN_PAGES)
-            growth = PIN_GROWTH_MIN_PAGES;
-        if (growth > PIN_GROWTH_MAX_PAGES)
-            growth = PIN_GROWTH_MAX_PAGES;
         due = mdb_env_info(q->env, &info) == 0 &&
-              (uint64_t)info.me_last_pgno > pinned_last + growth;
+              (uint64_t)info.me_last_txnid > pinned_txn + PIN_MAX_TXNS;
     }
     if (due)
         env_sync(q); /* a failure is remembered as dirty and retried at the next interval */
