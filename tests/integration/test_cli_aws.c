@@ -665,6 +665,22 @@ static void test_parity(void **state)
                     "--records", "Data=aGk=,PartitionKey=a" },
           .faults = "script=null_body&seed=3", .rc = 255, .events = 1, .requests = 1,
           .err_has = "\n'NoneType' object has no attribute 'setdefault'\n" },
+        /* the AWS CLI makes its client (region, its format, the timeouts) before it validates
+         * the parameters: a request that would also fail validation fails on those first */
+        { .args = { "pinpoint", "put-events", "--application-id", "a", "--events-request",
+                    "{}" },
+          .env = { "AWS_DEFAULT_REGION" }, .rc = 253, .events = 0, .requests = 0,
+          .err_has = "\nYou must specify a region. You can also configure your region by running "
+                     "\"aws configure\".\n" },
+        { .args = { "pinpoint", "put-events", "--region", "bad_region!", "--application-id", "a",
+                    "--events-request", "{}" },
+          .rc = 255, .events = 0, .requests = 0,
+          .err_has = "\nProvided region_name 'bad_region!' doesn't match a supported format.\n" },
+        { .args = { "kinesis", "put-records", "--endpoint-url", "@URL@", "--cli-connect-timeout",
+                    "-1", "--stream-name", "s", "--records", "Data=aGk=" },
+          .rc = 255, .events = 0, .requests = 0,
+          .err_has = "\nAttempted to set connect timeout to -1, but the timeout cannot be set to a "
+                     "value less than or equal to 0.\n" },
         /* no command at all */
         { .args = { NULL }, .rc = 252, .events = 0, .requests = 0,
           .err_has = "evrec: error: the following arguments are required: command\n" },

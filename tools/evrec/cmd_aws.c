@@ -1572,20 +1572,6 @@ static int run_operation(ctx_t *c, parsed_t *p)
         return rc;
     }
     sb_free(&berr);
-    sbuf_t report = { 0 };
-    if (validate_params(params, op->input, &report) > 0) {
-        rc = fail(RC_PARAM, "Parameter validation failed:\n%s", sb_str(&report));
-        sb_free(&report);
-        cJSON_Delete(params);
-        return rc;
-    }
-    sb_free(&report);
-    if (p->skeleton) {
-        /* the output skeleton is the answer of a stubbed call: the input is checked first */
-        cJSON_Delete(params);
-        return skeleton(c, p->skeleton);
-    }
-
     char region[64];
     if (creds_resolve_region(c->g.region, prof, region, sizeof region) != EVREC_OK) {
         cJSON_Delete(params);
@@ -1613,6 +1599,22 @@ static int run_operation(ctx_t *c, parsed_t *p)
     if (read_ms < 0 || connect_ms < 0) {
         cJSON_Delete(params);
         return RC_GENERAL;
+    }
+
+    /* botocore validates the parameters when the call is made, on the client the AWS CLI has
+     * made by then (region, its format, retries, timeouts): those errors come first */
+    sbuf_t report = { 0 };
+    if (validate_params(params, op->input, &report) > 0) {
+        rc = fail(RC_PARAM, "Parameter validation failed:\n%s", sb_str(&report));
+        sb_free(&report);
+        cJSON_Delete(params);
+        return rc;
+    }
+    sb_free(&report);
+    if (p->skeleton) {
+        /* the output skeleton is the answer of a stubbed call: the input is checked first */
+        cJSON_Delete(params);
+        return skeleton(c, p->skeleton);
     }
 
     sbuf_t path = { 0 }, body = { 0 };
