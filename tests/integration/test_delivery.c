@@ -649,7 +649,7 @@ static void test_too_large_remembered(void **state)
     int first = count_status(&g_ep, 413);
     assert_true(first >= 1);
     for (int round = 0; round < 3; round++) {
-        char prefix[16];
+        char prefix[24];
         snprintf(prefix, sizeof prefix, "again%d", round);
         put_series(x, prefix, 16, 1, "app.big", 900, -1, NULL);
         assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
@@ -731,7 +731,7 @@ static void test_status_current_for_others(void **state)
     assert_int_equal(other.requests, 0);
     assert_true(queue_flusher_alive(x->q));
     for (int i = 0; i < 3; i++) { /* three requests well within one second */
-        char prefix[16];
+        char prefix[24];
         snprintf(prefix, sizeof prefix, "st%d", i);
         put_many(x, prefix, 2, 1);
         assert_int_equal(flusher_flush(f, 20000), EVREC_OK);
