@@ -536,6 +536,10 @@ static int load_shared(shared_file_t *f, const char *env, const char *name, int 
     f->is_config = is_config;
     if (shared_path(env, name, f->path, sizeof f->path) != 0)
         return 0;
+    /* AWS_CONFIG_FILE=/dev/null says "no such file" (botocore reads it as empty); any other
+     * file that is not regular (a FIFO would block) is refused below */
+    if (strcmp(f->path, "/dev/null") == 0)
+        return 0;
     size_t len;
     int rc = port_read_file_owned(f->path, &f->text, &len, MAX_SHARED_FILE, &f->owner, &f->mode);
     if (rc == -ENOENT || rc == -ENOTDIR) {

@@ -433,6 +433,37 @@ static void secret_files_must_be_private(void **state)
     free(conf);
 }
 
+/* /dev/null in place of the credentials or the config file (the usual way to say "not that
+ * file", in CI and containers) reads as an empty file, as botocore reads it: the other file
+ * still gives the profile. */
+static void dev_null_is_an_empty_file(void **state)
+{
+    (void)state;
+    char *conf = write_file("config-devnull", "[profile np]\naws_access_key_id = AKIDCONF\n"
+                                              "aws_secret_access_key = confsecret\n");
+    char *cred = write_file("credentials-devnull", "[default]\naws_access_key_id = AKIDCRED\n"
+                                                   "aws_secret_access_key = credsecret\n");
+    unsetenv("AWS_ACCESS_KEY_ID");
+    unsetenv("AWS_SECRET_ACCESS_KEY");
+    creds_config_t cfg = { .profile = "np" };
+    evrec_credentials_t out;
+    char err[1024];
+    setenv("AWS_SHARED_CREDENTIALS_FILE", "/dev/null", 1);
+    setenv("AWS_CONFIG_FILE", conf, 1);
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDCONF");
+
+    setenv("AWS_SHARED_CREDENTIALS_FILE", cred, 1);
+    setenv("AWS_CONFIG_FILE", "/dev/null", 1);
+    cfg.profile = NULL;
+    assert_int_equal(get_once(&cfg, &out, err, sizeof err), EVREC_OK);
+    assert_string_equal(out.access_key_id, "AKIDCRED");
+    unlink(conf);
+    unlink(cred);
+    free(conf);
+    free(cred);
+}
+
 /* An explicit profile (the option, the CLI's --profile) is the identity asked for: keys in
  * the environment do not sign in its place. AWS_PROFILE / AWS_DEFAULT_PROFILE are not an
  * explicit choice, so environment keys still win over them, as in botocore. */
@@ -744,6 +775,7 @@ int main(void)
         cmocka_unit_test_setup(provider_order, each_setup),
         cmocka_unit_test_setup(shared_profiles, each_setup),
         cmocka_unit_test_setup(secret_files_must_be_private, each_setup),
+        cmocka_unit_test_setup(dev_null_is_an_empty_file, each_setup),
         cmocka_unit_test_setup(control_characters_refused, each_setup),
         cmocka_unit_test_setup(explicit_profile_beats_environment, each_setup),
         cmocka_unit_test_setup(errors_name_providers_without_secrets, each_setup),
