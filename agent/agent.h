@@ -51,6 +51,7 @@ struct evrec {
     port_cond_t *tick_cond;
     int stopping;
     _Atomic uint64_t tick_due_ms; /* monotonic ms when queue_tick wants to run again */
+    _Atomic uint64_t wake_gen;    /* bumped by the queue's wake hook (queue_set_wake_hook) */
 
     /* The clock of the agent's records and sessions (the callers' threads' work): zero is the
      * system's; tests move it with agent_set_clock() instead of sleeping. The store's

@@ -408,11 +408,34 @@ static uint32_t clamp_tick(uint32_t ms)
     return ms < TICK_MIN_MS ? TICK_MIN_MS : ms > TICK_MAX_MS ? TICK_MAX_MS : ms;
 }
 
+/* With nothing staged or unsynced the queue wants no timer (QUEUE_TICK_IDLE): the ticker
+ * sleeps until queue_woke() says this process wrote again, so an idle agent does not wake for
+ * the queue at all. A write that comes while the tick runs is not missed: wake_gen moves. */
 static uint32_t run_tick(evrec_t *a)
 {
-    uint32_t next = clamp_tick(queue_tick(a->queue));
-    atomic_store(&a->tick_due_ms, port_monotonic_ms() + next);
+    uint64_t gen = atomic_load(&a->wake_gen);
+    uint32_t w = queue_tick(a->queue);
+    uint32_t next = w == QUEUE_TICK_IDLE ? w : clamp_tick(w);
+    atomic_store(&a->tick_due_ms,
+                 w == QUEUE_TICK_IDLE ? UINT64_MAX : port_monotonic_ms() + next);
+    if (atomic_load(&a->wake_gen) != gen) {
+        atomic_store(&a->tick_due_ms, 0);
+        next = TICK_MIN_MS;
+    }
     return next;
+}
+
+/* The queue's wake hook: timed work again (an fsync or a batched commit is due). */
+static void queue_woke(void *user)
+{
+    evrec_t *a = user;
+    atomic_fetch_add(&a->wake_gen, 1);
+    atomic_store(&a->tick_due_ms, 0);
+    if (a->ticker) {
+        port_mutex_lock(a->mu);
+        port_cond_broadcast(a->tick_cond);
+        port_mutex_unlock(a->mu);
+    }
 }
 
 /* Without a ticker thread (manual_flush firmware), recording threads do the periodic work
@@ -439,10 +462,12 @@ static void ticker_main(void *arg)
     port_mutex_lock(a->mu);
     while (!a->stopping) {
         port_mutex_unlock(a->mu);
+        uint64_t gen = atomic_load(&a->wake_gen);
         uint32_t next = run_tick(a);
         deliver_evicted_here(a);
         port_mutex_lock(a->mu);
-        if (!a->stopping)
+        /* a wake after the tick looked is seen here, under the lock the hook takes */
+        if (!a->stopping && atomic_load(&a->wake_gen) == gen)
             (void)port_cond_timedwait(a->tick_cond, a->mu, next);
     }
     port_mutex_unlock(a->mu);
@@ -586,6 +611,8 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
         if (rc != EVREC_OK)
             snprintf(err, sizeof err, "could not load the session state");
     }
+    if (rc == EVREC_OK)
+        queue_set_wake_hook(a->queue, queue_woke, a);
     if (rc == EVREC_OK)
         rc = start_delivery(a, err, sizeof err);
     if (rc == EVREC_OK && !a->opts.manual_flush &&

@@ -41,6 +41,8 @@
 #define FL_EXPIRE_PASSES 64
 /* The status in meta is rewritten on any change of error or backoff, else at most this often. */
 #define FL_STATUS_PERIOD_MS 1000u
+/* How often the flusher counts the store for events recorded by other processes. */
+#define FL_STORE_POLL_MS 1000u
 /* After a 413 the batches stay at the size that was accepted; after this many full-size
  * batches accepted in a row, the flusher tries twice the size (up to the configured limits). */
 #define FL_GROW_AFTER 16u
@@ -1181,6 +1183,14 @@ static void count_store(flusher_t *f)
     port_mutex_unlock(f->mu);
 }
 
+/* The queue's own timers, but at least once a second: events other processes record are
+ * seen by counting the store (count_store), and nothing tells this process of them. */
+static uint32_t store_tick(flusher_t *f)
+{
+    uint32_t tick = queue_tick(f->q);
+    return tick < FL_STORE_POLL_MS ? tick : FL_STORE_POLL_MS;
+}
+
 static step_result_t run_step(flusher_t *f)
 {
     port_mutex_lock(f->work);
@@ -1193,7 +1203,7 @@ static void thread_main(void *arg)
 {
     flusher_t *f = arg;
     for (;;) {
-        uint32_t tick = queue_tick(f->q);
+        uint32_t tick = store_tick(f);
         count_store(f);
         persist_status(f, 0);
         report_evicted(f);
@@ -1222,7 +1232,7 @@ static int drain_here(flusher_t *f, uint64_t gen, uint32_t timeout_ms)
 {
     uint64_t deadline = port_clock_monotonic_ms(f->cfg.clock) + timeout_ms;
     for (;;) {
-        uint32_t tick = queue_tick(f->q);
+        uint32_t tick = store_tick(f);
         count_store(f);
         port_mutex_lock(f->mu);
         int done = f->empty_gen >= gen;
@@ -1466,7 +1476,7 @@ int flusher_poll(flusher_t *f, uint32_t *next_ms)
         return EVREC_E_INVALID;
     if (!f->cfg.manual)
         return EVREC_E_STATE;
-    uint32_t tick = queue_tick(f->q);
+    uint32_t tick = store_tick(f);
     count_store(f);
     persist_status(f, 0);
     report_evicted(f);

@@ -122,6 +122,8 @@ struct evrec_queue {
     int last_commit_rc;
     uint64_t last_sync_ms;
     int dirty;            /* committed since the last fsync */
+    void (*wake_fn)(void *user); /* queue_set_wake_hook */
+    void *wake_user;
     int env_mode_set;     /* follow_mode has set the environment's sync flag once */
     int opening;          /* open_env .. open_dbs: the environment stays synced */
     int shared;           /* a group store (setgid, group-writable directory): files 0660 */
@@ -551,13 +553,32 @@ static void ws_abort(wstate_t *ws)
     ws_drop_evicted(ws);
 }
 
+/* The queue has timed work again after none (an fsync, a batched commit): tell the owner,
+ * whose ticker sleeps without a timer while there is none. Called outside q->mu. */
+static void wake_owner(evrec_queue_t *q)
+{
+    if (q->wake_fn)
+        q->wake_fn(q->wake_user);
+}
+
 static void note_commit(evrec_queue_t *q, uint64_t bytes)
 {
     port_mutex_lock(q->mu);
     q->known_bytes = bytes;
+    int woke = !is_power(q) && !q->dirty;
     if (!is_power(q))
         q->dirty = 1;
     port_mutex_unlock(q->mu);
+    if (woke)
+        wake_owner(q);
+}
+
+void queue_set_wake_hook(evrec_queue_t *q, void (*fn)(void *user), void *user)
+{
+    if (q) {
+        q->wake_fn = fn;
+        q->wake_user = user;
+    }
 }
 
 static int ws_commit(evrec_queue_t *q, wstate_t *ws)
@@ -1141,13 +1162,16 @@ static int stage_record(evrec_queue_t *q, const void *record, size_t len, int tr
     }
     memcpy(copy, record, len);
     uint64_t now = port_clock_monotonic_ms(q->cfg.clock);
-    if (q->nstaged == 0)
+    int first = q->nstaged == 0;
+    if (first)
         q->staged_since_ms = now;
     q->staged[q->nstaged++] = (staged_t){ copy, len, truncated };
     q->staged_bytes += len;
     int due = q->nstaged >= q->cfg.commit_max_events ||
               now - q->staged_since_ms >= q->cfg.commit_interval_ms;
     port_mutex_unlock(q->mu);
+    if (first)
+        wake_owner(q); /* a commit is due within commit_interval_ms */
     if (due)
         flush_staged(q); /* a failure keeps the records staged for the next try */
     return EVREC_OK;
@@ -1990,6 +2014,10 @@ uint32_t queue_tick(evrec_queue_t *q)
     now = port_clock_monotonic_ms(q->cfg.clock);
     uint64_t wait = q->cfg.sync_interval_ms;
     port_mutex_lock(q->mu);
+    if (q->nstaged == 0 && !q->dirty) { /* nothing to commit or sync: no timer at all */
+        port_mutex_unlock(q->mu);
+        return QUEUE_TICK_IDLE;
+    }
     if (q->nstaged > 0) {
         uint64_t age = now - q->staged_since_ms;
         uint64_t left = age >= q->cfg.commit_interval_ms ? 0 : q->cfg.commit_interval_ms - age;
@@ -2205,6 +2233,10 @@ int queue_remove_matching(evrec_queue_t *q, queue_match_fn match, void *user,
         if (merr) {
             ws_abort(&ws);
             return merr;
+        }
+        if (!rc && got == 0) { /* nothing removed: no commit, nothing to sync */
+            ws_abort(&ws);
+            break;
         }
         rc = rc ? (ws_abort(&ws), rc) : ws_commit(q, &ws);
         if (rc)

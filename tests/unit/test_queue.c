@@ -538,6 +538,48 @@ static void endpoint_profiles(void **state)
     drop_store(dir);
 }
 
+/* -- idle ----------------------------------------------------------------------------------- */
+
+static void count_wake(void *user)
+{
+    ++*(int *)user;
+}
+
+/* An idle queue wants no timer; the first write after that calls the wake hook once, and the
+ * tick then asks for the fsync's time; a removal pass that removes nothing writes nothing. */
+static void idle_queue_has_no_timer(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    c.sync_interval_ms = 1000;
+    evrec_queue_t *q = open_ok(dir, &c);
+    int wakes = 0;
+    queue_set_wake_hook(q, count_wake, &wakes);
+    g_mono_ms += 5000;
+    append_one(q, 90, 1, "a"); /* the interval since the last sync passed: synced at once */
+    assert_int_equal(wakes, 1);
+    assert_int_equal(queue_tick(q), QUEUE_TICK_IDLE);
+    append_one(q, 90, 1, "b"); /* within the interval: unsynced, a timer again */
+    assert_int_equal(wakes, 2);
+    append_one(q, 90, 1, "c"); /* still unsynced: no further wake */
+    assert_int_equal(wakes, 2);
+    uint32_t t = queue_tick(q);
+    assert_true(t > 0 && t <= 1000);
+    g_mono_ms += 1000;
+    assert_int_equal(queue_tick(q), QUEUE_TICK_IDLE); /* synced now */
+    uint64_t removed = 99;
+    assert_int_equal(queue_expire(q, 0, &removed), EVREC_OK); /* nothing that old */
+    assert_int_equal(removed, 0);
+    assert_int_equal(wakes, 2); /* a pass that removes nothing writes nothing */
+    assert_int_equal(queue_tick(q), QUEUE_TICK_IDLE);
+    assert_int_equal(queue_expire(q, 2, &removed), EVREC_OK); /* all three go */
+    assert_int_equal(removed, 3);
+    assert_int_equal(wakes, 3);
+    queue_close(q);
+    drop_store(dir);
+}
+
 /* -- durability modes -------------------------------------------------------------------- */
 
 static void durability_process_and_power(void **state)
@@ -553,7 +595,7 @@ static void durability_process_and_power(void **state)
         assert_int_equal(queue_count(q), 1); /* visible at once */
         g_mono_ms += 2;
         append_one(q, 90, 1, "b"); /* the sync interval passed: this append fsyncs */
-        assert_true(queue_tick(q) <= 1000);
+        assert_true(queue_tick(q) == QUEUE_TICK_IDLE); /* nothing unsynced: no timer */
         assert_int_equal(queue_sync(q), EVREC_OK);
         queue_close(q);
         q = open_ok(dir, &c);
@@ -1895,6 +1937,7 @@ int main(void)
         cmocka_unit_test(store_file_links_refused),
         cmocka_unit_test(store_dir_ownership_checked),
         cmocka_unit_test(group_store_shared_by_members),
+        cmocka_unit_test(idle_queue_has_no_timer),
         cmocka_unit_test(foreign_lmdb),
         cmocka_unit_test(future_format),
         cmocka_unit_test(quarantine_corrupt),
