@@ -46,7 +46,6 @@
 /* After a 413 the batches stay at the size that was accepted; after this many full-size
  * batches accepted in a row, the flusher tries twice the size (up to the configured limits). */
 #define FL_GROW_AFTER 16u
-#define FL_OWNED_MAX 24
 
 typedef enum step_result {
     STEP_EMPTY,   /* nothing left to send */
@@ -56,9 +55,7 @@ typedef enum step_result {
 
 struct flusher {
     evrec_queue_t *q;
-    flusher_config_t cfg; /* its strings point into owned[] */
-    char *owned[FL_OWNED_MAX];
-    size_t nowned;
+    flusher_config_t cfg; /* its strings are the caller's (the agent's options): borrowed */
     creds_t *creds;
     transport_t *tp;
     sigv4_key_cache_t keys;
@@ -130,39 +127,10 @@ struct flusher {
 
 /* -- small helpers ---------------------------------------------------------------------- */
 
-static int own(flusher_t *f, const char **slot)
-{
-    if (!*slot)
-        return EVREC_OK;
-    if (f->nowned == FL_OWNED_MAX)
-        return EVREC_E_NOMEM;
-    char *copy = port_strdup(*slot);
-    if (!copy)
-        return EVREC_E_NOMEM;
-    f->owned[f->nowned++] = copy;
-    *slot = copy;
-    return EVREC_OK;
-}
-
 static int copy_config(flusher_t *f, const flusher_config_t *in)
 {
     f->cfg = *in;
     flusher_config_t *c = &f->cfg;
-    const char **strings[] = {
-        &c->application_id,         &c->tracking_id,           &c->region,
-        &c->stream_name,            &c->stream_arn,            &c->delivery_stream_name,
-        &c->endpoint_url,           &c->creds.access_key_id,   &c->creds.secret_access_key,
-        &c->creds.session_token,    &c->creds.profile,         &c->creds.iot_endpoint,
-        &c->creds.iot_role_alias,   &c->creds.iot_thing_name,  &c->creds.iot_cert_file,
-        &c->creds.iot_key_file,     &c->creds.cognito_pool_id, &c->creds.cognito_endpoint_url,
-        &c->creds.region,           &c->creds.ca_bundle,       &c->transport.ca_bundle,
-        &c->transport.client_cert_file, &c->transport.client_key_file,
-    };
-    for (size_t i = 0; i < sizeof strings / sizeof strings[0]; i++) {
-        int rc = own(f, strings[i]);
-        if (rc)
-            return rc;
-    }
     if (c->flush_interval_ms == 0)
         c->flush_interval_ms = FL_DEFAULT_INTERVAL_MS;
     if (c->flush_threshold_events == 0)
@@ -1268,12 +1236,7 @@ static void flusher_free(flusher_t *f)
     port_mutex_free(f->work);
     port_free(f->url);
     port_free(f->sign_path);
-    /* The owned copies include the secret key and the session token; the struct holds the
-     * signing-key cache and the last credentials. */
-    for (size_t i = 0; i < f->nowned; i++) {
-        mbedtls_platform_zeroize(f->owned[i], strlen(f->owned[i]));
-        port_free(f->owned[i]);
-    }
+    /* The struct holds the signing-key cache and the last credentials. */
     mbedtls_platform_zeroize(f, sizeof *f);
     port_free(f);
 }

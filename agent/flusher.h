@@ -60,7 +60,9 @@ void flusher_deliver_evicted(evrec_queue_t *q, evrec_delivery_fn fn, void *user,
                              const log_sink_t *log);
 
 /** Start a flusher over q (which must outlive it). Takes the store's flusher role first:
- *  EVREC_E_BUSY if another process holds it (the caller then records only). */
+ *  EVREC_E_BUSY if another process holds it (the caller then records only). The strings of
+ *  *cfg are borrowed, not copied: they must outlive the flusher (the agent's are its deep copy
+ *  of the options, freed after flusher_stop; the credential chain copies what it keeps). */
 int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, char *err,
                 size_t errlen);
 
