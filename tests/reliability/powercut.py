@@ -159,6 +159,10 @@ def run(args):
             store = os.path.join(work, f"store-{mode}")
             trace = os.path.join(work, f"trace-{mode}")
             env = dict(os.environ, LD_PRELOAD=args.shim, EVREC_IOTRACE=trace)
+            # A sanitizer build's runtime must come first in the library list, and the shim
+            # comes before it: tell ASan the order is intended (the shim only wraps I/O).
+            env["ASAN_OPTIONS"] = ":".join(
+                o for o in (os.environ.get("ASAN_OPTIONS", ""), "verify_asan_link_order=0") if o)
             subprocess.run([args.tool, "workload", store, mode, str(args.events)], env=env,
                            check=True)
             ops = read_trace(trace)
