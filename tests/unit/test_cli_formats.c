@@ -276,6 +276,9 @@ static void test_json_errors(void **state)
         { "\"\\x\"", "Invalid \\escape: line 1 column 2 (char 1)" },
         { "\"a\tb\"", "Invalid control character at: line 1 column 3 (char 2)" },
         { "\"é\" x", "Extra data: line 1 column 5 (char 4)" },
+        /* not Python's: a NUL would cut the string, so it is refused rather than dropped */
+        { "[\"t\\u0000x\"]",
+          "NUL character (\\u0000) in a string is not supported: line 1 column 4 (char 3)" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         cJSON *v = NULL;

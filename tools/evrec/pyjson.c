@@ -285,6 +285,13 @@ static char *parse_string(parser_t *p)
             parse_fail(p, "Invalid \\uXXXX escape", p->pos + 1);
             break;
         }
+        if (cp == 0) {
+            /* Strings are carried as C strings: a NUL would silently cut the value short, so
+             * it is refused (Python would keep it; nothing evrec sends may differ from what
+             * was given). */
+            parse_fail(p, "NUL character (\\u0000) in a string is not supported", p->pos);
+            break;
+        }
         p->pos += 6;
         if (cp >= 0xD800 && cp <= 0xDBFF && p->len - p->pos >= 6 && p->s[p->pos] == '\\' &&
             p->s[p->pos + 1] == 'u') {
