@@ -74,11 +74,12 @@ int main(int argc, char **argv)
     o.no_environment_credentials = 1;
     o.max_request_bytes = 64 * 1024;
     o.max_store_bytes = 8u << 20;
-    o.manual_flush = 1;
-    if (url)
+    if (url) { /* flushed by hand: evrec_poll, no flusher thread */
+        o.manual_flush = 1;
         o.endpoint_url = url;
-    else
-        o.no_flusher = 1;
+    } else {
+        o.no_flusher = 1; /* record only (the two exclude each other) */
+    }
     char msg[256];
     evrec_t *a = NULL;
     int rc = evrec_open(&a, store, &o, msg, sizeof msg);
