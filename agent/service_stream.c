@@ -1,10 +1,13 @@
 /* Records for Kinesis Data Streams and Data Firehose (service_stream.h). */
 #include "service_stream.h"
 
+#include <locale.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "event.h"
+#include "jsonw.h"
 #include "port.h"
 #include "record.h"
 #include "wire_internal.h"
@@ -205,9 +208,9 @@ static int personalize_record(const batch_event_t *ev, cJSON *frag, cJSON *out)
     return rc;
 }
 
-int stream_record_data(const stream_format_t *fmt, const service_ctx_t *c,
-                       const batch_event_t *ev, const stream_profile_t *profile, char **out,
-                       size_t *len)
+int stream_record_data_tree(const stream_format_t *fmt, const service_ctx_t *c,
+                            const batch_event_t *ev, const stream_profile_t *profile, char **out,
+                            size_t *len)
 {
     *out = NULL;
     *len = 0;
@@ -242,6 +245,457 @@ int stream_record_data(const stream_format_t *fmt, const service_ctx_t *c,
     }
     *out = text;
     *len = n;
+    return EVREC_OK;
+}
+
+
+/* -- the fast path: a fragment in the layout event.c writes ------------------------------- */
+
+/* event.c writes a Pinpoint fragment with jsonw (strings and numbers exactly as cJSON prints
+ * them), its members in one order, no white space. Such a fragment converts by copying its
+ * tokens: the output is the tree conversion's, byte for byte. Anything else (older layouts,
+ * other escapes or number spellings, nesting, white space) takes the tree conversion. */
+
+typedef struct span {
+    const char *p; /* the token, quotes included; NULL if the member is absent */
+    size_t n;
+} span_t;
+
+/* The end of the string token at s if it is spelled as cJSON prints strings, else NULL. */
+static const char *scan_string(const char *s, const char *end)
+{
+    if (s >= end || *s != '"')
+        return NULL;
+    for (s++; s < end; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"')
+            return s + 1;
+        if (ch < 0x20)
+            return NULL;
+        if (ch != '\\')
+            continue;
+        if (++s >= end)
+            return NULL;
+        switch (*s) {
+        case '"': case '\\': case 'b': case 'f': case 'n': case 'r': case 't':
+            break;
+        case 'u': {
+            if (end - s < 5 || s[1] != '0' || s[2] != '0' || (s[3] != '0' && s[3] != '1'))
+                return NULL;
+            char h = s[4];
+            int lo = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10 : -1;
+            int v = lo < 0 ? -1 : (s[3] - '0') * 16 + lo;
+            if (v <= 0 || v == '\b' || v == '\t' || v == '\n' || v == '\f' || v == '\r')
+                return NULL; /* cJSON writes these short, and cuts a string at a NUL */
+            s += 4;
+            break;
+        }
+        default:
+            return NULL;
+        }
+    }
+    return NULL;
+}
+
+/* The end of a JSON number token at s (at most 63 characters, as cJSON reads them), or NULL. */
+static const char *scan_number(const char *s, const char *end)
+{
+    const char *p = s;
+#define DIGITS(q) while ((q) < end && *(q) >= '0' && *(q) <= '9') (q)++
+    if (p < end && *p == '-')
+        p++;
+    if (p >= end || *p < '0' || *p > '9')
+        return NULL;
+    if (*p == '0')
+        p++;
+    else
+        DIGITS(p);
+    if (p < end && *p == '.') {
+        const char *d = ++p;
+        DIGITS(p);
+        if (p == d)
+            return NULL;
+    }
+    if (p < end && (*p == 'e' || *p == 'E')) {
+        p++;
+        if (p < end && (*p == '+' || *p == '-'))
+            p++;
+        const char *d = p;
+        DIGITS(p);
+        if (p == d)
+            return NULL;
+    }
+#undef DIGITS
+    return p - s <= 63 ? p : NULL;
+}
+
+static int is_lit(const char *s, const char *end, const char *lit, size_t n)
+{
+    return (size_t)(end - s) >= n && memcmp(s, lit, n) == 0;
+}
+
+/* A flat object ({"key":value,...}, values strings, numbers, true, false, null): its end. */
+static const char *scan_flat_object(const char *s, const char *end)
+{
+    if (s >= end || *s != '{')
+        return NULL;
+    s++;
+    if (s < end && *s == '}')
+        return s + 1;
+    for (;;) {
+        s = scan_string(s, end);
+        if (s == NULL || s >= end || *s != ':')
+            return NULL;
+        s++;
+        if (s < end && *s == '"')
+            s = scan_string(s, end);
+        else if (is_lit(s, end, "true", 4))
+            s += 4;
+        else if (is_lit(s, end, "false", 5))
+            s += 5;
+        else if (is_lit(s, end, "null", 4))
+            s += 4;
+        else
+            s = scan_number(s, end);
+        if (s == NULL || s >= end)
+            return NULL;
+        if (*s == '}')
+            return s + 1;
+        if (*s != ',')
+            return NULL;
+        s++;
+    }
+}
+
+/* Members of an object whose keys come in the order of `keys` (each at most once); their value
+ * tokens in spans. Values: strings, or for `obj_mask` keys flat objects, for `num_mask` keys
+ * numbers, for `nested` a {...} read by scan_session. Returns the object's end or NULL. */
+typedef struct key {
+    const char *name;
+    size_t len; /* with its quotes */
+    char kind;  /* 's' string, 'o' flat object, 'n' number, 'S' the session */
+} member_key_t;
+
+static const char *scan_members(const char *s, const char *end, const member_key_t *keys, size_t nkeys,
+                                span_t *spans);
+
+static const member_key_t session_keys[] = {
+    { "\"Id\"", 4, 's' },
+    { "\"StartTimestamp\"", 16, 's' },
+    { "\"StopTimestamp\"", 15, 's' },
+    { "\"Duration\"", 10, 'n' },
+};
+enum { S_ID, S_START, S_STOP, S_DURATION, S_KEYS };
+
+static const member_key_t fragment_keys[] = {
+    { "\"EventType\"", 11, 's' },
+    { "\"Timestamp\"", 11, 's' },
+    { "\"Attributes\"", 12, 'o' },
+    { "\"Metrics\"", 9, 'o' },
+    { "\"Session\"", 9, 'S' },
+    { "\"AppPackageName\"", 16, 's' },
+    { "\"AppTitle\"", 10, 's' },
+    { "\"AppVersionCode\"", 16, 's' },
+    { "\"ClientSdkVersion\"", 18, 's' },
+    { "\"SdkName\"", 9, 's' },
+};
+enum { F_TYPE, F_TIMESTAMP, F_ATTRIBUTES, F_METRICS, F_SESSION, F_PACKAGE, F_TITLE,
+       F_VERSION_CODE, F_SDK_VERSION, F_SDK_NAME, F_KEYS };
+
+typedef struct scanned {
+    span_t f[F_KEYS];
+    span_t s[S_KEYS];
+} scanned_t;
+
+static const char *scan_members(const char *s, const char *end, const member_key_t *keys, size_t nkeys,
+                                span_t *spans)
+{
+    if (s >= end || *s != '{')
+        return NULL;
+    s++;
+    if (s < end && *s == '}')
+        return s + 1;
+    size_t next = 0;
+    for (;;) {
+        size_t k = next;
+        while (k < nkeys && !(is_lit(s, end, keys[k].name, keys[k].len) &&
+                              s + keys[k].len < end && s[keys[k].len] == ':'))
+            k++;
+        if (k == nkeys)
+            return NULL; /* unknown, repeated or out of order */
+        next = k + 1;
+        s += keys[k].len + 1;
+        const char *v = s;
+        switch (keys[k].kind) {
+        case 's': s = scan_string(s, end); break;
+        case 'o': s = scan_flat_object(s, end); break;
+        case 'n': s = scan_number(s, end); break;
+        default:
+            s = scan_members(s, end, session_keys, S_KEYS, spans + F_KEYS);
+            break;
+        }
+        if (s == NULL || s >= end)
+            return NULL;
+        spans[k].p = v;
+        spans[k].n = (size_t)(s - v);
+        if (*s == '}')
+            return s + 1;
+        if (*s != ',')
+            return NULL;
+        s++;
+    }
+}
+
+/* An ISO 8601 string token as epoch ms; 0 if it does not parse (the member is left out),
+ * -1 if the token has escapes (the tree conversion decides). */
+static int token_ms(span_t t, int64_t *ms)
+{
+    char text[64];
+    if (t.n < 2 || t.n - 2 >= sizeof text || memchr(t.p, '\\', t.n) != NULL)
+        return -1;
+    memcpy(text, t.p + 1, t.n - 2);
+    text[t.n - 2] = '\0';
+    return event_parse_iso8601(text, ms) == EVREC_OK ? 1 : 0;
+}
+
+static void put_ms(jsonw_t *w, int64_t ms)
+{
+    char text[24];
+    size_t n = sizeof text;
+    uint64_t u = ms < 0 ? 0 - (uint64_t)ms : (uint64_t)ms;
+    do {
+        text[--n] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (ms < 0)
+        text[--n] = '-';
+    jsonw_raw(w, text + n, sizeof text - n);
+}
+
+#define W_LIT(w, lit) jsonw_raw((w), (lit), sizeof(lit) - 1)
+
+static void put_span(jsonw_t *w, span_t t)
+{
+    jsonw_raw_slow(w, t.p, t.n);
+}
+
+/* A flat object with its numbers as cJSON prints them once read back. */
+static void put_flat_object(jsonw_t *w, span_t t)
+{
+    const char *s = t.p, *end = t.p + t.n;
+    for (;;) {
+        const char *num = s;
+        while (num < end && !((*num >= '0' && *num <= '9') || *num == '-') ) {
+            if (*num == '"') /* a key or a string value: copy it whole */
+                num = scan_string(num, end);
+            else
+                num++;
+        }
+        jsonw_raw_slow(w, s, (size_t)(num - s));
+        if (num >= end)
+            return;
+        const char *stop = scan_number(num, end);
+        char text[64];
+        memcpy(text, num, (size_t)(stop - num));
+        text[stop - num] = '\0';
+        jsonw_num(w, strtod(text, NULL));
+        s = stop;
+    }
+}
+
+/* The fragment's members (already scanned into `sc`) as the record. Returns 0 if the tree
+ * conversion must decide (a timestamp with escapes). */
+static int emit_pinpoint(jsonw_t *w, const service_ctx_t *c, const batch_event_t *ev,
+                         const stream_profile_t *profile, const scanned_t *sc)
+{
+    int64_t ts = 0, start = 0, stop = 0;
+    int has_ts = 0, has_start = 0, has_stop = 0;
+    if (sc->f[F_TIMESTAMP].p && (has_ts = token_ms(sc->f[F_TIMESTAMP], &ts)) < 0)
+        return 0;
+    if (sc->f[F_SESSION].p && sc->s[S_START].p &&
+        (has_start = token_ms(sc->s[S_START], &start)) < 0)
+        return 0;
+    if (sc->f[F_SESSION].p && sc->s[S_STOP].p && (has_stop = token_ms(sc->s[S_STOP], &stop)) < 0)
+        return 0;
+    int first = 1;
+    jsonw_raw(w, "{", 1);
+    if (sc->f[F_TYPE].p) {
+        W_LIT(w, "\"event_type\":");
+        put_span(w, sc->f[F_TYPE]);
+        first = 0;
+    }
+    if (has_ts) {
+        if (!first)
+            W_LIT(w, ",");
+        W_LIT(w, "\"event_timestamp\":");
+        put_ms(w, ts);
+        first = 0;
+    }
+    if (!first)
+        W_LIT(w, ",");
+    W_LIT(w, "\"arrival_timestamp\":");
+    put_ms(w, c->now_ms ? c->now_ms : port_wall_ms());
+    W_LIT(w, ",\"event_version\":\"" STREAM_EVENT_VERSION "\",\"event_id\":");
+    jsonw_str(w, ev->event_id, strlen(ev->event_id));
+    W_LIT(w, ",\"application\":{");
+    int app_first = 1;
+    if (c->application_id && c->application_id[0]) {
+        W_LIT(w, "\"app_id\":");
+        jsonw_str(w, c->application_id, strlen(c->application_id));
+        app_first = 0;
+    }
+    static const struct { int key; const char *name; size_t len; } app[] = {
+        { F_PACKAGE, "\"package_name\":", 15 },
+        { F_TITLE, "\"title\":", 8 },
+        { F_VERSION_CODE, "\"version_code\":", 15 },
+    };
+    for (size_t i = 0; i < sizeof app / sizeof app[0]; i++) {
+        if (sc->f[app[i].key].p == NULL)
+            continue;
+        if (!app_first)
+            W_LIT(w, ",");
+        jsonw_raw(w, app[i].name, app[i].len);
+        put_span(w, sc->f[app[i].key]);
+        app_first = 0;
+    }
+    if (!app_first)
+        W_LIT(w, ",");
+    W_LIT(w, "\"sdk\":{");
+    if (sc->f[F_SDK_NAME].p) {
+        W_LIT(w, "\"name\":");
+        put_span(w, sc->f[F_SDK_NAME]);
+    }
+    if (sc->f[F_SDK_VERSION].p) {
+        if (sc->f[F_SDK_NAME].p)
+            W_LIT(w, ",");
+        W_LIT(w, "\"version\":");
+        put_span(w, sc->f[F_SDK_VERSION]);
+    }
+    W_LIT(w, "}");
+    if (profile && profile->app_tail)
+        jsonw_raw_slow(w, profile->app_tail, strlen(profile->app_tail));
+    W_LIT(w, "},\"client\":{\"client_id\":");
+    jsonw_str(w, ev->endpoint_id, strlen(ev->endpoint_id));
+    W_LIT(w, "}");
+    if (sc->f[F_SESSION].p) {
+        W_LIT(w, ",\"session\":{");
+        int s_first = 1;
+        if (sc->s[S_ID].p) {
+            W_LIT(w, "\"session_id\":");
+            put_span(w, sc->s[S_ID]);
+            s_first = 0;
+        }
+        if (has_start) {
+            if (!s_first)
+                W_LIT(w, ",");
+            W_LIT(w, "\"start_timestamp\":");
+            put_ms(w, start);
+            s_first = 0;
+        }
+        if (has_stop) {
+            if (!s_first)
+                W_LIT(w, ",");
+            W_LIT(w, "\"stop_timestamp\":");
+            put_ms(w, stop);
+        }
+        W_LIT(w, "}");
+    }
+    W_LIT(w, ",\"attributes\":");
+    if (sc->f[F_ATTRIBUTES].p)
+        put_flat_object(w, sc->f[F_ATTRIBUTES]);
+    else
+        W_LIT(w, "{}");
+    W_LIT(w, ",\"metrics\":");
+    if (sc->f[F_METRICS].p)
+        put_flat_object(w, sc->f[F_METRICS]);
+    else
+        W_LIT(w, "{}");
+    if (profile && profile->record_tail)
+        jsonw_raw_slow(w, profile->record_tail, strlen(profile->record_tail));
+    W_LIT(w, "}");
+    return 1;
+}
+
+int stream_record_data(const stream_format_t *fmt, const service_ctx_t *c,
+                       const batch_event_t *ev, const stream_profile_t *profile, char **out,
+                       size_t *len)
+{
+    scanned_t sc;
+    const char *end = ev->fragment ? ev->fragment + ev->fragment_len : NULL;
+    int fast = ev->fragment != NULL && ev->shape == RECORD_SHAPE_PINPOINT &&
+               (profile == NULL || !cJSON_IsObject(profile->parsed) ||
+                (profile->app_tail != NULL && profile->record_tail != NULL));
+    if (fast) {
+        memset(&sc, 0, sizeof sc);
+        fast = scan_members(ev->fragment, end, fragment_keys, F_KEYS, sc.f) == end;
+    }
+    if (fast) { /* numbers are read back with strtod, as cJSON does */
+        const struct lconv *lc = localeconv();
+        fast = lc && lc->decimal_point && strcmp(lc->decimal_point, ".") == 0;
+    }
+    if (fast) {
+        size_t cap = 2 * ev->fragment_len + STREAM_RECORD_OVERHEAD + 2 +
+                     2 * strlen(ev->event_id) + 2 * strlen(ev->endpoint_id) +
+                     (c->application_id ? 2 * strlen(c->application_id) : 0) +
+                     (profile && profile->app_tail ? strlen(profile->app_tail) : 0) +
+                     (profile && profile->record_tail ? strlen(profile->record_tail) : 0);
+        for (int pass = 0; pass < 2; pass++) {
+            char *buf = port_malloc(cap);
+            if (buf == NULL)
+                return EVREC_E_NOMEM;
+            jsonw_t w;
+            jsonw_init(&w, buf, cap - 2);
+            if (!emit_pinpoint(&w, c, ev, profile, &sc)) {
+                port_free(buf);
+                break;
+            }
+            if (w.len <= cap - 2) {
+                if (fmt->newline)
+                    buf[w.len++] = '\n';
+                buf[w.len] = '\0';
+                *out = buf;
+                *len = w.len;
+                return EVREC_OK;
+            }
+            port_free(buf);
+            cap = w.len + 2; /* the bound was short: once more, at the size it takes */
+        }
+    }
+    return stream_record_data_tree(fmt, c, ev, profile, out, len);
+}
+
+int stream_profile_prepare(stream_profile_t *p)
+{
+    if (!cJSON_IsObject(p->parsed))
+        return EVREC_OK;
+    cJSON *rec = cJSON_CreateObject(), *app = cJSON_CreateObject();
+    int rc = rec && app ? from_profile(rec, app, p) : EVREC_E_NOMEM;
+    char *parts[2] = { NULL, NULL };
+    cJSON *objs[2] = { app, rec };
+    for (int i = 0; !rc && i < 2; i++) {
+        char *text = cJSON_PrintUnformatted(objs[i]); /* {...}: its members, with a comma */
+        size_t n = text ? strlen(text) : 0;
+        parts[i] = n >= 2 ? port_malloc(n) : NULL;
+        if (parts[i] == NULL) {
+            rc = EVREC_E_NOMEM;
+        } else if (n == 2) {
+            parts[i][0] = '\0';
+        } else {
+            parts[i][0] = ',';
+            memcpy(parts[i] + 1, text + 1, n - 2);
+            parts[i][n - 1] = '\0';
+        }
+        cJSON_free(text);
+    }
+    cJSON_Delete(rec);
+    cJSON_Delete(app);
+    if (rc) {
+        port_free(parts[0]);
+        port_free(parts[1]);
+        return rc;
+    }
+    p->app_tail = parts[0];
+    p->record_tail = parts[1];
     return EVREC_OK;
 }
 
@@ -291,8 +745,9 @@ static void profile_clear(stream_profile_t *p)
 {
     cJSON_Delete(p->parsed);
     port_free(p->text);
-    p->parsed = NULL;
-    p->text = NULL;
+    port_free(p->app_tail);
+    port_free(p->record_tail);
+    memset(p, 0, sizeof *p);
 }
 
 /* The body is written straight into one growing buffer, each record's base64 in place, so a
@@ -399,7 +854,8 @@ int stream_encode(const stream_format_t *fmt, const service_ctx_t *c, const char
     if (!rc)
         rc = out_put(&o, ",\"Records\":[", 12);
     size_t total = 0;
-    stream_profile_t profile = { NULL, NULL };
+    stream_profile_t profile;
+    memset(&profile, 0, sizeof profile);
     const char *profile_of = NULL; /* the endpoint `profile` was read for */
     for (size_t i = 0; !rc && i < b->n; i++) {
         const batch_event_t *ev = &b->events[i];
@@ -417,6 +873,8 @@ int stream_encode(const stream_format_t *fmt, const service_ctx_t *c, const char
             }
             if (profile.text != NULL && profile.text[0] != '\0')
                 profile.parsed = cJSON_Parse(profile.text);
+            if ((rc = stream_profile_prepare(&profile)) != EVREC_OK)
+                break;
             profile_of = ev->endpoint_id;
         }
         if (i > 0)

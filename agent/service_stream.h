@@ -49,11 +49,25 @@ int stream_all_accepted(const stream_format_t *fmt, const batch_t *b, long http_
  *  and its partition key for Kinesis). */
 size_t stream_added_bytes(const stream_format_t *fmt, const batch_t *b, size_t n);
 
-/** An endpoint's profile: its stored text, and parsed (NULL if none or not JSON). */
+/** An endpoint's profile: its stored text, and parsed (NULL if none or not JSON). `app_tail`
+ *  and `record_tail`, when set (stream_profile_prepare), are what the profile adds to every
+ *  record of that endpoint, as text: the members it appends to `application`, and those it
+ *  appends to the record (device, endpoint), each with its leading comma ("" for none). */
 typedef struct stream_profile {
     char *text;
     cJSON *parsed;
+    char *app_tail;
+    char *record_tail;
 } stream_profile_t;
+
+/** Build p's tails from p->parsed, once per endpoint and request. */
+int stream_profile_prepare(stream_profile_t *p);
+
+/** The record data as the cJSON tree conversion writes it, whatever the fragment's layout:
+ *  stream_record_data's fallback, and the reference its fast path is tested against. */
+int stream_record_data_tree(const stream_format_t *fmt, const service_ctx_t *c,
+                            const batch_event_t *ev, const stream_profile_t *profile, char **out,
+                            size_t *len);
 
 /** One event's record data (port_malloc'ed, NUL-terminated; '\n' at the end if fmt->newline).
  *  `profile` is the endpoint's profile (NULL for none). */

@@ -16,8 +16,10 @@
 
 #include "evrec.h"
 #include "port.h"
+#include "event.h"
 #include "record.h"
 #include "service.h"
+#include "service_stream.h"
 #include "testutil.h"
 #include "wire.h"
 
@@ -396,6 +398,163 @@ static void error_classes(void **state)
     }
 }
 
+/* The record data is the same bytes whichever way it is made: the fast conversion (fragments
+ * in the layout event.c writes) against the cJSON tree conversion it falls back to. */
+static const stream_format_t FMT_K = { .partition_key = 1, .max_record_bytes = 1u << 20,
+                                       .max_request_bytes = 5u << 20 };
+static const stream_format_t FMT_F = { .newline = 1, .max_record_bytes = 1000u << 10,
+                                       .max_request_bytes = 4u << 20 };
+
+static void assert_same_data(const batch_event_t *ev, const char *profile_text,
+                             const char *app_id)
+{
+    stream_profile_t prof;
+    memset(&prof, 0, sizeof prof);
+    if (profile_text) {
+        prof.text = port_strdup(profile_text);
+        prof.parsed = cJSON_Parse(prof.text);
+        assert_int_equal(stream_profile_prepare(&prof), EVREC_OK);
+    }
+    service_ctx_t c;
+    memset(&c, 0, sizeof c);
+    c.now_ms = 1764000000123;
+    c.application_id = app_id;
+    for (int f = 0; f < 2; f++) {
+        const stream_format_t *fmt = f ? &FMT_F : &FMT_K;
+        char *a = NULL, *b = NULL;
+        size_t alen = 0, blen = 0;
+        int ra = stream_record_data(fmt, &c, ev, profile_text ? &prof : NULL, &a, &alen);
+        int rb = stream_record_data_tree(fmt, &c, ev, profile_text ? &prof : NULL, &b, &blen);
+        assert_int_equal(ra, rb);
+        if (ra == EVREC_OK) {
+            if (alen != blen || memcmp(a, b, alen) != 0)
+                fail_msg("fragment %.*s\n fast %s\n tree %s", (int)ev->fragment_len,
+                         ev->fragment, a, b);
+            assert_int_equal(a[alen], '\0');
+        }
+        port_free(a);
+        port_free(b);
+    }
+    cJSON_Delete(prof.parsed);
+    port_free(prof.text);
+    port_free(prof.app_tail);
+    port_free(prof.record_tail);
+}
+
+static void conversion_matches_the_tree(void **state)
+{
+    (void)state;
+    static const char *const values[] = {
+        "plain", "", "quote \" back \\ slash", "tab\there\nnew\rret\bbs\fff", "\x01\x1f\x7f",
+        "caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\xff\xfe invalid utf-8", "/slash/",
+        "{\"not\":\"json\"}", "1234",
+    };
+    static const double numbers[] = {
+        0.0, -0.0, 1.0, -1.0, 9.99, 1e300, -1e-300, 2147483647.0, 2147483648.0, -2147483649.0,
+        0.1, 1.0 / 3.0, 123456789012345678.0, 5e-324, 1e21, 12.5,
+    };
+    static const char *const profiles[] = {
+        NULL, "{\"Demographic\":{\"Make\":\"A\\\"cme\",\"Model\":\"Box\",\"Platform\":\"linux\","
+              "\"PlatformVersion\":\"6.1\",\"Locale\":\"en_US\",\"AppVersion\":\"1.2\"},"
+              "\"User\":{\"UserId\":\"u-1\"}}",
+        "{\"Address\":\"x\"}", "{\"Demographic\":{\"Locale\":\"fr\"}}", "[1,2]", "not json",
+    };
+    const size_t nv = sizeof values / sizeof values[0], nn = sizeof numbers / sizeof numbers[0];
+    uint64_t rnd = 0x9e3779b97f4a7c15u;
+    for (int i = 0; i < 600; i++) {
+        rnd ^= rnd << 13, rnd ^= rnd >> 7, rnd ^= rnd << 17;
+        evrec_event_t *e = NULL;
+        if (!values[rnd % nv][0] || rnd % 5 == 0 ||
+            evrec_event_new(&e, values[rnd % nv]) != EVREC_OK) /* not UTF-8: refused */
+            assert_int_equal(evrec_event_new(&e, "app.view"), EVREC_OK);
+        int nattr = (int)(rnd >> 8) % 5, nmetric = (int)(rnd >> 12) % 5;
+        for (int a = 0; a < nattr; a++) {
+            char name[32];
+            snprintf(name, sizeof name, "%s%d", a % 2 ? "k\"" : "attr", a);
+            evrec_event_set_attribute(e, name, values[(rnd >> (3 + 5 * a)) % nv]);
+        }
+        for (int m = 0; m < nmetric; m++) {
+            char name[32];
+            snprintf(name, sizeof name, "m\\%d", m);
+            evrec_event_set_metric(e, name, numbers[(rnd >> (7 + 6 * m)) % nn]);
+        }
+        if (rnd & (1u << 25))
+            evrec_event_set_field(e, "AppTitle", values[(rnd >> 26) % nv]);
+        if (rnd & (1u << 27))
+            evrec_event_set_field(e, "AppPackageName", "com.example");
+        if (rnd & (1u << 28))
+            evrec_event_set_field(e, "AppVersionCode", "42");
+        if (rnd & (1u << 29))
+            evrec_event_set_field(e, "SdkName", "my \"sdk\"");
+        event_context_t ctx = { 0 };
+        ctx.preferred_shape = RECORD_SHAPE_PINPOINT;
+        ctx.endpoint_id = "dev\"ice-1";
+        ctx.now_ms = 1764000000000 + (int64_t)(rnd % 100000);
+        if (rnd & (1u << 30)) {
+            ctx.session_id = values[(rnd >> 31) % nv][0] ? values[(rnd >> 31) % nv] : "s";
+            ctx.session_start_ms = ctx.now_ms - 5000;
+            if (rnd & (1ull << 35)) {
+                ctx.session_stop_ms = ctx.now_ms;
+                ctx.session_duration_ms = 5000;
+            } else {
+                ctx.session_duration_ms = -1;
+            }
+        }
+        uint8_t *rec = NULL;
+        size_t len = 0;
+        int truncated = 0;
+        char err[256];
+        assert_int_equal(event_encode_record(e, &ctx, &rec, &len, &truncated, err, sizeof err),
+                         EVREC_OK);
+        evrec_record_view_t v;
+        assert_int_equal(evrec_record_decode(rec, len, &v), EVREC_OK);
+        char *frag = malloc(v.fragment_len + 1), *id = malloc(v.event_id_len + 1);
+        memcpy(frag, v.fragment, v.fragment_len);
+        frag[v.fragment_len] = '\0';
+        memcpy(id, v.event_id, v.event_id_len);
+        id[v.event_id_len] = '\0';
+        batch_event_t ev = make_event(1, RECORD_SHAPE_PINPOINT, id, frag);
+        ev.endpoint_id = (char *)ctx.endpoint_id;
+        assert_same_data(&ev, profiles[(rnd >> 40) % 6], rnd & (1ull << 45) ? "app-1" : NULL);
+        free(frag);
+        free(id);
+        port_free(rec);
+        evrec_event_free(e);
+    }
+    /* Fragments in other layouts (older firmware, other writers) come out as before too. */
+    static const char *const others[] = {
+        FRAG_PP,
+        "{\"EventType\":\"a\",\"Timestamp\":\"2026-11-22T10:00:00Z\"}",
+        "{ \"EventType\":\"a\" }",
+        "{\"Timestamp\":\"2026-11-22T10:00:00.123Z\",\"EventType\":\"a\"}",
+        "{\"EventType\":\"a\\/b\\u00e9\\ud83d\\ude00\"}",
+        "{\"EventType\":\"a\",\"Metrics\":{\"x\":1.0,\"y\":1E2,\"z\":-0,\"w\":0.10000000000000001}}",
+        "{\"EventType\":\"a\",\"Attributes\":{\"x\":{\"nested\":1}}}",
+        "{\"EventType\":\"a\",\"Attributes\":{\"x\":\"1\",\"x\":\"2\"},\"Metrics\":{}}",
+        "{\"EventType\":\"a\",\"Attributes\":[]}",
+        "{\"EventType\":7,\"Timestamp\":\"yesterday\"}",
+        "{\"EventType\":\"a\",\"Timestamp\":\"not a date\",\"Session\":{\"Id\":5}}",
+        "{\"EventType\":\"a\",\"Session\":{}}",
+        "{\"EventType\":\"a\",\"Session\":{\"StartTimestamp\":\"2026-11-22T10:00:00.000Z\"}}",
+        "{\"EventType\":\"a\",\"Unknown\":1}",
+        "{\"EventType\":\"a\"} trailing",
+        "{\"EventType\":\"a\",\"EventType\":\"b\"}",
+        "{\"EventType\":\"a\\u0000b\"}",
+        "{\"EventType\":\"a\\u001f\",\"Timestamp\":\"2026-11-22T10:00:00.000\\u005a\"}",
+        "{\"EventType\":\"a\",\"Metrics\":{\"big\":1e999,\"t\":true,\"n\":null}}",
+        "{}",
+        "{\"EventType\":\"\xff\xfe\",\"Attributes\":{\"\xc3\":\"\x80\"}}",
+        "{\"EventType\":\"a\"",
+        "[]",
+        "",
+    };
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        batch_event_t ev = make_event(1, RECORD_SHAPE_PINPOINT, "ev-1", others[i]);
+        for (size_t p = 0; p < 3; p++)
+            assert_same_data(&ev, profiles[p], p ? "app-1" : NULL);
+    }
+}
+
 static void backends_table(void **state)
 {
     (void)state;
@@ -437,6 +596,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(kinesis_records_in_pinpoints_stream_shape),
+        cmocka_unit_test(conversion_matches_the_tree),
         cmocka_unit_test(kinesis_partition_keys_and_arn),
         cmocka_unit_test(firehose_records_end_with_a_newline),
         cmocka_unit_test(record_limits),
