@@ -747,7 +747,8 @@ EVREC_API int evrec_flush(evrec_t *agent, uint32_t timeout_ms)
                        (unsigned long long)queue_count(agent->queue), timeout_ms);
 }
 
-EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms)
+/* evrec_poll (budget UINT32_MAX: the whole request) and evrec_poll_budget. */
+static int poll_here(evrec_t *agent, uint32_t budget_ms, uint32_t *next_ms)
 {
     if (agent == NULL)
         return EVREC_E_INVALID;
@@ -760,12 +761,37 @@ EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms)
                                                  "evrec_poll() is for manual_flush");
     uint32_t tick = run_tick(agent);
     uint32_t want = tick;
-    int rc = flusher_poll(agent->flusher, &want);
+    int rc = budget_ms == UINT32_MAX ? flusher_poll(agent->flusher, &want)
+                                     : flusher_poll_budget(agent->flusher, budget_ms, &want);
     if (next_ms != NULL)
         *next_ms = want < tick ? want : tick;
     if (rc != EVREC_OK)
         return agent_error(agent, rc, "poll: %s", evrec_strerror(rc));
     return EVREC_OK;
+}
+
+EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms)
+{
+    return poll_here(agent, UINT32_MAX, next_ms);
+}
+
+EVREC_API int evrec_poll_budget(evrec_t *agent, uint32_t budget_ms, uint32_t *next_ms)
+{
+    return poll_here(agent, budget_ms == UINT32_MAX ? UINT32_MAX - 1 : budget_ms, next_ms);
+}
+
+EVREC_API int evrec_poll_fds(evrec_t *agent, evrec_pollfd_t *fds, size_t max, size_t *n,
+                             uint32_t *timeout_ms)
+{
+    if (agent == NULL || n == NULL || timeout_ms == NULL || (max > 0 && fds == NULL))
+        return EVREC_E_INVALID;
+    *n = 0;
+    *timeout_ms = UINT32_MAX;
+    if (agent->flusher == NULL)
+        return EVREC_OK;
+    if (!agent->opts.manual_flush)
+        return agent_error(agent, EVREC_E_STATE, "poll: evrec_poll_fds() is for manual_flush");
+    return flusher_poll_fds(agent->flusher, fds, max, n, timeout_ms);
 }
 
 /* -- recording ----------------------------------------------------------------------------- */

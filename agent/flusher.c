@@ -87,6 +87,13 @@ struct flusher {
     size_t learnt_bytes;
     uint32_t learnt_ok; /* full-size batches accepted in a row since */
     size_t last_body_len;
+    /* The request in flight (flusher_poll_budget: it advances across calls). */
+    int inflight;
+    batch_t fly;
+    char *fly_body;
+    size_t fly_len;
+    uint64_t fly_t0;
+    transport_response_t fly_resp;
 
     port_mutex_t *work;
     port_mutex_t *mu;
@@ -549,9 +556,8 @@ static void wipe_secrets(flusher_t *f)
     mbedtls_platform_zeroize(f->token_hdr, sizeof f->token_hdr);
 }
 
-/* Sign and send one body. EVREC_OK when an HTTP answer arrived (any status). */
-static int sign_and_send(flusher_t *f, const char *body, size_t len,
-                         transport_response_t *resp)
+/* Sign one body; headers[6] gets the request's header lines (NULL-terminated). */
+static int sign_request(flusher_t *f, const char *body, size_t len, const char **headers)
 {
     f->err[0] = '\0';
     int rc = creds_get(f->creds, &f->cred, f->err, sizeof f->err);
@@ -583,7 +589,6 @@ static int sign_and_send(flusher_t *f, const char *body, size_t len,
     }
     snprintf(f->date_hdr, sizeof f->date_hdr, "X-Amz-Date: %s", f->sig.amz_date);
     snprintf(f->auth_hdr, sizeof f->auth_hdr, "Authorization: %s", f->sig.authorization);
-    const char *headers[6];
     size_t nh = 0;
     headers[nh++] = f->ctype_hdr;
     if (f->svc->target)
@@ -595,13 +600,29 @@ static int sign_and_send(flusher_t *f, const char *body, size_t len,
         headers[nh++] = f->token_hdr;
     }
     headers[nh] = NULL;
-    rc = transport_send(f->tp, "POST", f->url, headers, body, len, resp, f->err,
-                        sizeof f->err);
-    /* What went out, as libcurl sent it: none when no connection was made, two when it
-     * resent the request on a fresh connection after a kept-alive one died. */
+    return EVREC_OK;
+}
+
+/* What went out, as libcurl sent it: none when no connection was made, two when it resent
+ * the request on a fresh connection after a kept-alive one died. */
+static void count_sent(flusher_t *f, const transport_response_t *resp)
+{
     port_mutex_lock(f->mu);
     f->requests += resp->sent;
     port_mutex_unlock(f->mu);
+}
+
+/* Sign and send one body. EVREC_OK when an HTTP answer arrived (any status). */
+static int sign_and_send(flusher_t *f, const char *body, size_t len,
+                         transport_response_t *resp)
+{
+    const char *headers[6];
+    int rc = sign_request(f, body, len, headers);
+    if (rc)
+        return rc;
+    rc = transport_send(f->tp, "POST", f->url, headers, body, len, resp, f->err,
+                        sizeof f->err);
+    count_sent(f, resp);
     wipe_secrets(f);
     return rc;
 }
@@ -974,14 +995,16 @@ static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t 
     return wait_as_decided(f, b, &a, f->err);
 }
 
-static step_result_t send_batch(flusher_t *f, batch_t *b)
+/* Encode b for sending: 1 with *body and *len, or 0 when the step ends here (*s says how). */
+static int prepare_body(flusher_t *f, batch_t *b, char **body, size_t *len, step_result_t *s)
 {
-    char *body = NULL;
-    size_t len = 0;
-    int rc = encode(f, b, &body, &len);
+    *body = NULL;
+    *len = 0;
+    int rc = encode(f, b, body, len);
     if (rc == EVREC_E_NOT_FOUND) {
         discard(b); /* every event of it was evicted or deleted meanwhile */
-        return STEP_MORE;
+        *s = STEP_MORE;
+        return 0;
     }
     if (rc == EVREC_E_EVENT_SIZE) {
         /* As encoded, a record (or the request) is over the service's limits: halves are
@@ -990,56 +1013,136 @@ static step_result_t send_batch(flusher_t *f, batch_t *b)
         policy_action_t a = policy_decide(&f->pol, &f->cfg.backoff, PO_OVERSIZE, &facts,
                                           port_clock_wall_ms(f->cfg.clock), 0);
         if (a.verb == PA_DROP_POISON)
-            return drop_poison(f, b, 0, "the record is over the service's record size limit");
-        return split(f, b, 0, "request over the service's limits");
+            *s = drop_poison(f, b, 0, "the record is over the service's record size limit");
+        else
+            *s = split(f, b, 0, "request over the service's limits");
+        return 0;
     }
     if (rc) {
         snprintf(f->err, sizeof f->err, "cannot encode a request: %s", evrec_strerror(rc));
-        return back_off(f, b, rc, f->err, -1);
+        *s = back_off(f, b, rc, f->err, -1);
+        return 0;
     }
     const char *why = NULL;
-    uint64_t hold = metered_hold(f, len, &why);
+    uint64_t hold = metered_hold(f, *len, &why);
     if (hold) {
-        port_free(body);
-        return defer(f, b, hold, why);
+        port_free(*body);
+        *body = NULL;
+        *s = defer(f, b, hold, why);
+        return 0;
     }
-    transport_response_t resp;
-    memset(&resp, 0, sizeof resp);
-    f->last_body_len = len;
-    uint64_t t0 = port_clock_monotonic_ms(f->cfg.clock);
-    rc = sign_and_send(f, body, len, &resp);
-    port_free(body);
+    return 1;
+}
+
+/* The exchange of b ended with rc (and resp when EVREC_OK): read it and carry out the
+ * verdicts. Clears resp. */
+static step_result_t after_send(flusher_t *f, batch_t *b, int rc, transport_response_t *resp,
+                                size_t len, uint64_t t0)
+{
     meter_sent(f, len);
     if (rc) {
         char msg[sizeof f->err];
         copy_text(msg, sizeof msg, f->err[0] ? f->err : evrec_strerror(rc));
-        transport_response_clear(&resp);
+        transport_response_clear(resp);
         return back_off(f, b, rc, msg, -1);
     }
     log_msg(&f->cfg.log, EVREC_LOG_DEBUG,
             "flusher: POST %s: %zu events, %zu bytes -> %ld in %llu ms (request id %s)", f->url,
-            b->n, len, resp.status, (unsigned long long)(port_clock_monotonic_ms(f->cfg.clock) - t0),
-            resp.request_id[0] ? resp.request_id : "-");
+            b->n, len, resp->status,
+            (unsigned long long)(port_clock_monotonic_ms(f->cfg.clock) - t0),
+            resp->request_id[0] ? resp->request_id : "-");
     wire_result_t r;
     memset(&r, 0, sizeof r);
-    rc = service_decode(b, resp.status, resp.error_type[0] ? resp.error_type : NULL, resp.body,
-                        resp.body_len, &r);
+    rc = service_decode(b, resp->status, resp->error_type[0] ? resp->error_type : NULL,
+                        resp->body, resp->body_len, &r);
     step_result_t s;
     if (rc) {
-        snprintf(f->err, sizeof f->err, "cannot read the answer (HTTP %ld): %s", resp.status,
+        snprintf(f->err, sizeof f->err, "cannot read the answer (HTTP %ld): %s", resp->status,
                  evrec_strerror(rc));
-        s = back_off(f, b, EVREC_E_RESPONSE, f->err, resp.retry_after_ms);
+        s = back_off(f, b, EVREC_E_RESPONSE, f->err, resp->retry_after_ms);
     } else {
-        s = judge(f, b, &resp, &r);
+        s = judge(f, b, resp, &r);
     }
     wire_result_free(&r);
-    transport_response_clear(&resp);
+    transport_response_clear(resp);
     return s;
 }
 
-/* One bounded step: at most one request. Called with `work` held. */
-static step_result_t step(flusher_t *f)
+/* Send b and carry out the verdicts; async (flusher_poll_budget): only start it, and return
+ * STEP_MORE with f->inflight set when it went out (advance_flight goes on from there). */
+static step_result_t send_batch(flusher_t *f, batch_t *b, int async)
 {
+    char *body;
+    size_t len;
+    step_result_t s;
+    if (!prepare_body(f, b, &body, &len, &s))
+        return s;
+    f->last_body_len = len;
+    uint64_t t0 = port_clock_monotonic_ms(f->cfg.clock);
+    if (!async) {
+        transport_response_t resp;
+        memset(&resp, 0, sizeof resp);
+        int rc = sign_and_send(f, body, len, &resp);
+        port_free(body);
+        return after_send(f, b, rc, &resp, len, t0);
+    }
+    memset(&f->fly_resp, 0, sizeof f->fly_resp);
+    const char *headers[6];
+    int rc = sign_request(f, body, len, headers);
+    if (rc == EVREC_OK)
+        rc = transport_start(f->tp, "POST", f->url, headers, body, len, &f->fly_resp, f->err,
+                             sizeof f->err);
+    wipe_secrets(f);
+    if (rc) {
+        port_free(body);
+        return after_send(f, b, rc, &f->fly_resp, len, t0);
+    }
+    f->fly = *b;
+    f->fly_body = body;
+    f->fly_len = len;
+    f->fly_t0 = t0;
+    f->inflight = 1;
+    return STEP_MORE;
+}
+
+/* Advance the request in flight, waiting at most wait_ms; when it ended (*done), its
+ * verdicts are carried out. */
+static step_result_t advance_flight(flusher_t *f, uint32_t wait_ms, int *done)
+{
+    int d = 0;
+    if (transport_advance(f->tp, wait_ms, &d) != EVREC_OK)
+        d = 1;
+    *done = d;
+    if (!d)
+        return STEP_MORE;
+    int rc = transport_finish(f->tp, f->err, sizeof f->err);
+    count_sent(f, &f->fly_resp);
+    port_free(f->fly_body);
+    f->fly_body = NULL;
+    f->inflight = 0;
+    batch_t b = f->fly;
+    memset(&f->fly, 0, sizeof f->fly);
+    step_result_t s = after_send(f, &b, rc, &f->fly_resp, f->fly_len, f->fly_t0);
+    persist_status(f, 0);
+    return s;
+}
+
+/* The request in flight, to its end (blocking: evrec_flush, evrec_poll, close). */
+static step_result_t land_flight(flusher_t *f)
+{
+    int done = 0;
+    step_result_t s = STEP_MORE;
+    while (!done)
+        s = advance_flight(f, 1000, &done);
+    return s;
+}
+
+/* One bounded step: at most one request (async: started, not waited for). Called with
+ * `work` held. */
+static step_result_t step_as(flusher_t *f, int async)
+{
+    if (f->inflight)
+        return land_flight(f);
     port_mutex_lock(f->mu);
     uint64_t gen = f->flush_gen;
     port_mutex_unlock(f->mu);
@@ -1091,9 +1194,14 @@ static step_result_t step(flusher_t *f)
             return STEP_EMPTY;
         }
     }
-    step_result_t s = send_batch(f, &b);
+    step_result_t s = send_batch(f, &b, async);
     persist_status(f, 0);
     return s;
+}
+
+static step_result_t step(flusher_t *f)
+{
+    return step_as(f, 0);
 }
 
 /* -- scheduling ------------------------------------------------------------------------- */
@@ -1228,6 +1336,12 @@ static void flusher_free(flusher_t *f)
         return;
     pending_clear(f);
     port_free(f->pending);
+    if (f->inflight) { /* abandoned: its events stay queued */
+        transport_finish(f->tp, NULL, 0);
+        batch_free(&f->fly);
+        port_free(f->fly_body);
+        transport_response_clear(&f->fly_resp);
+    }
     transport_free(f->tp);
     creds_free(f->creds);
     port_cond_free(f->wake);
@@ -1457,6 +1571,65 @@ int flusher_poll(flusher_t *f, uint32_t *next_ms)
         port_mutex_unlock(f->mu);
     }
     *next_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+    return EVREC_OK;
+}
+
+int flusher_poll_budget(flusher_t *f, uint32_t budget_ms, uint32_t *next_ms)
+{
+    if (!f || !next_ms)
+        return EVREC_E_INVALID;
+    if (!f->cfg.manual)
+        return EVREC_E_STATE;
+    uint64_t deadline = port_clock_monotonic_ms(f->cfg.clock) + budget_ms;
+    uint32_t tick = store_tick(f);
+    count_store(f);
+    persist_status(f, 0);
+    report_evicted(f);
+    uint64_t wait = 0;
+    port_mutex_lock(f->work);
+    step_result_t s = STEP_EMPTY;
+    int stepped = 0;
+    if (!f->inflight) {
+        port_mutex_lock(f->mu);
+        int due = due_locked(f, port_clock_monotonic_ms(f->cfg.clock), tick, &wait);
+        port_mutex_unlock(f->mu);
+        if (due) {
+            s = step_as(f, 1);
+            stepped = 1;
+        }
+    }
+    if (f->inflight) {
+        uint64_t now = port_clock_monotonic_ms(f->cfg.clock);
+        int done = 0;
+        s = advance_flight(f, now < deadline ? (uint32_t)(deadline - now) : 0, &done);
+        stepped = done;
+    }
+    if (f->inflight) {
+        size_t n = 0;
+        wait = transport_wait_hint(f->tp, NULL, 0, &n);
+        if (wait > tick)
+            wait = tick;
+    } else if (stepped) {
+        port_mutex_lock(f->mu);
+        if (s == STEP_MORE)
+            wait = 0;
+        else
+            due_locked(f, port_clock_monotonic_ms(f->cfg.clock), tick, &wait);
+        port_mutex_unlock(f->mu);
+    }
+    port_mutex_unlock(f->work);
+    *next_ms = wait > UINT32_MAX ? UINT32_MAX : (uint32_t)wait;
+    return EVREC_OK;
+}
+
+int flusher_poll_fds(flusher_t *f, evrec_pollfd_t *fds, size_t max, size_t *n,
+                     uint32_t *timeout_ms)
+{
+    if (!f || !n || !timeout_ms || (max > 0 && !fds))
+        return EVREC_E_INVALID;
+    port_mutex_lock(f->work);
+    *timeout_ms = transport_wait_hint(f->tp, fds, max, n);
+    port_mutex_unlock(f->work);
     return EVREC_OK;
 }
 

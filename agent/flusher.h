@@ -77,6 +77,16 @@ int flusher_flush(flusher_t *f, uint32_t timeout_ms);
 /** Manual mode: one bounded step (at most one request); *next_ms: when to call again. */
 int flusher_poll(flusher_t *f, uint32_t *next_ms);
 
+/** Manual mode, never waiting on the network past budget_ms: a due request is started, the
+ *  one in flight advanced (libcurl's multi interface) and its verdicts carried out when it
+ *  ended. flusher_poll, flusher_flush and flusher_stop finish a request left in flight. */
+int flusher_poll_budget(flusher_t *f, uint32_t budget_ms, uint32_t *next_ms);
+
+/** What an event loop waits on for the request in flight (*n = 0 when none): see
+ *  evrec_poll_fds. */
+int flusher_poll_fds(flusher_t *f, evrec_pollfd_t *fds, size_t max, size_t *n,
+                     uint32_t *timeout_ms);
+
 /** Drain for up to timeout_ms, stop the thread, release the flusher role and free f.
  *  EVREC_E_TIMEOUT if events were left queued. */
 int flusher_stop(flusher_t *f, uint32_t timeout_ms);

@@ -14,6 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/select.h>
+
 #include <curl/curl.h>
 #include <mbedtls/platform_util.h>
 
@@ -26,8 +28,28 @@
 #define DEFAULT_MAX_RESPONSE (1024u * 1024u)
 #define RETRY_AFTER_MAX_MS (24LL * 3600 * 1000)
 
+/* State of one exchange, filled by the callbacks. */
+typedef struct exchange {
+    struct transport *t;
+    struct transport_response *resp;
+    size_t cap;
+    size_t expected; /* Content-Length of the answer, 0 if not said */
+    int too_large;
+    int oom;
+    char retry_after[64];
+    char date[64];
+    unsigned sent; /* requests that went out (libcurl resends on a dead reused connection) */
+} exchange_t;
+
 struct transport {
     CURL *curl;
+    CURLM *multi;            /* created by the first transport_start() */
+    int running;             /* 1: an exchange is on `multi` */
+    int finished;            /* 1: it ended; `result` says how */
+    CURLcode result;
+    exchange_t x;            /* the exchange in progress */
+    struct curl_slist *list; /* its header lines */
+    char host[256];
     char *ca_bundle, *cert, *key;
     int no_verify_tls;
     size_t max_response;
@@ -37,18 +59,8 @@ struct transport {
     char errbuf[CURL_ERROR_SIZE];
 };
 
-/* State of one exchange, filled by the callbacks. */
-typedef struct exchange {
-    transport_t *t;
-    transport_response_t *resp;
-    size_t cap;
-    size_t expected; /* Content-Length of the answer, 0 if not said */
-    int too_large;
-    int oom;
-    char retry_after[64];
-    char date[64];
-    unsigned sent; /* requests that went out (libcurl resends on a dead reused connection) */
-} exchange_t;
+
+static void free_headers(struct curl_slist *list);
 
 #if LIBCURL_VERSION_NUM >= 0x075000
 /* Called by libcurl right before each request goes out on a connection, resends included. */
@@ -143,8 +155,13 @@ void transport_free(transport_t *t)
 {
     if (!t)
         return;
+    if (t->multi && t->running)
+        curl_multi_remove_handle(t->multi, t->curl);
+    free_headers(t->list);
     if (t->curl)
         curl_easy_cleanup(t->curl);
+    if (t->multi)
+        curl_multi_cleanup(t->multi);
     port_free(t->ca_bundle);
     port_free(t->cert);
     port_free(t->key);
@@ -484,7 +501,8 @@ static void set_method(CURL *c, const char *method, const void *body, size_t bod
         curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
 }
 
-int transport_send(transport_t *t, const char *method, const char *url,
+/* Set the handle up for one exchange (state in t->x, t->list, t->host). */
+static int prepare(transport_t *t, const char *method, const char *url,
                    const char *const *headers, const void *body, size_t body_len,
                    transport_response_t *resp, char *err, size_t errlen)
 {
@@ -494,59 +512,71 @@ int transport_send(transport_t *t, const char *method, const char *url,
         memset(resp, 0, sizeof *resp);
         resp->retry_after_ms = -1;
     }
-    char host[256];
     if (!t || !method || !*method || !url || !resp || (body_len > 0 && !body)) {
         set_err(err, errlen, "transport: missing argument");
         return EVREC_E_INVALID;
     }
-    if (transport_url_host(url, host, sizeof host) != EVREC_OK) {
+    if (t->running) {
+        set_err(err, errlen, "transport: an exchange is still in progress");
+        return EVREC_E_STATE;
+    }
+    if (transport_url_host(url, t->host, sizeof t->host) != EVREC_OK) {
         set_err(err, errlen, "transport: invalid URL (need http:// or https://host)");
         return EVREC_E_INVALID;
     }
-    struct curl_slist *list = NULL;
-    int rc = build_headers(headers, &list, err, errlen);
+    free_headers(t->list);
+    t->list = NULL;
+    int rc = build_headers(headers, &t->list, err, errlen);
     if (rc != EVREC_OK)
         return rc;
-    exchange_t x;
-    memset(&x, 0, sizeof x);
-    x.t = t;
-    x.resp = resp;
+    exchange_t *x = &t->x;
+    memset(x, 0, sizeof *x);
+    x->t = t;
+    x->resp = resp;
     CURL *c = t->curl;
     t->errbuf[0] = '\0';
     curl_easy_setopt(c, CURLOPT_URL, url);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, list);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, t->list);
     set_method(c, method, body, body_len);
     curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &x);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, x);
     curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
-    curl_easy_setopt(c, CURLOPT_HEADERDATA, &x);
+    curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
 #if LIBCURL_VERSION_NUM >= 0x075000
     curl_easy_setopt(c, CURLOPT_PREREQFUNCTION, on_prereq);
-    curl_easy_setopt(c, CURLOPT_PREREQDATA, &x);
+    curl_easy_setopt(c, CURLOPT_PREREQDATA, x);
 #else
-    x.sent = 1; /* no way to see libcurl's resends: count the request once */
+    x->sent = 1; /* no way to see libcurl's resends: count the request once */
 #endif
     curl_easy_setopt(c, CURLOPT_VERBOSE, t->verbose ? 1L : 0L);
     if (t->verbose) {
         curl_easy_setopt(c, CURLOPT_DEBUGFUNCTION, on_debug);
         curl_easy_setopt(c, CURLOPT_DEBUGDATA, t);
     }
-    CURLcode cr = curl_easy_perform(c);
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    free_headers(list);
+    return EVREC_OK;
+}
 
+/* The exchange ended with `cr`: fill its response (or the error). */
+static int conclude(transport_t *t, CURLcode cr, char *err, size_t errlen)
+{
+    CURL *c = t->curl;
+    exchange_t *x = &t->x;
+    transport_response_t *resp = x->resp;
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    free_headers(t->list);
+    t->list = NULL;
     if (cr != CURLE_OK) {
         const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(cr);
-        rc = map_error(cr, &x, detail);
-        if (rc == EVREC_E_RESPONSE && x.too_large)
-            set_err(err, errlen, "%s: response larger than %zu bytes", host, t->max_response);
+        int rc = map_error(cr, x, detail);
+        if (rc == EVREC_E_RESPONSE && x->too_large)
+            set_err(err, errlen, "%s: response larger than %zu bytes", t->host, t->max_response);
         else
-            set_err(err, errlen, "%s (%s): %s", host, evrec_strerror(rc), detail);
+            set_err(err, errlen, "%s (%s): %s", t->host, evrec_strerror(rc), detail);
         transport_response_clear(resp);
-        resp->sent = x.sent;
+        resp->sent = x->sent;
         return rc;
     }
-    resp->sent = x.sent;
+    resp->sent = x->sent;
     if (!resp->body) {
         resp->body = port_malloc(1);
         if (!resp->body) {
@@ -556,12 +586,131 @@ int transport_send(transport_t *t, const char *method, const char *url,
         resp->body[0] = '\0';
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (x.date[0]) {
-        time_t d = curl_getdate(x.date, NULL);
+    if (x->date[0]) {
+        time_t d = curl_getdate(x->date, NULL);
         resp->date_ms = d == (time_t)-1 ? 0 : (int64_t)d * 1000;
     }
-    resp->retry_after_ms = retry_after_ms(x.retry_after, resp->date_ms);
+    resp->retry_after_ms = retry_after_ms(x->retry_after, resp->date_ms);
     return EVREC_OK;
+}
+
+int transport_send(transport_t *t, const char *method, const char *url,
+                   const char *const *headers, const void *body, size_t body_len,
+                   transport_response_t *resp, char *err, size_t errlen)
+{
+    int rc = prepare(t, method, url, headers, body, body_len, resp, err, errlen);
+    if (rc != EVREC_OK)
+        return rc;
+    return conclude(t, curl_easy_perform(t->curl), err, errlen);
+}
+
+int transport_start(transport_t *t, const char *method, const char *url,
+                    const char *const *headers, const void *body, size_t body_len,
+                    transport_response_t *resp, char *err, size_t errlen)
+{
+    int rc = prepare(t, method, url, headers, body, body_len, resp, err, errlen);
+    if (rc != EVREC_OK)
+        return rc;
+    if (!t->multi && !(t->multi = curl_multi_init())) {
+        free_headers(t->list);
+        t->list = NULL;
+        set_err(err, errlen, "transport: out of memory");
+        return EVREC_E_NOMEM;
+    }
+    if (curl_multi_add_handle(t->multi, t->curl) != CURLM_OK) {
+        free_headers(t->list);
+        t->list = NULL;
+        set_err(err, errlen, "transport: cannot start the request");
+        return EVREC_E_NOMEM;
+    }
+    t->running = 1;
+    t->finished = 0;
+    t->result = CURLE_OK;
+    return EVREC_OK;
+}
+
+/* Let libcurl do what it can now; note the end of the exchange. */
+static void perform(transport_t *t)
+{
+    int still = 0;
+    curl_multi_perform(t->multi, &still);
+    CURLMsg *m;
+    int left = 0;
+    while ((m = curl_multi_info_read(t->multi, &left)) != NULL) {
+        if (m->msg == CURLMSG_DONE && m->easy_handle == t->curl) {
+            t->result = m->data.result;
+            t->finished = 1;
+        }
+    }
+}
+
+int transport_advance(transport_t *t, uint32_t wait_ms, int *done)
+{
+    if (!t || !done)
+        return EVREC_E_INVALID;
+    *done = 0;
+    if (!t->running)
+        return EVREC_E_STATE;
+    perform(t);
+    if (!t->finished && wait_ms > 0) {
+        long want = -1;
+        curl_multi_timeout(t->multi, &want);
+        int ms = want >= 0 && (uint64_t)want < wait_ms ? (int)want : (int)wait_ms;
+        if (ms > 0)
+            curl_multi_poll(t->multi, NULL, 0, ms, NULL);
+        perform(t);
+    }
+    *done = t->finished;
+    return EVREC_OK;
+}
+
+int transport_finish(transport_t *t, char *err, size_t errlen)
+{
+    if (err && errlen)
+        err[0] = '\0';
+    if (!t || !t->running) {
+        set_err(err, errlen, "transport: no exchange to finish");
+        return EVREC_E_STATE;
+    }
+    curl_multi_remove_handle(t->multi, t->curl);
+    t->running = 0;
+    if (!t->finished) {
+        t->finished = 0;
+        t->x.resp->sent = t->x.sent;
+        curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+        free_headers(t->list);
+        t->list = NULL;
+        set_err(err, errlen, "%s: request abandoned", t->host);
+        return EVREC_E_NET;
+    }
+    t->finished = 0;
+    return conclude(t, t->result, err, errlen);
+}
+
+uint32_t transport_wait_hint(transport_t *t, evrec_pollfd_t *fds, size_t max, size_t *n)
+{
+    *n = 0;
+    if (!t || !t->running)
+        return UINT32_MAX;
+    fd_set r, w, e;
+    FD_ZERO(&r);
+    FD_ZERO(&w);
+    FD_ZERO(&e);
+    int maxfd = -1;
+    curl_multi_fdset(t->multi, &r, &w, &e, &maxfd);
+    for (int fd = 0; fd <= maxfd && *n < max; fd++) {
+        int ev = (FD_ISSET(fd, &r) ? EVREC_POLL_IN : 0) | (FD_ISSET(fd, &w) ? EVREC_POLL_OUT : 0);
+        if (!ev)
+            continue;
+        fds[*n].fd = fd;
+        fds[*n].events = ev;
+        (*n)++;
+    }
+    long want = -1;
+    curl_multi_timeout(t->multi, &want);
+    if (want < 0)
+        return maxfd < 0 ? 10 : UINT32_MAX; /* nothing to wait on yet: look again soon */
+    return (uint64_t)want > UINT32_MAX ? UINT32_MAX : (uint32_t)want;
 }
 
 int transport_url_host(const char *url, char *host_header, size_t len)

@@ -53,6 +53,25 @@ int transport_send(transport_t *t, const char *method, const char *url,
                    const char *const *headers, const void *body, size_t body_len,
                    transport_response_t *resp, char *err, size_t errlen);
 
+/**
+ * The same exchange without blocking (libcurl's multi interface): transport_start() sets it
+ * going (body, headers and resp must stay valid until transport_finish()), transport_advance()
+ * does what can be done now and waits at most wait_ms for the network (0: not at all), *done
+ * says whether it ended; transport_finish() returns what transport_send() would have (or
+ * EVREC_E_NET when called before the end: the request is abandoned). One exchange at a time.
+ */
+int transport_start(transport_t *t, const char *method, const char *url,
+                    const char *const *headers, const void *body, size_t body_len,
+                    transport_response_t *resp, char *err, size_t errlen);
+int transport_advance(transport_t *t, uint32_t wait_ms, int *done);
+int transport_finish(transport_t *t, char *err, size_t errlen);
+
+/** What an event loop waits on while an exchange runs: up to `max` fds with their events
+ *  (EVREC_POLL_IN, EVREC_POLL_OUT), their count in *n, and the longest wait in ms before transport_advance() must
+ *  be called (UINT32_MAX when no exchange runs). */
+struct evrec_pollfd;
+uint32_t transport_wait_hint(transport_t *t, struct evrec_pollfd *fds, size_t max, size_t *n);
+
 /** Free what a response holds and reset it. */
 void transport_response_clear(transport_response_t *resp);
 

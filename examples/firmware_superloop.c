@@ -1,12 +1,16 @@
 /*
- * Firmware without threads: a super-loop that samples a sensor, records readings, and lets
- * evrec upload from the same loop with evrec_poll(). Nothing here blocks on the network for
- * longer than one request; evrec_poll() says how long it can wait before it wants the CPU
- * again, and the loop sleeps in poll() for no longer than that.
+ * Firmware without threads: a 10 ms super-loop that samples a sensor, records readings, and
+ * lets evrec upload from the same loop with evrec_poll_budget(). evrec never holds the loop
+ * for longer than its budget, however slow or broken the server: the request advances across
+ * iterations (libcurl's multi interface), and between iterations the loop sleeps in poll() on
+ * evrec's sockets (evrec_poll_fds()) and no longer than the next tick.
  *
  *   firmware_superloop STORE_DIR ENDPOINT_URL [SAMPLES]
  *
- * Credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+ * Credentials come from the environment (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY). Use a
+ * numeric URL (https://192.0.2.10/...) or a libcurl built with c-ares: resolving a host name
+ * with libcurl's default resolver starts a thread. It prints the longest evrec_poll_budget()
+ * call and how many loop ticks ran late.
  */
 #define _POSIX_C_SOURCE 200809L
 #include <poll.h>
@@ -17,6 +21,9 @@
 #include <evrec.h>
 
 #define SAMPLE_PERIOD_MS 20
+#define LOOP_MS 10       /* the super-loop's tick */
+#define POLL_BUDGET_MS 2 /* what evrec may take of a tick */
+#define MAX_FDS 4
 
 static uint64_t now_ms(void)
 {
@@ -57,9 +64,9 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    uint64_t next_sample = now_ms();
-    uint32_t poll_wait = 0;
-    int taken = 0;
+    uint64_t next_sample = now_ms(), next_tick = now_ms();
+    uint64_t longest_poll = 0;
+    int taken = 0, late = 0;
     while (taken < samples) {
         if (now_ms() >= next_sample) {
             evrec_event_t *ev = NULL;
@@ -72,12 +79,42 @@ int main(int argc, char **argv)
             taken++;
             next_sample += SAMPLE_PERIOD_MS;
         }
-        /* One bounded step of upload work; it tells us when it next wants to run. */
-        evrec_poll(agent, &poll_wait);
-        uint64_t until_sample = next_sample > now_ms() ? next_sample - now_ms() : 0;
-        int timeout = (int)(poll_wait < until_sample ? poll_wait : until_sample);
-        poll(NULL, 0, timeout); /* a real loop would wait on its peripherals' fds here */
+        /* Upload work, never more than POLL_BUDGET_MS of this tick. */
+        uint32_t poll_wait = 0;
+        uint64_t t0 = now_ms();
+        evrec_poll_budget(agent, POLL_BUDGET_MS, &poll_wait);
+        uint64_t took = now_ms() - t0;
+        if (took > longest_poll)
+            longest_poll = took;
+
+        /* Sleep until the next tick, or earlier if evrec's sockets or timer need it. */
+        next_tick += LOOP_MS;
+        uint64_t now = now_ms();
+        if (now > next_tick + LOOP_MS) { /* a whole tick missed */
+            late++;
+            next_tick = now;
+        }
+        uint64_t until_tick = next_tick > now ? next_tick - now : 0;
+        evrec_pollfd_t efds[MAX_FDS];
+        size_t n = 0;
+        uint32_t fd_wait = UINT32_MAX;
+        evrec_poll_fds(agent, efds, MAX_FDS, &n, &fd_wait);
+        struct pollfd pfds[MAX_FDS]; /* a real loop adds its peripherals' fds here */
+        for (size_t i = 0; i < n; i++) {
+            pfds[i].fd = efds[i].fd;
+            pfds[i].events = (short)(((efds[i].events & EVREC_POLL_IN) ? POLLIN : 0) |
+                                     ((efds[i].events & EVREC_POLL_OUT) ? POLLOUT : 0));
+            pfds[i].revents = 0;
+        }
+        uint64_t timeout = until_tick;
+        if (poll_wait < timeout)
+            timeout = poll_wait;
+        if (fd_wait < timeout)
+            timeout = fd_wait;
+        poll(pfds, (nfds_t)n, (int)timeout);
     }
+    printf("longest poll %llu ms (budget %d ms), late ticks %d\n",
+           (unsigned long long)longest_poll, POLL_BUDGET_MS, late);
 
     /* Before power-down: upload what is left (bounded), keep the rest on disk. */
     rc = evrec_flush(agent, 5000);

@@ -463,6 +463,40 @@ EVREC_API int evrec_flush(evrec_t *agent, uint32_t timeout_ms);
  */
 EVREC_API int evrec_poll(evrec_t *agent, uint32_t *next_ms);
 
+/**
+ * evrec_poll() that never waits on the network for longer than `budget_ms` (0: not at all):
+ * a due request is started and then advanced across calls on libcurl's multi interface, its
+ * verdicts carried out in the call that sees it end. *next_ms is when to call again (while a
+ * request is in flight: libcurl's own timeout, or 0 when it can go on at once). Returns as
+ * evrec_poll(). The longest call is about budget_ms plus the local work of one request
+ * (reading the batch, encoding, signing: milliseconds), provided the credentials need no
+ * network (static keys, a profile; not IMDS, STS or a credential process, which block while
+ * they are fetched) and the URL's host needs no resolver thread (see the README: a numeric
+ * URL, or a libcurl built with c-ares). evrec_poll(), evrec_flush() and evrec_close() finish
+ * a request left in flight, waiting for it.
+ */
+EVREC_API int evrec_poll_budget(evrec_t *agent, uint32_t budget_ms, uint32_t *next_ms);
+
+#define EVREC_POLL_IN 1  /**< evrec_pollfd_t.events: wait until readable */
+#define EVREC_POLL_OUT 2 /**< evrec_pollfd_t.events: wait until writable */
+
+/** A descriptor an event loop waits on for evrec (see evrec_poll_fds()). */
+typedef struct evrec_pollfd {
+    int fd;
+    int events; /**< EVREC_POLL_IN and/or EVREC_POLL_OUT */
+} evrec_pollfd_t;
+
+/**
+ * For an event loop (select, poll, epoll, an RTOS's): the sockets of the request in flight
+ * (up to `max` in fds, their count in *n; 0 when none is in flight) and *timeout_ms, the
+ * longest wait before evrec_poll_budget() must be called again (UINT32_MAX when no request is
+ * in flight: then the next_ms of the last evrec_poll_budget() applies). Wait on both, then
+ * call evrec_poll_budget(). EVREC_E_INVALID (NULL agent, n or timeout_ms, or fds NULL with
+ * max > 0), EVREC_E_STATE (not manual_flush). Same thread rules as evrec_poll().
+ */
+EVREC_API int evrec_poll_fds(evrec_t *agent, evrec_pollfd_t *fds, size_t max, size_t *n,
+                             uint32_t *timeout_ms);
+
 /* ---------------------------------------------------------------------------------------- */
 /* Events                                                                                    */
 /* ---------------------------------------------------------------------------------------- */

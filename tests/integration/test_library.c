@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1008,6 +1009,82 @@ static void manual_flush_by_polling(void **state)
     tu_endpoint_stop(&ep);
 }
 
+static int threads_of_this_process(void)
+{
+    FILE *fp = fopen("/proc/self/status", "r");
+    char line[256];
+    int n = -1;
+    while (fp && fgets(line, sizeof line, fp))
+        if (sscanf(line, "Threads: %d", &n) == 1)
+            break;
+    if (fp)
+        fclose(fp);
+    return n;
+}
+
+/* evrec_poll_budget() against a server that takes 300 ms: the request is started and
+ * advanced across calls (an event loop waits on the fds evrec_poll_fds() gives), everything
+ * arrives, and with manual_flush and a numeric URL no thread is ever started. A request left
+ * in flight is finished by evrec_close(): nothing is lost. */
+static void manual_flush_by_budgeted_polling(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    const char *slow[] = { "--slow-ms", "300", NULL };
+    if (tu_endpoint_start(&ep, slow) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    evrec_options_t o = to_fake(&ep);
+    o.manual_flush = 1;
+    o.flush_interval_ms = 20;
+    int threads = threads_of_this_process();
+    evrec_t *a = open_ok(f->store, &o);
+    evrec_pollfd_t fds[8];
+    size_t n = 9;
+    uint32_t wait = 0;
+    assert_int_equal(evrec_poll_fds(a, fds, 8, &n, &wait), EVREC_OK);
+    assert_int_equal(n, 0); /* nothing in flight */
+    assert_int_equal(wait, UINT32_MAX);
+    assert_int_equal(evrec_poll_fds(a, NULL, 8, &n, &wait), EVREC_E_INVALID);
+    assert_int_equal(evrec_poll_budget(NULL, 5, &wait), EVREC_E_INVALID);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(record_simple(a, "polled", "v", NULL), EVREC_OK);
+    int in_flight_seen = 0;
+    for (int i = 0; i < 2000 && fake_log_count(&ep, NULL) < 3; i++) {
+        uint32_t next = 0;
+        int rc = evrec_poll_budget(a, 5, &next);
+        assert_true(rc == EVREC_OK || evrec_error_is_retryable(rc));
+        assert_int_equal(threads_of_this_process(), threads);
+        assert_int_equal(evrec_poll_fds(a, fds, 8, &n, &wait), EVREC_OK);
+        if (n > 0)
+            in_flight_seen++;
+        struct pollfd pfds[8];
+        for (size_t k = 0; k < n; k++) {
+            pfds[k].fd = fds[k].fd;
+            pfds[k].events = (short)(((fds[k].events & EVREC_POLL_IN) ? POLLIN : 0) |
+                                     ((fds[k].events & EVREC_POLL_OUT) ? POLLOUT : 0));
+        }
+        uint32_t t = next < wait ? next : wait;
+        poll(pfds, (nfds_t)n, (int)(t < 50 ? t : 50));
+    }
+    assert_int_equal(fake_log_count(&ep, NULL), 3);
+    assert_true(in_flight_seen > 1); /* the 300 ms answer spanned several calls */
+    /* One more, left in flight, then closed: close finishes it. */
+    assert_int_equal(record_simple(a, "closing", "v", NULL), EVREC_OK);
+    uint32_t next = 0;
+    for (int i = 0; i < 100; i++) {
+        assert_int_equal(evrec_poll_budget(a, 0, &next), EVREC_OK);
+        assert_int_equal(evrec_poll_fds(a, fds, 8, &n, &wait), EVREC_OK);
+        if (n > 0)
+            break;
+        struct timespec ts = { 0, 5 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+    assert_true(n > 0);
+    assert_int_equal(evrec_close(a, 5000), EVREC_OK);
+    assert_int_equal(fake_log_count(&ep, NULL), 4);
+    tu_endpoint_stop(&ep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1027,6 +1104,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(evictions_reach_on_delivery, setup, teardown),
         cmocka_unit_test_setup_teardown(flush_delivers_to_the_endpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(manual_flush_by_polling, setup, teardown),
+        cmocka_unit_test_setup_teardown(manual_flush_by_budgeted_polling, setup, teardown),
         cmocka_unit_test_setup_teardown(personalize_shaped_events_wait_for_their_service, setup,
                                         teardown),
     };
