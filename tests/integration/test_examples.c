@@ -75,15 +75,13 @@ static void firmware_superloop(void **state)
     free(log);
 }
 
-/* Against a server that takes 500 ms to answer, the 10 ms loop keeps its ticks: no
- * evrec_poll_budget() call holds it for much more than its 2 ms budget (evrec_poll() would
- * hold it for the whole 500 ms request), and everything is still delivered. */
-static void firmware_superloop_slow_server(void **state)
+/* Run firmware_superloop against an endpoint started with ep_argv: the 10 ms loop keeps its
+ * ticks, no evrec_poll_budget() call holds it for much more than its 2 ms budget (evrec_poll()
+ * would hold it for a whole request), and every reading is still delivered. */
+static void superloop_on_time(const char *const *ep_argv)
 {
-    (void)state;
     int status;
     char *out = NULL;
-    const char *ep_argv[] = { "--slow-ms", "500", NULL };
     char *log = run_example_on("firmware_superloop", "60", ep_argv, &status, &out);
     assert_int_equal(status, 0);
     assert_int_equal(count(log, "\"sensor.reading\""), 60);
@@ -91,11 +89,27 @@ static void firmware_superloop_slow_server(void **state)
     const char *p = strstr(out, "longest poll ");
     assert_non_null(p);
     unsigned long longest = strtoul(p + strlen("longest poll "), NULL, 10);
-    print_message("firmware_superloop against a 500 ms server: %s", p);
+    print_message("firmware_superloop against %s %s: %s", ep_argv[0], ep_argv[1], p);
     assert_true(longest <= 2 + 50); /* budget + 50 ms: a bound, not a benchmark */
     assert_non_null(strstr(out, "delivered 60,"));
     free(out);
     free(log);
+}
+
+/* Every answer 500 ms late. */
+static void firmware_superloop_slow_server(void **state)
+{
+    (void)state;
+    const char *ep_argv[] = { "--slow-ms", "500", NULL };
+    superloop_on_time(ep_argv);
+}
+
+/* Slow, and failing first: a 503, a dropped connection, a 429, then answers. */
+static void firmware_superloop_faulting_server(void **state)
+{
+    (void)state;
+    const char *ep_argv[] = { "--script", "503,drop,429,ok", "--slow-ms", "300", NULL };
+    superloop_on_time(ep_argv);
 }
 
 static void sensor_daemon(void **state)
@@ -130,6 +144,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(firmware_superloop),
         cmocka_unit_test(firmware_superloop_slow_server),
+        cmocka_unit_test(firmware_superloop_faulting_server),
         cmocka_unit_test(sensor_daemon),
         cmocka_unit_test(app_sessions),
     };
