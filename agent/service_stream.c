@@ -1,7 +1,6 @@
 /* Records for Kinesis Data Streams and Data Firehose (service_stream.h). */
 #include "service_stream.h"
 
-#include <locale.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -630,8 +629,7 @@ int stream_record_data(const stream_format_t *fmt, const service_ctx_t *c,
         fast = scan_members(ev->fragment, end, fragment_keys, F_KEYS, sc.f) == end;
     }
     if (fast) { /* numbers are read back with strtod, as cJSON does */
-        const struct lconv *lc = localeconv();
-        fast = lc && lc->decimal_point && strcmp(lc->decimal_point, ".") == 0;
+        fast = port_decimal_point_is_dot();
     }
     if (fast) {
         size_t cap = 2 * ev->fragment_len + STREAM_RECORD_OVERHEAD + 2 +

@@ -14,8 +14,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <sys/select.h>
-
 #include <curl/curl.h>
 #include <mbedtls/platform_util.h>
 

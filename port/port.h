@@ -265,6 +265,8 @@ static inline int port_fault_take(const char *site)
 
 /** An environment variable, or NULL (never ""-as-unset: "" is returned as ""). */
 const char *port_getenv(const char *name);
+/** 1 when the C locale's decimal point is "." (strtod reads JSON numbers as written). */
+int port_decimal_point_is_dot(void);
 /** The user's home directory, or NULL. */
 const char *port_home_dir(void);
 /** The current process id (for lock diagnostics and log lines). */

@@ -14,6 +14,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <stdio.h>
+#include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
@@ -840,6 +841,12 @@ void port_registry_remove(const char *key)
 const char *port_getenv(const char *name)
 {
     return getenv(name);
+}
+
+int port_decimal_point_is_dot(void)
+{
+    const struct lconv *lc = localeconv();
+    return lc && lc->decimal_point && strcmp(lc->decimal_point, ".") == 0;
 }
 
 const char *port_home_dir(void)
