@@ -109,6 +109,42 @@ static size_t collect(char *p, size_t sz, size_t n, void *ud)
     return sz * n;
 }
 
+/* The reference exchanges' one reused handle: POSTs to `url`, answers collected in *answer. */
+static inline CURL *reference_handle(const char *url, buf_t *answer)
+{
+    CURL *c = curl_easy_init();
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, answer);
+    return c;
+}
+
+/* One signed POST on the reference handle: its answer parsed with cJSON (NULL if none).
+ * `extra` is one more header line, or NULL. */
+static inline cJSON *reference_post(CURL *c, buf_t *answer, const char *content_type,
+                                    const char *extra, const char *amz_date,
+                                    const char *authorization, const char *body, size_t len)
+{
+    char h0[96], h1[64], h2[1100];
+    snprintf(h0, sizeof h0, "Content-Type: %s", content_type);
+    snprintf(h1, sizeof h1, "X-Amz-Date: %s", amz_date);
+    snprintf(h2, sizeof h2, "Authorization: %s", authorization);
+    struct curl_slist *hl = curl_slist_append(NULL, h0);
+    hl = curl_slist_append(hl, h1);
+    hl = curl_slist_append(hl, h2);
+    if (extra)
+        hl = curl_slist_append(hl, extra);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)len);
+    answer->len = 0;
+    CURLcode rc = curl_easy_perform(c);
+    curl_slist_free_all(hl);
+    return rc == CURLE_OK && answer->data ? cJSON_ParseWithLength(answer->data, answer->len)
+                                          : NULL;
+}
+
 static cJSON *http_json(const char *method, const char *url)
 {
     CURL *c = curl_easy_init();

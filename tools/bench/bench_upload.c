@@ -279,12 +279,8 @@ static double run_reference(const char *url, char **bodies, size_t nbodies, size
     char target[256], host[64];
     snprintf(target, sizeof target, "%s/v1/apps/%s/events", url, APP_ID);
     snprintf(host, sizeof host, "%s", url + strlen("http://"));
-    CURL *c = curl_easy_init();
     buf_t answer = { NULL, 0 };
-    curl_easy_setopt(c, CURLOPT_URL, target);
-    curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-    curl_easy_setopt(c, CURLOPT_WRITEDATA, &answer);
+    CURL *c = reference_handle(target, &answer);
     sigv4_key_cache_t cache;
     memset(&cache, 0, sizeof cache);
     sigv4_credentials_t creds = { ACCESS_KEY, SECRET_KEY, NULL };
@@ -298,20 +294,8 @@ static double run_reference(const char *url, char **bodies, size_t nbodies, size
         sigv4_signature_t sig;
         if (sigv4_sign(&cache, &req, &p, &creds, &sig) != 0)
             break;
-        char h1[64], h2[1100];
-        snprintf(h1, sizeof h1, "X-Amz-Date: %s", sig.amz_date);
-        snprintf(h2, sizeof h2, "Authorization: %s", sig.authorization);
-        struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
-        hl = curl_slist_append(hl, h1);
-        hl = curl_slist_append(hl, h2);
-        curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDS, bodies[b]);
-        curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE, (long)req.body_len);
-        answer.len = 0;
-        CURLcode rc = curl_easy_perform(c);
-        curl_slist_free_all(hl);
-        cJSON *j = rc == CURLE_OK && answer.data ? cJSON_ParseWithLength(answer.data, answer.len)
-                                                 : NULL;
+        cJSON *j = reference_post(c, &answer, "application/json", NULL, sig.amz_date,
+                                  sig.authorization, bodies[b], req.body_len);
         const cJSON *ep, *ev;
         cJSON_ArrayForEach(ep, cJSON_GetObjectItem(j, "Results"))
         {
