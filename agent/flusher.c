@@ -1260,10 +1260,17 @@ static void count_store(flusher_t *f)
 }
 
 /* The queue's own timers, but at least once a second: events other processes record are
- * seen by counting the store (count_store), and nothing tells this process of them. */
+ * seen by counting the store (count_store), and nothing tells this process of them. Not while
+ * waiting out a backoff: the threshold does not end one (only its expiry, an explicit flush
+ * or stopping, which wake the loop), so counting the store then would wake it for nothing. */
 static uint32_t store_tick(flusher_t *f)
 {
     uint32_t tick = queue_tick(f->q);
+    port_mutex_lock(f->mu);
+    int backing_off = f->backoff_until_mono > port_clock_monotonic_ms(f->cfg.clock);
+    port_mutex_unlock(f->mu);
+    if (backing_off)
+        return tick;
     return tick < FL_STORE_POLL_MS ? tick : FL_STORE_POLL_MS;
 }
 
