@@ -155,9 +155,9 @@ void transport_free(transport_t *t)
         return;
     if (t->multi && t->running)
         curl_multi_remove_handle(t->multi, t->curl);
-    free_headers(t->list);
     if (t->curl)
         curl_easy_cleanup(t->curl);
+    free_headers(t->list);
     if (t->multi)
         curl_multi_cleanup(t->multi);
     port_free(t->ca_bundle);
@@ -554,15 +554,21 @@ static int prepare(transport_t *t, const char *method, const char *url,
     return EVREC_OK;
 }
 
+/* The handle lets go of the exchange's header lines, which are freed. */
+static void drop_headers(transport_t *t)
+{
+    curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
+    free_headers(t->list);
+    t->list = NULL;
+}
+
 /* The exchange ended with `cr`: fill its response (or the error). */
 static int conclude(transport_t *t, CURLcode cr, char *err, size_t errlen)
 {
     CURL *c = t->curl;
     exchange_t *x = &t->x;
     transport_response_t *resp = x->resp;
-    curl_easy_setopt(c, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-    free_headers(t->list);
-    t->list = NULL;
+    drop_headers(t);
     if (cr != CURLE_OK) {
         const char *detail = t->errbuf[0] ? t->errbuf : curl_easy_strerror(cr);
         int rc = map_error(cr, x, detail);
@@ -609,16 +615,10 @@ int transport_start(transport_t *t, const char *method, const char *url,
     int rc = prepare(t, method, url, headers, body, body_len, resp, err, errlen);
     if (rc != EVREC_OK)
         return rc;
-    if (!t->multi && !(t->multi = curl_multi_init())) {
-        free_headers(t->list);
-        t->list = NULL;
-        set_err(err, errlen, "transport: out of memory");
-        return EVREC_E_NOMEM;
-    }
-    if (curl_multi_add_handle(t->multi, t->curl) != CURLM_OK) {
-        free_headers(t->list);
-        t->list = NULL;
-        set_err(err, errlen, "transport: cannot start the request");
+    if ((!t->multi && !(t->multi = curl_multi_init())) ||
+        curl_multi_add_handle(t->multi, t->curl) != CURLM_OK) {
+        drop_headers(t);
+        set_err(err, errlen, "transport: cannot start the request (out of memory)");
         return EVREC_E_NOMEM;
     }
     t->running = 1;
@@ -672,12 +672,10 @@ int transport_finish(transport_t *t, char *err, size_t errlen)
     }
     curl_multi_remove_handle(t->multi, t->curl);
     t->running = 0;
-    if (!t->finished) {
-        t->finished = 0;
+    if (!t->finished) { /* abandoned: what arrived of the answer is dropped */
+        drop_headers(t);
+        transport_response_clear(t->x.resp);
         t->x.resp->sent = t->x.sent;
-        curl_easy_setopt(t->curl, CURLOPT_HTTPHEADER, (struct curl_slist *)NULL);
-        free_headers(t->list);
-        t->list = NULL;
         set_err(err, errlen, "%s: request abandoned", t->host);
         return EVREC_E_NET;
     }
