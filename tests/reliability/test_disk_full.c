@@ -124,8 +124,8 @@ static void batched_full_disk_loses_at_most_the_window(void **state)
     int crc = evrec_close(a, 0);
     printf("batched: %d acknowledged, %d refused, %llu stored, close -> %s\n", acked, refused,
            (unsigned long long)stored, evrec_strerror(crc));
-    if ((uint64_t)acked > stored)
-        assert_true(crc == EVREC_E_FULL || crc == EVREC_E_IO); /* never a silent loss */
+    /* Close's own last commit may still land what was staged (the disk can take a few more
+     * records than the failed window did): judged after the reopen, by what was lost. */
 
     open_agent_mode(&a, store, NULL, EVREC_DURABLE_BATCHED);
     assert_int_equal(evrec_stats(a, &st), EVREC_OK);
@@ -133,6 +133,8 @@ static void batched_full_disk_loses_at_most_the_window(void **state)
            (unsigned long long)st.queued_events, (unsigned long long)st.dropped_uncommitted);
     assert_int_equal(st.queued_events + st.dropped_uncommitted, (uint64_t)acked);
     assert_true(st.dropped_uncommitted <= 100);
+    if (st.dropped_uncommitted > 0) /* never a silent loss: close said so */
+        assert_true(crc == EVREC_E_FULL || crc == EVREC_E_IO);
     assert_int_equal(st.dropped_refused, (uint64_t)refused); /* refusals are counted too */
     evrec_close(a, 0);
     umount(mnt);
