@@ -21,34 +21,16 @@
 #include "evrec.h"
 #include "testutil.h"
 
-typedef struct fixture {
-    char *dir;
-    char store[600];
-    const char *cli;
-} fixture_t;
+typedef tu_store_fixture_t fixture_t;
 
 static int setup(void **state)
 {
-    fixture_t *f = calloc(1, sizeof *f);
-    f->dir = tu_tempdir("device");
-    if (!f->dir)
-        return -1;
-    snprintf(f->store, sizeof f->store, "%s/store", f->dir);
-    f->cli = getenv("EVREC_CLI");
-    if (!f->cli || !*f->cli)
-        f->cli = "build/evrec";
-    tu_isolate_aws_env();
-    *state = f;
-    return 0;
+    return tu_store_setup(state, "device");
 }
 
 static int teardown(void **state)
 {
-    fixture_t *f = *state;
-    tu_rmtree(f->dir);
-    free(f->dir);
-    free(f);
-    return 0;
+    return tu_store_teardown(state);
 }
 
 /* Run the CLI with up to 30 arguments (NULL-terminated); out and err are the caller's. */

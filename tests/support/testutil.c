@@ -15,6 +15,34 @@
 #include <time.h>
 #include <unistd.h>
 
+int tu_store_setup(void **state, const char *tag)
+{
+    tu_store_fixture_t *f = calloc(1, sizeof *f);
+    if (!f)
+        return -1;
+    f->dir = tu_tempdir(tag);
+    if (!f->dir) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->store, sizeof f->store, "%s/store", f->dir);
+    f->cli = getenv("EVREC_CLI");
+    if (!f->cli || !*f->cli)
+        f->cli = "build/evrec";
+    tu_isolate_aws_env();
+    *state = f;
+    return 0;
+}
+
+int tu_store_teardown(void **state)
+{
+    tu_store_fixture_t *f = *state;
+    tu_rmtree(f->dir);
+    free(f->dir);
+    free(f);
+    return 0;
+}
+
 void tu_recent_day(int days_ago, char iso[32], char printed[32])
 {
     time_t t = time(NULL) - (time_t)days_ago * 86400;

@@ -8,6 +8,17 @@
 /** Make a fresh private temporary directory; returns a malloc'ed path. */
 char *tu_tempdir(const char *tag);
 
+/** A test's scratch store: a temporary directory, the store path inside it and the CLI to run
+ *  ($EVREC_CLI, else build/evrec). tu_store_setup is a cmocka setup (it also isolates the AWS
+ *  environment, tu_isolate_aws_env); tu_store_teardown removes the directory. */
+typedef struct tu_store_fixture {
+    char *dir;
+    char store[600];
+    const char *cli;
+} tu_store_fixture_t;
+int tu_store_setup(void **state, const char *tag);
+int tu_store_teardown(void **state);
+
 /** A recent event time for tests that record through max_event_age: "YYYY-MM-DDT10:00:00Z" of
  *  the UTC day `days_ago` days before today, written as an ISO 8601 timestamp (`iso`, ending
  *  in "Z") and as the form evrec prints back (`printed`, "...T10:00:00.000Z"); either may be
