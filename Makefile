@@ -66,8 +66,15 @@ FI_DEFS  := -DEVREC_FAULT_INJECTION
 FI_SRC   := $(shell grep -l 'port_fault_take' $(LIB_SRC) 2>/dev/null)
 FI_OBJ   := $(FI_SRC:%.c=$(BUILD)/obj-fi/%.o) $(BUILD)/obj-fi/port/fault.o
 TEST_LIB_OBJ := $(filter-out $(FI_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(FI_OBJ)
+# The CLI (tools/evrec/README.md) in two layers: its commands (main.c, cli_opts.c, cmd_*.c) are
+# the evrec program; everything else under tools/evrec, the AWS CLI-compatible part (JMESPath,
+# output formats, shorthand, YAML, the service model, wire formats, validation), is an internal
+# static library that the program, the tests, the fuzz targets and the benchmarks link.
 CLI_SRC  := $(sort $(wildcard tools/evrec/*.c))
-CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_CMD_SRC := $(filter tools/evrec/main.c tools/evrec/cli_opts.c tools/evrec/cmd_%.c,$(CLI_SRC))
+CLI_OBJ  := $(CLI_CMD_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_LIB_SRC := $(filter-out $(CLI_CMD_SRC),$(CLI_SRC))
+CLI_LIB_OBJ := $(CLI_LIB_SRC:%.c=$(BUILD)/obj/%.o)
 SUP_SRC  := $(sort $(wildcard tests/support/*.c))
 SUP_OBJ  := $(SUP_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
@@ -103,6 +110,10 @@ INTERNAL := $(BUILD)/libevrec-internal.a
 TEST_STATIC := $(BUILD)/libevrec-test.a
 SHARED   := $(BUILD)/libevrec.so
 CLI      := $(BUILD)/evrec
+# The CLI's AWS-compatible part (never installed), and the test programs that link it: they
+# include its headers (-Itools/evrec), never its .c files (`make check-tree`).
+CLI_LIB  := $(BUILD)/libevrec-cli.a
+CLI_LIB_TESTS := $(BUILD)/tests/unit/test_cli_formats $(BUILD)/tests/unit/test_jmespath
 
 # The local endpoint needs a Python 3 that has botocore (Debian: python3-botocore).
 PYTHON   ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import botocore' >/dev/null 2>&1 && { echo $$p; break; }; done)
@@ -155,16 +166,22 @@ $(SHARED): $(LIB_OBJ)
 	$(CC) -shared -Wl,-soname,libevrec.so.$(shell sed -n 's/^#define EVREC_ABI_VERSION \([0-9]*\).*/\1/p' include/evrec.h) \
 	    $(SANFLAGS) -o $@ $^ $(LDLIBS)
 
-$(CLI): $(CLI_OBJ) $(INTERNAL)
-	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(INTERNAL) $(LDLIBS) $(YAML_LIBS)
+$(CLI_LIB): $(CLI_LIB_OBJ)
+	@mkdir -p $(dir $@)
+	rm -f $@ && $(AR) rcs $@ $^
 
+$(CLI): $(CLI_OBJ) $(CLI_LIB) $(INTERNAL)
+	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(CLI_LIB) $(INTERNAL) $(LDLIBS) $(YAML_LIBS)
+
+$(CLI_LIB_TESTS): $(CLI_LIB)
+$(CLI_LIB_TESTS): TEST_CLI_LIBS = $(CLI_LIB) $(YAML_LIBS)
 $(BUILD)/tests/%: tests/%.c $(SUP_OBJ) $(TEST_STATIC)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(FI_DEFS) $(SANFLAGS) -Itests/support -MMD -MP -MF $@.d -o $@ $< $(SUP_OBJ) $(TEST_STATIC) $(LDLIBS) $(CMOCKA_LIBS)
+	$(CC) $(ALL_CFLAGS) $(FI_DEFS) $(SANFLAGS) -Itests/support -Itools/evrec -MMD -MP -MF $@.d -o $@ $< $(SUP_OBJ) $(TEST_CLI_LIBS) $(TEST_STATIC) $(LDLIBS) $(CMOCKA_LIBS)
 
-$(BUILD)/bench/%: tools/bench/%.c $(INTERNAL)
+$(BUILD)/bench/%: tools/bench/%.c $(CLI_LIB) $(INTERNAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -O2 -o $@ $< $(INTERNAL) $(LDLIBS) -lsqlite3
+	$(CC) $(ALL_CFLAGS) -Itools/evrec -O2 -o $@ $< $(CLI_LIB) $(INTERNAL) $(LDLIBS) -lsqlite3
 
 $(BUILD)/footprint: tools/footprint.c $(INTERNAL)
 	$(CC) $(ALL_CFLAGS) -o $@ $< $(INTERNAL) $(LDLIBS)
@@ -175,13 +192,13 @@ $(BUILD)/examples/%: examples/%.c $(STATIC)
 
 # Fuzz targets, built two ways: with a replay driver (every seed and regression input once;
 # part of `make test`), and with libFuzzer under clang (`make fuzz`, FUZZ_SECONDS each).
-$(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(INTERNAL)
+$(BUILD)/fuzz-replay/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/replay_main.c $(CLI_LIB) $(INTERNAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) $(SANFLAGS) -MMD -MP -MF $@.d -o $@ $< tests/fuzz/replay_main.c $(INTERNAL) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itools/evrec $(SANFLAGS) -MMD -MP -MF $@.d -o $@ $< tests/fuzz/replay_main.c $(CLI_LIB) $(INTERNAL) $(LDLIBS)
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(INTERNAL)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(CLI_LIB) $(INTERNAL)
 	@mkdir -p $(dir $@)
-	$(CC) $(ALL_CFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< $(INTERNAL) $(LDLIBS)
+	$(CC) $(ALL_CFLAGS) -Itools/evrec -fsanitize=fuzzer,address,undefined -o $@ $< $(CLI_LIB) $(INTERNAL) $(LDLIBS)
 
 fuzz-replay: $(REPLAY_BIN)
 	@fail=0; for n in $(FUZZ_NAMES); do $(RUNNER) $(BUILD)/fuzz-replay/fuzz_$$n tests/fuzz/corpus/$$n tests/fuzz/regressions/$$n || fail=1; done; exit $$fail

@@ -4,7 +4,9 @@
 #   2. nothing in tests/, tools/ or the Makefile reads outside the repository (../shared):
 #      the AWS SigV4 suite is kept in tests/data/aws4_testsuite with its LICENSE and NOTICE;
 #   3. the release library carries no fault-injection hooks (port_fault_*): they are built
-#      into the test programs only (tests/support).
+#      into the test programs only (tests/support);
+#   4. no test, fuzz target or benchmark #includes a .c file: they link the libraries (the
+#      CLI's AWS-compatible part is build/libevrec-cli.a) and include headers.
 # Usage: tests/build/check_tree.sh BUILDDIR
 set -uo pipefail
 build=${1:?usage: check_tree.sh BUILDDIR}
@@ -35,9 +37,17 @@ no_fault_hooks_in_release() {
     [ -z "$hits" ] || { echo "check-tree: $lib holds fault-injection hooks:"; echo "$hits"; return 1; }
   done
 }
+no_c_includes() {
+  local hits
+  hits=$(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"][^">]*\.c[">]' tests tools/bench \
+           --include='*.c' --include='*.h' 2>/dev/null)
+  [ -z "$hits" ] || { echo "check-tree: sources included as .c files (link the library instead):";
+                      echo "$hits"; return 1; }
+}
 check default_goal
 check no_outside_reads
 check suite_here
 check no_fault_hooks_in_release
+check no_c_includes
 echo "check-tree: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

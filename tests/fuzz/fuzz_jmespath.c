@@ -1,10 +1,12 @@
 /* Fuzz the JMESPath lexer, parser and evaluator (the CLI's --query). Input: an expression,
  * a NUL or newline, then an optional JSON document to search. */
-#include "../../tools/evrec/jmespath.c" /* first: it sets the feature macros it needs */
-
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "jmespath.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

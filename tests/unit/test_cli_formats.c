@@ -16,13 +16,11 @@
 
 #include <cmocka.h>
 
-#include "../../tools/evrec/aws_output.c"
-#include "../../tools/evrec/aws_wire.c"
-#include "../../tools/evrec/model_gen.c"
-#include "../../tools/evrec/pyjson.c"
-#include "../../tools/evrec/shorthand.c"
-#include "../../tools/evrec/validate.c"
-#include "../../tools/evrec/widths_gen.c"
+#include "aws_output.h"
+#include "aws_wire.h"
+#include "model.h"
+#include "pyjson.h"
+#include "shorthand.h"
 #include "testutil.h"
 
 #define ORACLE_PYTHON "/usr/bin/python3"

@@ -12,9 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <math.h>
 #include <cmocka.h>
 
-#include "../../tools/evrec/jmespath.c"
+#include <cjson/cJSON.h>
+
+#include "jmespath.h"
 #include "testutil.h"
 
 static const char *const doc_people =

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../evrec/pyjson.c"
+#include "pyjson.h"
 
 static char *document(size_t events)
 {
