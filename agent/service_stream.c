@@ -248,10 +248,10 @@ int stream_record_data_tree(const stream_format_t *fmt, const service_ctx_t *c,
 }
 
 
-/* -- the fast path: a fragment in the layout event.c writes ------------------------------- */
+/* -- the fast path: a fragment in the layout event_encode.c writes ------------------------ */
 
-/* event.c writes a Pinpoint fragment with jsonw (strings and numbers exactly as cJSON prints
- * them), its members in one order, no white space. Such a fragment converts by copying its
+/* event_encode.c writes a Pinpoint fragment with jsonw (strings and numbers exactly as cJSON
+ * prints them), its members in one order, no white space. Such a fragment converts by copying its
  * tokens: the output is the tree conversion's, byte for byte. Anything else (older layouts,
  * other escapes or number spellings, nesting, white space) takes the tree conversion. */
 

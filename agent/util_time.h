@@ -18,7 +18,7 @@ unsigned util_days_in_month(int64_t y, unsigned m);
 
 /** Read exactly n decimal digits at *p into *out and advance *p; -1 (nothing moved) if one of
  *  them is not a digit. The atom of both ISO 8601 grammars (the services' strict one in
- *  event.c, botocore's lenient one in the CLI's validate.c). */
+ *  event_util.c, botocore's lenient one in the CLI's validate.c). */
 int util_digits(const char **p, int n, int *out);
 
 /** 1 if month, day, hour, minute and second make a real date and time of year y (seconds

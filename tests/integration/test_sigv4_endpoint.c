@@ -112,7 +112,7 @@ static char *pinpoint_body(const char *event_id)
 {
     char ts[32], *b = NULL;
     int64_t now = port_wall_ms();
-    /* the service's ISO 8601 timestamp, built independently of event.c */
+    /* the service's ISO 8601 timestamp, built independently of event_util.c */
     time_t secs = (time_t)(now / 1000);
     struct tm tm;
     gmtime_r(&secs, &tm);

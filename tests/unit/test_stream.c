@@ -399,7 +399,7 @@ static void error_classes(void **state)
 }
 
 /* The record data is the same bytes whichever way it is made: the fast conversion (fragments
- * in the layout event.c writes) against the cJSON tree conversion it falls back to. */
+ * in the layout event_encode.c writes) against the cJSON tree conversion it falls back to. */
 static const stream_format_t FMT_K = { .partition_key = 1, .max_record_bytes = 1u << 20,
                                        .max_request_bytes = 5u << 20 };
 static const stream_format_t FMT_F = { .newline = 1, .max_record_bytes = 1000u << 10,
