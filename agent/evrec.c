@@ -685,6 +685,30 @@ EVREC_API int evrec_sync(evrec_t *agent)
     return EVREC_OK;
 }
 
+EVREC_API int evrec_staged(evrec_t *agent, uint64_t *staged)
+{
+    if (staged)
+        *staged = 0;
+    if (agent == NULL || staged == NULL)
+        return EVREC_E_INVALID;
+    *staged = queue_staged_count(agent->queue);
+    return EVREC_OK;
+}
+
+EVREC_API int evrec_service_carries(evrec_service_t service, int shape)
+{
+    const service_ops_t *s = service_get(service);
+    return s && shape >= 0 && service_carries(s, (unsigned)shape);
+}
+
+EVREC_API int evrec_event_from_json_detail(evrec_event_t **out, const char *json, size_t len,
+                                           char *error_message, size_t error_message_len)
+{
+    if (error_message && error_message_len)
+        error_message[0] = '\0';
+    return event_from_json(out, json, len, error_message, error_message_len);
+}
+
 static int no_flusher_here(evrec_t *a, const char *what)
 {
     if (a->flusher_elsewhere)

@@ -186,3 +186,41 @@ EVREC_API int evrec_export(evrec_t *agent, const evrec_filter_t *filter, evrec_e
         return agent_error(agent, rc, "export: %s", detail(agent_queue(agent), rc));
     return c.result;
 }
+
+typedef struct count_ctx {
+    const evrec_filter_t *filter;
+    uint64_t n;
+    const struct seal_keys *keys;
+    seal_buf_t opened;
+} count_ctx_t;
+
+/* As evrec_export() would hand it out: a record that cannot be decoded counts only when no
+ * criterion is set. */
+static int count_one(void *user, uint64_t seq, const void *value, size_t len)
+{
+    (void)seq;
+    count_ctx_t *c = user;
+    evrec_record_view_t v;
+    int decoded = seal_decode(c->keys, value, len, &c->opened, &v) == EVREC_OK;
+    if (decoded ? view_matches(c->filter, &v) : !(c->filter && has_criterion(c->filter)))
+        c->n++;
+    return 0;
+}
+
+EVREC_API int evrec_count(evrec_t *agent, const evrec_filter_t *filter, uint64_t *count)
+{
+    if (count)
+        *count = 0;
+    if (!agent || !count)
+        return agent_error(agent, EVREC_E_INVALID, "count: count is NULL");
+    int rc = check_filter(agent, "count", filter);
+    if (rc)
+        return rc;
+    count_ctx_t c = { filter, 0, agent_keys(agent), { NULL, 0 } };
+    rc = queue_scan(agent_queue(agent), 0, count_one, &c);
+    seal_buf_free(&c.opened);
+    if (rc)
+        return agent_error(agent, rc, "count: %s", detail(agent_queue(agent), rc));
+    *count = c.n;
+    return EVREC_OK;
+}

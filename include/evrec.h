@@ -439,6 +439,15 @@ EVREC_API int evrec_store_settings(evrec_t *agent, evrec_durability_t *durabilit
  *  the disk full: the records stay staged), EVREC_E_CLOSED. Any thread; blocks for the fsync. */
 EVREC_API int evrec_sync(evrec_t *agent);
 
+/** How many records this agent has acknowledged (evrec_record() returned EVREC_OK) that wait,
+ *  staged in memory, for their commit: batched durability only (always 0 in the other modes).
+ *  0 means everything this agent recorded so far is committed, and survives a crash of the
+ *  process; the store commits on its own every commit_max_events records or commit_interval_ms,
+ *  and evrec_sync() commits at once. For acknowledging upstream only what is kept.
+ *  Returns EVREC_E_INVALID (agent or staged NULL; *staged is then 0 if not NULL). Any thread;
+ *  cheap (no transaction, no I/O). */
+EVREC_API int evrec_staged(evrec_t *agent, uint64_t *staged);
+
 /**
  * Ask the flusher to upload now and wait until the queue is empty or `timeout_ms` passed.
  * Returns EVREC_OK only when the store is empty; EVREC_E_TIMEOUT if events are still queued
@@ -577,6 +586,15 @@ EVREC_API int evrec_event_set_metric_attribution(evrec_event_t *event, const cha
  * *out is owned by the caller (evrec_event_free()).
  */
 EVREC_API int evrec_event_from_json(evrec_event_t **out, const char *json, size_t len);
+
+/** evrec_event_from_json() that says why it refused: on failure up to `error_message_len`
+ *  bytes of detail naming the member (e.g. "Attributes.color: expected a string") are written
+ *  to `error_message` (NUL-terminated; may be NULL), as evrec_open() does. For input from
+ *  outside (a file, a socket) whose bad lines are reported. Returns what evrec_event_from_json()
+ *  returns; *out is the caller's on success and NULL on failure, `error_message` is the
+ *  caller's buffer ("" on success). Any thread; no agent is involved. */
+EVREC_API int evrec_event_from_json_detail(evrec_event_t **out, const char *json, size_t len,
+                                           char *error_message, size_t error_message_len);
 
 /** The event's id (assigned by evrec_record() if not set; "" before that and for a NULL
  *  event). Owned by the event: valid until it is freed or its id changes. */
@@ -758,6 +776,23 @@ EVREC_API void evrec_filter_init(evrec_filter_t *f);
  *  finds them gone). Also returns EVREC_E_INVALID (agent or filter NULL, shape unknown),
  *  EVREC_E_IO, EVREC_E_FULL. Any thread. */
 EVREC_API int evrec_purge(evrec_t *agent, const evrec_filter_t *filter, uint64_t *purged);
+
+/** Count the queued events that match `filter` (NULL: all; `all` is not needed) into *count:
+ *  what evrec_export() would hand out with that filter, and what evrec_purge() would delete
+ *  (a record that cannot be decoded counts only when no criterion is set). The store is not
+ *  changed; one read transaction over the whole queue (it reads every record: for support
+ *  tools and rare checks, not for polling — evrec_stats() has the total). Returns EVREC_OK,
+ *  EVREC_E_INVALID (agent or count NULL, shape unknown, endpoint_id empty), EVREC_E_IO,
+ *  EVREC_E_NOMEM; *count (the caller's) is 0 on failure. Any thread. */
+EVREC_API int evrec_count(evrec_t *agent, const evrec_filter_t *filter, uint64_t *count);
+
+/** 1 if an agent opened for `service` delivers events recorded in `shape`
+ *  (EVREC_SERVICE_PINPOINT or EVREC_SERVICE_PERSONALIZE, as in evrec_filter_t), else 0 (also
+ *  for an unknown service or shape): Pinpoint carries the Pinpoint shape, Personalize Events
+ *  the Personalize shape, Kinesis and Firehose both. Events of a shape the agent's service does
+ *  not carry stay queued for an agent whose service does (see evrec_flush()). Pure; any
+ *  thread. */
+EVREC_API int evrec_service_carries(evrec_service_t service, int shape);
 
 /** Called by evrec_export() with one event as a line of JSON (NUL-terminated, no newline; valid
  *  during the call). A non-zero return stops the export, which returns that value. Called on

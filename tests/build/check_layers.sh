@@ -2,6 +2,10 @@
 # `make check-layers`: agent/README.md's module table is true. Every agent/*.c and agent/*.h
 # belongs to a row, and includes only the modules its row's "may use" column names (itself
 # and the system's and the dependencies' headers aside).
+# The CLI's store commands (record, stats, queue, endpoint, flush, agent, version, their
+# options and main) are a user of the library like any other: they include include/evrec.h and
+# the CLI's own headers, never an agent/ header, nor a port/ one but where PORT_ALLOWED says
+# why (README.md, "Command line").
 # Usage: tests/build/check_layers.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -33,5 +37,28 @@ for f in files:
               % (f, ", ".join(extra), mod))
         failed += 1
 print("check-layers: %d files checked against agent/README.md, %d failed" % (len(files), failed))
-sys.exit(1 if failed else 0)
+
+STORE_COMMANDS = ["cmd_record.c", "cmd_flush.c", "cmd_queue.c", "cmd_stats.c", "cmd_endpoint.c",
+                  "cmd_agent.c", "cmd_version.c", "cli_opts.c", "cli_opts.h", "cli.h", "main.c"]
+# The one use of the port layer left: --upload-allowed-cmd runs its program with
+# port_run_capture (no shell, a deadline, output bounded), as credential_process does.
+PORT_ALLOWED = {("cli_opts.c", "port.h")}
+agent_headers = {os.path.basename(h) for h in glob.glob("agent/*.h")}
+port_headers = {os.path.basename(h) for h in glob.glob("port/*.h")}
+cli_failed = 0
+for name in STORE_COMMANDS:
+    f = "tools/evrec/" + name
+    text = open(f, encoding="utf-8", errors="replace").read()
+    used = re.findall(r'^\s*#\s*include\s*[<"]([^">]+)[">]', text, re.M)
+    bad = sorted({u for u in used if u.startswith(("agent/", "port/")) or "/agent/" in u
+                  or os.path.basename(u) in agent_headers
+                  or (os.path.basename(u) in port_headers and (name, u) not in PORT_ALLOWED)})
+    if bad:
+        print("check-layers: %s (a store command: public API only) includes %s"
+              % (f, ", ".join(bad)))
+        cli_failed += 1
+print("check-layers: %d store-command files of the CLI checked for the public API only, "
+      "%d failed"
+      % (len(STORE_COMMANDS), cli_failed))
+sys.exit(1 if failed or cli_failed else 0)
 PY

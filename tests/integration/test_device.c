@@ -207,6 +207,111 @@ static void purge_and_export_api(void **state)
     evrec_close(a, 0);
 }
 
+static int64_t count_of(evrec_t *a, int shape, const char *endpoint_id)
+{
+    evrec_filter_t flt;
+    evrec_filter_init(&flt);
+    flt.shape = shape;
+    flt.endpoint_id = endpoint_id;
+    uint64_t n = 99;
+    int rc = evrec_count(a, &flt, &n);
+    return rc == EVREC_OK ? (int64_t)n : rc;
+}
+
+/* evrec_count counts what evrec_export would hand out; evrec_service_carries says which
+ * backend delivers which shape (what `evrec flush` tells its user to run). */
+static void count_and_service_carries(void **state)
+{
+    fixture_t *f = *state;
+    record_four(f->store);
+    evrec_t *a = open_store(f->store);
+    uint64_t n = 99;
+    assert_int_equal(evrec_count(a, NULL, &n), EVREC_OK);
+    assert_int_equal(n, 4);
+    assert_int_equal(count_of(a, EVREC_SERVICE_PERSONALIZE, NULL), 1);
+    assert_int_equal(count_of(a, EVREC_SERVICE_PINPOINT, NULL), 3);
+    assert_int_equal(count_of(a, -1, "endpoint-2"), 1);
+    assert_int_equal(count_of(a, EVREC_SERVICE_PERSONALIZE, "endpoint-2"), 0);
+    assert_int_equal(count_of(a, 5, NULL), EVREC_E_INVALID);
+    assert_int_equal(evrec_count(a, NULL, NULL), EVREC_E_INVALID);
+    assert_int_equal(evrec_count(NULL, NULL, &n), EVREC_E_INVALID);
+    assert_int_equal(n, 0);
+    evrec_close(a, 0);
+    static const struct { evrec_service_t s; int pinpoint, personalize; } carries[] = {
+        { EVREC_SERVICE_PINPOINT, 1, 0 }, { EVREC_SERVICE_PERSONALIZE, 0, 1 },
+        { EVREC_SERVICE_KINESIS, 1, 1 }, { EVREC_SERVICE_FIREHOSE, 1, 1 },
+    };
+    for (size_t i = 0; i < sizeof carries / sizeof carries[0]; i++) {
+        assert_int_equal(evrec_service_carries(carries[i].s, EVREC_SERVICE_PINPOINT),
+                         carries[i].pinpoint);
+        assert_int_equal(evrec_service_carries(carries[i].s, EVREC_SERVICE_PERSONALIZE),
+                         carries[i].personalize);
+        assert_int_equal(evrec_service_carries(carries[i].s, 2), 0);
+        assert_int_equal(evrec_service_carries(carries[i].s, -1), 0);
+    }
+    assert_int_equal(evrec_service_carries((evrec_service_t)9, EVREC_SERVICE_PINPOINT), 0);
+}
+
+/* Batched durability: evrec_staged says how many acknowledged records wait for their commit. */
+static void staged_counts_the_uncommitted_window(void **state)
+{
+    fixture_t *f = *state;
+    evrec_options_t o;
+    evrec_options_init(&o);
+    o.no_flusher = 1;
+    o.application_id = "app";
+    o.region = "us-east-1";
+    o.durability = EVREC_DURABLE_BATCHED;
+    o.commit_max_events = 3;
+    o.commit_interval_ms = 3600 * 1000; /* only the count commits */
+    evrec_t *a = NULL;
+    char msg[256];
+    if (evrec_open(&a, f->store, &o, msg, sizeof msg) != EVREC_OK)
+        fail_msg("open: %s", msg);
+    uint64_t staged = 99;
+    assert_int_equal(evrec_staged(a, &staged), EVREC_OK);
+    assert_int_equal(staged, 0);
+    record_one(a, "one", NULL, 0, NULL);
+    record_one(a, "two", NULL, 0, NULL);
+    assert_int_equal(evrec_staged(a, &staged), EVREC_OK);
+    assert_int_equal(staged, 2);
+    record_one(a, "three", NULL, 0, NULL); /* the third commits the window */
+    assert_int_equal(evrec_staged(a, &staged), EVREC_OK);
+    assert_int_equal(staged, 0);
+    record_one(a, "four", NULL, 0, NULL);
+    assert_int_equal(evrec_staged(a, &staged), EVREC_OK);
+    assert_int_equal(staged, 1);
+    assert_int_equal(evrec_sync(a), EVREC_OK);
+    assert_int_equal(evrec_staged(a, &staged), EVREC_OK);
+    assert_int_equal(staged, 0);
+    assert_int_equal(evrec_staged(a, NULL), EVREC_E_INVALID);
+    staged = 99;
+    assert_int_equal(evrec_staged(NULL, &staged), EVREC_E_INVALID);
+    assert_int_equal(staged, 0);
+    evrec_close(a, 0);
+}
+
+/* evrec_event_from_json_detail: the refusal names the member; success leaves "" behind. */
+static void event_from_json_says_why(void **state)
+{
+    (void)state;
+    evrec_event_t *ev = NULL;
+    char why[256] = "x";
+    assert_int_equal(evrec_event_from_json_detail(&ev, "{\"EventType\":\"a\",\"Attributes\":"
+                                                  "{\"k\":5}}", 0, why, sizeof why),
+                     EVREC_E_JSON);
+    assert_null(ev);
+    assert_non_null(strstr(why, "Attributes"));
+    assert_int_equal(evrec_event_from_json_detail(&ev, "{\"EventType\":\"a\"}", 0, why,
+                                                  sizeof why), EVREC_OK);
+    assert_non_null(ev);
+    assert_string_equal(why, "");
+    evrec_event_free(ev);
+    ev = NULL;
+    assert_int_equal(evrec_event_from_json_detail(&ev, "{", 0, NULL, 0), EVREC_E_JSON);
+    assert_null(ev);
+}
+
 static void purge_and_export_cli(void **state)
 {
     fixture_t *f = *state;
@@ -789,6 +894,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(purge_and_export_api, setup, teardown),
         cmocka_unit_test_setup_teardown(purge_and_export_cli, setup, teardown),
+        cmocka_unit_test_setup_teardown(count_and_service_carries, setup, teardown),
+        cmocka_unit_test_setup_teardown(staged_counts_the_uncommitted_window, setup, teardown),
+        cmocka_unit_test(event_from_json_says_why),
         cmocka_unit_test_setup_teardown(sighup_reloads_the_config, setup, teardown),
         cmocka_unit_test_setup_teardown(upload_allowed_holds_back, setup, teardown),
         cmocka_unit_test_setup_teardown(daily_budget_defers_and_survives_restart, setup,

@@ -1,7 +1,6 @@
 /* The library's options from a JSON config file and from command-line flags (cli_opts.h). */
 #define _GNU_SOURCE
 #include "cli_opts.h"
-#include "port.h"
 
 #include <errno.h>
 #include <fcntl.h>

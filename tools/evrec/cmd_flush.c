@@ -7,15 +7,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "agent.h"
 #include "cli.h"
 #include "cli_opts.h"
 #include "evrec.h"
-#include "log.h"
-#include "port.h"
-#include "queue.h"
-#include "record.h"
-#include "service.h"
 
 static void usage(FILE *out)
 {
@@ -37,40 +31,47 @@ static void usage(FILE *out)
     cli_options_help(out, CLI_FOR_FLUSH);
 }
 
-/* A line on stderr with the server's text in it: control characters escaped. */
+/* A line on stderr with the server's text in it: control characters escaped (\xHH). */
 static void print_escaped(const char *before, const char *text, const char *after)
 {
-    char *copy = strdup(text ? text : "");
-    char *esc = copy ? log_escape(copy) : NULL;
-    fprintf(stderr, "%s%s%s\n", before, esc ? esc : "", after);
-    if (esc != copy)
-        port_free(esc);
-    free(copy);
+    fputs(before, stderr);
+    for (const unsigned char *p = (const unsigned char *)(text ? text : ""); *p; p++) {
+        if (*p < 0x20 || *p == 0x7f)
+            fprintf(stderr, "\\x%02x", *p);
+        else
+            fputc(*p, stderr);
+    }
+    fprintf(stderr, "%s\n", after);
 }
+
+/* The services as `evrec flush --service` names them, in evrec_service_t order. */
+static const char *const service_names[] = { "pinpoint", "personalize-events", "kinesis",
+                                             "firehose" };
+#define N_SERVICES (sizeof service_names / sizeof service_names[0])
 
 /* The library's message says how many events wait and for which service; add the command
  * line that delivers them. */
 static void hint_other_services(evrec_t *agent, const cli_config_t *c)
 {
-    uint64_t n[RECORD_SHAPES] = { 0 };
-    uint64_t other = 0;
-    if (queue_count_shapes(agent_queue(agent), n, RECORD_SHAPES, &other) != EVREC_OK)
-        return;
-    const service_ops_t *mine = service_get(c->opts.service);
-    for (unsigned sh = 0; sh < RECORD_SHAPES; sh++) {
-        if (n[sh] == 0 || service_carries(mine, sh))
+    static const int shapes[] = { EVREC_SERVICE_PINPOINT, EVREC_SERVICE_PERSONALIZE };
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        if (evrec_service_carries(c->opts.service, shapes[k]))
+            continue;
+        evrec_filter_t f;
+        evrec_filter_init(&f);
+        f.shape = shapes[k];
+        uint64_t n = 0;
+        if (evrec_count(agent, &f, &n) != EVREC_OK || n == 0)
             continue;
         char names[160] = "";
-        for (int id = 0; id < 16; id++) {
-            const service_ops_t *svc = service_get((evrec_service_t)id);
-            if (svc && service_carries(svc, sh) &&
-                strlen(names) + strlen(svc->name) + 2 < sizeof names) {
+        for (size_t id = 0; id < N_SERVICES; id++) {
+            if (evrec_service_carries((evrec_service_t)id, shapes[k])) {
                 strcat(names, names[0] ? "|" : "");
-                strcat(names, svc->name);
+                strcat(names, service_names[id]);
             }
         }
         fprintf(stderr, "evrec flush: %llu events wait for another service: deliver them with "
-                "evrec flush --service %s\n", (unsigned long long)n[sh], names);
+                "evrec flush --service %s\n", (unsigned long long)n, names);
     }
 }
 

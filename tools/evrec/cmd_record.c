@@ -7,9 +7,7 @@
 #include <string.h>
 
 #include "cli.h"
-#include "agent.h"
 #include "cli_opts.h"
-#include "event.h"
 #include "evrec.h"
 
 #define MAX_FIELDS 256
@@ -70,7 +68,8 @@ static int build_event(const record_args_t *r, evrec_event_t **out, char *msg, s
 {
     evrec_event_t *ev = NULL;
     char detail[512] = "";
-    int rc = r->json ? event_from_json(&ev, r->json, 0, detail, sizeof detail)
+    int rc = r->json ? evrec_event_from_json_detail(&ev, r->json, 0, detail,
+                                                        sizeof detail)
                      : evrec_event_new(&ev, r->type);
     if (rc != EVREC_OK) {
         snprintf(msg, len, "%s: %s", r->json ? "--json" : "--type",
@@ -183,7 +182,8 @@ static int acknowledge(pending_t *p, evrec_t *agent, const evrec_event_t *ev, co
     p->name = name;
     p->lines[p->n] = lineno;
     snprintf(p->ids[p->n++], EVREC_ID_MAX, "%s", evrec_event_id(ev));
-    if (queue_staged_count(agent_queue(agent)) == 0)
+    uint64_t staged = 1;
+    if (evrec_staged(agent, &staged) == EVREC_OK && staged == 0)
         return pending_flush(p, agent, 1);
     return p->n >= p->max ? pending_flush(p, agent, 0) : EVREC_OK;
 }
@@ -287,7 +287,8 @@ static int record_file(cli_config_t *c, const char *path)
         events++;
         evrec_event_t *ev = NULL;
         char detail[512] = "";
-        int rc = event_from_json(&ev, line, (size_t)n, detail, sizeof detail);
+        int rc = evrec_event_from_json_detail(&ev, line, (size_t)n, detail,
+                                              sizeof detail);
         if (rc != EVREC_OK) {
             fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno,
                     detail[0] ? detail : why(ev, rc));

@@ -1,24 +1,30 @@
 /* `evrec stats` (and `evrec status`): the store's counters and delivery state as JSON. */
+#define _POSIX_C_SOURCE 200809L
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 
 #include "cli.h"
 #include "cli_opts.h"
-#include "event.h"
 #include "evrec.h"
 
+/* Unix ms as ISO 8601 UTC with milliseconds ("2026-11-22T10:00:00.123Z"); null if unset. */
 static void add_time(cJSON *o, const char *name, int64_t ms)
 {
-    if (ms <= 0) {
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    if (ms <= 0 || !gmtime_r(&secs, &tm)) {
         cJSON_AddNullToObject(o, name);
         return;
     }
-    char buf[32];
-    event_format_iso8601(ms, buf);
+    char buf[64];
+    snprintf(buf, sizeof buf, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
+             (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+             tm.tm_sec, (int)(ms % 1000));
     cJSON_AddStringToObject(o, name, buf);
 }
 
