@@ -68,11 +68,8 @@ static const char *const counter_keys[QC_COUNT] = {
 
 #define EXPIRE_CHUNK 512u
 #define SIDE_BOOT_LEN 64u
-/* Transactions (of any process) a process lets pass beyond its synced snapshot before it
- * syncs early: while the snapshot is pinned, every commit takes fresh pages, and those freed
- * become reusable only once the pin moves on, so the file holds about twice the pages of the
- * commits between two syncs (~5 pages each): this bounds that to ~10 MiB at high rates. */
-#define PIN_MAX_TXNS 256u
+#define PIN_MAX_TXNS QUEUE_PIN_MAX_TXNS
+#define PIN_HARD_TXNS QUEUE_PIN_HARD_TXNS
 #define ERR_LEN 256
 
 typedef struct qerr {
@@ -122,6 +119,8 @@ struct evrec_queue {
     int last_commit_rc;
     uint64_t last_sync_ms;
     int dirty;            /* committed since the last fsync */
+    int sync_asked;       /* the owner was woken to sync early (PIN_MAX_TXNS); cleared by a sync */
+    uint64_t last_txnid;  /* this queue's newest commit */
     void (*wake_fn)(void *user); /* queue_set_wake_hook */
     void *wake_user;
     int env_mode_set;     /* follow_mode has set the environment's sync flag once */
@@ -446,6 +445,7 @@ typedef struct wstate {
     uint64_t next_seq;
     uint64_t bytes;
     uint64_t add[QC_COUNT];
+    uint64_t txnid;
     int seq_dirty, bytes_dirty;
     /* ids of the records this transaction evicts (report_evictions), published on commit */
     char *evicted;
@@ -561,16 +561,34 @@ static void wake_owner(evrec_queue_t *q)
         q->wake_fn(q->wake_user);
 }
 
-static void note_commit(evrec_queue_t *q, uint64_t bytes)
+/* A commit happened: the queue is dirty (not in power mode). The owner is woken when that is
+ * new, and when the synced snapshot lies PIN_MAX_TXNS behind, to sync early in its thread. */
+static void note_commit(evrec_queue_t *q, uint64_t bytes, uint64_t txnid)
 {
     port_mutex_lock(q->mu);
     q->known_bytes = bytes;
+    q->last_txnid = txnid;
     int woke = !is_power(q) && !q->dirty;
-    if (!is_power(q))
+    if (!is_power(q)) {
         q->dirty = 1;
+        if (q->pin_txnid && txnid > q->pin_txnid + PIN_MAX_TXNS && !q->sync_asked) {
+            q->sync_asked = 1;
+            woke = 1;
+        }
+    }
     port_mutex_unlock(q->mu);
     if (woke)
         wake_owner(q);
+}
+
+/* Commit a write transaction outside wstate (profiles, meta values), noting it. */
+static int commit_noted(evrec_queue_t *q, MDB_txn *txn)
+{
+    uint64_t id = (uint64_t)mdb_txn_id(txn);
+    int rc = txn_commit(txn);
+    if (!rc)
+        note_commit(q, q->known_bytes, id);
+    return rc;
 }
 
 void queue_set_wake_hook(evrec_queue_t *q, void (*fn)(void *user), void *user)
@@ -596,13 +614,14 @@ static int ws_commit(evrec_queue_t *q, wstate_t *ws)
     for (int i = 0; !rc && i < QC_COUNT; i++)
         rc = meta_add_u64(q, ws->txn, counter_keys[i], ws->add[i]);
     if (!rc) {
+        ws->txnid = (uint64_t)mdb_txn_id(ws->txn);
         rc = txn_commit(ws->txn);
         ws->txn = NULL;
     } else {
         ws_abort(ws);
     }
     if (!rc) {
-        note_commit(q, ws->bytes);
+        note_commit(q, ws->bytes, ws->txnid);
         ws_publish_evicted(q, ws);
     } else if (pending) {
         port_mutex_lock(q->mu);
@@ -981,6 +1000,7 @@ static int env_sync_locked(evrec_queue_t *q)
     port_mutex_lock(q->mu);
     int was_dirty = q->dirty;
     q->dirty = 0; /* cleared first: a commit racing with this fsync marks it again */
+    q->sync_asked = 0;
     q->last_sync_ms = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_unlock(q->mu);
     /* The snapshot to keep is taken before the fsync, so the fsync covers it, and its meta
@@ -1032,6 +1052,22 @@ static void maybe_sync(evrec_queue_t *q)
     }
     if (due)
         env_sync(q); /* a failure is remembered as dirty and retried at the next interval */
+}
+
+/* After a direct write (an append, a profile, a meta value). Without an owner syncing in the background the writer syncs when
+ * due (maybe_sync); with one, the owner was woken (note_commit) and the writer syncs only when
+ * the owner fell PIN_HARD_TXNS behind, so recording never waits on an fsync otherwise. */
+static void sync_after_write(evrec_queue_t *q)
+{
+    if (!q->wake_fn) {
+        maybe_sync(q);
+        return;
+    }
+    port_mutex_lock(q->mu);
+    int far = q->dirty && q->pin_txnid && q->last_txnid > q->pin_txnid + PIN_HARD_TXNS;
+    port_mutex_unlock(q->mu);
+    if (far)
+        env_sync(q);
 }
 
 /* -- batched staging --------------------------------------------------------------------- */
@@ -1976,7 +2012,7 @@ int queue_append(evrec_queue_t *q, const void *record, size_t len, int counted_t
     }
     if (seq_out)
         *seq_out = seq;
-    maybe_sync(q);
+    sync_after_write(q);
     return EVREC_OK;
 }
 
@@ -2478,11 +2514,10 @@ int queue_endpoint_update(evrec_queue_t *q, const char *id, queue_endpoint_edit_
     }
     rc = put_profile(q, txn, &k, ver, nj, nlen);
     port_free(nj);
-    rc = rc ? (mdb_txn_abort(txn), rc) : txn_commit(txn);
+    rc = rc ? (mdb_txn_abort(txn), rc) : commit_noted(q, txn);
     if (rc)
         return mdb_fail(q, rc, "updating an endpoint profile");
-    note_commit(q, q->known_bytes);
-    maybe_sync(q);
+    sync_after_write(q);
     return EVREC_OK;
 }
 
@@ -2547,11 +2582,10 @@ static int meta_write(evrec_queue_t *q, const char *key, const void *value, size
         mdb_txn_abort(txn);
         return *stored ? EVREC_OK : qfail(q, EVREC_E_NOMEM, "out of memory");
     }
-    rc = rc ? (mdb_txn_abort(txn), rc) : txn_commit(txn);
+    rc = rc ? (mdb_txn_abort(txn), rc) : commit_noted(q, txn);
     if (rc)
         return mdb_fail(q, rc, "writing a meta value");
-    note_commit(q, q->known_bytes);
-    maybe_sync(q);
+    sync_after_write(q);
     if (stored) {
         *stored = port_strndup(value, len);
         if (!*stored)

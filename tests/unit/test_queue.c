@@ -557,7 +557,7 @@ static void idle_queue_has_no_timer(void **state)
     int wakes = 0;
     queue_set_wake_hook(q, count_wake, &wakes);
     g_mono_ms += 5000;
-    append_one(q, 90, 1, "a"); /* the interval since the last sync passed: synced at once */
+    append_one(q, 90, 1, "a"); /* the interval since the last sync passed: the tick syncs */
     assert_int_equal(wakes, 1);
     assert_int_equal(queue_tick(q), QUEUE_TICK_IDLE);
     append_one(q, 90, 1, "b"); /* within the interval: unsynced, a timer again */
@@ -578,6 +578,72 @@ static void idle_queue_has_no_timer(void **state)
     assert_int_equal(wakes, 3);
     queue_close(q);
     drop_store(dir);
+}
+
+static char *synced_meta_bytes(const char *dir, size_t *len)
+{
+    char path[600];
+    snprintf(path, sizeof path, "%s/synced.meta", dir);
+    FILE *f = fopen(path, "rb");
+    char *buf = calloc(1, 4096);
+    assert_non_null(buf);
+    *len = f ? fread(buf, 1, 4096, f) : 0;
+    if (f)
+        fclose(f);
+    return buf;
+}
+
+static int synced_meta_changed(const char *dir, const char *before, size_t before_len)
+{
+    size_t len;
+    char *now = synced_meta_bytes(dir, &len);
+    int changed = len != before_len || memcmp(now, before, len) != 0;
+    free(now);
+    return changed;
+}
+
+/* Recording never waits on an fsync while an owner syncs in the background: a writer that
+ * runs QUEUE_PIN_MAX_TXNS commits past the synced snapshot wakes the owner (once) instead of
+ * syncing, and syncs itself only QUEUE_PIN_HARD_TXNS past it, which bounds the file's growth
+ * when the owner falls behind. Without an owner, the writer syncs at QUEUE_PIN_MAX_TXNS. */
+static void pin_far_behind_wakes_owner(void **state)
+{
+    (void)state;
+    for (int owned = 1; owned >= 0; owned--) {
+        char *dir = fresh_store();
+        queue_config_t c = config(EVREC_DURABLE_PROCESS);
+        c.sync_interval_ms = 3600 * 1000; /* only the pin's distance asks for a sync */
+        c.max_store_bytes = 64u << 20;       /* a map with room for ~2,300 unreused commits */
+        evrec_queue_t *q = open_ok(dir, &c);
+        int wakes = 0;
+        if (owned)
+            queue_set_wake_hook(q, count_wake, &wakes);
+        append_one(q, 90, 1, "first");
+        assert_int_equal(queue_sync(q), EVREC_OK); /* pins this snapshot */
+        wakes = 0;
+        size_t len;
+        char *before = synced_meta_bytes(dir, &len);
+        assert_true(len > 0);
+        for (unsigned i = 0; i < QUEUE_PIN_MAX_TXNS + 8; i++)
+            append_one(q, 90, 1, "x");
+        if (owned) {
+            assert_int_equal(wakes, 2); /* dirty again, then the pin far behind: once each */
+            assert_false(synced_meta_changed(dir, before, len)); /* nobody synced */
+            /* The owner does not sync: the writer does, once far enough behind. */
+            unsigned more = 0;
+            while (!synced_meta_changed(dir, before, len) && more <= QUEUE_PIN_HARD_TXNS) {
+                assert_int_equal(wakes, 2); /* asked once, not again */
+                append_one(q, 90, 1, "y");
+                more++;
+            }
+            assert_true(more + QUEUE_PIN_MAX_TXNS + 8 >= QUEUE_PIN_HARD_TXNS);
+            assert_true(more <= QUEUE_PIN_HARD_TXNS);
+        }
+        assert_true(synced_meta_changed(dir, before, len)); /* the writer synced itself */
+        free(before);
+        queue_close(q);
+        drop_store(dir);
+    }
 }
 
 /* -- durability modes -------------------------------------------------------------------- */
@@ -1938,6 +2004,7 @@ int main(void)
         cmocka_unit_test(store_dir_ownership_checked),
         cmocka_unit_test(group_store_shared_by_members),
         cmocka_unit_test(idle_queue_has_no_timer),
+        cmocka_unit_test(pin_far_behind_wakes_owner),
         cmocka_unit_test(foreign_lmdb),
         cmocka_unit_test(future_format),
         cmocka_unit_test(quarantine_corrupt),
