@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "evrec.h"
 #include "jmespath.h"
 #include "testutil.h"
 
@@ -299,6 +300,98 @@ static void deep_nesting_refused(void **state)
     free(expr);
 }
 
+/* Every allocation a search makes goes through evrec_set_allocator()'s functions (its own and
+ * cJSON's); failing each one in turn gives the same result or an "out of memory" error, and
+ * leaves nothing allocated. */
+static long alloc_count, alloc_live, alloc_fail_at = -1;
+static void *failing_malloc(size_t n)
+{
+    if (alloc_count++ == alloc_fail_at)
+        return NULL;
+    void *p = malloc(n);
+    if (p)
+        alloc_live++;
+    return p;
+}
+static void *failing_realloc(void *p, size_t n)
+{
+    if (alloc_count++ == alloc_fail_at)
+        return NULL;
+    void *q = realloc(p, n);
+    if (q && !p)
+        alloc_live++;
+    return q;
+}
+static void failing_free(void *p)
+{
+    if (p)
+        alloc_live--;
+    free(p);
+}
+
+static void every_allocation_may_fail(void **state)
+{
+    (void)state;
+    static const char *const exprs_all[] = {
+        "people[?age > `26`].name", "foo.bar.baz[::-1]", "people[*].{N: name, T: tags[0]}",
+        "matrix[][]", "foo.*.baz | [0]", "\"odd key\".\"with\\\"quote\"", "`[1, 2.5, {\"a\": -0}]`",
+        "'raw' || foo", "!empty && t", "people[1:3].[name, age]", "sort_by(people[?age], &age)[*].name",
+        "max_by(people[?age], &age)", "min_by(people[?age], &name).name", "sort(people[*].name)",
+        "join(', ', people[*].name)", "keys(foo)", "values(foo.bar)", "merge(foo, `{\"qux\": 1}`)",
+        "reverse(s)", "reverse(foo.bar.baz)", "to_array(foo.qux)", "to_number(' 1_0 ')",
+        "to_number('1.5')", "to_string(foo.bar)", "type(foo)", "length(s)", "map(&name, people)",
+        "not_null(nope, foo.qux)", "abs(foo.n)", "ceil(foo.n)", "floor(`2.5`)", "avg(foo.bar.baz)",
+        "sum(foo.bar.baz)", "max(foo.bar.baz)", "min(people[*].name)", "contains(s, 'll')",
+        "starts_with(s, 'h')", "ends_with(s, 'o')", "`foo`", "length(`1`)", "foo[",
+        "sort_by(@, &[length(a)])",
+    };
+    cJSON *data = cJSON_Parse(doc_people);
+    assert_non_null(data);
+    long runs = 0, oom_errors = 0;
+    for (size_t i = 0; i < sizeof exprs_all / sizeof exprs_all[0]; i++) {
+        cJSON *want = NULL;
+        char want_msg[512], msg[512];
+        alloc_count = 0;
+        alloc_fail_at = -1;
+        assert_int_equal(evrec_set_allocator(failing_malloc, failing_realloc, failing_free), 0);
+        int want_rc = jp_search(exprs_all[i], data, &want, want_msg, sizeof want_msg);
+        long total = alloc_count;
+        char *want_text = want_rc == 0 ? cJSON_PrintUnformatted(want) : NULL;
+        cJSON_Delete(want);
+        for (long n = 0; n < total; n++) {
+            cJSON *got = NULL;
+            alloc_count = 0;
+            alloc_fail_at = n;
+            alloc_live = 0;
+            int rc = jp_search(exprs_all[i], data, &got, msg, sizeof msg);
+            alloc_fail_at = -1;
+            char *got_text = rc == 0 ? cJSON_PrintUnformatted(got) : NULL;
+            if (rc == 0 ? want_rc != 0 || strcmp(got_text, want_text) != 0
+                        : strcmp(msg, "out of memory") != 0 && strcmp(msg, want_msg) != 0)
+                print_error("%s, allocation %ld failed: rc %d, %s (expected %s)\n", exprs_all[i],
+                            n, rc, rc == 0 ? got_text : msg, want_rc == 0 ? want_text : want_msg);
+            if (rc == 0)
+                assert_string_equal(got_text, want_text);
+            else if (strcmp(msg, want_msg) != 0)
+                assert_string_equal(msg, "out of memory");
+            oom_errors += rc != 0 && strcmp(msg, "out of memory") == 0;
+            cJSON_free(got_text);
+            cJSON_Delete(got);
+            if (alloc_live != 0)
+                print_error("%s, allocation %ld failed: %ld blocks left\n", exprs_all[i], n,
+                            alloc_live);
+            assert_int_equal(alloc_live, 0);
+            runs++;
+        }
+        evrec_set_allocator(NULL, NULL, NULL);
+        cJSON_free(want_text);
+    }
+    cJSON_Delete(data);
+    printf("allocation failure injected at each of %ld allocations: %ld \"out of memory\", "
+           "no leak, no other result\n", runs, oom_errors);
+    assert_true(oom_errors > 1000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -306,6 +399,7 @@ int main(void)
         cmocka_unit_test(deep_nesting_refused),
         cmocka_unit_test(syntax_error_message),
         cmocka_unit_test(failed_key_not_leaked),
+        cmocka_unit_test(every_allocation_may_fail),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
