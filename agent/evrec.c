@@ -11,6 +11,7 @@
 #include "endpoint.h"
 #include "event.h"
 #include "flusher.h"
+#include "options.h"
 #include "port.h"
 #include "queue.h"
 #include "record.h"
@@ -22,83 +23,6 @@
 #define TICK_MAX_MS 1000
 
 /* -- options ------------------------------------------------------------------------------- */
-
-EVREC_API void evrec_options_init(evrec_options_t *opts)
-{
-    if (opts == NULL)
-        return;
-    memset(opts, 0, sizeof *opts);
-    opts->struct_size = sizeof *opts;
-#define EVREC_OPTION(kind, name, def, shown, meaning) opts->name = def;
-#include "options.def"
-#undef EVREC_OPTION
-}
-
-/* Every string member of the options (options.def's STR): copied on open, wiped and freed on
- * close. */
-#define OPTION_OFFSET_STR(name) offsetof(evrec_options_t, name),
-#define OPTION_OFFSET_BOOL(name)
-#define OPTION_OFFSET_U32(name)
-#define OPTION_OFFSET_U64(name)
-#define OPTION_OFFSET_SIZE(name)
-#define OPTION_OFFSET_ENUM(name)
-#define OPTION_OFFSET_FN(name)
-#define OPTION_OFFSET_PTR(name)
-static const size_t option_strings[] = {
-#define EVREC_OPTION(kind, name, def, shown, meaning) OPTION_OFFSET_##kind(name)
-#include "options.def"
-#undef EVREC_OPTION
-};
-#define N_OPTION_STRINGS (sizeof option_strings / sizeof option_strings[0])
-
-static const char **option_string(evrec_options_t *o, size_t i)
-{
-    return (const char **)(void *)((char *)o + option_strings[i]);
-}
-
-static void free_option_strings(evrec_options_t *o)
-{
-    for (size_t i = 0; i < N_OPTION_STRINGS; i++) {
-        char *s = (char *)*option_string(o, i);
-        if (s != NULL) {
-            /* secrets should not linger in freed memory */
-            mbedtls_platform_zeroize(s, strlen(s));
-            port_free(s);
-        }
-        *option_string(o, i) = NULL;
-    }
-}
-
-/* Defaults, overlaid with the caller's struct as far as its struct_size reaches, strings
- * duplicated. */
-static int copy_options(evrec_options_t *dst, const evrec_options_t *src, char *err,
-                        size_t errlen)
-{
-    evrec_options_init(dst);
-    if (src == NULL)
-        return EVREC_OK;
-    if (src->struct_size < offsetof(evrec_options_t, application_id)) {
-        snprintf(err, errlen, "options: struct_size is %zu; start from evrec_options_init()",
-                 src->struct_size);
-        return EVREC_E_CONFIG;
-    }
-    size_t n = src->struct_size < sizeof *dst ? src->struct_size : sizeof *dst;
-    memcpy(dst, src, n);
-    dst->struct_size = sizeof *dst;
-    for (size_t i = 0; i < N_OPTION_STRINGS; i++) {
-        const char **f = option_string(dst, i);
-        if (option_strings[i] + sizeof(char *) > n)
-            *f = NULL;
-        else if (*f != NULL && (*f = port_strdup(*f)) == NULL) {
-            for (size_t j = i + 1; j < N_OPTION_STRINGS; j++)
-                *option_string(dst, j) = NULL;
-            free_option_strings(dst);
-            snprintf(err, errlen, "out of memory copying the options");
-            return EVREC_E_NOMEM;
-        }
-    }
-    return EVREC_OK;
-}
 
 static int empty(const char *s)
 {
@@ -149,25 +73,16 @@ static void creds_options(const evrec_options_t *o, creds_config_t *c)
     c->cognito_endpoint_url = o->cognito_endpoint_url;
 }
 
+/* The options' ranges come from options.def (options_check_ranges); what is checked here is
+ * what relates options to each other and to the service. */
 static int validate_options(evrec_options_t *o, char *err, size_t errlen)
 {
+    int rc = options_check_ranges(o, 0, err, errlen);
+    if (rc != EVREC_OK)
+        return rc;
     const service_ops_t *svc = service_get(o->service);
     if (svc == NULL)
         return config_error(err, errlen, "options.service: %d is not a service", (int)o->service);
-    if ((unsigned)o->partition_key > EVREC_PARTITION_RANDOM)
-        return config_error(err, errlen, "options.partition_key: %d is not a partition key mode",
-                            (int)o->partition_key);
-    if ((unsigned)o->durability > EVREC_DURABLE_BATCHED)
-        return config_error(err, errlen, "options.durability: %d is not a durability mode",
-                            (int)o->durability);
-    if ((unsigned)o->full_policy > EVREC_FULL_REFUSE_NEW)
-        return config_error(err, errlen, "options.full_policy: %d is not a policy",
-                            (int)o->full_policy);
-    if ((unsigned)o->log_level > EVREC_LOG_DEBUG)
-        return config_error(err, errlen, "options.log_level: %d is not a level",
-                            (int)o->log_level);
-    if (o->max_store_bytes == 0)
-        return config_error(err, errlen, "options.max_store_bytes must be > 0");
     if (o->map_size_bytes != 0 && o->map_size_bytes < o->max_store_bytes)
         return config_error(err, errlen, "options.map_size_bytes (%llu) is smaller than "
                             "max_store_bytes (%llu)", (unsigned long long)o->map_size_bytes,
@@ -179,8 +94,6 @@ static int validate_options(evrec_options_t *o, char *err, size_t errlen)
     if (o->durability == EVREC_DURABLE_PROCESS && o->sync_interval_ms == 0)
         return config_error(err, errlen, "options.sync_interval_ms must be > 0 (use "
                                          "EVREC_DURABLE_POWER to fsync every record)");
-    if (o->max_event_age_ms == 0)
-        return config_error(err, errlen, "options.max_event_age_ms must be > 0");
     if (o->manual_flush && o->no_flusher)
         return config_error(err, errlen, "options.manual_flush and no_flusher exclude each "
                                          "other");
@@ -198,20 +111,11 @@ static int validate_options(evrec_options_t *o, char *err, size_t errlen)
                             o->max_batch_events, svc->title, limit);
     if (o->max_request_bytes == 0 || o->max_request_bytes > svc->rules.max_bytes)
         o->max_request_bytes = svc->rules.max_bytes;
-    if (o->max_request_bytes < 1024)
-        return config_error(err, errlen, "options.max_request_bytes (%zu) is too small",
-                            o->max_request_bytes);
-    if (o->max_record_bytes != 0 && o->max_record_bytes < 1024)
-        return config_error(err, errlen, "options.max_record_bytes (%zu) is too small",
-                            o->max_record_bytes);
-    if (o->flush_interval_ms == 0)
-        return config_error(err, errlen, "options.flush_interval_ms must be > 0");
-    if (o->backoff_base_ms == 0 || o->backoff_cap_ms < o->backoff_base_ms)
+    if ((rc = options_check_ranges(o, 1, err, errlen)) != EVREC_OK)
+        return rc;
+    if (o->backoff_cap_ms < o->backoff_base_ms)
         return config_error(err, errlen, "options.backoff_base_ms (%u) must be > 0 and <= "
                             "backoff_cap_ms (%u)", o->backoff_base_ms, o->backoff_cap_ms);
-    if (o->connect_timeout_ms == 0 || o->request_timeout_ms == 0)
-        return config_error(err, errlen, "options.connect_timeout_ms and request_timeout_ms "
-                                         "must be > 0");
     if (!empty(o->access_key_id) != !empty(o->secret_access_key))
         return config_error(err, errlen, "options.access_key_id and secret_access_key go "
                                          "together");
@@ -491,7 +395,7 @@ static void agent_free(evrec_t *a)
         port_cond_free(a->tick_cond);
     if (a->mu)
         port_mutex_free(a->mu);
-    free_option_strings(&a->opts);
+    options_free(&a->opts);
     seal_keys_free(a->keys);
     port_free(a->endpoint_url);
     port_free(a->store_dir);
@@ -557,7 +461,7 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
         set_message(error_message, error_message_len, "out of memory");
         return EVREC_E_NOMEM;
     }
-    int rc = copy_options(&a->opts, opts, err, sizeof err);
+    int rc = options_copy(&a->opts, opts, err, sizeof err);
     if (rc != EVREC_OK) {
         port_free(a);
         set_message(error_message, error_message_len, err);

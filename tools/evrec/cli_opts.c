@@ -36,107 +36,96 @@ typedef struct opt_def {
     unsigned uses;            /* CLI_FOR_* of the commands that take it as a flag */
 } opt_def_t;
 
-/* Which commands use an option (as a flag; a --config file may hold any key). */
-#define U_ALL (CLI_FOR_RECORD | CLI_FOR_READ | CLI_FOR_ENDPOINT | CLI_FOR_FLUSH | CLI_FOR_AGENT)
-#define U_DELIVER (CLI_FOR_FLUSH | CLI_FOR_AGENT)
-#define U_WRITE (CLI_FOR_RECORD | CLI_FOR_ENDPOINT | CLI_FOR_FLUSH | CLI_FOR_AGENT)
+/* Which commands use an option (as a flag; a --config file may hold any key): options.def's
+ * CLI(commands, help) column names them with these. */
+#define U_RECORD CLI_FOR_RECORD
+#define U_READ CLI_FOR_READ
+#define U_ENDPOINT CLI_FOR_ENDPOINT
+#define U_FLUSH CLI_FOR_FLUSH
+#define U_AGENT CLI_FOR_AGENT
+#define U_ALL (U_RECORD | U_READ | U_ENDPOINT | U_FLUSH | U_AGENT)
+#define U_DELIVER (U_FLUSH | U_AGENT)
+#define U_WRITE (U_RECORD | U_ENDPOINT | U_FLUSH | U_AGENT)
 
-/* In evrec_service_t order. */
-static const char *const service_names[] = { "pinpoint", "personalize", "kinesis", "firehose",
-                                             NULL };
-static const char *const partition_names[] = { "endpoint", "session", "random", NULL };
-static const char *const durability_names[] = { "process", "power", "batched", NULL };
-static const char *const policy_names[] = { "drop_oldest", "refuse_new", NULL };
-static const char *const level_names[] = { "error", "warn", "info", "debug", NULL };
+/* The names of each enumerated option's values, in value order (options.def's ONE_OF):
+ * names_service[] = { "pinpoint", "personalize", "kinesis", "firehose", NULL } ... */
+#define ANY
+#define ALWAYS(lo, hi)
+#define DELIVERING(lo, hi)
+#define DELIVERING_OR_0(lo, hi)
+#define ONE_OF(last, noun, ...) __VA_ARGS__
+#define NAMES_ENUM(name, ...) static const char *const names_##name[] = { __VA_ARGS__, NULL };
+#define NAMES_STR(name, ...)
+#define NAMES_BOOL(name, ...)
+#define NAMES_U32(name, ...)
+#define NAMES_U64(name, ...)
+#define NAMES_SIZE(name, ...)
+#define NAMES_FN(name, ...)
+#define NAMES_PTR(name, ...)
+#define NAMES(kind, name, ...) NAMES_##kind(name, __VA_ARGS__)
+#define EVREC_OPTION(kind, name, def, range, cli, shown, meaning) NAMES(kind, name, range)
+#include "options.def"
+#undef EVREC_OPTION
+#undef ONE_OF
+
+/* ... one name a value: a value added to an enumeration without its name fails the build. */
+#define ONE_OF(last, noun, ...) last
+#define COUNT_ENUM(name, last)                                                                   \
+    _Static_assert(sizeof names_##name / sizeof names_##name[0] == (size_t)(last) + 2,           \
+                   "options.def: ONE_OF of " #name " names every value");
+#define COUNT_STR(name, last)
+#define COUNT_BOOL(name, last)
+#define COUNT_U32(name, last)
+#define COUNT_U64(name, last)
+#define COUNT_SIZE(name, last)
+#define COUNT_FN(name, last)
+#define COUNT_PTR(name, last)
+#define COUNT(kind, name, last) COUNT_##kind(name, last)
+#define EVREC_OPTION(kind, name, def, range, cli, shown, meaning) COUNT(kind, name, range)
+#include "options.def"
+#undef EVREC_OPTION
+#undef ONE_OF
+#undef ANY
+#undef ALWAYS
+#undef DELIVERING
+#undef DELIVERING_OR_0
 
 #define O(field) offsetof(cli_config_t, opts.field)
 #define C(field) offsetof(cli_config_t, field)
 
+/* options.def's rows with a CLI(...) or CLI_SECRET(...) column, by the documented rule: the
+ * config key is the member's name, the flag the same with dashes (flag_name), the value's type
+ * the row's kind. */
+#define CLI(uses, help) ROW, uses, help, NULL
+#define CLI_SECRET(uses, help, file_help) SECRET, uses, help, file_help
+#define NOT_CLI(why) NONE, 0, NULL, NULL
+#define VALUES_ENUM(name) names_##name
+#define VALUES_STR(name) NULL
+#define VALUES_BOOL(name) NULL
+#define VALUES_U32(name) NULL
+#define VALUES_U64(name) NULL
+#define VALUES_SIZE(name) NULL
+#define ROW_ROW(kind, name, uses, help, file_help)                                                \
+    { #name, T_##kind, O(name), VALUES_##kind(name), help, uses },
+#define ROW_SECRET(kind, name, uses, help, file_help)                                             \
+    ROW_ROW(kind, name, uses, help, file_help)                                                    \
+    { #name "_file", T_SECRET_FILE, O(name), NULL, file_help, uses },
+#define ROW_NONE(kind, name, uses, help, file_help)
+#define ROW_(kind, name, how, uses, help, file_help) ROW_##how(kind, name, uses, help, file_help)
+#define ROWS(...) ROW_(__VA_ARGS__)
+
 static const opt_def_t defs[] = {
     { "store", T_STR, C(store), NULL, "store directory (else $EVREC_STORE)", U_ALL },
-    { "service", T_ENUM, O(service), service_names,
-      "pinpoint (default), personalize (personalize-events), kinesis or firehose",
-      CLI_FOR_RECORD | U_DELIVER },
-    { "application_id", T_STR, O(application_id), NULL, "Pinpoint project id", U_DELIVER },
-    { "tracking_id", T_STR, O(tracking_id), NULL, "Personalize event tracker id", U_DELIVER },
-    { "stream_name", T_STR, O(stream_name), NULL, "Kinesis stream name", U_DELIVER },
-    { "stream_arn", T_STR, O(stream_arn), NULL, "Kinesis stream ARN (instead of its name)",
-      U_DELIVER },
-    { "delivery_stream_name", T_STR, O(delivery_stream_name), NULL,
-      "Firehose delivery stream name", U_DELIVER },
-    { "partition_key", T_ENUM, O(partition_key), partition_names,
-      "Kinesis partition key: endpoint (default), session or random", U_DELIVER },
-    { "max_record_bytes", T_SIZE, O(max_record_bytes), NULL,
-      "Kinesis/Firehose record limit; default: the service's", U_DELIVER },
-    { "region", T_STR, O(region), NULL, "AWS region (else AWS_REGION, the profile)", U_DELIVER },
-    { "endpoint_url", T_STR, O(endpoint_url), NULL, "service URL override", U_DELIVER },
-    { "access_key_id", T_STR, O(access_key_id), NULL, "static credentials", U_DELIVER },
-    { "secret_access_key", T_STR, O(secret_access_key), NULL, "static credentials", U_DELIVER },
-    { "session_token", T_STR, O(session_token), NULL, "static credentials", U_DELIVER },
-    { "secret_access_key_file", T_SECRET_FILE, O(secret_access_key), NULL,
-      "read secret_access_key from FILE (mode 0600; not visible in ps)", U_DELIVER },
-    { "session_token_file", T_SECRET_FILE, O(session_token), NULL,
-      "read session_token from FILE (mode 0600)", U_DELIVER },
-    { "no_environment_credentials", T_BOOL, O(no_environment_credentials), NULL,
-      "ignore AWS_ACCESS_KEY_ID & co", U_DELIVER },
-    { "profile", T_STR, O(profile), NULL, "shared config/credentials profile", U_DELIVER },
-    { "iot_credentials_endpoint", T_STR, O(iot_credentials_endpoint), NULL,
-      "AWS IoT credentials provider", U_DELIVER },
-    { "iot_role_alias", T_STR, O(iot_role_alias), NULL, "AWS IoT role alias", U_DELIVER },
-    { "iot_thing_name", T_STR, O(iot_thing_name), NULL, "AWS IoT thing name", U_DELIVER },
-    { "iot_cert_file", T_STR, O(iot_cert_file), NULL, "device certificate (PEM)", U_DELIVER },
-    { "iot_key_file", T_STR, O(iot_key_file), NULL, "device private key (PEM)", U_DELIVER },
-    { "cognito_identity_pool_id", T_STR, O(cognito_identity_pool_id), NULL,
-      "Cognito identity pool (unauthenticated)", U_DELIVER },
-    { "cognito_endpoint_url", T_STR, O(cognito_endpoint_url), NULL, "Cognito URL override",
-      U_DELIVER },
-    { "ca_bundle", T_STR, O(ca_bundle), NULL, "PEM CA bundle", U_DELIVER },
-    { "no_verify_tls", T_BOOL, O(no_verify_tls), NULL, "skip certificate checks (tests)",
-      U_DELIVER },
-    { "connect_timeout_ms", T_U32, O(connect_timeout_ms), NULL, "default 10000", U_DELIVER },
-    { "request_timeout_ms", T_U32, O(request_timeout_ms), NULL, "default 60000", U_DELIVER },
-    { "max_response_bytes", T_SIZE, O(max_response_bytes), NULL, "default 1 MiB", U_DELIVER },
-    { "durability", T_ENUM, O(durability), durability_names, "process (default), power, batched",
-      U_WRITE },
-    { "sync_interval_ms", T_U32, O(sync_interval_ms), NULL, "default 1000", U_WRITE },
-    { "commit_interval_ms", T_U32, O(commit_interval_ms), NULL, "default 1000", U_WRITE },
-    { "commit_max_events", T_U32, O(commit_max_events), NULL, "default 100", U_WRITE },
-    { "max_store_bytes", T_U64, O(max_store_bytes), NULL, "default 64 MiB", U_WRITE },
-    { "full_policy", T_ENUM, O(full_policy), policy_names, "drop_oldest (default), refuse_new",
-      CLI_FOR_RECORD },
-    { "max_event_age_ms", T_U64, O(max_event_age_ms), NULL, "default 30 days",
-      CLI_FOR_RECORD | U_DELIVER },
-    { "map_size_bytes", T_U64, O(map_size_bytes), NULL, "LMDB map size (0: derived)", U_ALL },
-    { "quarantine_corrupt", T_BOOL, O(quarantine_corrupt), NULL, "move a damaged store aside",
-      U_ALL },
-    { "set_store_settings", T_BOOL, O(set_store_settings), NULL,
-      "write durability and max_store_bytes into an existing store", U_WRITE },
-    { "truncate_oversize", T_BOOL, O(truncate_oversize), NULL, "truncate instead of refusing",
-      CLI_FOR_RECORD },
-    { "session_timeout_ms", T_U32, O(session_timeout_ms), NULL, "default 5000",
-      CLI_FOR_RECORD | CLI_FOR_AGENT },
-    { "endpoint_id", T_STR, O(endpoint_id), NULL, "endpoint id (else the store's)",
-      CLI_FOR_RECORD | CLI_FOR_ENDPOINT },
-    { "flush_interval_ms", T_U32, O(flush_interval_ms), NULL, "default 30000", CLI_FOR_AGENT },
-    { "flush_threshold_events", T_U32, O(flush_threshold_events), NULL, "default 100",
-      CLI_FOR_AGENT },
-    { "max_batch_events", T_U32, O(max_batch_events), NULL, "default: the service's limit",
-      U_DELIVER },
-    { "max_request_bytes", T_SIZE, O(max_request_bytes), NULL, "default: the service's limit",
-      U_DELIVER },
-    { "backoff_base_ms", T_U32, O(backoff_base_ms), NULL, "default 1000", U_DELIVER },
-    { "backoff_cap_ms", T_U32, O(backoff_cap_ms), NULL, "default 300000", U_DELIVER },
-    { "log_level", T_ENUM, O(log_level), level_names, "error, warn (default), info, debug", U_ALL },
-    { "encryption_key_file", T_STR, O(encryption_key_file), NULL,
-      "events encrypted at rest: a 0600 file of 64-hex-digit keys, current first", U_ALL },
-    { "daily_upload_bytes", T_U64, O(daily_upload_bytes), NULL,
-      "metered link: request body bytes per UTC day (0: no limit)", U_DELIVER },
+#define EVREC_OPTION(kind, name, def, range, cli, shown, meaning) ROWS(kind, name, cli)
+#include "options.def"
+#undef EVREC_OPTION
+    /* The CLI's own: not library options. */
     { "upload_allowed_cmd", T_STR, C(upload_allowed_cmd), NULL,
       "metered link: program run before each request; exit 0 = upload now", U_DELIVER },
     { "drain_timeout", T_U32, C(drain_timeout_s), NULL, "agent: seconds to drain on SIGTERM",
-      CLI_FOR_AGENT },
-    { "log_file", T_STR, C(log_file), NULL, "agent: log here (reopened on SIGHUP)", CLI_FOR_AGENT },
-    { "syslog", T_BOOL, C(use_syslog), NULL, "agent: log to syslog", CLI_FOR_AGENT },
+      U_AGENT },
+    { "log_file", T_STR, C(log_file), NULL, "agent: log here (reopened on SIGHUP)", U_AGENT },
+    { "syslog", T_BOOL, C(use_syslog), NULL, "agent: log to syslog", U_AGENT },
 };
 #define N_DEFS (sizeof defs / sizeof defs[0])
 
@@ -189,7 +178,7 @@ static int set_error(cli_config_t *c, const char *fmt, ...)
 static int set_enum(cli_config_t *c, const opt_def_t *d, const char *v, const char *where)
 {
     /* The service is also known by its AWS CLI name (evrec flush --service personalize-events). */
-    if (d->names == service_names && strcmp(v, "personalize-events") == 0)
+    if (d->names == names_service && strcmp(v, "personalize-events") == 0)
         v = "personalize";
     for (int i = 0; d->names[i]; i++) {
         if (strcmp(v, d->names[i]) == 0) {
@@ -595,7 +584,7 @@ void cli_options_help(FILE *out, unsigned cmd)
 
 const char *cli_level_name(evrec_log_level_t level)
 {
-    return (unsigned)level <= EVREC_LOG_DEBUG ? level_names[level] : "log";
+    return (unsigned)level <= EVREC_LOG_DEBUG ? names_log_level[level] : "log";
 }
 
 void cli_log_stderr(void *user, evrec_log_level_t level, const char *message)

@@ -2,8 +2,10 @@
  * The library's options as the command line and a JSON config file spell them, shared by the
  * store-side commands (record, stats, endpoint, flush, agent).
  *
- * Every evrec_options_t member has a config key (its field name, e.g. "flush_interval_ms") and
- * a flag (the same with dashes: --flush-interval-ms). Enumerations are names ("personalize",
+ * The flags and keys come from agent/options.def: every option whose CLI column is CLI(...) has a
+ * config key (its field name, e.g. "flush_interval_ms") and a flag (the same with dashes:
+ * --flush-interval-ms), taken by the commands the column names; CLI_SECRET(...) adds
+ * <name>_file / --<name>-file. Enumerations are the names of the row's ONE_OF ("personalize",
  * "batched", "refuse_new", "debug"), booleans true/false in the file and bare flags on the
  * command line. The file is read first; flags override it; unknown keys are errors.
  */
