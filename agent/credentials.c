@@ -62,9 +62,7 @@ typedef struct gate {
 typedef enum { R_HIT, R_SKIP, R_FAIL, R_STOP } result_t;
 
 struct creds {
-    creds_config_t cfg; /* strings point into `strings` copies below */
-    char *owned[16];
-    size_t nowned;
+    creds_config_t cfg; /* its strings are the caller's, borrowed (creds_new) */
     evrec_credentials_t cache;
     int cache_valid;
     provider_t cache_from;
@@ -107,20 +105,6 @@ static int set(const char *s)
 
 /* -- lifecycle ------------------------------------------------------------------------- */
 
-static int own(creds_t *c, const char **field)
-{
-    if (!*field)
-        return EVREC_OK;
-    if (c->nowned == sizeof c->owned / sizeof c->owned[0])
-        return EVREC_E_NOMEM;
-    char *copy = port_strdup(*field);
-    if (!copy)
-        return EVREC_E_NOMEM;
-    c->owned[c->nowned++] = copy;
-    *field = copy;
-    return EVREC_OK;
-}
-
 int creds_new(creds_t **out, const creds_config_t *cfg)
 {
     if (!out || !cfg)
@@ -130,19 +114,6 @@ int creds_new(creds_t **out, const creds_config_t *cfg)
     if (!c)
         return EVREC_E_NOMEM;
     c->cfg = *cfg;
-    const char **fields[] = {
-        &c->cfg.access_key_id,  &c->cfg.secret_access_key, &c->cfg.session_token,
-        &c->cfg.profile,        &c->cfg.iot_endpoint,      &c->cfg.iot_role_alias,
-        &c->cfg.iot_thing_name, &c->cfg.iot_cert_file,     &c->cfg.iot_key_file,
-        &c->cfg.cognito_pool_id, &c->cfg.cognito_endpoint_url, &c->cfg.region,
-        &c->cfg.ca_bundle,      &c->cfg.container_endpoint,
-    };
-    for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
-        if (own(c, fields[i]) != EVREC_OK) {
-            creds_free(c);
-            return EVREC_E_NOMEM;
-        }
-    }
     *out = c;
     return EVREC_OK;
 }
@@ -157,11 +128,7 @@ void creds_free(creds_t *c)
     transport_free(c->sso_tx);
     transport_free(c->container_tx);
     transport_free(c->imds_tx);
-    for (size_t i = 0; i < c->nowned; i++) {
-        mbedtls_platform_zeroize(c->owned[i], strlen(c->owned[i]));
-        port_free(c->owned[i]);
-    }
-    mbedtls_platform_zeroize(c, sizeof *c);
+    mbedtls_platform_zeroize(c, sizeof *c); /* the cached credentials */
     port_free(c);
 }
 

@@ -50,7 +50,11 @@ typedef struct creds_config {
     void *now_user;
 } creds_config_t;
 
+/** A chain over *cfg. Its strings are borrowed, not copied: they must outlive the creds_t (an
+ *  agent's are its one copy of the options, freed and wiped after the flusher that owns the
+ *  chain is stopped). EVREC_E_INVALID, EVREC_E_NOMEM. */
 int creds_new(creds_t **out, const creds_config_t *cfg);
+/** Free the chain, wiping the credentials it cached (not the borrowed configuration). */
 void creds_free(creds_t *c);
 
 /** Usable credentials now (refreshing ahead of expiry). On failure EVREC_E_CREDENTIALS (or a

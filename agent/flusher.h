@@ -62,7 +62,7 @@ void flusher_deliver_evicted(evrec_queue_t *q, evrec_delivery_fn fn, void *user,
 /** Start a flusher over q (which must outlive it). Takes the store's flusher role first:
  *  EVREC_E_BUSY if another process holds it (the caller then records only). The strings of
  *  *cfg are borrowed, not copied: they must outlive the flusher (the agent's are its deep copy
- *  of the options, freed after flusher_stop; the credential chain copies what it keeps). */
+ *  of the options, freed after flusher_stop; the credential chain borrows them too). */
 int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, char *err,
                 size_t errlen);
 
