@@ -19,6 +19,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "cli_opts.h"
 #include "testutil.h"
 
 #define FAKE_KEY "AKIDEXAMPLE"
@@ -477,6 +478,211 @@ static void agent_config_errors(void **state)
     assert_int_equal(rc, 2);
     free(out);
     free(err);
+}
+
+/* options.def's options with a CLI column, as this test reads it: the member's name is the
+ * config key, the flag is the name with dashes, `uses` the commands that take the flag. */
+typedef struct cli_row {
+    const char *name;
+    char kind; /* 'S'tring, 'B'ool, 'N'umber, 'E'num */
+    const char *first_value; /* an enum's first name */
+    unsigned uses;           /* 0: not a flag */
+    int secret_file;         /* CLI_SECRET: also <name>_file */
+} cli_row_t;
+
+#define ANY NULL
+#define ALWAYS(lo, hi) NULL
+#define DELIVERING(lo, hi) NULL
+#define DELIVERING_OR_0(lo, hi) NULL
+#define ONE_OF(last, noun, first, ...) first
+#define CLI(uses, help) (uses), 0
+#define CLI_SECRET(uses, help, file_help) (uses), 1
+#define NOT_CLI(why) 0, 0
+#define KIND_STR 'S'
+#define KIND_BOOL 'B'
+#define KIND_U32 'N'
+#define KIND_U64 'N'
+#define KIND_SIZE 'N'
+#define KIND_ENUM 'E'
+#define KIND_FN 'F'
+#define KIND_PTR 'P'
+static const cli_row_t cli_rows[] = {
+#define EVREC_OPTION(kind, name, def, range, cli, shown, meaning)                                 \
+    { #name, KIND_##kind, range, cli },
+#include "options.def"
+#undef EVREC_OPTION
+};
+
+static const char *const commands[] = { "record", "stats", "endpoint", "flush", "agent" };
+
+/* The option flags as users' scripts spell them, the commands that take each (U_*, in
+ * `commands` order), and a value to give it (NULL: a bare flag). A contract: a flag renamed,
+ * dropped or offered to other commands fails here. */
+#define SECRET_FILE "(the secret file)"
+static const struct {
+    const char *flag;
+    unsigned uses;
+    const char *value;
+} contract[] = {
+    { "--access-key-id", U_DELIVER, "x" },
+    { "--application-id", U_DELIVER, "x" },
+    { "--backoff-base-ms", U_DELIVER, "7" },
+    { "--backoff-cap-ms", U_DELIVER, "7" },
+    { "--ca-bundle", U_DELIVER, "x" },
+    { "--cognito-endpoint-url", U_DELIVER, "x" },
+    { "--cognito-identity-pool-id", U_DELIVER, "x" },
+    { "--commit-interval-ms", U_WRITE, "7" },
+    { "--commit-max-events", U_WRITE, "7" },
+    { "--connect-timeout-ms", U_DELIVER, "7" },
+    { "--daily-upload-bytes", U_DELIVER, "7" },
+    { "--delivery-stream-name", U_DELIVER, "x" },
+    { "--drain-timeout", U_AGENT, "7" },
+    { "--durability", U_WRITE, "process" },
+    { "--encryption-key-file", U_ALL, "x" },
+    { "--endpoint-id", U_RECORD | U_ENDPOINT, "x" },
+    { "--endpoint-url", U_DELIVER, "x" },
+    { "--flush-interval-ms", U_AGENT, "7" },
+    { "--flush-threshold-events", U_AGENT, "7" },
+    { "--full-policy", U_RECORD, "drop_oldest" },
+    { "--iot-cert-file", U_DELIVER, "x" },
+    { "--iot-credentials-endpoint", U_DELIVER, "x" },
+    { "--iot-key-file", U_DELIVER, "x" },
+    { "--iot-role-alias", U_DELIVER, "x" },
+    { "--iot-thing-name", U_DELIVER, "x" },
+    { "--log-file", U_AGENT, "x" },
+    { "--log-level", U_ALL, "error" },
+    { "--map-size-bytes", U_ALL, "7" },
+    { "--max-batch-events", U_DELIVER, "7" },
+    { "--max-event-age-ms", U_RECORD | U_DELIVER, "7" },
+    { "--max-record-bytes", U_DELIVER, "7" },
+    { "--max-request-bytes", U_DELIVER, "7" },
+    { "--max-response-bytes", U_DELIVER, "7" },
+    { "--max-store-bytes", U_WRITE, "7" },
+    { "--no-environment-credentials", U_DELIVER, NULL },
+    { "--no-verify-tls", U_DELIVER, NULL },
+    { "--partition-key", U_DELIVER, "endpoint" },
+    { "--profile", U_DELIVER, "x" },
+    { "--quarantine-corrupt", U_ALL, NULL },
+    { "--region", U_DELIVER, "x" },
+    { "--request-timeout-ms", U_DELIVER, "7" },
+    { "--secret-access-key", U_DELIVER, "x" },
+    { "--secret-access-key-file", U_DELIVER, SECRET_FILE },
+    { "--service", U_RECORD | U_DELIVER, "pinpoint" },
+    { "--session-timeout-ms", U_RECORD | U_AGENT, "7" },
+    { "--session-token", U_DELIVER, "x" },
+    { "--session-token-file", U_DELIVER, SECRET_FILE },
+    { "--set-store-settings", U_WRITE, NULL },
+    { "--store", U_ALL, "x" },
+    { "--stream-arn", U_DELIVER, "x" },
+    { "--stream-name", U_DELIVER, "x" },
+    { "--sync-interval-ms", U_WRITE, "7" },
+    { "--syslog", U_AGENT, NULL },
+    { "--tracking-id", U_DELIVER, "x" },
+    { "--truncate-oversize", U_RECORD, NULL },
+    { "--upload-allowed-cmd", U_DELIVER, "x" },
+};
+
+/* `evrec <command> <flag> [value] --map-size-bytes nope`: a command that takes the flag parses
+ * it and stops at the next flag's bad value (nothing runs); the others refuse the flag by
+ * name. Exit 2 either way. */
+static void flag_taken_by_its_commands(fixture_t *f, const char *flag, unsigned uses,
+                                       const char *value)
+{
+    const char *next = strcmp(flag, "--map-size-bytes") ? "--map-size-bytes" : "--log-level";
+    for (size_t c = 0; c < sizeof commands / sizeof commands[0]; c++) {
+        const char *argv[8] = { f->cli, commands[c], flag };
+        int n = 3;
+        if (value)
+            argv[n++] = value;
+        argv[n++] = next;
+        argv[n++] = "nope";
+        argv[n] = NULL;
+        char *out = NULL, *err = NULL;
+        int rc = tu_run(argv, NULL, &out, &err);
+        int takes = (uses >> c) & 1;
+        if (rc != 2 || !strstr(err, takes ? next : flag) ||
+            (takes && strstr(err, "not an option")))
+            fail_msg("evrec %s %s: exit %d, stderr '%s' (%s)", commands[c], flag, rc, err,
+                     takes ? "should take it" : "should refuse it");
+        free(out);
+        free(err);
+    }
+}
+
+static void option_flags_keep_their_spelling_and_commands(void **state)
+{
+    fixture_t *f = *state;
+    char *secret = write_file(f, "secret.txt", "a-secret\n");
+    for (size_t i = 0; i < sizeof contract / sizeof contract[0]; i++) {
+        const char *v = contract[i].value;
+        flag_taken_by_its_commands(f, contract[i].flag, contract[i].uses,
+                                   v && strcmp(v, SECRET_FILE) == 0 ? secret : v);
+    }
+    free(secret);
+}
+
+/* Every option that options.def gives a CLI column is a flag of the contract above, by the
+ * documented rule (max_store_bytes <-> --max-store-bytes), for the commands its row names, and
+ * a key of a --config file (a secret's <name>_file too); the contract's other flags are the
+ * CLI's own. A row the CLI does not take, or takes otherwise, fails here. */
+static void every_option_is_a_flag_and_a_config_key(void **state)
+{
+    fixture_t *f = *state;
+    char *secret = write_file(f, "secret.txt", "a-secret\n");
+    char *missing_store = NULL;
+    assert_true(asprintf(&missing_store, "%s/no-such-store", f->dir) > 0);
+    int matched[sizeof contract / sizeof contract[0]] = { 0 };
+    for (size_t i = 0; i < sizeof cli_rows / sizeof cli_rows[0]; i++) {
+        const cli_row_t *r = &cli_rows[i];
+        if (!r->uses)
+            continue;
+        for (int file = 0; file <= r->secret_file; file++) {
+            char key[96], flag[100], json[512];
+            snprintf(key, sizeof key, "%s%s", r->name, file ? "_file" : "");
+            snprintf(flag, sizeof flag, "--%s", key);
+            for (char *c = flag; *c; c++)
+                *c = *c == '_' ? '-' : *c;
+            size_t k = 0;
+            while (k < sizeof contract / sizeof contract[0] && strcmp(contract[k].flag, flag))
+                k++;
+            if (k == sizeof contract / sizeof contract[0] || contract[k].uses != r->uses)
+                fail_msg("options.def's %s: %s is not in the contract with those commands",
+                         r->name, flag);
+            matched[k] = 1;
+            const char *value = file ? secret : r->kind == 'E' ? r->first_value
+                                : r->kind == 'N'               ? "7"
+                                                               : "x";
+            if (r->kind == 'B' && !file)
+                snprintf(json, sizeof json, "{\"%s\": true}", key);
+            else if (r->kind == 'N' && !file)
+                snprintf(json, sizeof json, "{\"%s\": %s}", key, value);
+            else
+                snprintf(json, sizeof json, "{\"%s\": \"%s\"}", key, value);
+            /* read (stats ignores other commands' keys), then the store is missing */
+            char *cfg = write_file(f, "one.json", json);
+            char *out = NULL, *err = NULL;
+            int rc = cli(f, NULL, &out, &err, "stats", "--store", missing_store, "--config", cfg,
+                         NULL);
+            if (rc != 1 || !strstr(err, "no store"))
+                fail_msg("config %s: exit %d, stderr '%s'", json, rc, err);
+            free(out);
+            free(err);
+            free(cfg);
+        }
+    }
+    static const char *const own[] = { "--store", "--upload-allowed-cmd", "--drain-timeout",
+                                       "--log-file", "--syslog" };
+    for (size_t k = 0; k < sizeof contract / sizeof contract[0]; k++) {
+        int is_own = 0;
+        for (size_t j = 0; j < sizeof own / sizeof own[0]; j++)
+            is_own |= strcmp(own[j], contract[k].flag) == 0;
+        if (matched[k] == is_own)
+            fail_msg("%s: %s", contract[k].flag,
+                     is_own ? "the CLI's own flag is also an options.def row"
+                            : "no options.def row gives it");
+    }
+    free(missing_store);
+    free(secret);
 }
 
 /* `evrec agent` on store with cfg, stderr in logpath, plus one optional flag and value. */
@@ -1067,6 +1273,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(endpoint_set_and_get, setup, teardown),
         cmocka_unit_test_setup_teardown(agent_config_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(option_flags_keep_their_spelling_and_commands, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(every_option_is_a_flag_and_a_config_key, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(agent_uploads_what_others_record_and_drains_on_sigterm,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(agent_reopens_its_log_on_sighup, setup, teardown),

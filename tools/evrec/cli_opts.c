@@ -36,17 +36,6 @@ typedef struct opt_def {
     unsigned uses;            /* CLI_FOR_* of the commands that take it as a flag */
 } opt_def_t;
 
-/* Which commands use an option (as a flag; a --config file may hold any key): options.def's
- * CLI(commands, help) column names them with these. */
-#define U_RECORD CLI_FOR_RECORD
-#define U_READ CLI_FOR_READ
-#define U_ENDPOINT CLI_FOR_ENDPOINT
-#define U_FLUSH CLI_FOR_FLUSH
-#define U_AGENT CLI_FOR_AGENT
-#define U_ALL (U_RECORD | U_READ | U_ENDPOINT | U_FLUSH | U_AGENT)
-#define U_DELIVER (U_FLUSH | U_AGENT)
-#define U_WRITE (U_RECORD | U_ENDPOINT | U_FLUSH | U_AGENT)
-
 /* The names of each enumerated option's values, in value order (options.def's ONE_OF):
  * names_service[] = { "pinpoint", "personalize", "kinesis", "firehose", NULL } ... */
 #define ANY

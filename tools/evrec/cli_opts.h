@@ -28,6 +28,15 @@
 #define CLI_FOR_ENDPOINT 4u
 #define CLI_FOR_FLUSH 8u
 #define CLI_FOR_AGENT 16u
+/* The same as agent/options.def's CLI(commands, help) column names them. */
+#define U_RECORD CLI_FOR_RECORD
+#define U_READ CLI_FOR_READ
+#define U_ENDPOINT CLI_FOR_ENDPOINT
+#define U_FLUSH CLI_FOR_FLUSH
+#define U_AGENT CLI_FOR_AGENT
+#define U_ALL (U_RECORD | U_READ | U_ENDPOINT | U_FLUSH | U_AGENT)
+#define U_DELIVER (U_FLUSH | U_AGENT) /* the delivery options */
+#define U_WRITE (U_RECORD | U_ENDPOINT | U_FLUSH | U_AGENT) /* the store's writers */
 
 typedef struct cli_config {
     evrec_options_t opts;
