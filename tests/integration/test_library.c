@@ -547,6 +547,7 @@ static void too_old_refused_at_record(void **state)
 
 typedef struct evictions {
     pthread_mutex_t mu;
+    pthread_cond_t more; /* signalled by each report */
     pthread_t caller;
     int wrong_thread; /* called on the recording thread */
     int n;
@@ -563,6 +564,7 @@ static void on_drop(void *user, const evrec_delivery_t *d)
     if (d->outcome == EVREC_OUTCOME_DROPPED && strcmp(d->reason, "evicted") == 0 && e->n < 400) {
         snprintf(e->ids[e->n++], 64, "%s", d->event_id);
         snprintf(e->endpoint, sizeof e->endpoint, "%s", d->endpoint_id);
+        pthread_cond_broadcast(&e->more);
     }
     pthread_mutex_unlock(&e->mu);
 }
@@ -575,6 +577,7 @@ static void evictions_reported(const char *store, int with_flusher)
     static evictions_t e;
     memset(&e, 0, sizeof e);
     pthread_mutex_init(&e.mu, NULL);
+    pthread_cond_init(&e.more, NULL);
     e.caller = pthread_self();
     evrec_options_t o = record_only();
     if (with_flusher) { /* nothing reachable: the flusher only reports */
@@ -602,15 +605,16 @@ static void evictions_reported(const char *store, int with_flusher)
     assert_true(s.dropped_evicted > 0);
     char endpoint[EVREC_ID_MAX];
     snprintf(endpoint, sizeof endpoint, "%s", evrec_endpoint_id(a));
-    for (int i = 0; i < 100; i++) { /* the ticker reports within a tick (at most a second) */
-        pthread_mutex_lock(&e.mu);
-        int n = e.n;
-        pthread_mutex_unlock(&e.mu);
-        if ((uint64_t)n == s.dropped_evicted)
-            break;
-        struct timespec ts = { 0, 20 * 1000 * 1000 };
-        nanosleep(&ts, NULL);
-    }
+    /* The background thread reports within a tick (at most a second): wait for its reports,
+     * woken by each, with a generous deadline. */
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    deadline.tv_sec += 10;
+    pthread_mutex_lock(&e.mu);
+    while ((uint64_t)e.n < s.dropped_evicted &&
+           pthread_cond_timedwait(&e.more, &e.mu, &deadline) == 0)
+        ;
+    pthread_mutex_unlock(&e.mu);
     assert_int_equal(evrec_close(a, 0), with_flusher ? EVREC_E_TIMEOUT : EVREC_OK);
     assert_int_equal((uint64_t)e.n, s.dropped_evicted);
     assert_int_equal(e.wrong_thread, 0);
@@ -618,6 +622,7 @@ static void evictions_reported(const char *store, int with_flusher)
     for (int i = 0; i < e.n; i++) /* the oldest, in order */
         assert_string_equal(e.ids[i], ids[i]);
     pthread_mutex_destroy(&e.mu);
+    pthread_cond_destroy(&e.more);
 }
 
 static void evictions_reach_on_delivery(void **state)
