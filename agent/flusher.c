@@ -41,7 +41,10 @@
 #define FL_EXPIRE_PASSES 64
 /* The status in meta is rewritten on any change of error or backoff, else at most this often. */
 #define FL_STATUS_PERIOD_MS 1000u
-/* How often the flusher counts the store for events recorded by other processes. */
+/* How often the flusher counts the store for events recorded by other processes where it
+ * cannot watch the store's data file (port_watch_file() 0); where it can, how long after one
+ * write it lets further writes come without waking (a busy store wakes it at most this often,
+ * as the count did). */
 #define FL_STORE_POLL_MS 1000u
 /* After a 413 the batches stay at the size that was accepted; after this many full-size
  * batches accepted in a row, the flusher tries twice the size (up to the configured limits). */
@@ -97,7 +100,11 @@ struct flusher {
 
     port_mutex_t *work;
     port_mutex_t *mu;
-    port_cond_t *wake; /* signals the thread */
+    /* The thread sleeps on it: poked by this process (a record, a flush, stopping), woken by
+     * writes to the store's data file (other processes' records). */
+    port_watch_t *watch;
+    uint64_t quiet_until; /* the thread: store writes do not wake it before (FL_STORE_POLL_MS) */
+    int fds_asked;        /* manual: an event loop waits on the watch (flusher_poll_fds) */
     port_cond_t *idle; /* signals flush waiters */
     port_thread_t *thread;
 
@@ -1206,6 +1213,15 @@ static step_result_t step(flusher_t *f)
 
 /* -- scheduling ------------------------------------------------------------------------- */
 
+/* Whether other processes' records wake the loop (the store's data file is watched), so
+ * that it need not count the store on a timer: the thread always, an event loop once it waits
+ * on the watch's descriptor (flusher_poll_fds). A store without a file has no other writer. */
+static int watching(const flusher_t *f)
+{
+    return (!f->cfg.manual || f->fds_asked) &&
+           (port_watch_file(f->watch) || queue_data_path(f->q) == NULL);
+}
+
 /* Whether a step is due now (mu held); if not, *wait_ms says how long until one may be.
  * Starting a cycle resets the threshold count and the interval and asks for an expiry pass. */
 static int due_locked(flusher_t *f, uint64_t now, uint32_t tick_ms, uint64_t *wait_ms)
@@ -1223,9 +1239,17 @@ static int due_locked(flusher_t *f, uint64_t now, uint32_t tick_ms, uint64_t *wa
         uint64_t waiting = f->store_queued > f->left_after_drain
                                ? f->store_queued - f->left_after_drain
                                : 0;
+        /* Nothing queued and the loop is woken by what comes (watching): no interval timer.
+         * The interval stays on its grid, so what comes later waits for its next tick as it
+         * would have. */
+        int empty = watching(f) && f->store_queued == 0 && f->notified == 0 && !f->draining &&
+                    f->flush_gen <= f->empty_gen;
+        if (empty && now >= f->next_interval_mono)
+            f->next_interval_mono =
+                backoff_next_tick(f->next_interval_mono, now, f->cfg.flush_interval_ms);
         if (f->draining || f->flush_gen > f->empty_gen ||
             f->notified >= f->cfg.flush_threshold_events ||
-            waiting >= f->cfg.flush_threshold_events || now >= f->next_interval_mono) {
+            waiting >= f->cfg.flush_threshold_events || (!empty && now >= f->next_interval_mono)) {
             if (!f->draining) {
                 f->draining = 1;
                 f->notified = 0;
@@ -1237,7 +1261,8 @@ static int due_locked(flusher_t *f, uint64_t now, uint32_t tick_ms, uint64_t *wa
             }
             due = 1;
         }
-        wait = f->next_interval_mono > now ? f->next_interval_mono - now : 0;
+        wait = empty ? UINT64_MAX
+                     : f->next_interval_mono > now ? f->next_interval_mono - now : 0;
     }
     if (wait > tick_ms)
         wait = tick_ms;
@@ -1259,13 +1284,16 @@ static void count_store(flusher_t *f)
     port_mutex_unlock(f->mu);
 }
 
-/* The queue's own timers, but at least once a second: events other processes record are
- * seen by counting the store (count_store), and nothing tells this process of them. Not while
- * waiting out a backoff: the threshold does not end one (only its expiry, an explicit flush
- * or stopping, which wake the loop), so counting the store then would wake it for nothing. */
+/* The queue's own timers; where the store's data file cannot be watched, at least once a
+ * second too: events other processes record are seen by counting the store (count_store), and
+ * nothing else tells this process of them. Not while waiting out a backoff: the threshold does
+ * not end one (only its expiry, an explicit flush or stopping, which wake the loop), so
+ * counting the store then would wake it for nothing. */
 static uint32_t store_tick(flusher_t *f)
 {
     uint32_t tick = queue_tick(f->q);
+    if (watching(f))
+        return tick;
     port_mutex_lock(f->mu);
     int backing_off = f->backoff_until_mono > port_clock_monotonic_ms(f->cfg.clock);
     port_mutex_unlock(f->mu);
@@ -1286,6 +1314,10 @@ static void thread_main(void *arg)
 {
     flusher_t *f = arg;
     for (;;) {
+        /* Take what woke the loop first, then look at everything afresh: a poke always comes
+         * after the change it announces, and the count below sees every write before it. */
+        if (port_watch_wait(f->watch, 1, 0) & PORT_WATCH_CHANGED)
+            f->quiet_until = port_monotonic_ms() + FL_STORE_POLL_MS;
         uint32_t tick = store_tick(f);
         count_store(f);
         persist_status(f, 0);
@@ -1301,8 +1333,17 @@ static void thread_main(void *arg)
             uint64_t status_wait = status_wait_locked(f, now);
             if (status_wait < wait)
                 wait = status_wait ? status_wait : 1;
-            port_cond_timedwait(f->wake, f->mu, (uint32_t)wait);
+            /* Store writes wake the loop, at most once per FL_STORE_POLL_MS (then it looks
+             * again when that ends), and not in a backoff, which the threshold cannot end. */
+            int listen = 0;
+            if (port_watch_file(f->watch) && f->backoff_until_mono <= now) {
+                uint64_t mono = port_monotonic_ms();
+                listen = mono >= f->quiet_until;
+                if (!listen && f->quiet_until - mono < wait)
+                    wait = f->quiet_until - mono;
+            }
             port_mutex_unlock(f->mu);
+            port_watch_wait(f->watch, listen, wait >= UINT32_MAX ? UINT32_MAX : (uint32_t)wait);
             continue;
         }
         port_mutex_unlock(f->mu);
@@ -1351,7 +1392,7 @@ static void flusher_free(flusher_t *f)
     }
     transport_free(f->tp);
     creds_free(f->creds);
-    port_cond_free(f->wake);
+    port_watch_free(f->watch);
     port_cond_free(f->idle);
     port_mutex_free(f->mu);
     port_mutex_free(f->work);
@@ -1455,8 +1496,8 @@ int flusher_new(flusher_t **out, evrec_queue_t *q, const flusher_config_t *cfg, 
                  evrec_strerror(rc));
         goto fail;
     }
-    if (port_mutex_new(&f->work) || port_mutex_new(&f->mu) || port_cond_new(&f->wake) ||
-        port_cond_new(&f->idle)) {
+    if (port_mutex_new(&f->work) || port_mutex_new(&f->mu) ||
+        port_watch_new(queue_data_path(q), &f->watch) || port_cond_new(&f->idle)) {
         rc = EVREC_E_NOMEM;
         snprintf(err, errlen, "flusher: cannot create its locks");
         goto fail;
@@ -1510,10 +1551,11 @@ void flusher_notify(flusher_t *f)
         return;
     port_mutex_lock(f->mu);
     f->notified++;
-    int wake = f->notified == f->cfg.flush_threshold_events;
+    /* the first one: the loop, asleep without a timer on an empty queue, arms the interval */
+    int wake = f->notified == f->cfg.flush_threshold_events || f->notified == 1;
     port_mutex_unlock(f->mu);
     if (wake)
-        port_cond_broadcast(f->wake);
+        port_watch_poke(f->watch);
 }
 
 /* Ask for a drain and wait for the thread to report the queue empty. */
@@ -1522,7 +1564,7 @@ static int wait_drained(flusher_t *f, uint32_t timeout_ms)
     uint64_t deadline = port_clock_monotonic_ms(f->cfg.clock) + timeout_ms;
     port_mutex_lock(f->mu);
     uint64_t gen = ++f->flush_gen;
-    port_cond_broadcast(f->wake);
+    port_watch_poke(f->watch);
     while (f->empty_gen < gen) {
         uint64_t now = port_clock_monotonic_ms(f->cfg.clock);
         if (now >= deadline)
@@ -1560,6 +1602,8 @@ int flusher_poll(flusher_t *f, uint32_t *next_ms)
         return EVREC_E_INVALID;
     if (!f->cfg.manual)
         return EVREC_E_STATE;
+    if (f->fds_asked) /* the event loop was woken by the watch's descriptor: take that */
+        port_watch_wait(f->watch, 1, 0);
     uint32_t tick = store_tick(f);
     count_store(f);
     persist_status(f, 0);
@@ -1588,6 +1632,8 @@ int flusher_poll_budget(flusher_t *f, uint32_t budget_ms, uint32_t *next_ms)
     if (!f->cfg.manual)
         return EVREC_E_STATE;
     uint64_t deadline = port_clock_monotonic_ms(f->cfg.clock) + budget_ms;
+    if (f->fds_asked)
+        port_watch_wait(f->watch, 1, 0);
     uint32_t tick = store_tick(f);
     count_store(f);
     persist_status(f, 0);
@@ -1636,6 +1682,19 @@ int flusher_poll_fds(flusher_t *f, evrec_pollfd_t *fds, size_t max, size_t *n,
         return EVREC_E_INVALID;
     port_mutex_lock(f->work);
     *timeout_ms = transport_wait_hint(f->tp, fds, max, n);
+    /* The store's data file, last: readable when a process (this one too) wrote to the store,
+     * e.g. another process recorded. An event loop that waits on it need not be called back
+     * on a timer to notice those records, so from now on next_ms leaves the periodic count of
+     * the store out (and is UINT32_MAX on an empty queue with nothing else timed). */
+    int wfd = port_watch_fd(f->watch);
+    if (wfd >= 0 && *n < max) {
+        fds[*n].fd = wfd;
+        fds[*n].events = EVREC_POLL_IN;
+        (*n)++;
+        port_mutex_lock(f->mu);
+        f->fds_asked = 1;
+        port_mutex_unlock(f->mu);
+    }
     port_mutex_unlock(f->work);
     return EVREC_OK;
 }
@@ -1652,7 +1711,7 @@ int flusher_stop(flusher_t *f, uint32_t timeout_ms)
         port_mutex_lock(f->mu);
         f->stopping = 1;
         port_mutex_unlock(f->mu);
-        port_cond_broadcast(f->wake);
+        port_watch_poke(f->watch);
         port_thread_join(f->thread);
         f->thread = NULL;
     }

@@ -2687,6 +2687,11 @@ const char *queue_dir(const evrec_queue_t *q)
     return q ? q->dir : NULL;
 }
 
+const char *queue_data_path(const evrec_queue_t *q)
+{
+    return q ? q->data_path : NULL;
+}
+
 void queue_settings(evrec_queue_t *q, evrec_durability_t *durability, uint64_t *max_store_bytes)
 {
     if (durability)

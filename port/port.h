@@ -99,6 +99,33 @@ int port_thread_start(port_thread_t **out, void (*fn)(void *arg), void *arg);
 /** Wait for the thread to end and free it. */
 void port_thread_join(port_thread_t *t);
 
+/** A waiter for one thread (the flusher's): it sleeps until another thread of this process
+ *  pokes it, or until another process (or this one) writes to a file (the store's data file),
+ *  or a timeout. The POSIX port watches the file with Linux inotify (IN_MODIFY: LMDB writes
+ *  its pages and meta with pwrite/writev) and pokes through an eventfd, and one poll() waits
+ *  on both. Where the file cannot be watched (another OS, the inotify limits reached, an RTOS
+ *  port, the file removed or renamed later) port_watch_file() is 0: the caller then looks at
+ *  the file on a timer of its own. Pokes work everywhere (a port without files implements
+ *  only them, e.g. with a semaphore). */
+typedef struct port_watch port_watch_t;
+#define PORT_WATCH_POKED 1   /**< port_watch_wait(): port_watch_poke() was called */
+#define PORT_WATCH_CHANGED 2 /**< port_watch_wait(): the file was written to */
+/** A waiter on the file at `path` (NULL: pokes only). Fails (-errno) only when a poke cannot be
+ *  delivered; a file that cannot be watched is not an error (port_watch_file() says 0). */
+int port_watch_new(const char *path, port_watch_t **out);
+void port_watch_free(port_watch_t *w);
+/** 1 while writes to the file end port_watch_wait(), 0 if they do not (poll the file). */
+int port_watch_file(const port_watch_t *w);
+/** End the current or, if none, the next port_watch_wait() (any thread; cheap, no lock). */
+void port_watch_poke(port_watch_t *w);
+/** Wait up to timeout_ms (0: only look; UINT32_MAX: no limit) for a poke or, with `file`,
+ *  a write to the file. Returns what ended it (PORT_WATCH_* bits, taken: the next wait does
+ *  not see them again; a write while `file` is 0 is kept for a later wait), 0 on timeout. */
+int port_watch_wait(port_watch_t *w, int file, uint32_t timeout_ms);
+/** A descriptor that becomes readable when the file is written to, for an event loop to wait
+ *  on (port_watch_wait(w, 1, 0) takes the notification); -1 if there is none. */
+int port_watch_fd(const port_watch_t *w);
+
 /** A small per-thread slot for one pointer (used for per-thread error messages). */
 typedef struct port_tls port_tls_t;
 int port_tls_new(port_tls_t **out, void (*destructor)(void *));

@@ -13,11 +13,16 @@
 #include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <locale.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#ifdef __linux__
+#include <sys/eventfd.h>
+#include <sys/inotify.h>
+#endif
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -238,6 +243,163 @@ void port_thread_join(port_thread_t *t)
         pthread_join(t->t, NULL);
         port_free(t);
     }
+}
+
+/* -- waiting for a file's writes --------------------------------------------------------- */
+
+struct port_watch {
+    int poke_rd, poke_wr; /* Linux: one eventfd (the same descriptor twice); else a pipe */
+    int file_fd;          /* inotify, watching the file; -1 if none */
+    atomic_int watching;  /* 0 once the file cannot be watched (removed, renamed) */
+};
+
+#ifndef __linux__
+static int nonblocking_cloexec(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0 || fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+        return -errno;
+    return 0;
+}
+#endif
+
+int port_watch_new(const char *path, port_watch_t **out)
+{
+    port_watch_t *w = port_calloc(1, sizeof *w);
+    if (!w)
+        return -ENOMEM;
+    w->file_fd = -1;
+#ifdef __linux__
+    w->poke_rd = w->poke_wr = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (w->poke_rd < 0) {
+        int e = errno;
+        port_free(w);
+        return -e;
+    }
+    /* $EVREC_TEST_NO_FILE_WATCH: behave as a platform without inotify (the fallback's tests). */
+    const char *off = getenv("EVREC_TEST_NO_FILE_WATCH");
+    if (path && !(off && *off)) {
+        /* The inotify limits reached (EMFILE, ENOSPC) or no such file: no watch, the caller
+         * polls the file instead. */
+        int fd = inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+        if (fd >= 0 && inotify_add_watch(fd, path, IN_MODIFY | IN_DELETE_SELF | IN_MOVE_SELF) >= 0) {
+            w->file_fd = fd;
+            atomic_store(&w->watching, 1);
+        } else if (fd >= 0) {
+            close(fd);
+        }
+    }
+#else
+    (void)path;
+    int p[2];
+    if (pipe(p) != 0) {
+        int e = errno;
+        port_free(w);
+        return -e;
+    }
+    if (nonblocking_cloexec(p[0]) != 0 || nonblocking_cloexec(p[1]) != 0) {
+        int e = errno;
+        close(p[0]);
+        close(p[1]);
+        port_free(w);
+        return -e;
+    }
+    w->poke_rd = p[0];
+    w->poke_wr = p[1];
+#endif
+    *out = w;
+    return 0;
+}
+
+void port_watch_free(port_watch_t *w)
+{
+    if (!w)
+        return;
+    if (w->file_fd >= 0)
+        close(w->file_fd);
+    if (w->poke_wr != w->poke_rd)
+        close(w->poke_wr);
+    close(w->poke_rd);
+    port_free(w);
+}
+
+int port_watch_file(const port_watch_t *w)
+{
+    return w && atomic_load(&w->watching);
+}
+
+int port_watch_fd(const port_watch_t *w)
+{
+    return port_watch_file(w) ? w->file_fd : -1;
+}
+
+void port_watch_poke(port_watch_t *w)
+{
+    if (!w)
+        return;
+    uint64_t one = 1; /* an eventfd adds it up; a pipe takes a byte (full: already poked) */
+    ssize_t r = write(w->poke_wr, &one, w->poke_wr == w->poke_rd ? sizeof one : 1);
+    (void)r;
+}
+
+/* Take what is readable on a non-blocking descriptor; 1 if there was anything. */
+static int drain_fd(int fd, port_watch_t *w)
+{
+    _Alignas(8) char buf[4096];
+    int any = 0;
+    for (;;) {
+        ssize_t r = read(fd, buf, sizeof buf);
+        if (r <= 0)
+            return any;
+        any = 1;
+#ifdef __linux__
+        if (w && fd == w->file_fd) {
+            /* The watched file is gone (removed, renamed: IN_IGNORED follows): from now on the
+             * caller polls. */
+            for (ssize_t off = 0; off + (ssize_t)sizeof(struct inotify_event) <= r;) {
+                struct inotify_event ev;
+                memcpy(&ev, buf + off, sizeof ev);
+                if (ev.mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF))
+                    atomic_store(&w->watching, 0);
+                off += (ssize_t)(sizeof ev + ev.len);
+            }
+        }
+#else
+        (void)w;
+#endif
+    }
+}
+
+int port_watch_wait(port_watch_t *w, int file, uint32_t timeout_ms)
+{
+    if (!w) {
+        port_sleep_ms(timeout_ms == UINT32_MAX ? 1000 : timeout_ms);
+        return 0;
+    }
+    struct pollfd p[2] = { { w->poke_rd, POLLIN, 0 }, { w->file_fd, POLLIN, 0 } };
+    nfds_t n = file && port_watch_file(w) ? 2 : 1;
+    uint64_t end = timeout_ms == UINT32_MAX ? 0 : port_monotonic_ms() + timeout_ms;
+    for (;;) {
+        int t = -1;
+        if (timeout_ms != UINT32_MAX) {
+            uint64_t now = port_monotonic_ms();
+            uint64_t left = end > now ? end - now : 0;
+            t = left > INT32_MAX ? INT32_MAX : (int)left;
+        }
+        int rc = poll(p, n, t);
+        if (rc >= 0)
+            break;
+        if (errno != EINTR) { /* never spin: sleep out the wait (a bounded part of it) */
+            port_sleep_ms(t < 0 || t > 1000 ? 1000 : (uint32_t)t);
+            return 0;
+        }
+    }
+    int got = 0;
+    if (p[0].revents && drain_fd(w->poke_rd, NULL))
+        got |= PORT_WATCH_POKED;
+    if (n == 2 && p[1].revents && drain_fd(w->file_fd, w))
+        got |= PORT_WATCH_CHANGED;
+    return got;
 }
 
 int port_tls_new(port_tls_t **out, void (*destructor)(void *))

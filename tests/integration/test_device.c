@@ -16,9 +16,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <poll.h>
+
 #include <cjson/cJSON.h>
 
 #include "evrec.h"
+#include "proc_probe.h"
 #include "testutil.h"
 
 typedef tu_store_fixture_t fixture_t;
@@ -889,6 +892,110 @@ static void encrypted_store_delivers_and_rotates(void **state)
     tu_endpoint_stop(&ep);
 }
 
+/* -- idle means asleep ------------------------------------------------------------------------ */
+
+/* An agent (flusher thread, default intervals) on an empty store sleeps: over 4 s its threads
+ * wake at most twice and write nothing (it woke once a second, counting the store, before the
+ * store's data file was watched). Counted, not timed. */
+static void idle_agent_sleeps(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    evrec_options_t o = to_fake(&ep);
+    o.flush_interval_ms = 1000; /* no timer on an empty store, however short the interval */
+    evrec_t *a = open_opts(f->store, &o);
+    pause_ms(2000); /* start-up: the new store's first sync */
+    long long s0 = tu_switches_of_other_threads(), w0 = tu_io_field("wchar");
+    pause_ms(4000);
+    long long s1 = tu_switches_of_other_threads(), w1 = tu_io_field("wchar");
+    if (s1 - s0 > 2)
+        fail_msg("an idle agent's threads woke %lld times in 4 s", s1 - s0);
+    assert_int_equal(w1 - w0, 0);
+    /* and it still delivers what it is given */
+    record_one(a, "after.idle", NULL, 0, NULL);
+    assert_int_equal(evrec_flush(a, 10000), EVREC_OK);
+    assert_int_equal(delivered_count(&ep), 1);
+    assert_int_equal(evrec_close(a, 1000), EVREC_OK);
+    tu_endpoint_stop(&ep);
+}
+
+/* Records another process appends wake an idle agent: with the threshold at 3 and an hour's
+ * flush interval, only the store's count after the wake can deliver them within the wait. The
+ * data file watched (inotify), and as on a platform that cannot watch it (the once-a-second
+ * count). */
+static void other_process_records_wake_an_idle_agent(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    for (int fallback = 0; fallback < 2; fallback++) {
+        if (fallback)
+            setenv("EVREC_TEST_NO_FILE_WATCH", "1", 1);
+        evrec_options_t o = to_fake(&ep);
+        o.flush_interval_ms = 3600000;
+        o.flush_threshold_events = 3;
+        evrec_t *a = open_opts(f->store, &o);
+        pause_ms(1500); /* idle */
+        char id[3][64];
+        for (int i = 0; i < 3; i++) {
+            snprintf(id[i], sizeof id[i], "cross-%d-%d", fallback, i);
+            record_id(f, id[i]);
+        }
+        for (int i = 0; i < 3; i++)
+            if (!wait_delivered(&ep, id[i], "metered-app"))
+                fail_msg("%s (recorded by another process%s) was not delivered", id[i],
+                         fallback ? ", data file not watched" : "");
+        assert_int_equal(evrec_close(a, 1000), EVREC_OK);
+        unsetenv("EVREC_TEST_NO_FILE_WATCH");
+    }
+    tu_endpoint_stop(&ep);
+}
+
+/* manual_flush: an event loop that waits on evrec_poll_fds() sleeps without a timer on an
+ * empty store (next_ms UINT32_MAX), and the store's descriptor wakes it when another process
+ * records; evrec_poll_budget() then delivers at the threshold. */
+static void event_loop_woken_by_another_process(void **state)
+{
+    fixture_t *f = *state;
+    tu_endpoint_t ep;
+    if (tu_endpoint_start(&ep, NULL) != 0)
+        fail_msg("could not start tools/fake_endpoint.py");
+    evrec_options_t o = to_fake(&ep);
+    o.manual_flush = 1;
+    o.flush_interval_ms = 3600000;
+    o.flush_threshold_events = 1;
+    evrec_t *a = open_opts(f->store, &o);
+    uint32_t next = 0, wait = 0;
+    assert_int_equal(evrec_poll_budget(a, 0, &next), EVREC_OK);
+    assert_true(next <= 1000); /* not waiting on the store: its count once a second, as before */
+    evrec_pollfd_t fds[4];
+    size_t n = 0;
+    assert_int_equal(evrec_poll_fds(a, fds, 4, &n, &wait), EVREC_OK);
+    assert_int_equal(n, 1); /* the store's data file (Linux: inotify) */
+    assert_int_equal(fds[0].events, EVREC_POLL_IN);
+    /* the new store's first sync is due after a second: then nothing is timed */
+    for (int i = 0; i < 20 && next != UINT32_MAX; i++) {
+        pause_ms(next < 500 ? next : 500);
+        assert_int_equal(evrec_poll_budget(a, 0, &next), EVREC_OK);
+    }
+    assert_int_equal(next, UINT32_MAX);
+    struct pollfd p = { fds[0].fd, POLLIN, 0 };
+    assert_int_equal(poll(&p, 1, 0), 0); /* asleep */
+    record_id(f, "loop-1");
+    assert_int_equal(poll(&p, 1, 10000), 1); /* woken by the other process's commit */
+    for (int i = 0; i < 200 && !delivered_to(&ep, "loop-1", "metered-app"); i++) {
+        assert_int_equal(evrec_poll_budget(a, 50, &next), EVREC_OK);
+        assert_int_equal(evrec_poll_fds(a, fds, 4, &n, &wait), EVREC_OK);
+        pause_ms(20);
+    }
+    assert_true(delivered_to(&ep, "loop-1", "metered-app"));
+    assert_int_equal(evrec_close(a, 1000), EVREC_OK);
+    tu_endpoint_stop(&ep);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -902,6 +1009,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(daily_budget_defers_and_survives_restart, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(encrypted_store_delivers_and_rotates, setup, teardown),
+        cmocka_unit_test_setup_teardown(idle_agent_sleeps, setup, teardown),
+        cmocka_unit_test_setup_teardown(other_process_records_wake_an_idle_agent, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(event_loop_woken_by_another_process, setup, teardown),
     };
     return cmocka_run_group_tests_name("device", tests, NULL, NULL);
 }

@@ -1047,7 +1047,9 @@ static void manual_flush_by_budgeted_polling(void **state)
     size_t n = 9;
     uint32_t wait = 0;
     assert_int_equal(evrec_poll_fds(a, fds, 8, &n, &wait), EVREC_OK);
-    assert_int_equal(n, 0); /* nothing in flight */
+    /* nothing in flight: at most the store's data file (where the platform can watch it) */
+    assert_true(n <= 1);
+    size_t idle_n = n;
     assert_int_equal(wait, UINT32_MAX);
     assert_int_equal(evrec_poll_fds(a, NULL, 8, &n, &wait), EVREC_E_INVALID);
     assert_int_equal(evrec_poll_budget(NULL, 5, &wait), EVREC_E_INVALID);
@@ -1060,7 +1062,7 @@ static void manual_flush_by_budgeted_polling(void **state)
         assert_true(rc == EVREC_OK || evrec_error_is_retryable(rc));
         assert_int_equal(threads_of_this_process(), threads);
         assert_int_equal(evrec_poll_fds(a, fds, 8, &n, &wait), EVREC_OK);
-        if (n > 0)
+        if (n > idle_n)
             in_flight_seen++;
         struct pollfd pfds[8];
         for (size_t k = 0; k < n; k++) {
@@ -1079,12 +1081,12 @@ static void manual_flush_by_budgeted_polling(void **state)
     for (int i = 0; i < 100; i++) {
         assert_int_equal(evrec_poll_budget(a, 0, &next), EVREC_OK);
         assert_int_equal(evrec_poll_fds(a, fds, 8, &n, &wait), EVREC_OK);
-        if (n > 0)
+        if (n > idle_n)
             break;
         struct timespec ts = { 0, 5 * 1000000L };
         nanosleep(&ts, NULL);
     }
-    assert_true(n > 0);
+    assert_true(n > idle_n);
     assert_int_equal(evrec_close(a, 5000), EVREC_OK);
     assert_int_equal(fake_log_count(&ep, NULL), 4);
     tu_endpoint_stop(&ep);

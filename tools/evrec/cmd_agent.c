@@ -175,7 +175,8 @@ static int wait_signal(const sigset_t *set, uint32_t ms)
 {
     struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
     for (;;) {
-        int sig = sigtimedwait(set, NULL, &ts);
+        /* UINT32_MAX: no timeout (an idle agent's main thread sleeps until a signal) */
+        int sig = sigtimedwait(set, NULL, ms == UINT32_MAX ? NULL : &ts);
         if (sig > 0)
             return sig;
         if (errno == EAGAIN)
@@ -308,7 +309,7 @@ static int serve(cli_config_t *c, daemon_log_t *l, int argc, char **argv)
     int sig;
     cli_config_t *cur = c; /* after a reload, a malloc'ed one */
     for (;;) {
-        sig = wait_signal(&set, 60000);
+        sig = wait_signal(&set, UINT32_MAX);
         if (sig == SIGHUP) {
             if (reopen_log(l) != 0)
                 dlog(l, EVREC_LOG_ERROR, "cannot reopen %s: %s", l->path, strerror(errno));
