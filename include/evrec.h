@@ -497,10 +497,17 @@ typedef struct evrec_pollfd {
 
 /**
  * For an event loop (select, poll, epoll, an RTOS's): the sockets of the request in flight
- * (up to `max` in fds, their count in *n; 0 when none is in flight) and *timeout_ms, the
- * longest wait before evrec_poll_budget() must be called again (UINT32_MAX when no request is
- * in flight: then the next_ms of the last evrec_poll_budget() applies). Wait on both, then
- * call evrec_poll_budget(). EVREC_E_INVALID (NULL agent, n or timeout_ms, or fds NULL with
+ * (up to `max` in fds, their count in *n) and *timeout_ms, the longest wait before
+ * evrec_poll_budget() must be called again (UINT32_MAX when no request is in flight: then the
+ * next_ms of the last evrec_poll_budget() applies). After the sockets, where the platform can
+ * watch the store's data file (Linux: inotify), one more descriptor (EVREC_POLL_IN), readable
+ * when a process — another one recording into the store, or this one — wrote to the store; it
+ * is there whether or not a request is in flight. Once it has been handed out, the loop is
+ * taken to wait on it: next_ms no longer includes the once-a-second look at the store for
+ * other processes' records, and on an empty queue with nothing else timed it is UINT32_MAX
+ * (sleep until a descriptor wakes you, or until you record: then call evrec_poll_budget() for
+ * a new next_ms). Wait on all of them and the time, then call evrec_poll_budget() (which
+ * takes the notification). EVREC_E_INVALID (NULL agent, n or timeout_ms, or fds NULL with
  * max > 0), EVREC_E_STATE (not manual_flush). Same thread rules as evrec_poll().
  */
 EVREC_API int evrec_poll_fds(evrec_t *agent, evrec_pollfd_t *fds, size_t max, size_t *n,
