@@ -1,6 +1,8 @@
 #define _GNU_SOURCE
 #include "testutil.h"
 
+#include "evrec.h"
+
 #include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -374,4 +376,43 @@ unsigned long long tu_seed(const char *what)
     printf("%s: seed %llu (EVREC_TEST_SEED=%llu repeats this run)\n", what, seed, seed);
     fflush(stdout);
     return seed;
+}
+
+long tu_alloc_count, tu_alloc_live, tu_alloc_fail_at = -1;
+
+static void *failing_malloc(size_t n)
+{
+    if (tu_alloc_count++ == tu_alloc_fail_at)
+        return NULL;
+    void *p = malloc(n);
+    if (p)
+        tu_alloc_live++;
+    return p;
+}
+
+static void *failing_realloc(void *p, size_t n)
+{
+    if (tu_alloc_count++ == tu_alloc_fail_at)
+        return NULL;
+    void *q = realloc(p, n);
+    if (q && !p)
+        tu_alloc_live++;
+    return q;
+}
+
+static void failing_free(void *p)
+{
+    if (p)
+        tu_alloc_live--;
+    free(p);
+}
+
+void tu_failing_allocator(int on)
+{
+    tu_alloc_count = tu_alloc_live = 0;
+    tu_alloc_fail_at = -1;
+    if (on)
+        evrec_set_allocator(failing_malloc, failing_realloc, failing_free);
+    else
+        evrec_set_allocator(NULL, NULL, NULL);
 }

@@ -77,4 +77,11 @@ void tu_isolate_aws_env(void);
  * Prints "<what>: seed N (EVREC_TEST_SEED=N repeats this run)" either way. */
 unsigned long long tu_seed(const char *what);
 
+/* An allocator for evrec_set_allocator() that fails exactly one allocation: the one numbered
+ * tu_alloc_fail_at (-1: none), counting malloc and realloc calls in tu_alloc_count, with the
+ * blocks still allocated in tu_alloc_live. tu_failing_allocator(1) installs it (counters to
+ * zero, nothing failing), tu_failing_allocator(0) puts the C library's back. */
+extern long tu_alloc_count, tu_alloc_live, tu_alloc_fail_at;
+void tu_failing_allocator(int on);
+
 #endif

@@ -18,6 +18,7 @@
 
 #include "aws_output.h"
 #include "aws_wire.h"
+#include "aws_yaml.h"
 #include "model.h"
 #include "pyjson.h"
 #include "shorthand.h"
@@ -310,6 +311,190 @@ static void test_numbers(void **state)
     }
 }
 
+/* Every format, failing each allocation in turn: the same text or "out of memory", nothing left
+ * allocated (aws_output allocates through evrec_set_allocator()'s functions). */
+static void test_formats_out_of_memory(void **state)
+{
+    (void)state;
+    static const size_t docs[] = { 0, 3, 4, 5, 6, 12 }; /* indices into cases_json */
+    long runs = 0, errors = 0;
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        const char *json = cases_json[docs[d]];
+        cJSON *v = NULL;
+        char err[256];
+        assert_int_equal(pyjson_parse(json, strlen(json), &v, err, sizeof err), 0);
+        for (int f = OUT_JSON; f <= OUT_YAML_STREAM; f++) {
+            for (int narrow = 0; narrow < 2; narrow++) {
+                out_options_t opt = { (out_format_t)f, "PutEvents", narrow, narrow ? 30 : 80 };
+                sbuf_t want = { 0 };
+                char ferr[256] = "";
+                tu_failing_allocator(1);
+                int want_rc = aws_format(&want, v, &opt, ferr, sizeof ferr);
+                long total = tu_alloc_count;
+                for (long n = 0; n < total; n++) {
+                    sbuf_t got = { 0 };
+                    tu_alloc_count = tu_alloc_live = 0;
+                    tu_alloc_fail_at = n;
+                    int rc = aws_format(&got, v, &opt, ferr, sizeof ferr);
+                    if (rc == 0 ? want_rc != 0 || strcmp(sb_str(&got), sb_str(&want)) != 0
+                                : strcmp(ferr, "out of memory") != 0 && want_rc == 0)
+                        fprintf(stderr, "format %d of %s, allocation %ld failed: rc %d %s\n", f,
+                                json, n, rc, rc ? ferr : sb_str(&got));
+                    if (rc == 0)
+                        assert_string_equal(sb_str(&got), sb_str(&want));
+                    else if (want_rc == 0)
+                        assert_string_equal(ferr, "out of memory");
+                    errors += rc != 0;
+                    sb_free(&got);
+                    assert_int_equal(tu_alloc_live, 0);
+                    runs++;
+                }
+                sb_free(&want);
+                tu_failing_allocator(0);
+            }
+        }
+        cJSON_Delete(v);
+    }
+    printf("allocation failure injected at each of %ld allocations of the formats: %ld errors, "
+           "no leak, no other output\n", runs, errors);
+    assert_true(errors > 100);
+}
+
+static const model_operation_t *operation(const char *service, const char *op)
+{
+    for (size_t i = 0; i < model_noperations; i++)
+        if (!strcmp(model_operations[i].service_cli, service) &&
+            !strcmp(model_operations[i].op_cli, op))
+            return &model_operations[i];
+    return NULL;
+}
+
+static int yaml_in(const char *in, cJSON **out, char *err, size_t errlen)
+{
+    return aws_yaml_load(in, strlen(in), out, err, errlen);
+}
+
+static int shorthand_event(const char *in, cJSON **out, char *err, size_t errlen)
+{
+    int event = -1;
+    for (size_t i = 0; i < model_nshapes && event < 0; i++)
+        if (strcmp(model_shapes[i].name, "Event") == 0)
+            event = (int)i;
+    assert_true(event >= 0);
+    int rc = shorthand_parse(in, out, err, errlen);
+    return rc == 0 ? shorthand_apply_model(out, event, err, errlen) : rc;
+}
+
+/* Reads in with read, failing each of its allocations in turn: the value the run without a
+ * failure reads, or "out of memory"; nothing left allocated. Returns the runs that failed. */
+static long each_allocation_fails(int (*read)(const char *, cJSON **, char *, size_t),
+                                  const char *in, long *runs)
+{
+    char err[2048];
+    long errors = 0;
+    tu_failing_allocator(1);
+    cJSON *want = NULL;
+    assert_int_equal(read(in, &want, err, sizeof err), 0);
+    sbuf_t want_text = { 0 };
+    pyjson_dump(&want_text, want, -1);
+    cJSON_Delete(want);
+    long total = tu_alloc_count, base_live = tu_alloc_live;
+    for (long n = 0; n < total; n++) {
+        tu_alloc_count = 0;
+        tu_alloc_fail_at = n;
+        cJSON *got = NULL;
+        int rc = read(in, &got, err, sizeof err);
+        tu_alloc_fail_at = -1;
+        if (rc != 0) {
+            assert_string_equal(err, "out of memory");
+        } else {
+            sbuf_t text = { 0 };
+            pyjson_dump(&text, got, -1);
+            assert_string_equal(sb_str(&text), sb_str(&want_text));
+            sb_free(&text);
+        }
+        errors += rc != 0;
+        cJSON_Delete(got);
+        if (tu_alloc_live != base_live)
+            fprintf(stderr, "%s, allocation %ld failed: %ld blocks left (rc %d)\n", in, n,
+                    tu_alloc_live - base_live, rc);
+        assert_int_equal(tu_alloc_live, base_live);
+        (*runs)++;
+    }
+    sb_free(&want_text);
+    tu_failing_allocator(0);
+    return errors;
+}
+
+/* Reading JSON and writing a request, failing each allocation in turn: the same value and the
+ * same request, or an out-of-memory error; never a value or a request with a part missing. */
+static void test_request_out_of_memory(void **state)
+{
+    (void)state;
+    static const struct { const char *service, *op, *params; } cases[] = {
+        { "pinpoint", "put-events",
+          "{\"ApplicationId\": \"app 1\", \"EventsRequest\": {\"BatchItem\": {\"ep\": {"
+          "\"Endpoint\": {\"Address\": \"a\"}, \"Events\": {\"e1\": {\"EventType\": \"t\", "
+          "\"Timestamp\": \"2024-01-01T00:00:00Z\", \"Attributes\": {\"k\": \"v\"}, "
+          "\"Metrics\": {\"m\": 1.5, \"n\": 2}}}}}}}" },
+        { "kinesis", "put-records",
+          "{\"StreamName\": \"s\", \"Records\": [{\"Data\": \"aGk=\", \"PartitionKey\": \"p\"}, "
+          "{\"Data\": \"eA==\", \"PartitionKey\": \"q\", \"ExplicitHashKey\": \"1\"}]}" },
+    };
+    long runs = 0, errors = 0;
+    for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+        const model_operation_t *op = operation(cases[c].service, cases[c].op);
+        assert_non_null(op);
+        char err[256];
+        tu_failing_allocator(1);
+        cJSON *params = NULL;
+        assert_int_equal(pyjson_parse(cases[c].params, strlen(cases[c].params), &params, err,
+                                      sizeof err), 0);
+        sbuf_t want_path = { 0 }, want_body = { 0 };
+        assert_int_equal(wire_serialize(op, params, &want_path, &want_body, err, sizeof err), 0);
+        cJSON_Delete(params);
+        long total = tu_alloc_count, base_live = tu_alloc_live;
+        for (long n = 0; n < total; n++) {
+            tu_alloc_count = 0;
+            tu_alloc_fail_at = n;
+            sbuf_t path = { 0 }, body = { 0 };
+            int rc = pyjson_parse(cases[c].params, strlen(cases[c].params), &params, err,
+                                  sizeof err);
+            if (rc != 0)
+                assert_non_null(strstr(err, "Out of memory"));
+            else if ((rc = wire_serialize(op, params, &path, &body, err, sizeof err)) != 0)
+                assert_string_equal(err, "out of memory");
+            else {
+                assert_string_equal(sb_str(&path), sb_str(&want_path));
+                assert_string_equal(sb_str(&body), sb_str(&want_body));
+            }
+            errors += rc != 0;
+            cJSON_Delete(params);
+            params = NULL;
+            sb_free(&path);
+            sb_free(&body);
+            assert_int_equal(tu_alloc_live, base_live);
+            runs++;
+        }
+        sb_free(&want_path);
+        sb_free(&want_body);
+        tu_failing_allocator(0);
+    }
+    /* --cli-input-yaml; shorthand with the model's conversions (pinpoint's Event: Metrics
+     * are doubles) */
+    errors += each_allocation_fails(yaml_in, "a: 1\nb: [x, 2.5, true, 0x1f]\nc: {d: null, 'e': \"f\"}\na: 3\n",
+                                    &runs);
+    static const char *const shorthand_in[] = {
+        "EventType=t,Timestamp=2024-01-01T00:00:00Z,Metrics={m=1.5,n=2},Attributes={k=v,l='x,y'}",
+        "a=b,c=[d,e],f={g=h,i=[j,{k=l}]},m=\"q r\"", "a=b,c,d=e",
+    };
+    for (size_t c = 0; c < sizeof shorthand_in / sizeof shorthand_in[0]; c++)
+        errors += each_allocation_fails(shorthand_event, shorthand_in[c], &runs);
+    printf("allocation failure injected at each of %ld allocations of reading and serialising: "
+           "%ld errors, no leak, no other request\n", runs, errors);
+    assert_true(errors > 50);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -318,6 +503,8 @@ int main(void)
         cmocka_unit_test(test_blobs),
         cmocka_unit_test(test_json_errors),
         cmocka_unit_test(test_numbers),
+        cmocka_unit_test(test_formats_out_of_memory),
+        cmocka_unit_test(test_request_out_of_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

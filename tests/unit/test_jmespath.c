@@ -17,7 +17,6 @@
 
 #include <cjson/cJSON.h>
 
-#include "evrec.h"
 #include "jmespath.h"
 #include "testutil.h"
 
@@ -303,32 +302,6 @@ static void deep_nesting_refused(void **state)
 /* Every allocation a search makes goes through evrec_set_allocator()'s functions (its own and
  * cJSON's); failing each one in turn gives the same result or an "out of memory" error, and
  * leaves nothing allocated. */
-static long alloc_count, alloc_live, alloc_fail_at = -1;
-static void *failing_malloc(size_t n)
-{
-    if (alloc_count++ == alloc_fail_at)
-        return NULL;
-    void *p = malloc(n);
-    if (p)
-        alloc_live++;
-    return p;
-}
-static void *failing_realloc(void *p, size_t n)
-{
-    if (alloc_count++ == alloc_fail_at)
-        return NULL;
-    void *q = realloc(p, n);
-    if (q && !p)
-        alloc_live++;
-    return q;
-}
-static void failing_free(void *p)
-{
-    if (p)
-        alloc_live--;
-    free(p);
-}
-
 static void every_allocation_may_fail(void **state)
 {
     (void)state;
@@ -351,20 +324,18 @@ static void every_allocation_may_fail(void **state)
     for (size_t i = 0; i < sizeof exprs_all / sizeof exprs_all[0]; i++) {
         cJSON *want = NULL;
         char want_msg[512], msg[512];
-        alloc_count = 0;
-        alloc_fail_at = -1;
-        assert_int_equal(evrec_set_allocator(failing_malloc, failing_realloc, failing_free), 0);
+        tu_failing_allocator(1);
         int want_rc = jp_search(exprs_all[i], data, &want, want_msg, sizeof want_msg);
-        long total = alloc_count;
+        long total = tu_alloc_count;
         char *want_text = want_rc == 0 ? cJSON_PrintUnformatted(want) : NULL;
         cJSON_Delete(want);
         for (long n = 0; n < total; n++) {
             cJSON *got = NULL;
-            alloc_count = 0;
-            alloc_fail_at = n;
-            alloc_live = 0;
+            tu_alloc_count = 0;
+            tu_alloc_fail_at = n;
+            tu_alloc_live = 0;
             int rc = jp_search(exprs_all[i], data, &got, msg, sizeof msg);
-            alloc_fail_at = -1;
+            tu_alloc_fail_at = -1;
             char *got_text = rc == 0 ? cJSON_PrintUnformatted(got) : NULL;
             if (rc == 0 ? want_rc != 0 || strcmp(got_text, want_text) != 0
                         : strcmp(msg, "out of memory") != 0 && strcmp(msg, want_msg) != 0)
@@ -377,13 +348,13 @@ static void every_allocation_may_fail(void **state)
             oom_errors += rc != 0 && strcmp(msg, "out of memory") == 0;
             cJSON_free(got_text);
             cJSON_Delete(got);
-            if (alloc_live != 0)
+            if (tu_alloc_live != 0)
                 print_error("%s, allocation %ld failed: %ld blocks left\n", exprs_all[i], n,
-                            alloc_live);
-            assert_int_equal(alloc_live, 0);
+                            tu_alloc_live);
+            assert_int_equal(tu_alloc_live, 0);
             runs++;
         }
-        evrec_set_allocator(NULL, NULL, NULL);
+        tu_failing_allocator(0);
         cJSON_free(want_text);
     }
     cJSON_Delete(data);

@@ -1,6 +1,7 @@
 /* AWS CLI v2 output formatters (see aws_output.h). */
 #define _GNU_SOURCE
 #include "aws_output.h"
+#include "port.h"
 #include "widths.h"
 
 #include <math.h>
@@ -16,12 +17,15 @@ static int cmp_str(const void *a, const void *b)
     return strcmp(*(const char *const *)a, *(const char *const *)b);
 }
 
-/* Sorted keys of an object (a malloc'ed array of borrowed strings). */
-static const char **sorted_keys(const cJSON *obj, int scalars, int nonscalars, size_t *n)
+/* Sorted keys of an object (a malloc'ed array of borrowed strings); NULL with *oom set when
+ * out of memory. */
+static const char **sorted_keys(const cJSON *obj, int scalars, int nonscalars, size_t *n,
+                                int *oom)
 {
     size_t cap = (size_t)cJSON_GetArraySize(obj) + 1, k = 0;
-    const char **keys = calloc(cap, sizeof *keys);
+    const char **keys = port_calloc(cap, sizeof *keys);
     if (!keys) {
+        *oom = 1;
         *n = 0;
         return NULL;
     }
@@ -112,7 +116,9 @@ static void text_list(sbuf_t *b, const cJSON *item, const char *identifier)
         for (const cJSON *c = item->child; c; c = c->next)
             if (cJSON_IsObject(c))
                 cap += (size_t)cJSON_GetArraySize(c);
-        const char **keys = calloc(cap + 1, sizeof *keys);
+        const char **keys = port_calloc(cap + 1, sizeof *keys);
+        if (!keys)
+            b->oom = 1; /* aws_format reports it */
         for (const cJSON *c = item->child; c && keys; c = c->next) {
             if (!cJSON_IsObject(c))
                 continue;
@@ -131,7 +137,7 @@ static void text_list(sbuf_t *b, const cJSON *item, const char *identifier)
             qsort(keys, n, sizeof *keys, cmp_str);
         for (const cJSON *c = item->child; c; c = c->next)
             text_item(b, c, identifier, keys, n, 1);
-        free(keys);
+        port_free(keys);
     } else if (any_list) {
         int any_scalar = 0;
         for (const cJSON *c = item->child; c; c = c->next)
@@ -155,8 +161,10 @@ static void text_dict(sbuf_t *b, const cJSON *item, const char *identifier, cons
     int any = 0;
     if (!have_scalar_keys) {
         /* sorted(item.items()): scalars and non-scalars in key order */
-        const char **all = sorted_keys(item, 1, 1, &nsc);
-        ns = calloc(nsc + 1, sizeof *ns);
+        const char **all = sorted_keys(item, 1, 1, &nsc, &b->oom);
+        ns = port_calloc(nsc + 1, sizeof *ns);
+        if (!ns)
+            b->oom = 1;
         for (size_t i = 0; i < nsc && ns; i++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, all[i]);
             if (is_scalar(v)) {
@@ -168,7 +176,7 @@ static void text_dict(sbuf_t *b, const cJSON *item, const char *identifier, cons
                 ns[nns++] = all[i];
             }
         }
-        free(all);
+        port_free(all);
     } else {
         for (size_t i = 0; i < nscalar_keys; i++) {
             const cJSON *v = cJSON_GetObjectItemCaseSensitive(item, scalar_keys[i]);
@@ -178,8 +186,10 @@ static void text_dict(sbuf_t *b, const cJSON *item, const char *identifier, cons
                 pyjson_str(&row, v);
             any = 1;
         }
-        sc = sorted_keys(item, 1, 1, &nsc);
-        ns = calloc(nsc + 1, sizeof *ns);
+        sc = sorted_keys(item, 1, 1, &nsc, &b->oom);
+        ns = port_calloc(nsc + 1, sizeof *ns);
+        if (!ns)
+            b->oom = 1;
         for (size_t i = 0; i < nsc && ns; i++) {
             size_t j;
             for (j = 0; j < nscalar_keys; j++)
@@ -188,7 +198,7 @@ static void text_dict(sbuf_t *b, const cJSON *item, const char *identifier, cons
             if (j == nscalar_keys)
                 ns[nns++] = sc[i];
         }
-        free(sc);
+        port_free(sc);
     }
     if (any) {
         if (identifier) {
@@ -198,10 +208,11 @@ static void text_dict(sbuf_t *b, const cJSON *item, const char *identifier, cons
         sb_puts(b, sb_str(&row));
         sb_putc(b, '\n');
     }
+    b->oom |= row.oom;
     sb_free(&row);
     for (size_t i = 0; i < nns; i++)
         text_item(b, cJSON_GetObjectItemCaseSensitive(item, ns[i]), ns[i], NULL, 0, 0);
-    free(ns);
+    port_free(ns);
 }
 
 static void text_item(sbuf_t *b, const cJSON *item, const char *identifier, const char **scalar_keys,
@@ -235,6 +246,7 @@ typedef struct table {
     size_t n, cap;
     section_t *cur;
     char err[128]; /* the ValueError Python's Section.add_row raises */
+    int oom;       /* an allocation failed: the table is incomplete, and is not printed */
 } table_t;
 
 /* Display width as Python's get_text_length (see widths.h). */
@@ -280,15 +292,17 @@ size_t text_width(const char *s)
     return w;
 }
 
-static void update_widths(section_t *s, char **row, size_t n)
+static void update_widths(table_t *t, section_t *s, char **row, size_t n)
 {
     if (!s->nwidths) {
         /* awscli's table: widths start again while they are empty (a row of no columns, as a
          * --query of [{}, {}] gives), so the previous empty list goes */
-        free(s->max_widths);
-        s->max_widths = calloc(n + 1, sizeof *s->max_widths);
-        if (!s->max_widths)
+        port_free(s->max_widths);
+        s->max_widths = port_calloc(n + 1, sizeof *s->max_widths);
+        if (!s->max_widths) {
+            t->oom = 1;
             return;
+        }
         s->nwidths = n;
         for (size_t i = 0; i < n; i++)
             s->max_widths[i] = text_width(row[i]);
@@ -301,30 +315,52 @@ static void update_widths(section_t *s, char **row, size_t n)
     }
 }
 
+static char *t_strdup(table_t *t, const char *s)
+{
+    char *d = port_strdup(s);
+    if (!d)
+        t->oom = 1;
+    return d;
+}
+
 static void new_section(table_t *t, const char *title, int indent)
 {
     if (t->n == t->cap) {
         size_t cap = t->cap ? t->cap * 2 : 16;
-        section_t *ns = realloc(t->s, cap * sizeof *ns);
-        if (!ns)
+        section_t *ns = port_realloc(t->s, cap * sizeof *ns);
+        if (!ns) {
+            t->oom = 1;
+            t->cur = NULL; /* nothing goes into the previous section */
             return;
+        }
         t->s = ns;
         t->cap = cap;
     }
     section_t *s = &t->s[t->n++];
     memset(s, 0, sizeof *s);
-    s->title = strdup(title ? title : "");
+    s->title = t_strdup(t, title ? title : "");
     s->indent = indent;
     t->cur = s;
 }
 
-static char *str_of(const cJSON *v)
+static char *str_of(table_t *t, const cJSON *v)
 {
     sbuf_t b = { 0 };
     pyjson_str(&b, v);
-    char *s = strdup(sb_str(&b));
+    char *s = b.oom ? NULL : port_strdup(sb_str(&b));
     sb_free(&b);
+    if (!s)
+        t->oom = 1;
     return s;
+}
+
+/* A row of n cells (owned strings, NULL-terminated); NULL with t->oom set. */
+static char **new_row(table_t *t, size_t n)
+{
+    char **row = port_calloc(n + 1, sizeof *row);
+    if (!row)
+        t->oom = 1;
+    return row;
 }
 
 static void add_header(table_t *t, const char **headers, size_t n)
@@ -332,15 +368,23 @@ static void add_header(table_t *t, const char **headers, size_t n)
     section_t *s = t->cur;
     if (!s)
         return;
-    char **h = calloc(n + 1, sizeof *h);
-    for (size_t i = 0; i < n && h; i++)
-        h[i] = strdup(headers[i]);
-    update_widths(s, h, n);
+    char **h = new_row(t, n);
+    if (!h)
+        return;
+    for (size_t i = 0; i < n; i++)
+        h[i] = t_strdup(t, headers[i]);
+    if (t->oom) {
+        for (size_t i = 0; i < n; i++)
+            port_free(h[i]);
+        port_free(h);
+        return;
+    }
+    update_widths(t, s, h, n);
     if (!s->ncols)
         s->ncols = n;
     for (size_t i = 0; i < s->nheaders; i++)
-        free(s->headers[i]);
-    free(s->headers);
+        port_free(s->headers[i]);
+    port_free(s->headers);
     s->headers = h;
     s->nheaders = n;
 }
@@ -349,10 +393,12 @@ static void add_header(table_t *t, const char **headers, size_t n)
 static void add_row(table_t *t, char **row, size_t n)
 {
     section_t *s = t->cur;
-    if (!s) {
+    if (!row)
+        return; /* new_row failed: t->oom is set */
+    if (!s || t->oom) {
         for (size_t i = 0; i < n; i++)
-            free(row[i]);
-        free(row);
+            port_free(row[i]);
+        port_free(row);
         return;
     }
     if (!s->ncols)
@@ -362,16 +408,21 @@ static void add_row(table_t *t, char **row, size_t n)
             snprintf(t->err, sizeof t->err, "Row should have %zu elements, instead it has %zu",
                      s->ncols, n);
         for (size_t i = 0; i < n; i++)
-            free(row[i]);
-        free(row);
+            port_free(row[i]);
+        port_free(row);
         return;
     }
-    char ***nr = realloc(s->rows, (s->nrows + 1) * sizeof *nr);
-    if (!nr)
+    char ***nr = port_realloc(s->rows, (s->nrows + 1) * sizeof *nr);
+    if (!nr) {
+        t->oom = 1;
+        for (size_t i = 0; i < n; i++)
+            port_free(row[i]);
+        port_free(row);
         return;
+    }
     s->rows = nr;
     s->rows[s->nrows++] = row;
-    update_widths(s, row, n);
+    update_widths(t, s, row, n);
 }
 
 static void build_table(table_t *t, const char *title, const cJSON *cur, int indent);
@@ -379,24 +430,26 @@ static void build_table(table_t *t, const char *title, const cJSON *cur, int ind
 static void sub_table_from_dict(table_t *t, const cJSON *cur, int indent)
 {
     size_t nh, nm;
-    const char **headers = sorted_keys(cur, 1, 0, &nh);
-    const char **more = sorted_keys(cur, 0, 1, &nm);
+    const char **headers = sorted_keys(cur, 1, 0, &nh, &t->oom);
+    const char **more = sorted_keys(cur, 0, 1, &nm, &t->oom);
     if (nh == 1) {
-        char **row = calloc(3, sizeof *row);
-        row[0] = strdup(headers[0]);
-        row[1] = str_of(cJSON_GetObjectItemCaseSensitive(cur, headers[0]));
+        char **row = new_row(t, 2);
+        if (row) {
+            row[0] = t_strdup(t, headers[0]);
+            row[1] = str_of(t, cJSON_GetObjectItemCaseSensitive(cur, headers[0]));
+        }
         add_row(t, row, 2);
     } else if (nh) {
         add_header(t, headers, nh);
-        char **row = calloc(nh + 1, sizeof *row);
-        for (size_t i = 0; i < nh; i++)
-            row[i] = str_of(cJSON_GetObjectItemCaseSensitive(cur, headers[i]));
+        char **row = new_row(t, nh);
+        for (size_t i = 0; i < nh && row; i++)
+            row[i] = str_of(t, cJSON_GetObjectItemCaseSensitive(cur, headers[i]));
         add_row(t, row, nh);
     }
     for (size_t i = 0; i < nm; i++)
         build_table(t, more[i], cJSON_GetObjectItemCaseSensitive(cur, more[i]), indent + 1);
-    free(headers);
-    free(more);
+    port_free(headers);
+    port_free(more);
 }
 
 static void add_unique(const char **set, size_t *n, const char *k)
@@ -412,8 +465,10 @@ static void sub_table_from_list(table_t *t, const cJSON *cur, int indent, const 
     size_t cap = 1;
     for (const cJSON *e = cur->child; e; e = e->next)
         cap += (size_t)cJSON_GetArraySize(e);
-    const char **headers = calloc(cap, sizeof *headers), **more = calloc(cap, sizeof *more);
+    const char **headers = port_calloc(cap, sizeof *headers), **more = port_calloc(cap, sizeof *more);
     size_t nh = 0, nm = 0;
+    if (!headers || !more)
+        t->oom = 1;
     for (const cJSON *e = cur->child; e && headers && more; e = e->next) {
         if (!cJSON_IsObject(e))
             continue;
@@ -430,10 +485,10 @@ static void sub_table_from_list(table_t *t, const cJSON *cur, int indent, const 
             add_header(t, headers, nh);
         }
         first = 0;
-        char **row = calloc(nh + 1, sizeof *row);
-        for (size_t i = 0; i < nh; i++) {
+        char **row = new_row(t, nh);
+        for (size_t i = 0; i < nh && row; i++) {
             const cJSON *v = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, headers[i]) : NULL;
-            row[i] = v ? str_of(v) : strdup("");
+            row[i] = v ? str_of(t, v) : t_strdup(t, "");
         }
         add_row(t, row, nh);
         for (size_t i = 0; i < nm; i++) {
@@ -442,8 +497,8 @@ static void sub_table_from_list(table_t *t, const cJSON *cur, int indent, const 
                 build_table(t, more[i], v, indent + 1);
         }
     }
-    free(headers);
-    free(more);
+    port_free(headers);
+    port_free(more);
 }
 
 /* Python truthiness */
@@ -472,8 +527,9 @@ static void build_table(table_t *t, const char *title, const cJSON *cur, int ind
         } else {
             for (const cJSON *item = cur->child; item; item = item->next) {
                 if (is_scalar(item)) {
-                    char **row = calloc(2, sizeof *row);
-                    row[0] = str_of(item);
+                    char **row = new_row(t, 1);
+                    if (row)
+                        row[0] = str_of(t, item);
                     add_row(t, row, 1);
                     continue;
                 }
@@ -484,10 +540,10 @@ static void build_table(table_t *t, const char *title, const cJSON *cur, int ind
                         all_scalar = 0;
                 if (all_scalar) {
                     /* iterating a dict yields its keys */
-                    char **row = calloc(n + 1, sizeof *row);
+                    char **row = new_row(t, n);
                     size_t i = 0;
-                    for (const cJSON *el = item->child; el; el = el->next)
-                        row[i++] = cJSON_IsObject(item) ? strdup(el->string) : str_of(el);
+                    for (const cJSON *el = item->child; el && row; el = el->next)
+                        row[i++] = cJSON_IsObject(item) ? t_strdup(t, el->string) : str_of(t, el);
                     add_row(t, row, n);
                 } else {
                     build_table(t, NULL, item, 0);
@@ -629,7 +685,12 @@ static void render_section(sbuf_t *b, const section_t *s, long max_width, int co
             indented_line(b, s, sb_str(&l), color);
         }
     }
-    long *widths = calloc(s->nwidths + 1, sizeof *widths);
+    long *widths = port_calloc(s->nwidths + 1, sizeof *widths);
+    if (!widths) {
+        b->oom = 1; /* aws_format reports it */
+        sb_free(&l);
+        return;
+    }
     if (s->nheaders) {
         calc_widths(s, 4, max_width, widths);
         l.len = 0;
@@ -658,23 +719,24 @@ static void render_section(sbuf_t *b, const section_t *s, long max_width, int co
         line_break(&l, widths, s->nwidths);
         indented_line(b, s, sb_str(&l), color);
     }
-    free(widths);
+    port_free(widths);
+    b->oom |= l.oom;
     sb_free(&l);
 }
 
 static void free_section(section_t *s)
 {
-    free(s->title);
+    port_free(s->title);
     for (size_t i = 0; i < s->nheaders; i++)
-        free(s->headers[i]);
-    free(s->headers);
+        port_free(s->headers[i]);
+    port_free(s->headers);
     for (size_t r = 0; r < s->nrows; r++) {
         for (size_t i = 0; i < s->ncols; i++)
-            free(s->rows[r][i]);
-        free(s->rows[r]);
+            port_free(s->rows[r][i]);
+        port_free(s->rows[r]);
     }
-    free(s->rows);
-    free(s->max_widths);
+    port_free(s->rows);
+    port_free(s->max_widths);
 }
 
 /* convert_to_vertical_table: one-row sections with headers become key/value rows. */
@@ -686,20 +748,23 @@ static void to_vertical(table_t *t)
             continue;
         section_t ns;
         memset(&ns, 0, sizeof ns);
-        ns.title = strdup(s->title);
-        ns.indent = s->indent;
         table_t tmp;
         memset(&tmp, 0, sizeof tmp);
+        ns.title = t_strdup(&tmp, s->title);
+        ns.indent = s->indent;
         tmp.s = tmp.cur = &ns;
         tmp.n = tmp.cap = 1;
         for (size_t k = 0; k < s->nheaders && k < s->ncols; k++) {
-            char **row = calloc(3, sizeof *row);
-            row[0] = strdup(s->headers[k]);
-            row[1] = strdup(s->rows[0][k]);
+            char **row = new_row(&tmp, 2);
+            if (row) {
+                row[0] = t_strdup(&tmp, s->headers[k]);
+                row[1] = t_strdup(&tmp, s->rows[0][k]);
+            }
             add_row(&tmp, row, 2);
         }
         free_section(s);
         *s = ns;
+        t->oom |= tmp.oom;
     }
 }
 
@@ -722,17 +787,18 @@ static int table_format(sbuf_t *b, const cJSON *response, const out_options_t *o
     if (!truthy(response))
         return 0;
     build_table(&t, o->title, response, 0);
-    if (t.err[0]) {
-        snprintf(err, errlen, "%s", t.err);
+    long max_width = 0;
+    if (!t.oom && !t.err[0] && (max_width = table_max_width(&t)) > o->terminal_width) {
+        to_vertical(&t);
+        if (!t.oom)
+            max_width = table_max_width(&t);
+    }
+    if (t.oom || t.err[0]) {
+        snprintf(err, errlen, "%s", t.oom ? "out of memory" : t.err);
         for (size_t i = 0; i < t.n; i++)
             free_section(&t.s[i]);
-        free(t.s);
+        port_free(t.s);
         return -1;
-    }
-    long max_width = table_max_width(&t);
-    if (max_width > o->terminal_width) {
-        to_vertical(&t);
-        max_width = table_max_width(&t);
     }
     for (long k = 0; k < max_width; k++)
         sb_putc(b, '-');
@@ -743,7 +809,7 @@ static int table_format(sbuf_t *b, const cJSON *response, const out_options_t *o
         render_section(b, &t.s[i], max_width, o->color);
     for (size_t i = 0; i < t.n; i++)
         free_section(&t.s[i]);
-    free(t.s);
+    port_free(t.s);
     return 0;
 }
 
@@ -753,7 +819,7 @@ static int matches(const char *re, const char *s)
 {
     regex_t r;
     if (regcomp(&r, re, REG_EXTENDED | REG_NOSUB) != 0)
-        return 0;
+        return 1; /* out of memory: quoted, the scalar is still read as the same string */
     int m = regexec(&r, s, 0, NULL, 0) == 0;
     regfree(&r);
     return m;
@@ -944,7 +1010,8 @@ static void y_double(yemit_t *e, const char *s)
         }
     }
     sb_putc(&q, '"');
-    y_write(e, q.data, q.len);
+    y_write(e, sb_str(&q), q.len);
+    e->b->oom |= q.oom;
     sb_free(&q);
 }
 
@@ -995,6 +1062,7 @@ static void y_scalar(yemit_t *e, const cJSON *v, int indent)
     else
         pyjson_number_repr(&t, v);
     y_write(e, sb_str(&t), t.len);
+    e->b->oom |= t.oom;
     sb_free(&t);
 }
 
@@ -1003,7 +1071,7 @@ static void y_node(yemit_t *e, const cJSON *v, int indent, int in_seq);
 static void y_mapping(yemit_t *e, const cJSON *v, int indent, int first_inline)
 {
     size_t n;
-    const char **keys = sorted_keys(v, 1, 1, &n);
+    const char **keys = sorted_keys(v, 1, 1, &n, &e->b->oom);
     for (size_t i = 0; i < n; i++) {
         if (i > 0 || !first_inline)
             y_indent(e, indent);
@@ -1017,7 +1085,7 @@ static void y_mapping(yemit_t *e, const cJSON *v, int indent, int first_inline)
             y_node(e, c, indent + 2, 0);
         }
     }
-    free(keys);
+    port_free(keys);
 }
 
 static void y_sequence(yemit_t *e, const cJSON *v, int indent, int first_inline)
@@ -1097,7 +1165,9 @@ int aws_format(sbuf_t *b, const cJSON *response, const out_options_t *o, char *e
         text_item(b, response, NULL, NULL, 0, 0);
         break;
     case OUT_TABLE:
-        return table_format(b, response, o, err, errlen);
+        if (table_format(b, response, o, err, errlen) != 0)
+            return -1;
+        break;
     case OUT_YAML:
         if (!is_empty_dict(response))
             yaml_value(b, response);
@@ -1105,11 +1175,17 @@ int aws_format(sbuf_t *b, const cJSON *response, const out_options_t *o, char *e
     case OUT_YAML_STREAM:
         if (!is_empty_dict(response)) {
             cJSON *wrap = cJSON_CreateArray();
-            cJSON_AddItemReferenceToArray(wrap, (cJSON *)response);
-            aws_yaml_dump(b, wrap);
+            if (wrap && cJSON_AddItemReferenceToArray(wrap, (cJSON *)response))
+                aws_yaml_dump(b, wrap);
+            else
+                b->oom = 1;
             cJSON_Delete(wrap);
         }
         break;
+    }
+    if (b->oom) { /* an allocation failed: what is there is incomplete */
+        snprintf(err, errlen, "out of memory");
+        return -1;
     }
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "port.h"
 #include "util_str.h"
 #include "validate.h"
 
@@ -25,23 +26,39 @@ static const model_member_t *find_member(const model_shape_t *s, const char *nam
 static void percent_encode(sbuf_t *b, const char *s)
 {
     size_t cap = 3 * strlen(s) + 1;
-    char *e = malloc(cap);
+    char *e = port_malloc(cap);
     if (e && util_percent_encode(s, e, cap) == 0)
         sb_puts(b, e);
-    free(e);
+    else
+        b->oom = 1; /* the label is missing: wire_serialize fails */
+    port_free(e);
 }
 
 static cJSON *serialize_value(const cJSON *v, int shape);
 
+/* Adds item under key (to an array when key is NULL); on failure (item NULL, out of memory)
+ * frees item and container and returns NULL: a request is whole or not made. */
+static cJSON *add_or_drop(cJSON *container, const char *key, cJSON *item)
+{
+    if (!container || !item ||
+        !(key ? cJSON_AddItemToObject(container, key, item)
+              : cJSON_AddItemToArray(container, item))) {
+        cJSON_Delete(item);
+        cJSON_Delete(container);
+        return NULL;
+    }
+    return container;
+}
+
 static cJSON *serialize_structure(const cJSON *v, const model_shape_t *s)
 {
     cJSON *out = cJSON_CreateObject();
-    for (const cJSON *c = v->child; c; c = c->next) {
+    for (const cJSON *c = v->child; c && out; c = c->next) {
         const model_member_t *m = find_member(s, c->string);
         if (!m || cJSON_IsNull(c) || m->location)
             continue;
-        cJSON_AddItemToObject(out, m->location_name ? m->location_name : m->name,
-                              serialize_value(c, m->shape));
+        out = add_or_drop(out, m->location_name ? m->location_name : m->name,
+                          serialize_value(c, m->shape));
     }
     return out;
 }
@@ -54,14 +71,14 @@ static cJSON *serialize_value(const cJSON *v, int shape)
         return serialize_structure(v, s);
     case MT_LIST: {
         cJSON *out = cJSON_CreateArray();
-        for (const cJSON *c = v->child; c; c = c->next)
-            cJSON_AddItemToArray(out, serialize_value(c, s->member));
+        for (const cJSON *c = v->child; c && out; c = c->next)
+            out = add_or_drop(out, NULL, serialize_value(c, s->member));
         return out;
     }
     case MT_MAP: {
         cJSON *out = cJSON_CreateObject();
-        for (const cJSON *c = v->child; c; c = c->next)
-            cJSON_AddItemToObject(out, c->string, serialize_value(c, s->value));
+        for (const cJSON *c = v->child; c && out; c = c->next)
+            out = add_or_drop(out, c->string, serialize_value(c, s->value));
         return out;
     }
     case MT_TIMESTAMP: {
@@ -85,6 +102,20 @@ static cJSON *serialize_value(const cJSON *v, int shape)
 
 int wire_is_json(const model_operation_t *op) { return strcmp(op->protocol, "json") == 0; }
 
+/* The request body from doc (freed); -1 with "out of memory" when doc, the path or the body
+ * could not be built whole. */
+static int dump_body(cJSON *doc, const sbuf_t *path, sbuf_t *body, char *err, size_t errlen)
+{
+    if (doc)
+        pyjson_dump_ascii(body, doc);
+    cJSON_Delete(doc);
+    if (!doc || path->oom || body->oom) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    return 0;
+}
+
 int wire_serialize(const model_operation_t *op, const cJSON *params, sbuf_t *path, sbuf_t *body,
                    char *err, size_t errlen)
 {
@@ -92,10 +123,7 @@ int wire_serialize(const model_operation_t *op, const cJSON *params, sbuf_t *pat
     if (wire_is_json(op)) {
         /* json: POST to the request URI, every member in the body (the target is a header) */
         sb_puts(path, op->request_uri);
-        cJSON *doc = serialize_structure(params, in);
-        pyjson_dump_ascii(body, doc);
-        cJSON_Delete(doc);
-        return 0;
+        return dump_body(serialize_structure(params, in), path, body, err, errlen);
     }
     for (const char *p = op->request_uri; *p; p++) {
         if (*p != '{') {
@@ -130,9 +158,7 @@ int wire_serialize(const model_operation_t *op, const cJSON *params, sbuf_t *pat
     } else {
         doc = serialize_structure(params, in);
     }
-    pyjson_dump_ascii(body, doc);
-    cJSON_Delete(doc);
-    return 0;
+    return dump_body(doc, path, body, err, errlen);
 }
 
 /* -- responses ------------------------------------------------------------------------------- */
@@ -146,9 +172,12 @@ static cJSON *body_json(const char *body, size_t len)
     if (pyjson_parse(body, len, &v, err, sizeof err) != 0) {
         /* botocore: {'message': <the text>} */
         v = cJSON_CreateObject();
-        char *t = strndup(body, len);
-        cJSON_AddStringToObject(v, "message", t ? t : "");
-        free(t);
+        char *t = port_strndup(body, len);
+        if (!t || !cJSON_AddStringToObject(v, "message", t)) {
+            cJSON_Delete(v); /* the callers take NULL as out of memory */
+            v = NULL;
+        }
+        port_free(t);
     }
     return v;
 }
@@ -161,7 +190,7 @@ static void py_type(sbuf_t *b, const cJSON *v)
 }
 
 /* botocore's _handle_structure: null stays None; anything else that is not an object fails
- * on value.get() (err set, the AWS CLI's 255). */
+ * on value.get() (err set, the AWS CLI's 255). NULL when out of memory. */
 static cJSON *parse_shape(const cJSON *v, int shape, sbuf_t *err)
 {
     const model_shape_t *s = &model_shapes[shape];
@@ -184,23 +213,23 @@ static cJSON *parse_shape(const cJSON *v, int shape, sbuf_t *err)
                 continue;
             const cJSON *raw =
                 cJSON_GetObjectItemCaseSensitive(v, m->location_name ? m->location_name : m->name);
-            if (raw && !cJSON_IsNull(raw))
-                cJSON_AddItemToObject(out, m->name, parse_shape(raw, m->shape, err));
+            if (out && raw && !cJSON_IsNull(raw))
+                out = add_or_drop(out, m->name, parse_shape(raw, m->shape, err));
         }
         return out;
     }
     case MT_LIST: {
         cJSON *out = cJSON_CreateArray();
         if (cJSON_IsArray(v))
-            for (const cJSON *c = v->child; c; c = c->next)
-                cJSON_AddItemToArray(out, parse_shape(c, s->member, err));
+            for (const cJSON *c = v->child; c && out; c = c->next)
+                out = add_or_drop(out, NULL, parse_shape(c, s->member, err));
         return out;
     }
     case MT_MAP: {
         cJSON *out = cJSON_CreateObject();
         if (cJSON_IsObject(v))
-            for (const cJSON *c = v->child; c; c = c->next)
-                cJSON_AddItemToObject(out, c->string, parse_shape(c, s->value, err));
+            for (const cJSON *c = v->child; c && out; c = c->next)
+                out = add_or_drop(out, c->string, parse_shape(c, s->value, err));
         return out;
     }
     default:
@@ -214,18 +243,23 @@ int wire_parse_output(const model_operation_t *op, const char *body, size_t len,
     *result = NULL;
     if (op->output < 0) {
         *result = cJSON_CreateObject();
-        return 0;
+        if (!*result)
+            sb_puts(err, "out of memory");
+        return *result ? 0 : -1;
     }
     const model_shape_t *out = &model_shapes[op->output];
     cJSON *doc = body_json(body, len);
-    cJSON *res = cJSON_CreateObject();
+    cJSON *res = NULL;
     const model_member_t *payload = NULL;
     for (size_t i = 0; i < out->nmembers; i++)
         if (out->members[i].payload)
             payload = &out->members[i];
-    if (payload) {
+    if (!doc) {
+        /* out of memory: below */
+    } else if (payload) {
         /* a null payload is "EventsResponse": null */
-        cJSON_AddItemToObject(res, payload->name, parse_shape(doc, payload->shape, err));
+        res = add_or_drop(cJSON_CreateObject(), payload->name,
+                          parse_shape(doc, payload->shape, err));
     } else {
         cJSON *p = parse_shape(doc, op->output, err);
         cJSON_Delete(res);
@@ -237,7 +271,9 @@ int wire_parse_output(const model_operation_t *op, const char *body, size_t len,
                                         : "argument of type 'NoneType' is not iterable");
     }
     cJSON_Delete(doc);
-    if (err->len) {
+    if (!res && !err->len)
+        sb_puts(err, "out of memory");
+    if (err->len || err->oom) {
         cJSON_Delete(res);
         return -1;
     }
@@ -347,15 +383,15 @@ static int b64encode(sbuf_t *out, const unsigned char *data, size_t len)
 {
     size_t need = 0;
     mbedtls_base64_encode(NULL, 0, &need, data, len);
-    unsigned char *buf = malloc(need + 1);
+    unsigned char *buf = port_malloc(need + 1);
     if (!buf)
         return -1;
     size_t n = 0;
     int rc = mbedtls_base64_encode(buf, need + 1, &n, data, len);
     if (rc == 0)
         sb_putn(out, (const char *)buf, n);
-    free(buf);
-    return rc == 0 ? 0 : -1;
+    port_free(buf);
+    return rc == 0 && !out->oom ? 0 : -1;
 }
 
 static int blobs(cJSON *v, int shape, int base64_in, sbuf_t *err)
@@ -405,10 +441,10 @@ static int blobs(cJSON *v, int shape, int base64_in, sbuf_t *err)
     } else {
         rc = b64encode(&enc, (const unsigned char *)text, strlen(text));
     }
-    if (rc == 0)
-        cJSON_SetValuestring(v, sb_str(&enc));
-    else
+    if (rc != 0 || raw.oom || !cJSON_SetValuestring(v, sb_str(&enc))) {
+        rc = -1;
         sb_puts(err, "out of memory");
+    }
     sb_free(&raw);
     sb_free(&enc);
     return rc;

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "port.h"
+
 /* -- numbers ------------------------------------------------------------------------------- */
 
 static char *dup_str(const char *s)
@@ -30,8 +32,10 @@ cJSON *pyjson_number_literal(const char *literal)
     else
         v = strtod(literal, NULL);
     cJSON *n = cJSON_CreateNumber(v);
-    if (n)
-        n->valuestring = dup_str(literal);
+    if (n && !(n->valuestring = dup_str(literal))) {
+        cJSON_Delete(n); /* without its literal an int and a float look alike */
+        return NULL;
+    }
     return n;
 }
 
@@ -44,11 +48,11 @@ cJSON *pyjson_int(long long v)
 
 cJSON *pyjson_float(double v)
 {
-    cJSON *n = cJSON_CreateNumber(v);
-    if (n)
-        n->valuestring = dup_str(isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "Infinity" : "-Infinity")
-                                                             : "0.0");
     /* the literal only marks the type; the value is valuedouble */
+    cJSON *n = pyjson_number_literal(isnan(v) ? "NaN" : isinf(v) ? (v > 0 ? "Infinity" : "-Infinity")
+                                                                 : "0.0");
+    if (n && isfinite(v))
+        cJSON_SetNumberValue(n, v);
     return n;
 }
 
@@ -238,7 +242,7 @@ static int hex4(const char *s, unsigned long *out)
     return 0;
 }
 
-/* At the opening quote. Returns the malloc'ed string or NULL (p->failed set). */
+/* At the opening quote. Returns the string (port_free) or NULL (p->failed set). */
 static char *parse_string(parser_t *p)
 {
     size_t begin = p->pos;
@@ -254,7 +258,10 @@ static char *parse_string(parser_t *p)
         if (c == '"') {
             p->pos++;
             sb_str(&b); /* terminated even when empty */
-            return b.data;
+            if (!b.oom)
+                return b.data;
+            parse_fail(p, "Out of memory", p->pos);
+            break;
         }
         if (c < 0x20) {
             parse_fail(p, "Invalid control character at", p->pos);
@@ -309,6 +316,14 @@ static char *parse_string(parser_t *p)
 
 static cJSON *parse_value(parser_t *p, int depth);
 
+/* v, or NULL with "Out of memory" (an allocation failed). */
+static cJSON *made(parser_t *p, cJSON *v)
+{
+    if (!v)
+        parse_fail(p, "Out of memory", p->pos);
+    return v;
+}
+
 static cJSON *parse_number(parser_t *p)
 {
     size_t start = p->pos, i = p->pos;
@@ -344,7 +359,7 @@ static cJSON *parse_number(parser_t *p)
     memcpy(lit, p->s + start, n);
     lit[n] = '\0';
     p->pos = i;
-    return pyjson_number_literal(lit);
+    return made(p, pyjson_number_literal(lit));
 }
 
 /* The keys of the object being parsed, so a duplicate is found in constant time (a linear
@@ -375,7 +390,7 @@ static cJSON **key_slot(key_index_t *ix, const char *key)
 static int key_add(key_index_t *ix, cJSON *item)
 {
     if ((ix->n + 1) * 2 > ix->cap) {
-        key_index_t bigger = { calloc(ix->cap ? ix->cap * 2 : 64, sizeof(cJSON *)),
+        key_index_t bigger = { port_calloc(ix->cap ? ix->cap * 2 : 64, sizeof(cJSON *)),
                                ix->cap ? ix->cap * 2 : 64, 0 };
         if (!bigger.slot)
             return -1;
@@ -383,7 +398,7 @@ static int key_add(key_index_t *ix, cJSON *item)
             if (ix->slot[i])
                 *key_slot(&bigger, ix->slot[i]->string) = ix->slot[i];
         bigger.n = ix->n;
-        free(ix->slot);
+        port_free(ix->slot);
         *ix = bigger;
     }
     *key_slot(ix, item->string) = item;
@@ -410,7 +425,9 @@ static cJSON *key_find(key_index_t *ix, cJSON *obj, size_t count, const char *ke
 
 static cJSON *parse_object(parser_t *p, int depth)
 {
-    cJSON *obj = cJSON_CreateObject();
+    cJSON *obj = made(p, cJSON_CreateObject());
+    if (!obj)
+        return NULL;
     key_index_t ix = { NULL, 0, 0 };
     size_t count = 0;
     p->pos++;
@@ -430,24 +447,24 @@ static cJSON *parse_object(parser_t *p, int depth)
         skip_ws(p);
         if (p->pos >= p->len || p->s[p->pos] != ':') {
             parse_fail(p, "Expecting ':' delimiter", p->pos);
-            free(key);
+            port_free(key);
             break;
         }
         p->pos++;
         skip_ws(p);
         cJSON *val = parse_value(p, depth + 1);
         if (!val) {
-            free(key);
+            port_free(key);
             break;
         }
         cJSON *old = key_find(&ix, obj, count, key);
         if (old == (cJSON *)-1 || !(val->string = dup_str(key))) {
             parse_fail(p, "Out of memory", p->pos);
             cJSON_Delete(val);
-            free(key);
+            port_free(key);
             break;
         }
-        free(key);
+        port_free(key);
         if (old) {
             /* a repeated key keeps its first place with the last value, as a dict does */
             cJSON **sl = ix.slot ? key_slot(&ix, val->string) : NULL; /* before old goes */
@@ -465,7 +482,7 @@ static cJSON *parse_object(parser_t *p, int depth)
         skip_ws(p);
         if (p->pos < p->len && p->s[p->pos] == '}') {
             p->pos++;
-            free(ix.slot);
+            port_free(ix.slot);
             return obj;
         }
         if (p->pos >= p->len || p->s[p->pos] != ',') {
@@ -475,14 +492,16 @@ static cJSON *parse_object(parser_t *p, int depth)
         p->pos++;
         skip_ws(p);
     }
-    free(ix.slot);
+    port_free(ix.slot);
     cJSON_Delete(obj);
     return NULL;
 }
 
 static cJSON *parse_array(parser_t *p, int depth)
 {
-    cJSON *arr = cJSON_CreateArray();
+    cJSON *arr = made(p, cJSON_CreateArray());
+    if (!arr)
+        return NULL;
     p->pos++;
     skip_ws(p);
     if (p->pos < p->len && p->s[p->pos] == ']') {
@@ -529,8 +548,8 @@ static cJSON *parse_value(parser_t *p, int depth)
         char *s = parse_string(p);
         if (!s)
             return NULL;
-        cJSON *v = cJSON_CreateString(s);
-        free(s);
+        cJSON *v = made(p, cJSON_CreateString(s));
+        port_free(s);
         return v;
     }
     static const struct { const char *w; int kind; } words[] = {
@@ -541,10 +560,10 @@ static cJSON *parse_value(parser_t *p, int depth)
         if (peek_word(p, words[i].w)) {
             p->pos += strlen(words[i].w);
             switch (words[i].kind) {
-            case 0: return cJSON_CreateNull();
-            case 1: return cJSON_CreateTrue();
-            case 2: return cJSON_CreateFalse();
-            default: return pyjson_number_literal(words[i].w);
+            case 0: return made(p, cJSON_CreateNull());
+            case 1: return made(p, cJSON_CreateTrue());
+            case 2: return made(p, cJSON_CreateFalse());
+            default: return made(p, pyjson_number_literal(words[i].w));
             }
         }
     }

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "model.h"
+#include "port.h"
 #include "pyjson.h"
 
 typedef struct sp {
@@ -67,6 +68,27 @@ static void syntax_error(sp_t *p, const char *expected, const char *actual, size
     sb_free(&b);
     p->failed = 1;
     p->syntax = 1;
+}
+
+/* v, or NULL with "out of memory" (not a syntax error: never backtracked over). */
+static cJSON *made(sp_t *p, cJSON *v)
+{
+    if (!v && !p->failed) {
+        snprintf(p->err, p->errlen, "out of memory");
+        p->failed = 1;
+        p->syntax = 0;
+    }
+    return v;
+}
+
+/* A copy of s in cJSON's allocator, for an item's key (cJSON frees it with cJSON_free). */
+static char *key_dup(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *d = cJSON_malloc(n);
+    if (d)
+        memcpy(d, s, n);
+    return d;
 }
 
 static int expect(sp_t *p, char ch, int ws)
@@ -142,7 +164,7 @@ static size_t match_word(sp_t *p, int (*follow)(int))
 }
 
 /* consumed.replace('\\,', ',').rstrip() */
-static cJSON *word_value(const char *s, size_t n)
+static cJSON *word_value(sp_t *p, const char *s, size_t n)
 {
     sbuf_t b = { 0 };
     for (size_t k = 0; k < n; k++) {
@@ -157,10 +179,13 @@ static cJSON *word_value(const char *s, size_t n)
     size_t l = strlen(str);
     while (l > 0 && (is_space((unsigned char)str[l - 1])))
         l--;
-    b.data[l] = '\0';
-    cJSON *v = cJSON_CreateString(b.data);
+    cJSON *v = NULL;
+    if (!b.oom) {
+        b.data[l] = '\0';
+        v = cJSON_CreateString(b.data);
+    }
     sb_free(&b);
-    return v;
+    return made(p, v);
 }
 
 static cJSON *quoted(sp_t *p, char q)
@@ -200,10 +225,10 @@ static cJSON *quoted(sp_t *p, char q)
         }
     }
     p->i = i + 1;
-    cJSON *v = cJSON_CreateString(sb_str(&b));
+    cJSON *v = a.oom || b.oom ? NULL : cJSON_CreateString(sb_str(&b));
     sb_free(&a);
     sb_free(&b);
-    return v;
+    return made(p, v);
 }
 
 static cJSON *first_value(sp_t *p)
@@ -213,7 +238,7 @@ static cJSON *first_value(sp_t *p)
     if (cur(p) == '"')
         return quoted(p, '"');
     size_t n = match_word(p, first_follow);
-    cJSON *v = word_value(p->s + p->i, n);
+    cJSON *v = word_value(p, p->s + p->i, n);
     p->i += n;
     return v;
 }
@@ -229,7 +254,7 @@ static cJSON *second_value(sp_t *p)
         syntax_error(p, "<second>", "<none>", p->i);
         return NULL;
     }
-    cJSON *v = word_value(p->s + p->i, n);
+    cJSON *v = word_value(p, p->s + p->i, n);
     p->i += n;
     return v;
 }
@@ -240,7 +265,9 @@ static cJSON *explicit_list(sp_t *p)
 {
     if (expect(p, '[', 1) != 0)
         return NULL;
-    cJSON *list = cJSON_CreateArray();
+    cJSON *list = made(p, cJSON_CreateArray());
+    if (!list)
+        return NULL;
     while (cur(p) != ']') {
         cJSON *v = explicit_values(p);
         if (!v)
@@ -266,38 +293,50 @@ static cJSON *parse_key(sp_t *p)
     size_t start = p->i;
     while (!at_eof(p) && (isalnum(cur(p)) || strchr("-_.#/:", cur(p))))
         p->i++;
-    char *k = strndup(p->s + start, p->i - start);
-    cJSON *v = cJSON_CreateString(k ? k : "");
-    free(k);
-    return v;
+    char *k = port_strndup(p->s + start, p->i - start);
+    cJSON *v = k ? cJSON_CreateString(k) : NULL;
+    port_free(k);
+    return made(p, v);
 }
 
-static void set_key(cJSON *obj, const char *key, cJSON *v)
+/* Replace item (deleted) by repl at the same position, keeping its key; -1 (repl deleted)
+ * when out of memory. */
+static int replace_item(cJSON *parent, cJSON *item, cJSON *repl)
 {
-    if (cJSON_GetObjectItemCaseSensitive(obj, key))
-        cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
-    else
-        cJSON_AddItemToObject(obj, key, v);
-}
-
-/* Replace item (deleted) by repl at the same position, keeping its key. */
-static void replace_item(cJSON *parent, cJSON *item, cJSON *repl)
-{
-    if (item->string && !(item->type & cJSON_StringIsConst)) {
-        repl->string = strdup(item->string);
+    if (repl && item->string && !(item->type & cJSON_StringIsConst)) {
+        if (!(repl->string = key_dup(item->string))) {
+            cJSON_Delete(repl);
+            return -1;
+        }
         repl->type &= ~cJSON_StringIsConst;
     }
+    if (!repl)
+        return -1;
     cJSON_ReplaceItemViaPointer(parent, item, repl);
+    return 0;
+}
+
+/* obj[key] = v, a key already there keeping its place (v deleted when out of memory). */
+static int set_key(sp_t *p, cJSON *obj, const char *key, cJSON *v)
+{
+    cJSON *old = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (old ? replace_item(obj, old, v) != 0 : !cJSON_AddItemToObject(obj, key, v)) {
+        if (!old)
+            cJSON_Delete(v);
+        made(p, NULL);
+        return -1;
+    }
+    return 0;
 }
 
 static cJSON *hash_literal(sp_t *p)
 {
     if (expect(p, '{', 1) != 0)
         return NULL;
-    cJSON *obj = cJSON_CreateObject();
-    while (cur(p) != '}') {
+    cJSON *obj = made(p, cJSON_CreateObject());
+    while (obj && cur(p) != '}') {
         cJSON *k = parse_key(p);
-        if (expect(p, '=', 1) != 0) {
+        if (!k || expect(p, '=', 1) != 0) {
             cJSON_Delete(k);
             goto fail;
         }
@@ -315,10 +354,12 @@ static cJSON *hash_literal(sp_t *p)
             }
             consume_ws(p);
         }
-        set_key(obj, k->valuestring, v);
+        int rc = set_key(p, obj, k->valuestring, v);
         cJSON_Delete(k);
+        if (rc != 0)
+            goto fail;
     }
-    if (expect(p, '}', 0) != 0)
+    if (!obj || expect(p, '}', 0) != 0)
         goto fail;
     return obj;
 fail:
@@ -334,7 +375,7 @@ static cJSON *explicit_values(sp_t *p)
         return hash_literal(p);
     if (at_eof(p)) {
         /* Python's _first_value on EOF: the regex does not match, '' is returned */
-        return cJSON_CreateString("");
+        return made(p, cJSON_CreateString(""));
     }
     return first_value(p);
 }
@@ -351,7 +392,11 @@ static cJSON *csv_value(sp_t *p)
         cJSON_Delete(first);
         return NULL;
     }
-    cJSON *list = cJSON_CreateArray();
+    cJSON *list = made(p, cJSON_CreateArray());
+    if (!list) {
+        cJSON_Delete(first);
+        return NULL;
+    }
     cJSON_AddItemToArray(list, first);
     for (;;) {
         cJSON *v = second_value(p);
@@ -367,8 +412,9 @@ static cJSON *csv_value(sp_t *p)
             }
             cJSON_Delete(v);
         }
-        /* ShorthandParseSyntaxError: re-raise at EOF, else backtrack to the previous comma */
-        if (at_eof(p)) {
+        /* ShorthandParseSyntaxError: re-raise at EOF, else backtrack to the previous comma (out
+         * of memory is no syntax error) */
+        if (at_eof(p) || !p->syntax) {
             cJSON_Delete(list);
             return NULL;
         }
@@ -390,7 +436,7 @@ static cJSON *csv_value(sp_t *p)
 static cJSON *values(sp_t *p)
 {
     if (at_eof(p))
-        return cJSON_CreateString("");
+        return made(p, cJSON_CreateString(""));
     if (cur(p) == '[')
         return explicit_list(p);
     if (cur(p) == '{')
@@ -402,7 +448,7 @@ static int keyval(sp_t *p, cJSON **key, cJSON **val)
 {
     *key = parse_key(p);
     *val = NULL;
-    if (expect(p, '=', 1) != 0)
+    if (!*key || expect(p, '=', 1) != 0)
         return -1;
     *val = values(p);
     return *val ? 0 : -1;
@@ -413,12 +459,14 @@ int shorthand_parse(const char *text, cJSON **out, char *err, size_t errlen)
     sp_t p = { text, strlen(text), 0, err, errlen, 0, 0 };
     err[0] = '\0';
     *out = NULL;
-    cJSON *params = cJSON_CreateObject();
-    cJSON *k, *v;
-    if (keyval(&p, &k, &v) != 0)
+    cJSON *params = made(&p, cJSON_CreateObject());
+    cJSON *k = NULL, *v = NULL;
+    if (!params || keyval(&p, &k, &v) != 0)
         goto fail_kv;
-    cJSON_AddItemToObject(params, k->valuestring, v);
+    int rc = set_key(&p, params, k->valuestring, v);
     cJSON_Delete(k);
+    if (rc != 0)
+        goto fail;
     size_t last_index = p.i;
     while (p.i < p.len) {
         if (expect(&p, ',', 1) != 0)
@@ -436,8 +484,10 @@ int shorthand_parse(const char *text, cJSON **out, char *err, size_t errlen)
             cJSON_Delete(v);
             goto fail;
         }
-        cJSON_AddItemToObject(params, k->valuestring, v);
+        rc = set_key(&p, params, k->valuestring, v);
         cJSON_Delete(k);
+        if (rc != 0)
+            goto fail;
         last_index = p.i;
     }
     *out = params;
@@ -517,10 +567,17 @@ static void py_value_error(char *err, size_t errlen, const char *prefix, const c
 
 static int visit(cJSON *parent, cJSON *item, int shape, char *err, size_t errlen);
 
+static int out_of_memory(char *err, size_t errlen)
+{
+    snprintf(err, errlen, "out of memory");
+    return -1;
+}
+
 static int visit_scalar(cJSON *parent, cJSON *item, const model_shape_t *s, char *err,
                         size_t errlen)
 {
     cJSON *repl = NULL;
+    int converted = 0;
     if (s->type == MT_INTEGER || s->type == MT_LONG) {
         long long v;
         if (!cJSON_IsString(item) || py_int(item->valuestring, &v) != 0) {
@@ -532,6 +589,7 @@ static int visit_scalar(cJSON *parent, cJSON *item, const model_shape_t *s, char
             return -1;
         }
         repl = pyjson_int(v);
+        converted = 1;
     } else if (s->type == MT_DOUBLE || s->type == MT_FLOAT) {
         double v;
         if (!cJSON_IsString(item) || py_float(item->valuestring, &v) != 0) {
@@ -543,19 +601,19 @@ static int visit_scalar(cJSON *parent, cJSON *item, const model_shape_t *s, char
             return -1;
         }
         repl = pyjson_float(v);
+        converted = 1;
     } else if (s->type == MT_BOOLEAN) {
         if (!cJSON_IsString(item)) {
             snprintf(err, errlen, "'%s' object has no attribute 'lower'",
                      cJSON_IsArray(item) ? "list" : "dict");
             return -1;
         }
-        if (strcasecmp(item->valuestring, "true") == 0)
-            repl = cJSON_CreateTrue();
-        else if (strcasecmp(item->valuestring, "false") == 0)
-            repl = cJSON_CreateFalse();
+        converted = !strcasecmp(item->valuestring, "true") || !strcasecmp(item->valuestring, "false");
+        if (converted)
+            repl = cJSON_CreateBool(!strcasecmp(item->valuestring, "true"));
     }
-    if (repl)
-        replace_item(parent, item, repl);
+    if (converted && replace_item(parent, item, repl) != 0)
+        return out_of_memory(err, errlen);
     return 0;
 }
 
@@ -576,10 +634,12 @@ static int visit(cJSON *parent, cJSON *item, int shape, char *err, size_t errlen
         return 0;
     case MT_LIST:
         if (!cJSON_IsArray(item)) {
-            cJSON *wrap = cJSON_CreateArray();
-            cJSON_AddItemToArray(wrap, cJSON_Duplicate(item, 1));
-            replace_item(parent, item, wrap);
-            return 0;
+            cJSON *wrap = cJSON_CreateArray(), *copy = wrap ? pyjson_dup(item) : NULL;
+            if (!copy || !cJSON_AddItemToArray(wrap, copy)) {
+                cJSON_Delete(wrap);
+                return out_of_memory(err, errlen);
+            }
+            return replace_item(parent, item, wrap) != 0 ? out_of_memory(err, errlen) : 0;
         }
         for (cJSON *c = item->child, *next; c; c = next) {
             next = c->next;
@@ -605,6 +665,8 @@ int shorthand_apply_model(cJSON **value, int shape, char *err, size_t errlen)
 {
     /* the top level has a throw-away parent in Python: a scalar replaced there is lost */
     cJSON *holder = cJSON_CreateArray();
+    if (!holder)
+        return out_of_memory(err, errlen);
     cJSON_AddItemToArray(holder, *value);
     int rc;
     const model_shape_t *s = &model_shapes[shape];

@@ -170,6 +170,12 @@ static void validate(const cJSON *v, int shape, const char *name, sbuf_t *r, int
             sbuf_t sub = { 0 };
             cJSON *key = cJSON_CreateString(c->string);
             sb_printf(&sub, "%s (key: %s)", name, c->string);
+            if (!key) { /* reported as a problem: the parameters are not sent unchecked */
+                line(r, count);
+                sb_puts(r, "out of memory");
+                sb_free(&sub);
+                break;
+            }
             validate(key, s->key, sb_str(&sub), r, count);
             cJSON_Delete(key);
             sub.len = 0;
