@@ -124,74 +124,82 @@ static const char *const change_flags[] = { "--set",    "--unset",  "--location"
                                             "--user-attr", "--metric", "--json" };
 #define N_CHANGE (sizeof change_flags / sizeof change_flags[0])
 
-static int run(int argc, char **argv)
+/* The command line: the changes in order, --get, --id and the store's options. */
+typedef struct endpoint_args {
+    const char *what[256], *val[256]; /* applied after the store is open, in command-line order */
+    int n, get, show_id;
+} endpoint_args_t;
+
+/* A change flag at argv[*i]: 1 taken, 0 not one, -1 after the error. */
+static int take_change(endpoint_args_t *a, int argc, char **argv, int *i)
 {
-    cli_config_t c;
-    cli_config_init(&c);
-    cli_config_for(&c, CLI_FOR_ENDPOINT, "endpoint");
-    int code = CLI_EXIT_USAGE;
-    /* changes are applied after the store is open, in command-line order */
-    const char *what[256], *val[256];
-    int n = 0, get = 0, show_id = 0;
-    evrec_t *agent = NULL;
-    if (cli_config_preload(&c, argc, argv) != 0) {
-        fprintf(stderr, "evrec endpoint: %s\n", c.err);
-        goto done;
+    for (size_t k = 0; k < N_CHANGE; k++) {
+        int missing = 0;
+        const char *v = cli_flag_value(argc, argv, i, change_flags[k], &missing);
+        if (missing) {
+            fprintf(stderr, "evrec endpoint: %s needs a value\n", change_flags[k]);
+            return -1;
+        }
+        if (!v)
+            continue;
+        if (a->n == 256) {
+            fprintf(stderr, "evrec endpoint: too many changes\n");
+            return -1;
+        }
+        a->what[a->n] = change_flags[k];
+        a->val[a->n++] = v;
+        return 1;
+    }
+    return 0;
+}
+
+/* 0 to go on, -1 after --help, or the exit code of a bad command line. */
+static int parse_args(cli_config_t *c, endpoint_args_t *a, int argc, char **argv)
+{
+    if (cli_config_preload(c, argc, argv) != 0) {
+        fprintf(stderr, "evrec endpoint: %s\n", c->err);
+        return CLI_EXIT_USAGE;
     }
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
-            code = CLI_EXIT_OK;
-            goto done;
+            return -1;
         }
         if (strcmp(argv[i], "--get") == 0) {
-            get = 1;
+            a->get = 1;
             continue;
         }
         if (strcmp(argv[i], "--id") == 0) {
-            show_id = 1;
+            a->show_id = 1;
             continue;
         }
-        int matched = 0;
-        for (size_t k = 0; k < N_CHANGE && !matched; k++) {
-            int missing = 0;
-            const char *v = cli_flag_value(argc, argv, &i, change_flags[k], &missing);
-            if (missing) {
-                fprintf(stderr, "evrec endpoint: %s needs a value\n", change_flags[k]);
-                goto done;
-            }
-            if (v) {
-                if (n == 256) {
-                    fprintf(stderr, "evrec endpoint: too many changes\n");
-                    goto done;
-                }
-                what[n] = change_flags[k];
-                val[n++] = v;
-                matched = 1;
-            }
-        }
-        if (matched)
+        int r = take_change(a, argc, argv, &i);
+        if (r < 0)
+            return CLI_EXIT_USAGE;
+        if (r > 0)
             continue;
-        int got = cli_option_flag(&c, argc, argv, &i);
+        int got = cli_option_flag(c, argc, argv, &i);
         if (got <= 0) {
             fprintf(stderr, "evrec endpoint: %s\n",
-                    got < 0 ? c.err : "unknown option (see --help)");
-            goto done;
+                    got < 0 ? c->err : "unknown option (see --help)");
+            return CLI_EXIT_USAGE;
         }
     }
-    c.opts.no_flusher = 1;
-    c.opts.manual_flush = 0;
-    code = cli_open_agent(&c, "endpoint", 0, &agent);
-    if (code != CLI_EXIT_OK)
-        goto done;
-    for (int k = 0; k < n && code == CLI_EXIT_OK; k++) {
-        int rc = apply(agent, what[k], val[k]);
+    return 0;
+}
+
+/* The changes, then --id and the profile (also when nothing else was asked). */
+static int apply_all(evrec_t *agent, const endpoint_args_t *a)
+{
+    int code = CLI_EXIT_OK;
+    for (int k = 0; k < a->n && code == CLI_EXIT_OK; k++) {
+        int rc = apply(agent, a->what[k], a->val[k]);
         if (rc != EVREC_OK)
             code = cli_is_input_error(rc) ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
     }
-    if (code == CLI_EXIT_OK && show_id)
+    if (code == CLI_EXIT_OK && a->show_id)
         printf("%s\n", evrec_endpoint_id(agent));
-    if (code == CLI_EXIT_OK && (get || (n == 0 && !show_id))) {
+    if (code == CLI_EXIT_OK && (a->get || (a->n == 0 && !a->show_id))) {
         char *json = NULL;
         if (evrec_endpoint_get_json(agent, NULL, &json) == EVREC_OK) {
             printf("%s\n", json);
@@ -201,10 +209,29 @@ static int run(int argc, char **argv)
             code = CLI_EXIT_FAIL;
         }
     }
-    evrec_close(agent, 0);
-done:
-    cli_config_free(&c);
     return code;
+}
+
+static int run(int argc, char **argv)
+{
+    cli_config_t c;
+    cli_config_init(&c);
+    cli_config_for(&c, CLI_FOR_ENDPOINT, "endpoint");
+    endpoint_args_t a;
+    memset(&a, 0, sizeof a);
+    int code = parse_args(&c, &a, argc, argv);
+    if (code == 0) {
+        c.opts.no_flusher = 1;
+        c.opts.manual_flush = 0;
+        evrec_t *agent = NULL;
+        code = cli_open_agent(&c, "endpoint", 0, &agent);
+        if (code == CLI_EXIT_OK) {
+            code = apply_all(agent, &a);
+            evrec_close(agent, 0);
+        }
+    }
+    cli_config_free(&c);
+    return code < 0 ? CLI_EXIT_OK : code;
 }
 
 const cli_command_t cli_cmd_endpoint = { "endpoint", "show or change an endpoint profile", run };

@@ -75,23 +75,18 @@ static void hint_other_services(evrec_t *agent, const cli_config_t *c)
     }
 }
 
-static int run(int argc, char **argv)
+/* --timeout and the store's options: 0 to go on, -1 after --help, or CLI_EXIT_USAGE. */
+static int parse_args(cli_config_t *c, uint32_t *timeout_ms, int argc, char **argv)
 {
-    cli_config_t c;
-    cli_config_init(&c);
-    cli_config_for(&c, CLI_FOR_FLUSH, "flush");
-    int code = CLI_EXIT_USAGE;
-    uint32_t timeout_ms = 30000;
-    if (cli_config_preload(&c, argc, argv) != 0) {
-        fprintf(stderr, "evrec flush: %s\n", c.err);
-        goto done;
+    if (cli_config_preload(c, argc, argv) != 0) {
+        fprintf(stderr, "evrec flush: %s\n", c->err);
+        return CLI_EXIT_USAGE;
     }
     for (int i = 1; i < argc; i++) {
         int missing = 0;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             usage(stdout);
-            code = CLI_EXIT_OK;
-            goto done;
+            return -1;
         }
         const char *t = cli_flag_value(argc, argv, &i, "--timeout", &missing);
         if (t || missing) {
@@ -100,49 +95,67 @@ static int run(int argc, char **argv)
             double v = t ? strtod(t, &end) : -1;
             if (!t || *t == '\0' || *end != '\0' || errno || !(v >= 0 && v <= 86400)) {
                 fprintf(stderr, "evrec flush: --timeout needs seconds (0..86400)\n");
-                goto done;
+                return CLI_EXIT_USAGE;
             }
-            timeout_ms = (uint32_t)(v * 1000.0 + 0.5);
+            *timeout_ms = (uint32_t)(v * 1000.0 + 0.5);
             continue;
         }
-        int got = cli_option_flag(&c, argc, argv, &i);
+        int got = cli_option_flag(c, argc, argv, &i);
         if (got <= 0) {
-            fprintf(stderr, "evrec flush: %s\n", got < 0 ? c.err : "unknown option (see --help)");
-            goto done;
+            fprintf(stderr, "evrec flush: %s\n", got < 0 ? c->err : "unknown option (see --help)");
+            return CLI_EXIT_USAGE;
         }
     }
-    c.opts.no_flusher = 0;
-    c.opts.manual_flush = 0;
-    evrec_t *agent = NULL;
-    code = cli_open_agent(&c, "flush", 1, &agent);
-    if (code != CLI_EXIT_OK)
-        goto done;
-    int rc = evrec_flush(agent, timeout_ms);
-    if (rc != EVREC_OK) {
-        print_escaped("evrec flush: ", evrec_last_error(agent), "");
-        code = CLI_EXIT_FAIL;
-    }
+    return 0;
+}
+
+/* After the flush: what is left (and for whom), the last delivery error after a timeout, and
+ * the stats as JSON. Returns `code`, or CLI_EXIT_FAIL when events are left. */
+static int report(evrec_t *agent, const cli_config_t *c, int rc, int code)
+{
     evrec_stats_t st = { .struct_size = sizeof st };
-    if (evrec_stats(agent, &st) == EVREC_OK) {
-        if (st.queued_events > 0) {
-            code = CLI_EXIT_FAIL; /* 0 means the store is empty */
-            hint_other_services(agent, &c);
-        }
-        if (rc == EVREC_E_TIMEOUT && st.last_error) {
-            fprintf(stderr, "evrec flush: last delivery error: %s: ",
-                    evrec_strerror(st.last_error));
-            print_escaped("", st.last_error_message, "");
-        }
-        char *text = cli_stats_json(&st);
-        if (text) {
-            printf("%s\n", text);
-            cJSON_free(text);
+    if (evrec_stats(agent, &st) != EVREC_OK)
+        return code;
+    if (st.queued_events > 0) {
+        code = CLI_EXIT_FAIL; /* 0 means the store is empty */
+        hint_other_services(agent, c);
+    }
+    if (rc == EVREC_E_TIMEOUT && st.last_error) {
+        fprintf(stderr, "evrec flush: last delivery error: %s: ", evrec_strerror(st.last_error));
+        print_escaped("", st.last_error_message, "");
+    }
+    char *text = cli_stats_json(&st);
+    if (text) {
+        printf("%s\n", text);
+        cJSON_free(text);
+    }
+    return code;
+}
+
+static int run(int argc, char **argv)
+{
+    cli_config_t c;
+    cli_config_init(&c);
+    cli_config_for(&c, CLI_FOR_FLUSH, "flush");
+    uint32_t timeout_ms = 30000;
+    int code = parse_args(&c, &timeout_ms, argc, argv);
+    if (code == 0) {
+        c.opts.no_flusher = 0;
+        c.opts.manual_flush = 0;
+        evrec_t *agent = NULL;
+        code = cli_open_agent(&c, "flush", 1, &agent);
+        if (code == CLI_EXIT_OK) {
+            int rc = evrec_flush(agent, timeout_ms);
+            if (rc != EVREC_OK) {
+                print_escaped("evrec flush: ", evrec_last_error(agent), "");
+                code = CLI_EXIT_FAIL;
+            }
+            code = report(agent, &c, rc, code);
+            evrec_close(agent, 0);
         }
     }
-    evrec_close(agent, 0);
-done:
     cli_config_free(&c);
-    return code;
+    return code < 0 ? CLI_EXIT_OK : code;
 }
 
 const cli_command_t cli_cmd_flush = { "flush", "upload a store's events now and exit", run };
