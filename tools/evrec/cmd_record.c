@@ -257,6 +257,37 @@ static int blank(const char *s)
     return 1;
 }
 
+/* One line of --events-file: 0 stored (or staged: acknowledged once committed), 1 not stored
+ * (reported with its line number); *code becomes CLI_EXIT_FAIL when the store failed. */
+static int record_line(evrec_t *agent, pending_t *p, const char *name, long lineno,
+                       const char *line, size_t len, int *code)
+{
+    evrec_event_t *ev = NULL;
+    char detail[512] = "";
+    int rc = evrec_event_from_json_detail(&ev, line, len, detail, sizeof detail);
+    if (rc != EVREC_OK) {
+        fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno,
+                detail[0] ? detail : why(ev, rc));
+        evrec_event_free(ev);
+        return 1;
+    }
+    int not_stored = 0;
+    rc = evrec_record(agent, ev);
+    if (rc == EVREC_OK) {
+        if (acknowledge(p, agent, ev, name, lineno) != EVREC_OK)
+            *code = CLI_EXIT_FAIL; /* the lines of the lost batch are reported */
+    } else {
+        /* Every line not stored is reported, whatever the reason: a full store under
+         * refuse_new may take the next line once the agent has delivered. */
+        fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno, evrec_last_error(agent));
+        if (!cli_is_input_error(rc))
+            *code = CLI_EXIT_FAIL;
+        not_stored = 1;
+    }
+    evrec_event_free(ev);
+    return not_stored;
+}
+
 static int record_file(cli_config_t *c, const char *path)
 {
     FILE *in = strcmp(path, "-") == 0 ? stdin : fopen(path, "r");
@@ -274,9 +305,7 @@ static int record_file(cli_config_t *c, const char *path)
     char *line = NULL;
     size_t cap = 0;
     ssize_t n;
-    long lineno = 0;
-    int bad = 0;
-    long not_stored = 0, events = 0;
+    long lineno = 0, not_stored = 0, events = 0;
     pending_t p;
     pending_init(&p, c, agent, 1);
     const char *name = in == stdin ? "stdin" : path;
@@ -285,36 +314,12 @@ static int record_file(cli_config_t *c, const char *path)
         if (blank(line))
             continue;
         events++;
-        evrec_event_t *ev = NULL;
-        char detail[512] = "";
-        int rc = evrec_event_from_json_detail(&ev, line, (size_t)n, detail,
-                                              sizeof detail);
-        if (rc != EVREC_OK) {
-            fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno,
-                    detail[0] ? detail : why(ev, rc));
-            evrec_event_free(ev);
-            bad = 1;
-            not_stored++;
-            continue;
-        }
-        rc = evrec_record(agent, ev);
-        if (rc == EVREC_OK) {
-            if (acknowledge(&p, agent, ev, name, lineno) != EVREC_OK)
-                code = CLI_EXIT_FAIL; /* the lines of the lost batch are reported */
-        } else {
-            /* Every line not stored is reported, whatever the reason: a full store under
-             * refuse_new may take the next line once the agent has delivered. */
-            fprintf(stderr, "evrec record: %s:%ld: %s\n", name, lineno, evrec_last_error(agent));
-            if (!cli_is_input_error(rc))
-                code = CLI_EXIT_FAIL;
-            bad = 1;
-            not_stored++;
-        }
-        evrec_event_free(ev);
+        not_stored += record_line(agent, &p, name, lineno, line, (size_t)n, &code);
     }
     free(line);
     if (in != stdin)
         fclose(in);
+    int bad = not_stored > 0; /* a line was refused (a lost batch sets code itself) */
     if (pending_flush(&p, agent, 0) != EVREC_OK)
         code = CLI_EXIT_FAIL;
     not_stored += p.lost;
