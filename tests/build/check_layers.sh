@@ -5,7 +5,8 @@
 # The CLI's store commands (record, stats, queue, endpoint, flush, agent, version, their
 # options and main) are a user of the library like any other: they include include/evrec.h and
 # the CLI's own headers, never an agent/ header, nor a port/ one but where PORT_ALLOWED says
-# why (README.md, "Command line").
+# why (README.md, "Tests and benchmarks"). agent/options.def is no header: it is the options'
+# one table, which the CLI's flags are compiled from by design.
 # Usage: tests/build/check_layers.sh
 set -uo pipefail
 cd "$(dirname "$0")/../.."
