@@ -42,6 +42,15 @@ void creds_http_reason(const transport_response_t *r, char *out, size_t len);
 /** A retryable failure of the network or of the service (5xx, 429) as a code. */
 int creds_status_code(long status);
 
+/* -- the shared files' scanner (creds_ini.c) -------------------------------------------- */
+
+/** `key` of `profile` in the text of a shared file (creds_ini_get's lookup) into out (cut to
+ *  outlen). EVREC_OK, EVREC_E_NOT_FOUND, or EVREC_E_CONFIG for a malformed file with the
+ *  1-based line of the problem in *bad_line. is_config 2: `profile` is another kind of
+ *  config section, "KIND NAME" ("sso-session NAME"). */
+int creds_ini_lookup(const char *text, int is_config, const char *profile, const char *key,
+                     char *out, size_t outlen, int *bad_line);
+
 /* -- credential_process (creds_process.c) ------------------------------------------------ */
 
 /** Run a profile's credential_process (split as a POSIX shell would split words, but run
