@@ -217,7 +217,8 @@ static int open_with(const evrec_options_t *o, char *msg, size_t len)
 }
 
 /* A value outside a row's range fails evrec_open() with EVREC_E_CONFIG naming the option; its
- * minimum (and an enumeration's last value) passes. DELIVERING ranges bind only an agent that delivers. */
+ * minimum (and an enumeration's last value) passes. DELIVERING ranges bind only an agent that
+ * delivers. */
 static void ranges_are_enforced(void **state)
 {
     (void)state;
