@@ -67,11 +67,13 @@ FI_SRC   := $(shell grep -l 'port_fault_take' $(LIB_SRC) 2>/dev/null)
 FI_OBJ   := $(FI_SRC:%.c=$(BUILD)/obj-fi/%.o) $(BUILD)/obj-fi/port/fault.o
 TEST_LIB_OBJ := $(filter-out $(FI_SRC:%.c=$(BUILD)/obj/%.o),$(LIB_OBJ)) $(FI_OBJ)
 # The CLI (tools/evrec/README.md) in two layers: its commands (main.c, cli_opts.c, cmd_*.c) are
-# the evrec program; everything else under tools/evrec, the AWS CLI-compatible part (JMESPath,
-# output formats, shorthand, YAML, the service model, wire formats, validation), is an internal
-# static library that the program, the tests, the fuzz targets and the benchmarks link.
+# the evrec program; everything else under tools/evrec, the AWS CLI-compatible part (the AWS
+# commands' arguments, configuration and sending, cmd_aws_*.c, below their entry cmd_aws.c;
+# JMESPath, output formats, shorthand, YAML, the service model, wire formats, validation), is an
+# internal static library that the program, the tests, the fuzz targets and the benchmarks link.
 CLI_SRC  := $(sort $(wildcard tools/evrec/*.c))
-CLI_CMD_SRC := $(filter tools/evrec/main.c tools/evrec/cli_opts.c tools/evrec/cmd_%.c,$(CLI_SRC))
+CLI_CMD_SRC := $(filter-out tools/evrec/cmd_aws_%.c,\
+               $(filter tools/evrec/main.c tools/evrec/cli_opts.c tools/evrec/cmd_%.c,$(CLI_SRC)))
 CLI_OBJ  := $(CLI_CMD_SRC:%.c=$(BUILD)/obj/%.o)
 CLI_LIB_SRC := $(filter-out $(CLI_CMD_SRC),$(CLI_SRC))
 CLI_LIB_OBJ := $(CLI_LIB_SRC:%.c=$(BUILD)/obj/%.o)
