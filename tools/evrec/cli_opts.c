@@ -520,22 +520,25 @@ int cli_wants_help(int argc, char **argv)
     return 0;
 }
 
-int cli_parse_options(cli_config_t *c, int argc, char **argv, int first, const char *cmd)
+int cli_apply_options(cli_config_t *c, int argc, char **argv, int first)
 {
-    if (cli_config_preload(c, argc, argv) != 0) {
-        fprintf(stderr, "evrec %s: %s\n", cmd, c->err);
+    if (cli_config_preload(c, argc, argv) != 0)
         return -1;
-    }
     for (int i = first; i < argc; i++) {
         int got = cli_option_flag(c, argc, argv, &i);
-        if (got < 0) {
-            fprintf(stderr, "evrec %s: %s\n", cmd, c->err);
+        if (got == 0)
+            set_error(c, "unknown option '%s' (see --help)", argv[i]);
+        if (got <= 0)
             return -1;
-        }
-        if (got == 0) {
-            fprintf(stderr, "evrec %s: unknown option '%s' (see --help)\n", cmd, argv[i]);
-            return -1;
-        }
+    }
+    return 0;
+}
+
+int cli_parse_options(cli_config_t *c, int argc, char **argv, int first, const char *cmd)
+{
+    if (cli_apply_options(c, argc, argv, first) != 0) {
+        fprintf(stderr, "evrec %s: %s\n", cmd, c->err);
+        return -1;
     }
     return 0;
 }

@@ -80,7 +80,10 @@ int cli_option_flag(cli_config_t *c, int argc, char **argv, int *i);
 int cli_wants_help(int argc, char **argv);
 
 /** Load --config, then apply every argv[first..] as an option flag; anything else is an
- *  error. On failure prints "evrec <cmd>: ..." and returns -1. */
+ *  error. -1 with c->err on a problem, nothing printed. */
+int cli_apply_options(cli_config_t *c, int argc, char **argv, int first);
+
+/** cli_apply_options(), and on failure print "evrec <cmd>: <c->err>". */
 int cli_parse_options(cli_config_t *c, int argc, char **argv, int first, const char *cmd);
 
 /** Split "NAME=VALUE": NAME (shorter than len) into name, *value points after the '='.

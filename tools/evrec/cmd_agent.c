@@ -158,15 +158,8 @@ static int parse(cli_config_t *c, int argc, char **argv)
 static int parse_quietly(cli_config_t *c, int argc, char **argv)
 {
     c->opts.log_level = EVREC_LOG_INFO;
-    if (cli_config_preload(c, argc, argv) != 0)
+    if (cli_apply_options(c, argc, argv, 1) != 0)
         return -1;
-    for (int i = 1; i < argc; i++) {
-        int got = cli_option_flag(c, argc, argv, &i);
-        if (got == 0)
-            snprintf(c->err, sizeof c->err, "unknown option '%s'", argv[i]);
-        if (got <= 0)
-            return -1;
-    }
     return check_config(c);
 }
 
