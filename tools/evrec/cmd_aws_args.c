@@ -95,7 +95,7 @@ char *awscli_expand_path(const char *path)
         }
         sb_putc(&b, *p++);
     }
-    char *r = strdup(sb_str(&b));
+    char *r = b.oom ? NULL : strdup(sb_str(&b)); /* NULL: out of memory */
     sb_free(&b);
     return r;
 }
@@ -112,6 +112,10 @@ static int load_paramfile(const char *value, char **data, size_t *len, sbuf_t *m
     if (!prefix)
         return 0;
     char *path = awscli_expand_path(value + strlen(prefix));
+    if (!path) {
+        sb_puts(msg, "MemoryError");
+        return -1;
+    }
     char *text = awscli_read_text_file(path, len);
     if (!text) {
         int e = errno;
@@ -230,11 +234,16 @@ static int unpack_object_text(const char *cli_name, const char *v, size_t len, c
 
 static int unpack_one(const char *cli_name, int shape, const char *v, size_t len, cJSON **out);
 
+/* An allocation failed (Python's MemoryError, the AWS CLI's 255). */
+static int memory_error(void) { return awscli_fail(RC_GENERAL, "MemoryError"); }
+
 /* A list given as one string that is not JSON: Python iterates its characters. */
 static int unpack_chars(const char *cli_name, int member, const char *v, size_t len,
                         cJSON **out)
 {
     *out = cJSON_CreateArray();
+    if (!*out)
+        return memory_error();
     for (size_t i = 0; i < len; i++) {
         char ch[2] = { v[i], 0 };
         cJSON *e = NULL;
@@ -250,7 +259,18 @@ static int unpack_chars(const char *cli_name, int member, const char *v, size_t 
 }
 
 /* _unpack_cli_arg for a single string value of a shape. */
+static int unpack_scalar(const char *cli_name, int shape, const char *v, size_t len,
+                         cJSON **out);
+
 static int unpack_one(const char *cli_name, int shape, const char *v, size_t len, cJSON **out)
+{
+    *out = NULL;
+    int rc = unpack_scalar(cli_name, shape, v, len, out);
+    return rc == 0 && !*out ? memory_error() : rc;
+}
+
+static int unpack_scalar(const char *cli_name, int shape, const char *v, size_t len,
+                         cJSON **out)
 {
     const model_shape_t *s = &model_shapes[shape];
     switch (s->type) {
@@ -323,13 +343,17 @@ static int old_list_values(const arg_value_t *a, cJSON **out)
 {
     const model_shape_t *st = &model_shapes[model_shapes[a->member->shape].member];
     cJSON *list = cJSON_CreateArray();
-    for (size_t i = 0; i < a->nvalues; i++) {
+    for (size_t i = 0; i < a->nvalues && list; i++) {
         cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, st->members[0].name, a->values[i]);
-        cJSON_AddItemToArray(list, e);
+        if (!cJSON_AddStringToObject(e, st->members[0].name, a->values[i]) ||
+            !cJSON_AddItemToArray(list, e)) {
+            cJSON_Delete(e);
+            cJSON_Delete(list);
+            list = NULL;
+        }
     }
     *out = list;
-    return 0;
+    return list ? 0 : memory_error();
 }
 
 /* A list of complex values, each in shorthand. */
@@ -337,6 +361,8 @@ static int shorthand_list(const arg_value_t *a, cJSON **out)
 {
     const model_member_t *m = a->member;
     cJSON *list = cJSON_CreateArray();
+    if (!list)
+        return memory_error();
     for (size_t i = 0; i < a->nvalues; i++) {
         cJSON *e = NULL;
         int rc = shorthand_arg(m->cli_name, a->values[i], &e);
@@ -360,6 +386,8 @@ static int value_list(const arg_value_t *a, cJSON **out)
 {
     const model_member_t *m = a->member;
     cJSON *list = cJSON_CreateArray();
+    if (!list)
+        return memory_error();
     for (size_t i = 0; i < a->nvalues; i++) {
         cJSON *e = NULL;
         int rc = unpack_one(m->cli_name, model_shapes[m->shape].member, a->values[i],
@@ -760,6 +788,8 @@ int awscli_build_params(parsed_t *p, const model_operation_t *op, cJSON **params
         return awscli_fail(RC_PARAM, "Only one --cli-input- parameter may be specified.");
     const model_shape_t *in = &model_shapes[op->input];
     cJSON *out = cJSON_CreateObject();
+    if (!out)
+        return memory_error();
     /* arguments in the operation's member order */
     for (size_t i = 0; i < in->nmembers; i++) {
         for (size_t k = 0; k < p->nargs; k++) {
@@ -771,7 +801,11 @@ int awscli_build_params(parsed_t *p, const model_operation_t *op, cJSON **params
                 cJSON_Delete(out);
                 return rc;
             }
-            cJSON_AddItemToObject(out, in->members[i].name, v);
+            if (!cJSON_AddItemToObject(out, in->members[i].name, v)) {
+                cJSON_Delete(v);
+                cJSON_Delete(out);
+                return memory_error();
+            }
         }
     }
     const char *inputs[2] = { p->cli_input_json, p->cli_input_yaml };
@@ -785,10 +819,20 @@ int awscli_build_params(parsed_t *p, const model_operation_t *op, cJSON **params
             return rc;
         }
         /* the command line wins over the input document */
-        for (cJSON *c = doc->child; c; c = c->next)
-            if (!cJSON_GetObjectItemCaseSensitive(out, c->string))
-                cJSON_AddItemToObject(out, c->string, pyjson_dup(c));
+        for (cJSON *c = doc->child; c && !rc; c = c->next) {
+            if (cJSON_GetObjectItemCaseSensitive(out, c->string))
+                continue;
+            cJSON *v = pyjson_dup(c);
+            if (!v || !cJSON_AddItemToObject(out, c->string, v)) {
+                cJSON_Delete(v);
+                rc = memory_error();
+            }
+        }
         cJSON_Delete(doc);
+        if (rc) {
+            cJSON_Delete(out);
+            return rc;
+        }
     }
     *params = out;
     return 0;

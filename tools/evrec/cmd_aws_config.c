@@ -32,6 +32,11 @@ char *awscli_read_text_file(const char *path, size_t *len)
         sb_putn(&b, buf, n);
     fclose(f);
     sb_str(&b);
+    if (b.oom) { /* never a file cut short */
+        sb_free(&b);
+        errno = ENOMEM;
+        return NULL;
+    }
     if (len)
         *len = b.len;
     return b.data;
