@@ -49,10 +49,20 @@ typedef struct qerr {
 } qerr_t;
 
 typedef struct staged {
-    uint8_t *data;
+    uint8_t *data; /* in one of the window's chunks */
     size_t len;
     int truncated;
 } staged_t;
+
+/* Staged records' bytes live in chunks (one allocation for many records, not one a record):
+ * a window's first chunk holds 4 KiB, each next one twice the last up to 64 KiB, and a record
+ * larger than that gets a chunk of its own. Chunks are freed with the window that staged into
+ * them: after its commit, or with the queue. */
+typedef struct stage_chunk {
+    struct stage_chunk *next;
+    size_t used, cap;
+    uint8_t data[];
+} stage_chunk_t;
 
 /* One LMDB environment per store and process, shared by every queue of this process that
  * opens the store (LMDB forbids opening an environment twice in one process: its locks are
@@ -84,6 +94,7 @@ struct evrec_queue {
     port_mutex_t *sync_mu;   /* serialises fsyncs and the synced snapshot they keep */
     staged_t *staged;
     size_t nstaged, capstaged;
+    stage_chunk_t *chunks;  /* the staged records' bytes; the head is the one being filled */
     size_t inflight;      /* records taken from staging by a commit that has not ended yet */
     uint64_t staged_bytes;
     uint64_t staged_since_ms;
@@ -225,7 +236,7 @@ void queue_maybe_sync(evrec_queue_t *q);
 void queue_sync_after_write(evrec_queue_t *q);
 void queue_drop_pin(evrec_queue_t *q);
 int queue_read_side(evrec_queue_t *q, side_t *out);
-void queue_free_staged(staged_t *s, size_t n);
+void queue_free_staged(staged_t *s, stage_chunk_t *chunks);
 int queue_flush_staged(evrec_queue_t *q);
 
 /* -- queue_read.c ------------------------------------------------------------------------ */

@@ -742,7 +742,7 @@ static void free_queue(evrec_queue_t *q)
         queue_drop_pin(q);
     close_env(q);
     port_filelock_release(q->flusher);
-    queue_free_staged(q->staged, q->nstaged);
+    queue_free_staged(q->staged, q->chunks);
     for (qerr_t *e = q->errs; e;) {
         qerr_t *n = e->next;
         port_free(e);

@@ -206,7 +206,10 @@ int queue_ws_commit(evrec_queue_t *q, wstate_t *ws)
     if (!rc) {
         note_commit(q, ws->bytes, ws->txnid);
         ws_publish_evicted(q, ws);
-    } else if (pending) {
+        return rc;
+    }
+    ws_drop_evicted(ws); /* the commit failed (a full map): nothing was evicted */
+    if (pending) {
         port_mutex_lock(q->mu);
         q->pending_refused += pending;
         port_mutex_unlock(q->mu);
@@ -649,22 +652,53 @@ void queue_sync_after_write(evrec_queue_t *q)
 
 /* -- batched staging --------------------------------------------------------------------- */
 
-void queue_free_staged(staged_t *s, size_t n)
+void queue_free_staged(staged_t *s, stage_chunk_t *chunks)
 {
-    for (size_t i = 0; i < n; i++)
-        port_free(s[i].data);
+    while (chunks) {
+        stage_chunk_t *next = chunks->next;
+        port_free(chunks);
+        chunks = next;
+    }
     port_free(s);
 }
 
-/* Put records whose commit failed back in front of what was staged since. */
-static void restage(evrec_queue_t *q, staged_t *arr, size_t n)
+#define STAGE_CHUNK_MIN 4096u
+#define STAGE_CHUNK_MAX 65536u
+
+/* Room for `len` staged bytes in the window's chunks (under q->mu). */
+static uint8_t *stage_room(evrec_queue_t *q, size_t len)
+{
+    stage_chunk_t *c = q->chunks;
+    if (!c || c->cap - c->used < len) {
+        size_t cap = c ? c->cap * 2 : STAGE_CHUNK_MIN;
+        if (cap > STAGE_CHUNK_MAX)
+            cap = STAGE_CHUNK_MAX;
+        if (cap < len)
+            cap = len;
+        stage_chunk_t *fresh = port_malloc(sizeof *fresh + cap);
+        if (!fresh)
+            return NULL;
+        fresh->next = c;
+        fresh->used = 0;
+        fresh->cap = cap;
+        q->chunks = c = fresh;
+    }
+    uint8_t *p = c->data + c->used;
+    c->used += len;
+    return p;
+}
+
+/* Put records whose commit failed back in front of what was staged since; their chunks join
+ * the window's (behind the one being filled). */
+static void restage(evrec_queue_t *q, staged_t *arr, size_t n, stage_chunk_t *chunks)
 {
     port_mutex_lock(q->mu);
     size_t total = n + q->nstaged;
     staged_t *merged = port_malloc(total * sizeof *merged);
     if (!merged) {
         port_mutex_unlock(q->mu);
-        queue_free_staged(arr, n); /* cannot even keep them: they are lost like a crash would */
+        /* cannot even keep them: they are lost like a crash would */
+        queue_free_staged(arr, chunks);
         return;
     }
     memcpy(merged, arr, n * sizeof *arr);
@@ -676,6 +710,14 @@ static void restage(evrec_queue_t *q, staged_t *arr, size_t n)
     port_free(arr);
     q->staged = merged;
     q->nstaged = q->capstaged = total;
+    if (!q->chunks) {
+        q->chunks = chunks;
+    } else {
+        stage_chunk_t *tail = q->chunks;
+        while (tail->next)
+            tail = tail->next;
+        tail->next = chunks;
+    }
     q->staged_since_ms = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_unlock(q->mu);
 }
@@ -686,7 +728,9 @@ int queue_flush_staged(evrec_queue_t *q)
     port_mutex_lock(q->mu);
     staged_t *arr = q->staged;
     size_t n = q->nstaged;
+    stage_chunk_t *chunks = q->chunks;
     q->staged = NULL;
+    q->chunks = NULL;
     q->nstaged = q->capstaged = 0;
     q->staged_bytes = 0;
     q->inflight = n;
@@ -697,13 +741,15 @@ int queue_flush_staged(evrec_queue_t *q)
         int consumed;
         rc = store_records(q, arr, n, NULL, &refused, &consumed);
         if (consumed)
-            queue_free_staged(arr, n);
+            queue_free_staged(arr, chunks);
         else
-            restage(q, arr, n);
+            restage(q, arr, n, chunks);
         port_mutex_lock(q->mu);
         q->last_commit_rc = rc;
         q->inflight = 0;
         port_mutex_unlock(q->mu);
+    } else {
+        queue_free_staged(arr, chunks);
     }
     port_mutex_unlock(q->commit_mu);
     return rc;
@@ -759,7 +805,8 @@ static int stage_record(evrec_queue_t *q, const void *record, size_t len, int tr
                           q->dir, (unsigned long long)used, (unsigned long long)max, len);
     }
     if (q->nstaged == q->capstaged) {
-        size_t cap = q->capstaged ? q->capstaged * 2 : 16;
+        size_t first = q->cfg.commit_max_events < 256 ? q->cfg.commit_max_events : 256;
+        size_t cap = q->capstaged ? q->capstaged * 2 : first ? first : 16;
         staged_t *ns = port_realloc(q->staged, cap * sizeof *ns);
         if (!ns) {
             port_mutex_unlock(q->mu);
@@ -768,7 +815,7 @@ static int stage_record(evrec_queue_t *q, const void *record, size_t len, int tr
         q->staged = ns;
         q->capstaged = cap;
     }
-    uint8_t *copy = port_malloc(len);
+    uint8_t *copy = stage_room(q, len);
     if (!copy) {
         port_mutex_unlock(q->mu);
         return queue_fail(q, EVREC_E_NOMEM, "no memory to stage a record");
