@@ -150,27 +150,30 @@ $(BUILD)/obj-fi/%.o: %.c
 # libevrec.a exports evrec_* only: its objects are linked into one relocatable object whose
 # hidden symbols (everything not marked EVREC_API; the agent is built with -fvisibility=hidden)
 # are made local, so a program linking it statically meets none of our internal names.
-$(STATIC): $(LIB_OBJ)
+# The archives and libraries depend on the Makefile too: when a file moves between them (a
+# split, a file joining the CLI's library) the objects are older than the archive, yet its
+# member list changed.
+$(STATIC): $(LIB_OBJ) Makefile
 	@mkdir -p $(dir $@)
-	$(CC) -nostdlib -r -o $(BUILD)/obj/libevrec.o $^
+	$(CC) -nostdlib -r -o $(BUILD)/obj/libevrec.o $(filter %.o,$^)
 	$(OBJCOPY) --localize-hidden $(BUILD)/obj/libevrec.o
 	rm -f $@ && $(AR) rcs $@ $(BUILD)/obj/libevrec.o
 
-$(INTERNAL): $(LIB_OBJ)
+$(INTERNAL): $(LIB_OBJ) Makefile
 	@mkdir -p $(dir $@)
-	rm -f $@ && $(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $(filter %.o,$^)
 
-$(TEST_STATIC): $(TEST_LIB_OBJ)
+$(TEST_STATIC): $(TEST_LIB_OBJ) Makefile
 	@mkdir -p $(dir $@)
-	rm -f $@ && $(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $(filter %.o,$^)
 
-$(SHARED): $(LIB_OBJ)
+$(SHARED): $(LIB_OBJ) Makefile
 	$(CC) -shared -Wl,-soname,libevrec.so.$(shell sed -n 's/^#define EVREC_ABI_VERSION \([0-9]*\).*/\1/p' include/evrec.h) \
-	    $(SANFLAGS) -o $@ $^ $(LDLIBS)
+	    $(SANFLAGS) -o $@ $(filter %.o,$^) $(LDLIBS)
 
-$(CLI_LIB): $(CLI_LIB_OBJ)
+$(CLI_LIB): $(CLI_LIB_OBJ) Makefile
 	@mkdir -p $(dir $@)
-	rm -f $@ && $(AR) rcs $@ $^
+	rm -f $@ && $(AR) rcs $@ $(filter %.o,$^)
 
 $(CLI): $(CLI_OBJ) $(CLI_LIB) $(INTERNAL)
 	$(CC) $(SANFLAGS) -o $@ $(CLI_OBJ) $(CLI_LIB) $(INTERNAL) $(LDLIBS) $(YAML_LIBS)
