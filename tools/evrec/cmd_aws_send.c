@@ -244,7 +244,8 @@ static void send_request(ctx_t *c, transport_t *t, call_t *call, send_result_t *
 /* -- output -------------------------------------------------------------------------------- */
 
 /* shlex.split(s) (POSIX mode, no comments): words split at blanks, '...' literal, "..." with
- * \\ \" \$ \` escapes, a backslash elsewhere taking the next character. NULL-terminated. */
+ * \\ \" \$ \` escapes, a backslash elsewhere taking the next character. NULL-terminated;
+ * NULL when out of memory. */
 static char **shlex_split(const char *s)
 {
     size_t cap = 8, n = 0;
@@ -256,13 +257,18 @@ static char **shlex_split(const char *s)
     for (const char *p = s;; p++) {
         if (!*p || *p == ' ' || (*p >= '\t' && *p <= '\r')) {
             if (in_word) {
-                if (n + 2 > cap) {
-                    char **g = realloc(argv, (cap *= 2) * sizeof *argv);
-                    if (!g)
-                        break;
+                char **g = n + 2 > cap ? realloc(argv, (cap *= 2) * sizeof *argv) : argv;
+                char *word = g && !w.oom ? strdup(sb_str(&w)) : NULL;
+                if (g)
                     argv = g;
+                if (!word) { /* out of memory: no pager rather than a command cut short */
+                    while (n > 0)
+                        free(argv[--n]);
+                    free(argv);
+                    sb_free(&w);
+                    return NULL;
                 }
-                argv[n++] = strdup(sb_str(&w));
+                argv[n++] = word;
                 argv[n] = NULL;
                 w.len = 0;
                 in_word = 0;
