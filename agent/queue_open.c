@@ -216,62 +216,78 @@ static int create_store(evrec_queue_t *q, MDB_txn *txn)
     return rc;
 }
 
-/* Open the named databases (creating them in an empty environment), check the marker and
- * the running state, all in one write transaction so that concurrent first opens agree. */
-static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
+/* The named databases: created in an empty environment, else found with evrec's marker.
+ * On failure the caller aborts the transaction. */
+static int find_dbs(evrec_queue_t *q, MDB_txn *txn, char *err, size_t errlen)
 {
-    MDB_txn *txn;
-    int rc = mdb_txn_begin(q->env, NULL, 0, &txn);
-    if (rc)
-        return queue_open_fail_mdb(q, err, errlen, rc, "opening the store");
-    rc = mdb_dbi_open(txn, "meta", 0, &q->meta);
+    int rc = mdb_dbi_open(txn, "meta", 0, &q->meta);
     if (rc == MDB_NOTFOUND) {
         MDB_dbi main_dbi;
         MDB_stat st;
         rc = mdb_dbi_open(txn, NULL, 0, &main_dbi);
         if (!rc)
             rc = mdb_stat(txn, main_dbi, &st);
-        if (!rc && st.ms_entries != 0) {
-            mdb_txn_abort(txn);
+        if (!rc && st.ms_entries != 0)
             return util_failf(err, errlen, EVREC_E_FOREIGN,
                              "%s holds an LMDB environment that is not an evrec store (no "
                              "format marker)",
                              q->dir);
-        }
         if (!rc)
             rc = create_store(q, txn);
-        if (rc) {
-            mdb_txn_abort(txn);
+        if (rc)
             return queue_open_fail_mdb(q, err, errlen, rc, "creating the store");
-        }
     } else if (rc == MDB_INCOMPATIBLE) {
-        mdb_txn_abort(txn);
         return util_failf(err, errlen, EVREC_E_FOREIGN,
                          "%s holds an LMDB environment that is not an evrec store", q->dir);
     } else if (rc) {
-        mdb_txn_abort(txn);
         return queue_open_fail_mdb(q, err, errlen, rc, "opening the store");
     } else {
         int code = check_marker(q, txn, err, errlen);
-        if (code) {
-            mdb_txn_abort(txn);
+        if (code)
             return code;
-        }
         rc = mdb_dbi_open(txn, "events", 0, &q->events);
         if (!rc)
             rc = mdb_dbi_open(txn, "endpoints", MDB_CREATE, &q->endpoints);
         if (rc) {
-            mdb_txn_abort(txn);
             if (rc == MDB_NOTFOUND || rc == MDB_INCOMPATIBLE)
                 return util_failf(err, errlen, EVREC_E_CORRUPT,
                                  "store %s is corrupt: its events database is missing", q->dir);
             return queue_open_fail_mdb(q, err, errlen, rc, "opening the store's databases");
         }
     }
-    /* Probe the running state and both ends of the queue: damage there shows up now, as an
-     * open error, rather than in the middle of recording. */
+    return EVREC_OK;
+}
+
+/* The sum of the records' sizes, their keys checked to be in order. Returns LMDB's code. */
+static int sum_records(evrec_queue_t *q, MDB_txn *txn, uint64_t *sum)
+{
+    MDB_cursor *cur;
+    int rc = mdb_cursor_open(txn, q->events, &cur);
+    if (rc)
+        return rc;
+    MDB_val k, d;
+    uint64_t prev = 0;
+    for (rc = mdb_cursor_get(cur, &k, &d, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
+        uint64_t seq = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
+        if (seq <= prev) { /* keys out of order: a page holds older content */
+            rc = MDB_CORRUPTED;
+            break;
+        }
+        prev = seq;
+        *sum += d.mv_size;
+    }
+    mdb_cursor_close(cur);
+    return rc == MDB_NOTFOUND ? 0 : rc;
+}
+
+/* Probe the running state and both ends of the queue: damage there shows up now, as an
+ * open error, rather than in the middle of recording. On failure the caller aborts the
+ * transaction. */
+static int check_running_state(evrec_queue_t *q, MDB_txn *txn, char *err, size_t errlen)
+{
     uint64_t next = 0, bytes = 0, last = 0;
-    rc = queue_meta_get_u64(q, txn, K_NEXT_SEQ, &next);
+    int rc = queue_meta_get_u64(q, txn, K_NEXT_SEQ, &next);
     if (!rc)
         rc = queue_meta_get_u64(q, txn, K_BYTES, &bytes);
     if (!rc)
@@ -280,48 +296,39 @@ static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
      * or lost pages of the newest, unsynced transactions can leave a tree that is sound in
      * structure but not the one its meta page described. */
     uint64_t sum = 0;
-    if (!rc) {
-        MDB_cursor *cur;
-        rc = mdb_cursor_open(txn, q->events, &cur);
-        if (!rc) {
-            MDB_val k, d;
-            int r2;
-            uint64_t prev = 0;
-            for (r2 = mdb_cursor_get(cur, &k, &d, MDB_FIRST); r2 == 0;
-                 r2 = mdb_cursor_get(cur, &k, &d, MDB_NEXT)) {
-                uint64_t seq = k.mv_size == 8 ? get_be64(k.mv_data) : 0;
-                if (seq <= prev) { /* keys out of order: a page holds older content */
-                    r2 = MDB_CORRUPTED;
-                    break;
-                }
-                prev = seq;
-                sum += d.mv_size;
-            }
-            if (r2 != MDB_NOTFOUND)
-                rc = r2;
-            mdb_cursor_close(cur);
-        }
-    }
+    if (!rc)
+        rc = sum_records(q, txn, &sum);
     if (!rc && sum != bytes) {
-        if (!q->restored && port_path_exists(q->synced_path)) {
-            mdb_txn_abort(txn);
+        if (!q->restored && port_path_exists(q->synced_path))
             return util_failf(err, errlen, EVREC_E_CORRUPT,
                              "store %s is corrupt: its records hold %llu bytes, its running "
                              "total says %llu",
                              q->dir, (unsigned long long)sum, (unsigned long long)bytes);
-        }
         bytes = sum;
         rc = queue_meta_put_u64(q, txn, K_BYTES, sum);
     }
     if (!rc && next <= last)
         rc = queue_meta_put_u64(q, txn, K_NEXT_SEQ, last + 1);
-    if (rc) {
-        mdb_txn_abort(txn);
+    if (rc)
         return queue_open_fail_mdb(q, err, errlen, rc == MDB_NOTFOUND ? MDB_CORRUPTED : rc,
                                    "checking the store");
-    }
     q->known_bytes = bytes;
-    int code = settle_settings(q, txn, err, errlen);
+    return EVREC_OK;
+}
+
+/* Open the named databases (creating them in an empty environment), check the marker and
+ * the running state, all in one write transaction so that concurrent first opens agree. */
+static int open_dbs(evrec_queue_t *q, char *err, size_t errlen)
+{
+    MDB_txn *txn;
+    int rc = mdb_txn_begin(q->env, NULL, 0, &txn);
+    if (rc)
+        return queue_open_fail_mdb(q, err, errlen, rc, "opening the store");
+    int code = find_dbs(q, txn, err, errlen);
+    if (!code)
+        code = check_running_state(q, txn, err, errlen);
+    if (!code)
+        code = settle_settings(q, txn, err, errlen);
     if (code) {
         mdb_txn_abort(txn);
         return code;
@@ -506,17 +513,10 @@ static int damaged(evrec_queue_t *q, int code, char *err, size_t errlen)
     return restore_synced(q, err, errlen);
 }
 
-static int open_env(evrec_queue_t *q, char *err, size_t errlen)
+/* LMDB opens its files following links: create or check them first without (O_NOFOLLOW);
+ * the directory is ours alone (check_dir), so nobody can plant a link meanwhile. */
+static int prepare_files(evrec_queue_t *q, char *err, size_t errlen)
 {
-    char *data_path = store_file(q, "data.mdb");
-    if (!data_path)
-        return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
-    /* Opened synced: the commit of open_dbs (creating a store, settling its settings) reaches
-     * the disk before anything is acknowledged; then the store's mode applies. */
-    unsigned flags = MDB_NOTLS;
-    q->opening = 1;
-    /* LMDB opens its files following links: create or check them first without (O_NOFOLLOW);
-     * the directory is ours alone (check_dir), so nobody can plant a link meanwhile. */
     static const char *const names[] = { "data.mdb", "lock.mdb", "flusher.lock" };
     /* In a group store the flusher's lock file is made 0660 here too, whoever opens first. */
     size_t nfiles = q->shared ? 3 : 2;
@@ -525,7 +525,6 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
         int prc = path ? port_prepare_store_file(path, q->shared) : -ENOMEM;
         port_free(path);
         if (prc) {
-            port_free(data_path);
             if (prc == -ENOMEM)
                 return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
             if (prc == -ELOOP || prc == -EINVAL || prc == -EPERM ||
@@ -541,6 +540,12 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
                              names[i], mdb_strerror(-prc));
         }
     }
+    return EVREC_OK;
+}
+
+/* mdb_env_open with the queue's map size. Returns LMDB's code. */
+static int create_env(evrec_queue_t *q, unsigned flags)
+{
     int rc;
     for (;;) {
         rc = mdb_env_create(&q->env);
@@ -561,18 +566,18 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
         }
         break;
     }
-    if (rc) {
-        port_free(data_path);
-        return queue_open_fail_mdb(q, err, errlen, rc, "opening the store's data or lock file");
-    }
-    int dead = 0;
-    mdb_reader_check(q->env, &dead);
+    return rc;
+}
 
+/* The environment is open: check the data file's length, commits a restarted machine never
+ * synced, and the pages, then open the databases. Frees data_path. */
+static int check_env(evrec_queue_t *q, char *data_path, char *err, size_t errlen)
+{
     /* A data file shorter than its own last page would make LMDB touch unmapped file space
      * (SIGBUS): check before the first read. */
     MDB_envinfo info;
     MDB_stat st;
-    rc = mdb_env_info(q->env, &info);
+    int rc = mdb_env_info(q->env, &info);
     if (!rc)
         rc = mdb_env_stat(q->env, &st);
     int64_t fsize = port_file_size(data_path);
@@ -612,6 +617,30 @@ static int open_env(evrec_queue_t *q, char *err, size_t errlen)
     if (info.me_mapsize > q->map_size)
         q->map_size = info.me_mapsize;
     return damaged(q, open_dbs(q, err, errlen), err, errlen);
+}
+
+static int open_env(evrec_queue_t *q, char *err, size_t errlen)
+{
+    char *data_path = store_file(q, "data.mdb");
+    if (!data_path)
+        return util_failf(err, errlen, EVREC_E_NOMEM, "out of memory");
+    /* Opened synced: the commit of open_dbs (creating a store, settling its settings) reaches
+     * the disk before anything is acknowledged; then the store's mode applies. */
+    unsigned flags = MDB_NOTLS;
+    q->opening = 1;
+    int code = prepare_files(q, err, errlen);
+    if (code) {
+        port_free(data_path);
+        return code;
+    }
+    int rc = create_env(q, flags);
+    if (rc) {
+        port_free(data_path);
+        return queue_open_fail_mdb(q, err, errlen, rc, "opening the store's data or lock file");
+    }
+    int dead = 0;
+    mdb_reader_check(q->env, &dead);
+    return check_env(q, data_path, err, errlen);
 }
 
 /* Use the environment another queue of this process has open. */

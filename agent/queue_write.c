@@ -366,6 +366,82 @@ static int evict_for_space(evrec_queue_t *q, int attempt, uint64_t want)
     return 0;
 }
 
+/* Put recs[0..n) into the transaction `ws` began, under the byte bound in force, and commit
+ * it (or abort it on failure). seqs as for store_records; *nref how many the refuse-new policy
+ * turned away. Returns LMDB's code: MDB_MAP_FULL is for the caller to make room. */
+static int put_records(evrec_queue_t *q, wstate_t *ws, const staged_t *recs, size_t n,
+                       uint64_t *seqs, size_t *nref)
+{
+    int rc = 0;
+    uint64_t max = bound_of(q); /* the store's, as of this transaction */
+    for (size_t i = 0; !rc && i < n; i++) {
+        uint64_t seq = 0;
+        if (ws->bytes + recs[i].len > max) {
+            if (q->cfg.full_policy == EVREC_FULL_REFUSE_NEW) {
+                (*nref)++;
+                if (seqs)
+                    seqs[i] = 0;
+                continue;
+            }
+            rc = ws_evict_to(q, ws, max - recs[i].len);
+            if (rc)
+                break;
+        }
+        rc = ws_put_record(q, ws, &recs[i], &seq);
+        if (seqs)
+            seqs[i] = seq;
+    }
+    if (!rc) {
+        ws->add[QC_REFUSED] += *nref;
+        rc = queue_ws_commit(q, ws);
+    } else {
+        queue_ws_abort(ws);
+    }
+    return rc;
+}
+
+/* The map is full before the byte bound is: LMDB's own pages (free list, a reader pinning old
+ * pages) took the room. Make room by policy, never by crashing: EVREC_OK when an eviction made
+ * room for another attempt, otherwise the append's final code (store_records' *refused and
+ * *consumed set as it says). */
+static int make_room(evrec_queue_t *q, size_t n, uint64_t total, int attempt, size_t *refused,
+                     int *consumed)
+{
+    if (q->cfg.full_policy == EVREC_FULL_REFUSE_NEW || attempt >= 4) {
+        count_refused(q, n);
+        *refused = n;
+        *consumed = 1;
+        return queue_fail(q, EVREC_E_FULL,
+                          "store %s is full: its map of %llu bytes has no room left for %zu "
+                          "record(s) (%s)",
+                          q->dir, (unsigned long long)q->map_size, n,
+                          q->cfg.full_policy == EVREC_FULL_REFUSE_NEW ? "full_policy refuse-new"
+                                                                      : "eviction did not help");
+    }
+    int rc = evict_for_space(q, attempt, total);
+    if (rc == MDB_MAP_FULL) {
+        /* Not even an eviction fits: a reader pins the free pages. The room comes back
+         * once the reader ends: staged records wait for it, a direct append is refused. */
+        if (!is_batched(q)) {
+            count_refused(q, n);
+            *refused = n;
+            *consumed = 1;
+        }
+        return queue_fail(q, EVREC_E_FULL,
+                          "store %s is full: its map of %llu bytes has no room left for %zu "
+                          "record(s) while a reader holds old pages",
+                          q->dir, (unsigned long long)q->map_size, n);
+    }
+    if (rc == MDB_NOTFOUND)
+        return queue_fail(q, EVREC_E_FULL,
+                          "store %s: the map of %llu bytes is too small to hold %llu bytes of "
+                          "records even when empty; raise map_size_bytes",
+                          q->dir, (unsigned long long)q->map_size, (unsigned long long)total);
+    if (rc)
+        return queue_mdb_fail(q, rc, "making room in a full store map");
+    return EVREC_OK;
+}
+
 /*
  * Store recs[0..n) in one transaction, enforcing the bound by the full policy. seqs (may be
  * NULL) gets each record's sequence (0 when refused); *refused how many were refused.
@@ -386,31 +462,8 @@ static int store_records(evrec_queue_t *q, const staged_t *recs, size_t n, uint6
         int rc = queue_ws_begin(q, &ws);
         if (rc)
             return queue_mdb_fail(q, rc, "appending to the store");
-        uint64_t max = bound_of(q); /* the store's, as of this transaction */
         size_t nref = 0;
-        for (size_t i = 0; !rc && i < n; i++) {
-            uint64_t seq = 0;
-            if (ws.bytes + recs[i].len > max) {
-                if (q->cfg.full_policy == EVREC_FULL_REFUSE_NEW) {
-                    nref++;
-                    if (seqs)
-                        seqs[i] = 0;
-                    continue;
-                }
-                rc = ws_evict_to(q, &ws, max - recs[i].len);
-                if (rc)
-                    break;
-            }
-            rc = ws_put_record(q, &ws, &recs[i], &seq);
-            if (seqs)
-                seqs[i] = seq;
-        }
-        if (!rc) {
-            ws.add[QC_REFUSED] += nref;
-            rc = queue_ws_commit(q, &ws);
-        } else {
-            queue_ws_abort(&ws);
-        }
+        rc = put_records(q, &ws, recs, n, seqs, &nref);
         if (!rc) {
             *refused = nref;
             *consumed = 1;
@@ -428,41 +481,9 @@ static int store_records(evrec_queue_t *q, const staged_t *recs, size_t n, uint6
         mdb_reader_check(q->env, &dead); /* a killed process's reader pins pages: clear it */
         if (dead > 0 && attempt == 0)
             continue;
-        /* The map is full before the byte bound is: LMDB's own pages (free list, a reader
-         * pinning old pages) took the room. Make room by policy, never by crashing. */
-        if (q->cfg.full_policy == EVREC_FULL_REFUSE_NEW || attempt >= 4) {
-            count_refused(q, n);
-            *refused = n;
-            *consumed = 1;
-            return queue_fail(q, EVREC_E_FULL,
-                              "store %s is full: its map of %llu bytes has no room left for %zu "
-                              "record(s) (%s)",
-                              q->dir, (unsigned long long)q->map_size, n,
-                              q->cfg.full_policy == EVREC_FULL_REFUSE_NEW
-                                  ? "full_policy refuse-new"
-                                  : "eviction did not help");
-        }
-        rc = evict_for_space(q, attempt, total);
-        if (rc == MDB_MAP_FULL) {
-            /* Not even an eviction fits: a reader pins the free pages. The room comes back
-             * once the reader ends: staged records wait for it, a direct append is refused. */
-            if (!is_batched(q)) {
-                count_refused(q, n);
-                *refused = n;
-                *consumed = 1;
-            }
-            return queue_fail(q, EVREC_E_FULL,
-                              "store %s is full: its map of %llu bytes has no room left for %zu "
-                              "record(s) while a reader holds old pages",
-                              q->dir, (unsigned long long)q->map_size, n);
-        }
-        if (rc == MDB_NOTFOUND)
-            return queue_fail(q, EVREC_E_FULL,
-                              "store %s: the map of %llu bytes is too small to hold %llu bytes of "
-                              "records even when empty; raise map_size_bytes",
-                              q->dir, (unsigned long long)q->map_size, (unsigned long long)total);
-        if (rc)
-            return queue_mdb_fail(q, rc, "making room in a full store map");
+        int code = make_room(q, n, total, attempt, refused, consumed);
+        if (code)
+            return code;
     }
 }
 
