@@ -115,7 +115,8 @@ CLI      := $(BUILD)/evrec
 # The CLI's AWS-compatible part (never installed), and the test programs that link it: they
 # include its headers (-Itools/evrec), never its .c files (`make check-tree`).
 CLI_LIB  := $(BUILD)/libevrec-cli.a
-CLI_LIB_TESTS := $(BUILD)/tests/unit/test_cli_formats $(BUILD)/tests/unit/test_jmespath
+CLI_LIB_TESTS := $(BUILD)/tests/unit/test_cli_formats $(BUILD)/tests/unit/test_cli_params \
+                 $(BUILD)/tests/unit/test_jmespath
 
 # The local endpoint needs a Python 3 that has botocore (Debian: python3-botocore).
 PYTHON   ?= $(shell for p in python3 /usr/bin/python3; do $$p -c 'import botocore' >/dev/null 2>&1 && { echo $$p; break; }; done)

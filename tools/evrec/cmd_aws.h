@@ -7,6 +7,8 @@
  *   cmd_aws_config.c  configuration: profile, region, retry settings, timeouts, credentials
  *                     and the endpoint, from flags, the environment and the AWS config files
  *   cmd_aws_send.c    the request and its retries, then the answer: errors and output
+ *   cmd_aws_errors.c  the AWS CLI's error messages and the --debug log
+ * All but cmd_aws.c are in the CLI's internal library (tools/evrec/README.md).
  */
 #ifndef EVREC_CMD_AWS_H
 #define EVREC_CMD_AWS_H
@@ -74,7 +76,7 @@ typedef struct call {
     char url[2048], host[512];
 } call_t;
 
-/* -- errors and the debug log, as the AWS CLI prints them (cmd_aws.c) -------------------- */
+/* -- errors and the debug log, as the AWS CLI prints them (cmd_aws_errors.c) ------------- */
 
 extern const char awscli_usage[];
 /** argparse's error(): the usage, then "evrec: error: ...". */

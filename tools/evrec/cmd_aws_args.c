@@ -184,11 +184,19 @@ static int param_error(const char *cli_name, const char *msg)
     return awscli_fail(RC_PARAM, "Error parsing parameter '--%s': %s", cli_name, msg);
 }
 
+/* An allocation failed (Python's MemoryError, the AWS CLI's 255). */
+static int memory_error(void) { return awscli_fail(RC_GENERAL, "MemoryError"); }
+
+/* A reader's message says it ran out of memory (not that the input is bad). */
+static int out_of_memory(const char *err) { return strncasecmp(err, "out of memory", 13) == 0; }
+
 static int json_arg(const char *cli_name, const char *text, size_t len, cJSON **out)
 {
     char err[512];
     if (pyjson_parse(text, len, out, err, sizeof err) == 0)
         return 0;
+    if (out_of_memory(err))
+        return memory_error();
     sbuf_t m = { 0 };
     sb_printf(&m, "Invalid JSON: %s\nJSON received: ", err);
     sb_putn(&m, text, len);
@@ -213,7 +221,7 @@ static int shorthand_arg(const char *cli_name, const char *text, cJSON **out)
 {
     char err[2048];
     if (shorthand_parse(text, out, err, sizeof err) != 0)
-        return param_error(cli_name, err);
+        return out_of_memory(err) ? memory_error() : param_error(cli_name, err);
     return 0;
 }
 
@@ -233,9 +241,6 @@ static int unpack_object_text(const char *cli_name, const char *v, size_t len, c
 }
 
 static int unpack_one(const char *cli_name, int shape, const char *v, size_t len, cJSON **out);
-
-/* An allocation failed (Python's MemoryError, the AWS CLI's 255). */
-static int memory_error(void) { return awscli_fail(RC_GENERAL, "MemoryError"); }
 
 /* A list given as one string that is not JSON: Python iterates its characters. */
 static int unpack_chars(const char *cli_name, int member, const char *v, size_t len,
@@ -333,8 +338,11 @@ static int unpack_value(const arg_value_t *a, const char *v, size_t len, cJSON *
         return unpack_one(m->cli_name, m->shape, v, len, out);
     int rc = shorthand_arg(m->cli_name, v, out);
     char err[512];
-    if (rc == 0 && shorthand_apply_model(out, m->shape, err, sizeof err) != 0)
-        rc = awscli_fail(RC_GENERAL, "%s", err);
+    if (rc == 0 && shorthand_apply_model(out, m->shape, err, sizeof err) != 0) {
+        rc = out_of_memory(err) ? memory_error() : awscli_fail(RC_GENERAL, "%s", err);
+        cJSON_Delete(*out);
+        *out = NULL;
+    }
     return rc;
 }
 
@@ -375,7 +383,7 @@ static int shorthand_list(const arg_value_t *a, cJSON **out)
     char err[512];
     if (shorthand_apply_model(&list, m->shape, err, sizeof err) != 0) {
         cJSON_Delete(list);
-        return awscli_fail(RC_GENERAL, "%s", err);
+        return out_of_memory(err) ? memory_error() : awscli_fail(RC_GENERAL, "%s", err);
     }
     *out = list;
     return 0;
@@ -765,8 +773,12 @@ static int load_cli_input(const char *cli_name, const char *value, int yaml, cJS
     int rc = 0;
     if (yaml) {
         if (aws_yaml_load(text, len, out, err, sizeof err) != 0)
-            rc = awscli_fail(RC_PARAM, "Error parsing parameter '--%s': Invalid YAML: %s", cli_name, err);
-    } else if (pyjson_parse(text, len, out, err, sizeof err) != 0) {
+            rc = out_of_memory(err) ? memory_error()
+                 : awscli_fail(RC_PARAM, "Error parsing parameter '--%s': Invalid YAML: %s",
+                               cli_name, err);
+    } else if (pyjson_parse(text, len, out, err, sizeof err) != 0 && out_of_memory(err)) {
+        rc = memory_error();
+    } else if (!*out) { /* bad JSON */
         sbuf_t m = { 0 };
         sb_printf(&m, "Invalid JSON: %s\nJSON received: ", err);
         sb_putn(&m, text, len);
