@@ -247,9 +247,13 @@ static void sub_table_from_list(table_t *t, const cJSON *cur, int indent, const 
         cap += (size_t)cJSON_GetArraySize(e);
     const char **headers = port_calloc(cap, sizeof *headers), **more = port_calloc(cap, sizeof *more);
     size_t nh = 0, nm = 0;
-    if (!headers || !more)
-        t->oom = 1;
-    for (const cJSON *e = cur->child; e && headers && more; e = e->next) {
+    if (!headers || !more) {
+        t->oom = 1; /* the table is not printed */
+        port_free(headers);
+        port_free(more);
+        return;
+    }
+    for (const cJSON *e = cur->child; e; e = e->next) {
         if (!cJSON_IsObject(e))
             continue;
         for (const cJSON *m = e->child; m; m = m->next)
