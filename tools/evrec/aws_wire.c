@@ -458,7 +458,8 @@ int wire_blobs_to_base64(cJSON *params, int shape, int base64_in, sbuf_t *err)
 /* -- skeletons ------------------------------------------------------------------------------- */
 
 /* botocore's ArgumentGenerator: placeholders by type; with member names (the output skeleton)
- * strings hold their member's name and list elements their shape's name. */
+ * strings hold their member's name and list elements their shape's name. NULL when out of
+ * memory. */
 static cJSON *skeleton(int shape, int *stack, int depth, int names, const char *name)
 {
     const model_shape_t *s = &model_shapes[shape];
@@ -470,26 +471,24 @@ static cJSON *skeleton(int shape, int *stack, int depth, int names, const char *
         if (seen > 1 || depth >= 63)
             return cJSON_CreateObject();
         cJSON *o = cJSON_CreateObject();
-        for (size_t i = 0; i < s->nmembers; i++) {
+        for (size_t i = 0; i < s->nmembers && o; i++) {
             stack[depth] = s->members[i].shape;
-            cJSON_AddItemToObject(o, s->members[i].name,
-                                  skeleton(s->members[i].shape, stack, depth + 1, names,
-                                           s->members[i].name));
+            o = add_or_drop(o, s->members[i].name,
+                            skeleton(s->members[i].shape, stack, depth + 1, names,
+                                     s->members[i].name));
         }
         return o;
     }
     case MT_LIST: {
-        cJSON *a = cJSON_CreateArray();
         stack[depth] = s->member;
-        cJSON_AddItemToArray(a, skeleton(s->member, stack, depth + 1, names,
-                                         names ? model_shapes[s->member].name : ""));
-        return a;
+        return add_or_drop(cJSON_CreateArray(), NULL,
+                           skeleton(s->member, stack, depth + 1, names,
+                                    names ? model_shapes[s->member].name : ""));
     }
     case MT_MAP: {
-        cJSON *o = cJSON_CreateObject();
         stack[depth] = s->value;
-        cJSON_AddItemToObject(o, "KeyName", skeleton(s->value, stack, depth + 1, names, ""));
-        return o;
+        return add_or_drop(cJSON_CreateObject(), "KeyName",
+                           skeleton(s->value, stack, depth + 1, names, ""));
     }
     case MT_STRING:
         if (names)

@@ -40,7 +40,7 @@ int wire_blobs_to_base64(cJSON *params, int shape, int base64_in, sbuf_t *err);
 
 /** A skeleton value of a shape as --generate-cli-skeleton prints it: placeholders by type
  *  ("" and the first enum value for strings), or with member_names (the output skeleton)
- *  each string holds its member's name. */
+ *  each string holds its member's name. NULL when out of memory. */
 cJSON *wire_skeleton(int shape, int member_names);
 
 /** The yaml-input skeleton of a shape, as the AWS CLI prints it (model order, comments). */

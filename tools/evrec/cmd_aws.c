@@ -43,6 +43,8 @@ static int skeleton(ctx_t *c, const char *kind)
 {
     if (strcmp(kind, "output") == 0) {
         cJSON *sk = c->op->output >= 0 ? wire_skeleton(c->op->output, 1) : cJSON_CreateObject();
+        if (!sk)
+            return awscli_fail(RC_GENERAL, "MemoryError");
         /* botocore's Stubber validates the stubbed answer: Kinesis's FailedRecordCount of 0 is
          * below its model's minimum of 1 */
         sbuf_t report = { 0 };
@@ -62,9 +64,15 @@ static int skeleton(ctx_t *c, const char *kind)
         wire_yaml_skeleton(&b, c->op->input);
     } else {
         cJSON *sk = wire_skeleton(c->op->input, 0);
-        pyjson_dump(&b, sk, 4);
+        if (sk)
+            pyjson_dump(&b, sk, 4);
         sb_putc(&b, '\n');
+        b.oom |= !sk;
         cJSON_Delete(sk);
+    }
+    if (b.oom) { /* never a skeleton cut short */
+        sb_free(&b);
+        return awscli_fail(RC_GENERAL, "MemoryError");
     }
     fwrite(sb_str(&b), 1, b.len, stdout);
     sb_free(&b);
