@@ -1291,7 +1291,11 @@ static void count_store(flusher_t *f)
  * counting the store then would wake it for nothing. */
 static uint32_t store_tick(flusher_t *f)
 {
-    uint32_t tick = queue_tick(f->q);
+    /* The thread leaves the queue's timed work (batched commits, fsyncs) to the agent's
+     * ticker, which has it anyway: woken for it too, the flusher woke a second time after
+     * each of its own writes (a retry's status, a delivery). Without threads (evrec_poll)
+     * the caller's loop does it here. */
+    uint32_t tick = f->cfg.manual ? queue_tick(f->q) : QUEUE_TICK_IDLE;
     if (watching(f))
         return tick;
     port_mutex_lock(f->mu);
@@ -1313,11 +1317,17 @@ static step_result_t run_step(flusher_t *f)
 static void thread_main(void *arg)
 {
     flusher_t *f = arg;
+    int woke = 0;
     for (;;) {
         /* Take what woke the loop first, then look at everything afresh: a poke always comes
-         * after the change it announces, and the count below sees every write before it. */
-        if (port_watch_wait(f->watch, 1, 0) & PORT_WATCH_CHANGED)
+         * after the change it announces. A write is seen a moment before the writer's commit
+         * can be read (LMDB publishes it in its lock file after writing the meta page), so
+         * the count below may miss the last one: after a write the loop looks again when
+         * the quiet time ends, whether or not more writes came. */
+        woke |= port_watch_wait(f->watch, 1, 0);
+        if (woke & PORT_WATCH_CHANGED)
             f->quiet_until = port_monotonic_ms() + FL_STORE_POLL_MS;
+        woke = 0;
         uint32_t tick = store_tick(f);
         count_store(f);
         persist_status(f, 0);
@@ -1343,7 +1353,8 @@ static void thread_main(void *arg)
                     wait = f->quiet_until - mono;
             }
             port_mutex_unlock(f->mu);
-            port_watch_wait(f->watch, listen, wait >= UINT32_MAX ? UINT32_MAX : (uint32_t)wait);
+            woke = port_watch_wait(f->watch, listen,
+                                   wait >= UINT32_MAX ? UINT32_MAX : (uint32_t)wait);
             continue;
         }
         port_mutex_unlock(f->mu);
@@ -1602,9 +1613,12 @@ int flusher_poll(flusher_t *f, uint32_t *next_ms)
         return EVREC_E_INVALID;
     if (!f->cfg.manual)
         return EVREC_E_STATE;
-    if (f->fds_asked) /* the event loop was woken by the watch's descriptor: take that */
-        port_watch_wait(f->watch, 1, 0);
+    /* The event loop was woken by the watch's descriptor: take that (and look again in a
+     * while: the write may come a moment before its commit can be read, as in thread_main). */
+    int changed = f->fds_asked && (port_watch_wait(f->watch, 1, 0) & PORT_WATCH_CHANGED);
     uint32_t tick = store_tick(f);
+    if (changed && tick > FL_STORE_POLL_MS)
+        tick = FL_STORE_POLL_MS;
     count_store(f);
     persist_status(f, 0);
     report_evicted(f);
@@ -1632,9 +1646,10 @@ int flusher_poll_budget(flusher_t *f, uint32_t budget_ms, uint32_t *next_ms)
     if (!f->cfg.manual)
         return EVREC_E_STATE;
     uint64_t deadline = port_clock_monotonic_ms(f->cfg.clock) + budget_ms;
-    if (f->fds_asked)
-        port_watch_wait(f->watch, 1, 0);
+    int changed = f->fds_asked && (port_watch_wait(f->watch, 1, 0) & PORT_WATCH_CHANGED);
     uint32_t tick = store_tick(f);
+    if (changed && tick > FL_STORE_POLL_MS) /* look again: see flusher_poll */
+        tick = FL_STORE_POLL_MS;
     count_store(f);
     persist_status(f, 0);
     report_evicted(f);

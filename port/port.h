@@ -120,7 +120,10 @@ int port_watch_file(const port_watch_t *w);
 void port_watch_poke(port_watch_t *w);
 /** Wait up to timeout_ms (0: only look; UINT32_MAX: no limit) for a poke or, with `file`,
  *  a write to the file. Returns what ended it (PORT_WATCH_* bits, taken: the next wait does
- *  not see them again; a write while `file` is 0 is kept for a later wait), 0 on timeout. */
+ *  not see them again; a write while `file` is 0 is kept for a later wait), 0 on timeout.
+ *  A write is reported as it happens, which may be a moment before the writer's commit can
+ *  be read (LMDB publishes a commit in its lock file after writing the meta page): a caller
+ *  that reads the file after a write looks again a little later. */
 int port_watch_wait(port_watch_t *w, int file, uint32_t timeout_ms);
 /** A descriptor that becomes readable when the file is written to, for an event loop to wait
  *  on (port_watch_wait(w, 1, 0) takes the notification); -1 if there is none. */
