@@ -1,11 +1,11 @@
 /*
- * The durable queue over LMDB, in four files that share this header: queue_open.c (open,
+ * The durable queue over LMDB, in five files that share this header: queue_open.c (open,
  * create, verify, the store-kept settings, restore of the synced snapshot, close, the
  * process-wide environment registry), queue_write.c (write transactions, append, eviction,
- * batched staging, sync and the pinned synced snapshot, ticks), queue_read.c (scan, delete,
- * expire, stats) and queue_meta.c (error messages, meta values, endpoint profiles, the
- * flusher's lock, accessors). Nothing outside them includes this; the rest of the library
- * goes through queue.h, whose contract they implement. The costs are in README.md
+ * batched staging, ticks), queue_sync.c (sync and the pinned synced snapshot), queue_read.c
+ * (scan, delete, expire, stats) and queue_meta.c (error messages, meta values, endpoint
+ * profiles, the flusher's lock, accessors). Nothing outside them includes this; the rest of
+ * the library goes through queue.h, whose contract they implement. The costs are in README.md
  * ("Storage, durability and limits").
  *
  * Layout of `meta` (keys are ASCII, integers little-endian):
@@ -41,6 +41,8 @@
 extern const char *const queue_counter_keys[QC_COUNT];
 
 #define SIDE_BOOT_LEN 64u
+#define PIN_MAX_TXNS QUEUE_PIN_MAX_TXNS
+#define PIN_HARD_TXNS QUEUE_PIN_HARD_TXNS
 #define ERR_LEN 256
 
 typedef struct qerr {
@@ -186,7 +188,7 @@ typedef struct wstate {
     uint64_t evicted_unreported;
 } wstate_t;
 
-/* The newest valid slot of synced.meta, the synced snapshot's side file (queue_write.c). */
+/* The newest valid slot of synced.meta, the synced snapshot's side file (queue_sync.c). */
 typedef struct side {
     uint64_t seq, txnid;
     uint8_t copy[256];
@@ -228,6 +230,11 @@ int queue_ws_del_current(wstate_t *ws, MDB_cursor *cur, size_t size);
 int queue_commit_noted(evrec_queue_t *q, MDB_txn *txn);
 /* The last key of `events` (0 if empty). */
 int queue_last_seq(evrec_queue_t *q, MDB_txn *txn, uint64_t *out);
+void queue_free_staged(staged_t *s, stage_chunk_t *chunks);
+int queue_flush_staged(evrec_queue_t *q);
+
+/* -- queue_sync.c ------------------------------------------------------------------------ */
+
 /* fsync the environment and pin the snapshot it made durable (process, batched modes). */
 int queue_env_sync(evrec_queue_t *q);
 /* Sync when the interval is due or the synced snapshot lies PIN_MAX_TXNS behind. */
@@ -236,8 +243,6 @@ void queue_maybe_sync(evrec_queue_t *q);
 void queue_sync_after_write(evrec_queue_t *q);
 void queue_drop_pin(evrec_queue_t *q);
 int queue_read_side(evrec_queue_t *q, side_t *out);
-void queue_free_staged(staged_t *s, stage_chunk_t *chunks);
-int queue_flush_staged(evrec_queue_t *q);
 
 /* -- queue_read.c ------------------------------------------------------------------------ */
 

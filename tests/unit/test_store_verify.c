@@ -29,7 +29,7 @@ static queue_config_t cfg(void)
     queue_config_t c;
     memset(&c, 0, sizeof c);
     /* Batched: few transactions, so the file holds few pages beyond those in use (process
-     * mode keeps its synced snapshot's pages while it commits, see queue_write.c). */
+     * mode keeps its synced snapshot's pages while it commits, see queue_sync.c). */
     c.durability = EVREC_DURABLE_BATCHED;
     c.commit_max_events = 500;
     c.max_store_bytes = 16u << 20;

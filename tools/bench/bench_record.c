@@ -224,7 +224,7 @@ static result_t run_lmdb(const char *dir, const recs_t *r, int n, int per_txn)
  * by a read transaction (so no later commit overwrites its pages) and moves the pin each time
  * the writer is PIN_EVERY transactions past it: read transaction, fsync of the data file, the
  * snapshot's id written and fdatasync'ed to a side file, old pin dropped. evrec's process mode
- * does the same work (agent/queue_write.c: keep_synced, PIN_MAX_TXNS) plus its own bookkeeping. */
+ * does the same work (agent/queue_sync.c: keep_synced, PIN_MAX_TXNS) plus its own bookkeeping. */
 #define PIN_EVERY 256u
 
 typedef struct pinner {
