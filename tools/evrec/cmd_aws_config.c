@@ -37,9 +37,18 @@ char *awscli_read_text_file(const char *path, size_t *len)
         errno = ENOMEM;
         return NULL;
     }
-    if (len)
-        *len = b.len;
-    return b.data;
+    /* Callers own and free() it (malloc'ed, as cmd_aws.h says), while the buffer grew through
+     * the port's allocator (evrec_set_allocator()): hand over a malloc'ed copy. */
+    char *text = malloc(b.len + 1);
+    if (text) {
+        memcpy(text, b.data, b.len + 1);
+        if (len)
+            *len = b.len;
+    } else {
+        errno = ENOMEM;
+    }
+    sb_free(&b);
+    return text;
 }
 
 static char *config_path(const char *env, const char *rel)
