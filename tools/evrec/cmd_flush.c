@@ -128,6 +128,9 @@ static int report(evrec_t *agent, const cli_config_t *c, int rc, int code)
     if (text) {
         printf("%s\n", text);
         cJSON_free(text);
+    } else {
+        fprintf(stderr, "evrec flush: out of memory printing the counters\n");
+        code = CLI_EXIT_FAIL;
     }
     return code;
 }

@@ -13,24 +13,22 @@
 #include "evrec.h"
 
 /* Unix ms as ISO 8601 UTC with milliseconds ("2026-11-22T10:00:00.123Z"); null if unset. */
-static void add_time(cJSON *o, const char *name, int64_t ms)
+static int add_time(cJSON *o, const char *name, int64_t ms)
 {
     time_t secs = (time_t)(ms / 1000);
     struct tm tm;
-    if (ms <= 0 || !gmtime_r(&secs, &tm)) {
-        cJSON_AddNullToObject(o, name);
-        return;
-    }
+    if (ms <= 0 || !gmtime_r(&secs, &tm))
+        return cJSON_AddNullToObject(o, name) != NULL;
     char buf[64];
     snprintf(buf, sizeof buf, "%04lld-%02d-%02dT%02d:%02d:%02d.%03dZ",
              (long long)tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
              tm.tm_sec, (int)(ms % 1000));
-    cJSON_AddStringToObject(o, name, buf);
+    return cJSON_AddStringToObject(o, name, buf) != NULL;
 }
 
-static void add_u64(cJSON *o, const char *name, uint64_t v)
+static int add_u64(cJSON *o, const char *name, uint64_t v)
 {
-    cJSON_AddNumberToObject(o, name, (double)v);
+    return cJSON_AddNumberToObject(o, name, (double)v) != NULL;
 }
 
 static cJSON *stats_object(const evrec_stats_t *s)
@@ -38,45 +36,50 @@ static cJSON *stats_object(const evrec_stats_t *s)
     cJSON *o = cJSON_CreateObject();
     if (!o)
         return NULL;
-    add_u64(o, "events", s->queued_events);
-    add_u64(o, "bytes", s->queued_bytes);
-    add_u64(o, "endpoints", s->endpoints);
-    add_time(o, "oldest", s->oldest_ms);
-    add_u64(o, "recorded", s->recorded);
-    add_u64(o, "delivered", s->delivered);
-    add_u64(o, "truncated", s->truncated);
+    int ok = 1; /* every member or none: a failed allocation is never a partial object */
+    ok &= add_u64(o, "events", s->queued_events);
+    ok &= add_u64(o, "bytes", s->queued_bytes);
+    ok &= add_u64(o, "endpoints", s->endpoints);
+    ok &= add_time(o, "oldest", s->oldest_ms);
+    ok &= add_u64(o, "recorded", s->recorded);
+    ok &= add_u64(o, "delivered", s->delivered);
+    ok &= add_u64(o, "truncated", s->truncated);
     cJSON *d = cJSON_AddObjectToObject(o, "dropped");
-    add_u64(d, "evicted", s->dropped_evicted);
-    add_u64(d, "expired", s->dropped_expired);
-    add_u64(d, "rejected", s->dropped_rejected);
-    add_u64(d, "poison", s->dropped_poison);
-    add_u64(d, "refused", s->dropped_refused);
-    add_u64(d, "uncommitted", s->dropped_uncommitted);
-    add_u64(d, "purged", s->dropped_purged);
-    add_u64(o, "requests", s->requests);
-    add_u64(o, "retries", s->retries);
-    add_time(o, "last_upload", s->last_upload_ms);
-    add_time(o, "backoff_until", s->backoff_until_ms);
+    ok &= add_u64(d, "evicted", s->dropped_evicted);
+    ok &= add_u64(d, "expired", s->dropped_expired);
+    ok &= add_u64(d, "rejected", s->dropped_rejected);
+    ok &= add_u64(d, "poison", s->dropped_poison);
+    ok &= add_u64(d, "refused", s->dropped_refused);
+    ok &= add_u64(d, "uncommitted", s->dropped_uncommitted);
+    ok &= add_u64(d, "purged", s->dropped_purged);
+    ok &= add_u64(o, "requests", s->requests);
+    ok &= add_u64(o, "retries", s->retries);
+    ok &= add_time(o, "last_upload", s->last_upload_ms);
+    ok &= add_time(o, "backoff_until", s->backoff_until_ms);
     if (s->last_error) {
-        cJSON_AddStringToObject(o, "last_error", evrec_strerror(s->last_error));
-        cJSON_AddStringToObject(o, "last_error_message", s->last_error_message);
+        ok &= cJSON_AddStringToObject(o, "last_error", evrec_strerror(s->last_error)) != NULL;
+        ok &= cJSON_AddStringToObject(o, "last_error_message", s->last_error_message) != NULL;
     } else {
-        cJSON_AddNullToObject(o, "last_error");
+        ok &= cJSON_AddNullToObject(o, "last_error") != NULL;
     }
     /* Metered links: requests held back, events waiting on the limits, bytes sent today. */
     cJSON *m = cJSON_AddObjectToObject(o, "metered");
-    add_u64(m, "deferrals", s->deferrals);
-    add_u64(m, "deferred_events", s->deferred_events);
-    add_u64(m, "upload_bytes_today", s->upload_bytes_today);
+    ok &= add_u64(m, "deferrals", s->deferrals);
+    ok &= add_u64(m, "deferred_events", s->deferred_events);
+    ok &= add_u64(m, "upload_bytes_today", s->upload_bytes_today);
     /* Whether a flusher runs now (its pid, since when), and how fresh the delivery state is. */
     cJSON *fl = cJSON_AddObjectToObject(o, "flusher");
-    cJSON_AddBoolToObject(fl, "alive", s->flusher_alive);
+    ok &= cJSON_AddBoolToObject(fl, "alive", s->flusher_alive) != NULL;
     if (s->flusher_pid > 0)
-        cJSON_AddNumberToObject(fl, "pid", (double)s->flusher_pid);
+        ok &= cJSON_AddNumberToObject(fl, "pid", (double)s->flusher_pid) != NULL;
     else
-        cJSON_AddNullToObject(fl, "pid");
-    add_time(fl, "since", s->flusher_since_ms);
-    add_time(fl, "status_updated", s->status_updated_ms);
+        ok &= cJSON_AddNullToObject(fl, "pid") != NULL;
+    ok &= add_time(fl, "since", s->flusher_since_ms);
+    ok &= add_time(fl, "status_updated", s->status_updated_ms);
+    if (!ok) {
+        cJSON_Delete(o);
+        return NULL;
+    }
     return o;
 }
 
@@ -155,16 +158,18 @@ static int run_named(int argc, char **argv, const char *name)
     evrec_stats_t st = { .struct_size = sizeof st };
     int rc = evrec_stats(agent, &st);
     cJSON *o = rc == EVREC_OK ? stats_object(&st) : NULL;
-    if (o && status)
-        cJSON_AddStringToObject(o, "state", status_state(&st, &code));
+    if (o && status && !cJSON_AddStringToObject(o, "state", status_state(&st, &code))) {
+        cJSON_Delete(o);
+        o = NULL;
+    }
     char *text = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (text) {
         printf("%s\n", text);
         cJSON_free(text);
     } else {
-        if (rc != EVREC_OK)
-            fprintf(stderr, "evrec %s: %s\n", name, evrec_last_error(agent));
+        fprintf(stderr, "evrec %s: %s\n", name,
+                rc != EVREC_OK ? evrec_last_error(agent) : "out of memory");
         code = status ? STATUS_UNKNOWN : CLI_EXIT_FAIL;
     }
     evrec_close(agent, 0);
