@@ -6,22 +6,44 @@
 
 #include <dirent.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-/** Context switches (voluntary and not) of every thread of this process but the calling one:
- *  each wakeup of a sleeping thread is one. -1 if /proc cannot tell. */
-static inline long long tu_switches_of_other_threads(void)
+/** The ids of this process's threads (at most `max` into ids); their count. */
+static inline size_t tu_thread_ids(long *ids, size_t max)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < max)
+        if (e->d_name[0] != '.')
+            ids[n++] = strtol(e->d_name, NULL, 10);
+    closedir(d);
+    return n;
+}
+
+/** Context switches (voluntary and not) of every thread of this process but the calling one
+ *  and the `nskip` in `skip` (threads that were there before, e.g. a sanitizer's own): each
+ *  wakeup of a sleeping thread is one. -1 if /proc cannot tell. */
+static inline long long tu_switches_of_threads_except(const long *skip, size_t nskip)
 {
     long long total = 0;
-    char self[32];
-    snprintf(self, sizeof self, "%ld", (long)gettid());
+    long self = (long)gettid();
     DIR *d = opendir("/proc/self/task");
     if (!d)
         return -1;
     struct dirent *e;
     while ((e = readdir(d)) != NULL) {
-        if (e->d_name[0] == '.' || strcmp(e->d_name, self) == 0)
+        if (e->d_name[0] == '.')
+            continue;
+        long id = strtol(e->d_name, NULL, 10);
+        int skipped = id == self;
+        for (size_t i = 0; i < nskip && !skipped; i++)
+            skipped = skip[i] == id;
+        if (skipped)
             continue;
         char path[300], line[128];
         snprintf(path, sizeof path, "/proc/self/task/%s/status", e->d_name);
@@ -38,6 +60,12 @@ static inline long long tu_switches_of_other_threads(void)
     }
     closedir(d);
     return total;
+}
+
+/** Context switches of every thread of this process but the calling one. */
+static inline long long tu_switches_of_other_threads(void)
+{
+    return tu_switches_of_threads_except(NULL, 0);
 }
 
 /** A field of /proc/self/io ("wchar": bytes handed to write calls; "write_bytes": bytes that
