@@ -116,6 +116,8 @@ struct flusher {
     uint64_t empty_gen; /* the flush_gen seen at the start of a step that found nothing to do */
     uint64_t next_interval_mono;
     uint64_t backoff_until_mono; /* 0: not backing off */
+    int was_empty;               /* due_locked last saw nothing queued, at empty_seen_mono */
+    uint64_t empty_seen_mono;
 
     /* Statistics (under `mu`). */
     uint64_t requests, retries;
@@ -1240,13 +1242,19 @@ static int due_locked(flusher_t *f, uint64_t now, uint32_t tick_ms, uint64_t *wa
                                ? f->store_queued - f->left_after_drain
                                : 0;
         /* Nothing queued and the loop is woken by what comes (watching): no interval timer.
-         * The interval stays on its grid, so what comes later waits for its next tick as it
-         * would have. */
+         * The interval stays on its grid: its ticks while the queue was last seen empty
+         * would have drained nothing, so what comes waits for the first tick after that look,
+         * as it would have (not sent at once: devices must not fall into step). */
         int empty = watching(f) && f->store_queued == 0 && f->notified == 0 && !f->draining &&
                     f->flush_gen <= f->empty_gen;
-        if (empty && now >= f->next_interval_mono)
-            f->next_interval_mono =
-                backoff_next_tick(f->next_interval_mono, now, f->cfg.flush_interval_ms);
+        if (empty) {
+            f->empty_seen_mono = now;
+            f->was_empty = 1;
+        } else if (f->was_empty) {
+            f->was_empty = 0;
+            f->next_interval_mono = backoff_next_tick(f->next_interval_mono, f->empty_seen_mono,
+                                                      f->cfg.flush_interval_ms);
+        }
         if (f->draining || f->flush_gen > f->empty_gen ||
             f->notified >= f->cfg.flush_threshold_events ||
             waiting >= f->cfg.flush_threshold_events || (!empty && now >= f->next_interval_mono)) {
