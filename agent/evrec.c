@@ -335,11 +335,12 @@ static void queue_woke(void *user)
     evrec_t *a = user;
     atomic_fetch_add(&a->wake_gen, 1);
     atomic_store(&a->tick_due_ms, 0);
-    if (a->ticker) {
-        port_mutex_lock(a->mu);
-        port_cond_broadcast(a->tick_cond);
-        port_mutex_unlock(a->mu);
-    }
+    /* Not `if (a->ticker)`: the flusher thread, started first, may write (and so call this)
+     * while evrec_open is still storing the ticker's handle. Without a ticker (manual_flush)
+     * nobody waits and the broadcast is a no-op. */
+    port_mutex_lock(a->mu);
+    port_cond_broadcast(a->tick_cond);
+    port_mutex_unlock(a->mu);
 }
 
 /* Without a ticker thread (manual_flush firmware), recording threads do the periodic work
