@@ -28,6 +28,22 @@ static const unsigned char escaped[256] = {
     ['"'] = 1, ['\\'] = 1,
 };
 
+/* The bytes an escape adds beyond the byte itself: 1 for the two-character ones, 5 for
+ * \u00xx (the other control characters), 0 for every byte written as it is. */
+static const unsigned char escape_extra[256] = {
+    5, 5, 5, 5, 5, 5, 5, 5, [8] = 1, [9] = 1, [10] = 1, 5, [12] = 1, [13] = 1, 5, 5,
+    5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5, 5,
+    ['"'] = 1, ['\\'] = 1,
+};
+
+size_t jsonw_str_bytes(const char *s, size_t n)
+{
+    size_t bytes = n + 2;
+    for (size_t i = 0; i < n; i++)
+        bytes += escape_extra[(unsigned char)s[i]];
+    return bytes;
+}
+
 void jsonw_str(jsonw_t *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";

@@ -41,6 +41,8 @@ static inline void jsonw_raw(jsonw_t *w, const char *s, size_t n)
 }
 /** A JSON string of n bytes: quoted, with `"`, `\` and control characters escaped. */
 void jsonw_str(jsonw_t *w, const char *s, size_t n);
+/* The bytes jsonw_str() writes for these n bytes: quotes and escapes included. */
+size_t jsonw_str_bytes(const char *s, size_t n);
 /** A number as cJSON prints it (null for NaN and infinities). */
 void jsonw_num(jsonw_t *w, double d);
 

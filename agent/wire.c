@@ -10,24 +10,14 @@
 #include <string.h>
 
 #include "evrec.h"
+#include "jsonw.h"
 #include "port.h"
 
 /* -- size estimates ------------------------------------------------------------------------ */
 
 size_t wire_json_string_bytes(const char *s)
 {
-    size_t n = 2; /* the quotes */
-    for (const unsigned char *p = (const unsigned char *)(s ? s : ""); *p != '\0'; p++) {
-        unsigned char c = *p;
-        if (c >= 0x20 && c != '"' && c != '\\')
-            n += 1;
-        else if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' ||
-                 c == '\t')
-            n += 2;
-        else
-            n += 6; /* \u00XX */
-    }
-    return n;
+    return s ? jsonw_str_bytes(s, strlen(s)) : 2;
 }
 
 /* -- printing ------------------------------------------------------------------------------ */

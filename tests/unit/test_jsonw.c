@@ -109,6 +109,7 @@ static void strings_escape_as_cjson_escapes_them(void **state)
             jsonw_str(&w, s, strlen(s));
             assert_int_equal(w.len, strlen(want));
             assert_memory_equal(buf, want, w.len);
+            assert_int_equal(jsonw_str_bytes(s, strlen(s)), strlen(want)); /* sizes agree */
             cJSON_free(want);
             cJSON_Delete(j);
         }
