@@ -322,36 +322,40 @@ static const char *skip_ws(const char *p, const char *end)
     return p;
 }
 
+/* One key's occurrences as a key: found by its first byte (memchr), then taken only when an
+ * unescaped quote opens it, a quote closes it and a colon follows. */
+static void count_key(const char *body, const char *end, const wire_member_count_t *m,
+                      size_t *count, size_t *with_value)
+{
+    size_t klen = m->key_len;
+    size_t vlen = m->value ? strlen(m->value) : 0;
+    const char *p = body;
+    while (p < end && (p = memchr(p, m->key[0], (size_t)(end - p))) != NULL) {
+        const char *q = p++;
+        if (q == body || q[-1] != '"' || (q - 1 > body && q[-2] == '\\'))
+            continue; /* not the start of a string, or after an escaped quote inside one */
+        if ((size_t)(end - q) <= klen || memcmp(q, m->key, klen) != 0 || q[klen] != '"')
+            continue;
+        p = q + klen + 1;
+        const char *c = skip_ws(p, end);
+        if (c >= end || *c != ':')
+            continue; /* the same text as a value, not a key */
+        (*count)++;
+        c = skip_ws(c + 1, end);
+        if (m->value && (size_t)(end - c) > vlen && memcmp(c, m->value, vlen) == 0 &&
+            (c[vlen] == ',' || c[vlen] == '}' || c[vlen] == ']' || c[vlen] == ' ' ||
+             c[vlen] == '\n' || c[vlen] == '\r' || c[vlen] == '\t'))
+            (*with_value)++;
+    }
+}
+
 void wire_count_members(const char *body, size_t len, const wire_member_count_t *m, size_t nm,
                         size_t *counts, size_t *with_value)
 {
-    for (size_t k = 0; k < nm; k++)
+    for (size_t k = 0; k < nm; k++) {
         counts[k] = with_value[k] = 0;
-    const char *p = body, *end = body + len;
-    while (p < end && (p = memchr(p, '"', (size_t)(end - p))) != NULL) {
-        const char *q = p + 1;
-        p = q;
-        if (q - 1 > body && q[-2] == '\\') /* an escaped quote, inside a string */
-            continue;
-        for (size_t k = 0; k < nm; k++) {
-            size_t klen = m[k].key_len;
-            if (q >= end || *q != m[k].key[0] || (size_t)(end - q) <= klen ||
-                memcmp(q, m[k].key, klen) != 0 || q[klen] != '"')
-                continue;
-            const char *c = skip_ws(q + klen + 1, end);
-            p = q + klen + 1;
-            if (c >= end || *c != ':')
-                break; /* the same text as a value, not a key */
-            counts[k]++;
-            c = skip_ws(c + 1, end);
-            const char *v = m[k].value;
-            size_t vlen = v ? strlen(v) : 0;
-            if (v && (size_t)(end - c) > vlen && memcmp(c, v, vlen) == 0 &&
-                (c[vlen] == ',' || c[vlen] == '}' || c[vlen] == ']' || c[vlen] == ' ' ||
-                 c[vlen] == '\n' || c[vlen] == '\r' || c[vlen] == '\t'))
-                with_value[k]++;
-            break;
-        }
+        if (m[k].key_len > 0)
+            count_key(body, body + len, &m[k], &counts[k], &with_value[k]);
     }
 }
 

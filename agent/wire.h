@@ -84,7 +84,8 @@ int wire_accept_all(const batch_t *b, int status, wire_result_t *out);
 size_t wire_count_member(const char *body, size_t len, const char *key, const char *value,
                          size_t *with_value);
 
-/** Several members in one pass: counts[k] and with_value[k] for m[k] as above. */
+/** Several members: counts[k] and with_value[k] for m[k] as above (a pass a key, each found by
+ *  its first byte with memchr: the answers are mostly ids and statuses). */
 typedef struct wire_member_count {
     const char *key;
     size_t key_len;
