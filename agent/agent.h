@@ -1,6 +1,6 @@
 /*
- * The agent (struct evrec) as the modules behind the public API see it. Only evrec.c and
- * session.c use its insides; everything else gets the queue or a config struct.
+ * The agent (struct evrec) as the modules behind the public API see it. Only evrec.c,
+ * ticker.c and session.c use its insides; everything else gets the queue or a config struct.
  */
 #ifndef EVREC_AGENT_H
 #define EVREC_AGENT_H
@@ -79,5 +79,18 @@ void agent_set_clock(evrec_t *a, const port_clock_t *c);
 
 /** The agent's encryption keys (seal.h), NULL if its store is not encrypted. */
 const struct seal_keys *agent_keys(const evrec_t *a);
+
+/* ticker.c: the periodic queue work. */
+/** Run the queue's timed work now; returns how long until it is due again (QUEUE_TICK_IDLE:
+ *  not until this process writes). */
+uint32_t agent_run_tick(evrec_t *a);
+/** The queue's wake hook (queue_set_wake_hook; user: the agent). */
+void agent_queue_woke(void *user);
+/** Without a ticker thread: the periodic work, if it is due (the recording thread's check). */
+void agent_tick_if_due(evrec_t *a);
+/** Without the flusher role: tell on_delivery of the events this agent's records evicted. */
+void agent_deliver_evicted_here(evrec_t *a);
+/** The ticker thread (port_thread_start; arg: the agent). */
+void agent_ticker_main(void *arg);
 
 #endif /* EVREC_AGENT_H */

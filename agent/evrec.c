@@ -19,8 +19,6 @@
 #include "service.h"
 #include "session.h"
 #include "util_str.h"
-#define TICK_MIN_MS 5
-#define TICK_MAX_MS 1000
 
 /* -- options ------------------------------------------------------------------------------- */
 
@@ -305,79 +303,6 @@ EVREC_API const char *evrec_last_error(const evrec_t *agent)
     return b ? b->msg : "";
 }
 
-/* -- periodic queue work ------------------------------------------------------------------- */
-
-static uint32_t clamp_tick(uint32_t ms)
-{
-    return ms < TICK_MIN_MS ? TICK_MIN_MS : ms > TICK_MAX_MS ? TICK_MAX_MS : ms;
-}
-
-/* With nothing staged or unsynced the queue wants no timer (QUEUE_TICK_IDLE): the ticker
- * sleeps until queue_woke() says this process wrote again, so an idle agent does not wake for
- * the queue at all. A write that comes while the tick runs is not missed: wake_gen moves. */
-static uint32_t run_tick(evrec_t *a)
-{
-    uint64_t gen = atomic_load(&a->wake_gen);
-    uint32_t w = queue_tick(a->queue);
-    uint32_t next = w == QUEUE_TICK_IDLE ? w : clamp_tick(w);
-    atomic_store(&a->tick_due_ms,
-                 w == QUEUE_TICK_IDLE ? UINT64_MAX : port_monotonic_ms() + next);
-    if (atomic_load(&a->wake_gen) != gen) {
-        atomic_store(&a->tick_due_ms, 0);
-        next = TICK_MIN_MS;
-    }
-    return next;
-}
-
-/* The queue's wake hook: timed work again (an fsync or a batched commit is due). */
-static void queue_woke(void *user)
-{
-    evrec_t *a = user;
-    atomic_fetch_add(&a->wake_gen, 1);
-    atomic_store(&a->tick_due_ms, 0);
-    /* Not `if (a->ticker)`: the flusher thread, started first, may write (and so call this)
-     * while evrec_open is still storing the ticker's handle. Without a ticker (manual_flush)
-     * nobody waits and the broadcast is a no-op. */
-    port_mutex_lock(a->mu);
-    port_cond_broadcast(a->tick_cond);
-    port_mutex_unlock(a->mu);
-}
-
-/* Without a ticker thread (manual_flush firmware), recording threads do the periodic work
- * when it is due; this cheap check is all they pay. With one, they never wait on an fsync
- * or a batched commit that the ticker does in the background. */
-static void tick_if_due(evrec_t *a)
-{
-    if (a->ticker == NULL && port_monotonic_ms() >= atomic_load(&a->tick_due_ms))
-        (void)run_tick(a);
-}
-
-/* An agent without the flusher role tells on_delivery of the events its own records evicted
- * (with the role, the flusher does, on its thread). */
-static void deliver_evicted_here(evrec_t *a)
-{
-    if (a->flusher == NULL)
-        flusher_deliver_evicted(a->queue, a->opts.on_delivery, a->opts.delivery_user, &a->log);
-}
-
-/* Commits staged records and fsyncs on time even when nobody records. */
-static void ticker_main(void *arg)
-{
-    evrec_t *a = arg;
-    port_mutex_lock(a->mu);
-    while (!a->stopping) {
-        port_mutex_unlock(a->mu);
-        uint64_t gen = atomic_load(&a->wake_gen);
-        uint32_t next = run_tick(a);
-        deliver_evicted_here(a);
-        port_mutex_lock(a->mu);
-        /* a wake after the tick looked is seen here, under the lock the hook takes */
-        if (!a->stopping && atomic_load(&a->wake_gen) == gen)
-            (void)port_cond_timedwait(a->tick_cond, a->mu, next);
-    }
-    port_mutex_unlock(a->mu);
-}
-
 /* -- lifecycle ----------------------------------------------------------------------------- */
 
 static void agent_free(evrec_t *a)
@@ -517,11 +442,11 @@ EVREC_API int evrec_open(evrec_t **out, const char *store_dir, const evrec_optio
             snprintf(err, sizeof err, "could not load the session state");
     }
     if (rc == EVREC_OK)
-        queue_set_wake_hook(a->queue, queue_woke, a);
+        queue_set_wake_hook(a->queue, agent_queue_woke, a);
     if (rc == EVREC_OK)
         rc = start_delivery(a, err, sizeof err);
     if (rc == EVREC_OK && !a->opts.manual_flush &&
-        port_thread_start(&a->ticker, ticker_main, a) != 0) {
+        port_thread_start(&a->ticker, agent_ticker_main, a) != 0) {
         rc = EVREC_E_NOMEM;
         snprintf(err, sizeof err, "could not start a thread");
     }
@@ -558,7 +483,7 @@ EVREC_API int evrec_close(evrec_t *agent, uint32_t timeout_ms)
     if (agent->flusher)
         rc = flusher_stop(agent->flusher, timeout_ms);
     else
-        deliver_evicted_here(agent); /* the last ones, on the closing thread */
+        agent_deliver_evicted_here(agent); /* the last ones, on the closing thread */
     session_free(agent->session, port_clock_wall_ms(&agent->clock));
     char qerr[512];
     int qrc = queue_close_report(agent->queue, qerr, sizeof qerr);
@@ -682,13 +607,13 @@ static int poll_here(evrec_t *agent, uint32_t budget_ms, uint32_t *next_ms)
     if (agent == NULL)
         return EVREC_E_INVALID;
     if (agent->flusher == NULL) {
-        deliver_evicted_here(agent);
+        agent_deliver_evicted_here(agent);
         return no_flusher_here(agent, "poll");
     }
     if (!agent->opts.manual_flush)
         return agent_error(agent, EVREC_E_STATE, "poll: the flusher runs on its own thread; "
                                                  "evrec_poll() is for manual_flush");
-    uint32_t tick = run_tick(agent);
+    uint32_t tick = agent_run_tick(agent);
     uint32_t want = tick;
     int rc = budget_ms == UINT32_MAX ? flusher_poll(agent->flusher, &want)
                                      : flusher_poll_budget(agent->flusher, budget_ms, &want);
@@ -801,7 +726,7 @@ int agent_record_with(evrec_t *a, evrec_event_t *ev, event_context_t *ctx)
                            queue_detail(a->queue, rc));
     if (a->flusher)
         flusher_notify(a->flusher);
-    tick_if_due(a);
+    agent_tick_if_due(a);
     return EVREC_OK;
 }
 

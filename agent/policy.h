@@ -3,7 +3,7 @@
  * happened to one request, the facts of the answer, the time and a random number, it says what
  * to do — delete what was answered, retry these now, back off, split, drop the poison event,
  * correct the clock, refresh credentials. No I/O, no clock, no allocation: the flusher carries
- * the action out (flusher.c), and tests/unit/test_policy.c checks §4 as a table.
+ * the action out (flusher_step.c), and tests/unit/test_policy.c checks §4 as a table.
  */
 #ifndef EVREC_POLICY_H
 #define EVREC_POLICY_H
