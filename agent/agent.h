@@ -1,6 +1,7 @@
 /*
  * The agent (struct evrec) as the modules behind the public API see it. Only evrec.c,
- * ticker.c and session.c use its insides; everything else gets the queue or a config struct.
+ * ticker.c, session.c and maintenance.c use its insides; everything else gets the queue or a
+ * config struct.
  */
 #ifndef EVREC_AGENT_H
 #define EVREC_AGENT_H

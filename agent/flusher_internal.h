@@ -140,4 +140,4 @@ void flusher_report_evicted(flusher_t *f);
 void flusher_expire_old(flusher_t *f, int64_t cutoff_ms);
 int64_t flusher_expiry_cutoff(const flusher_t *f);
 
-#endif
+#endif /* EVREC_FLUSHER_INTERNAL_H */
