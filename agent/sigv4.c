@@ -19,7 +19,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mbedtls/md.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/sha256.h>
 
@@ -136,9 +135,7 @@ void sigv4_sha256_hex(const void *data, size_t len, char out[65])
 static int hmac(const unsigned char *key, size_t keylen, const void *msg, size_t len,
                 unsigned char out[32])
 {
-    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
-    return md && mbedtls_md_hmac(md, key, keylen, msg, len, out) == 0 ? EVREC_OK
-                                                                       : EVREC_E_INVALID;
+    return port_hmac_sha256(key, keylen, msg, len, out) == 0 ? EVREC_OK : EVREC_E_INVALID;
 }
 
 /* -- time --------------------------------------------------------------------------------- */

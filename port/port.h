@@ -70,7 +70,11 @@ int port_random_id(void *buf, size_t len);
 
 /** SHA-256 of len bytes (the SigV4 body and canonical-request hashes). */
 void port_sha256(const void *data, size_t len, uint8_t out[32]);
-/** The backend port_sha256 uses: "mbedtls" (the reference, always built) or a faster one the
+/** HMAC-SHA256 of msg under key (SigV4's signing key and signature), by the same backend as
+ *  port_sha256. 0, or -1 if it could not be computed. */
+int port_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
+                     uint8_t out[32]);
+/** The backend port_sha256 and port_hmac_sha256 use: "mbedtls" (the reference, always built) or a faster one the
  *  build added ("libcrypto"). */
 const char *port_sha256_backend(void);
 /** Switch backend by name (tests, benchmarks): 0, or -ENOENT if it is not built in. */

@@ -7,18 +7,28 @@
  */
 #include "port.h"
 
+#include <limits.h>
 #include <stdatomic.h>
 #include <string.h>
 
+#include <mbedtls/md.h>
 #include <mbedtls/sha256.h>
 
 #ifdef EVREC_SHA256_LIBCRYPTO
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #endif
 
 static void sha256_mbedtls(const void *data, size_t len, uint8_t out[32])
 {
     mbedtls_sha256_ret(data, len, out, 0);
+}
+
+static int hmac_mbedtls(const void *key, size_t keylen, const void *msg, size_t len,
+                        uint8_t out[32])
+{
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    return md && mbedtls_md_hmac(md, key, keylen, msg, len, out) == 0 ? 0 : -1;
 }
 
 #ifdef EVREC_SHA256_LIBCRYPTO
@@ -55,18 +65,30 @@ static void sha256_libcrypto(const void *data, size_t len, uint8_t out[32])
     if (!md || !EVP_Digest(data, len, out, &n, md, NULL) || n != 32)
         sha256_mbedtls(data, len, out); /* libcrypto unusable: the reference still answers */
 }
+
+static int hmac_libcrypto(const void *key, size_t keylen, const void *msg, size_t len,
+                          uint8_t out[32])
+{
+    const EVP_MD *md = libcrypto_md();
+    unsigned int n = 0;
+    if (md && keylen <= (size_t)INT_MAX &&
+        HMAC(md, key, (int)keylen, msg, len, out, &n) != NULL && n == 32)
+        return 0;
+    return hmac_mbedtls(key, keylen, msg, len, out);
+}
 #endif
 
 typedef struct sha_backend {
     const char *name;
     void (*fn)(const void *, size_t, uint8_t[32]);
+    int (*hmac)(const void *, size_t, const void *, size_t, uint8_t[32]);
 } sha_backend_t;
 
 static const sha_backend_t g_backends[] = {
 #ifdef EVREC_SHA256_LIBCRYPTO
-    { "libcrypto", sha256_libcrypto },
+    { "libcrypto", sha256_libcrypto, hmac_libcrypto },
 #endif
-    { "mbedtls", sha256_mbedtls },
+    { "mbedtls", sha256_mbedtls, hmac_mbedtls },
 };
 #define NBACKENDS (sizeof g_backends / sizeof g_backends[0])
 
@@ -75,6 +97,13 @@ static atomic_uint g_current; /* index into g_backends: the first, the fastest, 
 void port_sha256(const void *data, size_t len, uint8_t out[32])
 {
     g_backends[atomic_load_explicit(&g_current, memory_order_relaxed)].fn(data, len, out);
+}
+
+int port_hmac_sha256(const void *key, size_t keylen, const void *msg, size_t len,
+                     uint8_t out[32])
+{
+    return g_backends[atomic_load_explicit(&g_current, memory_order_relaxed)].hmac(key, keylen,
+                                                                                   msg, len, out);
 }
 
 const char *port_sha256_backend(void)

@@ -20,6 +20,7 @@
 #include <time.h>
 #include <cmocka.h>
 #include <errno.h>
+#include <mbedtls/md.h>
 #include <mbedtls/sha256.h>
 
 #include "evrec.h"
@@ -612,6 +613,26 @@ static void sha256_backends_agree(void **state)
         assert_memory_equal(got, ref, 32);
         if (port_sha256_use("libcrypto") == 0) {
             port_sha256(buf, lens[k], got);
+            assert_memory_equal(got, ref, 32);
+        }
+    }
+    /* HMAC-SHA256 too: RFC 4231's case 2, then keys and messages around the block size
+     * (a key longer than a block is hashed first) against mbedTLS's. */
+    static const uint8_t rfc4231_2[32] = {
+        0x5b, 0xdc, 0xc1, 0x46, 0xbf, 0x60, 0x75, 0x4e, 0x6a, 0x04, 0x24, 0x26, 0x08, 0x95, 0x75, 0xc7,
+        0x5a, 0x00, 0x3f, 0x08, 0x9d, 0x27, 0x39, 0x83, 0x9d, 0xec, 0x58, 0xb9, 0x64, 0xec, 0x38, 0x43,
+    };
+    const mbedtls_md_info_t *md = mbedtls_md_info_from_type(MBEDTLS_MD_SHA256);
+    for (int b = 0; b < 2; b++) {
+        if (port_sha256_use(b ? "libcrypto" : "mbedtls") != 0)
+            continue;
+        uint8_t got[32], ref[32];
+        assert_int_equal(port_hmac_sha256("Jefe", 4, "what do ya want for nothing?", 28, got), 0);
+        assert_memory_equal(got, rfc4231_2, 32);
+        for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
+            size_t keylen = lens[k] % 200 + 1;
+            assert_int_equal(port_hmac_sha256(buf + 7, keylen, buf, lens[k], got), 0);
+            assert_int_equal(mbedtls_md_hmac(md, buf + 7, keylen, buf, lens[k], ref), 0);
             assert_memory_equal(got, ref, 32);
         }
     }
