@@ -242,6 +242,8 @@ void queue_maybe_sync(evrec_queue_t *q);
 /* After a direct write (an append, a profile, a meta value). */
 void queue_sync_after_write(evrec_queue_t *q);
 void queue_drop_pin(evrec_queue_t *q);
+void queue_release_idle_pin(evrec_queue_t *q);
+void queue_ensure_pin(evrec_queue_t *q);
 int queue_read_side(evrec_queue_t *q, side_t *out);
 
 /* -- queue_read.c ------------------------------------------------------------------------ */

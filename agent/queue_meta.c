@@ -266,6 +266,7 @@ int queue_endpoint_update(evrec_queue_t *q, const char *id, queue_endpoint_edit_
     if (code)
         return code;
     MDB_txn *txn;
+    queue_ensure_pin(q);
     int rc = mdb_txn_begin(q->env, NULL, 0, &txn);
     if (rc)
         return queue_mdb_fail(q, rc, "updating an endpoint profile");
@@ -363,6 +364,7 @@ static int meta_write(evrec_queue_t *q, const char *key, const void *value, size
         return queue_fail(q, EVREC_E_INVALID, "meta key '%s' is reserved for the store itself",
                           key);
     MDB_txn *txn;
+    queue_ensure_pin(q);
     int rc = mdb_txn_begin(q->env, NULL, 0, &txn);
     if (rc)
         return queue_mdb_fail(q, rc, "writing a meta value");

@@ -109,6 +109,55 @@ void queue_drop_pin(evrec_queue_t *q)
         mdb_txn_abort(old);
 }
 
+/* A clean queue (nothing staged, nothing unsynced) lets its pin go: a process that synced and
+ * then sleeps must not keep every later commit of the store's other processes from reusing
+ * pages (the file would grow with each of their commits until this one writes again). The
+ * snapshot it synced stays safe: a process that commits after it holds a pin of its own no
+ * newer than its last sync (every open syncs and pins), or syncs a newer snapshot, which then
+ * is the one a power cut returns to; and this queue pins again before its next write
+ * (queue_ensure_pin), when the latest snapshot is at least as new as the last synced one. */
+void queue_release_idle_pin(evrec_queue_t *q)
+{
+    if (is_power(q))
+        return;
+    port_mutex_lock(q->sync_mu);
+    port_mutex_lock(q->mu);
+    MDB_txn *old = NULL;
+    if (!q->dirty && q->nstaged == 0 && q->inflight == 0) {
+        old = q->pin;
+        q->pin = NULL;
+        q->pin_txnid = 0;
+    }
+    port_mutex_unlock(q->mu);
+    if (old)
+        mdb_txn_abort(old);
+    port_mutex_unlock(q->sync_mu);
+}
+
+/* Before a write transaction: pin the latest snapshot again if the queue let its pin go. */
+void queue_ensure_pin(evrec_queue_t *q)
+{
+    if (is_power(q))
+        return;
+    port_mutex_lock(q->mu);
+    int need = q->pin == NULL;
+    port_mutex_unlock(q->mu);
+    if (!need)
+        return;
+    port_mutex_lock(q->sync_mu);
+    port_mutex_lock(q->mu);
+    need = q->pin == NULL;
+    port_mutex_unlock(q->mu);
+    MDB_txn *snap = NULL;
+    if (need && mdb_txn_begin(q->env, NULL, MDB_RDONLY, &snap) == 0) {
+        port_mutex_lock(q->mu);
+        q->pin = snap;
+        q->pin_txnid = (uint64_t)mdb_txn_id(snap);
+        port_mutex_unlock(q->mu);
+    }
+    port_mutex_unlock(q->sync_mu);
+}
+
 static int env_sync_locked(evrec_queue_t *q);
 
 int queue_env_sync(evrec_queue_t *q)

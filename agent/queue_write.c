@@ -107,6 +107,7 @@ static void ws_publish_evicted(evrec_queue_t *q, wstate_t *ws)
 int queue_ws_begin(evrec_queue_t *q, wstate_t *ws)
 {
     memset(ws, 0, sizeof *ws);
+    queue_ensure_pin(q);
     int rc = mdb_txn_begin(q->env, NULL, 0, &ws->txn);
     if (rc)
         return rc;
@@ -750,6 +751,7 @@ uint32_t queue_tick(evrec_queue_t *q)
     port_mutex_lock(q->mu);
     if (q->nstaged == 0 && !q->dirty) { /* nothing to commit or sync: no timer at all */
         port_mutex_unlock(q->mu);
+        queue_release_idle_pin(q);
         return QUEUE_TICK_IDLE;
     }
     if (q->nstaged > 0) {

@@ -646,6 +646,57 @@ static void pin_far_behind_wakes_owner(void **state)
     }
 }
 
+/* A process that synced and then sleeps lets its pin go at its idle tick: another process's
+ * commits reuse pages again instead of filling the map (before, the sleeper's pinned snapshot
+ * kept every page they freed: 2,000 appends beside it ran a 1 MiB store's map full). */
+static void idle_process_lets_its_pin_go(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    int ready[2], done[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(done), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        alarm(120); /* a parent that failed never answers: do not outlive it by much */
+        evrec_queue_t *q = NULL;
+        char err[256];
+        int ok = queue_open(&q, dir, &c, err, sizeof err) == EVREC_OK;
+        uint8_t buf[256];
+        size_t n = make_rec(buf, 90, 1, "sleeper");
+        ok = ok && queue_append(q, buf, n, 0, NULL) == EVREC_OK && queue_sync(q) == EVREC_OK &&
+             queue_tick(q) == QUEUE_TICK_IDLE;
+        char b = ok ? 'y' : 'n';
+        ok = write(ready[1], &b, 1) == 1 && ok;
+        ok = read(done[0], &b, 1) == 1 && ok; /* asleep, store open, until the parent is done */
+        queue_close(q);
+        _exit(ok ? 0 : 1);
+    }
+    char b = 0;
+    assert_int_equal(read(ready[0], &b, 1), 1);
+    assert_int_equal(b, 'y');
+    evrec_queue_t *q = open_ok(dir, &c);
+    for (int i = 0; i < 2000; i++)
+        append_one(q, 90, 1, "busy"); /* each its own commit; this queue syncs every 256 */
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.events, 2001);
+    assert_int_equal(st.counters[QC_EVICTED], 0);
+    assert_int_equal(st.counters[QC_REFUSED], 0);
+    queue_close(q);
+    assert_int_equal(write(done[1], "x", 1), 1);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(ready[0]);
+    close(ready[1]);
+    close(done[0]);
+    close(done[1]);
+    drop_store(dir);
+}
+
 /* -- durability modes -------------------------------------------------------------------- */
 
 static void durability_process_and_power(void **state)
@@ -2005,6 +2056,7 @@ int main(void)
         cmocka_unit_test(group_store_shared_by_members),
         cmocka_unit_test(idle_queue_has_no_timer),
         cmocka_unit_test(pin_far_behind_wakes_owner),
+        cmocka_unit_test(idle_process_lets_its_pin_go),
         cmocka_unit_test(foreign_lmdb),
         cmocka_unit_test(future_format),
         cmocka_unit_test(quarantine_corrupt),
