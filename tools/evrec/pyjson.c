@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -372,10 +373,10 @@ typedef struct key_index {
 
 static size_t key_hash(const char *k)
 {
-    size_t h = 1469598103934665603u;
+    uint64_t h = 1469598103934665603u; /* FNV-1a, 64 bits on every target */
     for (; *k; k++)
         h = (h ^ (unsigned char)*k) * 1099511628211u;
-    return h;
+    return (size_t)h;
 }
 
 static cJSON **key_slot(key_index_t *ix, const char *key)
