@@ -153,6 +153,8 @@ static void dates_match_the_printf_reference(void **state)
         int64_t back;
         assert_int_equal(event_parse_iso8601(got, &back), EVREC_OK);
         assert_true(back == ms);
+        if (sizeof(time_t) < 8 && ms / 1000 > INT32_MAX)
+            continue; /* a 32-bit time_t (armhf): gmtime has no reference past 2038 */
         time_t t = (time_t)(ms / 1000);
         struct tm tm;
         gmtime_r(&t, &tm);

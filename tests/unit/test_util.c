@@ -23,13 +23,16 @@ static void calendar_matches_gmtime(void **state)
         int64_t y;
         unsigned m, d;
         util_civil_from_days(days, &y, &m, &d);
-        time_t t = (time_t)(days * 86400);
+        assert_int_equal(util_days_from_civil(y, m, d), days);
+        int64_t secs = days * 86400;
+        if (sizeof(time_t) < 8 && (secs > INT32_MAX || secs < INT32_MIN))
+            continue; /* a 32-bit time_t (armhf): gmtime has no reference out of 1901..2038 */
+        time_t t = (time_t)secs;
         struct tm tm;
         assert_non_null(gmtime_r(&t, &tm));
         assert_int_equal(y, tm.tm_year + 1900);
         assert_int_equal(m, (unsigned)tm.tm_mon + 1);
         assert_int_equal(d, (unsigned)tm.tm_mday);
-        assert_int_equal(util_days_from_civil(y, m, d), days);
     }
 }
 
