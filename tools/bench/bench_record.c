@@ -179,20 +179,28 @@ static double run_append(const char *dir, evrec_durability_t mode, const recs_t 
 
 /* Raw LMDB: the same records put with the store's flags, `per_txn` puts a transaction; the
  * latency percentiles are per transaction (what the disk does to the floor). */
-static result_t run_lmdb(const char *dir, const recs_t *r, int n, int per_txn)
+/* The baselines' store: a raw LMDB environment in dir with the store's flags (MDB_NOSYNC,
+ * MDB_NOTLS), and its main database in *dbi. */
+static MDB_env *open_raw_lmdb(const char *dir, MDB_dbi *dbi)
 {
     MDB_env *env;
-    MDB_dbi dbi;
     MDB_txn *txn;
     mkdir(dir, 0700);
     if (mdb_env_create(&env) || mdb_env_set_mapsize(env, 1ull << 30) ||
-        mdb_env_open(env, dir, MDB_NOTLS | MDB_NOSYNC, 0600)) {
+        mdb_env_open(env, dir, MDB_NOTLS | MDB_NOSYNC, 0600) ||
+        mdb_txn_begin(env, NULL, 0, &txn) || mdb_dbi_open(txn, NULL, 0, dbi) ||
+        mdb_txn_commit(txn)) {
         fprintf(stderr, "bench_record: lmdb open failed\n");
         exit(1);
     }
-    mdb_txn_begin(env, NULL, 0, &txn);
-    mdb_dbi_open(txn, NULL, 0, &dbi);
-    mdb_txn_commit(txn);
+    return env;
+}
+
+static result_t run_lmdb(const char *dir, const recs_t *r, int n, int per_txn)
+{
+    MDB_dbi dbi;
+    MDB_txn *txn;
+    MDB_env *env = open_raw_lmdb(dir, &dbi);
     int ntxn = (n + per_txn - 1) / per_txn;
     double *lat = malloc(sizeof *lat * (size_t)ntxn);
     double t0 = now_us();
@@ -272,24 +280,18 @@ static void *pinner_main(void *arg)
 
 static result_t run_lmdb_pinned(const char *dir, const recs_t *r, int n)
 {
-    MDB_env *env;
     MDB_dbi dbi;
     MDB_txn *txn;
+    MDB_env *env = open_raw_lmdb(dir, &dbi);
     char side[800];
-    mkdir(dir, 0700);
     snprintf(side, sizeof side, "%s/synced", dir);
-    pinner_t p = { .side_fd = open(side, O_RDWR | O_CREAT, 0600) };
-    if (p.side_fd < 0 || mdb_env_create(&env) || mdb_env_set_mapsize(env, 1ull << 30) ||
-        mdb_env_open(env, dir, MDB_NOTLS | MDB_NOSYNC, 0600)) {
-        fprintf(stderr, "bench_record: lmdb open failed\n");
+    pinner_t p = { .env = env, .side_fd = open(side, O_RDWR | O_CREAT, 0600) };
+    if (p.side_fd < 0) {
+        fprintf(stderr, "bench_record: cannot create %s\n", side);
         exit(1);
     }
-    p.env = env;
     pthread_mutex_init(&p.mu, NULL);
     pthread_cond_init(&p.cv, NULL);
-    mdb_txn_begin(env, NULL, 0, &txn);
-    mdb_dbi_open(txn, NULL, 0, &dbi);
-    mdb_txn_commit(txn);
     pthread_t th;
     pthread_create(&th, NULL, pinner_main, &p);
     double *lat = malloc(sizeof *lat * (size_t)n);
@@ -336,19 +338,9 @@ static result_t run_lmdb_pinned(const char *dir, const recs_t *r, int n)
  * transaction. evrec's own encoder writes the same bytes without cJSON's tree. */
 static double run_cjson_lmdb(const char *dir, int n)
 {
-    MDB_env *env;
     MDB_dbi dbi;
     MDB_txn *txn = NULL;
-    mkdir(dir, 0700);
-    if (mdb_env_create(&env) || mdb_env_set_mapsize(env, 1ull << 30) ||
-        mdb_env_open(env, dir, MDB_NOTLS | MDB_NOSYNC, 0600)) {
-        fprintf(stderr, "bench_record: lmdb open failed\n");
-        exit(1);
-    }
-    mdb_txn_begin(env, NULL, 0, &txn);
-    mdb_dbi_open(txn, NULL, 0, &dbi);
-    mdb_txn_commit(txn);
-    txn = NULL;
+    MDB_env *env = open_raw_lmdb(dir, &dbi);
     const char *endpoint = "0b6cf0f4-5d6e-4b1f-9d43-8c5a3c1f2e77";
     const char *session = "5d6e0b6c-f0f4-4b1f-9d43-8c5a3c1f2e77";
     uint8_t pool[512];
