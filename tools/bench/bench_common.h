@@ -85,6 +85,23 @@ static double wall_seconds(void)
     return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
+/* Profiling only the timed part: with EVREC_BENCH_PERF_CTL naming the control FIFO of
+ * `perf record -D -1 --control fifo:CTL` (the path CTL), each timed section is bracketed with
+ * "enable" and "disable", so the profile holds the flush and nothing of the set-up. Unset, a
+ * no-op. `which` says whose section it is: it is profiled only if EVREC_BENCH_PERF_WHO is unset
+ * or names it ("evrec", "reference"). */
+static void perf_ctl(const char *which, const char *cmd)
+{
+    const char *path = getenv("EVREC_BENCH_PERF_CTL"), *who = getenv("EVREC_BENCH_PERF_WHO");
+    if (!path || !*path || (who && *who && strcmp(who, which) != 0))
+        return;
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fprintf(f, "%s\n", cmd);
+        fclose(f);
+    }
+}
+
 static const char *python(void)
 {
     const char *p = getenv("EVREC_PYTHON");

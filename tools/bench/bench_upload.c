@@ -130,9 +130,11 @@ static result_t run_evrec(const char *dir, const char *url)
     }
     size_t base = atomic_load(&g_cur);
     atomic_store(&g_peak, base);
+    perf_ctl("evrec", "enable");
     double c0 = cpu_seconds(), w0 = wall_seconds();
     int rc = flusher_flush(f, 120000);
     r.cpu_s = cpu_seconds() - c0;
+    perf_ctl("evrec", "disable");
     r.wall_s = wall_seconds() - w0;
     r.peak_heap = atomic_load(&g_peak) - base;
     r.ok = rc == EVREC_OK && queue_count(q) == 0;
@@ -285,6 +287,7 @@ static double run_reference(const char *url, char **bodies, size_t nbodies, size
     memset(&cache, 0, sizeof cache);
     sigv4_credentials_t creds = { ACCESS_KEY, SECRET_KEY, NULL };
     *accepted = 0;
+    perf_ctl("reference", "enable");
     double c0 = cpu_seconds();
     for (size_t b = 0; b < nbodies; b++) {
         sigv4_header_t hs[] = { { "Host", host }, { "Content-Type", "application/json" } };
@@ -308,6 +311,7 @@ static double run_reference(const char *url, char **bodies, size_t nbodies, size
         cJSON_Delete(j);
     }
     double cpu = cpu_seconds() - c0;
+    perf_ctl("reference", "disable");
     curl_easy_cleanup(c);
     free(answer.data);
     return cpu;
