@@ -89,7 +89,7 @@ static double wall_seconds(void)
  * `perf record -D -1 --control fifo:CTL` (the path CTL), each timed section is bracketed with
  * "enable" and "disable", so the profile holds the flush and nothing of the set-up. Unset, a
  * no-op. `which` says whose section it is: it is profiled only if EVREC_BENCH_PERF_WHO is unset
- * or names it ("evrec", "reference"). */
+ * or names it ("evrec", "reference", "floor"). */
 static void perf_ctl(const char *which, const char *cmd)
 {
     const char *path = getenv("EVREC_BENCH_PERF_CTL"), *who = getenv("EVREC_BENCH_PERF_WHO");
