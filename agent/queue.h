@@ -140,6 +140,10 @@ void queue_set_wake_hook(evrec_queue_t *q, void (*fn)(void *user), void *user);
  */
 typedef int (*queue_visit_fn)(void *user, uint64_t seq, const void *value, size_t len);
 int queue_scan(evrec_queue_t *q, uint64_t from_seq, queue_visit_fn fn, void *user);
+/** queue_scan, then (unless the scan failed) done(user) while the read transaction is still
+ *  open, so the values visited are still valid; its result is returned. done NULL: queue_scan. */
+int queue_scan_then(evrec_queue_t *q, uint64_t from_seq, queue_visit_fn fn, void *user,
+                    int (*done)(void *user));
 
 /** One record looked up by queue_with_records: value NULL (len 0) if it is no longer queued. */
 typedef struct queue_ref {
@@ -168,6 +172,18 @@ typedef struct queue_count {
  *  and add the counts, in one write transaction. */
 int queue_delete(evrec_queue_t *q, const uint64_t *seqs, size_t n, const queue_count_t *counts,
                  size_t ncounts);
+
+/** A meta value written together with a deletion (queue_delete_noting). */
+typedef struct queue_note {
+    const char *key; /* as queue_meta_put's: not one the store reserves */
+    const void *value;
+    size_t len;
+} queue_note_t;
+
+/** queue_delete, also writing `note` (if not NULL) in the same write transaction: a caller
+ *  that keeps a value per request (the upload count) pays one commit, not two. */
+int queue_delete_noting(evrec_queue_t *q, const uint64_t *seqs, size_t n,
+                        const queue_count_t *counts, size_t ncounts, const queue_note_t *note);
 
 /** Delete every queued record for which match(user, seq, value, len) returns 1 (0 keeps it; a
  *  negative code stops and is returned, what was deleted in earlier chunks stays deleted),

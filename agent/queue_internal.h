@@ -121,6 +121,7 @@ struct evrec_queue {
     uint64_t evicted_unreported;
     MDB_txn *pin;         /* (under mu) read transaction on the last synced snapshot */
     uint64_t pin_txnid;   /* (under mu) its transaction id */
+    int pin_synced;       /* (under mu) this queue synced the pinned snapshot itself */
     char *data_path, *synced_path;
     int restored;         /* open: the last synced snapshot was restored (at most once) */
 
@@ -211,6 +212,9 @@ int queue_meta_find_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_
 int queue_meta_get_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_t *out);
 int queue_meta_put_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_t v);
 int queue_meta_add_u64(evrec_queue_t *q, MDB_txn *txn, const char *key, uint64_t delta);
+/* A key callers may write (not empty, within LMDB's key size, not reserved): EVREC_OK or the
+ * error, noted in the queue's message. */
+int queue_meta_key_check(evrec_queue_t *q, const char *key);
 
 /* -- queue_open.c ------------------------------------------------------------------------ */
 

@@ -354,8 +354,7 @@ int queue_meta_get(evrec_queue_t *q, const char *key, char **value, size_t *len)
     return read_value(q, q->meta, key, 0, value, len, NULL, "meta value");
 }
 
-static int meta_write(evrec_queue_t *q, const char *key, const void *value, size_t len,
-                      char **stored)
+int queue_meta_key_check(evrec_queue_t *q, const char *key)
 {
     int code = check_key(q, key, "meta key");
     if (code)
@@ -363,6 +362,15 @@ static int meta_write(evrec_queue_t *q, const char *key, const void *value, size
     if (is_reserved_meta(key))
         return queue_fail(q, EVREC_E_INVALID, "meta key '%s' is reserved for the store itself",
                           key);
+    return EVREC_OK;
+}
+
+static int meta_write(evrec_queue_t *q, const char *key, const void *value, size_t len,
+                      char **stored)
+{
+    int code = queue_meta_key_check(q, key);
+    if (code)
+        return code;
     MDB_txn *txn;
     queue_ensure_pin(q);
     int rc = mdb_txn_begin(q->env, NULL, 0, &txn);

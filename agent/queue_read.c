@@ -34,6 +34,12 @@ static int begin_read_events(evrec_queue_t *q, MDB_txn **txn, MDB_cursor **cur)
 
 int queue_scan(evrec_queue_t *q, uint64_t from_seq, queue_visit_fn fn, void *user)
 {
+    return queue_scan_then(q, from_seq, fn, user, NULL);
+}
+
+int queue_scan_then(evrec_queue_t *q, uint64_t from_seq, queue_visit_fn fn, void *user,
+                    int (*done)(void *user))
+{
     if (!q || !fn)
         return EVREC_E_INVALID;
     MDB_txn *txn;
@@ -59,6 +65,8 @@ int queue_scan(evrec_queue_t *q, uint64_t from_seq, queue_visit_fn fn, void *use
             break;
     }
     mdb_cursor_close(cur);
+    if (done && code == EVREC_OK && (rc == 0 || rc == MDB_NOTFOUND))
+        code = done(user);
     mdb_txn_abort(txn);
     if (rc && rc != MDB_NOTFOUND)
         return queue_mdb_fail(q, rc, "scanning the queue");
@@ -120,8 +128,20 @@ int queue_with_records(evrec_queue_t *q, queue_ref_t *refs, size_t n, queue_with
 int queue_delete(evrec_queue_t *q, const uint64_t *seqs, size_t n, const queue_count_t *counts,
                  size_t ncounts)
 {
-    if (!q || (n && !seqs) || (ncounts && !counts))
+    return queue_delete_noting(q, seqs, n, counts, ncounts, NULL);
+}
+
+int queue_delete_noting(evrec_queue_t *q, const uint64_t *seqs, size_t n,
+                        const queue_count_t *counts, size_t ncounts, const queue_note_t *note)
+{
+    if (!q || (n && !seqs) || (ncounts && !counts) || (note && (!note->key || (!note->value &&
+                                                                              note->len))))
         return EVREC_E_INVALID;
+    if (note) {
+        int bad = queue_meta_key_check(q, note->key);
+        if (bad)
+            return bad;
+    }
     for (size_t i = 0; i < ncounts; i++)
         if ((unsigned)counts[i].counter >= QC_COUNT)
             return queue_fail(q, EVREC_E_INVALID, "queue_delete: counter %d is not a counter",
@@ -132,20 +152,41 @@ int queue_delete(evrec_queue_t *q, const uint64_t *seqs, size_t n, const queue_c
         return queue_mdb_fail(q, rc, "deleting from the queue");
     MDB_cursor *cur = NULL;
     rc = mdb_cursor_open(ws.txn, q->events, &cur);
+    /* After a deletion the cursor rests on the following record (MDB_NEXT returns it
+     * without stepping): when that is the next sequence asked for, as it is for a request's
+     * events, it is deleted without another search from the root. */
+    int placed = 0;
     for (size_t i = 0; !rc && i < n; i++) {
         uint8_t kb[8];
         put_be64(kb, seqs[i]);
-        MDB_val k = { 8, kb }, d;
-        rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
+        MDB_val k, d;
+        int found = 0;
+        if (placed) {
+            rc = mdb_cursor_get(cur, &k, &d, MDB_NEXT);
+            found = rc == 0 && k.mv_size == 8 && memcmp(k.mv_data, kb, 8) == 0;
+        }
+        if (!found) {
+            k.mv_size = 8;
+            k.mv_data = kb;
+            rc = mdb_cursor_get(cur, &k, &d, MDB_SET_KEY);
+        }
+        placed = 0;
         if (rc == MDB_NOTFOUND) {
             rc = 0; /* already gone: another process deleted or evicted it */
             continue;
         }
-        if (!rc)
+        if (!rc) {
             rc = queue_ws_del_current(&ws, cur, d.mv_size);
+            placed = 1;
+        }
     }
     if (cur)
         mdb_cursor_close(cur);
+    if (!rc && note) {
+        MDB_val k = { strlen(note->key), (void *)note->key };
+        MDB_val d = { note->len, note->value ? (void *)note->value : (void *)"" };
+        rc = mdb_put(ws.txn, q->meta, &k, &d, 0);
+    }
     for (size_t i = 0; !rc && i < ncounts; i++)
         ws.add[counts[i].counter] += counts[i].delta;
     rc = rc ? (queue_ws_abort(&ws), rc) : queue_ws_commit(q, &ws);

@@ -94,6 +94,7 @@ static void keep_synced(evrec_queue_t *q, MDB_txn *snap, const uint8_t *meta_cop
     MDB_txn *old = q->pin;
     q->pin = snap;
     q->pin_txnid = (uint64_t)mdb_txn_id(snap);
+    q->pin_synced = 1;
     port_mutex_unlock(q->mu);
     if (old)
         mdb_txn_abort(old);
@@ -104,6 +105,7 @@ void queue_drop_pin(evrec_queue_t *q)
     port_mutex_lock(q->mu);
     MDB_txn *old = q->pin;
     q->pin = NULL;
+    q->pin_synced = 0;
     port_mutex_unlock(q->mu);
     if (old)
         mdb_txn_abort(old);
@@ -127,6 +129,7 @@ void queue_release_idle_pin(evrec_queue_t *q)
         old = q->pin;
         q->pin = NULL;
         q->pin_txnid = 0;
+        q->pin_synced = 0;
     }
     port_mutex_unlock(q->mu);
     if (old)
@@ -153,6 +156,7 @@ void queue_ensure_pin(evrec_queue_t *q)
         port_mutex_lock(q->mu);
         q->pin = snap;
         q->pin_txnid = (uint64_t)mdb_txn_id(snap);
+        q->pin_synced = 0; /* the latest, not necessarily on disk */
         port_mutex_unlock(q->mu);
     }
     port_mutex_unlock(q->sync_mu);
@@ -172,6 +176,16 @@ static int env_sync_locked(evrec_queue_t *q)
 {
     port_mutex_lock(q->mu);
     int was_dirty = q->dirty;
+    uint64_t synced_txn = q->pin_synced ? q->pin_txnid : 0;
+    port_mutex_unlock(q->mu);
+    /* Nothing committed by anyone since this queue's last sync: that sync covers the store as
+     * it is, and another would only rewrite the side file (an fsync) and fsync the store. */
+    MDB_envinfo info;
+    if (!was_dirty && synced_txn != 0 && mdb_env_info(q->env, &info) == 0 &&
+        (uint64_t)info.me_last_txnid == synced_txn)
+        return EVREC_OK;
+    port_mutex_lock(q->mu);
+    was_dirty = q->dirty;
     q->dirty = 0; /* cleared first: a commit racing with this fsync marks it again */
     q->sync_asked = 0;
     q->last_sync_ms = port_clock_monotonic_ms(q->cfg.clock);

@@ -151,6 +151,92 @@ static void drop_store(char *dir)
 
 /* -- round trips and counters ------------------------------------------------------------ */
 
+/* Deleting runs of consecutive records, gaps, one out of order, a missing one and the last
+ * record: exactly those go. */
+static void delete_runs_and_gaps(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    evrec_queue_t *q = open_ok(dir, &c);
+    uint64_t s[10];
+    for (int i = 0; i < 10; i++)
+        s[i] = append_one(q, 700, 1000 + i, "run"); /* several records a page */
+    uint64_t del[] = { s[0], s[1], s[2], s[5], s[6], s[9], s[7], s[9] + 100 };
+    assert_int_equal(queue_delete(q, del, sizeof del / sizeof del[0], NULL, 0), EVREC_OK);
+    seen_t *seen = scan_all(q, 0);
+    assert_int_equal(seen->n, 3);
+    assert_true(seen->seqs[0] == s[3] && seen->seqs[1] == s[4] && seen->seqs[2] == s[8]);
+    free(seen);
+    assert_int_equal(queue_count(q), 3);
+    queue_close(q);
+    drop_store(dir);
+}
+
+/* The store's last committed transaction id, read by another process (LMDB wants one
+ * environment per file in a process). */
+static uint64_t last_txnid(const char *dir)
+{
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        MDB_env *env;
+        MDB_envinfo info;
+        uint64_t id = 0;
+        if (mdb_env_create(&env) == 0 && mdb_env_set_maxdbs(env, 16) == 0 &&
+            mdb_env_open(env, dir, MDB_RDONLY, 0600) == 0 && mdb_env_info(env, &info) == 0)
+            id = (uint64_t)info.me_last_txnid;
+        _exit(write(fds[1], &id, sizeof id) == (ssize_t)sizeof id ? 0 : 1);
+    }
+    close(fds[1]);
+    uint64_t id = 0;
+    assert_int_equal(read(fds[0], &id, sizeof id), (ssize_t)sizeof id);
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(id > 0);
+    return id;
+}
+
+/* A note written with a deletion lands in the same transaction: one commit for both, both
+ * seen by the next reader; a reserved or missing key refuses the whole call and deletes
+ * nothing. */
+static void delete_noting_one_commit(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    evrec_queue_t *q = open_ok(dir, &c);
+    uint64_t seqs[3];
+    for (int i = 0; i < 3; i++)
+        seqs[i] = append_one(q, 64, 1000 + i, "noted");
+    queue_count_t cnt = { QC_DELIVERED, 1 };
+    queue_note_t bad = { "next_seq", "1", 1 }; /* the store's own key */
+    assert_int_equal(queue_delete_noting(q, seqs, 1, &cnt, 1, &bad), EVREC_E_INVALID);
+    queue_note_t none = { NULL, "1", 1 };
+    assert_int_equal(queue_delete_noting(q, seqs, 1, &cnt, 1, &none), EVREC_E_INVALID);
+    assert_int_equal(queue_count(q), 3);
+
+    uint64_t before = last_txnid(dir);
+    queue_note_t note = { "upload_budget", "20261206 4096", 13 };
+    assert_int_equal(queue_delete_noting(q, seqs, 2, &cnt, 1, &note), EVREC_OK);
+    assert_int_equal(last_txnid(dir) - before, 1);
+    assert_int_equal(queue_count(q), 1);
+    char *v = NULL;
+    size_t len = 0;
+    assert_int_equal(queue_meta_get(q, "upload_budget", &v, &len), EVREC_OK);
+    assert_int_equal(len, 13);
+    assert_memory_equal(v, "20261206 4096", 13);
+    port_free(v);
+    queue_stats_t st;
+    assert_int_equal(queue_stats(q, &st), EVREC_OK);
+    assert_int_equal(st.counters[QC_DELIVERED], 1);
+    queue_close(q);
+    drop_store(dir);
+}
+
 static void round_trip(void **state)
 {
     (void)state;
@@ -600,6 +686,38 @@ static int synced_meta_changed(const char *dir, const char *before, size_t befor
     int changed = len != before_len || memcmp(now, before, len) != 0;
     free(now);
     return changed;
+}
+
+/* A sync with nothing committed since the last one (by this process or any other) writes
+ * nothing: the side file keeps its bytes. One commit, or a pin taken without a sync, and the
+ * next sync writes it again. */
+static void sync_with_nothing_new_writes_nothing(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS);
+    evrec_queue_t *q = open_ok(dir, &c);
+    append_one(q, 90, 1, "first");
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    size_t len;
+    char *before = synced_meta_bytes(dir, &len);
+    assert_true(len > 0);
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    assert_false(synced_meta_changed(dir, before, len));
+    append_one(q, 90, 2, "second");
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    assert_true(synced_meta_changed(dir, before, len));
+    free(before);
+    /* idle: the pin goes; the next write pins the latest without syncing it */
+    assert_int_equal(queue_tick(q), QUEUE_TICK_IDLE);
+    before = synced_meta_bytes(dir, &len);
+    assert_int_equal(queue_meta_put(q, "note", "x", 1), EVREC_OK);
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    assert_true(synced_meta_changed(dir, before, len));
+    free(before);
+    queue_close(q);
+    drop_store(dir);
 }
 
 /* Recording never waits on an fsync while an owner syncs in the background: a writer that
@@ -2032,6 +2150,9 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(round_trip),
+        cmocka_unit_test(delete_noting_one_commit),
+        cmocka_unit_test(delete_runs_and_gaps),
+        cmocka_unit_test(sync_with_nothing_new_writes_nothing),
         cmocka_unit_test(scan_control),
         cmocka_unit_test(records_by_sequence),
         cmocka_unit_test(counters_exact),
