@@ -55,27 +55,40 @@ int batch_index_init(batch_index_t *x, const batch_t *b, int by_event)
                                                                             : EVREC_E_INVALID;
 }
 
-/* The slot holding this key, or the empty slot where it would go. */
-static size_t probe(const batch_index_t *x, const char *endpoint_id, const char *event_id)
+/* The slot holding this key (hashed to h), or the empty slot where it would go. */
+static size_t probe(const batch_index_t *x, uint32_t h, const char *endpoint_id,
+                    const char *event_id)
 {
-    size_t s = key_hash(x->by_event, endpoint_id, event_id) & (BATCH_INDEX_SLOTS - 1);
+    size_t s = h & (BATCH_INDEX_SLOTS - 1);
     while (x->slot[s] != 0 && !key_equal(x, x->slot[s] - 1u, endpoint_id, event_id))
         s = (s + 1) & (BATCH_INDEX_SLOTS - 1);
     return s;
+}
+
+/* An event's key hash for this index: the one batch_next kept, or computed. */
+static uint32_t event_key_hash(const batch_index_t *x, const batch_event_t *e)
+{
+    if (e->hashed)
+        return x->by_event ? e->event_hash : e->endpoint_hash;
+    return key_hash(x->by_event, e->endpoint_id, e->event_id);
+}
+
+static size_t probe_event(const batch_index_t *x, const batch_event_t *e)
+{
+    return probe(x, event_key_hash(x, e), e->endpoint_id, e->event_id);
 }
 
 long batch_index_find(const batch_index_t *x, const char *endpoint_id, const char *event_id)
 {
     if (endpoint_id == NULL || (x->by_event && event_id == NULL))
         return -1;
-    size_t s = probe(x, endpoint_id, event_id);
+    size_t s = probe(x, key_hash(x->by_event, endpoint_id, event_id), endpoint_id, event_id);
     return x->slot[s] != 0 ? (long)x->slot[s] - 1 : -1;
 }
 
 long batch_index_add(batch_index_t *x, size_t i)
 {
-    const batch_event_t *e = &x->b->events[i];
-    size_t s = probe(x, e->endpoint_id, e->event_id);
+    size_t s = probe_event(x, &x->b->events[i]);
     if (x->slot[s] != 0)
         return (long)x->slot[s] - 1;
     x->slot[s] = (uint8_t)(i + 1); /* i < BATCH_INDEX_MAX: fewer keys than half the slots */
@@ -166,6 +179,10 @@ typedef struct scan {
     batch_index_t events;    /* (endpoint, event id) pairs taken */
     batch_index_t endpoints; /* the first event of each endpoint taken */
     seal_buf_t opened;       /* a sealed record, opened (the ids are copied out of it) */
+    batch_fn then;           /* batch_next_then: called in the read transaction, if */
+    void *then_user;
+    int fusable;             /* every event taken has its fragment in the map, NUL-ended */
+    int ran, then_rc;
 } scan_t;
 
 /* The endpoint's profile length as the encoder will splice it ("{}" when there is none). */
@@ -208,16 +225,21 @@ static int visit(void *user, uint64_t seq, const void *value, size_t len)
     if (rc != EVREC_OK)
         return rc;
     int new_endpoint = 0;
+    size_t ep_slot = 0, ev_slot = 0; /* where the event goes in each index (no add between) */
     if (s->indexed) {
         /* Events keyed by id under their endpoint: a second event with the same pair has to
          * wait for the next request. */
-        long same = batch_index_find(&s->endpoints, ev->endpoint_id, NULL);
-        new_endpoint = same < 0;
+        ev->event_hash = hash_id(ev->event_id); /* kept for the encoder's index too */
+        ev->endpoint_hash = hash_id(ev->endpoint_id);
+        ev->hashed = 1;
+        ep_slot = probe_event(&s->endpoints, ev);
+        new_endpoint = s->endpoints.slot[ep_slot] == 0;
+        ev_slot = probe_event(&s->events, ev);
         if (new_endpoint) {
             rc = rules->profiles ? profile_len(s, ev) : EVREC_OK;
         } else {
-            ev->profile_len = b->events[same].profile_len;
-            if (batch_index_find(&s->events, ev->endpoint_id, ev->event_id) >= 0) {
+            ev->profile_len = b->events[s->endpoints.slot[ep_slot] - 1u].profile_len;
+            if (s->events.slot[ev_slot] != 0) {
                 event_free(ev);
                 b->next_seq = seq; /* this one starts the next batch */
                 return 1;
@@ -242,19 +264,48 @@ static int visit(void *user, uint64_t seq, const void *value, size_t len)
         b->next_seq = seq;
         return 1;
     }
-    if (s->indexed) {
-        batch_index_add(&s->events, b->n);
+    if (s->indexed) { /* b->n < BATCH_INDEX_MAX (batch_index_init checked the capacity) */
+        s->events.slot[ev_slot] = (uint8_t)(b->n + 1);
         if (new_endpoint)
-            batch_index_add(&s->endpoints, b->n);
+            s->endpoints.slot[ep_slot] = (uint8_t)(b->n + 1);
+    }
+    if (s->then && s->fusable) {
+        /* plain records decode in place: the fragment lies in the map until the scan ends */
+        int plain = len > 0 && ((const uint8_t *)value)[0] != EVREC_RECORD_FORMAT_SEALED;
+        if (plain && v.fragment_nul && memchr(v.fragment, '\0', v.fragment_len) == NULL)
+            ev->fragment = v.fragment;
+        else
+            s->fusable = 0;
     }
     b->n++;
     b->body_bytes += cost;
     return b->n >= s->max_events ? 1 : 0;
 }
 
+/* The end of batch_next_then's scan, still in its read transaction. */
+static int scan_done(void *user)
+{
+    scan_t *s = user;
+    if (s->then && s->fusable && s->out->n > 0) {
+        s->ran = 1;
+        s->then_rc = s->then(s->then_user, s->out);
+    }
+    return EVREC_OK;
+}
+
 int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out)
 {
-    if (out == NULL)
+    return batch_next_then(q, lim, out, NULL, NULL, NULL, NULL);
+}
+
+int batch_next_then(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out, batch_fn fn,
+                    void *user, int *ran, int *fn_rc)
+{
+    if (ran)
+        *ran = 0;
+    if (fn_rc)
+        *fn_rc = EVREC_OK;
+    if (out == NULL || (fn && (!ran || !fn_rc)))
         return EVREC_E_INVALID;
     memset(out, 0, sizeof *out);
     const batch_rules_t *rules = lim != NULL ? lim->rules : NULL;
@@ -279,11 +330,20 @@ int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out)
         batch_free(out);
         return EVREC_E_INVALID;
     }
-    int rc = queue_scan(q, lim->from_seq, visit, &s);
+    s.then = fn;
+    s.then_user = user;
+    s.fusable = fn != NULL;
+    int rc = queue_scan_then(q, lim->from_seq, visit, &s, fn ? scan_done : NULL);
     seal_buf_free(&s.opened);
+    for (size_t i = 0; i < out->n; i++)
+        out->events[i].fragment = NULL; /* they pointed into the ended transaction */
     if (rc < 0) {
         batch_free(out);
         return rc;
+    }
+    if (fn) {
+        *ran = s.ran;
+        *fn_rc = s.then_rc;
     }
     return EVREC_OK;
 }

@@ -55,6 +55,9 @@ typedef struct batch_event {
                              batch_with_fragments (or by whoever builds a batch by hand) */
     size_t fragment_len;
     size_t profile_len; /* rules->profiles: length of the endpoint's profile when batched */
+    uint32_t event_hash;    /* batch_next: the index's hashes of event_id and endpoint_id, */
+    uint32_t endpoint_hash; /* computed once; `hashed` 0 (a batch built by hand): none */
+    uint8_t hashed;
 } batch_event_t;
 
 typedef struct batch {
@@ -97,6 +100,16 @@ int batch_next(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out);
  */
 typedef int (*batch_fn)(void *user, batch_t *b);
 int batch_with_fragments(evrec_queue_t *q, batch_t *b, batch_fn fn, void *user);
+
+/**
+ * batch_next, and then, inside the same read transaction, fn(user, out) with every event's
+ * `fragment` set (as batch_with_fragments would, without looking the records up again), when
+ * every record taken is plain and NUL-terminated (not sealed, not of the oldest format).
+ * *ran says whether fn was called, *fn_rc what it returned; when it was not, the caller uses
+ * batch_with_fragments. The fragments are cleared again before this returns.
+ */
+int batch_next_then(evrec_queue_t *q, const batch_limits_t *lim, batch_t *out, batch_fn fn,
+                    void *user, int *ran, int *fn_rc);
 
 /** Move events [at, n) of b into a new batch *tail (for 413 splitting and 400 bisection). */
 int batch_split(batch_t *b, size_t at, batch_t *tail);

@@ -190,15 +190,15 @@ creds_result_t creds_from_iot(creds_t *c, evrec_credentials_t *out, creds_attemp
     const cJSON *cr = cJSON_GetObjectItemCaseSensitive(j, "credentials");
     const char *id = json_str(cr, "accessKeyId"), *secret = json_str(cr, "secretAccessKey");
     const char *token = json_str(cr, "sessionToken"), *exp = json_str(cr, "expiration");
-    int64_t exp_ms = 0;
+    int64_t exp_ms = 0, date_ms = transport_date_ms(&r);
     if (!id || !secret || !token || !exp)
         creds_note(a, P_IOT, "the answer lacks credentials.accessKeyId, secretAccessKey, "
                              "sessionToken or expiration");
     else if (event_parse_iso8601(exp, &exp_ms) != EVREC_OK)
         creds_note(a, P_IOT, "the answer's expiration is not an ISO 8601 time");
-    else if (remote_expired(c, exp_ms, r.date_ms))
+    else if (remote_expired(c, exp_ms, date_ms))
         creds_note(a, P_IOT, "the answer's credentials have already expired");
-    else if (creds_fill(out, id, secret, token, remote_expiry(c, exp_ms, r.date_ms)) != 0)
+    else if (creds_fill(out, id, secret, token, remote_expiry(c, exp_ms, date_ms)) != 0)
         creds_note(a, P_IOT, "the answer holds an over-long key or token");
     else
         res = R_HIT;
@@ -257,7 +257,7 @@ static int cognito_call(creds_t *c, const char *url, const char *op, const char 
     }
     *answer = cJSON_ParseWithLength(r.body, r.body_len);
     if (date_ms)
-        *date_ms = r.date_ms;
+        *date_ms = transport_date_ms(&r);
     mbedtls_platform_zeroize(r.body, r.body_len);
     transport_response_clear(&r);
     if (!*answer) {

@@ -298,8 +298,8 @@ int creds_container(transport_t **tx, const creds_config_t *cfg, int64_t now_ms,
     mbedtls_platform_zeroize(auth, sizeof auth);
     if (rc != EVREC_OK)
         return rc;
-    rc = creds_from_json(r.body, r.body_len, now_ms, r.date_ms, CREDS_JSON_NEED_EXPIRY,
-                         "GET credentials", out, why, whylen);
+    rc = creds_from_json(r.body, r.body_len, now_ms, transport_date_ms(&r),
+                         CREDS_JSON_NEED_EXPIRY, "GET credentials", out, why, whylen);
     clear_secret_response(&r);
     return rc;
 }
@@ -420,8 +420,8 @@ int creds_imds(transport_t **tx, const creds_config_t *cfg, int64_t now_ms,
         return rc;
     char what[320];
     snprintf(what, sizeof what, "role '%s'", role);
-    rc = creds_from_json(r.body, r.body_len, now_ms, r.date_ms, CREDS_JSON_NEED_EXPIRY, what,
-                         out, why, whylen);
+    rc = creds_from_json(r.body, r.body_len, now_ms, transport_date_ms(&r),
+                         CREDS_JSON_NEED_EXPIRY, what, out, why, whylen);
     clear_secret_response(&r);
     return rc;
 }
@@ -561,7 +561,7 @@ int creds_sso(transport_t **tx, const creds_config_t *cfg, const creds_sso_t *ss
     if (rc != EVREC_OK)
         return rc;
     cJSON *j = cJSON_ParseWithLength(r.body, r.body_len);
-    int64_t date_ms = r.date_ms;
+    int64_t date_ms = transport_date_ms(&r);
     clear_secret_response(&r);
     const cJSON *rcj = cJSON_GetObjectItemCaseSensitive(j, "roleCredentials");
     const char *id = json_str(rcj, "accessKeyId"), *secret = json_str(rcj, "secretAccessKey");

@@ -248,7 +248,7 @@ static int sts_post(transport_t **tx, const creds_config_t *cfg, const char *url
         transport_response_clear(&r);
         return rc;
     }
-    rc = parse_credentials(r.body, r.body_len, now_ms, r.date_ms, op, out, why, whylen);
+    rc = parse_credentials(r.body, r.body_len, now_ms, transport_date_ms(&r), op, out, why, whylen);
     mbedtls_platform_zeroize(r.body, r.body_len);
     transport_response_clear(&r);
     return rc;

@@ -107,6 +107,8 @@ struct flusher {
     uint64_t store_queued, left_after_drain;
     /* Metered links: the day's spending (kept in the store's meta), and requests held back. */
     meter_t meter;
+    char meter_text[64]; /* the upload count as stored, after the last request */
+    int meter_unsaved;   /* meter_text is not in the store yet */
     int deferred;           /* the wait in backoff_until_* is a deferral, not a backoff */
     uint64_t deferred_gen;  /* flush_gen when deferred: a later evrec_flush() asks again */
     uint64_t deferrals, deferred_events;

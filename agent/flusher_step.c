@@ -72,6 +72,7 @@ typedef struct encoding {
     flusher_t *f;
     char *body;
     size_t len;
+    int ran, rc; /* batch_next_then: the body was built in the batch's own scan, with rc */
 } encoding_t;
 
 /* Called with the batch's fragments pointing into the store (batch_with_fragments). */
@@ -83,12 +84,18 @@ static int encode_with(void *user, batch_t *b)
     return f->svc->encode(&f->sctx, b, &e->body, &e->len);
 }
 
-/* The request body for b, built straight from the stored fragments. Events that left the
- * queue since the batch was taken are dropped from b; EVREC_E_NOT_FOUND if none is left. */
-static int encode(flusher_t *f, batch_t *b, char **body, size_t *len)
+/* The request body for b, built straight from the stored fragments: the one `pre` built in
+ * the scan that took b, or now. Events that left the queue since the batch was taken are
+ * dropped from b; EVREC_E_NOT_FOUND if none is left. */
+static int encode(flusher_t *f, batch_t *b, encoding_t *pre, char **body, size_t *len)
 {
-    encoding_t e = { f, NULL, 0 };
-    int rc = batch_with_fragments(f->q, b, encode_with, &e);
+    encoding_t e = { f, NULL, 0, 0, EVREC_OK };
+    int rc = pre && pre->ran ? pre->rc : batch_with_fragments(f->q, b, encode_with, &e);
+    if (pre && pre->ran) {
+        e.body = pre->body;
+        e.len = pre->len;
+        pre->body = NULL;
+    }
     if (rc != EVREC_OK) {
         port_free(e.body);
         return rc;
@@ -233,15 +240,25 @@ void flusher_load_meter(flusher_t *f)
     port_free(v);
 }
 
-/* Count a request body that went (or may have gone) over the link, and keep the count. */
+/* Count a request body that went (or may have gone) over the link. The count is stored with
+ * the request's deletions, in their transaction, when there are any (apply_verdicts), else on
+ * its own once the answer is handled (meter_save): either way before the next request. */
 static void meter_sent(flusher_t *f, size_t len)
 {
-    char text[64];
     port_mutex_lock(f->mu);
     meter_spend(&f->meter, len, port_clock_wall_ms(f->cfg.clock));
-    meter_format(&f->meter, text, sizeof text);
+    meter_format(&f->meter, f->meter_text, sizeof f->meter_text);
+    f->meter_unsaved = 1;
     port_mutex_unlock(f->mu);
-    int rc = queue_meta_put(f->q, QUEUE_META_UPLOAD_BUDGET, text, strlen(text));
+}
+
+static void meter_save(flusher_t *f)
+{
+    if (!f->meter_unsaved)
+        return;
+    f->meter_unsaved = 0;
+    int rc = queue_meta_put(f->q, QUEUE_META_UPLOAD_BUDGET, f->meter_text,
+                            strlen(f->meter_text));
     if (rc)
         log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: cannot keep the upload count: %s",
                 evrec_strerror(rc));
@@ -307,7 +324,10 @@ static long apply_verdicts(flusher_t *f, const batch_t *b, const wire_result_t *
     int rc = EVREC_OK;
     if (m > 0) {
         queue_count_t counts[2] = { { QC_DELIVERED, accepted }, { QC_REJECTED, *rejected } };
-        rc = queue_delete(f->q, seqs, m, counts, 2);
+        queue_note_t meter = { QUEUE_META_UPLOAD_BUDGET, f->meter_text, strlen(f->meter_text) };
+        rc = queue_delete_noting(f->q, seqs, m, counts, 2, f->meter_unsaved ? &meter : NULL);
+        if (rc == EVREC_OK)
+            f->meter_unsaved = 0;
     }
     port_free(seqs);
     if (rc)
@@ -520,7 +540,7 @@ static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t 
         .kept_throttled = r->kept_throttled,
         .status = resp->status,
         .retry_after_ms = resp->retry_after_ms,
-        .server_date_ms = resp->date_ms,
+        .server_date_ms = o == PO_CLOCK_SKEW ? transport_date_ms(resp) : 0, /* only used there */
     };
     if (o != PO_ANSWERED)
         request_error_message(f, resp, r);
@@ -546,11 +566,12 @@ static step_result_t judge(flusher_t *f, batch_t *b, const transport_response_t 
 }
 
 /* Encode b for sending: 1 with *body and *len, or 0 when the step ends here (*s says how). */
-static int prepare_body(flusher_t *f, batch_t *b, char **body, size_t *len, step_result_t *s)
+static int prepare_body(flusher_t *f, batch_t *b, encoding_t *pre, char **body, size_t *len,
+                        step_result_t *s)
 {
     *body = NULL;
     *len = 0;
-    int rc = encode(f, b, body, len);
+    int rc = encode(f, b, pre, body, len);
     if (rc == EVREC_E_NOT_FOUND) {
         discard(b); /* every event of it was evicted or deleted meanwhile */
         *s = STEP_MORE;
@@ -594,6 +615,7 @@ static step_result_t after_send(flusher_t *f, batch_t *b, int rc, transport_resp
         char msg[sizeof f->err];
         flusher_copy_text(msg, sizeof msg, f->err[0] ? f->err : evrec_strerror(rc));
         transport_response_clear(resp);
+        meter_save(f);
         return back_off(f, b, rc, msg, -1);
     }
     log_msg(&f->cfg.log, EVREC_LOG_DEBUG,
@@ -615,17 +637,18 @@ static step_result_t after_send(flusher_t *f, batch_t *b, int rc, transport_resp
     }
     wire_result_free(&r);
     transport_response_clear(resp);
+    meter_save(f);
     return s;
 }
 
 /* Send b and carry out the verdicts; async (flusher_poll_budget): only start it, and return
  * STEP_MORE with f->inflight set when it went out (flusher_advance_flight goes on from there). */
-static step_result_t send_batch(flusher_t *f, batch_t *b, int async)
+static step_result_t send_batch(flusher_t *f, batch_t *b, encoding_t *pre, int async)
 {
     char *body;
     size_t len;
     step_result_t s;
-    if (!prepare_body(f, b, &body, &len, &s))
+    if (!prepare_body(f, b, pre, &body, &len, &s))
         return s;
     f->last_body_len = len;
     uint64_t t0 = port_clock_monotonic_ms(f->cfg.clock);
@@ -707,6 +730,7 @@ step_result_t flusher_step_as(flusher_t *f, int async)
 
     batch_t b;
     memset(&b, 0, sizeof b);
+    encoding_t pre = { f, NULL, 0, 0, EVREC_OK }; /* the body, built in the scan if it can be */
     if (f->npending > 0) {
         b = f->pending[--f->npending];
     } else {
@@ -725,13 +749,15 @@ step_result_t flusher_step_as(flusher_t *f, int async)
         port_mutex_unlock(f->mu);
         if (budget_left > 0 && budget_left < lim.max_bytes)
             lim.max_bytes = (size_t)budget_left; /* a batch that fits today's budget */
-        int rc = batch_next(f->q, &lim, &b);
+        int rc = batch_next_then(f->q, &lim, &b, encode_with, &pre, &pre.ran, &pre.rc);
         if (rc) {
+            port_free(pre.body);
             discard(&b);
             snprintf(f->err, sizeof f->err, "cannot read the queue: %s", evrec_strerror(rc));
             return back_off(f, &b, rc, f->err, -1);
         }
         if (b.n == 0) {
+            port_free(pre.body);
             batch_free(&b);
             uint64_t left = queue_count(f->q); /* what this agent cannot send stays */
             port_mutex_lock(f->mu);
@@ -744,7 +770,8 @@ step_result_t flusher_step_as(flusher_t *f, int async)
             return STEP_EMPTY;
         }
     }
-    step_result_t s = send_batch(f, &b, async);
+    step_result_t s = send_batch(f, &b, &pre, async);
+    port_free(pre.body); /* NULL once taken */
     flusher_persist_status(f, 0);
     return s;
 }

@@ -363,7 +363,15 @@ static int map_error(CURLcode rc, const exchange_t *x, const char *detail)
 
 /* Retry-After: delta-seconds or an HTTP-date. A date is taken relative to the response's own
  * Date header when there is one, so a skewed device clock does not distort it. */
-static int64_t retry_after_ms(const char *v, int64_t date_ms)
+int64_t transport_date_ms(const transport_response_t *resp)
+{
+    if (resp == NULL || resp->date[0] == '\0')
+        return 0;
+    time_t d = curl_getdate(resp->date, NULL);
+    return d == (time_t)-1 ? 0 : (int64_t)d * 1000;
+}
+
+static int64_t retry_after_ms(const char *v, const transport_response_t *resp)
 {
     if (!*v)
         return -1;
@@ -381,6 +389,7 @@ static int64_t retry_after_ms(const char *v, int64_t date_ms)
         time_t when = curl_getdate(v, NULL);
         if (when == (time_t)-1)
             return -1;
+        int64_t date_ms = transport_date_ms(resp);
         int64_t now = date_ms > 0 ? date_ms : port_wall_ms();
         ms = (int64_t)when * 1000 - now;
         if (ms < 0)
@@ -590,11 +599,8 @@ static int conclude(transport_t *t, CURLcode cr, char *err, size_t errlen)
         resp->body[0] = '\0';
     }
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &resp->status);
-    if (x->date[0]) {
-        time_t d = curl_getdate(x->date, NULL);
-        resp->date_ms = d == (time_t)-1 ? 0 : (int64_t)d * 1000;
-    }
-    resp->retry_after_ms = retry_after_ms(x->retry_after, resp->date_ms);
+    memcpy(resp->date, x->date, sizeof resp->date);
+    resp->retry_after_ms = retry_after_ms(x->retry_after, resp);
     return EVREC_OK;
 }
 

@@ -27,7 +27,9 @@ typedef struct transport_response {
     long status;                    /**< HTTP status code */
     char *body;                     /**< port_malloc'ed, NUL-terminated (may be "") */
     size_t body_len;
-    int64_t date_ms;                /**< the Date header as Unix ms, 0 if absent */
+    char date[64];                  /**< the Date header as sent ("" if absent); read with
+                                         transport_date_ms, only when needed (it costs a
+                                         curl_getdate) */
     int64_t retry_after_ms;         /**< Retry-After (seconds or HTTP date) in ms, -1 if absent,
                                          capped at 24 hours */
     char error_type[128];           /**< x-amzn-ErrorType up to ':' ("" if absent) */
@@ -38,6 +40,9 @@ typedef struct transport_response {
                                          fresh connection after a kept-alive one died; set
                                          on failure too */
 } transport_response_t;
+
+/** The response's Date header as Unix ms, 0 if absent or unreadable. */
+int64_t transport_date_ms(const transport_response_t *resp);
 
 int transport_new(transport_t **out, const transport_config_t *cfg);
 void transport_free(transport_t *t);

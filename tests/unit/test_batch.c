@@ -648,6 +648,85 @@ static void format_one_records(void **state)
         free(frags[i]);
 }
 
+/* batch_next_then: the body can be built in the scan's own read transaction, with every
+ * fragment in place; the batch is the one batch_next takes, the callback's code comes back,
+ * and the fragments are cleared afterwards. A record of the first format (its fragment not
+ * NUL-ended in the store) leaves it to batch_with_fragments. */
+typedef struct then_seen {
+    const char *const *want;
+    int calls;
+    int rc;
+} then_seen_t;
+
+static int then_check(void *user, batch_t *b)
+{
+    then_seen_t *t = user;
+    t->calls++;
+    check_fragments((void *)t->want, b);
+    return t->rc;
+}
+
+static void next_then_builds_in_the_scan(void **state)
+{
+    fixture_t *f = *state;
+    char *frags[4];
+    for (int i = 0; i < 4; i++) {
+        frags[i] = pp_fragment(i, 90 + (size_t)i);
+        char id[32];
+        snprintf(id, sizeof id, "ev-%04d", i);
+        rec_t r = { EVREC_SERVICE_PINPOINT, 1763800000000LL + i, id, "ep-a", NULL, NULL,
+                    frags[i] };
+        append(f->q, &r);
+    }
+    batch_limits_t l = pp_limits(3, 0);
+    batch_t plain, b;
+    assert_int_equal(batch_next(f->q, &l, &plain), EVREC_OK);
+    then_seen_t t = { (const char *const *)frags, 0, EVREC_E_EVENT_SIZE };
+    int ran = -1, rc = -1;
+    assert_int_equal(batch_next_then(f->q, &l, &b, then_check, &t, &ran, &rc), EVREC_OK);
+    assert_int_equal(ran, 1);
+    assert_int_equal(t.calls, 1);
+    assert_int_equal(rc, EVREC_E_EVENT_SIZE);
+    assert_int_equal(b.n, 3);
+    assert_int_equal(b.n, plain.n);
+    assert_true(b.next_seq == plain.next_seq);
+    for (size_t i = 0; i < b.n; i++) {
+        assert_true(b.events[i].seq == plain.events[i].seq);
+        assert_null(b.events[i].fragment);
+    }
+    batch_free(&b);
+    batch_free(&plain);
+    assert_int_equal(batch_next_then(f->q, &l, &b, then_check, &t, NULL, &rc), EVREC_E_INVALID);
+
+    /* a first-format record among them: not built in the scan */
+    evrec_record_view_t v = { 0 };
+    v.shape = RECORD_SHAPE_PINPOINT;
+    v.created_ms = 1763800000000LL;
+    v.event_id = "old-0";
+    v.event_id_len = 5;
+    v.endpoint_id = "ep-b";
+    v.endpoint_id_len = 4;
+    v.session_id = v.user_id = "";
+    v.fragment = frags[0];
+    v.fragment_len = strlen(frags[0]);
+    uint8_t buf[512];
+    size_t n = evrec_record_encode(&v, buf);
+    buf[0] = 1;
+    assert_int_equal(queue_append(f->q, buf, n - 1, 0, NULL), EVREC_OK);
+    l = pp_limits(100, 0);
+    t.calls = 0;
+    assert_int_equal(batch_next_then(f->q, &l, &b, then_check, &t, &ran, &rc), EVREC_OK);
+    assert_int_equal(b.n, 5);
+    assert_int_equal(ran, 0);
+    assert_int_equal(t.calls, 0);
+    assert_int_equal(rc, EVREC_OK);
+    for (size_t i = 0; i < b.n; i++)
+        assert_null(b.events[i].fragment);
+    batch_free(&b);
+    for (int i = 0; i < 4; i++)
+        free(frags[i]);
+}
+
 /* The index finds events by (endpoint, event id) or by endpoint, whatever the ids. */
 static void index_lookups(void **state)
 {
@@ -814,6 +893,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(from_seq_starts_there, setup, teardown),
         cmocka_unit_test_setup_teardown(fragments_of_events_gone_meanwhile, setup, teardown),
         cmocka_unit_test_setup_teardown(format_one_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(next_then_builds_in_the_scan, setup, teardown),
         cmocka_unit_test(index_lookups),
         cmocka_unit_test_setup_teardown(built_events_make_valid_requests, setup, teardown),
     };
