@@ -2,6 +2,7 @@
 #include "util_time.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -36,10 +37,25 @@ static const unsigned char escape_extra[256] = {
     ['"'] = 1, ['\\'] = 1,
 };
 
+/* Whether any of the 8 bytes of w is one cJSON escapes (a control character, '"' or '\\'):
+ * the exact any-byte tests (x - 0x01..) & ~x & 0x80.. for "below 0x20" and "equal to". */
+static int word_escapes(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t q = w ^ (ones * '"'), b = w ^ (ones * '\\');
+    return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs ? 1 : 0;
+}
+
 size_t jsonw_str_bytes(const char *s, size_t n)
 {
-    size_t bytes = n + 2;
-    for (size_t i = 0; i < n; i++)
+    size_t bytes = n + 2, i = 0;
+    /* ids and names rarely hold a byte to escape: eight at a time while none does */
+    for (uint64_t w; i + 8 <= n; i += 8) {
+        memcpy(&w, s + i, 8);
+        if (word_escapes(w))
+            break;
+    }
+    for (; i < n; i++)
         bytes += escape_extra[(unsigned char)s[i]];
     return bytes;
 }
@@ -48,6 +64,11 @@ void jsonw_str(jsonw_t *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
     size_t i = 0;
+    for (uint64_t word; i + 8 <= n; i += 8) {
+        memcpy(&word, s + i, 8);
+        if (word_escapes(word))
+            break;
+    }
     while (i < n && !escaped[(unsigned char)s[i]])
         i++;
     if (i == n && w->len <= w->cap && w->cap - w->len >= n + 2) { /* nothing to escape: one copy */

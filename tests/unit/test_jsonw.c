@@ -116,6 +116,37 @@ static void strings_escape_as_cjson_escapes_them(void **state)
     }
 }
 
+/* Strings read eight bytes at a time (their escaped size, and the string written): every
+ * byte at every place of longer strings (whole words, a tail, two escapes), against cJSON's
+ * own output. */
+static void escaped_sizes_at_every_place(void **state)
+{
+    (void)state;
+    char s[40];
+    for (int c = 1; c < 256; c++) {
+        for (size_t len = 23; len <= 29; len += 6) {
+            for (size_t at = 0; at < len; at++) {
+                memset(s, 'x', len);
+                s[len] = '\0';
+                s[at] = (char)c;
+                if (at + 9 < len)
+                    s[at + 9] = (char)c; /* a second one in a later word */
+                cJSON *j = cJSON_CreateString(s);
+                char *want = cJSON_PrintUnformatted(j);
+                assert_int_equal(jsonw_str_bytes(s, len), strlen(want));
+                char buf[256];
+                jsonw_t w;
+                jsonw_init(&w, buf, sizeof buf);
+                jsonw_str(&w, s, len);
+                assert_int_equal(w.len, strlen(want));
+                assert_memory_equal(buf, want, w.len);
+                cJSON_free(want);
+                cJSON_Delete(j);
+            }
+        }
+    }
+}
+
 static void a_short_buffer_counts_what_is_needed(void **state)
 {
     (void)state;
@@ -284,6 +315,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(numbers_print_as_cjson_prints_them),
         cmocka_unit_test(strings_escape_as_cjson_escapes_them),
+        cmocka_unit_test(escaped_sizes_at_every_place),
         cmocka_unit_test(a_short_buffer_counts_what_is_needed),
         cmocka_unit_test(dates_match_the_printf_reference),
         cmocka_unit_test(records_in_place_are_the_same_in_any_buffer),
