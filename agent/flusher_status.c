@@ -97,7 +97,7 @@ void flusher_persist_status(flusher_t *f, int force)
     char *s = o ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     if (s) {
-        int rc = queue_meta_put(f->q, QUEUE_META_STATUS, s, strlen(s));
+        int rc = queue_meta_put_unsynced(f->q, QUEUE_META_STATUS, s, strlen(s));
         if (rc)
             log_msg(&f->cfg.log, EVREC_LOG_WARN, "flusher: cannot persist status: %s",
                     evrec_strerror(rc));

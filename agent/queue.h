@@ -236,6 +236,10 @@ int queue_meta_get(evrec_queue_t *q, const char *key, char **value, size_t *len)
 /** Store a meta value. The store's own keys ("format", "next_seq", "bytes", "count.*") are
  *  refused with EVREC_E_INVALID. */
 int queue_meta_put(evrec_queue_t *q, const char *key, const void *value, size_t len);
+/** queue_meta_put for a value that needs no sync of its own (the flusher's status, read by
+ *  `evrec stats`): visible to other processes at once, synced with whatever comes next, and
+ *  after a power cut possibly an older value. */
+int queue_meta_put_unsynced(evrec_queue_t *q, const char *key, const void *value, size_t len);
 /** Put `value` only if the key is absent; either way *stored gets the value now stored
  *  (port_malloc'ed). Used so that processes sharing a store agree on one endpoint id. */
 int queue_meta_put_if_absent(evrec_queue_t *q, const char *key, const char *value,

@@ -42,6 +42,8 @@ extern const char *const queue_counter_keys[QC_COUNT];
 
 #define SIDE_BOOT_LEN 64u
 #define PIN_MAX_TXNS QUEUE_PIN_MAX_TXNS
+/* Removals alone are synced after this many sync intervals (records after one). */
+#define DELETE_SYNC_FACTOR 10u
 #define PIN_HARD_TXNS QUEUE_PIN_HARD_TXNS
 #define ERR_LEN 256
 
@@ -103,6 +105,11 @@ struct evrec_queue {
     int last_commit_rc;
     uint64_t last_sync_ms;
     int dirty;            /* committed since the last fsync */
+    int dirty_kept;       /* (under mu) and a commit since then holds what a caller was told is
+                             kept: a record, a profile, a meta value, a count, a purge. Commits
+                             that only remove what the service answered for (or expiry and
+                             eviction removed) leave it 0: lost to a power cut, those events
+                             come back and go again, so they wait longer (DELETE_SYNC_FACTOR) */
     int sync_asked;       /* the owner was woken to sync early (PIN_MAX_TXNS); cleared by a sync */
     uint64_t last_txnid;  /* this queue's newest commit */
     void (*wake_fn)(void *user); /* queue_set_wake_hook */
@@ -232,6 +239,8 @@ int queue_ws_commit(evrec_queue_t *q, wstate_t *ws);
 int queue_ws_del_current(wstate_t *ws, MDB_cursor *cur, size_t size);
 /* Commit a write transaction outside wstate (profiles, meta values), noting it. */
 int queue_commit_noted(evrec_queue_t *q, MDB_txn *txn);
+/* The same for a write a caller is not told is kept (dirty_kept stays as it is). */
+int queue_commit_noted_unsynced(evrec_queue_t *q, MDB_txn *txn);
 /* The last key of `events` (0 if empty). */
 int queue_last_seq(evrec_queue_t *q, MDB_txn *txn, uint64_t *out);
 void queue_free_staged(staged_t *s, stage_chunk_t *chunks);
@@ -241,7 +250,10 @@ int queue_flush_staged(evrec_queue_t *q);
 
 /* fsync the environment and pin the snapshot it made durable (process, batched modes). */
 int queue_env_sync(evrec_queue_t *q);
-/* Sync when the interval is due or the synced snapshot lies PIN_MAX_TXNS behind. */
+/* When unsynced commits are due, after the last sync: the sync interval, or DELETE_SYNC_FACTOR
+ * of them when they only removed events (dirty_kept 0). Under q->mu. */
+uint64_t queue_sync_every_ms(const evrec_queue_t *q);
+/* Sync when that is due or the synced snapshot lies PIN_MAX_TXNS behind. */
 void queue_maybe_sync(evrec_queue_t *q);
 /* After a direct write (an append, a profile, a meta value). */
 void queue_sync_after_write(evrec_queue_t *q);

@@ -366,7 +366,7 @@ int queue_meta_key_check(evrec_queue_t *q, const char *key)
 }
 
 static int meta_write(evrec_queue_t *q, const char *key, const void *value, size_t len,
-                      char **stored)
+                      char **stored, int kept)
 {
     int code = queue_meta_key_check(q, key);
     if (code)
@@ -385,7 +385,10 @@ static int meta_write(evrec_queue_t *q, const char *key, const void *value, size
         mdb_txn_abort(txn);
         return *stored ? EVREC_OK : queue_fail(q, EVREC_E_NOMEM, "out of memory");
     }
-    rc = rc ? (mdb_txn_abort(txn), rc) : queue_commit_noted(q, txn);
+    if (rc)
+        mdb_txn_abort(txn);
+    else
+        rc = kept ? queue_commit_noted(q, txn) : queue_commit_noted_unsynced(q, txn);
     if (rc)
         return queue_mdb_fail(q, rc, "writing a meta value");
     queue_sync_after_write(q);
@@ -401,7 +404,14 @@ int queue_meta_put(evrec_queue_t *q, const char *key, const void *value, size_t 
 {
     if (!q || (!value && len))
         return EVREC_E_INVALID;
-    return meta_write(q, key, value ? value : "", len, NULL);
+    return meta_write(q, key, value ? value : "", len, NULL, 1);
+}
+
+int queue_meta_put_unsynced(evrec_queue_t *q, const char *key, const void *value, size_t len)
+{
+    if (!q || (!value && len))
+        return EVREC_E_INVALID;
+    return meta_write(q, key, value ? value : "", len, NULL, 0);
 }
 
 int queue_meta_put_if_absent(evrec_queue_t *q, const char *key, const char *value,
@@ -411,7 +421,7 @@ int queue_meta_put_if_absent(evrec_queue_t *q, const char *key, const char *valu
         *stored = NULL;
     if (!q || !value || !stored)
         return EVREC_E_INVALID;
-    return meta_write(q, key, value, strlen(value), stored);
+    return meta_write(q, key, value, strlen(value), stored, 1);
 }
 
 /* -- flusher role ------------------------------------------------------------------------ */

@@ -186,7 +186,9 @@ static int env_sync_locked(evrec_queue_t *q)
         return EVREC_OK;
     port_mutex_lock(q->mu);
     was_dirty = q->dirty;
+    int was_kept = q->dirty_kept;
     q->dirty = 0; /* cleared first: a commit racing with this fsync marks it again */
+    q->dirty_kept = 0;
     q->sync_asked = 0;
     q->last_sync_ms = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_unlock(q->mu);
@@ -215,6 +217,7 @@ static int env_sync_locked(evrec_queue_t *q)
             mdb_txn_abort(snap);
         port_mutex_lock(q->mu);
         q->dirty |= was_dirty;
+        q->dirty_kept |= was_kept;
         port_mutex_unlock(q->mu);
         return queue_mdb_fail(q, rc, "syncing the store to disk");
     }
@@ -223,13 +226,20 @@ static int env_sync_locked(evrec_queue_t *q)
     return EVREC_OK;
 }
 
+/* How long after the last sync this queue's unsynced commits are due (under q->mu). */
+uint64_t queue_sync_every_ms(const evrec_queue_t *q)
+{
+    return q->dirty_kept ? q->cfg.sync_interval_ms
+                         : (uint64_t)q->cfg.sync_interval_ms * DELETE_SYNC_FACTOR;
+}
+
 void queue_maybe_sync(evrec_queue_t *q)
 {
     if (is_power(q))
         return;
     uint64_t now = port_clock_monotonic_ms(q->cfg.clock);
     port_mutex_lock(q->mu);
-    int due = q->dirty && now - q->last_sync_ms >= q->cfg.sync_interval_ms;
+    int due = q->dirty && now - q->last_sync_ms >= queue_sync_every_ms(q);
     uint64_t pinned_txn = q->pin_txnid;
     port_mutex_unlock(q->mu);
     if (!due && pinned_txn) {

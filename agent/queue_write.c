@@ -143,14 +143,15 @@ static void wake_owner(evrec_queue_t *q)
 
 /* A commit happened: the queue is dirty (not in power mode). The owner is woken when that is
  * new, and when the synced snapshot lies PIN_MAX_TXNS behind, to sync early in its thread. */
-static void note_commit(evrec_queue_t *q, uint64_t bytes, uint64_t txnid)
+static void note_commit(evrec_queue_t *q, uint64_t bytes, uint64_t txnid, int kept)
 {
     port_mutex_lock(q->mu);
     q->known_bytes = bytes;
     q->last_txnid = txnid;
-    int woke = !is_power(q) && !q->dirty;
+    int woke = !is_power(q) && (!q->dirty || (kept && !q->dirty_kept));
     if (!is_power(q)) {
         q->dirty = 1;
+        q->dirty_kept |= kept;
         if (q->pin_txnid && txnid > q->pin_txnid + PIN_MAX_TXNS && !q->sync_asked) {
             q->sync_asked = 1;
             woke = 1;
@@ -162,13 +163,23 @@ static void note_commit(evrec_queue_t *q, uint64_t bytes, uint64_t txnid)
 }
 
 /* Commit a write transaction outside wstate (profiles, meta values), noting it. */
-int queue_commit_noted(evrec_queue_t *q, MDB_txn *txn)
+static int commit_noted(evrec_queue_t *q, MDB_txn *txn, int kept)
 {
     uint64_t id = (uint64_t)mdb_txn_id(txn);
     int rc = queue_txn_commit(txn);
     if (!rc)
-        note_commit(q, q->known_bytes, id);
+        note_commit(q, q->known_bytes, id, kept);
     return rc;
+}
+
+int queue_commit_noted(evrec_queue_t *q, MDB_txn *txn)
+{
+    return commit_noted(q, txn, 1);
+}
+
+int queue_commit_noted_unsynced(evrec_queue_t *q, MDB_txn *txn)
+{
+    return commit_noted(q, txn, 0);
 }
 
 void queue_set_wake_hook(evrec_queue_t *q, void (*fn)(void *user), void *user)
@@ -177,6 +188,19 @@ void queue_set_wake_hook(evrec_queue_t *q, void (*fn)(void *user), void *user)
         q->wake_fn = fn;
         q->wake_user = user;
     }
+}
+
+/* Whether a write holds what a caller was told is kept (note_commit): anything but removals
+ * of events the service answered for, or that expiry or eviction took. */
+static int ws_keeps(const wstate_t *ws)
+{
+    if (ws->seq_dirty)
+        return 1;
+    for (int i = 0; i < QC_COUNT; i++)
+        if (ws->add[i] != 0 && i != QC_DELIVERED && i != QC_REJECTED && i != QC_POISON &&
+            i != QC_EXPIRED && i != QC_EVICTED)
+            return 1;
+    return 0;
 }
 
 int queue_ws_commit(evrec_queue_t *q, wstate_t *ws)
@@ -201,7 +225,7 @@ int queue_ws_commit(evrec_queue_t *q, wstate_t *ws)
         queue_ws_abort(ws);
     }
     if (!rc) {
-        note_commit(q, ws->bytes, ws->txnid);
+        note_commit(q, ws->bytes, ws->txnid, ws_keeps(ws));
         ws_publish_evicted(q, ws);
         return rc;
     }
@@ -747,7 +771,7 @@ uint32_t queue_tick(evrec_queue_t *q)
     queue_maybe_sync(q);
 
     now = port_clock_monotonic_ms(q->cfg.clock);
-    uint64_t wait = q->cfg.sync_interval_ms;
+    uint64_t wait = QUEUE_TICK_IDLE - 1; /* the nearest timer below, staged or unsynced */
     port_mutex_lock(q->mu);
     if (q->nstaged == 0 && !q->dirty) { /* nothing to commit or sync: no timer at all */
         port_mutex_unlock(q->mu);
@@ -761,8 +785,8 @@ uint32_t queue_tick(evrec_queue_t *q)
             wait = left;
     }
     if (q->dirty) {
-        uint64_t age = now - q->last_sync_ms;
-        uint64_t left = age >= q->cfg.sync_interval_ms ? 0 : q->cfg.sync_interval_ms - age;
+        uint64_t every = queue_sync_every_ms(q), age = now - q->last_sync_ms;
+        uint64_t left = age >= every ? 0 : every - age;
         if (left < wait)
             wait = left;
     }

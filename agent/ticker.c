@@ -12,7 +12,7 @@
 #include "queue.h"
 
 #define TICK_MIN_MS 5
-#define TICK_MAX_MS 1000
+#define TICK_MAX_MS 10000 /* removals alone wait ten sync intervals (queue_sync_every_ms) */
 
 static uint32_t clamp_tick(uint32_t ms)
 {

@@ -720,6 +720,54 @@ static void sync_with_nothing_new_writes_nothing(void **state)
     drop_store(dir);
 }
 
+/* Records are synced one sync interval after their commit; a commit that only removes what
+ * the service answered for (or writes the flusher's status) waits DELETE_SYNC_FACTOR (10)
+ * intervals: lost to a power cut, those events would come back and go again. A record among
+ * removals brings the interval back; the timer the owner's tick asks for follows the rule. */
+static void removals_alone_sync_later(void **state)
+{
+    (void)state;
+    char *dir = fresh_store();
+    queue_config_t c = config(EVREC_DURABLE_PROCESS); /* sync interval 1000 ms */
+    evrec_queue_t *q = open_ok(dir, &c);
+    uint64_t s[4];
+    for (int i = 0; i < 4; i++)
+        s[i] = append_one(q, 90, 1, "r");
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    size_t len;
+    char *before = synced_meta_bytes(dir, &len);
+
+    queue_count_t delivered = { QC_DELIVERED, 1 };
+    assert_int_equal(queue_delete(q, &s[0], 1, &delivered, 1), EVREC_OK);
+    assert_int_equal(queue_tick(q), 10000); /* the removal's timer: ten intervals */
+    g_mono_ms += 1000;
+    assert_int_equal(queue_delete(q, &s[1], 1, &delivered, 1), EVREC_OK);
+    assert_false(synced_meta_changed(dir, before, len)); /* an interval on: not synced */
+    assert_int_equal(queue_tick(q), 9000);
+    assert_false(synced_meta_changed(dir, before, len));
+    g_mono_ms += 9000;
+    assert_int_equal(queue_tick(q), QUEUE_TICK_IDLE); /* due: synced, nothing left to do */
+    assert_true(synced_meta_changed(dir, before, len));
+    free(before);
+
+    before = synced_meta_bytes(dir, &len);
+    assert_int_equal(queue_delete(q, &s[2], 1, &delivered, 1), EVREC_OK);
+    append_one(q, 90, 1, "kept"); /* a record: one interval again */
+    assert_int_equal(queue_tick(q), 1000);
+    g_mono_ms += 1000;
+    assert_int_equal(queue_delete(q, &s[3], 1, &delivered, 1), EVREC_OK);
+    assert_true(synced_meta_changed(dir, before, len)); /* synced by the writer, when due */
+    free(before);
+    /* a status value is like a removal; a meta value a caller keeps, like a record */
+    assert_int_equal(queue_sync(q), EVREC_OK);
+    assert_int_equal(queue_meta_put_unsynced(q, "status", "{}", 2), EVREC_OK);
+    assert_int_equal(queue_tick(q), 10000);
+    assert_int_equal(queue_meta_put(q, "note", "x", 1), EVREC_OK);
+    assert_int_equal(queue_tick(q), 1000);
+    queue_close(q);
+    drop_store(dir);
+}
+
 /* Recording never waits on an fsync while an owner syncs in the background: a writer that
  * runs QUEUE_PIN_MAX_TXNS commits past the synced snapshot wakes the owner (once) instead of
  * syncing, and syncs itself only QUEUE_PIN_HARD_TXNS past it, which bounds the file's growth
@@ -2153,6 +2201,7 @@ int main(void)
         cmocka_unit_test(delete_noting_one_commit),
         cmocka_unit_test(delete_runs_and_gaps),
         cmocka_unit_test(sync_with_nothing_new_writes_nothing),
+        cmocka_unit_test(removals_alone_sync_later),
         cmocka_unit_test(scan_control),
         cmocka_unit_test(records_by_sequence),
         cmocka_unit_test(counters_exact),
