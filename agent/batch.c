@@ -1,7 +1,7 @@
 /*
- * The batcher (see batch.h). One queue_scan, oldest first; each event kept costs one small
- * allocation for its ids, so the batch outlives the read transaction and nothing is held
- * across the network call. The JSON fragments stay in the store until the body is built
+ * The batcher (see batch.h). One queue_scan, oldest first; each event kept has its ids copied
+ * into the batch's chunks (one allocation for many events), so the batch outlives the read
+ * transaction and nothing is held across the network call. The JSON fragments stay in the store until the body is built
  * (batch_with_fragments). The scan stops at the first event that does not fit, so order is
  * kept: a later, smaller event never jumps ahead of an older one.
  */
@@ -97,9 +97,58 @@ long batch_index_add(batch_index_t *x, size_t i)
 
 /* -- events -------------------------------------------------------------------------------- */
 
+/* The ids batch_next copies, in chunks freed together when the last batch holding them (the
+ * batch, and the batches batch_split made from it) is freed: one allocation for many events,
+ * not one each. */
+#define IDS_CHUNK 4096u
+
+typedef struct ids_chunk {
+    struct ids_chunk *next;
+    size_t used, cap;
+    char data[];
+} ids_chunk_t;
+
+struct batch_ids {
+    unsigned refs;
+    ids_chunk_t *head;
+};
+
+static char *ids_alloc(batch_t *b, size_t n)
+{
+    if (b->ids == NULL) {
+        if ((b->ids = port_calloc(1, sizeof *b->ids)) == NULL)
+            return NULL;
+        b->ids->refs = 1;
+    }
+    ids_chunk_t *c = b->ids->head;
+    if (c == NULL || c->cap - c->used < n) {
+        size_t cap = n > IDS_CHUNK ? n : IDS_CHUNK;
+        if ((c = port_malloc(sizeof *c + cap)) == NULL)
+            return NULL;
+        c->next = b->ids->head;
+        c->used = 0;
+        c->cap = cap;
+        b->ids->head = c;
+    }
+    char *p = c->data + c->used;
+    c->used += n;
+    return p;
+}
+
+static void ids_release(struct batch_ids *ids)
+{
+    if (ids == NULL || --ids->refs > 0)
+        return;
+    for (ids_chunk_t *c = ids->head, *next; c != NULL; c = next) {
+        next = c->next;
+        port_free(c);
+    }
+    port_free(ids);
+}
+
+/* An event leaves the batch (its ids stay in the chunks until the batch is freed). */
 static void event_free(batch_event_t *ev)
 {
-    port_free(ev->event_id); /* the block with all four ids */
     memset(ev, 0, sizeof *ev);
 }
 
@@ -111,7 +160,8 @@ static char *put_id(char *dst, const char *src, size_t len)
     return dst + len + 1;
 }
 
-static int event_copy(batch_event_t *ev, uint64_t seq, const evrec_record_view_t *v)
+static int event_copy(batch_t *b, batch_event_t *ev, uint64_t seq,
+                      const evrec_record_view_t *v)
 {
     memset(ev, 0, sizeof *ev);
     ev->seq = seq;
@@ -119,8 +169,8 @@ static int event_copy(batch_event_t *ev, uint64_t seq, const evrec_record_view_t
     ev->created_ms = v->created_ms;
     ev->flags = v->flags;
     ev->fragment_len = v->fragment_len;
-    char *block = port_malloc(v->event_id_len + v->endpoint_id_len + v->session_id_len +
-                              v->user_id_len + 4);
+    char *block = ids_alloc(b, v->event_id_len + v->endpoint_id_len + v->session_id_len +
+                                   v->user_id_len + 4);
     if (block == NULL)
         return EVREC_E_NOMEM;
     ev->event_id = block;
@@ -221,7 +271,7 @@ static int visit(void *user, uint64_t seq, const void *value, size_t len)
         return ++s->looked_past >= STREAM_LOOKAHEAD ? 1 : 0;
 
     batch_event_t *ev = &b->events[b->n];
-    int rc = event_copy(ev, seq, &v);
+    int rc = event_copy(b, ev, seq, &v);
     if (rc != EVREC_OK)
         return rc;
     int new_endpoint = 0;
@@ -454,6 +504,9 @@ int batch_split(batch_t *b, size_t at, batch_t *tail)
     tail->events = port_calloc(moved ? moved : 1, sizeof *tail->events);
     if (tail->events == NULL)
         return EVREC_E_NOMEM;
+    tail->ids = b->ids; /* the tail's ids stay where they are: shared */
+    if (tail->ids != NULL)
+        tail->ids->refs++;
     tail->cap = moved;
     if (moved > 0)
         memcpy(tail->events, b->events + at, moved * sizeof *b->events);
@@ -471,8 +524,7 @@ void batch_free(batch_t *b)
 {
     if (b == NULL)
         return;
-    for (size_t i = 0; i < b->n; i++)
-        event_free(&b->events[i]);
     port_free(b->events);
+    ids_release(b->ids);
     memset(b, 0, sizeof *b);
 }

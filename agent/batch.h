@@ -3,7 +3,7 @@
  * rules a backend gives it (batch_rules_t: count and size limits, the record shapes it carries,
  * how events group into one request, what each adds to the body). It names no service.
  * Reads the queue in one read transaction and keeps each
- * event's sequence number, ids and lengths (one small allocation per event), not its JSON:
+ * event's sequence number, ids and lengths (the ids in a few chunks per batch), not its JSON:
  * the fragments are read again, without copying, by batch_with_fragments() while the request
  * body is built, so a body is the only copy of its events and nothing is held across the
  * network call.
@@ -47,7 +47,7 @@ typedef struct batch_event {
     uint8_t shape;     /* the record's shape (record.h) */
     int64_t created_ms;
     uint16_t flags;
-    char *event_id;    /* batch_next: one allocation holding all four ids, freed with it */
+    char *event_id;    /* batch_next: the four ids, kept in the batch's `ids` */
     char *endpoint_id;
     char *session_id;  /* "" if none */
     char *user_id;     /* "" if none */
@@ -60,9 +60,12 @@ typedef struct batch_event {
     uint8_t hashed;
 } batch_event_t;
 
+struct batch_ids; /* batch.c: where the events' ids are kept */
+
 typedef struct batch {
     const batch_rules_t *rules;
     batch_event_t *events;
+    struct batch_ids *ids; /* batch_next's copies of the ids, shared with batches split off */
     size_t n;
     size_t cap;
     size_t body_bytes;    /* estimated request body size */

@@ -544,8 +544,14 @@ static void split_moves_the_tail(void **state)
     assert_int_equal(batch_split(&tail, tail.n + 1, &t2), EVREC_E_INVALID);
     assert_int_equal(batch_split(NULL, 0, &t2), EVREC_E_INVALID);
     assert_int_equal(batch_split(&tail, 0, NULL), EVREC_E_INVALID);
-    batch_free(&tail);
+    /* the batches share the ids' storage: the first one freed leaves the others' ids whole */
+    assert_int_equal(batch_split(&tail, 2, &t2), EVREC_OK);
     batch_free(&b);
+    batch_free(&tail);
+    assert_int_equal(t2.n, 3);
+    assert_string_equal(t2.events[0].event_id, "ev-0006");
+    assert_string_equal(t2.events[2].endpoint_id, "ep-b");
+    batch_free(&t2);
     batch_free(NULL);
 }
 
