@@ -34,6 +34,7 @@
 #include "port.h"
 #include "queue.h"
 #include "record.h"
+#include "bench_median.h"
 
 static int rm_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
@@ -53,18 +54,6 @@ static double now_us(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e6 + ts.tv_nsec / 1e3;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 static evrec_event_t *make_event(int i)
@@ -112,7 +101,7 @@ static result_t run_record(const char *dir, evrec_durability_t mode, int n)
         evrec_event_free(ev);
     }
     evrec_close(a, 0);
-    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+    qsort(lat, (size_t)n, sizeof *lat, bench_cmp_double);
     result_t r = { n / (total / 1e6), lat[n / 2], lat[(size_t)(n * 0.99)],
                    lat[(size_t)(n * 0.999)], lat[n - 1] };
     free(lat);
@@ -222,7 +211,7 @@ static result_t run_lmdb(const char *dir, const recs_t *r, int n, int per_txn)
     }
     double t1 = now_us();
     mdb_env_close(env);
-    qsort(lat, (size_t)ntxn, sizeof *lat, cmp_double);
+    qsort(lat, (size_t)ntxn, sizeof *lat, bench_cmp_double);
     result_t res = { n / ((t1 - t0) / 1e6), lat[ntxn / 2], lat[(size_t)(ntxn * 0.99)],
                      lat[(size_t)(ntxn * 0.999)], lat[ntxn - 1] };
     free(lat);
@@ -324,7 +313,7 @@ static result_t run_lmdb_pinned(const char *dir, const recs_t *r, int n)
     pthread_join(th, NULL);
     mdb_env_close(env);
     close(p.side_fd);
-    qsort(lat, (size_t)n, sizeof *lat, cmp_double);
+    qsort(lat, (size_t)n, sizeof *lat, bench_cmp_double);
     result_t res = { n / ((t1 - t0) / 1e6), lat[n / 2], lat[(size_t)(n * 0.99)],
                      lat[(size_t)(n * 0.999)], lat[n - 1] };
     free(lat);

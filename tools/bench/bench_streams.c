@@ -33,6 +33,7 @@
 #include "record.h"
 #include "sigv4.h"
 #include "wire_internal.h"
+#include "bench_median.h"
 
 #define EVENTS 10000
 #define ACCESS_KEY "AKIDEXAMPLE"
@@ -583,18 +584,6 @@ static size_t *request_groups(const char *url, size_t *n)
         return NULL;
     }
     return groups;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 #define MAX_ROUNDS 9

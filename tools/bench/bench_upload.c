@@ -51,6 +51,7 @@
 #define APP_ID "bench-upload-app"
 
 #include "bench_common.h"
+#include "bench_median.h"
 
 /* -- the evrec side -------------------------------------------------------------------------- */
 
@@ -315,18 +316,6 @@ static double run_reference(const char *url, char **bodies, size_t nbodies, size
     curl_easy_cleanup(c);
     free(answer.data);
     return cpu;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int main(void)
