@@ -142,11 +142,14 @@ static void wake_owner(evrec_queue_t *q)
 }
 
 /* A commit happened: the queue is dirty (not in power mode). The owner is woken when that is
- * new, and when the synced snapshot lies PIN_MAX_TXNS behind, to sync early in its thread. */
+ * new, and when the synced snapshot lies PIN_MAX_TXNS behind, to sync early in its thread.
+ * `bytes`: the store's byte total after it, or BYTES_UNCHANGED (read only under q->mu). */
+#define BYTES_UNCHANGED UINT64_MAX
 static void note_commit(evrec_queue_t *q, uint64_t bytes, uint64_t txnid, int kept)
 {
     port_mutex_lock(q->mu);
-    q->known_bytes = bytes;
+    if (bytes != BYTES_UNCHANGED)
+        q->known_bytes = bytes;
     q->last_txnid = txnid;
     int woke = !is_power(q) && (!q->dirty || (kept && !q->dirty_kept));
     if (!is_power(q)) {
@@ -168,7 +171,7 @@ static int commit_noted(evrec_queue_t *q, MDB_txn *txn, int kept)
     uint64_t id = (uint64_t)mdb_txn_id(txn);
     int rc = queue_txn_commit(txn);
     if (!rc)
-        note_commit(q, q->known_bytes, id, kept);
+        note_commit(q, BYTES_UNCHANGED, id, kept);
     return rc;
 }
 

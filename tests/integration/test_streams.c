@@ -317,11 +317,18 @@ static void switching_from_pinpoint_strands_nothing(void **state)
     assert_int_equal(evrec_close(a, 1000), EVREC_OK);
 }
 
+/* The CLI the build made ($EVREC_CLI: the sanitizer builds have their own), malloc'ed. */
+static char *cli_path(void)
+{
+    const char *cli = getenv("EVREC_CLI");
+    return cli && *cli ? strdup(cli) : tu_root_path("build/evrec");
+}
+
 /* `evrec flush` with the lines: exit 0 only when the store is empty. */
 static void cli_flush_lines(void **state)
 {
     fixture_t *f = *state;
-    char *evrec = tu_root_path("build/evrec");
+    char *evrec = cli_path();
     const char *rec[] = { evrec, "record", "--store", f->store, "--type", "cli.click", NULL };
     for (int i = 0; i < 3; i++)
         assert_int_equal(tu_run(rec, NULL, NULL, NULL), 0);
@@ -411,7 +418,7 @@ static void stream_options_are_validated(void **state)
 static void cli_personalize_ids_survive_a_pinpoint_store(void **state)
 {
     fixture_t *f = *state;
-    char *evrec = tu_root_path("build/evrec");
+    char *evrec = cli_path();
     const char *rec[] = { evrec, "record", "--store", f->store, "--type", "watch", "--user-id",
                           "U", "--session-id", "X", NULL };
     assert_int_equal(tu_run(rec, NULL, NULL, NULL), 0);
@@ -439,7 +446,7 @@ static void cli_personalize_ids_survive_a_pinpoint_store(void **state)
 static void agent_config_file_and_flags(void **state)
 {
     fixture_t *f = *state;
-    char *evrec = tu_root_path("build/evrec");
+    char *evrec = cli_path();
     char cfg[700], log[700];
     snprintf(cfg, sizeof cfg, "%s/agent.json", f->dir);
     snprintf(log, sizeof log, "%s/agent.log", f->dir);
