@@ -90,11 +90,14 @@ static int encode_with(void *user, batch_t *b)
 static int encode(flusher_t *f, batch_t *b, encoding_t *pre, char **body, size_t *len)
 {
     encoding_t e = { f, NULL, 0, 0, EVREC_OK };
-    int rc = pre && pre->ran ? pre->rc : batch_with_fragments(f->q, b, encode_with, &e);
-    if (pre && pre->ran) {
+    int rc;
+    if (pre && pre->ran) { /* taken over: pre no longer owns the body */
+        rc = pre->rc;
         e.body = pre->body;
         e.len = pre->len;
         pre->body = NULL;
+    } else {
+        rc = batch_with_fragments(f->q, b, encode_with, &e);
     }
     if (rc != EVREC_OK) {
         port_free(e.body);

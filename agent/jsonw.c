@@ -46,16 +46,23 @@ static int word_escapes(uint64_t w)
     return (((w - ones * 0x20) & ~w) | ((q - ones) & ~q) | ((b - ones) & ~b)) & highs ? 1 : 0;
 }
 
-size_t jsonw_str_bytes(const char *s, size_t n)
+/* Where the first 8-byte word holding a byte to escape starts (or the tail, under 8 bytes):
+ * ids and names rarely hold one, so they are read eight bytes at a time. */
+static size_t plain_words(const char *s, size_t n)
 {
-    size_t bytes = n + 2, i = 0;
-    /* ids and names rarely hold a byte to escape: eight at a time while none does */
+    size_t i = 0;
     for (uint64_t w; i + 8 <= n; i += 8) {
         memcpy(&w, s + i, 8);
         if (word_escapes(w))
             break;
     }
-    for (; i < n; i++)
+    return i;
+}
+
+size_t jsonw_str_bytes(const char *s, size_t n)
+{
+    size_t bytes = n + 2;
+    for (size_t i = plain_words(s, n); i < n; i++)
         bytes += escape_extra[(unsigned char)s[i]];
     return bytes;
 }
@@ -63,12 +70,7 @@ size_t jsonw_str_bytes(const char *s, size_t n)
 void jsonw_str(jsonw_t *w, const char *s, size_t n)
 {
     static const char hex[] = "0123456789abcdef";
-    size_t i = 0;
-    for (uint64_t word; i + 8 <= n; i += 8) {
-        memcpy(&word, s + i, 8);
-        if (word_escapes(word))
-            break;
-    }
+    size_t i = plain_words(s, n);
     while (i < n && !escaped[(unsigned char)s[i]])
         i++;
     if (i == n && w->len <= w->cap && w->cap - w->len >= n + 2) { /* nothing to escape: one copy */
